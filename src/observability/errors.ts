@@ -1,0 +1,291 @@
+// The error catalogue: every expected failure cairn reports has a stable code `CAIRN-<AREA>-<NNNN>`,
+// an HTTP status, a title and a hint of what to do. docs/errors.md is generated from this table and a
+// test keeps it current. Bugs are not errors: they are assertions (see `invariant`), and crash loudly.
+
+export interface ErrorSpec {
+  /** Stable code, never reused for another meaning. */
+  readonly code: string;
+  /** HTTP status an API answers with. */
+  readonly status: number;
+  /** One line: what went wrong, in general terms. */
+  readonly title: string;
+  /** What the user should do about it. */
+  readonly hint: string;
+}
+
+function spec(code: string, status: number, title: string, hint: string): ErrorSpec {
+  return { code, status, title, hint };
+}
+
+/** The catalogue. Keys are the names code refers to; codes are what users see. */
+export const ERRORS = {
+  // ---- CONFIG: configuration loading and validation -------------------------------------------
+  CONFIG_INVALID: spec(
+    "CAIRN-CONFIG-0001",
+    400,
+    "The configuration is invalid",
+    "Fix the key named in the message (see docs/configuration.md for every key, its type and default).",
+  ),
+  CONFIG_UNKNOWN_KEY: spec(
+    "CAIRN-CONFIG-0002",
+    400,
+    "The configuration has a key cairn does not know",
+    "Remove or correct the key; a typo is the usual cause. docs/configuration.md lists every key.",
+  ),
+  CONFIG_FILE_UNREADABLE: spec(
+    "CAIRN-CONFIG-0003",
+    400,
+    "The configuration file cannot be read or parsed",
+    "Check the path given to --config and that the file is valid TOML.",
+  ),
+  CONFIG_CONFLICT: spec(
+    "CAIRN-CONFIG-0004",
+    400,
+    "Configuration values contradict each other",
+    "Change one of the keys named in the message so the combination is possible.",
+  ),
+  CONFIG_ENV_INVALID: spec(
+    "CAIRN-CONFIG-0005",
+    400,
+    "An environment variable cannot be used as configuration",
+    "Fix or unset the CAIRN_* variable named in the message.",
+  ),
+
+  // ---- NODE: node start-up, data directory, identity ------------------------------------------
+  NODE_DATA_DIR_LOCKED: spec(
+    "CAIRN-NODE-0001",
+    409,
+    "Another cairn process is using this data directory",
+    "Stop the other process (its PID is in the message) or start this node with a different --base-dir.",
+  ),
+  NODE_DATA_DIR_UNUSABLE: spec(
+    "CAIRN-NODE-0002",
+    500,
+    "The data directory cannot be created or written",
+    "Check the path and its permissions, or choose another with --base-dir.",
+  ),
+  NODE_CLUSTER_MISMATCH: spec(
+    "CAIRN-NODE-0003",
+    409,
+    "The data directory belongs to a different cluster",
+    "Use the data directory with the cluster it was created for, or start with an empty --base-dir.",
+  ),
+  NODE_NOT_READY: spec(
+    "CAIRN-NODE-0004",
+    503,
+    "The node is not ready to serve its roles",
+    "Wait for the node to finish starting; GET /ready names what it is waiting for.",
+  ),
+  NODE_SHUTTING_DOWN: spec(
+    "CAIRN-NODE-0005",
+    503,
+    "The node is shutting down",
+    "Send the request to another node of the cluster.",
+  ),
+  NODE_PORT_IN_USE: spec(
+    "CAIRN-NODE-0006",
+    409,
+    "A port this node wants to bind is already in use",
+    "Stop whatever holds the port, or configure another (0 picks a free port).",
+  ),
+  NODE_MARKER_CORRUPT: spec(
+    "CAIRN-NODE-0007",
+    500,
+    "A file in the data directory is damaged",
+    "Restore the file named in the message from a backup, or start the node with an empty data directory.",
+  ),
+
+  // ---- API: request validation, generic HTTP answers ------------------------------------------
+  API_VALIDATION: spec(
+    "CAIRN-API-0001",
+    422,
+    "The request does not match the API schema",
+    "Correct the field named in the message; the OpenAPI document at /openapi.json describes every request.",
+  ),
+  API_NOT_FOUND: spec(
+    "CAIRN-API-0002",
+    404,
+    "No such route",
+    "Check the path and method against the OpenAPI document at /openapi.json.",
+  ),
+  API_MALFORMED_BODY: spec(
+    "CAIRN-API-0003",
+    400,
+    "The request body cannot be parsed",
+    "Send a JSON body with Content-Type: application/json.",
+  ),
+  API_BODY_TOO_LARGE: spec(
+    "CAIRN-API-0004",
+    413,
+    "The request body is larger than allowed",
+    "Send a smaller body; the limit is a configuration value named in the message.",
+  ),
+  API_INTERNAL: spec(
+    "CAIRN-API-0005",
+    500,
+    "An internal error occurred",
+    "This is a bug in cairn. The node log holds the details; please report it.",
+  ),
+
+  // ---- NET: peer fabric -------------------------------------------------------------------------
+  NET_CLUSTER_MISMATCH: spec(
+    "CAIRN-NET-0001",
+    403,
+    "The peer belongs to another cluster",
+    "Check that every node is configured with the same cluster name and joined the same cluster.",
+  ),
+  NET_STALE_GENERATION: spec(
+    "CAIRN-NET-0002",
+    409,
+    "The request came from an older generation of the sending node",
+    "Nothing to do: the sender restarted and its newer generation will retry.",
+  ),
+  NET_MISSING_HEADERS: spec(
+    "CAIRN-NET-0003",
+    400,
+    "A peer request lacks the cluster or sender headers",
+    "Peer endpoints are for cairn nodes only; use the admin API instead.",
+  ),
+  NET_UNKNOWN_METHOD: spec(
+    "CAIRN-NET-0004",
+    404,
+    "The peer does not know this RPC method",
+    "Run the same cairn version on every node.",
+  ),
+  NET_DEADLINE_EXCEEDED: spec(
+    "CAIRN-NET-0005",
+    504,
+    "The peer did not answer before the deadline",
+    "The peer may be overloaded, paused or partitioned away; the caller retries where that is safe.",
+  ),
+  NET_UNREACHABLE: spec(
+    "CAIRN-NET-0006",
+    503,
+    "The peer cannot be reached",
+    "Check that the peer runs and that its fabric address is reachable from this node.",
+  ),
+  NET_OVERLOADED: spec(
+    "CAIRN-NET-0007",
+    503,
+    "Too many requests are in flight to this peer",
+    "Retry later; the bound is net.max-in-flight-per-peer.",
+  ),
+  NET_BAD_REQUEST: spec(
+    "CAIRN-NET-0008",
+    400,
+    "The RPC request body does not match the method's schema",
+    "Run the same cairn version on every node.",
+  ),
+  NET_REQUEST_TOO_LARGE: spec(
+    "CAIRN-NET-0009",
+    413,
+    "The RPC request body is larger than allowed",
+    "Raise net.max-request-bytes on the receiving node, or send smaller batches.",
+  ),
+  NET_REMOTE_ERROR: spec(
+    "CAIRN-NET-0010",
+    502,
+    "The peer answered with an unexpected error",
+    "Look at the peer's log for the cause.",
+  ),
+
+  // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
+  CLUSTER_NOT_PROVISIONED: spec(
+    "CAIRN-CLUSTER-0001",
+    503,
+    "The cluster is not provisioned yet",
+    "Run `cairn ctl provision` against any node (or start the node with auto-provision = true).",
+  ),
+
+  // ---- CTL: the operator's tool -----------------------------------------------------------------
+  CTL_UNREACHABLE: spec(
+    "CAIRN-CTL-0001",
+    503,
+    "cairn ctl cannot reach the node",
+    "Check --address (or CAIRN_ADDRESS) and that the node is running.",
+  ),
+  CTL_BAD_RESPONSE: spec(
+    "CAIRN-CTL-0002",
+    502,
+    "The node answered with something cairn ctl cannot read",
+    "Use a cairn ctl of the same version as the node.",
+  ),
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorName = keyof typeof ERRORS;
+
+/** A problem+json body (RFC 9457) with cairn's stable code and hint. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  hint: string;
+  [extension: string]: unknown;
+}
+
+/** The one error type for expected failures. Carries a catalogue entry and a specific message. */
+export class CairnError extends Error {
+  readonly spec: ErrorSpec;
+  readonly details: Record<string, unknown>;
+
+  constructor(name: ErrorName, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CairnError";
+    this.spec = ERRORS[name];
+    this.details = details;
+  }
+
+  get code(): string {
+    return this.spec.code;
+  }
+
+  get status(): number {
+    return this.spec.status;
+  }
+
+  get hint(): string {
+    return this.spec.hint;
+  }
+
+  toProblem(): ProblemBody {
+    return {
+      ...this.details,
+      type: `https://cairn.dev/errors/${this.spec.code}`,
+      title: this.spec.title,
+      status: this.spec.status,
+      code: this.spec.code,
+      detail: this.message,
+      hint: this.spec.hint,
+    };
+  }
+
+  /** One line for a terminal: `CAIRN-X-0001: message\n  hint: ...`. */
+  toDisplay(): string {
+    return `error ${this.spec.code}: ${this.message}\n  hint: ${this.spec.hint}`;
+  }
+}
+
+export function isCairnError(e: unknown, name?: ErrorName): e is CairnError {
+  return e instanceof CairnError && (name === undefined || e.spec === ERRORS[name]);
+}
+
+/** Find the catalogue entry for a code string (for clients decoding problem bodies). */
+export function specByCode(code: string): ErrorSpec | undefined {
+  return Object.values(ERRORS).find((s) => s.code === code);
+}
+
+/** A violated invariant is a bug: it throws and is never caught as an expected failure. */
+export function invariant(condition: unknown, message: string): asserts condition {
+  if (!condition) {
+    throw new InvariantViolation(message);
+  }
+}
+
+export class InvariantViolation extends Error {
+  constructor(message: string) {
+    super(`invariant violated: ${message}`);
+    this.name = "InvariantViolation";
+  }
+}
