@@ -188,6 +188,24 @@ export const ERRORS = {
     "The peer answered with an unexpected error",
     "Look at the peer's log for the cause.",
   ),
+  NET_BAD_RESPONSE: spec(
+    "CAIRN-NET-0011",
+    502,
+    "The peer's RPC response cannot be decoded or does not match the method's schema",
+    "Run the same cairn version on every node; if they match, this is a bug: report it with both logs.",
+  ),
+  NET_HANDLER_FAILED: spec(
+    "CAIRN-NET-0012",
+    500,
+    "The RPC handler on the peer failed unexpectedly",
+    "This is a bug in cairn. The peer's log holds the details; please report it.",
+  ),
+  NET_SHUTTING_DOWN: spec(
+    "CAIRN-NET-0013",
+    503,
+    "The fabric endpoint is shutting down",
+    "Nothing to do if the node is stopping; otherwise retry against another node.",
+  ),
 
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(

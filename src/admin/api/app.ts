@@ -1,0 +1,57 @@
+// The admin HTTP API: an Elysia app assembled from per-area route plugins, with one error mapping
+// (problem+json, catalogue codes) and an OpenAPI document generated from the same schemas.
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
+import { CairnError } from "../../observability/errors.ts";
+import { VERSION } from "../../version.ts";
+import type { AdminDeps } from "./deps.ts";
+import { problemResponse, toCairnError } from "./errors.ts";
+import { nodeRoutes } from "./node-routes.ts";
+import { systemRoutes } from "./system-routes.ts";
+
+export const OPENAPI_PATH = "/openapi.json";
+
+export function createAdminApp(deps: AdminDeps) {
+  return new Elysia({ name: "cairn-admin" })
+    .use(
+      openapi({
+        provider: null,
+        specPath: OPENAPI_PATH,
+        documentation: {
+          info: {
+            title: "cairn admin API",
+            version: VERSION,
+            description:
+              "Operate a cairn node and its cluster. Errors are application/problem+json with a stable `code` (docs/errors.md).",
+            license: { name: "Apache-2.0" },
+          },
+          servers: [{ url: "http://127.0.0.1:9070", description: "A local node with the default admin port" }],
+          tags: [
+            { name: "system", description: "Liveness, readiness, version and metrics" },
+            { name: "node", description: "The node answering the request" },
+          ],
+        },
+      }),
+    )
+    .onRequest(({ request }) => {
+      const length = Number(request.headers.get("content-length") ?? "0");
+      if (length > deps.maxBodyBytes) {
+        return problemResponse(
+          new CairnError("API_BODY_TOO_LARGE", `request body of ${length} bytes exceeds admin.max-body-bytes (${deps.maxBodyBytes})`),
+        );
+      }
+    })
+    .onError({ as: "global" }, ({ code, error }) => problemResponse(toCairnError(code, error, deps.onBug)))
+    .use(systemRoutes(deps))
+    .use(nodeRoutes(deps));
+}
+
+export type AdminApp = ReturnType<typeof createAdminApp>;
+
+/** The OpenAPI document of the admin API, produced without opening a socket. */
+export async function renderOpenApi(deps: AdminDeps): Promise<unknown> {
+  const app = createAdminApp(deps);
+  const res = await app.handle(new Request(`http://localhost${OPENAPI_PATH}`));
+  if (!res.ok) throw new Error(`OpenAPI generation failed with HTTP ${res.status}`);
+  return await res.json();
+}

@@ -1,0 +1,6 @@
+// Public surface of the admin role: the HTTP API (and, later, the cluster controller).
+export { createAdminApp, renderOpenApi, OPENAPI_PATH, type AdminApp } from "./api/app.ts";
+export type { AdminDeps } from "./api/deps.ts";
+export { NodeInfo, Problem, type ProblemBody } from "./api/models.ts";
+export { PROBLEM_CONTENT_TYPE, problemResponse } from "./api/errors.ts";
+export { openApiDocument, openApiText } from "./api/spec.ts";

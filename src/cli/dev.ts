@@ -1,0 +1,160 @@
+// `cairn dev`: a local cluster for trying cairn out. Starts N nodes on 127.0.0.1 (one process
+// each, ports offset per node), waits until every node is ready, prints the URLs, and stops them
+// all (by PID) on Ctrl-C. Node logs go to <base-dir>/<node>/cairn.log.
+import { Command } from "commander";
+import { mkdirSync, openSync, closeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { DataDir, type Addresses } from "../node/index.ts";
+import { EXIT } from "./exit-codes.ts";
+import { selfCommand } from "./self.ts";
+
+interface DevOptions {
+  nodes: string;
+  baseDir: string;
+  adminPort: string;
+  fabricPort: string;
+  ingressPort: string;
+  clusterName: string;
+  readyTimeoutMs: string;
+  json?: boolean;
+}
+
+interface DevNode {
+  name: string;
+  dir: string;
+  proc: Subprocess;
+  addresses?: Addresses;
+}
+
+function portFor(base: number, i: number): number {
+  return base === 0 ? 0 : base + i;
+}
+
+function parseIntFlag(name: string, v: string, min: number, max: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    process.stderr.write(`error: --${name} must be an integer between ${min} and ${max}, got '${v}'\n`);
+    process.exit(EXIT.USAGE);
+  }
+  return n;
+}
+
+async function waitReady(node: DevNode, deadlineMs: number): Promise<void> {
+  while (Date.now() < deadlineMs) {
+    if (node.proc.exitCode !== null || node.proc.signalCode !== null) {
+      throw new Error(`${node.name} exited during start-up (code ${node.proc.exitCode ?? node.proc.signalCode}); see ${join(node.dir, "cairn.log")}`);
+    }
+    node.addresses ??= readAddressesQuietly(node.dir);
+    if (node.addresses !== undefined) {
+      try {
+        const res = await fetch(`${node.addresses.admin}/ready`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        // Not listening yet.
+      }
+    }
+    await Bun.sleep(50);
+  }
+  throw new Error(`${node.name} did not become ready in time; see ${join(node.dir, "cairn.log")}`);
+}
+
+function readAddressesQuietly(dir: string): Addresses | undefined {
+  try {
+    return DataDir.readAddresses(dir);
+  } catch {
+    return undefined; // Being written right now.
+  }
+}
+
+export async function stopAll(nodes: DevNode[], timeoutMs: number): Promise<void> {
+  for (const n of nodes) {
+    if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill("SIGTERM");
+  }
+  const all = Promise.all(nodes.map((n) => n.proc.exited));
+  const timedOut = await Promise.race([all.then(() => false), Bun.sleep(timeoutMs).then(() => true)]);
+  if (timedOut) {
+    for (const n of nodes) if (n.proc.exitCode === null && n.proc.signalCode === null) n.proc.kill("SIGKILL");
+    await all;
+  }
+}
+
+export function devCommand(): Command {
+  return new Command("dev")
+    .description("Start a local cluster of N nodes on 127.0.0.1 (one process each) and print its URLs")
+    .option("-n, --nodes <n>", "number of nodes", "3")
+    .option("--base-dir <dir>", "directory holding one data directory per node", "./cairn-data/dev")
+    .option("--cluster-name <name>", "cluster name", "dev")
+    .option("--admin-port <port>", "admin port of the first node (node i adds i; 0 = random)", "9070")
+    .option("--fabric-port <port>", "fabric port of the first node (node i adds i; 0 = random)", "5122")
+    .option("--ingress-port <port>", "data-plane port of the first node (node i adds i; 0 = random)", "8080")
+    .option("--ready-timeout-ms <ms>", "how long to wait for every node to be ready", "30000")
+    .option("--json", "print the cluster's addresses as one JSON line once ready")
+    .action(async (opts: DevOptions) => {
+      const count = parseIntFlag("nodes", opts.nodes, 1, 9);
+      const adminBase = parseIntFlag("admin-port", opts.adminPort, 0, 65535);
+      const fabricBase = parseIntFlag("fabric-port", opts.fabricPort, 0, 65535);
+      const ingressBase = parseIntFlag("ingress-port", opts.ingressPort, 0, 65535);
+      const readyTimeoutMs = parseIntFlag("ready-timeout-ms", opts.readyTimeoutMs, 1, 3_600_000);
+      const baseDir = resolve(opts.baseDir);
+      const nodes: DevNode[] = [];
+      let shuttingDown = false;
+      const shutdown = async (code: number) => {
+        if (shuttingDown) return;
+        shuttingDown = true;
+        await stopAll(nodes, 10_000);
+        process.exit(code);
+      };
+      process.on("SIGINT", () => void shutdown(EXIT.OK));
+      process.on("SIGTERM", () => void shutdown(EXIT.OK));
+
+      for (let i = 0; i < count; i++) {
+        const name = `node-${i + 1}`;
+        const dir = join(baseDir, name);
+        mkdirSync(dir, { recursive: true });
+        const logFd = openSync(join(dir, "cairn.log"), "a");
+        const proc = Bun.spawn(
+          [
+            ...selfCommand(),
+            "server",
+            "--node-name", name,
+            "--base-dir", dir,
+            "--cluster-name", opts.clusterName,
+            "--admin-address", `127.0.0.1:${portFor(adminBase, i)}`,
+            "--fabric-address", `127.0.0.1:${portFor(fabricBase, i)}`,
+            "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
+          ],
+          { stdout: logFd, stderr: logFd, stdin: "ignore" },
+        );
+        closeSync(logFd);
+        nodes.push({ name, dir, proc });
+      }
+      const deadline = Date.now() + readyTimeoutMs;
+      try {
+        await Promise.all(nodes.map((n) => waitReady(n, deadline)));
+      } catch (e) {
+        process.stderr.write(`error: ${(e as Error).message}\n`);
+        await shutdown(EXIT.FAILURE);
+        return;
+      }
+      if (opts.json) {
+        const out = nodes.map((n) => ({ name: n.name, pid: n.proc.pid, dataDir: n.dir, ...n.addresses }));
+        process.stdout.write(JSON.stringify({ cluster: opts.clusterName, nodes: out }) + "\n");
+      } else {
+        process.stdout.write(`cairn dev cluster '${opts.clusterName}' is up: ${count} node(s)\n\n`);
+        for (const n of nodes) {
+          const a = n.addresses!;
+          process.stdout.write(
+            `  ${n.name}  pid ${n.proc.pid}\n    admin API  ${a.admin}\n    OpenAPI    ${a.admin}/openapi.json\n    fabric     h2c://${a.fabric}\n    logs       ${join(n.dir, "cairn.log")}\n`,
+          );
+        }
+        process.stdout.write(`\nTry:  curl ${nodes[0]!.addresses!.admin}/v1/node\nStop with Ctrl-C.\n`);
+      }
+      // Report nodes that die while the cluster runs; the others keep going.
+      for (const n of nodes) {
+        void n.proc.exited.then((code) => {
+          if (!shuttingDown) process.stderr.write(`warning: ${n.name} (pid ${n.proc.pid}) exited with ${code}; see ${join(n.dir, "cairn.log")}\n`);
+        });
+      }
+    });
+}

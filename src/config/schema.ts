@@ -1,0 +1,135 @@
+// The whole node configuration as one TypeBox schema. Every key has a type, a default and a
+// description; docs/configuration.md is generated from this file (a test keeps it current).
+// Keys are kebab-case, as in the TOML file. Objects are closed: an unknown key is an error.
+import { Type, type SchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
+
+/** A union of string literals from a const array, typed as the union of its members. */
+type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
+export function StringEnum<const T extends readonly string[]>(values: T, options?: SchemaOptions): TUnion<Literals<T>> {
+  return Type.Union(
+    values.map((v) => Type.Literal(v)),
+    options,
+  ) as unknown as TUnion<Literals<T>>;
+}
+
+export const ROLES = ["metadata-server", "log-server", "worker", "admin", "ingress"] as const;
+export type Role = (typeof ROLES)[number];
+
+const Address = (description: string, dflt: string) =>
+  Type.String({
+    description: `${description} Written \`host:port\`; port 0 picks a free port (the node then writes its real addresses to \`addresses.json\` in its data directory).`,
+    default: dflt,
+    pattern: "^[^\\s:]+:[0-9]{1,5}$",
+    examples: [dflt],
+  });
+
+const PositiveInt = (description: string, dflt: number, minimum = 1, maximum = 2 ** 31 - 1) =>
+  Type.Integer({ description, default: dflt, minimum, maximum });
+
+export const AdminSection = Type.Object(
+  {
+    "bind-address": Address("Where the admin API (HTTP/1.1 JSON, OpenAPI) listens.", "127.0.0.1:9070"),
+    "advertised-address": Type.String({
+      description:
+        "The admin URL other nodes and `cairn ctl` should use to reach this node. Empty: derived from bind-address.",
+      default: "",
+    }),
+    "max-body-bytes": PositiveInt("Largest request body the admin API accepts; larger ones get 413.", 4 * 1024 * 1024),
+  },
+  { additionalProperties: false, description: "The admin API (role `admin` adds the cluster controller; every node serves the node endpoints)." },
+);
+
+export const IngressSection = Type.Object(
+  {
+    "bind-address": Address("Where the data-plane API listens (role `ingress`).", "127.0.0.1:8080"),
+  },
+  { additionalProperties: false, description: "The data-plane HTTP API." },
+);
+
+export const NetSection = Type.Object(
+  {
+    "bind-address": Address("Where the peer fabric (HTTP/2 cleartext, node-to-node traffic) listens.", "127.0.0.1:5122"),
+    "advertised-address": Type.String({
+      description: "The fabric address other nodes should dial. Empty: derived from bind-address.",
+      default: "",
+    }),
+    "max-in-flight-per-peer": PositiveInt("Most RPCs in flight to one peer at once; further calls wait in a bounded queue.", 1024),
+    "max-request-bytes": PositiveInt("Largest RPC body a node sends or accepts.", 32 * 1024 * 1024),
+    "request-timeout-ms": PositiveInt("Default deadline of one RPC, when the caller gives none.", 5_000),
+    "connect-timeout-ms": PositiveInt("How long to wait for a connection to a peer.", 2_000),
+    "heartbeat-interval-ms": PositiveInt("How often an idle or busy peer session is pinged.", 250),
+    "heartbeat-timeout-ms": PositiveInt("A ping unanswered this long marks the peer unreachable and drops its session.", 1_000),
+    "reconnect-backoff-initial-ms": PositiveInt("First delay before reconnecting to a peer.", 20),
+    "reconnect-backoff-max-ms": PositiveInt("Longest delay between reconnect attempts.", 2_000),
+    "window-size-bytes": PositiveInt("HTTP/2 flow-control window per session and stream.", 16 * 1024 * 1024),
+    "max-session-memory-mb": PositiveInt("Memory one HTTP/2 session may buffer before the runtime drops it.", 256),
+  },
+  { additionalProperties: false, description: "The peer fabric: HTTP/2 between nodes." },
+);
+
+export const LogSection = Type.Object(
+  {
+    level: StringEnum(["trace", "debug", "info", "warn", "error"] as const, {
+      description: "Least severe log level written.",
+      default: "info",
+    }),
+  },
+  { additionalProperties: false, description: "Structured logs (JSON lines on standard output)." },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    "cluster-name": Type.String({
+      description: "Name of the cluster this node belongs to. Peers from a cluster with another name are refused.",
+      default: "localcluster",
+      minLength: 1,
+      maxLength: 64,
+      pattern: "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    }),
+    "node-name": Type.String({
+      description: "Unique name of this node in the cluster. Empty: the host name.",
+      default: "",
+      maxLength: 64,
+      pattern: "^([A-Za-z0-9][A-Za-z0-9._-]*)?$",
+    }),
+    "base-dir": Type.String({
+      description: "The node's data directory. Empty: `./cairn-data/<node-name>`. Two processes cannot share one.",
+      default: "",
+    }),
+    roles: Type.Array(
+      StringEnum(ROLES),
+      {
+        description: "The roles this node runs.",
+        default: [...ROLES],
+        uniqueItems: true,
+        minItems: 1,
+      },
+    ),
+    "shutdown-timeout-ms": PositiveInt("How long a graceful shutdown (SIGTERM/SIGINT) may take before the node exits anyway.", 10_000),
+    admin: AdminSection,
+    ingress: IngressSection,
+    net: NetSection,
+    log: LogSection,
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type NetConfig = Static<typeof NetSection>;
+
+/** Walk the schema and collect its defaults into a full config object. */
+export function defaultsOf(schema: TSchema): unknown {
+  if (schema.type === "object" && schema.properties) {
+    const out: Record<string, unknown> = {};
+    for (const [k, sub] of Object.entries(schema.properties as Record<string, TSchema>)) {
+      out[k] = defaultsOf(sub);
+    }
+    return out;
+  }
+  const d: unknown = schema.default;
+  return Array.isArray(d) ? [...d] : d;
+}
+
+export function defaultConfig(): Config {
+  return defaultsOf(ConfigSchema) as Config;
+}

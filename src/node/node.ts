@@ -1,0 +1,188 @@
+// A cairn node: one process, some roles. Owns the data directory (lock, marker, generation), the
+// lifecycle state machine, the metrics registry and the servers every node runs (admin API; peer
+// fabric). start() brings it to `running`; stop() releases every port, timer and file lock.
+import { hostname } from "node:os";
+import type { Server } from "bun";
+import type { Config } from "../config/index.ts";
+import { createAdminApp, type AdminDeps } from "../admin/index.ts";
+import { CairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
+import { VERSION, versionInfo } from "../version.ts";
+import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
+import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
+
+export interface NodeOptions {
+  config: Config;
+  logger: Logger;
+  /** Wall clock in Unix ms (injected so tests can control it). */
+  nowMs?: () => number;
+}
+
+export class Node {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly lifecycle = new NodeLifecycle();
+  readonly metrics: Registry;
+  readonly dataDir: DataDir;
+  private readonly nowMs: () => number;
+  private marker: ClusterMarker | undefined;
+  private generationValue = 0;
+  private startedAtMs = 0;
+  private stateSinceMs = 0;
+  private adminServer: Server<unknown> | undefined;
+  private addressesValue: Addresses | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: NodeOptions) {
+    this.config = options.config;
+    this.log = options.logger;
+    this.nowMs = options.nowMs ?? Date.now;
+    this.metrics = createRegistry();
+    this.dataDir = new DataDir(this.config["base-dir"]);
+    const stateGauge = new Gauge({
+      name: "cairn_node_lifecycle_state",
+      help: "1 for the node's current lifecycle state, 0 for the others",
+      labelNames: ["state"],
+      registers: [this.metrics],
+    });
+    const setState = (s: NodeLifecycleState) => {
+      for (const x of NODE_STATES) stateGauge.set({ state: x }, x === s ? 1 : 0);
+    };
+    setState(this.lifecycle.state);
+    this.lifecycle.onChange((from, to, reason) => {
+      this.stateSinceMs = this.nowMs();
+      setState(to);
+      this.log.info({ from, to, reason }, `node lifecycle ${from} -> ${to}`);
+    });
+  }
+
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  get addresses(): Addresses {
+    if (this.addressesValue === undefined) throw new Error("addresses are known only after start()");
+    return this.addressesValue;
+  }
+
+  async start(): Promise<void> {
+    this.startedAtMs = this.nowMs();
+    this.stateSinceMs = this.startedAtMs;
+    try {
+      this.dataDir.open();
+      clearAddresses(this.dataDir.path);
+      this.marker = this.dataDir.checkOrWriteMarker(this.config["cluster-name"], VERSION, this.nowMs());
+      this.generationValue = this.dataDir.bumpGeneration();
+      this.log.info(
+        { dataDir: this.dataDir.path, generation: this.generationValue, roles: this.config.roles },
+        `starting node ${this.config["node-name"]} generation ${this.generationValue}`,
+      );
+      const admin = this.startAdmin();
+      this.addressesValue = {
+        admin: admin,
+        // The peer fabric is wired in by the net module; until then this is its configured address.
+        fabric: this.config.net["advertised-address"] || this.config.net["bind-address"],
+        ingress: null,
+      };
+      this.dataDir.writeAddresses(this.addressesValue);
+      this.lifecycle.transition("running", "all roles started");
+      this.log.info({ addresses: this.addressesValue }, "node running");
+    } catch (e) {
+      if (e instanceof CairnError) this.log.error({ code: e.code, details: e.details }, `node failed to start: ${e.message}`);
+      else this.log.error({ err: e }, "node failed to start");
+      if (this.lifecycle.state === "starting") this.lifecycle.transition("failed", (e as Error).message);
+      await this.releaseResources();
+      if (this.lifecycle.state === "failed") this.lifecycle.transition("stopped", "start failed");
+      throw e;
+    }
+  }
+
+  /** Graceful stop: stop serving, release ports and the data-dir lock. Idempotent. */
+  stop(reason = "stop requested"): Promise<void> {
+    this.stopping ??= (async () => {
+      const s = this.lifecycle.state;
+      if (s === "starting" || s === "running") this.lifecycle.transition("stopping", reason);
+      await this.releaseResources();
+      if (this.lifecycle.state === "stopping" || this.lifecycle.state === "failed") {
+        this.lifecycle.transition("stopped", reason);
+      }
+    })();
+    return this.stopping;
+  }
+
+  private async releaseResources(): Promise<void> {
+    if (this.adminServer !== undefined) {
+      await this.adminServer.stop(true);
+      this.adminServer = undefined;
+    }
+    this.dataDir.close();
+  }
+
+  private startAdmin(): string {
+    const [host, portText] = splitHostPort(this.config.admin["bind-address"]);
+    const app = createAdminApp(this.adminDeps());
+    try {
+      app.listen({
+        hostname: host,
+        port: Number(portText),
+        maxRequestBodySize: this.config.admin["max-body-bytes"],
+        idleTimeout: 30,
+      });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === "EADDRINUSE") {
+        throw new CairnError("NODE_PORT_IN_USE", `admin.bind-address ${host}:${portText} is already in use`, {
+          key: "admin.bind-address",
+        });
+      }
+      throw e;
+    }
+    const server = app.server;
+    if (server === null) throw new Error("admin server did not start");
+    this.adminServer = server;
+    const advertised = this.config.admin["advertised-address"];
+    return advertised || `http://${host}:${server.port}`;
+  }
+
+  readiness(): { ready: boolean; state: string; reasons: string[] } {
+    const state = this.lifecycle.state;
+    const reasons: string[] = [];
+    if (state !== "running") reasons.push(`node is ${state}: ${this.lifecycle.stateReason}`);
+    return { ready: reasons.length === 0, state, reasons };
+  }
+
+  private adminDeps(): AdminDeps {
+    return {
+      version: versionInfo(),
+      node: () => ({
+        name: this.config["node-name"],
+        id: null,
+        generation: this.generationValue,
+        cluster: { name: this.config["cluster-name"], fingerprint: this.marker?.fingerprint ?? null },
+        roles: [...this.config.roles],
+        lifecycle: { state: this.lifecycle.state, reason: this.lifecycle.stateReason, sinceMs: this.stateSinceMs },
+        addresses: this.addressesValue ?? { admin: "", fabric: "", ingress: null },
+        dataDir: this.dataDir.path,
+        pid: process.pid,
+        startedAtMs: this.startedAtMs,
+        version: VERSION,
+      }),
+      readiness: () => this.readiness(),
+      config: () => this.config,
+      metrics: () => this.metrics.metrics(),
+      metricsContentType: this.metrics.contentType,
+      maxBodyBytes: this.config.admin["max-body-bytes"],
+      onBug: (e) => this.log.error({ err: e }, "unexpected error in admin API handler"),
+    };
+  }
+}
+
+export function splitHostPort(address: string): [string, string] {
+  const i = address.lastIndexOf(":");
+  return [address.slice(0, i), address.slice(i + 1)];
+}
+
+export function defaultNodeName(): string {
+  return hostname();
+}
