@@ -45,7 +45,8 @@ async function waitReady(node: DevNode, deadlineMs: number): Promise<void> {
     if (node.proc.exitCode !== null || node.proc.signalCode !== null) {
       throw new Error(`${node.name} exited during start-up (code ${node.proc.exitCode ?? node.proc.signalCode}); see ${join(node.dir, "cairn.log")}`);
     }
-    node.addresses ??= readAddressesQuietly(node.dir);
+    const published = readAddressesQuietly(node.dir);
+    if (published?.pid === node.proc.pid) node.addresses = published;
     if (node.addresses !== undefined) {
       try {
         const res = await fetch(`${node.addresses.admin}/ready`, { signal: AbortSignal.timeout(1000) });
@@ -138,7 +139,7 @@ export function devCommand(): Command {
         return;
       }
       if (opts.json) {
-        const out = nodes.map((n) => ({ name: n.name, pid: n.proc.pid, dataDir: n.dir, ...n.addresses }));
+        const out = nodes.map((n) => ({ name: n.name, dataDir: n.dir, ...n.addresses! }));
         process.stdout.write(JSON.stringify({ cluster: opts.clusterName, nodes: out }) + "\n");
       } else {
         process.stdout.write(`cairn dev cluster '${opts.clusterName}' is up: ${count} node(s)\n\n`);

@@ -65,6 +65,8 @@ export interface NodeState {
 }
 
 export interface Addresses {
+  /** The process that wrote the file (a reader can tell a stale file from its own node's). */
+  pid: number;
   admin: string;
   fabric: string;
   ingress: string | null;

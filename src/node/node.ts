@@ -4,7 +4,7 @@
 import { hostname } from "node:os";
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
-import { createAdminApp, type AdminDeps } from "../admin/index.ts";
+import { createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
 import { CairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
@@ -80,6 +80,7 @@ export class Node {
       );
       const admin = this.startAdmin();
       this.addressesValue = {
+        pid: process.pid,
         admin: admin,
         // The peer fabric is wired in by the net module; until then this is its configured address.
         fabric: this.config.net["advertised-address"] || this.config.net["bind-address"],
@@ -121,12 +122,15 @@ export class Node {
 
   private startAdmin(): string {
     const [host, portText] = splitHostPort(this.config.admin["bind-address"]);
-    const app = createAdminApp(this.adminDeps());
+    let spec: Promise<unknown> | undefined;
+    const app = createAdminApp(this.adminDeps(), () => (spec ??= openApiDocument()));
     try {
       app.listen({
         hostname: host,
         port: Number(portText),
-        maxRequestBodySize: this.config.admin["max-body-bytes"],
+        // The API answers oversized bodies itself (413 problem+json, from Content-Length); this is
+        // the backstop for bodies that do not declare their length.
+        maxRequestBodySize: this.config.admin["max-body-bytes"] * 2 + 65_536,
         idleTimeout: 30,
       });
     } catch (e) {
@@ -162,7 +166,11 @@ export class Node {
         cluster: { name: this.config["cluster-name"], fingerprint: this.marker?.fingerprint ?? null },
         roles: [...this.config.roles],
         lifecycle: { state: this.lifecycle.state, reason: this.lifecycle.stateReason, sinceMs: this.stateSinceMs },
-        addresses: this.addressesValue ?? { admin: "", fabric: "", ingress: null },
+        addresses: {
+          admin: this.addressesValue?.admin ?? "",
+          fabric: this.addressesValue?.fabric ?? "",
+          ingress: this.addressesValue?.ingress ?? null,
+        },
         dataDir: this.dataDir.path,
         pid: process.pid,
         startedAtMs: this.startedAtMs,

@@ -1,6 +1,6 @@
 // The admin HTTP API: an Elysia app assembled from per-area route plugins, with one error mapping
 // (problem+json, catalogue codes) and an OpenAPI document generated from the same schemas.
-import { Elysia } from "elysia";
+import { Elysia, type AnyElysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { CairnError } from "../../observability/errors.ts";
 import { VERSION } from "../../version.ts";
@@ -10,29 +10,20 @@ import { nodeRoutes } from "./node-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
 export const OPENAPI_PATH = "/openapi.json";
+/** Where the OpenAPI plugin serves Elysia's raw document, only inside the spec renderer. */
+const RAW_SPEC_PATH = "/openapi-raw.json";
 
-export function createAdminApp(deps: AdminDeps) {
+/**
+ * The admin app. `spec` is how /openapi.json is answered: the live node passes the finished
+ * document (see spec.ts); the renderer passes nothing and gets Elysia's raw document instead.
+ */
+export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
+  const specRoute: AnyElysia =
+    spec === undefined
+      ? specPlugin()
+      : new Elysia({ name: "openapi-document" }).get(OPENAPI_PATH, () => spec(), { detail: { hide: true } });
   return new Elysia({ name: "cairn-admin" })
-    .use(
-      openapi({
-        provider: null,
-        specPath: OPENAPI_PATH,
-        documentation: {
-          info: {
-            title: "cairn admin API",
-            version: VERSION,
-            description:
-              "Operate a cairn node and its cluster. Errors are application/problem+json with a stable `code` (docs/errors.md).",
-            license: { name: "Apache-2.0" },
-          },
-          servers: [{ url: "http://127.0.0.1:9070", description: "A local node with the default admin port" }],
-          tags: [
-            { name: "system", description: "Liveness, readiness, version and metrics" },
-            { name: "node", description: "The node answering the request" },
-          ],
-        },
-      }),
-    )
+    .use(specRoute)
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? "0");
       if (length > deps.maxBodyBytes) {
@@ -46,12 +37,33 @@ export function createAdminApp(deps: AdminDeps) {
     .use(nodeRoutes(deps));
 }
 
+function specPlugin() {
+  return openapi({
+    provider: null,
+    specPath: RAW_SPEC_PATH,
+    documentation: {
+      info: {
+        title: "cairn admin API",
+        version: VERSION,
+        description:
+          "Operate a cairn node and its cluster. Errors are application/problem+json with a stable `code` (docs/errors.md).",
+        license: { name: "Apache-2.0" },
+      },
+      servers: [{ url: "http://127.0.0.1:9070", description: "A local node with the default admin port" }],
+      tags: [
+        { name: "system", description: "Liveness, readiness, version and metrics" },
+        { name: "node", description: "The node answering the request" },
+      ],
+    },
+  });
+}
+
 export type AdminApp = ReturnType<typeof createAdminApp>;
 
 /** The OpenAPI document of the admin API, produced without opening a socket. */
 export async function renderOpenApi(deps: AdminDeps): Promise<unknown> {
   const app = createAdminApp(deps);
-  const res = await app.handle(new Request(`http://localhost${OPENAPI_PATH}`));
+  const res = await app.handle(new Request(`http://localhost${RAW_SPEC_PATH}`));
   if (!res.ok) throw new Error(`OpenAPI generation failed with HTTP ${res.status}`);
   return await res.json();
 }

@@ -1,0 +1,44 @@
+// `cairn ctl` against a real node: human and --json output, and exit codes scripts can trust.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { runCairn, startNode, type NodeProcess } from "../helpers/cairn-process.ts";
+
+let node: NodeProcess;
+beforeAll(async () => {
+  node = await startNode({ name: "ctl-node" });
+});
+afterAll(async () => {
+  await node.stop();
+});
+
+describe("cairn ctl", () => {
+  test("status shows the node in words and in JSON", async () => {
+    const human = await runCairn(["ctl", "--address", node.addresses.admin, "status"]);
+    expect(human.exitCode).toBe(0);
+    expect(human.stdout).toContain("ctl-node");
+    expect(human.stdout).toContain("running, ready");
+    const json = await runCairn(["ctl", "--json", "--address", node.addresses.admin, "status"]);
+    expect(json.exitCode).toBe(0);
+    const body = JSON.parse(json.stdout) as { node: { name: string; pid: number }; readiness: { ready: boolean } };
+    expect(body.node.name).toBe("ctl-node");
+    expect(body.node.pid).toBe(node.pid);
+    expect(body.readiness.ready).toBe(true);
+  });
+
+  test("the address can come from CAIRN_ADDRESS, with or without a scheme", async () => {
+    const bare = node.addresses.admin.replace("http://", "");
+    const r = await runCairn(["ctl", "--json", "config", "get"], { env: { CAIRN_ADDRESS: bare } });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout)["node-name"]).toBe("ctl-node");
+  });
+
+  test("an unreachable node exits 3 with the error code, in JSON too", async () => {
+    const r = await runCairn(["ctl", "--json", "--address", "http://127.0.0.1:1", "status"]);
+    expect(r.exitCode).toBe(3);
+    expect(JSON.parse(r.stdout).error.code).toBe("CAIRN-CTL-0001");
+    expect(r.stderr).toContain("hint:");
+  });
+
+  test("usage errors exit 2", async () => {
+    expect((await runCairn(["ctl", "no-such-command"])).exitCode).toBe(2);
+  });
+});

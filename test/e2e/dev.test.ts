@@ -1,0 +1,47 @@
+// `cairn dev`: a local cluster of real processes, all ready, addresses printed, all stopped on SIGTERM.
+import { describe, expect, test } from "bun:test";
+import { cairnCommand, cleanEnv, stopProcess, tempDir, track } from "../helpers/cairn-process.ts";
+
+interface DevOutput {
+  cluster: string;
+  nodes: Array<{ name: string; pid: number; admin: string; fabric: string }>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("cairn dev", () => {
+  test("starts three nodes, each ready, and stops them all on SIGTERM", async () => {
+    const dir = tempDir();
+    const proc = Bun.spawn(
+      [...cairnCommand(), "dev", "--nodes", "3", "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+      { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr: "pipe", stdin: "ignore" },
+    );
+    track(proc);
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const out = JSON.parse(text) as DevOutput;
+    expect(out.nodes.map((n) => n.name)).toEqual(["node-1", "node-2", "node-3"]);
+    const pids = new Set(out.nodes.map((n) => n.pid));
+    expect(pids.size).toBe(3);
+    for (const n of out.nodes) {
+      const info = (await (await fetch(`${n.admin}/v1/node`)).json()) as { name: string; pid: number; cluster: { name: string } };
+      expect(info.name).toBe(n.name);
+      expect(info.pid).toBe(n.pid);
+      expect(info.cluster.name).toBe("dev");
+    }
+    expect(await stopProcess(proc, "SIGTERM")).toBe(0);
+    for (const n of out.nodes) expect(alive(n.pid)).toBe(false);
+  });
+});

@@ -1,0 +1,107 @@
+// `cairn server` as a real process: start-up, identity, graceful shutdown, refusal to share a data
+// directory, configuration errors that stop start-up with a named key and code.
+import { describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "smol-toml";
+import { runCairn, startNode, tempDir } from "../helpers/cairn-process.ts";
+
+describe("cairn server", () => {
+  test("starts on port 0, publishes its addresses, serves the admin API and stops cleanly on SIGTERM", async () => {
+    const node = await startNode({ name: "e2e-1" });
+    const info = (await (await fetch(`${node.addresses.admin}/v1/node`)).json()) as Record<string, unknown>;
+    expect(info.name).toBe("e2e-1");
+    expect(info.pid).toBe(node.pid);
+    expect(info.generation).toBe(1);
+    expect((await fetch(`${node.addresses.admin}/health`)).status).toBe(200);
+    expect(await node.stop("SIGTERM")).toBe(0);
+    expect(node.log()).toContain("node lifecycle stopping -> stopped");
+  });
+
+  test("a restart is a new generation of the same node", async () => {
+    const first = await startNode({ name: "gen" });
+    await first.stop();
+    const second = await startNode({ name: "gen", dataDir: first.dataDir });
+    const info = (await (await fetch(`${second.addresses.admin}/v1/node`)).json()) as { generation: number };
+    expect(info.generation).toBe(2);
+    await second.stop();
+  });
+
+  test("a second process on the same data directory is refused with a clear error", async () => {
+    const node = await startNode({ name: "locked" });
+    const r = await runCairn(["server", "--node-name", "locked", "--base-dir", node.dataDir, "--admin-address", "127.0.0.1:0", "--fabric-address", "127.0.0.1:0"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("CAIRN-NODE-0001");
+    expect(r.stderr).toContain(`pid ${node.pid}`);
+    // The first node is unharmed.
+    expect((await fetch(`${node.addresses.admin}/ready`)).status).toBe(200);
+    await node.stop();
+  });
+
+  test("a data directory of another cluster is refused", async () => {
+    const node = await startNode({ name: "c1", args: ["--cluster-name", "alpha"] });
+    await node.stop();
+    const r = await runCairn(["server", "--cluster-name", "beta", "--base-dir", node.dataDir, "--admin-address", "127.0.0.1:0", "--fabric-address", "127.0.0.1:0"]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("CAIRN-NODE-0003");
+    expect(r.stderr).toContain("'alpha'");
+  });
+
+  test("a bad configuration stops start-up naming the key, the value and the code", async () => {
+    const dir = tempDir();
+    const file = join(dir, "cairn.toml");
+    writeFileSync(file, "[net]\nrequest-timeout-ms = -5\n");
+    const r = await runCairn(["server", "--config", file]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain("CAIRN-CONFIG-0001");
+    expect(r.stderr).toContain("net.request-timeout-ms");
+    expect(r.stderr).toContain("-5");
+
+    const env = await runCairn(["server"], { env: { CAIRN_ADMIN__BIND_ADRESS: "127.0.0.1:1" } });
+    expect(env.exitCode).toBe(2);
+    expect(env.stderr).toContain("CAIRN-CONFIG-0005");
+    expect(env.stderr).toContain("CAIRN_ADMIN__BIND_ADRESS");
+
+    const flag = await runCairn(["server", "--set", "admin.colour=blue"]);
+    expect(flag.exitCode).toBe(2);
+    expect(flag.stderr).toContain("CAIRN-CONFIG-0002");
+  });
+
+  test("--dump-config prints the effective configuration as TOML, sources merged", async () => {
+    const dir = tempDir();
+    const file = join(dir, "cairn.toml");
+    writeFileSync(file, 'cluster-name = "from-file"\n[log]\nlevel = "warn"\n');
+    const r = await runCairn(["server", "--config", file, "--node-name", "dumped", "--dump-config"], {
+      env: { CAIRN_LOG__LEVEL: "debug" },
+      cwd: dir,
+    });
+    expect(r.exitCode).toBe(0);
+    const cfg = parse(r.stdout) as Record<string, Record<string, unknown>>;
+    expect(cfg["cluster-name"] as unknown).toBe("from-file");
+    expect(cfg["node-name"] as unknown).toBe("dumped");
+    expect(cfg.log!.level).toBe("debug");
+    expect(cfg.admin!["bind-address"]).toBe("127.0.0.1:9070");
+    expect(readFileSync(file, "utf8")).toContain("from-file");
+  });
+});
+
+describe("cairn commands", () => {
+  test("version, openapi and --help", async () => {
+    const v = await runCairn(["version", "--json"]);
+    expect(v.exitCode).toBe(0);
+    expect(JSON.parse(v.stdout).version).toMatch(/^\d+\.\d+\.\d+/);
+    const o = await runCairn(["openapi"]);
+    expect(o.exitCode).toBe(0);
+    expect(JSON.parse(o.stdout).openapi).toStartWith("3.");
+    for (const args of [["--help"], ["server", "--help"], ["dev", "--help"], ["ctl", "--help"], ["ctl", "status", "--help"]]) {
+      const h = await runCairn(args);
+      expect(h.exitCode, args.join(" ")).toBe(0);
+      expect(h.stdout, args.join(" ")).toContain("Usage:");
+    }
+  });
+
+  test("an unknown command or flag is a usage error", async () => {
+    expect((await runCairn(["frobnicate"])).exitCode).toBe(2);
+    expect((await runCairn(["server", "--no-such-flag"])).exitCode).toBe(2);
+  });
+});
