@@ -1,0 +1,108 @@
+// FabricServer: the peer-facing HTTP/2 cleartext endpoint of a node. Routes `POST /rpc/<service>/<method>`
+// to registered handlers after fencing (cluster, fingerprint, generation) and answers
+// `GET /fabric/health` to anyone. The HTTP/2 implementation is a transport behind one interface:
+// Bun.serve (default: several times node:http2's capacity under Bun, see docs in README of src/net) or
+// node:http2 (fallback, since Bun's HTTP/2 server is marked experimental).
+import type { TSchema } from "@sinclair/typebox";
+import { invariant } from "../observability/errors.ts";
+import type { Registry } from "../observability/metrics.ts";
+import type { ClusterIdentity } from "./fencing.ts";
+import { ServerMetrics } from "./metrics.ts";
+import { resolveFabricOptions, type FabricOptions } from "./options.ts";
+import { consoleLogger, Router, type FabricLogger, type RpcHandler } from "./router.ts";
+import type { RpcDefinition } from "./rpc.ts";
+import type { BoundAddress, ServerTransport } from "./transport.ts";
+import { BunServeTransport } from "./transport-bun.ts";
+import { NodeHttp2Transport } from "./transport-node.ts";
+
+export interface FabricServerConfig {
+  /** Interface to bind; peers reach the node here. */
+  readonly host: string;
+  /** 0 picks a free port; read the real one from `address` after start(). */
+  readonly port: number;
+  /** This node's cluster, read on every request (it changes when the node is provisioned). */
+  readonly identity: () => ClusterIdentity;
+  readonly registry: Registry;
+  readonly options?: Partial<FabricOptions>;
+  readonly logger?: FabricLogger;
+  /** Called when a node is first seen, or seen with a newer generation (it restarted). */
+  readonly onNewerGeneration?: (node: string, generation: number, previous: number | undefined) => void;
+}
+
+type State = "new" | "starting" | "running" | "stopping" | "stopped";
+
+export class FabricServer {
+  readonly options: FabricOptions;
+  private readonly router: Router;
+  private readonly transport: ServerTransport;
+  private state: State = "new";
+  private bound: BoundAddress | null = null;
+
+  constructor(private readonly config: FabricServerConfig) {
+    this.options = resolveFabricOptions(config.options);
+    const logger = config.logger ?? consoleLogger;
+    this.router = new Router({
+      identity: config.identity,
+      metrics: new ServerMetrics(config.registry),
+      logger,
+      maxRequestBytes: this.options.maxRequestBytes,
+      onNewerGeneration: config.onNewerGeneration,
+    });
+    const transportConfig = { router: this.router, options: this.options, logger };
+    this.transport = this.options.serverTransport === "node" ? new NodeHttp2Transport(transportConfig) : new BunServeTransport(transportConfig);
+  }
+
+  /** Adds a handler; allowed before or after start(). Registering a method twice is a bug. */
+  register<Req extends TSchema, Res extends TSchema>(definition: RpcDefinition<Req, Res>, handler: RpcHandler<Req, Res>): this {
+    this.router.register(definition, handler);
+    return this;
+  }
+
+  async start(): Promise<void> {
+    invariant(this.state === "new", `FabricServer.start in state ${this.state}`);
+    this.state = "starting";
+    try {
+      this.bound = await this.transport.listen(this.config.host, this.config.port);
+    } catch (e) {
+      this.state = "stopped";
+      throw e;
+    }
+    this.state = "running";
+  }
+
+  /** The bound address (with the real port when configured as 0). */
+  get address(): BoundAddress {
+    invariant(this.bound !== null, "FabricServer.address before start()");
+    return this.bound;
+  }
+
+  /** `host:port` as FabricClient.call takes it. */
+  get url(): string {
+    const { host, port } = this.address;
+    return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  }
+
+  get transportKind(): ServerTransport["kind"] {
+    return this.transport.kind;
+  }
+
+  /** Highest generation this server has seen from `node`, if any. */
+  highestGeneration(node: string): number | undefined {
+    return this.router.highestGeneration(node);
+  }
+
+  /** GOAWAY to every peer, let in-flight requests finish (up to drainTimeoutMs), release the port. */
+  async stop(): Promise<void> {
+    if (this.state === "stopped" || this.state === "stopping" || this.state === "new") {
+      this.state = this.state === "new" ? "stopped" : this.state;
+      return;
+    }
+    this.state = "stopping";
+    await this.transport.close(this.options.drainTimeoutMs);
+    this.state = "stopped";
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

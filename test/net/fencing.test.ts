@@ -1,0 +1,51 @@
+import { describe, expect, test } from "bun:test";
+import { CairnError } from "../../src/observability/errors.ts";
+import { checkCluster, fencingHeaders, GenerationFence, parseFencingHeaders } from "../../src/net/fencing.ts";
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return (e as CairnError).code;
+  }
+  return "no error";
+}
+
+describe("fencing headers", () => {
+  test("what a sender writes, a receiver reads back", () => {
+    const headers = fencingHeaders({ clusterName: "c", fingerprint: null, nodeId: null, generation: 4 }, 250);
+    const parsed = parseFencingHeaders((n) => headers[n]);
+    expect(parsed).toEqual({ clusterName: "c", fingerprint: "", from: { node: null, generation: 4 }, deadlineMs: 250 });
+  });
+
+  test("missing or malformed headers are NET_MISSING_HEADERS", () => {
+    const good = fencingHeaders({ clusterName: "c", fingerprint: "f", nodeId: "N3", generation: 1 }, 10);
+    for (const name of Object.keys(good)) {
+      const without = { ...good };
+      delete without[name];
+      expect(codeOf(() => parseFencingHeaders((n) => without[n]))).toBe("CAIRN-NET-0003");
+    }
+    for (const [name, value] of [["x-cairn-node", "node3"], ["x-cairn-generation", "1.5"], ["x-cairn-deadline-ms", "-1"], ["x-cairn-cluster", ""]] as const) {
+      const bad: Record<string, string> = { ...good, [name]: value };
+      expect(codeOf(() => parseFencingHeaders((n) => bad[n]))).toBe("CAIRN-NET-0003");
+    }
+  });
+
+  test("cluster names must match; fingerprints only when both sides know theirs", () => {
+    const req = (clusterName: string, fingerprint: string) => ({ clusterName, fingerprint, from: { node: null, generation: 0 }, deadlineMs: 1 });
+    expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("b", "f")))).toBe("CAIRN-NET-0001");
+    expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("a", "g")))).toBe("CAIRN-NET-0001");
+    expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("a", "")))).toBe("no error");
+    expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: null }, req("a", "g")))).toBe("no error");
+  });
+
+  test("a node's older generations are refused once a newer one was seen", () => {
+    const fence = new GenerationFence();
+    expect(fence.admit({ node: "N1", generation: 2 })).toEqual({ newer: true, previous: undefined });
+    expect(fence.admit({ node: "N1", generation: 2 })).toEqual({ newer: false, previous: 2 });
+    expect(fence.admit({ node: "N1", generation: 3 })).toEqual({ newer: true, previous: 2 });
+    expect(codeOf(() => fence.admit({ node: "N1", generation: 2 }))).toBe("CAIRN-NET-0002");
+    expect(fence.admit({ node: "N2", generation: 1 }).newer).toBe(true);
+    expect(fence.admit({ node: null, generation: 0 }).newer).toBe(false);
+  });
+});
