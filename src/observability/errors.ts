@@ -207,12 +207,110 @@ export const ERRORS = {
     "Nothing to do if the node is stopping; otherwise retry against another node.",
   ),
 
+  // ---- METADATA: the metadata store and its servers --------------------------------------------
+  METADATA_NOT_FOUND: spec(
+    "CAIRN-METADATA-0001",
+    404,
+    "No such metadata key",
+    "Check the key; `cairn ctl metadata list` shows every key.",
+  ),
+  METADATA_VERSION_MISMATCH: spec(
+    "CAIRN-METADATA-0002",
+    412,
+    "The key's version is not the one the request expected",
+    "Read the key again (its current version is in `currentVersion`), re-apply your change, and retry with that version.",
+  ),
+  METADATA_EXISTS: spec(
+    "CAIRN-METADATA-0003",
+    412,
+    "The key already exists",
+    "Use If-Match with the current version (in `currentVersion`) to overwrite it.",
+  ),
+  METADATA_VALUE_TOO_LARGE: spec(
+    "CAIRN-METADATA-0004",
+    413,
+    "The metadata value is larger than allowed",
+    "Store less in one key; the limit is metadata-server.max-value-bytes.",
+  ),
+  METADATA_INVALID_KEY: spec(
+    "CAIRN-METADATA-0005",
+    400,
+    "The metadata key is not valid",
+    "Keys are 1-256 characters of letters, digits and . _ - / :",
+  ),
+  METADATA_INVALID_PRECONDITION: spec(
+    "CAIRN-METADATA-0006",
+    400,
+    "The precondition header is not valid",
+    "Send If-Match with a version number (e.g. If-Match: 3 or \"3\"), or If-None-Match: * for create-only.",
+  ),
+  METADATA_UNAVAILABLE: spec(
+    "CAIRN-METADATA-0007",
+    503,
+    "The metadata cluster cannot serve the request right now",
+    "It has no leader or no quorum at the moment; retry shortly. `cairn ctl metadata-server list` shows its members.",
+  ),
+  METADATA_NOT_MEMBER: spec(
+    "CAIRN-METADATA-0008",
+    503,
+    "This node is not a member of the metadata cluster",
+    "Send the request to a member (see `leaderHint`), or use the metadata client, which does so by itself.",
+  ),
+  METADATA_INDETERMINATE: spec(
+    "CAIRN-METADATA-0009",
+    504,
+    "The write may or may not have been applied",
+    "Read the key to learn whether the write took effect before retrying; conditional writes make retries safe.",
+  ),
+  METADATA_ILLEGAL_TRANSITION: spec(
+    "CAIRN-METADATA-0010",
+    409,
+    "That metadata-server state change is not allowed",
+    "`cairn ctl metadata-server list` shows each node's state; the message says what is possible.",
+  ),
+  METADATA_LAST_MEMBER: spec(
+    "CAIRN-METADATA-0011",
+    409,
+    "The last member of the metadata cluster cannot be removed",
+    "Add another member first (`cairn ctl metadata-server add <node>`).",
+  ),
+  METADATA_STORAGE_MISMATCH: spec(
+    "CAIRN-METADATA-0012",
+    409,
+    "A node came back with metadata storage other than the one it was a member with",
+    "The node lost its disk. Remove it from the metadata cluster (`cairn ctl metadata-server remove`) and add it again.",
+  ),
+  METADATA_STORAGE_CORRUPT: spec(
+    "CAIRN-METADATA-0013",
+    500,
+    "The metadata server's storage is damaged",
+    "The message names the file. Restore it from a backup, or wipe this node's metadata storage and re-add the node.",
+  ),
+  METADATA_STORE_SEALED: spec(
+    "CAIRN-METADATA-0014",
+    500,
+    "The local metadata store was sealed after migration to the replicated server",
+    "Run the node with the replicated metadata server (the default); the sealed store is kept only as a record.",
+  ),
+
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(
     "CAIRN-CLUSTER-0001",
     503,
     "The cluster is not provisioned yet",
     "Run `cairn ctl provision` against any node (or start the node with auto-provision = true).",
+  ),
+  CLUSTER_ALREADY_PROVISIONED: spec(
+    "CAIRN-CLUSTER-0002",
+    409,
+    "The cluster is already provisioned",
+    "Nothing to do: `cairn ctl status` shows the cluster. Provisioning happens once per cluster.",
+  ),
+  CLUSTER_INVALID_PROVISION: spec(
+    "CAIRN-CLUSTER-0003",
+    400,
+    "The provisioning parameters are not valid",
+    "Correct the parameter named in the message (see `cairn ctl provision --help`).",
   ),
 
   // ---- CTL: the operator's tool -----------------------------------------------------------------
