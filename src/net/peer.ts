@@ -487,6 +487,11 @@ class Call {
     });
     stream.on("end", () => {
       if (this.state === "done") return;
+      if (status === 0) {
+        // The stream ended without response headers: the connection was cut under it.
+        this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: the stream ended before an answer`));
+        return;
+      }
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       if (status === 200) {
         try {

@@ -50,6 +50,8 @@ export interface PeerProcess {
   readonly pid: number;
   readonly port: number;
   readonly address: string;
+  /** Exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
   /** SIGKILL (after SIGCONT, in case it is stopped) and wait for the exit. Idempotent. */
   kill(): Promise<void>;
 }
@@ -84,7 +86,8 @@ export async function spawnPeer(args: { port?: number; transport?: ServerTranspo
     }
     reader.releaseLock();
     const { port } = JSON.parse(text.slice(0, text.indexOf("\n"))) as { port: number };
-    return { pid: proc.pid, port, address: `127.0.0.1:${port}`, kill };
+    const exited = proc.exited.then(() => proc.exitCode);
+    return { pid: proc.pid, port, address: `127.0.0.1:${port}`, exited, kill };
   } catch (e) {
     await kill();
     throw e;
