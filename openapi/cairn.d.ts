@@ -115,10 +115,123 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The cluster's identity and settings */
+        get: operations["getCluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/cluster/provision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Provision the cluster with this node as its first metadata member
+         * @description Writes the nodes configuration, logs and partition table. A second provisioning is refused with 409.
+         */
+        post: operations["provisionCluster"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List metadata keys and their versions */
+        get: operations["listMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metadata/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read one metadata key (value and version) */
+        get: operations["getMetadata"];
+        /**
+         * Write a metadata key (optionally conditional)
+         * @description The body is the new JSON value. If-Match: <version> writes only at that version; If-None-Match: * only if the key does not exist. 412 carries `currentVersion`.
+         */
+        put: operations["putMetadata"];
+        post?: never;
+        /** Delete a metadata key (optionally conditional) */
+        delete: operations["deleteMetadata"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The cluster's identity and provisioning settings. */
+        ClusterInfo: {
+            name: string;
+            /** @description Random id chosen at provisioning; peers of another cluster are refused. */
+            fingerprint: string;
+            provisionedAtMs: number;
+            numPartitions: number;
+            /** @description Default replication of logs and partitions. */
+            replication: number;
+        };
+        /** @description Parameters of a new cluster. */
+        ProvisionRequest: {
+            /** @description Fixed for the cluster's lifetime. Default 8. */
+            numPartitions?: number;
+            /** @description Default replication of logs and partitions. Default 1. */
+            replication?: number;
+        };
+        /** @description A metadata key with its value and version. */
+        MetadataEntry: {
+            key: string;
+            /** @description Assigned by the store: previous version + 1. */
+            version: number;
+            /** @description The stored JSON document. */
+            value: unknown;
+        };
+        /** @description A metadata key and its version. */
+        MetadataVersion: {
+            key: string;
+            version: number;
+        };
+        /** @description Metadata keys with their versions, sorted by key. */
+        MetadataKeyList: {
+            keys: {
+                key: string;
+                version: number;
+            }[];
+        };
         /** @description An RFC 9457 problem document with cairn's error code and hint. */
         Problem: {
             /** @description A URI naming the error code. */
@@ -226,6 +339,11 @@ export interface components {
              * @default 10000
              */
             "shutdown-timeout-ms": number;
+            /**
+             * @description Provision the cluster at start if it is not provisioned yet, with this node as the first metadata member. Set it on one node only; otherwise provision with `cairn ctl provision`.
+             * @default false
+             */
+            "auto-provision": boolean;
             /** @description The admin API (role `admin` adds the cluster controller; every node serves the node endpoints). */
             admin: {
                 /**
@@ -317,6 +435,21 @@ export interface components {
                  * @default 256
                  */
                 "max-session-memory-mb": number;
+            };
+            /** @description The metadata store (role `metadata-server`). */
+            "metadata-server": {
+                /** @enum {string} */
+                type: "replicated" | "local";
+                /**
+                 * @description A new node registers with metadata-server state `auto-join` and joins the metadata cluster by itself. False: it registers as `standby` for an operator to add (`cairn ctl metadata-server add`).
+                 * @default true
+                 */
+                "auto-join": boolean;
+                /**
+                 * @description Largest metadata value accepted (bytes of JSON); larger writes get 413.
+                 * @default 1048576
+                 */
+                "max-value-bytes": number;
             };
             /** @description Structured logs (JSON lines on standard output). */
             log: {
@@ -507,6 +640,405 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster's identity and provisioning settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterInfo"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    provisionCluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Parameters of a new cluster. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProvisionRequest"];
+            };
+        };
+        responses: {
+            /** @description The cluster's identity and provisioning settings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterInfo"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMetadata: {
+        parameters: {
+            query?: {
+                prefix?: string;
+                consistency?: "linearizable" | "stale";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metadata keys with their versions, sorted by key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataKeyList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetadata: {
+        parameters: {
+            query?: {
+                consistency?: "linearizable" | "stale";
+            };
+            header?: never;
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A metadata key with its value and version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataEntry"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putMetadata: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+                "if-none-match"?: string;
+            };
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        /** @description Any JSON document. */
+        requestBody: {
+            content: {
+                "application/json": unknown;
+            };
+        };
+        responses: {
+            /** @description A metadata key and its version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataVersion"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMetadata: {
+        parameters: {
+            query?: never;
+            header?: {
+                "if-match"?: string;
+                "if-none-match"?: string;
+            };
+            path: {
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A metadata key and its version. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataVersion"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -67,6 +67,23 @@ export const NetSection = Type.Object(
   { additionalProperties: false, description: "The peer fabric: HTTP/2 between nodes." },
 );
 
+export const MetadataServerSection = Type.Object(
+  {
+    type: StringEnum(["replicated", "local"] as const, {
+      description:
+        "`replicated`: the Raft-replicated metadata server (default). `local`: a single-node store in this node's data directory, for explicit single-node use; a data directory holding a local store is migrated to the replicated server automatically when the type is `replicated`.",
+      default: "replicated",
+    }),
+    "auto-join": Type.Boolean({
+      description:
+        "A new node registers with metadata-server state `auto-join` and joins the metadata cluster by itself. False: it registers as `standby` for an operator to add (`cairn ctl metadata-server add`).",
+      default: true,
+    }),
+    "max-value-bytes": PositiveInt("Largest metadata value accepted (bytes of JSON); larger writes get 413.", 1024 * 1024),
+  },
+  { additionalProperties: false, description: "The metadata store (role `metadata-server`)." },
+);
+
 export const LogSection = Type.Object(
   {
     level: StringEnum(["trace", "debug", "info", "warn", "error"] as const, {
@@ -106,9 +123,15 @@ export const ConfigSchema = Type.Object(
       },
     ),
     "shutdown-timeout-ms": PositiveInt("How long a graceful shutdown (SIGTERM/SIGINT) may take before the node exits anyway.", 10_000),
+    "auto-provision": Type.Boolean({
+      description:
+        "Provision the cluster at start if it is not provisioned yet, with this node as the first metadata member. Set it on one node only; otherwise provision with `cairn ctl provision`.",
+      default: false,
+    }),
     admin: AdminSection,
     ingress: IngressSection,
     net: NetSection,
+    "metadata-server": MetadataServerSection,
     log: LogSection,
   },
   { additionalProperties: false },

@@ -9,6 +9,10 @@ import { CairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
 import { VERSION, versionInfo } from "../version.ts";
+import { randomBytes } from "node:crypto";
+import { LocalMetadataService } from "../metadata/local-service.ts";
+import type { ClusterInfo } from "../metadata/nodes-config.ts";
+import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 
@@ -33,6 +37,7 @@ export class Node {
   private adminServer: Server<unknown> | undefined;
   private addressesValue: Addresses | undefined;
   private stopping: Promise<void> | undefined;
+  private metadataService: MetadataService | undefined;
 
   constructor(options: NodeOptions) {
     this.config = options.config;
@@ -86,6 +91,10 @@ export class Node {
         fabric: this.config.net["advertised-address"] || this.config.net["bind-address"],
         ingress: null,
       };
+      this.metadataService = this.startMetadata();
+      if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
+        await this.provision({ numPartitions: 8, replication: 1 });
+      }
       this.dataDir.writeAddresses(this.addressesValue);
       this.lifecycle.transition("running", "all roles started");
       this.log.info({ addresses: this.addressesValue }, "node running");
@@ -113,6 +122,10 @@ export class Node {
   }
 
   private async releaseResources(): Promise<void> {
+    if (this.metadataService !== undefined) {
+      await this.metadataService.stop();
+      this.metadataService = undefined;
+    }
     if (this.adminServer !== undefined) {
       await this.adminServer.stop(true);
       this.adminServer = undefined;
@@ -149,6 +162,48 @@ export class Node {
     return advertised || `http://${host}:${server.port}`;
   }
 
+  /** The metadata store behind this node, per `metadata-server.type`. */
+  private startMetadata(): MetadataService | undefined {
+    if (!this.config.roles.includes("metadata-server")) return undefined;
+    if (this.config["metadata-server"].type !== "local") return undefined;
+    return new LocalMetadataService(
+      this.dataDir.path,
+      {
+        name: this.config["node-name"],
+        generation: this.generationValue,
+        roles: [...this.config.roles],
+        fabricAddress: this.addresses.fabric,
+        adminAddress: this.addresses.admin,
+        autoJoin: this.config["metadata-server"]["auto-join"],
+      },
+      this.config["cluster-name"],
+      {
+        nowMs: this.nowMs,
+        randomBytes: (n) => new Uint8Array(randomBytes(n)),
+        onProvisioned: (c) => this.onProvisioned(c),
+      },
+    );
+  }
+
+  private onProvisioned(cluster: ClusterInfo): void {
+    this.dataDir.pinFingerprint(cluster.fingerprint);
+    this.marker = this.dataDir.readMarker();
+  }
+
+  async provision(request: { numPartitions: number; replication: number }): Promise<ClusterInfo> {
+    if (this.metadataService === undefined) {
+      throw new CairnError(
+        "CLUSTER_INVALID_PROVISION",
+        this.config.roles.includes("metadata-server")
+          ? "this build serves only the local metadata store; start the node with metadata-server.type = \"local\""
+          : `node ${this.config["node-name"]} does not run the metadata-server role; provision through a node that does`,
+      );
+    }
+    const cluster = await this.metadataService.provision(request);
+    this.log.info({ cluster }, `provisioned cluster '${cluster.name}'`);
+    return cluster;
+  }
+
   readiness(): { ready: boolean; state: string; reasons: string[] } {
     const state = this.lifecycle.state;
     const reasons: string[] = [];
@@ -161,7 +216,7 @@ export class Node {
       version: versionInfo(),
       node: () => ({
         name: this.config["node-name"],
-        id: null,
+        id: this.metadataService?.nodeId() !== undefined ? `N${this.metadataService.nodeId()}` : null,
         generation: this.generationValue,
         cluster: { name: this.config["cluster-name"], fingerprint: this.marker?.fingerprint ?? null },
         roles: [...this.config.roles],
@@ -182,6 +237,10 @@ export class Node {
       metricsContentType: this.metrics.contentType,
       maxBodyBytes: this.config.admin["max-body-bytes"],
       onBug: (e) => this.log.error({ err: e }, "unexpected error in admin API handler"),
+      metadata: () => this.metadataService?.api(),
+      maxMetadataValueBytes: this.config["metadata-server"]["max-value-bytes"],
+      cluster: () => this.metadataService?.cluster(),
+      provision: (req) => this.provision(req),
     };
   }
 }

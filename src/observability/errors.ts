@@ -293,6 +293,80 @@ export const ERRORS = {
     "Run the node with the replicated metadata server (the default); the sealed store is kept only as a record.",
   ),
 
+  // ---- LOG: logs, loglets and log-servers -----------------------------------------------------
+  LOG_SEALED: spec(
+    "CAIRN-LOG-0001",
+    409,
+    "The loglet is sealed and accepts no more appends",
+    "Append to the log again: bifrost moves to the new tail segment. If none appears, the log is being reconfigured; see `cairn ctl logs describe`.",
+  ),
+  LOG_SEQUENCER_FENCED: spec(
+    "CAIRN-LOG-0002",
+    409,
+    "The log-server already accepted another sequencer for this loglet",
+    "Nothing to do: this sequencer is stale (its node restarted or the loglet moved); the segment is sealed and a new one gets a new sequencer.",
+  ),
+  LOG_TRIMMED: spec(
+    "CAIRN-LOG-0003",
+    410,
+    "The requested records were trimmed",
+    "Read from the trim point onwards, or restore the state from a snapshot that covers the trimmed range.",
+  ),
+  LOG_UNKNOWN_LOGLET: spec(
+    "CAIRN-LOG-0004",
+    404,
+    "No such loglet",
+    "Check the log id and segment index (`cairn ctl logs describe` lists the segments of a log).",
+  ),
+  LOG_MALFORMED_REQUEST: spec(
+    "CAIRN-LOG-0005",
+    400,
+    "A log-server request is malformed",
+    "Run the same cairn version on every node; if they match, this is a bug: report it with both logs.",
+  ),
+  LOG_STORE_CORRUPT: spec(
+    "CAIRN-LOG-0006",
+    500,
+    "The log-server's record store file is damaged",
+    "Stop the node and restore the file named in the message, or remove it and let the node rejoin as a fresh log-server (its loglets are then repaired from the other replicas).",
+  ),
+  LOG_STORE_UNAVAILABLE: spec(
+    "CAIRN-LOG-0007",
+    503,
+    "The log-server's record store cannot write",
+    "Check the disk of the node named in the message (space, permissions, I/O errors in the system log) and restart the node.",
+  ),
+  LOG_WRITE_UNAVAILABLE: spec(
+    "CAIRN-LOG-0008",
+    503,
+    "Too few log-servers of the nodeset accept writes for this loglet",
+    "Bring the log-servers back or reconfigure the log onto a nodeset of available nodes (`cairn ctl logs reconfigure`).",
+  ),
+  LOG_BACKPRESSURE: spec(
+    "CAIRN-LOG-0009",
+    503,
+    "Too many appends are in flight for this loglet",
+    "Retry after the earlier appends complete; the bounds are bifrost.replicated-loglet.max-inflight-batches and max-inflight-bytes.",
+  ),
+  LOG_RECOVERY_FAILED: spec(
+    "CAIRN-LOG-0010",
+    503,
+    "Sealing the loglet, finding its tail or repairing it did not complete",
+    "Too few log-servers answered; bring them back and retry. The loglet stays safe meanwhile: nothing new is acknowledged.",
+  ),
+  LOG_STORE_CLOSED: spec(
+    "CAIRN-LOG-0011",
+    503,
+    "The log-server's record store is closed",
+    "Nothing to do if the node is stopping; otherwise send the request to another log-server.",
+  ),
+  LOG_LOGLET_FULL: spec(
+    "CAIRN-LOG-0012",
+    409,
+    "The loglet reached its maximum offset",
+    "Nothing to do: the segment is sealed and the log continues in a new segment.",
+  ),
+
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(
     "CAIRN-CLUSTER-0001",

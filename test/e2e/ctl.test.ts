@@ -4,7 +4,7 @@ import { runCairn, startNode, type NodeProcess } from "../helpers/cairn-process.
 
 let node: NodeProcess;
 beforeAll(async () => {
-  node = await startNode({ name: "ctl-node" });
+  node = await startNode({ name: "ctl-node", args: ["--set", "metadata-server.type=local"] });
 });
 afterAll(async () => {
   await node.stop();
@@ -40,5 +40,32 @@ describe("cairn ctl", () => {
 
   test("usage errors exit 2", async () => {
     expect((await runCairn(["ctl", "no-such-command"])).exitCode).toBe(2);
+    expect((await runCairn(["ctl", "--address", node.addresses.admin, "metadata", "put", "k", "{not json"])).exitCode).toBe(2);
+    expect((await runCairn(["ctl", "--address", node.addresses.admin, "provision", "--replication", "two"])).exitCode).toBe(2);
+  });
+
+  test("before provisioning, metadata commands exit 4 and say what to run; provision once; then read and write", async () => {
+    const a = ["ctl", "--address", node.addresses.admin];
+    const early = await runCairn([...a, "metadata", "list"]);
+    expect(early.exitCode).toBe(4);
+    expect(early.stderr).toContain("cairn ctl provision");
+
+    const p = await runCairn([...a, "--json", "provision", "--num-partitions", "2"]);
+    expect(p.exitCode).toBe(0);
+    expect(JSON.parse(p.stdout).numPartitions).toBe(2);
+    const again = await runCairn([...a, "provision"]);
+    expect(again.exitCode).toBe(5);
+    expect(again.stderr).toContain("CAIRN-CLUSTER-0002");
+
+    expect((await runCairn([...a, "metadata", "put", "app/x", '{"n":1}', "--create"])).exitCode).toBe(0);
+    const conflict = await runCairn([...a, "--json", "metadata", "put", "app/x", '{"n":2}', "--version", "9"]);
+    expect(conflict.exitCode).toBe(5);
+    expect(JSON.parse(conflict.stdout).error).toMatchObject({ code: "CAIRN-METADATA-0002", currentVersion: 1 });
+    const get = await runCairn([...a, "--json", "metadata", "get", "app/x"]);
+    expect(JSON.parse(get.stdout)).toEqual({ key: "app/x", version: 1, value: { n: 1 } });
+    const list = await runCairn([...a, "metadata", "list", "--prefix", "app/"]);
+    expect(list.stdout).toBe("app/x\tv1\n");
+    expect((await runCairn([...a, "metadata", "delete", "app/x", "--version", "1"])).exitCode).toBe(0);
+    expect((await runCairn([...a, "metadata", "get", "app/x"])).exitCode).toBe(5);
   });
 });

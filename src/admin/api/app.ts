@@ -6,6 +6,8 @@ import { CairnError } from "../../observability/errors.ts";
 import { VERSION } from "../../version.ts";
 import type { AdminDeps } from "./deps.ts";
 import { problemResponse, toCairnError } from "./errors.ts";
+import { clusterRoutes } from "./cluster-routes.ts";
+import { metadataRoutes } from "./metadata-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
@@ -34,7 +36,9 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     })
     .onError({ as: "global" }, ({ code, error }) => problemResponse(toCairnError(code, error, deps.onBug)))
     .use(systemRoutes(deps))
-    .use(nodeRoutes(deps));
+    .use(nodeRoutes(deps))
+    .use(clusterRoutes(deps))
+    .use(metadataRoutes(deps));
 }
 
 function specPlugin() {
@@ -53,6 +57,8 @@ function specPlugin() {
       tags: [
         { name: "system", description: "Liveness, readiness, version and metrics" },
         { name: "node", description: "The node answering the request" },
+        { name: "cluster", description: "The cluster's identity and provisioning" },
+        { name: "metadata", description: "The versioned metadata store (any node answers)" },
       ],
     },
   });

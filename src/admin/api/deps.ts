@@ -2,6 +2,9 @@
 // everything it shows comes through this interface (which tests can also satisfy with a real node).
 import type { Static } from "@sinclair/typebox";
 import type { Config } from "../../config/index.ts";
+import type { MetadataApi } from "../../metadata/api.ts";
+import type { ClusterInfo } from "../../metadata/nodes-config.ts";
+import type { ProvisionRequest } from "../../metadata/provision.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { NodeInfo } from "./models.ts";
 
@@ -13,6 +16,12 @@ export interface AdminDeps {
   metrics(): Promise<string>;
   metricsContentType: string;
   maxBodyBytes: number;
+  /** The metadata store; undefined while the cluster is not provisioned. */
+  metadata(): MetadataApi | undefined;
+  maxMetadataValueBytes: number;
+  /** The cluster, or undefined while it is not provisioned. */
+  cluster(): ClusterInfo | undefined;
+  provision(request: ProvisionRequest): Promise<ClusterInfo>;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

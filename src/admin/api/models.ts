@@ -1,7 +1,7 @@
 // Every schema of the admin API, registered once as a named model so the OpenAPI document has
 // `components.schemas` entries (and generated clients get named types). Routes refer to them by name.
 import { Elysia } from "elysia";
-import { Type, type Static } from "@sinclair/typebox";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { ConfigSchema, ROLES, StringEnum } from "../../config/index.ts";
 import { NODE_STATES } from "../../node/lifecycle.ts";
 
@@ -67,11 +67,75 @@ export const NodeInfo = Type.Object(
   { description: "Identity, roles and lifecycle of one node." },
 );
 
-export const models = new Elysia({ name: "admin-models" }).model({
+export const MetadataEntry = Type.Object(
+  {
+    key: Type.String(),
+    version: Type.Integer({ minimum: 1, description: "Assigned by the store: previous version + 1." }),
+    value: Type.Unknown({ description: "The stored JSON document." }),
+  },
+  { description: "A metadata key with its value and version." },
+);
+
+export const MetadataVersion = Type.Object(
+  {
+    key: Type.String(),
+    version: Type.Integer({ minimum: 1 }),
+  },
+  { description: "A metadata key and its version." },
+);
+
+export const MetadataKeyList = Type.Object(
+  { keys: Type.Array(MetadataVersion) },
+  { description: "Metadata keys with their versions, sorted by key." },
+);
+
+export const ClusterInfo = Type.Object(
+  {
+    name: Type.String(),
+    fingerprint: Type.String({ description: "Random id chosen at provisioning; peers of another cluster are refused." }),
+    provisionedAtMs: Type.Integer(),
+    numPartitions: Type.Integer({ minimum: 1 }),
+    replication: Type.Integer({ minimum: 1, description: "Default replication of logs and partitions." }),
+  },
+  { description: "The cluster's identity and provisioning settings." },
+);
+
+export const ProvisionRequest = Type.Object(
+  {
+    numPartitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Fixed for the cluster's lifetime. Default 8." })),
+    replication: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, description: "Default replication of logs and partitions. Default 1." })),
+  },
+  { description: "Parameters of a new cluster.", additionalProperties: false },
+);
+
+/**
+ * Make every object schema closed unless it says otherwise. Elysia closes response objects itself
+ * when an app first uses them (mutating the shared schema); doing it up front keeps the published
+ * document the same whether or not an app has run.
+ */
+function closed<T extends Record<string, TSchema>>(models: T): T {
+  const visit = (s: TSchema): void => {
+    if (s.type === "object" && s.properties !== undefined) {
+      if (s.additionalProperties === undefined) (s as { additionalProperties?: boolean }).additionalProperties = false;
+      for (const p of Object.values(s.properties as Record<string, TSchema>)) visit(p);
+    }
+    if (s.type === "array" && s.items !== undefined) visit(s.items as TSchema);
+    for (const k of ["anyOf", "allOf", "oneOf"] as const) for (const sub of (s[k] as TSchema[] | undefined) ?? []) visit(sub);
+  };
+  for (const s of Object.values(models)) visit(s);
+  return models;
+}
+
+export const models = new Elysia({ name: "admin-models" }).model(closed({
+  ClusterInfo,
+  ProvisionRequest,
+  MetadataEntry,
+  MetadataVersion,
+  MetadataKeyList,
   Problem,
   Health,
   Readiness,
   Version,
   NodeInfo,
   Config: ConfigSchema,
-});
+}));

@@ -48,6 +48,10 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     metrics: unavailable,
     metricsContentType: "text/plain",
     maxBodyBytes: defaultConfig().admin["max-body-bytes"],
+    metadata: unavailable,
+    maxMetadataValueBytes: defaultConfig()["metadata-server"]["max-value-bytes"],
+    cluster: unavailable,
+    provision: unavailable,
     onBug: unavailable,
   };
   return finishSpec((await renderOpenApi(deps)) as Record<string, unknown>);

@@ -5,6 +5,17 @@ import { stringify as toToml } from "smol-toml";
 import { EXIT } from "../exit-codes.ts";
 import { adminClient, call, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
 
+function usage(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(EXIT.USAGE);
+}
+
+function intArg(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n)) usage(`${flag} must be a whole number, got '${value}'`);
+  return n;
+}
+
 function globalsOf(cmd: Command): CtlGlobals {
   return cmd.optsWithGlobals() as CtlGlobals;
 }
@@ -14,11 +25,11 @@ function print(globals: CtlGlobals, json: unknown, human: () => string): void {
 }
 
 /** Wrap a command action: CtlFailure → message (or JSON) and its exit code. */
-function action(fn: (globals: CtlGlobals, ...args: string[]) => Promise<void>) {
+function action<O = Record<string, never>>(fn: (globals: CtlGlobals, args: string[], opts: O) => Promise<void>) {
   return async function (this: Command, ...args: unknown[]) {
     const globals = globalsOf(this);
     try {
-      await fn(globals, ...(args.filter((a) => typeof a === "string") as string[]));
+      await fn(globals, args.filter((a) => typeof a === "string") as string[], this.opts() as O);
     } catch (e) {
       if (!(e instanceof CtlFailure)) throw e;
       if (globals.json) process.stdout.write(JSON.stringify({ error: e.problem }, null, 2) + "\n");
@@ -63,6 +74,91 @@ export function ctlCommand(): Command {
             "",
           ].join("\n"),
         );
+      }),
+    );
+
+  ctl
+    .command("provision")
+    .description("Provision the cluster, with the node at --address as its first metadata member")
+    .option("--num-partitions <n>", "number of partitions (fixed for the cluster's lifetime)", "8")
+    .option("--replication <r>", "default replication of logs and partitions", "1")
+    .action(
+      action<{ numPartitions: string; replication: string }>(async (g, _args, opts) => {
+        const numPartitions = intArg("--num-partitions", opts.numPartitions);
+        const replication = intArg("--replication", opts.replication);
+        const client = adminClient(g);
+        const cluster = await call(g, () => client.POST("/v1/cluster/provision", { body: { numPartitions, replication } }));
+        print(g, cluster, () =>
+          `Provisioned cluster '${cluster.name}' (fingerprint ${cluster.fingerprint}): ${cluster.numPartitions} partitions, replication ${cluster.replication}.\n` +
+          (cluster.replication === 1 ? "warning: replication 1 is not fault tolerant: losing this node's disk loses data.\n" : ""),
+        );
+      }),
+    );
+
+  const metadata = ctl.command("metadata").description("Read and write the metadata store");
+  metadata
+    .command("list")
+    .description("List keys and their versions")
+    .option("--prefix <prefix>", "only keys starting with this", "")
+    .option("--stale", "read this node's local copy instead of a linearizable read")
+    .action(
+      action<{ prefix: string; stale?: boolean }>(async (g, _args, opts) => {
+        const client = adminClient(g);
+        const r = await call(g, () =>
+          client.GET("/v1/metadata", { params: { query: { prefix: opts.prefix, consistency: opts.stale ? "stale" : "linearizable" } } }),
+        );
+        print(g, r, () => (r.keys.length === 0 ? "(no keys)\n" : r.keys.map((k) => `${k.key}\tv${k.version}`).join("\n") + "\n"));
+      }),
+    );
+  metadata
+    .command("get <key>")
+    .description("Print a key's value and version")
+    .option("--stale", "read this node's local copy instead of a linearizable read")
+    .action(
+      action<{ stale?: boolean }>(async (g, [key], opts) => {
+        const client = adminClient(g);
+        const r = await call(g, () =>
+          client.GET("/v1/metadata/{key}", {
+            params: { path: { key: key! }, query: { consistency: opts.stale ? "stale" : "linearizable" } },
+          }),
+        );
+        print(g, r, () => `# ${r.key} version ${r.version}\n${JSON.stringify(r.value, null, 2)}\n`);
+      }),
+    );
+  metadata
+    .command("put <key> <json>")
+    .description("Write a key; the value is a JSON document ('-' reads it from standard input)")
+    .option("--version <v>", "write only if the key is at this version")
+    .option("--create", "write only if the key does not exist")
+    .action(
+      action<{ version?: string; create?: boolean }>(async (g, [key, json], opts) => {
+        const text = json === "-" ? await Bun.stdin.text() : json!;
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch (e) {
+          usage(`the value is not valid JSON: ${(e as Error).message}`);
+        }
+        if (opts.version !== undefined && opts.create) usage("use either --version or --create, not both");
+        const headers: Record<string, string> = {};
+        if (opts.version !== undefined) headers["if-match"] = String(intArg("--version", opts.version));
+        if (opts.create) headers["if-none-match"] = "*";
+        const client = adminClient(g);
+        const r = await call(g, () => client.PUT("/v1/metadata/{key}", { params: { path: { key: key! }, header: headers }, body: value }));
+        print(g, r, () => `${r.key} is now at version ${r.version}\n`);
+      }),
+    );
+  metadata
+    .command("delete <key>")
+    .description("Delete a key")
+    .option("--version <v>", "delete only if the key is at this version")
+    .action(
+      action<{ version?: string }>(async (g, [key], opts) => {
+        const headers: Record<string, string> = {};
+        if (opts.version !== undefined) headers["if-match"] = String(intArg("--version", opts.version));
+        const client = adminClient(g);
+        const r = await call(g, () => client.DELETE("/v1/metadata/{key}", { params: { path: { key: key! }, header: headers } }));
+        print(g, r, () => `deleted ${r.key} (was version ${r.version})\n`);
       }),
     );
 

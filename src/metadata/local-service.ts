@@ -1,0 +1,106 @@
+// MetadataService over the local single-node store (`metadata-server.type = "local"`). Provisioning
+// writes the initial documents into the store; every start re-registers this node (new generation,
+// current addresses) by compare-and-set on the nodes configuration.
+import { join } from "node:path";
+import { CairnError } from "../observability/errors.ts";
+import type { MetadataApi } from "./api.ts";
+import { DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
+import { LocalMetadataApi } from "./local-api.ts";
+import { LOCAL_STORE_FILE, LocalMetadataStore } from "./local-store.ts";
+import { KEYS, registerNode, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
+import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
+import type { MetadataService } from "./service.ts";
+
+export class LocalMetadataService implements MetadataService {
+  private readonly store: LocalMetadataStore;
+  private readonly localApi: LocalMetadataApi;
+  private registeredId: number | undefined;
+
+  constructor(
+    dataDir: string,
+    private readonly self: RegisterRequest,
+    private readonly clusterName: string,
+    private readonly deps: { nowMs: () => number; randomBytes: (n: number) => Uint8Array; onProvisioned: (c: ClusterInfo) => void },
+  ) {
+    this.store = LocalMetadataStore.open(join(dataDir, LOCAL_STORE_FILE));
+    this.localApi = new LocalMetadataApi(this.store);
+    if (this.store.sealed) {
+      this.store.close();
+      throw new CairnError(
+        "METADATA_STORE_SEALED",
+        `the local metadata store ${join(dataDir, LOCAL_STORE_FILE)} was migrated to the replicated server and is sealed; set metadata-server.type = "replicated"`,
+      );
+    }
+    const cluster = this.cluster();
+    if (cluster !== undefined) {
+      this.checkClusterName(cluster);
+      this.register();
+      deps.onProvisioned(cluster);
+    }
+  }
+
+  api(): MetadataApi | undefined {
+    return this.cluster() === undefined ? undefined : this.localApi;
+  }
+
+  cluster(): ClusterInfo | undefined {
+    return this.store.get(KEYS.cluster)?.value as ClusterInfo | undefined;
+  }
+
+  nodeId(): number | undefined {
+    return this.registeredId;
+  }
+
+  async provision(request: ProvisionRequest): Promise<ClusterInfo> {
+    const existing = this.cluster();
+    if (existing !== undefined) {
+      throw new CairnError("CLUSTER_ALREADY_PROVISIONED", `cluster '${existing.name}' is already provisioned (fingerprint ${existing.fingerprint})`, {
+        cluster: existing,
+      });
+    }
+    const docs = initialDocuments({
+      clusterName: this.clusterName,
+      fingerprint: newFingerprint(this.deps.randomBytes),
+      request,
+      self: this.self,
+      nowMs: this.deps.nowMs(),
+    });
+    for (const [key, value] of docs) {
+      const r = this.store.apply({ op: "put", key, value, precondition: DOES_NOT_EXIST });
+      if (!r.ok) {
+        // A half-provisioned store (crash between documents): the `cluster` key is written last, so
+        // earlier documents may exist. They were written by this same procedure; overwrite them.
+        const again = this.store.apply({ op: "put", key, value, precondition: matchesVersion(r.currentVersion) });
+        if (!again.ok) throw new Error(`provisioning could not write ${key}`);
+      }
+    }
+    const cluster = this.cluster()!;
+    this.register();
+    this.deps.onProvisioned(cluster);
+    return cluster;
+  }
+
+  private checkClusterName(cluster: ClusterInfo): void {
+    if (cluster.name !== this.clusterName) {
+      throw new CairnError(
+        "NODE_CLUSTER_MISMATCH",
+        `the local metadata store belongs to cluster '${cluster.name}', but this node is configured for '${this.clusterName}'`,
+      );
+    }
+  }
+
+  private register(): void {
+    const current = this.store.get(KEYS.nodesConfig);
+    if (current === undefined) throw new CairnError("METADATA_STORAGE_CORRUPT", "provisioned store lacks nodes_config");
+    const { config, node } = registerNode(current.value as NodesConfiguration, this.self);
+    if (config !== current.value) {
+      const r = this.store.apply({ op: "put", key: KEYS.nodesConfig, value: config, precondition: matchesVersion(current.version) });
+      if (!r.ok) throw new Error("nodes_config changed during registration on a single-node store");
+    }
+    this.registeredId = node.id;
+  }
+
+  async stop(): Promise<void> {
+    this.store.close();
+  }
+}

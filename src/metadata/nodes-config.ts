@@ -1,0 +1,132 @@
+// The cluster-wide documents that provisioning writes, in this order: `nodes_config` (who is in the
+// cluster, their roles, addresses and metadata-server state), `logs` (one log per partition) and
+// `partition_table`; plus `cluster` (name, fingerprint, settings). Each is a JSON value in the
+// metadata store, changed only by compare-and-set. Node ids are never reused: `nextNodeId` only grows.
+import { Type, type Static } from "@sinclair/typebox";
+import { ROLES, StringEnum } from "../config/schema.ts";
+import { CairnError, invariant } from "../observability/errors.ts";
+import { METADATA_SERVER_STATES, transitionMetadataServerState, type MetadataServerEvent } from "./server-state.ts";
+
+export const KEYS = {
+  nodesConfig: "nodes_config",
+  logs: "logs",
+  partitionTable: "partition_table",
+  cluster: "cluster",
+} as const;
+
+export const NodeEntry = Type.Object({
+  id: Type.Integer({ minimum: 1, description: "Plain node id; shown as N<id>." }),
+  name: Type.String(),
+  generation: Type.Integer({ minimum: 1, description: "The generation that last registered." }),
+  roles: Type.Array(StringEnum(ROLES)),
+  fabricAddress: Type.String(),
+  adminAddress: Type.String(),
+  metadataServer: Type.Object({
+    state: StringEnum(METADATA_SERVER_STATES),
+    /** Identity of the node's metadata storage when it became a member (detects a wiped disk). */
+    storageId: Type.Union([Type.String(), Type.Null()]),
+  }),
+});
+export type NodeEntry = Static<typeof NodeEntry>;
+
+export const NodesConfiguration = Type.Object({
+  clusterName: Type.String(),
+  fingerprint: Type.String(),
+  nextNodeId: Type.Integer({ minimum: 1 }),
+  nodes: Type.Array(NodeEntry),
+});
+export type NodesConfiguration = Static<typeof NodesConfiguration>;
+
+export const ClusterInfo = Type.Object({
+  name: Type.String(),
+  fingerprint: Type.String(),
+  provisionedAtMs: Type.Integer(),
+  numPartitions: Type.Integer({ minimum: 1 }),
+  replication: Type.Integer({ minimum: 1 }),
+});
+export type ClusterInfo = Static<typeof ClusterInfo>;
+
+export function nodeIdLabel(id: number): string {
+  return `N${id}`;
+}
+
+export function parseNodeId(label: string): number | undefined {
+  const m = /^N([1-9][0-9]*)$/.exec(label);
+  return m ? Number(m[1]) : undefined;
+}
+
+export function findNode(config: NodesConfiguration, nameOrId: string): NodeEntry | undefined {
+  const id = parseNodeId(nameOrId);
+  return config.nodes.find((n) => (id !== undefined ? n.id === id : n.name === nameOrId));
+}
+
+export interface RegisterRequest {
+  name: string;
+  generation: number;
+  roles: NodeEntry["roles"];
+  fabricAddress: string;
+  adminAddress: string;
+  autoJoin: boolean;
+}
+
+/**
+ * Register a node (first start) or record its new generation and addresses (restart). Returns the
+ * new configuration, or the same object if nothing changed (so the caller can skip the write).
+ */
+export function registerNode(config: NodesConfiguration, req: RegisterRequest): { config: NodesConfiguration; node: NodeEntry } {
+  const existing = config.nodes.find((n) => n.name === req.name);
+  if (existing !== undefined) {
+    if (existing.generation > req.generation) {
+      throw new CairnError(
+        "NET_STALE_GENERATION",
+        `node ${req.name} registered generation ${existing.generation} before; this process has generation ${req.generation}`,
+      );
+    }
+    const unchanged =
+      existing.generation === req.generation &&
+      existing.fabricAddress === req.fabricAddress &&
+      existing.adminAddress === req.adminAddress &&
+      sameRoles(existing.roles, req.roles);
+    if (unchanged) return { config, node: existing };
+    const updated: NodeEntry = {
+      ...existing,
+      generation: req.generation,
+      roles: [...req.roles],
+      fabricAddress: req.fabricAddress,
+      adminAddress: req.adminAddress,
+    };
+    return { config: { ...config, nodes: config.nodes.map((n) => (n.id === existing.id ? updated : n)) }, node: updated };
+  }
+  const event: MetadataServerEvent = { kind: "register", autoJoin: req.autoJoin };
+  const node: NodeEntry = {
+    id: config.nextNodeId,
+    name: req.name,
+    generation: req.generation,
+    roles: [...req.roles],
+    fabricAddress: req.fabricAddress,
+    adminAddress: req.adminAddress,
+    metadataServer: { state: transitionMetadataServerState("unregistered", event), storageId: null },
+  };
+  return { config: { ...config, nextNodeId: config.nextNodeId + 1, nodes: [...config.nodes, node] }, node };
+}
+
+/** Apply a metadata-server event to one node (checked: an illegal transition throws). */
+export function withMetadataServerEvent(
+  config: NodesConfiguration,
+  nodeId: number,
+  event: MetadataServerEvent,
+  storageId?: string | null,
+): NodesConfiguration {
+  const node = config.nodes.find((n) => n.id === nodeId);
+  invariant(node !== undefined, `node N${nodeId} is not in the nodes configuration`);
+  const state = transitionMetadataServerState(node.metadataServer.state, event);
+  const updated: NodeEntry = {
+    ...node,
+    metadataServer: { state, storageId: storageId === undefined ? node.metadataServer.storageId : storageId },
+  };
+  return { ...config, nodes: config.nodes.map((n) => (n.id === nodeId ? updated : n)) };
+}
+
+function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((r) => b.includes(r));
+}
