@@ -328,7 +328,7 @@ export const ERRORS = {
     "CAIRN-LOG-0006",
     500,
     "The log-server's record store file is damaged",
-    "Stop the node and restore the file named in the message, or remove it and let the node rejoin as a fresh log-server (its loglets are then repaired from the other replicas).",
+    "Stop the node and restore the file named in the message from a backup. Removing it loses this server's copies: the other replicas keep the loglets readable, and the node must restart as a log-server that lost data.",
   ),
   LOG_STORE_UNAVAILABLE: spec(
     "CAIRN-LOG-0007",

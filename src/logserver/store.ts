@@ -1,0 +1,709 @@
+// The log-server's record store: loglet records and per-loglet state in one SQLite file (WAL mode,
+// page_size 8192, WITHOUT ROWID tables keyed by (loglet_id, offset)). A single writer group-commits
+// every store, seal and trim queued since its last transaction into one transaction, so many
+// concurrent stores cost one fsync; every answer is given only after its transaction is durable.
+//
+// Invariants: the acceptance rules are those of rules.ts, applied at commit time in arrival order;
+// the in-memory state cache equals the durable state after every commit; reads see committed data
+// only; records at or below a loglet's trim point are never returned (a trim gap is reported
+// instead), even before the background deletion has removed them.
+import { Database, type Statement } from "bun:sqlite";
+import { existsSync, statSync } from "node:fs";
+import {
+  formatGenerationalNodeId,
+  logletOffset,
+  parseGenerationalNodeId,
+  type LogletId,
+  type LogletOffset,
+} from "../bifrost/types.ts";
+import { CairnError, invariant } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import { Counter, Histogram, type Registry } from "../observability/metrics.ts";
+import type {
+  DigestEntry,
+  GetDigestRequest,
+  GetDigestResponse,
+  GetLogletInfoRequest,
+  GetRecordsRequest,
+  GetRecordsResponse,
+  LogServerApi,
+  LogletInfo,
+  ReadEntry,
+  SealRequest,
+  SealResponse,
+  StoreRequest,
+  StoreResponse,
+  TrimRequest,
+  TrimResponse,
+  WaitForTailRequest,
+  WaitForTailResponse,
+} from "./protocol.ts";
+import {
+  EMPTY_LOGLET_STATE,
+  applySeal,
+  applyTrim,
+  checkState,
+  decideStore,
+  tailReached,
+  type LogletState,
+} from "./rules.ts";
+
+const FORMAT_VERSION = "1";
+const PAGE_SIZE_BYTES = 8192;
+
+export interface LogStoreOptions {
+  /** The SQLite file. Created (with its directory's permissions) if missing. */
+  readonly path: string;
+  /** fsync every transaction (synchronous=FULL). false skips fsync: tests and dev only; the caller warns. */
+  readonly sync?: boolean;
+  /** Run `PRAGMA quick_check` when opening an existing file (reads the whole file once). */
+  readonly checkOnOpen?: boolean;
+  /** This store replaces one whose data was lost: it answers as non-authoritative and takes only repair stores. */
+  readonly dataLoss?: boolean;
+  /** Bounds of one group-commit transaction. */
+  readonly maxBatchRecords?: number;
+  readonly maxBatchBytes?: number;
+  /** Records deleted per trim transaction (each chunk blocks the event loop briefly). */
+  readonly trimChunkRecords?: number;
+  /** Most records in one getRecords answer, and most offsets one getDigest answer covers. */
+  readonly maxReadRecords?: number;
+  readonly maxDigestOffsets?: number;
+  /** Bound on the WAL file after checkpoints (journal_size_limit). */
+  readonly walSizeLimitBytes?: number;
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+}
+
+export const LOG_STORE_DEFAULTS = {
+  sync: true,
+  checkOnOpen: true,
+  maxBatchRecords: 4096,
+  maxBatchBytes: 8 * 1024 * 1024,
+  trimChunkRecords: 2000,
+  maxReadRecords: 4096,
+  maxDigestOffsets: 65_536,
+  walSizeLimitBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Counters a test or the admin API can read without a metrics registry. */
+export interface LogStoreStats {
+  /** Group-commit transactions (stores, seals and trim-point updates). */
+  transactions: number;
+  storeRequests: number;
+  recordsWritten: number;
+  payloadBytesWritten: number;
+  seals: number;
+  trimChunks: number;
+  recordsTrimmed: number;
+}
+
+type Settle<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
+
+type WriteOp =
+  | ({ kind: "store"; request: StoreRequest; records: number; bytes: number } & Settle<StoreResponse>)
+  | ({ kind: "seal"; loglet: LogletId } & Settle<SealResponse>)
+  | ({ kind: "trim"; loglet: LogletId; upTo: LogletOffset } & Settle<TrimResponse>);
+
+interface TailWaiter {
+  offset: LogletOffset;
+  resolve: (r: WaitForTailResponse) => void;
+  reject: (e: unknown) => void;
+  cleanup: () => void;
+}
+
+interface StoreMetrics {
+  transactions: Counter;
+  storeRequests: Counter<"status">;
+  records: Counter;
+  bytes: Counter;
+  commitSeconds: Histogram;
+  batchOps: Histogram;
+  trimmed: Counter;
+}
+
+const metricsByRegistry = new WeakMap<Registry, StoreMetrics>();
+
+function storeMetrics(registry: Registry): StoreMetrics {
+  let m = metricsByRegistry.get(registry);
+  if (!m) {
+    const registers = [registry];
+    m = {
+      transactions: new Counter({ name: "cairn_logserver_transactions_total", help: "Group-commit transactions of the record store", registers }),
+      storeRequests: new Counter({ name: "cairn_logserver_store_requests_total", help: "Store requests answered, by status", labelNames: ["status"], registers }),
+      records: new Counter({ name: "cairn_logserver_records_written_total", help: "Records written by store requests", registers }),
+      bytes: new Counter({ name: "cairn_logserver_payload_bytes_written_total", help: "Payload bytes written by store requests", registers }),
+      commitSeconds: new Histogram({
+        name: "cairn_logserver_commit_seconds",
+        help: "Duration of one group-commit transaction including fsync",
+        buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+        registers,
+      }),
+      batchOps: new Histogram({
+        name: "cairn_logserver_commit_batch_requests",
+        help: "Requests (stores, seals, trims) per group-commit transaction",
+        buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+        registers,
+      }),
+      trimmed: new Counter({ name: "cairn_logserver_records_trimmed_total", help: "Records deleted by trims", registers }),
+    };
+    metricsByRegistry.set(registry, m);
+  }
+  return m;
+}
+
+interface StateRow {
+  sequencer: string | null;
+  sealed: number;
+  trim_point: number;
+  local_tail: number;
+  known_global_tail: number;
+}
+
+export class LogStore implements LogServerApi {
+  readonly path: string;
+  private readonly db: Database;
+  private readonly opts: Required<Omit<LogStoreOptions, "registry" | "logger" | "path" | "dataLoss">>;
+  private readonly dataLoss: boolean;
+  private readonly logger: Logger | undefined;
+  private readonly metrics: StoreMetrics | undefined;
+  private readonly states = new Map<LogletId, LogletState>();
+  private readonly waiters = new Map<LogletId, Set<TailWaiter>>();
+  private queue: WriteOp[] = [];
+  private flushScheduled = false;
+  /** Set after a failed transaction: stores answer `disabled`, seals and trims fail (Restate's failsafe). */
+  private writeFailure: Error | undefined;
+  private closed = false;
+  private readonly pendingTrims = new Map<LogletId, LogletOffset>();
+  private trimScheduled = false;
+  private drained: (() => void) | undefined;
+  private readonly counters: LogStoreStats = {
+    transactions: 0,
+    storeRequests: 0,
+    recordsWritten: 0,
+    payloadBytesWritten: 0,
+    seals: 0,
+    trimChunks: 0,
+    recordsTrimmed: 0,
+  };
+  private readonly q: {
+    loadState: Statement<StateRow, [string]>;
+    upsertState: Statement<unknown, [string, string | null, number, number, number, number]>;
+    insertRecord: Statement<unknown, [string, number, Uint8Array]>;
+    readRecords: Statement<{ record_offset: number; payload: Uint8Array }, [string, number, number]>;
+    digestOffsets: Statement<{ record_offset: number }, [string, number, number]>;
+    trimChunk: Statement<unknown, [string, number, number]>;
+  };
+
+  private constructor(options: LogStoreOptions, db: Database) {
+    this.path = options.path;
+    this.db = db;
+    this.opts = {
+      sync: options.sync ?? LOG_STORE_DEFAULTS.sync,
+      checkOnOpen: options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen,
+      maxBatchRecords: options.maxBatchRecords ?? LOG_STORE_DEFAULTS.maxBatchRecords,
+      maxBatchBytes: options.maxBatchBytes ?? LOG_STORE_DEFAULTS.maxBatchBytes,
+      trimChunkRecords: options.trimChunkRecords ?? LOG_STORE_DEFAULTS.trimChunkRecords,
+      maxReadRecords: options.maxReadRecords ?? LOG_STORE_DEFAULTS.maxReadRecords,
+      maxDigestOffsets: options.maxDigestOffsets ?? LOG_STORE_DEFAULTS.maxDigestOffsets,
+      walSizeLimitBytes: options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes,
+    };
+    for (const [k, v] of Object.entries(this.opts)) {
+      if (typeof v === "number") invariant(Number.isSafeInteger(v) && v > 0, `log store option ${k} must be a positive integer, got ${v}`);
+    }
+    this.dataLoss = options.dataLoss ?? false;
+    this.logger = options.logger;
+    this.metrics = options.registry ? storeMetrics(options.registry) : undefined;
+    this.q = {
+      loadState: db.query(
+        "SELECT sequencer, sealed, trim_point, local_tail, known_global_tail FROM loglets WHERE loglet_id = ?",
+      ),
+      upsertState: db.query(
+        `INSERT INTO loglets (loglet_id, sequencer, sealed, trim_point, local_tail, known_global_tail)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(loglet_id) DO UPDATE SET sequencer = excluded.sequencer, sealed = excluded.sealed,
+           trim_point = excluded.trim_point, local_tail = excluded.local_tail,
+           known_global_tail = excluded.known_global_tail`,
+      ),
+      insertRecord: db.query("INSERT OR IGNORE INTO records (loglet_id, record_offset, payload) VALUES (?, ?, ?)"),
+      readRecords: db.query(
+        "SELECT record_offset, payload FROM records WHERE loglet_id = ? AND record_offset BETWEEN ? AND ? ORDER BY record_offset",
+      ),
+      digestOffsets: db.query(
+        "SELECT record_offset FROM records WHERE loglet_id = ? AND record_offset BETWEEN ? AND ? ORDER BY record_offset",
+      ),
+      // PK-prefixed: the subquery seeks (loglet_id, lowest offset) and walks at most `limit` rows.
+      trimChunk: db.query(
+        `DELETE FROM records WHERE loglet_id = ?1 AND record_offset IN
+           (SELECT record_offset FROM records WHERE loglet_id = ?1 AND record_offset <= ?2 ORDER BY record_offset LIMIT ?3)`,
+      ),
+    };
+    // Finish deletions that a restart interrupted: trim points are durable, deletion is background work.
+    const trimmed = db
+      .query<{ loglet_id: string; trim_point: number }, []>("SELECT loglet_id, trim_point FROM loglets WHERE trim_point > 0")
+      .all();
+    for (const row of trimmed) this.pendingTrims.set(row.loglet_id as LogletId, logletOffset(row.trim_point));
+    if (this.pendingTrims.size > 0) this.scheduleTrim();
+  }
+
+  /**
+   * Opens (or creates) the store. An existing file is checked with `PRAGMA quick_check`; a damaged,
+   * truncated or foreign file fails with LOG_STORE_CORRUPT naming the file, never silently.
+   */
+  static open(options: LogStoreOptions): LogStore {
+    const path = options.path;
+    const existed = existsSync(path) && statSync(path).size > 0;
+    let db: Database | undefined;
+    try {
+      db = new Database(path, { create: true });
+      if (!existed) {
+        // Must precede the first table: at 4096 every 1 KiB row spills into an overflow page.
+        db.run(`PRAGMA page_size = ${PAGE_SIZE_BYTES}`);
+      }
+      const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
+      if (mode?.journal_mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${mode?.journal_mode})`);
+      db.run(`PRAGMA synchronous = ${(options.sync ?? true) ? "FULL" : "OFF"}`);
+      db.run(`PRAGMA journal_size_limit = ${options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes}`);
+      if (existed && (options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen)) {
+        const rows = db.query<{ quick_check: string }, []>("PRAGMA quick_check").all();
+        if (rows.length !== 1 || rows[0]?.quick_check !== "ok") {
+          const problems = rows.slice(0, 5).map((r) => r.quick_check);
+          throw corrupt(path, `quick_check found damage: ${problems.join("; ")}`);
+        }
+      }
+      if (existed) {
+        const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+        if (!hasMeta) throw corrupt(path, "the file is an SQLite database but not a cairn log store (no meta table)");
+        const version = db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get("format_version");
+        if (version?.value !== FORMAT_VERSION) {
+          throw corrupt(path, `unsupported log store format version ${version?.value ?? "(none)"}, expected ${FORMAT_VERSION}`);
+        }
+      } else {
+        db.transaction(() => {
+          db!.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+          db!.run(
+            `CREATE TABLE IF NOT EXISTS loglets (
+               loglet_id TEXT PRIMARY KEY,
+               sequencer TEXT,
+               sealed INTEGER NOT NULL,
+               trim_point INTEGER NOT NULL,
+               local_tail INTEGER NOT NULL,
+               known_global_tail INTEGER NOT NULL
+             ) WITHOUT ROWID`,
+          );
+          db!.run(
+            `CREATE TABLE IF NOT EXISTS records (
+               loglet_id TEXT NOT NULL,
+               record_offset INTEGER NOT NULL,
+               payload BLOB NOT NULL,
+               PRIMARY KEY (loglet_id, record_offset)
+             ) WITHOUT ROWID`,
+          );
+          db!.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)", [FORMAT_VERSION]);
+        })();
+      }
+      return new LogStore(options, db);
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        // The original error is the one to report.
+      }
+      if (e instanceof CairnError) throw e;
+      const code = (e as { code?: string }).code ?? "";
+      const message = e instanceof Error ? e.message : String(e);
+      if (code.startsWith("SQLITE_CORRUPT") || code.startsWith("SQLITE_NOTADB") || /malformed|not a database/i.test(message)) {
+        throw corrupt(path, message, e);
+      }
+      throw new CairnError("LOG_STORE_UNAVAILABLE", `cannot open the log store ${path}: ${message}`, { path }, { cause: e });
+    }
+  }
+
+  /** The page size the file actually uses (8192 unless it was created elsewhere). */
+  pageSizeBytes(): number {
+    return this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()?.page_size ?? 0;
+  }
+
+  stats(): LogStoreStats {
+    return { ...this.counters };
+  }
+
+  // ---- writes: queued, group-committed --------------------------------------------------------
+
+  store(request: StoreRequest): Promise<StoreResponse> {
+    let bytes = 0;
+    for (const p of request.payloads) bytes += p.byteLength;
+    return this.enqueue<StoreResponse>((s) => ({ kind: "store", request, records: request.payloads.length, bytes, ...s }));
+  }
+
+  seal(request: SealRequest): Promise<SealResponse> {
+    return this.enqueue<SealResponse>((s) => ({ kind: "seal", loglet: request.loglet, ...s }));
+  }
+
+  trim(request: TrimRequest): Promise<TrimResponse> {
+    return this.enqueue<TrimResponse>((s) => ({ kind: "trim", loglet: request.loglet, upTo: request.upTo, ...s }));
+  }
+
+  private enqueue<T>(make: (settle: Settle<T>) => WriteOp): Promise<T> {
+    if (this.closed) return Promise.reject(closedError(this.path));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push(make({ resolve, reject } as Settle<T>));
+      this.scheduleFlush();
+    });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // setImmediate runs after this turn's I/O callbacks: every request that arrived meanwhile joins.
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+      if (this.queue.length > 0) this.scheduleFlush();
+      else this.drained?.();
+    });
+  }
+
+  /** One group-commit transaction over a bounded prefix of the queue. */
+  private flush(): void {
+    if (this.queue.length === 0) return;
+    let records = 0;
+    let bytes = 0;
+    let take = 0;
+    for (const op of this.queue) {
+      const r = op.kind === "store" ? op.records : 0;
+      const b = op.kind === "store" ? op.bytes : 0;
+      if (take > 0 && (records + r > this.opts.maxBatchRecords || bytes + b > this.opts.maxBatchBytes)) break;
+      records += r;
+      bytes += b;
+      take++;
+    }
+    const batch = this.queue.splice(0, take);
+
+    if (this.writeFailure) {
+      for (const op of batch) this.answerAfterFailure(op);
+      return;
+    }
+
+    const staged = new Map<LogletId, LogletState>();
+    const answers: Array<() => void> = [];
+    const trimsToRun: Array<[LogletId, LogletOffset]> = [];
+    let recordsWritten = 0;
+    let bytesWritten = 0;
+    const statusCounts = new Map<string, number>();
+    const started = performance.now();
+    try {
+      this.db.transaction(() => {
+        for (const op of batch) {
+          const loglet = op.kind === "store" ? op.request.loglet : op.loglet;
+          const before = staged.get(loglet) ?? this.loadState(loglet);
+          switch (op.kind) {
+            case "store": {
+              const decision = decideStore(before, op.request, { acceptsNormalStores: !this.dataLoss });
+              statusCounts.set(decision.status, (statusCounts.get(decision.status) ?? 0) + 1);
+              let after = before;
+              if (decision.status === "stored") {
+                after = decision.state;
+                if (decision.write) {
+                  const first = op.request.firstOffset;
+                  for (let o = decision.write.from; o <= decision.write.to; o++) {
+                    const payload = op.request.payloads[o - first];
+                    invariant(payload !== undefined, "store payload index out of range");
+                    this.q.insertRecord.run(loglet, o, payload);
+                    recordsWritten++;
+                    bytesWritten += payload.byteLength;
+                  }
+                }
+                staged.set(loglet, after);
+              }
+              const header = after;
+              answers.push(() => op.resolve({ status: decision.status, ...tailHeader(header) }));
+              break;
+            }
+            case "seal": {
+              const after = applySeal(before);
+              staged.set(loglet, after);
+              answers.push(() => op.resolve({ ...tailHeader(after), authoritative: !this.dataLoss }));
+              break;
+            }
+            case "trim": {
+              const after = applyTrim(before, op.upTo);
+              if (after !== before) {
+                staged.set(loglet, after);
+                trimsToRun.push([loglet, after.trimPoint]);
+              }
+              answers.push(() => op.resolve({ trimPoint: after.trimPoint }));
+              break;
+            }
+          }
+        }
+        for (const [loglet, state] of staged) {
+          checkState(state);
+          this.q.upsertState.run(
+            loglet,
+            state.sequencer ? formatGenerationalNodeId(state.sequencer) : null,
+            state.sealed ? 1 : 0,
+            state.trimPoint,
+            state.localTail,
+            state.knownGlobalTail,
+          );
+        }
+      })();
+    } catch (e) {
+      // The transaction rolled back: nothing of this batch is durable. Stop taking writes (a disk that
+      // failed once is not trusted again until restart); reads keep working.
+      this.writeFailure = e instanceof Error ? e : new Error(String(e));
+      this.logger?.error({ err: this.writeFailure, path: this.path }, "log store write failed; store writes disabled");
+      for (const op of batch) this.answerAfterFailure(op);
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    // Durable: publish the new states, then answer, then wake tail waiters.
+    for (const [loglet, state] of staged) this.states.set(loglet, state);
+    for (const [loglet, upTo] of trimsToRun) this.pendingTrims.set(loglet, upTo);
+    this.counters.transactions++;
+    this.counters.recordsWritten += recordsWritten;
+    this.counters.payloadBytesWritten += bytesWritten;
+    for (const op of batch) {
+      if (op.kind === "store") this.counters.storeRequests++;
+      else if (op.kind === "seal") this.counters.seals++;
+    }
+    if (this.metrics) {
+      this.metrics.transactions.inc();
+      this.metrics.records.inc(recordsWritten);
+      this.metrics.bytes.inc(bytesWritten);
+      this.metrics.commitSeconds.observe(seconds);
+      this.metrics.batchOps.observe(batch.length);
+      for (const [status, n] of statusCounts) this.metrics.storeRequests.inc({ status }, n);
+    }
+    for (const answer of answers) answer();
+    for (const [loglet, state] of staged) this.wakeWaiters(loglet, state);
+    if (trimsToRun.length > 0) this.scheduleTrim();
+  }
+
+  private answerAfterFailure(op: WriteOp): void {
+    if (op.kind === "store") {
+      const state = this.loadState(op.request.loglet);
+      op.resolve({ status: "disabled", ...tailHeader(state) });
+    } else {
+      op.reject(
+        new CairnError("LOG_STORE_UNAVAILABLE", `log store ${this.path} cannot write: ${this.writeFailure?.message}`, {
+          path: this.path,
+        }),
+      );
+    }
+  }
+
+  // ---- trim: background deletion in bounded chunks -------------------------------------------
+
+  private scheduleTrim(): void {
+    if (this.trimScheduled || this.closed) return;
+    this.trimScheduled = true;
+    setImmediate(() => {
+      this.trimScheduled = false;
+      if (this.closed) return;
+      this.trimOneChunk();
+      if (this.pendingTrims.size > 0) this.scheduleTrim();
+    });
+  }
+
+  private trimOneChunk(): void {
+    const first = this.pendingTrims.entries().next();
+    if (first.done) return;
+    const [loglet, upTo] = first.value;
+    try {
+      const { changes } = this.q.trimChunk.run(loglet, upTo, this.opts.trimChunkRecords);
+      this.counters.trimChunks++;
+      this.counters.recordsTrimmed += changes;
+      this.metrics?.trimmed.inc(changes);
+      // A later trim of the same loglet may have replaced upTo meanwhile: keep it if so.
+      if (changes < this.opts.trimChunkRecords && this.pendingTrims.get(loglet) === upTo) this.pendingTrims.delete(loglet);
+    } catch (e) {
+      // Deletion is housekeeping: the trim point is durable and reads honour it; try again later.
+      this.logger?.warn({ err: e, loglet, path: this.path }, "deleting trimmed records failed; the next start retries");
+      this.pendingTrims.delete(loglet);
+    }
+  }
+
+  /** Resolves when no trim deletion is pending (tests, benchmarks). */
+  async trimsSettled(): Promise<void> {
+    while (this.pendingTrims.size > 0 && !this.closed) await new Promise((r) => setImmediate(r));
+  }
+
+  // ---- reads --------------------------------------------------------------------------------
+
+  async getLogletInfo(request: GetLogletInfoRequest): Promise<LogletInfo> {
+    this.assertOpen();
+    const s = this.loadState(request.loglet);
+    return { ...tailHeader(s), trimPoint: s.trimPoint, sequencer: s.sequencer, authoritative: !this.dataLoss };
+  }
+
+  async getRecords(request: GetRecordsRequest): Promise<GetRecordsResponse> {
+    this.assertOpen();
+    const s = this.loadState(request.loglet);
+    const from = request.from < 1 ? 1 : request.from;
+    const to = Math.min(request.to, s.localTail - 1);
+    const entries: ReadEntry[] = [];
+    if (from > to) return { entries, nextOffset: logletOffset(from), ...tailHeader(s) };
+    let cursor = from;
+    if (cursor <= s.trimPoint) {
+      const gapTo = Math.min(s.trimPoint, to);
+      entries.push({ kind: "trim-gap", from: logletOffset(cursor), to: logletOffset(gapTo) });
+      cursor = gapTo + 1;
+    }
+    let next = to + 1;
+    if (cursor <= to) {
+      let bytes = 0;
+      let count = 0;
+      for (const row of this.q.readRecords.iterate(request.loglet, cursor, to)) {
+        if (count > 0 && (bytes + row.payload.byteLength > request.byteBudget || count >= this.opts.maxReadRecords)) {
+          next = row.record_offset;
+          break;
+        }
+        entries.push({ kind: "data", offset: logletOffset(row.record_offset), payload: row.payload });
+        bytes += row.payload.byteLength;
+        count++;
+      }
+    }
+    return { entries, nextOffset: logletOffset(next), ...tailHeader(s) };
+  }
+
+  async getDigest(request: GetDigestRequest): Promise<GetDigestResponse> {
+    this.assertOpen();
+    const s = this.loadState(request.loglet);
+    const from = request.from < 1 ? 1 : request.from;
+    const coveredTo = Math.min(request.to, from + this.opts.maxDigestOffsets - 1);
+    const entries: DigestEntry[] = [];
+    const scanTo = Math.min(coveredTo, s.localTail - 1);
+    let cursor = from;
+    if (cursor <= scanTo && cursor <= s.trimPoint) {
+      const gapTo = Math.min(s.trimPoint, scanTo);
+      entries.push({ from: logletOffset(cursor), to: logletOffset(gapTo), status: "trimmed" });
+      cursor = gapTo + 1;
+    }
+    if (cursor <= scanTo) {
+      let runFrom = -1;
+      let runTo = -1;
+      for (const row of this.q.digestOffsets.iterate(request.loglet, cursor, scanTo)) {
+        const o = row.record_offset;
+        if (runFrom >= 0 && o === runTo + 1) {
+          runTo = o;
+          continue;
+        }
+        if (runFrom >= 0) entries.push({ from: logletOffset(runFrom), to: logletOffset(runTo), status: "exists" });
+        runFrom = o;
+        runTo = o;
+      }
+      if (runFrom >= 0) entries.push({ from: logletOffset(runFrom), to: logletOffset(runTo), status: "exists" });
+    }
+    return {
+      entries,
+      nextOffset: logletOffset(Math.max(from, coveredTo + 1)),
+      authoritative: !this.dataLoss,
+      ...tailHeader(s),
+    };
+  }
+
+  waitForTail(request: WaitForTailRequest, signal?: AbortSignal): Promise<WaitForTailResponse> {
+    if (this.closed) return Promise.reject(closedError(this.path));
+    const s = this.loadState(request.loglet);
+    if (tailReached(s, request.offset)) return Promise.resolve({ localTail: s.localTail, sealed: s.sealed });
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<WaitForTailResponse>((resolve, reject) => {
+      let set = this.waiters.get(request.loglet);
+      if (!set) {
+        set = new Set();
+        this.waiters.set(request.loglet, set);
+      }
+      const waiters = set;
+      const onAbort = () => {
+        waiter.cleanup();
+        reject(signal?.reason);
+      };
+      const waiter: TailWaiter = {
+        offset: request.offset,
+        resolve,
+        reject,
+        cleanup: () => {
+          signal?.removeEventListener("abort", onAbort);
+          waiters.delete(waiter);
+          if (waiters.size === 0) this.waiters.delete(request.loglet);
+        },
+      };
+      waiters.add(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  private wakeWaiters(loglet: LogletId, state: LogletState): void {
+    const set = this.waiters.get(loglet);
+    if (!set) return;
+    for (const w of [...set]) {
+      if (tailReached(state, w.offset)) {
+        w.cleanup();
+        w.resolve({ localTail: state.localTail, sealed: state.sealed });
+      }
+    }
+  }
+
+  // ---- state ----------------------------------------------------------------------------------
+
+  private loadState(loglet: LogletId): LogletState {
+    const cached = this.states.get(loglet);
+    if (cached) return cached;
+    const row = this.q.loadState.get(loglet);
+    if (!row) return EMPTY_LOGLET_STATE; // unknown loglets are not cached: reads must not grow memory
+    const sequencer = row.sequencer === null ? null : parseGenerationalNodeId(row.sequencer);
+    if (sequencer === undefined) throw corrupt(this.path, `loglet ${loglet} has an unreadable sequencer "${row.sequencer}"`);
+    const state: LogletState = {
+      sequencer,
+      sealed: row.sealed !== 0,
+      trimPoint: logletOffset(row.trim_point),
+      localTail: logletOffset(row.local_tail),
+      knownGlobalTail: logletOffset(row.known_global_tail),
+    };
+    checkState(state);
+    this.states.set(loglet, state);
+    return state;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw closedError(this.path);
+  }
+
+  /** Finishes queued writes, fails tail waiters, stops trimming and closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.queue.length > 0 || this.flushScheduled) {
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        this.scheduleFlush();
+      });
+    }
+    this.closed = true;
+    for (const set of this.waiters.values()) {
+      for (const w of [...set]) {
+        w.cleanup();
+        w.reject(closedError(this.path));
+      }
+    }
+    this.waiters.clear();
+    this.db.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function tailHeader(s: LogletState) {
+  return { localTail: s.localTail, sealed: s.sealed, knownGlobalTail: s.knownGlobalTail };
+}
+
+function corrupt(path: string, reason: string, cause?: unknown): CairnError {
+  return new CairnError("LOG_STORE_CORRUPT", `log store ${path} is damaged: ${reason}`, { path }, cause ? { cause } : undefined);
+}
+
+function closedError(path: string): CairnError {
+  return new CairnError("LOG_STORE_CLOSED", `log store ${path} is closed`, { path });
+}
+

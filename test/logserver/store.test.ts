@@ -1,0 +1,316 @@
+import { describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
+import { closeSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { logletOffset } from "../../src/bifrost/types.ts";
+import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
+import { CairnError, isCairnError } from "../../src/observability/errors.ts";
+import { Registry } from "../../src/observability/metrics.ts";
+import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, tempDir } from "./helpers.ts";
+
+function openStore(dir = tempDir(), opts: Partial<Parameters<typeof LogStore.open>[0]> = {}): LogStore {
+  return LogStore.open({ path: join(dir, "logstore.sqlite"), ...opts });
+}
+
+function dataOffsets(entries: readonly ReadEntry[]): number[] {
+  return entries.flatMap((e) => (e.kind === "data" ? [e.offset] : []));
+}
+
+describe("log store", () => {
+  test("creates the file with page_size 8192 in WAL mode", async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    expect(store.pageSizeBytes()).toBe(8192);
+    await store.close();
+    const db = new Database(join(dir, "logstore.sqlite"), { readonly: true });
+    expect(db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode).toBe("wal");
+    db.close();
+  });
+
+  test("many concurrent stores are group-committed into few transactions", async () => {
+    const registry = new Registry();
+    const store = openStore(tempDir(), { registry });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => store.store(storeReq(i % 2 === 0 ? L1 : L2, Math.floor(i / 2) + 1, 1))),
+    );
+    expect(results.every((r) => r.status === "stored")).toBe(true);
+    const stats = store.stats();
+    expect(stats.storeRequests).toBe(200);
+    expect(stats.recordsWritten).toBe(200);
+    expect(stats.transactions).toBeLessThanOrEqual(2);
+    const metrics = await registry.getSingleMetricAsString("cairn_logserver_transactions_total");
+    expect(metrics).toContain(`cairn_logserver_transactions_total ${stats.transactions}`);
+    // Sequential stores each get their own transaction: the counter really counts commits.
+    for (let i = 0; i < 5; i++) await store.store(storeReq(L1, 101 + i, 1));
+    expect(store.stats().transactions).toBe(stats.transactions + 5);
+    await store.close();
+  });
+
+  test("a group commit is bounded by maxBatchRecords", async () => {
+    const store = openStore(tempDir(), { maxBatchRecords: 10 });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.store(storeReq(L1, i * 2 + 1, 2))));
+    expect(store.stats().transactions).toBe(10);
+    await store.close();
+  });
+
+  test("stored records, seal, sequencer and trim point survive close and reopen", async () => {
+    const dir = tempDir();
+    const a = openStore(dir);
+    expect((await a.store(storeReq(L1, 1, 10))).status).toBe("stored");
+    expect((await a.store(storeReq(L2, 1, 3))).status).toBe("stored");
+    await a.trim({ loglet: L1, upTo: logletOffset(2) });
+    await a.seal({ loglet: L2 });
+    await a.close();
+
+    const b = openStore(dir);
+    const info1 = await b.getLogletInfo({ loglet: L1 });
+    expect(info1).toMatchObject({ localTail: 11, sealed: false, trimPoint: 2, sequencer: SEQ_A, authoritative: true });
+    const info2 = await b.getLogletInfo({ loglet: L2 });
+    expect(info2).toMatchObject({ localTail: 4, sealed: true });
+    const read = await b.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(100), byteBudget: 1 << 20 });
+    expect(read.entries[0]).toEqual({ kind: "trim-gap", from: logletOffset(1), to: logletOffset(2) });
+    expect(dataOffsets(read.entries)).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(read.entries.flatMap((e) => (e.kind === "data" ? [decode(e.payload)] : []))[0]).toBe("1_0@3");
+    expect((await b.store(storeReq(L2, 4, 1))).status).toBe("sealed");
+    expect((await b.store(storeReq(L1, 11, 1, { sequencer: SEQ_B }))).status).toBe("fenced");
+    await b.close();
+  });
+
+  test("a sealed loglet refuses stores but takes repair stores; seal reports the frozen local tail", async () => {
+    const store = openStore();
+    await store.store(storeReq(L1, 1, 5));
+    const sealed = await store.seal({ loglet: L1 });
+    expect(sealed).toMatchObject({ localTail: 6, sealed: true, authoritative: true });
+    const refused = await store.store(storeReq(L1, 6, 1));
+    expect(refused).toMatchObject({ status: "sealed", localTail: 6, sealed: true });
+    // Sealing twice is idempotent and answers the same tail.
+    expect(await store.seal({ loglet: L1 })).toMatchObject({ localTail: 6, sealed: true });
+    // Repair copies records below the sealed tail onto servers that lack them.
+    expect((await store.store(storeReq(L1, 3, 1, { repair: true }))).status).toBe("stored");
+    // A loglet sealed before any store exists, at tail 1.
+    expect(await store.seal({ loglet: L2 })).toMatchObject({ localTail: 1, sealed: true });
+    await store.close();
+  });
+
+  test("the first sequencer wins; a second one is refused, also for repair stores", async () => {
+    const store = openStore();
+    expect((await store.store(storeReq(L1, 1, 1, { sequencer: SEQ_A }))).status).toBe("stored");
+    expect((await store.store(storeReq(L1, 2, 1, { sequencer: SEQ_B }))).status).toBe("fenced");
+    expect((await store.store(storeReq(L1, 2, 1, { sequencer: SEQ_B, repair: true }))).status).toBe("fenced");
+    // Two sequencers racing in one group commit: arrival order decides.
+    const [x, y] = await Promise.all([
+      store.store(storeReq(L2, 1, 1, { sequencer: SEQ_B })),
+      store.store(storeReq(L2, 2, 1, { sequencer: SEQ_A })),
+    ]);
+    expect([x.status, y.status]).toEqual(["stored", "fenced"]);
+    expect((await store.getLogletInfo({ loglet: L2 })).sequencer).toEqual(SEQ_B);
+    await store.close();
+  });
+
+  test("malformed stores are refused and write nothing", async () => {
+    const store = openStore();
+    expect((await store.store({ ...storeReq(L1, 1, 1), payloads: [] })).status).toBe("malformed");
+    expect((await store.store({ ...storeReq(L1, 1, 1), firstOffset: logletOffset(0) })).status).toBe("malformed");
+    expect((await store.store(storeReq(L1, 2 ** 31 - 1, 2))).status).toBe("malformed");
+    expect(await store.getLogletInfo({ loglet: L1 })).toMatchObject({ localTail: 1, sequencer: null });
+    await store.close();
+  });
+
+  test("stores into a gap are accepted: the local tail is the high-water mark and the digest shows the hole", async () => {
+    const store = openStore();
+    await store.store(storeReq(L1, 1, 2));
+    const r = await store.store(storeReq(L1, 6, 2)); // 3..5 still in flight elsewhere
+    expect(r).toMatchObject({ status: "stored", localTail: 8 });
+    const digest = await store.getDigest({ loglet: L1, from: logletOffset(1), to: logletOffset(10) });
+    expect(digest.entries).toEqual([
+      { from: logletOffset(1), to: logletOffset(2), status: "exists" },
+      { from: logletOffset(6), to: logletOffset(7), status: "exists" },
+    ]);
+    expect(digest.nextOffset).toBe(logletOffset(11));
+    const read = await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(10), byteBudget: 1 << 20 });
+    expect(dataOffsets(read.entries)).toEqual([1, 2, 6, 7]);
+    expect(read.nextOffset).toBe(logletOffset(8));
+    // The hole fills later; a duplicate store is harmless and changes nothing.
+    await store.store(storeReq(L1, 3, 3));
+    await store.store(storeReq(L1, 1, 7));
+    const again = await store.getDigest({ loglet: L1, from: logletOffset(1), to: logletOffset(10) });
+    expect(again.entries).toEqual([{ from: logletOffset(1), to: logletOffset(7), status: "exists" }]);
+    expect(store.stats().recordsWritten).toBe(4 + 3 + 7);
+    await store.close();
+  });
+
+  test("trim: reads below the trim point report a trim gap; records are deleted in background chunks", async () => {
+    const dir = tempDir();
+    const store = openStore(dir, { trimChunkRecords: 7 });
+    await store.store(storeReq(L1, 1, 100));
+    await store.store(storeReq(L2, 1, 10));
+    expect(await store.trim({ loglet: L1, upTo: logletOffset(60) })).toEqual({ trimPoint: logletOffset(60) });
+    // Visible at once, before deletion finished.
+    const read = await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(64), byteBudget: 1 << 20 });
+    expect(read.entries[0]).toEqual({ kind: "trim-gap", from: logletOffset(1), to: logletOffset(60) });
+    expect(dataOffsets(read.entries)).toEqual([61, 62, 63, 64]);
+    await store.trimsSettled();
+    const stats = store.stats();
+    expect(stats.recordsTrimmed).toBe(60);
+    expect(stats.trimChunks).toBe(9); // 8 full chunks of 7, one of 4
+    // Trimming never goes backwards, and is clipped below the local tail.
+    expect(await store.trim({ loglet: L1, upTo: logletOffset(10) })).toEqual({ trimPoint: logletOffset(60) });
+    expect(await store.trim({ loglet: L1, upTo: logletOffset(5000) })).toEqual({ trimPoint: logletOffset(100) });
+    await store.trimsSettled();
+    const digest = await store.getDigest({ loglet: L1, from: logletOffset(1), to: logletOffset(100) });
+    expect(digest.entries).toEqual([{ from: logletOffset(1), to: logletOffset(100), status: "trimmed" }]);
+    // The other loglet was not touched (the delete is PK-prefixed).
+    const other = await store.getDigest({ loglet: L2, from: logletOffset(1), to: logletOffset(10) });
+    expect(other.entries).toEqual([{ from: logletOffset(1), to: logletOffset(10), status: "exists" }]);
+    // A store of already-trimmed offsets is acknowledged without writing them.
+    expect((await store.store(storeReq(L1, 99, 3))).status).toBe("stored");
+    expect(dataOffsets((await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(200), byteBudget: 1e6 })).entries)).toEqual([101]);
+    await store.close();
+    const db = new Database(join(dir, "logstore.sqlite"), { readonly: true });
+    expect(db.query<{ n: number }, []>("SELECT count(*) AS n FROM records WHERE loglet_id = '1_0'").get()?.n).toBe(1);
+    db.close();
+  });
+
+  test("a restart finishes deleting records a trim left behind", async () => {
+    const dir = tempDir();
+    const a = openStore(dir, { trimChunkRecords: 1_000_000 });
+    await a.store(storeReq(L1, 1, 20));
+    // Close right after the trim is durable, before the background chunk ran.
+    const trimmed = a.trim({ loglet: L1, upTo: logletOffset(15) });
+    await trimmed;
+    await a.close();
+    const b = openStore(dir);
+    await b.trimsSettled();
+    await b.close();
+    const db = new Database(join(dir, "logstore.sqlite"), { readonly: true });
+    expect(db.query<{ n: number }, []>("SELECT count(*) AS n FROM records").get()?.n).toBe(5);
+    db.close();
+  });
+
+  test("getRecords stops at the byte budget but always returns at least one record", async () => {
+    const store = openStore();
+    await store.store(storeReq(L1, 1, 20, { size: 1000 }));
+    const one = await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(20), byteBudget: 10 });
+    expect(dataOffsets(one.entries)).toEqual([1]);
+    expect(one.nextOffset).toBe(logletOffset(2));
+    const some = await store.getRecords({ loglet: L1, from: logletOffset(5), to: logletOffset(20), byteBudget: 3500 });
+    expect(dataOffsets(some.entries)).toEqual([5, 6, 7]);
+    expect(some.nextOffset).toBe(logletOffset(8));
+    const rest = await store.getRecords({ loglet: L1, from: logletOffset(8), to: logletOffset(50), byteBudget: 1 << 20 });
+    expect(dataOffsets(rest.entries)).toEqual(Array.from({ length: 13 }, (_, i) => i + 8));
+    expect(rest.nextOffset).toBe(logletOffset(21)); // clipped to the local tail
+    const beyond = await store.getRecords({ loglet: L1, from: logletOffset(21), to: logletOffset(50), byteBudget: 100 });
+    expect(beyond.entries).toEqual([]);
+    expect(beyond.nextOffset).toBe(logletOffset(21));
+    await store.close();
+  });
+
+  test("waitForTail resolves when the local tail reaches the offset or the loglet is sealed, and honours abort", async () => {
+    const store = openStore();
+    const reached = store.waitForTail({ loglet: L1, offset: logletOffset(5) });
+    let done = false;
+    void reached.then(() => (done = true));
+    await store.store(storeReq(L1, 1, 3));
+    await Bun.sleep(1);
+    expect(done).toBe(false);
+    await store.store(storeReq(L1, 4, 1));
+    expect(await reached).toEqual({ localTail: logletOffset(5), sealed: false });
+    // Already reached: answers at once.
+    expect(await store.waitForTail({ loglet: L1, offset: logletOffset(2) })).toEqual({ localTail: logletOffset(5), sealed: false });
+
+    const bySeal = store.waitForTail({ loglet: L2, offset: logletOffset(100) });
+    await store.seal({ loglet: L2 });
+    expect(await bySeal).toEqual({ localTail: logletOffset(1), sealed: true });
+
+    const controller = new AbortController();
+    const aborted = store.waitForTail({ loglet: L1, offset: logletOffset(100) }, controller.signal);
+    controller.abort(new Error("caller gave up"));
+    await expect(aborted).rejects.toThrow("caller gave up");
+
+    const pending = store.waitForTail({ loglet: L1, offset: logletOffset(100) });
+    await store.close();
+    const err = await pending.catch((e) => e);
+    expect(isCairnError(err, "LOG_STORE_CLOSED")).toBe(true);
+  });
+
+  test("a closed store refuses requests with LOG_STORE_CLOSED; close finishes queued writes first", async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    const queued = store.store(storeReq(L1, 1, 1));
+    await store.close();
+    expect((await queued).status).toBe("stored");
+    const err = await store.store(storeReq(L1, 2, 1)).catch((e) => e);
+    expect(isCairnError(err, "LOG_STORE_CLOSED")).toBe(true);
+    const again = openStore(dir);
+    expect((await again.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(2));
+    await again.close();
+  });
+
+  test("a store that lost its data answers as non-authoritative and takes only repair stores", async () => {
+    const store = openStore(tempDir(), { dataLoss: true });
+    expect((await store.store(storeReq(L1, 1, 1))).status).toBe("disabled");
+    expect((await store.store(storeReq(L1, 1, 1, { repair: true }))).status).toBe("stored");
+    expect(await store.seal({ loglet: L1 })).toMatchObject({ authoritative: false, localTail: 2 });
+    await store.close();
+  });
+});
+
+describe("log store damage", () => {
+  async function filledFile(): Promise<string> {
+    const dir = tempDir();
+    const store = openStore(dir);
+    for (let i = 0; i < 20; i++) await store.store(storeReq(L1, i * 50 + 1, 50, { size: 1024 }));
+    await store.close();
+    return join(dir, "logstore.sqlite");
+  }
+
+  function expectCorrupt(path: string): CairnError {
+    let error: unknown;
+    try {
+      LogStore.open({ path }).close();
+    } catch (e) {
+      error = e;
+    }
+    expect(isCairnError(error, "LOG_STORE_CORRUPT")).toBe(true);
+    const e = error as CairnError;
+    expect(e.message).toContain(path);
+    return e;
+  }
+
+  test("a truncated file is refused at open, naming the file", async () => {
+    const path = await filledFile();
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    expectCorrupt(path);
+  });
+
+  test("a file with overwritten pages is refused at open, naming the file", async () => {
+    const path = await filledFile();
+    const fd = openSync(path, "r+");
+    const junk = new Uint8Array(8192 * 3).fill(0xa5);
+    writeSync(fd, junk, 0, junk.length, 8192 * 4);
+    closeSync(fd);
+    expectCorrupt(path);
+  });
+
+  test("a file that is not a database is refused at open", () => {
+    const path = join(tempDir(), "logstore.sqlite");
+    writeFileSync(path, new Uint8Array(65536).fill(7));
+    expectCorrupt(path);
+  });
+
+  test("an SQLite file that is not a log store is refused at open", () => {
+    const path = join(tempDir(), "logstore.sqlite");
+    const db = new Database(path, { create: true });
+    db.run("CREATE TABLE something (x)");
+    db.close();
+    expect(expectCorrupt(path).message).toContain("not a cairn log store");
+  });
+
+  test("an intact file still opens after the damage tests' setup", async () => {
+    const path = await filledFile();
+    expect(readFileSync(path).length).toBeGreaterThan(0);
+    const store = LogStore.open({ path });
+    expect((await store.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(1001));
+    await store.close();
+  });
+});
