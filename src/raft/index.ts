@@ -1,0 +1,85 @@
+// Public surface of the Raft core. Nothing outside src/raft reaches into its other modules.
+
+export { RaftInvariantError, invariant } from "./assert.ts";
+export { bootstrapPersistedState, joiningPersistedState } from "./bootstrap.ts";
+export {
+  RaftDecodeError,
+  decodeConfState,
+  decodeEntry,
+  decodeHardState,
+  decodeMessage,
+  decodeSnapshot,
+  decodeSnapshotMetadata,
+  encodeConfState,
+  encodeEntry,
+  encodeHardState,
+  encodeMessage,
+  encodeSnapshot,
+  encodeSnapshotMetadata,
+} from "./codec.ts";
+export { RAFT_CONFIG_DEFAULTS, resolveConfig } from "./config.ts";
+export type { RaftConfig, RaftConfigInput, UnsafeTestingFaults } from "./config.ts";
+export { applyConfChange, describeConfState, validateConfChange } from "./confchange.ts";
+export type { ConfChangeRefusal } from "./confchange.ts";
+export { MESSAGE_TYPES } from "./messages.ts";
+export type {
+  AppendMessage,
+  AppendResponseMessage,
+  HeartbeatMessage,
+  HeartbeatResponseMessage,
+  Message,
+  MessageType,
+  ReadIndexMessage,
+  ReadIndexResponseMessage,
+  SnapshotMessage,
+  TimeoutNowMessage,
+  TransferLeaderMessage,
+  VoteMessage,
+  VoteResponseMessage,
+} from "./messages.ts";
+export { RaftNode } from "./node.ts";
+export type { ProgressStatus, RaftNodeOptions, RaftStatus, Ready } from "./node.ts";
+export { Xoshiro128, randomBelow } from "./random.ts";
+export type { Random } from "./random.ts";
+export type {
+  ConfChangeProposalRefusal,
+  ConfChangeResult,
+  ProposeRefusal,
+  ProposeResult,
+  ReadIndexRefusal,
+  ReadIndexResult,
+  TransferRefusal,
+  TransferResult,
+} from "./results.ts";
+export { MemoryStorage, RaftStorageError } from "./storage.ts";
+export type { InitialState, PersistedState, RaftStorage, RaftStorageErrorCode } from "./storage.ts";
+export {
+  EMPTY_CONF_STATE,
+  EMPTY_HARD_STATE,
+  EMPTY_SNAPSHOT,
+  ENTRY_OVERHEAD_BYTES,
+  NO_NODE,
+  asIndex,
+  asNodeId,
+  asTerm,
+  confStateEqual,
+  entrySizeBytes,
+  hardStateEqual,
+} from "./types.ts";
+export type {
+  ConfChange,
+  ConfChangeEntry,
+  ConfChangeType,
+  ConfState,
+  Entry,
+  HardState,
+  Index,
+  NodeId,
+  NormalEntry,
+  ReadState,
+  Role,
+  Snapshot,
+  SnapshotMetadata,
+  SoftState,
+  Term,
+} from "./types.ts";
