@@ -1,0 +1,281 @@
+// Drivers: run a pure core against real I/O. `CoreDriver` ticks the core on a timer, sends the
+// requests it emits through a LogServerTransport (each with a deadline matching the core's timeout)
+// and feeds the answers back; events go to a callback. On top of it: an appender for the sequencer
+// (promises that resolve once an append is committed) and one-shot seal, recovery and read helpers.
+//
+// Invariants: an append promise resolves only after the sequencer core reported its batch
+// committed (durable on r servers, every earlier offset too); after stop() no answer reaches the
+// core and every timer and in-flight request is released.
+import { CairnError, type ErrorName } from "../../observability/errors.ts";
+import type { Logger } from "../../observability/log.ts";
+import type { SealResponse } from "../../logserver/protocol.ts";
+import type { LogletOffset, NodeId } from "../types.ts";
+import type { ReplicatedLogletParams } from "./params.ts";
+import { systemRandom, type Random } from "./random.ts";
+import { ReaderCore, type ReaderEvent, type ReaderOptions } from "./reader.ts";
+import { TailRecovery, type RecoveryEvent, type RecoveryOptions, type RecoveryResult } from "./recovery.ts";
+import type { ProtocolCore, RpcOutcome } from "./requests.ts";
+import { SealTask, type SealEvent, type SealOptions } from "./seal.ts";
+import { SequencerCore, type AppendRefusal, type SequencerEvent, type SequencerOptions } from "./sequencer.ts";
+import { sendCoreRequest, type LogServerTransport } from "./transport.ts";
+
+export interface DriverOptions {
+  /** Real time per core tick. Core timeouts are in ticks. */
+  readonly tickMs: number;
+  readonly logger?: Logger;
+}
+
+export const DRIVER_DEFAULTS: DriverOptions = { tickMs: 10 };
+
+export class CoreDriver<Event> {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly abort = new AbortController();
+  private stopped = false;
+
+  constructor(
+    private readonly core: ProtocolCore<Event>,
+    private readonly transport: LogServerTransport,
+    private readonly onEvent: (event: Event) => void,
+    private readonly options: DriverOptions = DRIVER_DEFAULTS,
+  ) {}
+
+  start(): void {
+    if (this.timer || this.stopped) return;
+    this.timer = setInterval(() => {
+      this.core.tick();
+      this.flush();
+    }, this.options.tickMs);
+    this.flush();
+  }
+
+  /** Sends what the core has ready and delivers its events. Call after feeding the core input. */
+  flush(): void {
+    while (!this.stopped && this.core.hasReady()) {
+      const ready = this.core.ready();
+      this.core.advance();
+      for (const r of ready.requests) {
+        const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(r.timeoutTicks * this.options.tickMs)]);
+        sendCoreRequest(this.transport, r, signal).then(
+          (response) => this.deliver(r.id, { ok: true, rpc: r.rpc, response } as RpcOutcome),
+          (error: unknown) => this.deliver(r.id, { ok: false, error: error instanceof Error ? error.message : String(error) }),
+        );
+      }
+      for (const e of ready.events) this.onEvent(e);
+    }
+  }
+
+  private deliver(id: number, outcome: RpcOutcome): void {
+    if (this.stopped) return;
+    this.core.receive(id, outcome);
+    this.flush();
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.abort.abort(new CairnError("NODE_SHUTTING_DOWN", "the loglet driver stopped"));
+  }
+}
+
+export interface AppenderOptions extends DriverOptions {
+  readonly sequencer: Partial<SequencerOptions>;
+  /** Appends waiting for in-flight capacity; beyond this append() fails with LOG_BACKPRESSURE. */
+  readonly maxQueuedAppends: number;
+  readonly random: Random;
+}
+
+export const APPENDER_DEFAULTS: AppenderOptions = { ...DRIVER_DEFAULTS, sequencer: {}, maxQueuedAppends: 1024, random: systemRandom };
+
+interface Waiting {
+  readonly payloads: readonly Uint8Array[];
+  resolve(range: { first: LogletOffset; last: LogletOffset }): void;
+  reject(error: unknown): void;
+}
+
+/** The sequencer of one replicated loglet on this node: append() resolves once the batch is committed. */
+export class ReplicatedLogletAppender {
+  readonly core: SequencerCore;
+  private readonly driver: CoreDriver<SequencerEvent>;
+  private readonly options: AppenderOptions;
+  private readonly queued: Waiting[] = [];
+  private readonly inflight = new Map<number, Waiting>();
+  private closedWith: CairnError | undefined;
+
+  constructor(params: ReplicatedLogletParams, transport: LogServerTransport, options: Partial<AppenderOptions> = {}) {
+    this.options = { ...APPENDER_DEFAULTS, ...options };
+    this.core = new SequencerCore(params, this.options.random, this.options.sequencer);
+    this.driver = new CoreDriver(this.core, transport, (e) => this.onEvent(e), this.options);
+  }
+
+  start(): void {
+    this.driver.start();
+  }
+
+  /** Resolves with the batch's offsets once it is durable on r log-servers (and everything before it). */
+  append(payloads: readonly Uint8Array[]): Promise<{ first: LogletOffset; last: LogletOffset }> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
+    return new Promise((resolve, reject) => {
+      const w: Waiting = { payloads, resolve, reject };
+      if (this.queued.length > 0 || !this.tryStart(w)) {
+        if (this.queued.length >= this.options.maxQueuedAppends) {
+          reject(new CairnError("LOG_BACKPRESSURE", `loglet ${this.core.params.loglet}: ${this.queued.length} appends already wait`));
+          return;
+        }
+        this.queued.push(w);
+      }
+    });
+  }
+
+  /** Stops the sequencer; appends not yet committed fail (they may or may not be committed). */
+  stop(): void {
+    this.driver.stop();
+    this.close(new CairnError("NODE_SHUTTING_DOWN", `the sequencer of loglet ${this.core.params.loglet} stopped`));
+  }
+
+  private tryStart(w: Waiting): boolean {
+    const outcome = this.core.append(w.payloads);
+    if (outcome.ok) {
+      this.inflight.set(outcome.first, w);
+      this.driver.flush();
+      return true;
+    }
+    if (outcome.reason === "backpressure") return false;
+    w.reject(refusalError(outcome.reason, this.core.params.loglet));
+    return true;
+  }
+
+  private onEvent(e: SequencerEvent): void {
+    switch (e.kind) {
+      case "committed":
+        this.inflight.get(e.first)?.resolve({ first: e.first, last: e.last });
+        this.inflight.delete(e.first);
+        break;
+      case "failed":
+        this.inflight.get(e.first)?.reject(refusalError(e.reason, this.core.params.loglet));
+        this.inflight.delete(e.first);
+        break;
+      case "sealed":
+      case "write-unavailable":
+        this.close(refusalError(e.kind, this.core.params.loglet));
+        return;
+      case "server-refused":
+        this.options.logger?.warn({ loglet: this.core.params.loglet, node: e.node, status: e.status }, "log-server refused this sequencer");
+        return;
+    }
+    while (this.queued.length > 0 && this.tryStart(this.queued[0]!)) this.queued.shift();
+  }
+
+  private close(error: CairnError): void {
+    this.closedWith ??= error;
+    for (const w of this.queued.splice(0)) w.reject(error);
+    for (const w of this.inflight.values()) w.reject(error);
+    this.inflight.clear();
+  }
+}
+
+function refusalError(reason: AppendRefusal, loglet: string): CairnError {
+  const names: Record<AppendRefusal, ErrorName> = {
+    sealed: "LOG_SEALED",
+    "write-unavailable": "LOG_WRITE_UNAVAILABLE",
+    "loglet-full": "LOG_LOGLET_FULL",
+    backpressure: "LOG_BACKPRESSURE",
+    "too-large": "LOG_MALFORMED_REQUEST",
+    empty: "LOG_MALFORMED_REQUEST",
+  };
+  return new CairnError(names[reason], `loglet ${loglet}: append refused (${reason})`, { loglet, reason });
+}
+
+/** Runs a one-shot core until it reports a final event. */
+function runToEnd<Event, T>(
+  core: ProtocolCore<Event>,
+  transport: LogServerTransport,
+  options: DriverOptions,
+  onEvent: (e: Event) => { done: true; value: T } | { done: true; error: unknown } | undefined,
+  signal?: AbortSignal,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const finish = (r: { done: true; value: T } | { done: true; error: unknown }) => {
+      driver.stop();
+      signal?.removeEventListener("abort", onAbort);
+      if ("error" in r) reject(r.error);
+      else resolve(r.value);
+    };
+    const onAbort = () => finish({ done: true, error: signal?.reason });
+    const driver = new CoreDriver(core, transport, (e) => {
+      const r = onEvent(e);
+      if (r) finish(r);
+    }, options);
+    if (signal?.aborted) return reject(signal.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    driver.start();
+  });
+}
+
+/** Seals the loglet on an f-majority of its nodeset; answers per server. */
+export function sealLoglet(
+  params: ReplicatedLogletParams,
+  transport: LogServerTransport,
+  options: Partial<SealOptions & DriverOptions> = {},
+  signal?: AbortSignal,
+): Promise<ReadonlyMap<NodeId, SealResponse>> {
+  return runToEnd<SealEvent, ReadonlyMap<NodeId, SealResponse>>(new SealTask(params, options), transport, { ...DRIVER_DEFAULTS, ...options }, (e) =>
+    e.kind === "sealed"
+      ? { done: true, value: e.responses }
+      : { done: true, error: new CairnError("LOG_RECOVERY_FAILED", `sealing loglet ${params.loglet}: ${e.reason}`, { loglet: params.loglet }) },
+  signal);
+}
+
+/** Seal, find the tail, repair: the loglet's final tail once every record below it has r copies. */
+export function recoverLoglet(
+  params: ReplicatedLogletParams,
+  transport: LogServerTransport,
+  options: Partial<RecoveryOptions & DriverOptions> & { random?: Random } = {},
+  signal?: AbortSignal,
+): Promise<RecoveryResult> {
+  const core = new TailRecovery(params, options.random ?? systemRandom, options);
+  return runToEnd<RecoveryEvent, RecoveryResult>(core, transport, { ...DRIVER_DEFAULTS, ...options }, (e) =>
+    e.kind === "done"
+      ? { done: true, value: e.result }
+      : {
+          done: true,
+          error: new CairnError("LOG_RECOVERY_FAILED", `recovering loglet ${params.loglet} (${e.phase}): ${e.reason}`, {
+            loglet: params.loglet,
+            phase: e.phase,
+          }),
+        },
+  signal);
+}
+
+export type ReadEntryOut =
+  | { readonly kind: "record"; readonly offset: LogletOffset; readonly payload: Uint8Array }
+  | { readonly kind: "trim-gap"; readonly from: LogletOffset; readonly to: LogletOffset };
+
+/** Reads the committed range [from, toExclusive) (below a known committed or sealed tail). */
+export function readLoglet(
+  params: ReplicatedLogletParams,
+  transport: LogServerTransport,
+  from: LogletOffset,
+  toExclusive: LogletOffset,
+  options: Partial<ReaderOptions & DriverOptions> & { random?: Random } = {},
+  signal?: AbortSignal,
+): Promise<ReadEntryOut[]> {
+  const entries: ReadEntryOut[] = [];
+  const core = new ReaderCore(params, from, toExclusive, options.random ?? systemRandom, options);
+  return runToEnd<ReaderEvent, ReadEntryOut[]>(core, transport, { ...DRIVER_DEFAULTS, ...options }, (e) => {
+    switch (e.kind) {
+      case "record":
+      case "trim-gap":
+        entries.push(e);
+        return undefined;
+      case "done":
+        return { done: true, value: entries };
+      case "failed":
+        return {
+          done: true,
+          error: new CairnError("LOG_RECOVERY_FAILED", `reading loglet ${params.loglet}: ${e.reason}`, { loglet: params.loglet, at: e.at }),
+        };
+    }
+  }, signal);
+}
