@@ -487,6 +487,7 @@ class Call {
     });
     stream.on("end", () => {
       if (this.state === "done") return;
+      this.stream = null; // the answer is complete: nothing left to cancel
       if (status === 0) {
         // The stream ended without response headers: the connection was cut under it.
         this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: the stream ended before an answer`));

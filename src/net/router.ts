@@ -121,8 +121,9 @@ export class Exchange {
   private method = "unknown";
   private readonly startedMs = performance.now();
   private finished = false;
-  private controller: AbortController | null = null;
-  private cancelledEarly = false;
+  /** reading → (cancelled →) running → done; `interrupt` aborts the handler while running. */
+  private phase: "reading" | "cancelled" | "running" | "done" = "reading";
+  private interrupt: ((reason: CairnError) => void) | null = null;
 
   constructor(
     private readonly config: RouterConfig,
@@ -154,13 +155,8 @@ export class Exchange {
 
   /** The transport saw the caller go away (stream reset, connection lost). */
   cancel(): void {
-    if (this.controller === null) {
-      this.cancelledEarly = true;
-      return;
-    }
-    if (!this.controller.signal.aborted) {
-      this.controller.abort(new CairnError("NET_DEADLINE_EXCEEDED", "the caller cancelled the call or its connection dropped"));
-    }
+    if (this.phase === "reading") this.phase = "cancelled";
+    else if (this.phase === "running") this.interrupt?.(new CairnError("NET_DEADLINE_EXCEEDED", "the caller cancelled the call or its connection dropped"));
   }
 
   /** Decodes the body, runs the handler under the caller's deadline, encodes the answer. Never throws. */
@@ -169,33 +165,37 @@ export class Exchange {
     const fencing = this.fencing;
     invariant(route !== null && fencing !== null && this.early === null, "Exchange.run without an accepted route");
     const definition = route.definition;
+    const cancelled = this.phase === "cancelled";
+    this.phase = "running";
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const controller = new AbortController();
-    this.controller = controller;
     try {
       const request = definition.decodeRequest(body);
-      if (this.cancelledEarly) this.cancel();
-      const deadlineMs = Math.min(fencing.deadlineMs, MAX_TIMER_MS);
-      const expired = new Promise<never>((_, reject) => {
-        const onAbort = (): void => reject(controller.signal.reason);
-        if (controller.signal.aborted) onAbort();
-        else controller.signal.addEventListener("abort", onAbort, { once: true });
+      const controller = new AbortController();
+      const context: RpcContext = { from: fencing.from, deadline: controller.signal };
+      const response = await new Promise<unknown>((resolve, reject) => {
+        this.interrupt = (reason) => {
+          controller.abort(reason);
+          reject(reason);
+        };
+        if (cancelled) {
+          this.cancel();
+          return;
+        }
+        timer = setTimeout(() => {
+          this.interrupt?.(new CairnError("NET_DEADLINE_EXCEEDED", `${definition.path} did not answer within the caller's ${fencing.deadlineMs} ms`));
+        }, Math.min(fencing.deadlineMs, MAX_TIMER_MS));
+        // After an interruption the handler may go on; its late result or failure is dropped on purpose.
+        Promise.resolve()
+          .then(() => route.handler(request, context))
+          .then(resolve, reject);
       });
-      timer = setTimeout(() => {
-        controller.abort(new CairnError("NET_DEADLINE_EXCEEDED", `${definition.path} did not answer within the caller's ${fencing.deadlineMs} ms`));
-      }, deadlineMs);
-      const handling = Promise.resolve().then(() => route.handler(request, { from: fencing.from, deadline: controller.signal }));
-      // The handler may go on after the deadline; its late result or failure is dropped on purpose.
-      handling.catch(() => {});
-      expired.catch(() => {});
-      const response = await Promise.race([handling, expired]);
       return { status: 200, contentType: FRAME_CONTENT_TYPE, body: definition.encodeResponse(response), outcome: OUTCOME_OK };
     } catch (e) {
       return errorReply(e, this.config.logger, definition.path);
     } finally {
       clearTimeout(timer);
-      // Frees any listener the handler put on the signal; the handler is done or abandoned.
-      if (!controller.signal.aborted) controller.abort(new CairnError("NET_DEADLINE_EXCEEDED", "the call is over"));
+      this.interrupt = null;
+      this.phase = "done";
     }
   }
 

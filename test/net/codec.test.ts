@@ -125,3 +125,23 @@ function handFrame(json: string, blobs: Uint8Array[], override: { jsonLength?: n
   }
   return new Uint8Array(parts);
 }
+
+describe("the fabric frame codec against hostile frames", () => {
+  test("a __proto__ key holding a blob reference stays an own property", () => {
+    const decoded = decodeFrame(handFrame('{"__proto__":{"$b":0}}', [new Uint8Array([1])])) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(decoded, "__proto__")?.value).toEqual(new Uint8Array([1]));
+  });
+
+  test("absurdly deep nesting is refused, not a stack overflow", () => {
+    const depth = 200_000;
+    let caught: unknown;
+    try {
+      decodeFrame(handFrame(`${"[".repeat(depth)}{"$b":0}${"]".repeat(depth)}`, [new Uint8Array([1])]));
+    } catch (e) {
+      caught = e;
+    }
+    // JSON.parse itself may refuse it, or the walk does; either way it is NET_BAD_REQUEST.
+    expect((caught as CairnError).code).toBe("CAIRN-NET-0008");
+  });
+});
