@@ -159,7 +159,8 @@ export class RaftNode {
   hasReady(): boolean {
     const raft = this.raft;
     if (this.outstanding !== null) return false;
-    if (raft.hasDeferredWork()) return true;
+    // Deferred broadcasts (batched proposals, commit updates, ReadIndex rounds) become messages now.
+    raft.flush();
     const ss = this.softState();
     return (
       raft.msgs.length > 0 ||

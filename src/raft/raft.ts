@@ -520,8 +520,10 @@ export class Raft {
       this.sendAppendResponse(m.from, this.log.committed, false, 0 as Index, 0 as Term);
       return;
     }
+    const lastBefore = this.log.lastIndex();
     const result = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
     if (result !== null) {
+      if (result.firstWritten !== 0 && result.firstWritten <= lastBefore) this.retractAcksFrom(result.firstWritten);
       if (result.firstWritten !== 0) {
         const first = m.entries[0]!.index;
         this.onLogWritten(result.firstWritten, m.entries.slice(result.firstWritten - first));
@@ -532,6 +534,16 @@ export class Raft {
     // Hint where our logs may agree: the last index at or below prevIndex whose term is <= prevTerm.
     const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()) as Index, m.prevTerm);
     this.sendAppendResponse(m.from, m.prevIndex, true, hint.index, hint.term);
+  }
+
+  /**
+   * Entries from `index` on were just overwritten before being persisted. Acknowledgements of them
+   * still waiting in `msgs` would go out after the next Ready is persisted, which no longer holds
+   * them: a leader could count a replica that does not exist. Drop them (a lost ack is harmless).
+   * Messages of a Ready already handed out are fine: its entries are persisted before it is sent.
+   */
+  private retractAcksFrom(index: Index): void {
+    this.msgs = this.msgs.filter((m) => m.type !== "appendResponse" || m.reject || m.index < index);
   }
 
   private sendAppendResponse(to: NodeId, index: Index, reject: boolean, rejectHint: Index, rejectHintTerm: Term): void {
@@ -550,6 +562,7 @@ export class Raft {
       this.sendAppendResponse(from, this.log.committed, false, 0 as Index, 0 as Term);
       return;
     }
+    this.retractAcksFrom((this.log.committed + 1) as Index);
     this.log.restore(s);
     this.confLog = [];
     this.baseConf = meta.confState;
@@ -891,11 +904,4 @@ export class Raft {
     }
   }
 
-  hasDeferredWork(): boolean {
-    return this.role === "leader" && (this.broadcastPending || this.readRoundPending);
-  }
-
-  electionElapsedTicks(): number {
-    return this.electionElapsed;
-  }
 }

@@ -222,4 +222,21 @@ describe("replication", () => {
     const indexes = h.applied.map((e) => e.index);
     expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
   });
+
+  test("acknowledgements of entries overwritten before they were persisted are never sent", () => {
+    const storage = storageWithLog([1, 2, 3], [2], { term: 2, commit: 4 });
+    const follower = nodeOn(storage, 3);
+    const entry = (index: number, term: number) => ({ kind: "normal" as const, term: term as never, index: index as never, data: new Uint8Array([index]) });
+    // The leader of term 2 sends entries 5 and 6; before they are persisted, the leader of term 3
+    // (which never had them) overwrites index 5.
+    follower.step({ type: "append", from: id(1), to: id(3), term: 2 as never, prevIndex: 4 as never, prevTerm: 2 as never, entries: [entry(5, 2), entry(6, 2)], commit: 4 as never });
+    follower.step({ type: "append", from: id(2), to: id(3), term: 3 as never, prevIndex: 4 as never, prevTerm: 2 as never, entries: [entry(5, 3)], commit: 4 as never });
+    const rd = follower.ready();
+    expect(rd.entries.map((e): number[] => [e.index, e.term])).toEqual([[5, 3]]);
+    const acksToOldLeader = rd.messages.filter((m) => m.type === "appendResponse" && m.to === 1 && !m.reject && m.index >= 5);
+    expect(acksToOldLeader).toEqual([]);
+    const ackToNewLeader = rd.messages.find((m) => m.type === "appendResponse" && m.to === 2);
+    expect(ackToNewLeader?.type === "appendResponse" && ackToNewLeader.index).toBe(5 as never);
+    follower.advance();
+  });
 });
