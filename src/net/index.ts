@@ -17,4 +17,4 @@ export {
   type PeerRef,
   type SenderIdentity,
 } from "./fencing.ts";
-export { DEFAULT_FABRIC_OPTIONS, resolveFabricOptions, type FabricOptions, type ServerTransportKind } from "./options.ts";
+export { DEFAULT_FABRIC_OPTIONS, configKeyOf, resolveFabricOptions, type FabricOptions, type ServerTransportKind } from "./options.ts";

@@ -1,7 +1,7 @@
 // Tuning knobs of the peer fabric, one object shared by FabricServer and FabricClient. Every bound the
 // fabric keeps (bodies, in-flight calls, queues, timers) is a named value here with a default; names
 // carry their unit. The node maps the `net.*` configuration keys onto these one to one.
-import { invariant } from "../observability/errors.ts";
+import { CairnError } from "../observability/errors.ts";
 
 /** Which HTTP/2 server implementation serves the fabric port (see server.ts for the trade-off). */
 export type ServerTransportKind = "bun" | "node";
@@ -63,9 +63,12 @@ const MAX_WINDOW_SIZE_BYTES = 2 ** 31 - 1;
 /** setTimeout fires at once for anything above this. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Fills defaults and checks ranges. Range violations are configuration bugs caught at start-up. */
+/** Fills defaults and checks ranges; a value out of range is CONFIG_INVALID naming its `net.*` key. */
 export function resolveFabricOptions(overrides: Partial<FabricOptions> = {}): FabricOptions {
   const o: FabricOptions = { ...DEFAULT_FABRIC_OPTIONS, ...stripUndefined(overrides) };
+  const check = (ok: boolean, key: keyof FabricOptions, requirement: string): void => {
+    if (!ok) throw new CairnError("CONFIG_INVALID", `${configKeyOf(key)} = ${String(o[key])}: must be ${requirement}`, { key: configKeyOf(key) });
+  };
   const positiveInts: (keyof FabricOptions)[] = [
     "maxInFlightPerPeer",
     "maxInFlightBytesPerPeer",
@@ -77,20 +80,26 @@ export function resolveFabricOptions(overrides: Partial<FabricOptions> = {}): Fa
     "heartbeatTimeoutMs",
     "reconnectBackoffInitialMs",
     "reconnectBackoffMaxMs",
-    "windowSizeBytes",
     "maxSessionMemoryMb",
   ];
   for (const key of positiveInts) {
     const v = o[key];
-    invariant(typeof v === "number" && Number.isSafeInteger(v) && v > 0, `fabric option ${key} must be a positive integer, got ${String(v)}`);
+    check(typeof v === "number" && Number.isSafeInteger(v) && v > 0, key, "a positive integer");
   }
-  invariant(Number.isSafeInteger(o.maxQueuedPerPeer) && o.maxQueuedPerPeer >= 0, "fabric option maxQueuedPerPeer must be >= 0");
-  invariant(Number.isSafeInteger(o.drainTimeoutMs) && o.drainTimeoutMs >= 0, "fabric option drainTimeoutMs must be >= 0");
-  invariant(o.windowSizeBytes >= 65_535 && o.windowSizeBytes <= MAX_WINDOW_SIZE_BYTES, "fabric option windowSizeBytes must be within [65535, 2^31-1]");
-  invariant(o.reconnectBackoffInitialMs <= o.reconnectBackoffMaxMs, "reconnectBackoffInitialMs must not exceed reconnectBackoffMaxMs");
-  invariant(o.requestTimeoutMs <= MAX_TIMER_MS && o.heartbeatTimeoutMs <= MAX_TIMER_MS, "fabric timeouts must fit a timer (< 2^31 ms)");
-  invariant(o.serverTransport === "bun" || o.serverTransport === "node", `fabric option serverTransport must be "bun" or "node"`);
+  for (const key of ["requestTimeoutMs", "connectTimeoutMs", "heartbeatIntervalMs", "heartbeatTimeoutMs", "drainTimeoutMs"] as const) {
+    check(o[key] <= MAX_TIMER_MS, key, `at most ${MAX_TIMER_MS} (a timer's range)`);
+  }
+  check(Number.isSafeInteger(o.maxQueuedPerPeer) && o.maxQueuedPerPeer >= 0, "maxQueuedPerPeer", "an integer >= 0");
+  check(Number.isSafeInteger(o.drainTimeoutMs) && o.drainTimeoutMs >= 0, "drainTimeoutMs", "an integer >= 0");
+  check(Number.isSafeInteger(o.windowSizeBytes) && o.windowSizeBytes >= 65_535 && o.windowSizeBytes <= MAX_WINDOW_SIZE_BYTES, "windowSizeBytes", "an integer within [65535, 2^31-1]");
+  check(o.reconnectBackoffInitialMs <= o.reconnectBackoffMaxMs, "reconnectBackoffInitialMs", "at most net.reconnect-backoff-max-ms");
+  check(o.serverTransport === "bun" || o.serverTransport === "node", "serverTransport", `"bun" or "node"`);
   return Object.freeze(o);
+}
+
+/** `maxInFlightPerPeer` → `net.max-in-flight-per-peer`. */
+export function configKeyOf(option: keyof FabricOptions): string {
+  return `net.${option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -97,7 +97,12 @@ export class PeerChannel {
     this.pendingH2?.destroy();
     const closing = [...this.sessions].map((s) => s.closed);
     for (const s of this.sessions) s.destroy(error);
-    await Promise.all(closing);
+    // 'close' follows destroy(); the bound only keeps a misbehaving runtime from hanging shutdown.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, this.env.options.connectTimeoutMs)))]);
+    clearTimeout(timer);
+    this.env.metrics.inFlight.remove(this.address);
+    this.env.metrics.queued.remove(this.address);
     invariant(this.active.size === 0 && this.queuedCount === 0, "calls left after PeerChannel.close");
   }
 
@@ -478,6 +483,7 @@ class Call {
       status = Number(headers[":status"]);
     });
     stream.on("data", (chunk: Buffer) => {
+      if (this.state === "done") return;
       receivedBytes += chunk.length;
       if (receivedBytes > maxResponseBytes) {
         this.fail(new CairnError("NET_BAD_RESPONSE", `response of ${this.definition.path} exceeds net.max-response-bytes = ${maxResponseBytes}`, { peer: this.channel.address }));

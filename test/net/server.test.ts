@@ -174,6 +174,32 @@ describe.each(TRANSPORTS)("fabric server on %s", (transport) => {
     expect((await rejection(client.call(server.url, Fail, { kind: "shape" }))).code).toBe("CAIRN-NET-0012");
   });
 
+  test("a body that is not a valid frame is refused with NET_BAD_REQUEST (400)", async () => {
+    server = await startServer(transport);
+    const { status, body } = await rawRequest(server.url, "/rpc/test/echo", fencing(), Buffer.from("definitely not a frame"));
+    expect(status).toBe(400);
+    expect(JSON.parse(body).code).toBe("CAIRN-NET-0008");
+  });
+
+  test("callers that give up at any point of a request (stream resets) never crash the server", async () => {
+    server = await startServer(transport);
+    client = newClient();
+    const sizes = [0, 100, 70_000, 400_000];
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 400; i++) {
+      const controller = new AbortController();
+      const payload = new Uint8Array(sizes[i % sizes.length] ?? 0);
+      const call = i % 3 === 0 ? client.call(server.url, Sleep, { delayMs: i % 5 }, { signal: controller.signal }) : client.call(server.url, Echo, { text: `${i}`, payload }, { signal: controller.signal, deadlineMs: 1 + (i % 9) });
+      calls.push(call.catch(() => {}));
+      // Abort at different moments: synchronously, after a microtask, after a macrotask.
+      if (i % 4 === 1) controller.abort();
+      else if (i % 4 === 2) queueMicrotask(() => controller.abort());
+      else if (i % 4 === 3) setTimeout(() => controller.abort(), i % 3);
+    }
+    await Promise.all(calls);
+    expect((await client.call(server.url, Echo, { text: "still serving" })).text).toBe("still serving");
+  });
+
   test("GET /fabric/health answers without fencing headers", async () => {
     server = await startServer(transport);
     const { status, body } = await rawRequest(server.url, "/fabric/health", {}, undefined, { method: "GET" });
