@@ -11,6 +11,7 @@ import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } fro
 import type { StoreResponse, StoreStatus } from "../../src/logserver/index.ts";
 
 const N = [nodeId(1), nodeId(2), nodeId(3)];
+type StoreCoreRequest = Extract<CoreRequest, { rpc: "store" }>;
 const PARAMS: ReplicatedLogletParams = { loglet: asLogletId("7_0"), sequencer: generationalNodeId(9, 1), nodeset: N, replication: 2 };
 
 function bytes(n: number): Uint8Array[] {
@@ -32,8 +33,10 @@ class Harness {
     }
   }
   /** Stores sent to `node` for the batch starting at `first`, newest last. */
-  storesTo(node: NodeId, first?: number): CoreRequest[] {
-    return this.requests.filter((r) => r.to === node && r.rpc === "store" && (first === undefined || r.request.firstOffset === first));
+  storesTo(node: NodeId, first?: number): StoreCoreRequest[] {
+    return this.requests.filter(
+      (r): r is StoreCoreRequest => r.to === node && r.rpc === "store" && (first === undefined || r.request.firstOffset === first),
+    );
   }
   answer(r: CoreRequest, status: StoreStatus): void {
     const response: StoreResponse = { status, localTail: logletOffset(1), sealed: status === "sealed", knownGlobalTail: logletOffset(1) };
@@ -150,7 +153,7 @@ describe("sequencer core", () => {
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "fenced");
-    expect(h.events).toContainEqual({ kind: "server-refused", node: N[0], status: "fenced" });
+    expect(h.events).toContainEqual({ kind: "server-refused", node: N[0]!, status: "fenced" });
     h.answer(h.storesTo(N[1]!)[0]!, "disabled");
     expect(h.events).toContainEqual({ kind: "write-unavailable", committedTail: logletOffset(1) });
     expect(h.core.append(bytes(1))).toEqual({ ok: false, reason: "write-unavailable" });

@@ -6,10 +6,14 @@
 //    every f-majority, so some answering server holds each acknowledged record; and no new record
 //    can reach r copies any more.
 // 2. Digest: ask servers which offsets they hold in [repairFrom, maxTail), maxTail being the highest
-//    local tail among sealed servers. Wait for complete digests from an f-majority of authoritative
-//    servers. The tail is the first offset at or above the known global tail that no answering
-//    server holds (stores may land out of order, so a record above a hole was never acknowledged:
-//    acknowledgement needs every earlier offset committed). Hence tail ≥ every acknowledged offset.
+//    local tail among sealed servers. Wait for complete digests from an f-majority of servers that
+//    were sealed when they answered and did not lose data: their content is frozen (only repair
+//    stores still land), and each acknowledged record, even one acknowledged after this recovery
+//    started, was stored by one of them before it sealed. The tail is the first offset at or above
+//    the known global tail that no answering server holds (stores may land out of order, so a record
+//    above a hole was never acknowledged: acknowledgement needs every earlier offset committed).
+//    Hence tail ≥ every acknowledged offset. An unsealed server's digest only adds evidence of
+//    presence, never of absence: it may still take stores.
 // 3. Repair: copy every offset in [repairFrom, tail) held by fewer than r servers onto more servers
 //    (repair stores, allowed into sealed loglets) until it has r copies. Only then is the tail done.
 //
@@ -107,6 +111,8 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   private readonly digestCursor = new Map<NodeId, number>();
   private readonly digestComplete = new Set<NodeId>();
   private readonly authoritative = new Map<NodeId, boolean>();
+  /** Whether the server was sealed when it answered its digest (only then is absence evidence). */
+  private readonly sealedAtDigest = new Map<NodeId, boolean>();
   /** Per server, per offset in [start, end): ABSENT, EXISTS or TRIMMED. */
   private readonly holdings = new Map<NodeId, Uint8Array>();
 
@@ -252,23 +258,24 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     }
   }
 
+  private isEvidence(node: NodeId): boolean {
+    return this.digestComplete.has(node) && this.authoritative.get(node) === true && this.sealedAtDigest.get(node) === true;
+  }
+
   private pumpDigest(): void {
     const retries = this.digestRetries!;
     let complete = 0;
     let possible = 0;
     for (const n of this.params.nodeset) {
-      const auth = this.authoritative.get(n) ?? true;
-      if (this.digestComplete.has(n)) {
-        if (auth) {
-          complete++;
-          possible++;
-        }
-      } else if (auth && retries.status(n) !== "gave-up") {
+      if (this.isEvidence(n)) {
+        complete++;
+        possible++;
+      } else if (!this.digestComplete.has(n) && this.authoritative.get(n) !== false && retries.status(n) !== "gave-up") {
         possible++;
       }
     }
     if (possible < this.fMajority) {
-      return this.fail("digest", `only ${complete} of the ${this.fMajority} authoritative digests needed could be had`);
+      return this.fail("digest", `only ${complete} of the ${this.fMajority} digests of sealed, authoritative log-servers needed could be had`);
     }
     for (const node of retries.due(this.now)) {
       const from = this.digestCursor.get(node)!;
@@ -291,6 +298,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     const from = this.digestCursor.get(node)!;
     const held = this.holdings.get(node)!;
     this.authoritative.set(node, r.authoritative);
+    this.sealedAtDigest.set(node, (this.sealedAtDigest.get(node) ?? true) && r.sealed);
     for (const e of r.entries) {
       const lo = Math.max(e.from, from, this.start);
       const hi = Math.min(e.to, this.end - 1);
@@ -309,7 +317,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
 
   private digestEnough(): boolean {
     let n = 0;
-    for (const node of this.digestComplete) if (this.authoritative.get(node) !== false) n++;
+    for (const node of this.params.nodeset) if (this.isEvidence(node)) n++;
     return n >= this.fMajority;
   }
 
