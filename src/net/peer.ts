@@ -76,9 +76,10 @@ export class PeerChannel {
   }
 
   status(): PeerStatus {
+    const s = this.session;
     return {
       address: this.address,
-      connected: this.usableSession() !== null,
+      connected: s !== null && !s.dead && !s.draining,
       inFlight: this.active.size,
       queued: this.queuedCount,
       consecutiveFailures: this.consecutiveFailures,
@@ -354,6 +355,9 @@ class PeerSession {
     h2.on("frameError", () => {});
     h2.on("goaway", () => this.retire());
     h2.on("close", () => {
+      // Lost without GOAWAY and not closed by us: count it, so a peer that accepts and drops at once
+      // is retried with backoff rather than in a tight loop.
+      if (!this.dead && !this.draining) this.channel.connectFailed(`connection lost${this.lastError ? `: ${describe(this.lastError)}` : ""}`);
       this.teardown(this.channel.unreachable(`connection to ${this.channel.address} lost${this.lastError ? `: ${describe(this.lastError)}` : ""}`, this.lastError));
       this.markClosed();
     });
