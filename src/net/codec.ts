@@ -1,25 +1,37 @@
 // The RPC body codec: JSON for structure, raw bytes for binary fields, in one frame, so log records and
 // raft messages cross the wire without base64. Layout (integers u32 big-endian):
-//   [json length][json: each Uint8Array replaced by {"$b": i}][blob count][len 0][blob 0][len 1][blob 1]...
-// Invariants: decoding never throws anything but CairnError(NET_BAD_REQUEST) on any input, every blob
-// is referenced exactly once, and nothing follows the last blob. Decoded blobs are views of the frame.
+//   [json length][json: each Uint8Array replaced by {"$b": i}][flags | blob count][len 0][blob 0][len 1]...
+// The top bit of the blob-count word says the JSON holds escaped objects: a value's own object whose
+// only key is "$b" or "$e" is sent as {"$e": object}, so any JSON (Type.Unknown fields included)
+// round-trips. Invariants: decoding never throws anything but CairnError(NET_BAD_REQUEST), every blob
+// is referenced exactly once, nothing follows the last blob; decoded blobs are views of the frame.
 import { CairnError, invariant } from "../observability/errors.ts";
 
-/** Key marking a blob reference; reserved: values to encode must not have objects with this key. */
 const BLOB_KEY = "$b";
+const ESCAPE_KEY = "$e";
 const U32_BYTES = 4;
+const ESCAPED_FLAG = 0x8000_0000;
+const MAX_BLOBS = 0x7fff_ffff;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
+/** What the encoding walk found. */
+interface Lifted {
+  readonly blobs: Uint8Array[];
+  escaped: boolean;
+}
+
 /**
  * Encodes a value into one frame. `mayHoldBinary = false` (known from the schema) skips the walk that
- * lifts Uint8Arrays out of the value: the JSON is then written as is.
+ * lifts Uint8Arrays out of the value: the JSON is then written as is, and decoded as is.
  */
 export function encodeFrame(value: unknown, mayHoldBinary = true): Uint8Array {
-  const blobs: Uint8Array[] = [];
-  const json = JSON.stringify(mayHoldBinary ? liftBlobs(value, blobs) : value);
+  const lifted: Lifted = { blobs: [], escaped: false };
+  const json = JSON.stringify(mayHoldBinary ? liftBlobs(value, lifted) : value);
   invariant(json !== undefined, "an RPC body must be JSON-serialisable (got undefined)");
+  const { blobs } = lifted;
+  invariant(blobs.length <= MAX_BLOBS, "too many blobs in one frame");
   const jsonBytes = textEncoder.encode(json);
   let totalBytes = U32_BYTES + jsonBytes.length + U32_BYTES;
   for (const b of blobs) totalBytes += U32_BYTES + b.byteLength;
@@ -30,7 +42,7 @@ export function encodeFrame(value: unknown, mayHoldBinary = true): Uint8Array {
   at += U32_BYTES;
   out.set(jsonBytes, at);
   at += jsonBytes.length;
-  out.writeUInt32BE(blobs.length, at);
+  out.writeUInt32BE((blobs.length | (lifted.escaped ? ESCAPED_FLAG : 0)) >>> 0, at);
   at += U32_BYTES;
   for (const b of blobs) {
     out.writeUInt32BE(b.byteLength, at);
@@ -58,7 +70,9 @@ export function decodeFrame(frame: Uint8Array): unknown {
   const jsonBytes = frame.subarray(at, at + jsonLength);
   at += jsonLength;
 
-  const blobCount = readU32("the blob count");
+  const countWord = readU32("the blob count");
+  const escaped = (countWord & ESCAPED_FLAG) !== 0;
+  const blobCount = countWord & MAX_BLOBS;
   // Each blob needs at least its length prefix: rejects absurd counts before allocating for them.
   if (blobCount > (frame.byteLength - at) / U32_BYTES) throw malformed(`blob count ${blobCount} exceeds the frame`);
   const blobs: Uint8Array[] = new Array(blobCount);
@@ -70,26 +84,14 @@ export function decodeFrame(frame: Uint8Array): unknown {
   }
   if (at !== frame.byteLength) throw malformed(`${frame.byteLength - at} unexpected bytes after the last blob`);
 
-  let text: string;
-  try {
-    text = textDecoder.decode(jsonBytes);
-  } catch {
-    throw malformed("the JSON part is not valid UTF-8");
-  }
-  if (blobCount === 0) {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      throw malformed("the JSON part does not parse");
-    }
-  }
-
   let value: unknown;
   try {
-    value = JSON.parse(text) as unknown;
+    value = JSON.parse(textDecoder.decode(jsonBytes)) as unknown;
   } catch {
-    throw malformed("the JSON part does not parse");
+    throw malformed("the JSON part is not valid UTF-8 JSON");
   }
+  if (blobCount === 0 && !escaped) return value; // written without the walk: nothing to resolve
+
   const used = new Uint8Array(blobCount);
   let resolved: unknown;
   try {
@@ -103,7 +105,38 @@ export function decodeFrame(frame: Uint8Array): unknown {
   return resolved;
 }
 
-/** Replaces blob references in a parsed value (in place) by the blobs; marks each blob used once.
+/** Deep copy of `value` with every Uint8Array (Buffer included) moved to `blobs` and replaced by a
+ *  reference, and objects that would read as a reference or an escape wrapped in an escape. */
+function liftBlobs(value: unknown, lifted: Lifted): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (value instanceof Uint8Array) {
+    lifted.blobs.push(value);
+    return { [BLOB_KEY]: lifted.blobs.length - 1 };
+  }
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = liftBlobs(value[i], lifted);
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value; // Date and other classes: their own toJSON
+  const out: Record<string, unknown> = {};
+  let keys = 0;
+  let onlyKey = "";
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    out[k] = liftBlobs(v, lifted);
+    keys++;
+    onlyKey = k;
+  }
+  if (keys === 1 && (onlyKey === BLOB_KEY || onlyKey === ESCAPE_KEY)) {
+    lifted.escaped = true;
+    return { [ESCAPE_KEY]: out };
+  }
+  return out;
+}
+
+/** Replaces blob references in a parsed value (in place) and unwraps escapes; marks each blob used.
  *  A walk of our own: JSON.parse with a reviver is several times slower in JSC. */
 function resolveBlobs(value: unknown, blobs: Uint8Array[], used: Uint8Array): unknown {
   if (value === null || typeof value !== "object") return value;
@@ -112,13 +145,25 @@ function resolveBlobs(value: unknown, blobs: Uint8Array[], used: Uint8Array): un
     return value;
   }
   const record = value as Record<string, unknown>;
-  if (isBlobReference(record)) {
+  const single = singleKey(record);
+  if (single === BLOB_KEY) {
     const i = record[BLOB_KEY];
-    if (!Number.isInteger(i) || i < 0 || i >= blobs.length) throw malformed(`blob reference ${String(i)} is out of range`);
+    if (typeof i !== "number" || !Number.isInteger(i) || i < 0 || i >= blobs.length) throw malformed(`blob reference ${JSON.stringify(i)} is invalid`);
     if (used[i] === 1) throw malformed(`blob ${i} is referenced twice`);
     used[i] = 1;
     return blobs[i];
   }
+  if (single === ESCAPE_KEY) {
+    const inner = record[ESCAPE_KEY];
+    if (inner === null || typeof inner !== "object" || Array.isArray(inner)) throw malformed("an escape does not wrap an object");
+    resolveMembers(inner as Record<string, unknown>, blobs, used);
+    return inner;
+  }
+  resolveMembers(record, blobs, used);
+  return record;
+}
+
+function resolveMembers(record: Record<string, unknown>, blobs: Uint8Array[], used: Uint8Array): void {
   for (const key in record) {
     const before = record[key];
     const after = resolveBlobs(before, blobs, used);
@@ -127,35 +172,16 @@ function resolveBlobs(value: unknown, blobs: Uint8Array[], used: Uint8Array): un
     if (key === "__proto__") Object.defineProperty(record, key, { value: after, writable: true, enumerable: true, configurable: true });
     else record[key] = after;
   }
-  return record;
 }
 
-/** Deep copy of `value` with every Uint8Array (Buffer included) moved to `blobs` and replaced by a reference. */
-function liftBlobs(value: unknown, blobs: Uint8Array[]): unknown {
-  if (value === null || typeof value !== "object") return value;
-  if (value instanceof Uint8Array) {
-    blobs.push(value);
-    return { [BLOB_KEY]: blobs.length - 1 };
+/** The key of a one-key object, or null. */
+function singleKey(record: Record<string, unknown>): string | null {
+  let found: string | null = null;
+  for (const key in record) {
+    if (found !== null) return null;
+    found = key;
   }
-  if (Array.isArray(value)) {
-    const out = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) out[i] = liftBlobs(value[i], blobs);
-    return out;
-  }
-  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
-    return value; // Date and other classes serialise through their own toJSON
-  }
-  invariant(!Object.hasOwn(value, BLOB_KEY), `the key "${BLOB_KEY}" is reserved by the fabric codec`);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    if (v !== undefined) out[k] = liftBlobs(v, blobs);
-  }
-  return out;
-}
-
-function isBlobReference(v: unknown): v is { [BLOB_KEY]: number } {
-  if (v === null || typeof v !== "object" || Array.isArray(v) || !Object.hasOwn(v, BLOB_KEY)) return false;
-  return Object.keys(v).length === 1 && typeof (v as Record<string, unknown>)[BLOB_KEY] === "number";
+  return found;
 }
 
 function malformed(reason: string): CairnError {

@@ -55,8 +55,19 @@ describe("the fabric frame codec", () => {
     expect(decodeFrame(encodeFrame(value, true))).toEqual(value);
   });
 
-  test("objects using the reserved blob key cannot be encoded", () => {
-    expect(() => encodeFrame({ x: { $b: 0 } })).toThrow(/reserved/);
+  test("any JSON round-trips, including objects that look like blob references or escapes", () => {
+    const lookalikes = {
+      a: { $b: 0 },
+      b: { $e: { $b: 1 } },
+      c: [{ $b: "x" }, { $e: 5 }, { $b: 0, other: true }],
+      d: { $b: new Uint8Array([7]) },
+      e: new Uint8Array([8]),
+    };
+    expect(decodeFrame(encodeFrame(lookalikes))).toEqual(lookalikes);
+    // Without binary in sight the same values travel as plain JSON.
+    const plain = { a: { $b: 0 }, b: { $e: 1 } };
+    expect(decodeFrame(encodeFrame(plain, false))).toEqual(plain);
+    expect(decodeFrame(encodeFrame(plain, true))).toEqual(plain);
   });
 
   test("every truncation of a valid frame is refused with NET_BAD_REQUEST", () => {
@@ -74,6 +85,8 @@ describe("the fabric frame codec", () => {
     expectBadRequest(handFrame('{"a":{"$b":0}}', [new Uint8Array([1]), new Uint8Array([2])]));
     expectBadRequest(handFrame('{"a":{"$b":-1}}', [new Uint8Array([1])]));
     expectBadRequest(handFrame("{not json", []));
+    expectBadRequest(handFrame('{"a":{"$e":3}}', [], { blobCount: 0x80000000 }));
+    expectBadRequest(handFrame('{"a":{"$b":"x"}}', [new Uint8Array([1])]));
     expectBadRequest(handFrame('{"a":1}', [], { blobCount: 0xffffffff }));
     expectBadRequest(handFrame('{"a":1}', [], { jsonLength: 0xffffffff }));
     const invalidUtf8 = handFrame('{"a":"xx"}', []);
