@@ -14,6 +14,12 @@ import {
   logletOffset,
   nodeId,
   type GenerationalNodeId,
+  type LogId,
+  type LogletId,
+  type LogletOffset,
+  type Lsn,
+  type NodeId,
+  type SegmentIndex,
 } from "../bifrost/types.ts";
 import type {
   GetDigestRequest,
@@ -129,6 +135,26 @@ export const LOGSERVER_RPC_SPECS = {
   waitForTail: rpc("wait-for-tail", WaitForTailRequestSchema, WaitForTailResponseSchema),
   getDigest: rpc("get-digest", GetDigestRequestSchema, GetDigestResponseSchema),
 } as const;
+
+// ---- domain → wire ------------------------------------------------------------------------------
+
+/** The wire shape of a domain value: the same data without brands and readonly markers. */
+export type Wire<T> = T extends LogletId | NodeId
+  ? string
+  : T extends LogletOffset | Lsn | LogId | SegmentIndex
+    ? number
+    : T extends Uint8Array
+      ? T
+      : T extends readonly (infer U)[]
+        ? Wire<U>[]
+        : T extends object
+          ? { -readonly [K in keyof T]: Wire<T[K]> }
+          : T;
+
+/** Domain value → wire value for `encodeRequest`/`encodeResponse`. Type-level only: no copy. */
+export function toWire<T>(value: T): Wire<T> {
+  return value as Wire<T>;
+}
 
 // ---- wire → domain (after schema validation) --------------------------------------------------
 
