@@ -191,10 +191,148 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/metadata-server/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This node's metadata server: state, raft role, term, leader, indexes, members, storage health */
+        get: operations["getMetadataServerStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metadata-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every metadata server of the cluster and its state */
+        get: operations["listMetadataServers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metadata-servers/{node}/add": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask a standby node to join the metadata cluster
+         * @description The node's state goes standby → auto-join; it then joins as a learner and is promoted to member once caught up.
+         */
+        post: operations["addMetadataServer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/metadata-servers/{node}/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a member from the metadata cluster (it becomes standby)
+         * @description Refused for the last member and for nodes that are not members (an auto-join node is never demoted).
+         */
+        post: operations["removeMetadataServer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The metadata server of one node. */
+        MetadataServerStatus: {
+            /** @description N<id> of the answering node, null before it registered. */
+            node: string | null;
+            /** @enum {string} */
+            state: "awaiting-provisioning" | "standby" | "joining" | "member" | "storage-mismatch" | "stopped";
+            raft: {
+                role: string;
+                term: number;
+                leader: string | null;
+                commitIndex: number;
+                appliedIndex: number;
+                firstIndex: number;
+                lastIndex: number;
+                logLength: number;
+                snapshotIndex: number;
+                voters: string[];
+                learners: string[];
+            } | null;
+            storage: {
+                storageId: string | null;
+                sizeBytes: number;
+                integrityOk: boolean;
+                freeDiskBytes: number;
+            };
+        };
+        /** @description Every node with the metadata-server role. */
+        MetadataServerList: {
+            servers: {
+                node: string;
+                name: string;
+                fabricAddress: string;
+                /** @enum {string} */
+                state: "auto-join" | "member" | "standby";
+                /** @description The metadata server of one node. */
+                status: {
+                    /** @description N<id> of the answering node, null before it registered. */
+                    node: string | null;
+                    /** @enum {string} */
+                    state: "awaiting-provisioning" | "standby" | "joining" | "member" | "storage-mismatch" | "stopped";
+                    raft: {
+                        role: string;
+                        term: number;
+                        leader: string | null;
+                        commitIndex: number;
+                        appliedIndex: number;
+                        firstIndex: number;
+                        lastIndex: number;
+                        logLength: number;
+                        snapshotIndex: number;
+                        voters: string[];
+                        learners: string[];
+                    } | null;
+                    storage: {
+                        storageId: string | null;
+                        sizeBytes: number;
+                        integrityOk: boolean;
+                        freeDiskBytes: number;
+                    };
+                } | null;
+                /** @description Why the status could not be had. */
+                error: string | null;
+            }[];
+        };
         /** @description The cluster's identity and provisioning settings. */
         ClusterInfo: {
             name: string;
@@ -385,29 +523,46 @@ export interface components {
                  * @default
                  */
                 "advertised-address": string;
+                /** @enum {string} */
+                "server-transport": "bun" | "node";
                 /**
                  * @description Most RPCs in flight to one peer at once; further calls wait in a bounded queue.
-                 * @default 1024
+                 * @default 256
                  */
                 "max-in-flight-per-peer": number;
                 /**
-                 * @description Largest RPC body a node sends or accepts.
-                 * @default 33554432
+                 * @description Calls that may wait for an in-flight slot per peer; beyond that a call fails with CAIRN-NET-0007.
+                 * @default 4096
+                 */
+                "max-queued-per-peer": number;
+                /**
+                 * @description Request bytes sent to one peer and not yet answered.
+                 * @default 67108864
+                 */
+                "max-in-flight-bytes-per-peer": number;
+                /**
+                 * @description Largest RPC request body a node sends or accepts.
+                 * @default 16777216
                  */
                 "max-request-bytes": number;
+                /**
+                 * @description Largest RPC response body a node reads.
+                 * @default 16777216
+                 */
+                "max-response-bytes": number;
                 /**
                  * @description Default deadline of one RPC, when the caller gives none.
                  * @default 5000
                  */
                 "request-timeout-ms": number;
                 /**
-                 * @description How long to wait for a connection to a peer.
+                 * @description How long to wait for a connection to a peer (TCP plus HTTP/2 settings).
                  * @default 2000
                  */
                 "connect-timeout-ms": number;
                 /**
-                 * @description How often an idle or busy peer session is pinged.
-                 * @default 250
+                 * @description How often every open peer session is pinged.
+                 * @default 500
                  */
                 "heartbeat-interval-ms": number;
                 /**
@@ -417,7 +572,7 @@ export interface components {
                 "heartbeat-timeout-ms": number;
                 /**
                  * @description First delay before reconnecting to a peer.
-                 * @default 20
+                 * @default 50
                  */
                 "reconnect-backoff-initial-ms": number;
                 /**
@@ -435,6 +590,11 @@ export interface components {
                  * @default 256
                  */
                 "max-session-memory-mb": number;
+                /**
+                 * @description On shutdown, how long in-flight peer requests may finish after GOAWAY.
+                 * @default 5000
+                 */
+                "drain-timeout-ms": number;
             };
             /** @description The metadata store (role `metadata-server`). */
             "metadata-server": {
@@ -450,6 +610,39 @@ export interface components {
                  * @default 1048576
                  */
                 "max-value-bytes": number;
+                /**
+                 * @description Raft tick period of the replicated metadata server.
+                 * @default 100
+                 */
+                "tick-interval-ms": number;
+                /**
+                 * @description Ticks without a leader before a member campaigns (randomised up to twice this).
+                 * @default 10
+                 */
+                "election-timeout-ticks": number;
+                /**
+                 * @description Ticks between the leader's heartbeats; smaller than the election timeout.
+                 * @default 2
+                 */
+                "heartbeat-interval-ticks": number;
+                /**
+                 * @description Applied entries between two snapshots of the metadata state (the log is compacted behind them).
+                 * @default 1000
+                 */
+                "snapshot-interval-entries": number;
+                /**
+                 * @description Deadline of one metadata request, retries included; a write still unanswered then is reported as indeterminate.
+                 * @default 5000
+                 */
+                "request-timeout-ms": number;
+            };
+            /** @description How a node reaches the metadata cluster. */
+            "metadata-client": {
+                /**
+                 * @description Fabric addresses (`host:port`) of metadata servers to contact first. Once the node has seen the nodes configuration it uses the current members. Empty: this node itself (it must run the metadata-server role).
+                 * @default []
+                 */
+                addresses: string[];
             };
             /** @description Structured logs (JSON lines on standard output). */
             log: {
@@ -1012,6 +1205,207 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             412: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetadataServerStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata server of one node. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataServerStatus"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMetadataServers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every node with the metadata-server role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addMetadataServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every node with the metadata-server role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeMetadataServer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every node with the metadata-server role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

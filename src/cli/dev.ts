@@ -1,6 +1,7 @@
 // `cairn dev`: a local cluster for trying cairn out. Starts N nodes on 127.0.0.1 (one process
-// each, ports offset per node), waits until every node is ready, prints the URLs, and stops them
-// all (by PID) on Ctrl-C. Node logs go to <base-dir>/<node>/cairn.log.
+// each, ports offset per node): the first, provisions the cluster through it, then the others,
+// which join the metadata cluster by themselves. Prints the URLs once every node is a metadata
+// member, and stops them all (by PID) on Ctrl-C. Node logs go to <base-dir>/<node>/cairn.log.
 import { Command } from "commander";
 import { mkdirSync, openSync, closeSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -17,6 +18,8 @@ interface DevOptions {
   ingressPort: string;
   clusterName: string;
   readyTimeoutMs: string;
+  numPartitions: string;
+  replication?: string;
   json?: boolean;
 }
 
@@ -60,6 +63,37 @@ async function waitReady(node: DevNode, deadlineMs: number): Promise<void> {
   throw new Error(`${node.name} did not become ready in time; see ${join(node.dir, "cairn.log")}`);
 }
 
+/** Provision through the first node; an already provisioned cluster (a restarted dev cluster) is fine. */
+async function provision(admin: string, numPartitions: number, replication: number): Promise<void> {
+  const res = await fetch(`${admin}/v1/cluster/provision`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ numPartitions, replication }),
+  });
+  if (res.ok || res.status === 409) return;
+  throw new Error(`provisioning failed: HTTP ${res.status} ${await res.text()}`);
+}
+
+/** Wait until `count` nodes are metadata members and a leader is known. */
+async function waitForMembers(admin: string, count: number, deadlineMs: number): Promise<void> {
+  let last = "";
+  while (Date.now() < deadlineMs) {
+    try {
+      const res = await fetch(`${admin}/v1/metadata-servers`, { signal: AbortSignal.timeout(3000) });
+      if (res.ok) {
+        const body = (await res.json()) as { servers: Array<{ node: string; state: string; status: { raft: { leader: string | null } | null } | null }> };
+        const members = body.servers.filter((s) => s.state === "member");
+        last = body.servers.map((s) => `${s.node}:${s.state}`).join(", ");
+        if (members.length >= count && members.some((m) => m.status?.raft?.leader)) return;
+      }
+    } catch {
+      // Not answering yet.
+    }
+    await Bun.sleep(100);
+  }
+  throw new Error(`the metadata cluster did not reach ${count} members in time (last seen: ${last || "nothing"})`);
+}
+
 function readAddressesQuietly(dir: string): Addresses | undefined {
   try {
     return DataDir.readAddresses(dir);
@@ -89,7 +123,9 @@ export function devCommand(): Command {
     .option("--admin-port <port>", "admin port of the first node (node i adds i; 0 = random)", "9070")
     .option("--fabric-port <port>", "fabric port of the first node (node i adds i; 0 = random)", "5122")
     .option("--ingress-port <port>", "data-plane port of the first node (node i adds i; 0 = random)", "8080")
-    .option("--ready-timeout-ms <ms>", "how long to wait for every node to be ready", "30000")
+    .option("--ready-timeout-ms <ms>", "how long to wait for every node to be ready", "60000")
+    .option("--num-partitions <n>", "partitions of the new cluster", "8")
+    .option("--replication <r>", "default replication (default: 2 with 3 or more nodes, else 1)")
     .option("--json", "print the cluster's addresses as one JSON line once ready")
     .action(async (opts: DevOptions) => {
       const count = parseIntFlag("nodes", opts.nodes, 1, 9);
@@ -109,7 +145,9 @@ export function devCommand(): Command {
       process.on("SIGINT", () => void shutdown(EXIT.OK));
       process.on("SIGTERM", () => void shutdown(EXIT.OK));
 
-      for (let i = 0; i < count; i++) {
+      const numPartitions = parseIntFlag("num-partitions", opts.numPartitions, 1, 65535);
+      const replication = opts.replication === undefined ? (count >= 3 ? 2 : 1) : parseIntFlag("replication", opts.replication, 1, count);
+      const spawnNode = (i: number, extra: string[]): DevNode => {
         const name = `node-${i + 1}`;
         const dir = join(baseDir, name);
         mkdirSync(dir, { recursive: true });
@@ -124,15 +162,24 @@ export function devCommand(): Command {
             "--admin-address", `127.0.0.1:${portFor(adminBase, i)}`,
             "--fabric-address", `127.0.0.1:${portFor(fabricBase, i)}`,
             "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
+            ...extra,
           ],
           { stdout: logFd, stderr: logFd, stdin: "ignore" },
         );
         closeSync(logFd);
-        nodes.push({ name, dir, proc });
-      }
+        const node = { name, dir, proc };
+        nodes.push(node);
+        return node;
+      };
       const deadline = Date.now() + readyTimeoutMs;
       try {
-        await Promise.all(nodes.map((n) => waitReady(n, deadline)));
+        const first = spawnNode(0, []);
+        await waitReady(first, deadline);
+        await provision(first.addresses!.admin, numPartitions, replication);
+        const seeds = ["--set", `metadata-client.addresses=${first.addresses!.fabric}`];
+        const rest = Array.from({ length: count - 1 }, (_, k) => spawnNode(k + 1, seeds));
+        await Promise.all(rest.map((n) => waitReady(n, deadline)));
+        await waitForMembers(first.addresses!.admin, count, deadline);
       } catch (e) {
         process.stderr.write(`error: ${(e as Error).message}\n`);
         await shutdown(EXIT.FAILURE);
@@ -142,7 +189,9 @@ export function devCommand(): Command {
         const out = nodes.map((n) => ({ name: n.name, dataDir: n.dir, ...n.addresses! }));
         process.stdout.write(JSON.stringify({ cluster: opts.clusterName, nodes: out }) + "\n");
       } else {
-        process.stdout.write(`cairn dev cluster '${opts.clusterName}' is up: ${count} node(s)\n\n`);
+        process.stdout.write(
+          `cairn dev cluster '${opts.clusterName}' is up: ${count} node(s), all metadata members; ${numPartitions} partitions, replication ${replication}\n\n`,
+        );
         for (const n of nodes) {
           const a = n.addresses!;
           process.stdout.write(

@@ -211,6 +211,14 @@ function checkConflicts(config: Config): void {
       { keys: ["net.heartbeat-timeout-ms", "net.heartbeat-interval-ms"] },
     );
   }
+  const ms = config["metadata-server"];
+  if (ms["heartbeat-interval-ticks"] >= ms["election-timeout-ticks"]) {
+    throw new CairnError(
+      "CONFIG_CONFLICT",
+      `'metadata-server.heartbeat-interval-ticks' (${ms["heartbeat-interval-ticks"]}) must be smaller than 'metadata-server.election-timeout-ticks' (${ms["election-timeout-ticks"]})`,
+      { keys: ["metadata-server.heartbeat-interval-ticks", "metadata-server.election-timeout-ticks"] },
+    );
+  }
   if (config.net["reconnect-backoff-max-ms"] < config.net["reconnect-backoff-initial-ms"]) {
     throw new CairnError(
       "CONFIG_CONFLICT",

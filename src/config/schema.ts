@@ -1,6 +1,7 @@
 // The whole node configuration as one TypeBox schema. Every key has a type, a default and a
 // description; docs/configuration.md is generated from this file (a test keeps it current).
 // Keys are kebab-case, as in the TOML file. Objects are closed: an unknown key is an error.
+import { DEFAULT_FABRIC_OPTIONS } from "../net/options.ts";
 import { Type, type SchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
 
 /** A union of string literals from a const array, typed as the union of its members. */
@@ -46,6 +47,8 @@ export const IngressSection = Type.Object(
   { additionalProperties: false, description: "The data-plane HTTP API." },
 );
 
+const F = DEFAULT_FABRIC_OPTIONS;
+
 export const NetSection = Type.Object(
   {
     "bind-address": Address("Where the peer fabric (HTTP/2 cleartext, node-to-node traffic) listens.", "127.0.0.1:5122"),
@@ -53,16 +56,24 @@ export const NetSection = Type.Object(
       description: "The fabric address other nodes should dial. Empty: derived from bind-address.",
       default: "",
     }),
-    "max-in-flight-per-peer": PositiveInt("Most RPCs in flight to one peer at once; further calls wait in a bounded queue.", 1024),
-    "max-request-bytes": PositiveInt("Largest RPC body a node sends or accepts.", 32 * 1024 * 1024),
-    "request-timeout-ms": PositiveInt("Default deadline of one RPC, when the caller gives none.", 5_000),
-    "connect-timeout-ms": PositiveInt("How long to wait for a connection to a peer.", 2_000),
-    "heartbeat-interval-ms": PositiveInt("How often an idle or busy peer session is pinged.", 250),
-    "heartbeat-timeout-ms": PositiveInt("A ping unanswered this long marks the peer unreachable and drops its session.", 1_000),
-    "reconnect-backoff-initial-ms": PositiveInt("First delay before reconnecting to a peer.", 20),
-    "reconnect-backoff-max-ms": PositiveInt("Longest delay between reconnect attempts.", 2_000),
-    "window-size-bytes": PositiveInt("HTTP/2 flow-control window per session and stream.", 16 * 1024 * 1024),
-    "max-session-memory-mb": PositiveInt("Memory one HTTP/2 session may buffer before the runtime drops it.", 256),
+    "server-transport": StringEnum(["bun", "node"] as const, {
+      description: "HTTP/2 server implementation of the fabric port: `bun` (Bun.serve, several times the capacity) or `node` (node:http2, the fallback).",
+      default: F.serverTransport,
+    }),
+    "max-in-flight-per-peer": PositiveInt("Most RPCs in flight to one peer at once; further calls wait in a bounded queue.", F.maxInFlightPerPeer),
+    "max-queued-per-peer": PositiveInt("Calls that may wait for an in-flight slot per peer; beyond that a call fails with CAIRN-NET-0007.", F.maxQueuedPerPeer, 0),
+    "max-in-flight-bytes-per-peer": PositiveInt("Request bytes sent to one peer and not yet answered.", F.maxInFlightBytesPerPeer),
+    "max-request-bytes": PositiveInt("Largest RPC request body a node sends or accepts.", F.maxRequestBytes),
+    "max-response-bytes": PositiveInt("Largest RPC response body a node reads.", F.maxResponseBytes),
+    "request-timeout-ms": PositiveInt("Default deadline of one RPC, when the caller gives none.", F.requestTimeoutMs),
+    "connect-timeout-ms": PositiveInt("How long to wait for a connection to a peer (TCP plus HTTP/2 settings).", F.connectTimeoutMs),
+    "heartbeat-interval-ms": PositiveInt("How often every open peer session is pinged.", F.heartbeatIntervalMs),
+    "heartbeat-timeout-ms": PositiveInt("A ping unanswered this long marks the peer unreachable and drops its session.", F.heartbeatTimeoutMs),
+    "reconnect-backoff-initial-ms": PositiveInt("First delay before reconnecting to a peer.", F.reconnectBackoffInitialMs),
+    "reconnect-backoff-max-ms": PositiveInt("Longest delay between reconnect attempts.", F.reconnectBackoffMaxMs),
+    "window-size-bytes": PositiveInt("HTTP/2 flow-control window per session and stream.", F.windowSizeBytes),
+    "max-session-memory-mb": PositiveInt("Memory one HTTP/2 session may buffer before the runtime drops it.", F.maxSessionMemoryMb),
+    "drain-timeout-ms": PositiveInt("On shutdown, how long in-flight peer requests may finish after GOAWAY.", F.drainTimeoutMs),
   },
   { additionalProperties: false, description: "The peer fabric: HTTP/2 between nodes." },
 );
@@ -80,8 +91,24 @@ export const MetadataServerSection = Type.Object(
       default: true,
     }),
     "max-value-bytes": PositiveInt("Largest metadata value accepted (bytes of JSON); larger writes get 413.", 1024 * 1024),
+    "tick-interval-ms": PositiveInt("Raft tick period of the replicated metadata server.", 100),
+    "election-timeout-ticks": PositiveInt("Ticks without a leader before a member campaigns (randomised up to twice this).", 10, 2),
+    "heartbeat-interval-ticks": PositiveInt("Ticks between the leader's heartbeats; smaller than the election timeout.", 2),
+    "snapshot-interval-entries": PositiveInt("Applied entries between two snapshots of the metadata state (the log is compacted behind them).", 1000),
+    "request-timeout-ms": PositiveInt("Deadline of one metadata request, retries included; a write still unanswered then is reported as indeterminate.", 5000),
   },
   { additionalProperties: false, description: "The metadata store (role `metadata-server`)." },
+);
+
+export const MetadataClientSection = Type.Object(
+  {
+    addresses: Type.Array(Type.String({ pattern: "^[^\\s:]+:[0-9]{1,5}$" }), {
+      description:
+        "Fabric addresses (`host:port`) of metadata servers to contact first. Once the node has seen the nodes configuration it uses the current members. Empty: this node itself (it must run the metadata-server role).",
+      default: [],
+    }),
+  },
+  { additionalProperties: false, description: "How a node reaches the metadata cluster." },
 );
 
 export const LogSection = Type.Object(
@@ -132,6 +159,7 @@ export const ConfigSchema = Type.Object(
     ingress: IngressSection,
     net: NetSection,
     "metadata-server": MetadataServerSection,
+    "metadata-client": MetadataClientSection,
     log: LogSection,
   },
   { additionalProperties: false },

@@ -9,7 +9,9 @@ import { LocalMetadataApi } from "./local-api.ts";
 import { LOCAL_STORE_FILE, LocalMetadataStore } from "./local-store.ts";
 import { KEYS, registerNode, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
-import type { MetadataService } from "./service.ts";
+import type { MetadataServerStatus } from "./server.ts";
+import type { MetadataServerListEntry, MetadataService } from "./service.ts";
+import { freeDiskBytes } from "./raft-storage.ts";
 
 export class LocalMetadataService implements MetadataService {
   private readonly store: LocalMetadataStore;
@@ -98,6 +100,35 @@ export class LocalMetadataService implements MetadataService {
       if (!r.ok) throw new Error("nodes_config changed during registration on a single-node store");
     }
     this.registeredId = node.id;
+  }
+
+  serverStatus(): MetadataServerStatus | undefined {
+    return {
+      node: this.registeredId !== undefined ? `N${this.registeredId}` : null,
+      state: this.cluster() === undefined ? "awaiting-provisioning" : "member",
+      raft: null,
+      storage: { storageId: null, sizeBytes: this.store.sizeBytes(), integrityOk: this.store.integrityOk(), freeDiskBytes: freeDiskBytes(this.store.path) },
+    };
+  }
+
+  async listServers(): Promise<MetadataServerListEntry[]> {
+    const config = this.store.get(KEYS.nodesConfig)?.value as NodesConfiguration | undefined;
+    return (config?.nodes ?? []).map((n) => ({
+      node: `N${n.id}`,
+      name: n.name,
+      fabricAddress: n.fabricAddress,
+      state: n.metadataServer.state,
+      status: n.id === this.registeredId ? (this.serverStatus() ?? null) : null,
+      error: null,
+    }));
+  }
+
+  async addServer(): Promise<void> {
+    throw new CairnError("METADATA_ILLEGAL_TRANSITION", "the local metadata store has exactly one server; use metadata-server.type = \"replicated\" for more");
+  }
+
+  async removeServer(): Promise<void> {
+    throw new CairnError("METADATA_LAST_MEMBER", "the local metadata store's only server cannot be removed");
   }
 
   async stop(): Promise<void> {

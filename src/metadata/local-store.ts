@@ -96,6 +96,14 @@ export class LocalMetadataStore {
     this.sealedValue = true;
   }
 
+  sizeBytes(): number {
+    return this.db.query<{ s: number }, []>("SELECT page_count * page_size AS s FROM pragma_page_count(), pragma_page_size()").get()?.s ?? 0;
+  }
+
+  integrityOk(): boolean {
+    return this.db.query<{ quick_check: string }, []>("PRAGMA quick_check").get()?.quick_check === "ok";
+  }
+
   close(): void {
     this.db.close();
   }

@@ -39,6 +39,8 @@ export function initialDocuments(args: {
   request: ProvisionRequest;
   self: RegisterRequest;
   nowMs: number;
+  /** Identity of the seed's metadata storage (replicated server); null for the local store. */
+  storageId?: string | null;
 }): Array<[string, unknown]> {
   checkProvisionRequest(args.request);
   if (!args.self.roles.includes("metadata-server")) {
@@ -49,7 +51,7 @@ export function initialDocuments(args: {
   }
   const empty: NodesConfiguration = { clusterName: args.clusterName, fingerprint: args.fingerprint, nextNodeId: 1, nodes: [] };
   const registered = registerNode(empty, args.self);
-  const nodesConfig = withMetadataServerEvent(registered.config, registered.node.id, { kind: "seed" });
+  const nodesConfig = withMetadataServerEvent(registered.config, registered.node.id, { kind: "seed" }, args.storageId ?? null);
   const table = evenPartitionTable(args.request.numPartitions);
   const logs = {
     defaultReplication: args.request.replication,

@@ -13,5 +13,25 @@ export interface MetadataService {
   provision(request: ProvisionRequest): Promise<ClusterInfo>;
   /** The node's id in the nodes configuration once registered (undefined before). */
   nodeId(): number | undefined;
+  /** This node's metadata server, if it runs one. */
+  serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
+  /** Every node with the metadata-server role and its state. */
+  listServers(): Promise<MetadataServerListEntry[]>;
+  /** Operator: ask a standby node to join (standby → auto-join). */
+  addServer(node: string): Promise<void>;
+  /** Operator: remove a member (member → standby). */
+  removeServer(node: string): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** One node's metadata-server role as `cairn ctl metadata-server list` shows it. */
+export interface MetadataServerListEntry {
+  node: string;
+  name: string;
+  fabricAddress: string;
+  /** The node's state in the nodes configuration. */
+  state: "auto-join" | "member" | "standby";
+  /** The node's own report (members and joiners), or why it could not be had. */
+  status: import("./server.ts").MetadataServerStatus | null;
+  error: string | null;
 }

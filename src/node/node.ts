@@ -11,6 +11,8 @@ import { createRegistry, Gauge, type Registry } from "../observability/metrics.t
 import { VERSION, versionInfo } from "../version.ts";
 import { randomBytes } from "node:crypto";
 import { LocalMetadataService } from "../metadata/local-service.ts";
+import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
+import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
@@ -38,6 +40,9 @@ export class Node {
   private addressesValue: Addresses | undefined;
   private stopping: Promise<void> | undefined;
   private metadataService: MetadataService | undefined;
+  private fabricServer: FabricServer | undefined;
+  private fabricClient: FabricClient | undefined;
+  private nodeIdValue: number | undefined;
 
   constructor(options: NodeOptions) {
     this.config = options.config;
@@ -83,15 +88,11 @@ export class Node {
         { dataDir: this.dataDir.path, generation: this.generationValue, roles: this.config.roles },
         `starting node ${this.config["node-name"]} generation ${this.generationValue}`,
       );
+      const fabric = await this.startFabric();
       const admin = this.startAdmin();
-      this.addressesValue = {
-        pid: process.pid,
-        admin: admin,
-        // The peer fabric is wired in by the net module; until then this is its configured address.
-        fabric: this.config.net["advertised-address"] || this.config.net["bind-address"],
-        ingress: null,
-      };
+      this.addressesValue = { pid: process.pid, admin, fabric, ingress: null };
       this.metadataService = this.startMetadata();
+      this.nodeIdValue ??= this.metadataService?.nodeId();
       if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
         await this.provision({ numPartitions: 8, replication: 1 });
       }
@@ -126,6 +127,10 @@ export class Node {
       await this.metadataService.stop();
       this.metadataService = undefined;
     }
+    await this.fabricServer?.stop();
+    this.fabricServer = undefined;
+    await this.fabricClient?.close();
+    this.fabricClient = undefined;
     if (this.adminServer !== undefined) {
       await this.adminServer.stop(true);
       this.adminServer = undefined;
@@ -162,30 +167,114 @@ export class Node {
     return advertised || `http://${host}:${server.port}`;
   }
 
+  private fabricOptions(): Partial<FabricOptions> {
+    const n = this.config.net;
+    return {
+      serverTransport: n["server-transport"],
+      maxInFlightPerPeer: n["max-in-flight-per-peer"],
+      maxQueuedPerPeer: n["max-queued-per-peer"],
+      maxInFlightBytesPerPeer: n["max-in-flight-bytes-per-peer"],
+      maxRequestBytes: n["max-request-bytes"],
+      maxResponseBytes: n["max-response-bytes"],
+      requestTimeoutMs: n["request-timeout-ms"],
+      connectTimeoutMs: n["connect-timeout-ms"],
+      heartbeatIntervalMs: n["heartbeat-interval-ms"],
+      heartbeatTimeoutMs: n["heartbeat-timeout-ms"],
+      reconnectBackoffInitialMs: n["reconnect-backoff-initial-ms"],
+      reconnectBackoffMaxMs: n["reconnect-backoff-max-ms"],
+      windowSizeBytes: n["window-size-bytes"],
+      maxSessionMemoryMb: n["max-session-memory-mb"],
+      drainTimeoutMs: n["drain-timeout-ms"],
+    };
+  }
+
+  /** The peer fabric: HTTP/2 server for peers, client pool towards them. Returns the advertised address. */
+  private async startFabric(): Promise<string> {
+    const [host, port] = splitHostPort(this.config.net["bind-address"]);
+    const clusterName = this.config["cluster-name"];
+    const fingerprint = () => this.marker?.fingerprint ?? null;
+    this.fabricServer = new FabricServer({
+      host,
+      port: Number(port),
+      identity: () => ({ clusterName, fingerprint: fingerprint() }),
+      registry: this.metrics,
+      options: this.fabricOptions(),
+      logger: this.log.child({ component: "fabric" }),
+    });
+    try {
+      await this.fabricServer.start();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EADDRINUSE" || /in use/i.test((e as Error).message)) {
+        throw new CairnError("NODE_PORT_IN_USE", `net.bind-address ${host}:${port} is already in use`, { key: "net.bind-address" });
+      }
+      throw e;
+    }
+    this.fabricClient = new FabricClient({
+      identity: () => ({
+        clusterName,
+        fingerprint: fingerprint(),
+        nodeId: this.nodeIdValue !== undefined ? `N${this.nodeIdValue}` : null,
+        generation: this.generationValue,
+      }),
+      registry: this.metrics,
+      options: this.fabricOptions(),
+    });
+    return this.config.net["advertised-address"] || this.fabricServer.url;
+  }
+
+  private selfRegistration() {
+    return {
+      name: this.config["node-name"],
+      generation: this.generationValue,
+      roles: [...this.config.roles],
+      fabricAddress: this.addresses.fabric,
+      adminAddress: this.addresses.admin,
+      autoJoin: this.config["metadata-server"]["auto-join"],
+    };
+  }
+
   /** The metadata store behind this node, per `metadata-server.type`. */
   private startMetadata(): MetadataService | undefined {
-    if (!this.config.roles.includes("metadata-server")) return undefined;
-    if (this.config["metadata-server"].type !== "local") return undefined;
-    return new LocalMetadataService(
-      this.dataDir.path,
-      {
-        name: this.config["node-name"],
-        generation: this.generationValue,
-        roles: [...this.config.roles],
-        fabricAddress: this.addresses.fabric,
-        adminAddress: this.addresses.admin,
-        autoJoin: this.config["metadata-server"]["auto-join"],
-      },
-      this.config["cluster-name"],
-      {
+    const ms = this.config["metadata-server"];
+    const runsServer = this.config.roles.includes("metadata-server");
+    if (ms.type === "local") {
+      if (!runsServer) return undefined;
+      return new LocalMetadataService(this.dataDir.path, this.selfRegistration(), this.config["cluster-name"], {
         nowMs: this.nowMs,
         randomBytes: (n) => new Uint8Array(randomBytes(n)),
         onProvisioned: (c) => this.onProvisioned(c),
+      });
+    }
+    const service = new ReplicatedMetadataService({
+      dataDir: this.dataDir.path,
+      clusterName: this.config["cluster-name"],
+      log: this.log,
+      fabricServer: this.fabricServer!,
+      fabricClient: this.fabricClient!,
+      runsServer,
+      seeds: this.config["metadata-client"].addresses,
+      driverOptions: {
+        tickIntervalMs: ms["tick-interval-ms"],
+        electionTimeoutTicks: ms["election-timeout-ticks"],
+        heartbeatIntervalTicks: ms["heartbeat-interval-ticks"],
+        snapshotIntervalEntries: ms["snapshot-interval-entries"],
+        snapshotKeepEntries: 100,
       },
-    );
+      requestTimeoutMs: ms["request-timeout-ms"],
+      nowMs: this.nowMs,
+      randomBytes: (n) => new Uint8Array(randomBytes(n)),
+      self: () => this.selfRegistration(),
+      onCluster: (c) => this.onProvisioned(c),
+      onRegistered: (id) => {
+        this.nodeIdValue = id;
+      },
+    });
+    service.start();
+    return service;
   }
 
   private onProvisioned(cluster: ClusterInfo): void {
+    if (this.marker?.fingerprint === cluster.fingerprint) return;
     this.dataDir.pinFingerprint(cluster.fingerprint);
     this.marker = this.dataDir.readMarker();
   }
@@ -194,12 +283,11 @@ export class Node {
     if (this.metadataService === undefined) {
       throw new CairnError(
         "CLUSTER_INVALID_PROVISION",
-        this.config.roles.includes("metadata-server")
-          ? "this build serves only the local metadata store; start the node with metadata-server.type = \"local\""
-          : `node ${this.config["node-name"]} does not run the metadata-server role; provision through a node that does`,
+        `node ${this.config["node-name"]} does not run the metadata-server role; provision through a node that does`,
       );
     }
     const cluster = await this.metadataService.provision(request);
+    this.nodeIdValue ??= this.metadataService.nodeId();
     this.log.info({ cluster }, `provisioned cluster '${cluster.name}'`);
     return cluster;
   }
@@ -216,7 +304,7 @@ export class Node {
       version: versionInfo(),
       node: () => ({
         name: this.config["node-name"],
-        id: this.metadataService?.nodeId() !== undefined ? `N${this.metadataService.nodeId()}` : null,
+        id: this.nodeIdValue !== undefined ? `N${this.nodeIdValue}` : null,
         generation: this.generationValue,
         cluster: { name: this.config["cluster-name"], fingerprint: this.marker?.fingerprint ?? null },
         roles: [...this.config.roles],
@@ -241,6 +329,7 @@ export class Node {
       maxMetadataValueBytes: this.config["metadata-server"]["max-value-bytes"],
       cluster: () => this.metadataService?.cluster(),
       provision: (req) => this.provision(req),
+      metadataService: () => this.metadataService,
     };
   }
 }

@@ -8,6 +8,7 @@ import type { AdminDeps } from "./deps.ts";
 import { problemResponse, toCairnError } from "./errors.ts";
 import { clusterRoutes } from "./cluster-routes.ts";
 import { metadataRoutes } from "./metadata-routes.ts";
+import { metadataServerRoutes } from "./metadata-server-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
@@ -38,7 +39,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(systemRoutes(deps))
     .use(nodeRoutes(deps))
     .use(clusterRoutes(deps))
-    .use(metadataRoutes(deps));
+    .use(metadataRoutes(deps))
+    .use(metadataServerRoutes(deps));
 }
 
 function specPlugin() {
@@ -59,6 +61,7 @@ function specPlugin() {
         { name: "node", description: "The node answering the request" },
         { name: "cluster", description: "The cluster's identity and provisioning" },
         { name: "metadata", description: "The versioned metadata store (any node answers)" },
+        { name: "metadata-server", description: "The metadata cluster's servers and membership" },
       ],
     },
   });

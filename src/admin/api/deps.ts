@@ -5,6 +5,7 @@ import type { Config } from "../../config/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
 import type { ClusterInfo } from "../../metadata/nodes-config.ts";
 import type { ProvisionRequest } from "../../metadata/provision.ts";
+import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { NodeInfo } from "./models.ts";
 
@@ -22,6 +23,8 @@ export interface AdminDeps {
   /** The cluster, or undefined while it is not provisioned. */
   cluster(): ClusterInfo | undefined;
   provision(request: ProvisionRequest): Promise<ClusterInfo>;
+  /** The node's metadata service (undefined on a node without one). */
+  metadataService(): MetadataService | undefined;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

@@ -4,6 +4,7 @@ import { Elysia } from "elysia";
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { ConfigSchema, ROLES, StringEnum } from "../../config/index.ts";
 import { NODE_STATES } from "../../node/lifecycle.ts";
+import { MetadataServerStatusSchema } from "../../metadata/rpc.ts";
 
 export const Problem = Type.Object(
   {
@@ -126,7 +127,25 @@ function closed<T extends Record<string, TSchema>>(models: T): T {
   return models;
 }
 
+export const MetadataServerList = Type.Object(
+  {
+    servers: Type.Array(
+      Type.Object({
+        node: Type.String(),
+        name: Type.String(),
+        fabricAddress: Type.String(),
+        state: StringEnum(["auto-join", "member", "standby"] as const, { description: "State in the nodes configuration." }),
+        status: Type.Union([MetadataServerStatusSchema, Type.Null()], { description: "The node's own report; null for standby nodes or when unreachable." }),
+        error: Type.Union([Type.String(), Type.Null()], { description: "Why the status could not be had." }),
+      }),
+    ),
+  },
+  { description: "Every node with the metadata-server role." },
+);
+
 export const models = new Elysia({ name: "admin-models" }).model(closed({
+  MetadataServerStatus: MetadataServerStatusSchema,
+  MetadataServerList,
   ClusterInfo,
   ProvisionRequest,
   MetadataEntry,

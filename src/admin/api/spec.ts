@@ -52,6 +52,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     maxMetadataValueBytes: defaultConfig()["metadata-server"]["max-value-bytes"],
     cluster: unavailable,
     provision: unavailable,
+    metadataService: unavailable,
     onBug: unavailable,
   };
   return finishSpec((await renderOpenApi(deps)) as Record<string, unknown>);

@@ -162,6 +162,62 @@ export function ctlCommand(): Command {
       }),
     );
 
+  const ms = ctl.command("metadata-server").description("The metadata cluster's servers and membership");
+  const renderServers = (r: { servers: Array<{ node: string; name: string; state: string; fabricAddress: string; status: { state: string; raft: { role: string; term: number; leader: string | null; commitIndex: number; appliedIndex: number } | null } | null; error: string | null }> }) =>
+    [
+      ["NODE", "NAME", "STATE", "LOCAL", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "ADDRESS"].join("\t"),
+      ...r.servers.map((x) =>
+        [
+          x.node,
+          x.name,
+          x.state,
+          x.status?.state ?? (x.error ? "unreachable" : "-"),
+          x.status?.raft?.role ?? "-",
+          x.status?.raft?.term ?? "-",
+          x.status?.raft?.leader ?? "-",
+          x.status?.raft?.commitIndex ?? "-",
+          x.status?.raft?.appliedIndex ?? "-",
+          x.fabricAddress,
+        ].join("\t"),
+      ),
+    ].join("\n") + "\n";
+  ms.command("list")
+    .description("Every node with the metadata-server role: its state, raft role, term, leader and indexes")
+    .action(
+      action(async (g) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.GET("/v1/metadata-servers"));
+        print(g, r, () => renderServers(r));
+      }),
+    );
+  ms.command("status")
+    .description("The metadata server of the node at --address")
+    .action(
+      action(async (g) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.GET("/v1/metadata-server/status"));
+        print(g, r, () => JSON.stringify(r, null, 2) + "\n");
+      }),
+    );
+  ms.command("add <node>")
+    .description("Ask a standby node (id N<x> or name) to join the metadata cluster")
+    .action(
+      action(async (g, [node]) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.POST("/v1/metadata-servers/{node}/add", { params: { path: { node: node! } } }));
+        print(g, r, () => `${node} is joining the metadata cluster.\n` + renderServers(r));
+      }),
+    );
+  ms.command("remove <node>")
+    .description("Remove a member (id N<x> or name) from the metadata cluster; it becomes standby")
+    .action(
+      action(async (g, [node]) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.POST("/v1/metadata-servers/{node}/remove", { params: { path: { node: node! } } }));
+        print(g, r, () => `${node} was removed from the metadata cluster.\n` + renderServers(r));
+      }),
+    );
+
   const config = ctl.command("config").description("Configuration of a node");
   config
     .command("get")

@@ -1,0 +1,199 @@
+// The metadata client every node uses, with or without the metadata-server role. It finds the
+// leader (following hints), spreads reads over members, and retries until a deadline. Writes carry
+// one request id across every attempt and the state machine deduplicates them, so a retry after a
+// lost answer cannot apply twice. When the deadline passes and an attempt may have reached a leader,
+// the outcome is reported as METADATA_INDETERMINATE, never as a failure.
+import type { FabricClient } from "../net/index.ts";
+import { CairnError, isCairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Consistency, MetadataApi } from "./api.ts";
+import { checkKey, kvFailure } from "./api.ts";
+import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
+import type { NodesConfiguration } from "./nodes-config.ts";
+import { GetRpc, ListRpc, WriteRpc } from "./rpc.ts";
+import type { LeaderHint, MetadataServer } from "./server.ts";
+
+export interface MetadataClientOptions {
+  fabric: FabricClient;
+  /** Fabric addresses to try when no member is known yet (`metadata-client.addresses`). */
+  seeds: readonly string[];
+  /** This node's own metadata server, called without the network when it is a member. */
+  local?: MetadataServer;
+  requestTimeoutMs: number;
+  log: Logger;
+  /** Unique prefix for request ids (node name and generation). */
+  requestIdPrefix: () => string;
+  random?: () => number;
+}
+
+/** Errors after which another member may still answer. */
+function isRetryable(e: unknown): boolean {
+  return (
+    isCairnError(e, "METADATA_UNAVAILABLE") ||
+    isCairnError(e, "METADATA_NOT_MEMBER") ||
+    isCairnError(e, "METADATA_INDETERMINATE") ||
+    isCairnError(e, "NET_UNREACHABLE") ||
+    isCairnError(e, "NET_DEADLINE_EXCEEDED") ||
+    isCairnError(e, "NET_OVERLOADED") ||
+    isCairnError(e, "NET_SHUTTING_DOWN") ||
+    isCairnError(e, "NET_REMOTE_ERROR") ||
+    isCairnError(e, "NET_CLUSTER_MISMATCH") // a seed of another cluster, or an unprovisioned node
+  );
+}
+
+/** Errors that prove the request was not applied anywhere. */
+function provesNotApplied(e: unknown): boolean {
+  return (
+    (isCairnError(e, "METADATA_UNAVAILABLE") && (e.details.notLeader === true || e.details.reason === "notLeader" || e.details.retryable === true)) ||
+    isCairnError(e, "METADATA_NOT_MEMBER") ||
+    isCairnError(e, "NET_OVERLOADED") ||
+    isCairnError(e, "NET_CLUSTER_MISMATCH")
+  );
+}
+
+function hintOf(e: unknown): LeaderHint | undefined {
+  if (!(e instanceof CairnError)) return undefined;
+  const h = e.details.leaderHint as LeaderHint | null | undefined;
+  return h && typeof h.address === "string" ? h : undefined;
+}
+
+export class MetadataClient implements MetadataApi {
+  private members: string[] = [];
+  private leader: LeaderHint | undefined;
+  private counter = 0;
+  private readonly random: () => number;
+
+  constructor(private readonly options: MetadataClientOptions) {
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Learn the current members (from any nodes configuration this node sees). */
+  updateMembers(config: NodesConfiguration): void {
+    this.members = config.nodes.filter((n) => n.metadataServer.state === "member").map((n) => n.fabricAddress);
+    if (this.leader && !config.nodes.some((n) => n.id === this.leader!.id && n.metadataServer.state === "member")) this.leader = undefined;
+  }
+
+  leaderHint(): LeaderHint | undefined {
+    return this.options.local?.leaderHint() ?? this.leader;
+  }
+
+  knownMembers(): readonly string[] {
+    return this.members;
+  }
+
+  async get(key: string, options: { consistency?: Consistency } = {}): Promise<VersionedValue | undefined> {
+    checkKey(key);
+    const consistency = options.consistency ?? "linearizable";
+    return this.withRetries("read", async (target) => {
+      if (target === "local") return await this.options.local!.read(key, consistency);
+      const r = await this.options.fabric.call(target, GetRpc, { key, consistency }, { deadlineMs: this.options.requestTimeoutMs });
+      return r.found ? { value: r.value, version: asVersion(r.version) } : undefined;
+    });
+  }
+
+  async list(prefix = "", options: { consistency?: Consistency } = {}): Promise<Array<{ key: string; version: Version }>> {
+    const consistency = options.consistency ?? "linearizable";
+    return this.withRetries("read", async (target) => {
+      if (target === "local") return await this.options.local!.list(prefix, consistency);
+      const r = await this.options.fabric.call(target, ListRpc, { prefix, consistency }, { deadlineMs: this.options.requestTimeoutMs });
+      return r.keys.map((k) => ({ key: k.key, version: asVersion(k.version) }));
+    });
+  }
+
+  put(key: string, value: unknown, precondition: Precondition): Promise<Version> {
+    checkKey(key);
+    return this.write({ op: "put", key, value, precondition });
+  }
+
+  delete(key: string, precondition: Precondition): Promise<Version> {
+    checkKey(key);
+    return this.write({ op: "delete", key, precondition });
+  }
+
+  private async write(cmd: KvCommand): Promise<Version> {
+    const requestId = `${this.options.requestIdPrefix()}:${++this.counter}`;
+    return this.withRetries("write", async (target) => {
+      if (target === "local") return await this.options.local!.write(requestId, cmd);
+      const r = await this.options.fabric.call(
+        target,
+        WriteRpc,
+        {
+          requestId,
+          op: cmd.op,
+          key: cmd.key,
+          value: cmd.op === "put" ? cmd.value : null,
+          precondition: cmd.precondition.kind === "matches-version" ? { kind: "matches-version", version: cmd.precondition.version } : cmd.precondition,
+        },
+        { deadlineMs: this.options.requestTimeoutMs },
+      );
+      return asVersion(r.version);
+    }).catch((e: unknown) => {
+      // A precondition failure that comes back from a peer keeps its code; re-map for the message.
+      if (isCairnError(e, "METADATA_VERSION_MISMATCH") || isCairnError(e, "METADATA_EXISTS") || isCairnError(e, "METADATA_NOT_FOUND")) {
+        const currentVersion = Number(e.details.currentVersion ?? 0);
+        const reason = isCairnError(e, "METADATA_EXISTS") ? "exists" : isCairnError(e, "METADATA_NOT_FOUND") ? "not-found" : "version-mismatch";
+        throw kvFailure(cmd.key, cmd.op, { ok: false, reason, currentVersion: asVersion(currentVersion) });
+      }
+      throw e;
+    });
+  }
+
+  /** Run an operation on the leader (membership changes): tries the hinted leader first. */
+  onLeader<T>(attempt: (target: string | "local") => Promise<T>): Promise<T> {
+    return this.withRetries("write", attempt);
+  }
+
+  /** Where to send the next attempt, best first. */
+  private targets(kind: "read" | "write"): Array<string | "local"> {
+    const local = this.options.local;
+    const localMember = local !== undefined && local.state === "member";
+    const out: Array<string | "local"> = [];
+    const hint = this.leaderHint();
+    if (kind === "write") {
+      if (localMember && local.isLeader()) out.push("local");
+      else if (hint) out.push(hint.address);
+    } else if (localMember) {
+      out.push("local");
+    }
+    const others = [...this.members].sort(() => this.random() - 0.5);
+    for (const a of [...others, ...this.options.seeds]) if (!out.includes(a)) out.push(a);
+    if (localMember && !out.includes("local")) out.push("local");
+    return out;
+  }
+
+  private async withRetries<T>(kind: "read" | "write", attempt: (target: string | "local") => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.options.requestTimeoutMs;
+    let mayHaveApplied = false;
+    let last: unknown;
+    let backoffMs = 25;
+    while (Date.now() < deadline) {
+      const targets = this.targets(kind);
+      if (targets.length === 0) {
+        throw new CairnError("METADATA_UNAVAILABLE", "no metadata server is known: configure metadata-client.addresses, or provision the cluster");
+      }
+      for (let i = 0; i < targets.length && Date.now() < deadline; i++) {
+        const target = targets[i]!;
+        try {
+          return await attempt(target);
+        } catch (e) {
+          if (!isRetryable(e)) throw e;
+          last = e;
+          if (kind === "write" && !provesNotApplied(e)) mayHaveApplied = true;
+          const hint = hintOf(e);
+          if (hint !== undefined && hint.address !== target) {
+            this.leader = hint;
+            if (kind === "write") {
+              targets.splice(i + 1, 0, hint.address);
+            }
+          }
+        }
+      }
+      await Bun.sleep(Math.min(backoffMs, Math.max(0, deadline - Date.now())));
+      backoffMs = Math.min(backoffMs * 2, 500);
+    }
+    if (kind === "write" && mayHaveApplied) {
+      throw new CairnError("METADATA_INDETERMINATE", `the write's outcome is unknown: ${(last as Error | undefined)?.message ?? "no answer"}`);
+    }
+    throw new CairnError("METADATA_UNAVAILABLE", `the metadata cluster did not answer in time: ${(last as Error | undefined)?.message ?? "no answer"}`);
+  }
+}

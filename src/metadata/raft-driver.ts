@@ -1,0 +1,349 @@
+// Drives the Raft core for the metadata server: ticks on a timer, feeds received messages, and
+// handles each Ready in the order the core requires (persist with one fsync → send → apply →
+// serve reads → advance). Proposals made between two Readys share one transaction: that is the
+// group commit. A proposal's outcome is decided by the entry applied at its index: same term →
+// applied (with the state machine's result); another term → lost (safe to retry).
+import {
+  RaftNode,
+  Xoshiro128,
+  decodeMessage,
+  encodeMessage,
+  type ConfChange,
+  type ConfChangeResult,
+  type Entry,
+  type Index,
+  type Message,
+  type NodeId,
+  type RaftStatus,
+  type Term,
+} from "../raft/index.ts";
+import { CairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import type { MetadataRaftStorage } from "./raft-storage.ts";
+import { MetadataStateMachine, encodeCommand, type ApplyOutcome, type MetadataCommand } from "./state-machine.ts";
+
+export interface RaftDriverOptions {
+  tickIntervalMs: number;
+  electionTimeoutTicks: number;
+  heartbeatIntervalTicks: number;
+  /** Take a snapshot (and compact the log) once this many entries were applied since the last. */
+  snapshotIntervalEntries: number;
+  /** Entries kept below a snapshot for followers slightly behind. */
+  snapshotKeepEntries: number;
+}
+
+export const DEFAULT_RAFT_DRIVER_OPTIONS: RaftDriverOptions = {
+  tickIntervalMs: 100,
+  electionTimeoutTicks: 10,
+  heartbeatIntervalTicks: 2,
+  snapshotIntervalEntries: 1000,
+  snapshotKeepEntries: 100,
+};
+
+/** How the driver reaches its peers. Sending is fire-and-forget; failures are reported back. */
+export interface RaftTransport {
+  send(to: NodeId, messages: Uint8Array[]): Promise<void>;
+}
+
+interface PendingProposal {
+  term: Term;
+  index: Index;
+  id: string;
+  resolve: (outcome: ApplyOutcome) => void;
+  reject: (e: CairnError) => void;
+}
+
+interface PendingRead {
+  ctx: string;
+  resolve: () => void;
+  reject: (e: CairnError) => void;
+  index?: Index;
+}
+
+export class RaftDriver {
+  readonly sm = new MetadataStateMachine();
+  private readonly node: RaftNode;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private scheduled = false;
+  private stopped = false;
+  private readonly proposals = new Map<number, PendingProposal>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readonly waitingReads: Array<PendingRead & { index: Index }> = [];
+  private appliedIndex: Index;
+  private lastSnapshotIndex: Index;
+  private readCounter = 0;
+  private leaderValue: NodeId = 0 as NodeId;
+  private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
+
+  constructor(
+    readonly id: NodeId,
+    private readonly storage: MetadataRaftStorage,
+    private readonly transport: RaftTransport,
+    private readonly options: RaftDriverOptions,
+    private readonly log: Logger,
+    seed: number,
+  ) {
+    const snapshot = storage.mirror.snapshot();
+    this.sm.restore(snapshot.data);
+    this.appliedIndex = snapshot.metadata.index;
+    this.lastSnapshotIndex = snapshot.metadata.index;
+    this.node = new RaftNode({
+      config: {
+        id,
+        electionTimeoutTicks: options.electionTimeoutTicks,
+        heartbeatIntervalTicks: options.heartbeatIntervalTicks,
+        appliedIndex: snapshot.metadata.index,
+      },
+      storage: storage.mirror,
+      random: new Xoshiro128(seed),
+    });
+  }
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.node.tick();
+      this.schedule();
+    }, this.options.tickIntervalMs);
+    this.schedule();
+  }
+
+  /** Stop ticking and fail every waiting request (their outcome is unknown to the caller). */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    for (const p of this.proposals.values()) {
+      p.reject(new CairnError("METADATA_INDETERMINATE", "the metadata server stopped before the write was known to be applied"));
+    }
+    this.proposals.clear();
+    for (const r of [...this.reads.values(), ...this.waitingReads]) {
+      r.reject(new CairnError("METADATA_UNAVAILABLE", "the metadata server is stopping"));
+    }
+    this.reads.clear();
+    this.waitingReads.length = 0;
+  }
+
+  /** Learn of every applied entry (the server refreshes peer addresses from nodes_config). */
+  onApplied(listener: (outcome: ApplyOutcome, entry: Entry) => void): void {
+    this.appliedListeners.push(listener);
+  }
+
+  get leader(): NodeId {
+    return this.leaderValue;
+  }
+
+  get applied(): Index {
+    return this.appliedIndex;
+  }
+
+  status(): RaftStatus {
+    return this.node.status();
+  }
+
+  /** A message batch from a peer (already decoded from the fabric). */
+  receive(messages: readonly Uint8Array[]): void {
+    if (this.stopped) return;
+    for (const bytes of messages) {
+      let m: Message;
+      try {
+        m = decodeMessage(bytes);
+      } catch (e) {
+        this.log.warn({ err: e }, "dropping an undecodable raft message");
+        continue;
+      }
+      if (m.to !== this.id) continue; // Addressed to a previous owner of this address.
+      this.node.step(m);
+    }
+    this.schedule();
+  }
+
+  /**
+   * Propose a command; resolves with its outcome once applied. A refusal (not the leader) rejects
+   * with METADATA_UNAVAILABLE and a leader hint: nothing was proposed. Past the deadline the
+   * outcome is unknown: METADATA_INDETERMINATE.
+   */
+  propose(cmd: MetadataCommand, deadlineMs: number): Promise<ApplyOutcome> {
+    if (this.stopped) return Promise.reject(new CairnError("METADATA_UNAVAILABLE", "the metadata server is stopping"));
+    const r = this.node.propose(encodeCommand(cmd));
+    if (!r.ok) return Promise.reject(this.notLeader(r.reason, r.leader));
+    return new Promise<ApplyOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.proposals.get(r.firstIndex)?.id !== cmd.id) return;
+        this.proposals.delete(r.firstIndex);
+        reject(new CairnError("METADATA_INDETERMINATE", `the write was proposed but not seen applied within ${deadlineMs} ms`));
+      }, deadlineMs);
+      this.proposals.set(r.firstIndex, {
+        term: r.term,
+        index: r.firstIndex,
+        id: cmd.id,
+        resolve: (o) => {
+          clearTimeout(timer);
+          resolve(o);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.schedule();
+    });
+  }
+
+  proposeConfChange(change: ConfChange): ConfChangeResult {
+    const r = this.node.proposeConfChange(change);
+    this.schedule();
+    return r;
+  }
+
+  transferLeader(to: NodeId): void {
+    this.node.transferLeader(to);
+    this.schedule();
+  }
+
+  /** Resolves when this member's state reflects every write committed before the call. */
+  linearizableBarrier(deadlineMs: number): Promise<void> {
+    if (this.stopped) return Promise.reject(new CairnError("METADATA_UNAVAILABLE", "the metadata server is stopping"));
+    const ctx = `${this.id}-${++this.readCounter}`;
+    const r = this.node.readIndex(ctx);
+    if (!r.ok) {
+      return Promise.reject(
+        new CairnError("METADATA_UNAVAILABLE", r.reason === "noLeader" ? "the metadata cluster has no leader right now" : `read refused: ${r.reason}`, {
+          leaderHint: this.leaderValue || null,
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        // Forget the read: a late ReadState for this ctx finds nothing and is dropped.
+        this.reads.delete(ctx);
+        const k = this.waitingReads.findIndex((w) => w.ctx === ctx);
+        if (k >= 0) this.waitingReads.splice(k, 1);
+        reject(new CairnError("METADATA_UNAVAILABLE", `no read index from a leader within ${deadlineMs} ms`, { leaderHint: this.leaderValue || null }));
+      }, deadlineMs);
+      this.reads.set(ctx, {
+        ctx,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      this.schedule();
+    });
+  }
+
+  private notLeader(reason: string, leader: NodeId): CairnError {
+    return new CairnError("METADATA_UNAVAILABLE", reason === "notLeader" ? "this member is not the leader" : `proposal refused: ${reason}`, {
+      reason,
+      leaderHint: leader || null,
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.processReady();
+    });
+  }
+
+  private processReady(): void {
+    while (!this.stopped && this.node.hasReady()) {
+      const rd = this.node.ready();
+      // 1. Persist (one transaction, fsynced) before anything depending on it leaves this node.
+      this.storage.persist(rd);
+      // 2. Send.
+      this.send(rd.messages);
+      // 3. Apply.
+      if (rd.snapshot !== null) {
+        this.sm.restore(rd.snapshot.data);
+        this.appliedIndex = rd.snapshot.metadata.index;
+        this.lastSnapshotIndex = rd.snapshot.metadata.index;
+        this.failProposalsUpTo(rd.snapshot.metadata.index);
+      }
+      for (const entry of rd.committedEntries) this.applyEntry(entry);
+      // 4. Reads.
+      for (const rs of rd.readStates) {
+        const pending = this.reads.get(rs.ctx);
+        if (pending === undefined) continue;
+        this.reads.delete(rs.ctx);
+        this.waitingReads.push({ ...pending, index: rs.index });
+      }
+      this.serveReads();
+      if (rd.softState !== null) this.onSoftState(rd.softState.leader, rd.softState.role);
+      this.node.advance();
+      this.maybeSnapshot();
+    }
+  }
+
+  private applyEntry(entry: Entry): void {
+    const outcome = this.sm.apply(entry);
+    this.appliedIndex = entry.index;
+    const p = this.proposals.get(entry.index);
+    if (p !== undefined) {
+      this.proposals.delete(entry.index);
+      if (entry.term === p.term && "id" in outcome && outcome.id === p.id) p.resolve(outcome);
+      else p.reject(new CairnError("METADATA_UNAVAILABLE", "leadership changed before the write committed; it was not applied", { retryable: true }));
+    }
+    for (const l of this.appliedListeners) l(outcome, entry);
+  }
+
+  private failProposalsUpTo(index: Index): void {
+    for (const [i, p] of this.proposals) {
+      if (i <= index) {
+        this.proposals.delete(i);
+        p.reject(new CairnError("METADATA_INDETERMINATE", "a snapshot replaced the log before the write's outcome was seen"));
+      }
+    }
+  }
+
+  private serveReads(): void {
+    for (let k = this.waitingReads.length - 1; k >= 0; k--) {
+      const r = this.waitingReads[k]!;
+      if (this.appliedIndex >= r.index) {
+        this.waitingReads.splice(k, 1);
+        r.resolve();
+      }
+    }
+  }
+
+  private onSoftState(leader: NodeId, role: string): void {
+    const previous = this.leaderValue;
+    this.leaderValue = leader;
+    if (previous !== leader) this.log.info({ leader: leader ? `N${leader}` : null, role }, "metadata raft leadership changed");
+  }
+
+  private send(messages: readonly Message[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    for (const [to, batch] of byPeer) {
+      const hasSnapshot = batch.some((m) => m.type === "snapshot");
+      this.transport.send(to, batch.map(encodeMessage)).then(
+        () => {
+          if (hasSnapshot && !this.stopped) this.node.reportSnapshot(to, true);
+        },
+        () => {
+          if (this.stopped) return;
+          this.node.reportUnreachable(to);
+          if (hasSnapshot) this.node.reportSnapshot(to, false);
+          this.schedule();
+        },
+      );
+    }
+  }
+
+  private maybeSnapshot(): void {
+    if (this.appliedIndex - this.lastSnapshotIndex < this.options.snapshotIntervalEntries) return;
+    this.storage.saveSnapshot(this.appliedIndex, this.node.appliedConfState(), this.sm.snapshot(), this.options.snapshotKeepEntries);
+    this.lastSnapshotIndex = this.appliedIndex;
+    this.log.info({ index: this.appliedIndex }, "metadata snapshot taken, log compacted");
+  }
+}

@@ -1,0 +1,169 @@
+// Durable storage of the metadata server's Raft state in one SQLite file: log entries, hard state,
+// the latest snapshot, and this storage's identity (a random id chosen when the storage is created,
+// so a member that comes back with a wiped disk is recognised). The core reads an in-memory mirror
+// (MemoryStorage); every write goes to SQLite first, in one fsynced transaction, then to the mirror.
+// Invariant: the mirror equals what SQLite holds after every completed write.
+import { Database } from "bun:sqlite";
+import { statfsSync } from "node:fs";
+import { dirname } from "node:path";
+import {
+  EMPTY_HARD_STATE,
+  MemoryStorage,
+  decodeEntry,
+  decodeHardState,
+  decodeSnapshot,
+  encodeEntry,
+  encodeHardState,
+  encodeSnapshot,
+  type ConfState,
+  type Entry,
+  type HardState,
+  type Index,
+  type PersistedState,
+  type Snapshot,
+} from "../raft/index.ts";
+import { CairnError } from "../observability/errors.ts";
+
+export const RAFT_STORAGE_FILE = "metadata-raft.sqlite";
+
+/** Free bytes on the file system holding `path` (0 if it cannot be read). */
+export function freeDiskBytes(path: string): number {
+  try {
+    const fs = statfsSync(dirname(path));
+    return Number(fs.bavail) * Number(fs.bsize);
+  } catch {
+    return 0;
+  }
+}
+
+export interface StorageIdentity {
+  /** Random id of this storage; recorded in the nodes configuration when the node becomes a member. */
+  storageId: string;
+  createdAtMs: number;
+  /** The Raft id (= node id) this storage belongs to. */
+  nodeId: number;
+}
+
+export class MetadataRaftStorage {
+  readonly mirror: MemoryStorage;
+  private identityValue: StorageIdentity | undefined;
+
+  private constructor(
+    private readonly db: Database,
+    readonly path: string,
+  ) {
+    const get = db.query<{ v: Uint8Array }, [string]>("SELECT v FROM meta WHERE k = ?");
+    const id = get.get("identity");
+    this.identityValue = id ? (JSON.parse(new TextDecoder().decode(id.v)) as StorageIdentity) : undefined;
+    const hs = get.get("hard_state");
+    const snap = get.get("snapshot");
+    const entries: Entry[] = db
+      .query<{ data: Uint8Array }, []>("SELECT data FROM raft_log ORDER BY idx")
+      .all()
+      .map((r) => decodeEntry(r.data));
+    const snapshot = snap ? decodeSnapshot(snap.v) : undefined;
+    this.mirror = MemoryStorage.fromPersistedState({
+      hardState: hs ? decodeHardState(hs.v) : EMPTY_HARD_STATE,
+      entries: snapshot ? entries.filter((e) => e.index > snapshot.metadata.index) : entries,
+      ...(snapshot ? { snapshot } : {}),
+    });
+  }
+
+  static open(path: string): MetadataRaftStorage {
+    try {
+      const db = new Database(path, { create: true, strict: true });
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = FULL");
+      const check = db.query<{ quick_check: string }, []>("PRAGMA quick_check").get();
+      if (check?.quick_check !== "ok") throw new Error(`quick_check: ${check?.quick_check ?? "no answer"}`);
+      db.exec("CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+      db.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
+      return new MetadataRaftStorage(db, path);
+    } catch (e) {
+      if (e instanceof CairnError) throw e;
+      throw new CairnError("METADATA_STORAGE_CORRUPT", `cannot open metadata storage ${path}: ${(e as Error).message}`, { path });
+    }
+  }
+
+  /** Set once the storage holds Raft state (the node bootstrapped a cluster or joined one). */
+  get identity(): StorageIdentity | undefined {
+    return this.identityValue;
+  }
+
+  raftNodeId(): number | undefined {
+    return this.identityValue?.nodeId;
+  }
+
+  /** Give a new storage its identity and first durable state (bootstrap or join). */
+  initialize(identity: StorageIdentity, state: PersistedState): void {
+    if (this.identityValue !== undefined) throw new Error("metadata storage is already initialized");
+    this.db.transaction(() => {
+      this.putMeta("identity", new TextEncoder().encode(JSON.stringify(identity)));
+      if (state.snapshot) this.putMeta("snapshot", encodeSnapshot(state.snapshot));
+      this.insertEntries(state.entries);
+      this.putMeta("hard_state", encodeHardState(state.hardState));
+    })();
+    if (state.snapshot) this.mirror.applySnapshot(state.snapshot);
+    this.mirror.append(state.entries);
+    this.mirror.setHardState(state.hardState);
+    this.identityValue = identity;
+  }
+
+  /** Persist what a Ready asks for, in one transaction (one fsync), then update the mirror. */
+  persist(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null }): void {
+    if (ready.hardState === null && ready.entries.length === 0 && ready.snapshot === null) return;
+    this.db.transaction(() => {
+      if (ready.snapshot !== null) {
+        this.putMeta("snapshot", encodeSnapshot(ready.snapshot));
+        this.db.query("DELETE FROM raft_log").run();
+      }
+      const first = ready.entries[0];
+      if (first !== undefined) {
+        this.db.query("DELETE FROM raft_log WHERE idx >= ?").run(first.index);
+        this.insertEntries(ready.entries);
+      }
+      if (ready.hardState !== null) this.putMeta("hard_state", encodeHardState(ready.hardState));
+    })();
+    if (ready.snapshot !== null) this.mirror.applySnapshot(ready.snapshot);
+    this.mirror.append(ready.entries);
+    if (ready.hardState !== null) this.mirror.setHardState(ready.hardState);
+  }
+
+  /**
+   * Record a snapshot of the state machine at `index` (applied) and drop log entries up to
+   * `index - keepEntries`, which lagging followers may still need.
+   */
+  saveSnapshot(index: Index, confState: ConfState, data: Uint8Array, keepEntries: number): Snapshot {
+    const snapshot = this.mirror.createSnapshot(index, confState, data);
+    const compactTo = Math.max(0, index - keepEntries) as Index;
+    this.db.transaction(() => {
+      this.putMeta("snapshot", encodeSnapshot(snapshot));
+      this.db.query("DELETE FROM raft_log WHERE idx <= ?").run(compactTo);
+    })();
+    this.mirror.compact(compactTo);
+    return snapshot;
+  }
+
+  /** File size, for status. */
+  sizeBytes(): number {
+    const r = this.db.query<{ s: number }, []>("SELECT page_count * page_size AS s FROM pragma_page_count(), pragma_page_size()").get();
+    return r?.s ?? 0;
+  }
+
+  integrityOk(): boolean {
+    return this.db.query<{ quick_check: string }, []>("PRAGMA quick_check").get()?.quick_check === "ok";
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  private putMeta(k: string, v: Uint8Array): void {
+    this.db.query("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)").run(k, v);
+  }
+
+  private insertEntries(entries: readonly Entry[]): void {
+    const ins = this.db.query("INSERT OR REPLACE INTO raft_log (idx, data) VALUES (?, ?)");
+    for (const e of entries) ins.run(e.index, encodeEntry(e));
+  }
+}

@@ -1,0 +1,261 @@
+// MetadataService over the replicated metadata cluster. Owns this node's metadata server (when it
+// runs the role) and the metadata client. A background loop keeps the node's view current: learn
+// that the cluster is provisioned, register this node (a new id the first time; the new generation
+// and addresses on every start), feed members to the client, and let the server join by itself.
+import type { FabricClient, FabricServer } from "../net/index.ts";
+import { CairnError, isCairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import type { MetadataApi } from "./api.ts";
+import { MetadataClient } from "./client.ts";
+import { NO_VERSION, DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
+import { RemoveRpc, StatusRpc } from "./rpc.ts";
+import { checkOperatorRequest } from "./server-state.ts";
+import { KEYS, findNode, nodeIdLabel, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
+import type { ProvisionRequest } from "./provision.ts";
+import type { RaftDriverOptions } from "./raft-driver.ts";
+import { MetadataServer, type MetadataServerStatus } from "./server.ts";
+import type { MetadataServerListEntry, MetadataService } from "./service.ts";
+
+export interface ReplicatedMetadataServiceDeps {
+  dataDir: string;
+  clusterName: string;
+  log: Logger;
+  fabricServer: FabricServer;
+  fabricClient: FabricClient;
+  runsServer: boolean;
+  seeds: readonly string[];
+  driverOptions: RaftDriverOptions;
+  requestTimeoutMs: number;
+  nowMs: () => number;
+  randomBytes: (n: number) => Uint8Array;
+  self: () => RegisterRequest;
+  /** The cluster became known (provisioned, here or elsewhere). */
+  onCluster: (cluster: ClusterInfo) => void;
+  /** This node got its id. */
+  onRegistered: (nodeId: number) => void;
+}
+
+const RECONCILE_INTERVAL_MS = 500;
+
+export class ReplicatedMetadataService implements MetadataService {
+  readonly server: MetadataServer | undefined;
+  readonly client: MetadataClient;
+  private clusterValue: ClusterInfo | undefined;
+  private registeredId: number | undefined;
+  private registeredGeneration = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private reconciling = false;
+  private lastConfig: NodesConfiguration | undefined;
+
+  constructor(private readonly deps: ReplicatedMetadataServiceDeps) {
+    this.server = deps.runsServer
+      ? new MetadataServer({
+          dataDir: deps.dataDir,
+          clusterName: deps.clusterName,
+          log: deps.log.child({ component: "metadata-server" }),
+          fabricServer: deps.fabricServer,
+          fabricClient: deps.fabricClient,
+          driverOptions: deps.driverOptions,
+          requestTimeoutMs: deps.requestTimeoutMs,
+          nowMs: deps.nowMs,
+          randomBytes: deps.randomBytes,
+          self: deps.self,
+          onNodesConfig: (c) => this.onNodesConfig(c),
+        })
+      : undefined;
+    const seeds = deps.seeds.length > 0 ? deps.seeds : deps.runsServer ? [deps.self().fabricAddress] : [];
+    if (seeds.length === 0) {
+      throw new CairnError(
+        "CONFIG_CONFLICT",
+        "this node does not run the metadata-server role, so 'metadata-client.addresses' must name at least one metadata server",
+        { keys: ["metadata-client.addresses", "roles"] },
+      );
+    }
+    this.client = new MetadataClient({
+      fabric: deps.fabricClient,
+      seeds,
+      ...(this.server ? { local: this.server } : {}),
+      requestTimeoutMs: deps.requestTimeoutMs,
+      log: deps.log,
+      requestIdPrefix: () => `${deps.self().name}:${deps.self().generation}`,
+    });
+  }
+
+  start(): void {
+    this.server?.start();
+    const fromReplica = this.server?.cluster();
+    if (fromReplica !== undefined) this.setCluster(fromReplica);
+    this.timer = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);
+    void this.reconcile();
+  }
+
+  api(): MetadataApi | undefined {
+    return this.clusterValue === undefined ? undefined : this.client;
+  }
+
+  cluster(): ClusterInfo | undefined {
+    return this.clusterValue;
+  }
+
+  nodeId(): number | undefined {
+    return this.registeredId;
+  }
+
+  nodesConfig(): NodesConfiguration | undefined {
+    return this.server?.nodesConfig() ?? this.lastConfig;
+  }
+
+  async provision(request: ProvisionRequest): Promise<ClusterInfo> {
+    if (this.server === undefined) {
+      throw new CairnError(
+        "CLUSTER_INVALID_PROVISION",
+        `node ${this.deps.self().name} does not run the metadata-server role; provision through a node that does`,
+      );
+    }
+    if (this.clusterValue !== undefined) {
+      throw new CairnError("CLUSTER_ALREADY_PROVISIONED", `cluster '${this.clusterValue.name}' is already provisioned (fingerprint ${this.clusterValue.fingerprint})`);
+    }
+    const cluster = await this.server.provision(request);
+    this.setCluster(cluster);
+    this.registeredId = 1;
+    this.registeredGeneration = this.deps.self().generation;
+    this.deps.onRegistered(1);
+    void this.reconcile();
+    return cluster;
+  }
+
+  /** Run one round now (tests and the admin API use it to avoid waiting for the timer). */
+  async reconcile(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      if (this.clusterValue === undefined) {
+        const c = await this.client.get(KEYS.cluster).catch(() => undefined);
+        if (c === undefined) return;
+        this.setCluster(c.value as ClusterInfo);
+      }
+      if (this.registeredGeneration !== this.deps.self().generation) await this.register();
+      const config = this.server?.nodesConfig() ?? ((await this.client.get(KEYS.nodesConfig).catch(() => undefined))?.value as NodesConfiguration | undefined);
+      if (config !== undefined) this.onNodesConfig(config);
+    } catch (e) {
+      this.deps.log.debug({ err: e }, "metadata reconcile round failed; will retry");
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  serverStatus(): MetadataServerStatus | undefined {
+    return this.server?.status();
+  }
+
+  async listServers(): Promise<MetadataServerListEntry[]> {
+    const config = (await this.requireApi().get(KEYS.nodesConfig))?.value as NodesConfiguration | undefined;
+    if (config === undefined) return [];
+    const nodes = config.nodes.filter((n) => n.roles.includes("metadata-server"));
+    return Promise.all(
+      nodes.map(async (n): Promise<MetadataServerListEntry> => {
+        const base = { node: nodeIdLabel(n.id), name: n.name, fabricAddress: n.fabricAddress, state: n.metadataServer.state };
+        if (n.metadataServer.state === "standby") return { ...base, status: null, error: null };
+        try {
+          const status =
+            n.id === this.registeredId && this.server !== undefined
+              ? this.server.status()
+              : await this.deps.fabricClient.call(n.fabricAddress, StatusRpc, {}, { deadlineMs: Math.min(2000, this.deps.requestTimeoutMs) });
+          return { ...base, status, error: null };
+        } catch (e) {
+          return { ...base, status: null, error: (e as Error).message };
+        }
+      }),
+    );
+  }
+
+  async addServer(nodeRef: string): Promise<void> {
+    const api = this.requireApi();
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await api.get(KEYS.nodesConfig);
+      const config = current?.value as NodesConfiguration | undefined;
+      const node = config === undefined ? undefined : findNode(config, nodeRef);
+      if (current === undefined || config === undefined || node === undefined) {
+        throw new CairnError("METADATA_ILLEGAL_TRANSITION", `no node '${nodeRef}' is registered in the cluster`);
+      }
+      if (!node.roles.includes("metadata-server")) {
+        throw new CairnError("METADATA_ILLEGAL_TRANSITION", `node ${nodeRef} does not run the metadata-server role`);
+      }
+      checkOperatorRequest(nodeRef, node.metadataServer.state, "add");
+      const updated = withMetadataServerEvent(config, node.id, { kind: "operator-add" });
+      try {
+        await api.put(KEYS.nodesConfig, updated, matchesVersion(current.version));
+        return;
+      } catch (e) {
+        if (!isCairnError(e, "METADATA_VERSION_MISMATCH")) throw e;
+      }
+    }
+    throw new CairnError("METADATA_UNAVAILABLE", "the nodes configuration kept changing; retry");
+  }
+
+  async removeServer(nodeRef: string): Promise<void> {
+    const config = (await this.requireApi().get(KEYS.nodesConfig))?.value as NodesConfiguration | undefined;
+    const node = config === undefined ? undefined : findNode(config, nodeRef);
+    if (node === undefined) throw new CairnError("METADATA_ILLEGAL_TRANSITION", `no node '${nodeRef}' is registered in the cluster`);
+    checkOperatorRequest(nodeRef, node.metadataServer.state, "remove");
+    await this.client.onLeader(async (target) => {
+      if (target === "local") await this.server!.remove(node.id);
+      else await this.deps.fabricClient.call(target, RemoveRpc, { nodeId: node.id }, { deadlineMs: this.deps.requestTimeoutMs });
+    });
+  }
+
+  private requireApi(): MetadataApi {
+    const api = this.api();
+    if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
+    return api;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.server?.stop();
+  }
+
+  private setCluster(cluster: ClusterInfo): void {
+    if (this.clusterValue !== undefined) return;
+    if (cluster.name !== this.deps.clusterName) {
+      this.deps.log.error(
+        { cluster: cluster.name, configured: this.deps.clusterName },
+        "the metadata servers this node reached belong to another cluster; check metadata-client.addresses and cluster-name",
+      );
+      return;
+    }
+    this.clusterValue = cluster;
+    this.deps.onCluster(cluster);
+  }
+
+  private onNodesConfig(config: NodesConfiguration): void {
+    this.lastConfig = config;
+    this.client.updateMembers(config);
+    if (this.server !== undefined) void this.server.reconcile(config, () => this.client.leaderHint());
+  }
+
+  /** Register this node (or its new generation and addresses) by compare-and-set on nodes_config. */
+  private async register(): Promise<void> {
+    const self = this.deps.self();
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const current = await this.client.get(KEYS.nodesConfig);
+      if (current === undefined) throw new CairnError("METADATA_STORAGE_CORRUPT", "the cluster is provisioned but has no nodes_config");
+      const { config, node } = registerNode(current.value as NodesConfiguration, self);
+      if (config !== current.value) {
+        try {
+          await this.client.put(KEYS.nodesConfig, config, current.version === NO_VERSION ? DOES_NOT_EXIST : matchesVersion(current.version));
+        } catch (e) {
+          if (isCairnError(e, "METADATA_VERSION_MISMATCH")) continue; // someone else registered; read again
+          throw e;
+        }
+      }
+      this.registeredId = node.id;
+      this.registeredGeneration = self.generation;
+      this.deps.log.info({ node: `N${node.id}`, generation: self.generation }, "registered in the nodes configuration");
+      this.deps.onRegistered(node.id);
+      this.onNodesConfig(config);
+      return;
+    }
+    throw new CairnError("METADATA_UNAVAILABLE", "could not register in the nodes configuration: too many concurrent changes");
+  }
+}

@@ -1,0 +1,109 @@
+// The metadata server's methods on the peer fabric. Raft traffic, KV requests (served by members:
+// writes by the leader, linearizable reads by any member through ReadIndex), joining, removal and
+// status. Refusals carry `leaderHint` ({id, address}) so a client can go straight to the leader.
+import { Type } from "@sinclair/typebox";
+import { defineRpc } from "../net/index.ts";
+
+const Precondition = Type.Union([
+  Type.Object({ kind: Type.Literal("none") }),
+  Type.Object({ kind: Type.Literal("does-not-exist") }),
+  Type.Object({ kind: Type.Literal("matches-version"), version: Type.Integer({ minimum: 1 }) }),
+]);
+
+const Consistency = Type.Union([Type.Literal("linearizable"), Type.Literal("stale")]);
+
+export const RaftMessagesRpc = defineRpc({
+  service: "metadata-server",
+  method: "raft",
+  request: Type.Object({ from: Type.Integer({ minimum: 1 }), messages: Type.Array(Type.Uint8Array(), { maxItems: 65_536 }) }),
+  response: Type.Object({}),
+});
+
+export const GetRpc = defineRpc({
+  service: "metadata-server",
+  method: "get",
+  request: Type.Object({ key: Type.String({ maxLength: 256 }), consistency: Consistency }),
+  response: Type.Object({ found: Type.Boolean(), version: Type.Integer({ minimum: 0 }), value: Type.Unknown() }),
+});
+
+export const ListRpc = defineRpc({
+  service: "metadata-server",
+  method: "list",
+  request: Type.Object({ prefix: Type.String({ maxLength: 256 }), consistency: Consistency }),
+  response: Type.Object({ keys: Type.Array(Type.Object({ key: Type.String(), version: Type.Integer({ minimum: 1 }) })) }),
+});
+
+export const WriteRpc = defineRpc({
+  service: "metadata-server",
+  method: "write",
+  request: Type.Object({
+    /** Unique per attempt: matches the applied entry to this request. */
+    requestId: Type.String({ maxLength: 64 }),
+    op: Type.Union([Type.Literal("put"), Type.Literal("delete")]),
+    key: Type.String({ maxLength: 256 }),
+    value: Type.Unknown(),
+    precondition: Precondition,
+  }),
+  response: Type.Object({ version: Type.Integer({ minimum: 1 }) }),
+});
+
+export const JoinRpc = defineRpc({
+  service: "metadata-server",
+  method: "join",
+  request: Type.Object({ nodeId: Type.Integer({ minimum: 1 }), storageId: Type.String({ maxLength: 64 }) }),
+  response: Type.Object({ status: Type.Union([Type.Literal("learner"), Type.Literal("member")]) }),
+});
+
+export const RemoveRpc = defineRpc({
+  service: "metadata-server",
+  method: "remove",
+  request: Type.Object({ nodeId: Type.Integer({ minimum: 1 }) }),
+  response: Type.Object({}),
+});
+
+export const MetadataServerStatusSchema = Type.Object(
+  {
+    node: Type.Union([Type.String(), Type.Null()], { description: "N<id> of the answering node, null before it registered." }),
+    state: Type.Union(
+      [
+        Type.Literal("awaiting-provisioning"),
+        Type.Literal("standby"),
+        Type.Literal("joining"),
+        Type.Literal("member"),
+        Type.Literal("storage-mismatch"),
+        Type.Literal("stopped"),
+      ],
+      { description: "This node's metadata-server state." },
+    ),
+    raft: Type.Union([
+      Type.Object({
+        role: Type.String(),
+        term: Type.Integer(),
+        leader: Type.Union([Type.String(), Type.Null()]),
+        commitIndex: Type.Integer(),
+        appliedIndex: Type.Integer(),
+        firstIndex: Type.Integer(),
+        lastIndex: Type.Integer(),
+        logLength: Type.Integer(),
+        snapshotIndex: Type.Integer(),
+        voters: Type.Array(Type.String()),
+        learners: Type.Array(Type.String()),
+      }),
+      Type.Null(),
+    ]),
+    storage: Type.Object({
+      storageId: Type.Union([Type.String(), Type.Null()]),
+      sizeBytes: Type.Integer(),
+      integrityOk: Type.Boolean(),
+      freeDiskBytes: Type.Integer(),
+    }),
+  },
+  { description: "The metadata server of one node." },
+);
+
+export const StatusRpc = defineRpc({
+  service: "metadata-server",
+  method: "status",
+  request: Type.Object({}),
+  response: MetadataServerStatusSchema,
+});
