@@ -15,7 +15,9 @@ import {
 import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/bifrost/types.ts";
 import { LogStore, type LogServerApi } from "../../src/logserver/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
-import { tempDir } from "../logserver/helpers.ts";
+import { useTempDirs } from "../logserver/helpers.ts";
+
+const tempDir = useTempDirs();
 
 const N = [nodeId(1), nodeId(2), nodeId(3)];
 const PARAMS: ReplicatedLogletParams = { loglet: asLogletId("3_1"), sequencer: generationalNodeId(1, 4), nodeset: N, replication: 2 };

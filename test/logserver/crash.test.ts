@@ -5,7 +5,9 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { asLogletId, logletOffset } from "../../src/bifrost/types.ts";
 import { LogStore } from "../../src/logserver/index.ts";
-import { tempDir } from "./helpers.ts";
+import { useTempDirs } from "./helpers.ts";
+
+const tempDir = useTempDirs();
 
 const WRITER = join(import.meta.dir, "fixtures/crash-writer.ts");
 

@@ -13,15 +13,21 @@ import {
 } from "../../src/bifrost/types.ts";
 import type { StoreRequest } from "../../src/logserver/index.ts";
 
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-export function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "cairn-logserver-"));
-  dirs.push(d);
-  return d;
+/**
+ * Call once at the top level of a test file: returns a temp-dir maker whose directories are removed
+ * after that file's tests. (A hook registered in this shared module would bind to whichever test
+ * file imported it first, and `exit` hooks do not run under `bun test`.)
+ */
+export function useTempDirs(): () => string {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  return () => {
+    const d = mkdtempSync(join(tmpdir(), "cairn-logserver-"));
+    dirs.push(d);
+    return d;
+  };
 }
 
 export const L1: LogletId = asLogletId("1_0");

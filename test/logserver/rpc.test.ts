@@ -16,7 +16,9 @@ import {
 } from "../../src/logserver/index.ts";
 import { defineRpc, type RpcSpec } from "../../src/net/index.ts";
 import type { TSchema } from "@sinclair/typebox";
-import { L1, SEQ_A, storeReq, tempDir } from "./helpers.ts";
+import { L1, SEQ_A, storeReq, useTempDirs } from "./helpers.ts";
+
+const tempDir = useTempDirs();
 
 describe("log-server RPC schemas", () => {
   test("every answer of the store matches its response schema", async () => {

@@ -6,7 +6,9 @@ import { logletOffset } from "../../src/bifrost/types.ts";
 import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { Registry } from "../../src/observability/metrics.ts";
-import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, tempDir } from "./helpers.ts";
+import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, useTempDirs } from "./helpers.ts";
+
+const tempDir = useTempDirs();
 
 function openStore(dir = tempDir(), opts: Partial<Parameters<typeof LogStore.open>[0]> = {}): LogStore {
   return LogStore.open({ path: join(dir, "logstore.sqlite"), ...opts });

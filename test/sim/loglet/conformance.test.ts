@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { SeededRandom } from "../../../src/bifrost/replicated/index.ts";
 import { asLogletId, generationalNodeId, logletOffset } from "../../../src/bifrost/types.ts";
 import { LogStore } from "../../../src/logserver/index.ts";
-import { tempDir } from "../../logserver/helpers.ts";
+import { useTempDirs } from "../../logserver/helpers.ts";
 import { MemoryLogServer } from "./memory-server.ts";
+
+const tempDir = useTempDirs();
 
 const LOGLETS = [asLogletId("1_0"), asLogletId("1_1")];
 const SEQUENCERS = [generationalNodeId(1, 1), generationalNodeId(2, 1)];
