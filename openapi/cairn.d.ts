@@ -500,6 +500,11 @@ export interface components {
                  * @default 4194304
                  */
                 "max-body-bytes": number;
+                /**
+                 * @description Bearer token every admin request must carry (`Authorization: Bearer <token>`; `/health` is open). Required when bind-address is not a loopback address. `cairn ctl` sends it from --token or CAIRN_TOKEN.
+                 * @default
+                 */
+                token: string;
             };
             /** @description The data-plane HTTP API. */
             ingress: {
@@ -595,6 +600,11 @@ export interface components {
                  * @default 5000
                  */
                 "drain-timeout-ms": number;
+                /**
+                 * @description Shared secret every peer request carries; requests with another secret are refused. Required when bind-address is not a loopback address. The same on every node.
+                 * @default
+                 */
+                "cluster-secret": string;
             };
             /** @description The metadata store (role `metadata-server`). */
             "metadata-server": {
@@ -644,10 +654,12 @@ export interface components {
                  */
                 addresses: string[];
             };
-            /** @description Structured logs (JSON lines on standard output). */
+            /** @description Structured logs on standard output. */
             log: {
                 /** @enum {string} */
                 level: "trace" | "debug" | "info" | "warn" | "error";
+                /** @enum {string} */
+                format: "auto" | "json" | "text";
             };
         };
     };
@@ -707,6 +719,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -745,6 +766,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -771,6 +801,15 @@ export interface operations {
                 };
                 content: {
                     "text/plain": string;
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
@@ -803,6 +842,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -832,6 +880,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -858,6 +915,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ClusterInfo"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
@@ -905,6 +971,15 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -972,6 +1047,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1024,6 +1108,15 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1099,6 +1192,15 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1195,6 +1297,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -1260,6 +1371,15 @@ export interface operations {
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
             500: {
                 headers: {
                     [name: string]: unknown;
@@ -1295,6 +1415,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
@@ -1344,6 +1473,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */
@@ -1402,6 +1540,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MetadataServerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             /** @description Problem: see the `code` and `hint` fields */

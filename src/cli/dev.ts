@@ -1,9 +1,11 @@
 // `cairn dev`: a local cluster for trying cairn out. Starts N nodes on 127.0.0.1 (one process
 // each, ports offset per node): the first, provisions the cluster through it, then the others,
 // which join the metadata cluster by themselves. Prints the URLs once every node is a metadata
-// member, and stops them all (by PID) on Ctrl-C. Node logs go to <base-dir>/<node>/cairn.log.
+// member, and stops them all (by PID) on Ctrl-C; children also stop by themselves if this process
+// dies. Each node's log lines go to standard error prefixed with its name, and to
+// <base-dir>/<node>/cairn.log.
 import { Command } from "commander";
-import { mkdirSync, openSync, closeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { DataDir, type Addresses } from "../node/index.ts";
@@ -61,6 +63,22 @@ async function waitReady(node: DevNode, deadlineMs: number): Promise<void> {
     await Bun.sleep(50);
   }
   throw new Error(`${node.name} did not become ready in time; see ${join(node.dir, "cairn.log")}`);
+}
+
+/** Copy a child's output line by line: to its log file as is, to our stderr with its name in front. */
+async function pump(stream: ReadableStream<Uint8Array>, prefix: string, logFd: number): Promise<void> {
+  const decoder = new TextDecoder();
+  let pending = "";
+  for await (const chunk of stream) {
+    writeSync(logFd, chunk);
+    pending += decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf("\n")) >= 0) {
+      process.stderr.write(prefix + pending.slice(0, nl + 1));
+      pending = pending.slice(nl + 1);
+    }
+  }
+  if (pending) process.stderr.write(prefix + pending + "\n");
 }
 
 /** Provision through the first node; an already provisioned cluster (a restarted dev cluster) is fine. */
@@ -151,7 +169,6 @@ export function devCommand(): Command {
         const name = `node-${i + 1}`;
         const dir = join(baseDir, name);
         mkdirSync(dir, { recursive: true });
-        const logFd = openSync(join(dir, "cairn.log"), "a");
         const proc = Bun.spawn(
           [
             ...selfCommand(),
@@ -162,11 +179,21 @@ export function devCommand(): Command {
             "--admin-address", `127.0.0.1:${portFor(adminBase, i)}`,
             "--fabric-address", `127.0.0.1:${portFor(fabricBase, i)}`,
             "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
+            // Readable lines for a person at a terminal; JSON for a program reading our stderr.
+            "--set", `log.format=${process.stderr.isTTY ? "text" : "json"}`,
             ...extra,
           ],
-          { stdout: logFd, stderr: logFd, stdin: "ignore" },
+          {
+            stdout: "pipe",
+            stderr: "pipe",
+            stdin: "ignore",
+            // The child stops by itself if this supervisor dies, even by SIGKILL: no orphans.
+            env: { ...process.env, CAIRN_EXIT_WITH_PARENT: "1" },
+          },
         );
-        closeSync(logFd);
+        const logFd = openSync(join(dir, "cairn.log"), "a");
+        const prefix = `[${name}] `;
+        void Promise.all([pump(proc.stdout, prefix, logFd), pump(proc.stderr, prefix, logFd)]).finally(() => closeSync(logFd));
         const node = { name, dir, proc };
         nodes.push(node);
         return node;

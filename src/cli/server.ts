@@ -31,7 +31,7 @@ export function loadEffectiveConfig(opts: ConfigFlagValues): Config {
 }
 
 async function runServer(config: Config): Promise<void> {
-  const log = createLogger({ level: config.log.level, node: config["node-name"] });
+  const log = createLogger({ level: config.log.level, node: config["node-name"], format: config.log.format });
   process.on("uncaughtException", (e) => {
     // Last resort: log it so a bug is visible, then let the node go on (see bun-stack.md pitfall 8).
     log.error({ err: e }, "uncaught exception");
@@ -60,6 +60,14 @@ async function runServer(config: Config): Promise<void> {
   };
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  if (process.env.CAIRN_EXIT_WITH_PARENT === "1") {
+    // Started by a supervisor (`cairn dev`): when it dies, even by SIGKILL, this process is
+    // re-parented; stop rather than linger as an orphan.
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent) onSignal("parent exit");
+    }, 250).unref();
+  }
   try {
     await node.start();
   } catch (e) {

@@ -1,7 +1,7 @@
 // Renders docs/configuration.md from the schema, so the documentation cannot drift from the code.
 import type { TSchema } from "@sinclair/typebox";
 import { ConfigSchema } from "./schema.ts";
-import { pathToEnvKey } from "./load.ts";
+import { NON_CONFIG_ENV, pathToEnvKey } from "./load.ts";
 
 function typeOf(s: TSchema): string {
   if (s.anyOf) return (s.anyOf as TSchema[]).map((x) => `\`${JSON.stringify(x.const)}\``).join(" \\| ");
@@ -35,8 +35,9 @@ export function renderConfigDocs(): string {
     "its key (`net.bind-address` → `CAIRN_NET__BIND_ADDRESS`). Lists are comma-separated",
     "(`CAIRN_ROLES=admin,worker`). An unknown key, in any source, stops the node with `CAIRN-CONFIG-0002`;",
     "a value of the wrong type or range with `CAIRN-CONFIG-0001` (or `CAIRN-CONFIG-0005` for a variable);",
-    "an impossible combination with `CAIRN-CONFIG-0004`. `CAIRN_ADDRESS` (the node `cairn ctl` talks to)",
-    "is not a configuration key.",
+    "an impossible combination with `CAIRN-CONFIG-0004`. These variables are not configuration keys:",
+    `${[...NON_CONFIG_ENV].map((v) => `\`${v}\``).join(", ")} (the node \`cairn ctl\` talks to and its token, the config`,
+    "file, a supervisor's exit-with-parent request, the binary tests run).",
     "",
   ];
   const props = ConfigSchema.properties as Record<string, TSchema>;

@@ -11,7 +11,7 @@ import { CairnError } from "../observability/errors.ts";
 import { ConfigSchema, defaultConfig, type Config } from "./schema.ts";
 
 /** Environment variables that start with CAIRN_ but are not configuration keys. */
-export const NON_CONFIG_ENV = new Set(["CAIRN_ADDRESS", "CAIRN_CONFIG"]);
+export const NON_CONFIG_ENV = new Set(["CAIRN_ADDRESS", "CAIRN_TOKEN", "CAIRN_CONFIG", "CAIRN_EXIT_WITH_PARENT", "CAIRN_TEST_BINARY"]);
 
 export interface ConfigSources {
   /** Path of a TOML file, if any. */
@@ -173,6 +173,12 @@ function describeSchema(s: TSchema): string {
   return bits.join(" ");
 }
 
+/** 127.0.0.0/8, ::1 and localhost: only this machine can connect. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 function portOf(address: string): number {
   return Number(address.slice(address.lastIndexOf(":") + 1));
 }
@@ -209,6 +215,21 @@ function checkConflicts(config: Config): void {
       "CONFIG_CONFLICT",
       `'net.heartbeat-timeout-ms' (${config.net["heartbeat-timeout-ms"]}) must be larger than 'net.heartbeat-interval-ms' (${config.net["heartbeat-interval-ms"]})`,
       { keys: ["net.heartbeat-timeout-ms", "net.heartbeat-interval-ms"] },
+    );
+  }
+  const hostOf = (address: string) => address.slice(0, address.lastIndexOf(":"));
+  if (!isLoopback(hostOf(config.admin["bind-address"])) && config.admin.token === "") {
+    throw new CairnError(
+      "CONFIG_CONFLICT",
+      `'admin.bind-address' ${config.admin["bind-address"]} is reachable from other machines, so 'admin.token' must be set (or bind to 127.0.0.1)`,
+      { keys: ["admin.bind-address", "admin.token"] },
+    );
+  }
+  if (!isLoopback(hostOf(config.net["bind-address"])) && config.net["cluster-secret"] === "") {
+    throw new CairnError(
+      "CONFIG_CONFLICT",
+      `'net.bind-address' ${config.net["bind-address"]} is reachable from other machines, so 'net.cluster-secret' must be set (or bind to 127.0.0.1)`,
+      { keys: ["net.bind-address", "net.cluster-secret"] },
     );
   }
   const ms = config["metadata-server"];

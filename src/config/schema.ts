@@ -36,6 +36,11 @@ export const AdminSection = Type.Object(
       default: "",
     }),
     "max-body-bytes": PositiveInt("Largest request body the admin API accepts; larger ones get 413.", 4 * 1024 * 1024),
+    token: Type.String({
+      description:
+        "Bearer token every admin request must carry (`Authorization: Bearer <token>`; `/health` is open). Required when bind-address is not a loopback address. `cairn ctl` sends it from --token or CAIRN_TOKEN.",
+      default: "",
+    }),
   },
   { additionalProperties: false, description: "The admin API (role `admin` adds the cluster controller; every node serves the node endpoints)." },
 );
@@ -74,6 +79,11 @@ export const NetSection = Type.Object(
     "window-size-bytes": PositiveInt("HTTP/2 flow-control window per session and stream.", F.windowSizeBytes),
     "max-session-memory-mb": PositiveInt("Memory one HTTP/2 session may buffer before the runtime drops it.", F.maxSessionMemoryMb),
     "drain-timeout-ms": PositiveInt("On shutdown, how long in-flight peer requests may finish after GOAWAY.", F.drainTimeoutMs),
+    "cluster-secret": Type.String({
+      description:
+        "Shared secret every peer request carries; requests with another secret are refused. Required when bind-address is not a loopback address. The same on every node.",
+      default: "",
+    }),
   },
   { additionalProperties: false, description: "The peer fabric: HTTP/2 between nodes." },
 );
@@ -117,8 +127,12 @@ export const LogSection = Type.Object(
       description: "Least severe log level written.",
       default: "info",
     }),
+    format: StringEnum(["auto", "json", "text"] as const, {
+      description: "`json`: one JSON object per line. `text`: one readable line per entry. `auto`: text on a terminal, JSON otherwise.",
+      default: "auto",
+    }),
   },
-  { additionalProperties: false, description: "Structured logs (JSON lines on standard output)." },
+  { additionalProperties: false, description: "Structured logs on standard output." },
 );
 
 export const ConfigSchema = Type.Object(

@@ -324,6 +324,7 @@ export class Node {
       metrics: () => this.metrics.metrics(),
       metricsContentType: this.metrics.contentType,
       maxBodyBytes: this.config.admin["max-body-bytes"],
+      token: this.config.admin.token,
       onBug: (e) => this.log.error({ err: e }, "unexpected error in admin API handler"),
       metadata: () => this.metadataService?.api(),
       maxMetadataValueBytes: this.config["metadata-server"]["max-value-bytes"],

@@ -120,6 +120,12 @@ export const ERRORS = {
     "The request body is larger than allowed",
     "Send a smaller body; the limit is a configuration value named in the message.",
   ),
+  API_UNAUTHORIZED: spec(
+    "CAIRN-API-0006",
+    401,
+    "The request lacks the admin token or carries a wrong one",
+    "Send `Authorization: Bearer <admin.token>`; with cairn ctl use --token or CAIRN_TOKEN.",
+  ),
   API_INTERNAL: spec(
     "CAIRN-API-0005",
     500,

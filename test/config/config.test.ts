@@ -91,6 +91,14 @@ describe("configuration sources", () => {
     loadConfig({ overrides: [["admin.bind-address", "127.0.0.1:0"], ["net.bind-address", "127.0.0.1:0"]] });
   });
 
+  test("binding beyond loopback requires the admin token and the cluster secret", () => {
+    expect(codeOf(() => loadConfig({ overrides: [["admin.bind-address", "0.0.0.0:9070"]] }))).toMatch(/^CAIRN-CONFIG-0004 .*admin\.token/);
+    expect(codeOf(() => loadConfig({ overrides: [["net.bind-address", "10.1.2.3:5122"]] }))).toMatch(/^CAIRN-CONFIG-0004 .*net\.cluster-secret/);
+    loadConfig({ overrides: [["admin.bind-address", "0.0.0.0:9070"], ["admin.token", "s3cret"]] });
+    loadConfig({ overrides: [["net.bind-address", "10.1.2.3:5122"], ["net.cluster-secret", "s3cret"]] });
+    loadConfig({ overrides: [["admin.bind-address", "127.0.0.2:9070"], ["net.bind-address", "localhost:5122"]] });
+  });
+
   test("the dumped TOML is itself a valid config that loads to the same values", () => {
     const { config } = loadConfig({ overrides: [["node-name", "n7"], ["net.request-timeout-ms", "1234"]] });
     const text = configToToml(config);

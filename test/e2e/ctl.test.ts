@@ -38,6 +38,21 @@ describe("cairn ctl", () => {
     expect(r.stderr).toContain("hint:");
   });
 
+  test("a node with admin.token refuses requests without it (401) but keeps /health open", async () => {
+    const secured = await startNode({ name: "secured", args: ["--set", "admin.token=t0ken"], readyPath: "/health" });
+    const base = secured.addresses.admin;
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const denied = await fetch(`${base}/v1/node`);
+    expect(denied.status).toBe(401);
+    expect(((await denied.json()) as { code: string }).code).toBe("CAIRN-API-0006");
+    expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer t0ken" } })).status).toBe(200);
+    expect((await runCairn(["ctl", "--address", base, "status"])).exitCode).toBe(5);
+    expect((await runCairn(["ctl", "--address", base, "status"], { env: { CAIRN_TOKEN: "t0ken" } })).exitCode).toBe(0);
+    expect((await runCairn(["ctl", "--address", base, "--token", "t0ken", "config", "get"])).exitCode).toBe(0);
+    await secured.stop();
+  });
+
   test("usage errors exit 2", async () => {
     expect((await runCairn(["ctl", "no-such-command"])).exitCode).toBe(2);
     expect((await runCairn(["ctl", "--address", node.addresses.admin, "metadata", "put", "k", "{not json"])).exitCode).toBe(2);

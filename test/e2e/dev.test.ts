@@ -43,5 +43,31 @@ describe("cairn dev", () => {
     }
     expect(await stopProcess(proc, "SIGTERM")).toBe(0);
     for (const n of out.nodes) expect(alive(n.pid)).toBe(false);
+    const logs = await new Response(proc.stderr).text();
+    for (const name of ["node-1", "node-2", "node-3"]) expect(logs).toContain(`[${name}] `);
+  });
+
+  test("the nodes stop by themselves when the supervisor is killed with SIGKILL", async () => {
+    const dir = tempDir();
+    const proc = Bun.spawn(
+      [...cairnCommand(), "dev", "--nodes", "2", "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+      { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr: "ignore", stdin: "ignore" },
+    );
+    track(proc);
+    const reader = proc.stdout.getReader();
+    let text = "";
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const out = JSON.parse(text) as DevOutput;
+    proc.kill("SIGKILL");
+    await proc.exited;
+    const deadline = Date.now() + 30_000;
+    while (out.nodes.some((n) => alive(n.pid)) && Date.now() < deadline) await Bun.sleep(100);
+    const orphans = out.nodes.filter((n) => alive(n.pid));
+    for (const n of orphans) process.kill(n.pid, "SIGKILL");
+    expect(orphans.map((n) => n.name)).toEqual([]);
   });
 });

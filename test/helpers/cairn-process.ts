@@ -84,7 +84,15 @@ export interface NodeProcess {
 
 /** Spawn `cairn server` on port 0 with its own data dir, and wait until /ready answers 200. */
 export async function startNode(
-  options: { name?: string; dataDir?: string; args?: string[]; env?: Record<string, string>; readyTimeoutMs?: number } = {},
+  options: {
+    name?: string;
+    dataDir?: string;
+    args?: string[];
+    env?: Record<string, string>;
+    readyTimeoutMs?: number;
+    /** What must answer 200 before the node counts as started (default /ready). */
+    readyPath?: string;
+  } = {},
 ): Promise<NodeProcess> {
   const name = options.name ?? "n1";
   const dataDir = options.dataDir ?? join(tempDir(), name);
@@ -120,7 +128,7 @@ export async function startNode(
       // Not written yet.
     }
     if (addresses) {
-      const ok = await fetch(`${addresses.admin}/ready`, { signal: AbortSignal.timeout(2000) })
+      const ok = await fetch(`${addresses.admin}${options.readyPath ?? "/ready"}`, { signal: AbortSignal.timeout(2000) })
         .then((r) => r.ok)
         .catch(() => false);
       if (ok) break;

@@ -1,5 +1,6 @@
 // The admin HTTP API: an Elysia app assembled from per-area route plugins, with one error mapping
 // (problem+json, catalogue codes) and an OpenAPI document generated from the same schemas.
+import { timingSafeEqual } from "node:crypto";
 import { Elysia, type AnyElysia } from "elysia";
 import { openapi } from "@elysiajs/openapi";
 import { CairnError } from "../../observability/errors.ts";
@@ -28,6 +29,12 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
   return new Elysia({ name: "cairn-admin" })
     .use(specRoute)
     .onRequest(({ request }) => {
+      if (deps.token !== "" && new URL(request.url).pathname !== "/health") {
+        const auth = request.headers.get("authorization") ?? "";
+        if (!constantTimeEqual(auth, `Bearer ${deps.token}`)) {
+          return problemResponse(new CairnError("API_UNAUTHORIZED", auth === "" ? "the admin API requires a bearer token" : "wrong admin token"));
+        }
+      }
       const length = Number(request.headers.get("content-length") ?? "0");
       if (length > deps.maxBodyBytes) {
         return problemResponse(
@@ -65,6 +72,12 @@ function specPlugin() {
       ],
     },
   });
+}
+
+function constantTimeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 export type AdminApp = ReturnType<typeof createAdminApp>;

@@ -17,6 +17,8 @@ export interface AdminDeps {
   metrics(): Promise<string>;
   metricsContentType: string;
   maxBodyBytes: number;
+  /** Required bearer token; "" = none. */
+  token: string;
   /** The metadata store; undefined while the cluster is not provisioned. */
   metadata(): MetadataApi | undefined;
   maxMetadataValueBytes: number;

@@ -21,6 +21,12 @@ export function finishSpec(doc: Record<string, unknown>): Record<string, unknown
   for (const [path, methods] of Object.entries(paths)) {
     for (const op of Object.values(methods)) {
       op.responses ??= {};
+      if (path !== "/health") {
+        op.responses["401"] ??= {
+          description: "Missing or wrong bearer token (only when the node sets admin.token)",
+          content: { "application/json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        };
+      }
       op.responses["500"] ??= {
         description: "Internal error (a bug; the node log has details)",
         content: { "application/json": { schema: { $ref: "#/components/schemas/Problem" } } },
@@ -36,6 +42,12 @@ export function finishSpec(doc: Record<string, unknown>): Record<string, unknown
       }
     }
   }
+  const components = (doc.components ??= {}) as Record<string, unknown>;
+  components.securitySchemes = {
+    adminToken: { type: "http", scheme: "bearer", description: "admin.token of the node; needed only when it is set." },
+  };
+  // Optional: `{}` allows requests without the token (nodes bound to loopback without admin.token).
+  doc.security = [{}, { adminToken: [] }];
   return doc;
 }
 
@@ -48,6 +60,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     metrics: unavailable,
     metricsContentType: "text/plain",
     maxBodyBytes: defaultConfig().admin["max-body-bytes"],
+    token: "",
     metadata: unavailable,
     maxMetadataValueBytes: defaultConfig()["metadata-server"]["max-value-bytes"],
     cluster: unavailable,

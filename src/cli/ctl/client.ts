@@ -11,6 +11,7 @@ export interface CtlGlobals {
   address: string;
   json?: boolean;
   timeoutMs: string;
+  token?: string;
 }
 
 export const DEFAULT_ADDRESS = "http://127.0.0.1:9070";
@@ -31,6 +32,7 @@ export function adminClient(globals: CtlGlobals): AdminClient {
   const baseUrl = normalizeAddress(globals.address);
   return createClient<paths>({
     baseUrl,
+    ...(globals.token ? { headers: { authorization: `Bearer ${globals.token}` } } : {}),
     fetch: (req: Request) => fetch(req, { signal: AbortSignal.timeout(timeoutMs) }),
   });
 }

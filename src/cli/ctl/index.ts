@@ -45,6 +45,7 @@ export function ctlCommand(): Command {
     .addOption(
       new Option("-a, --address <url>", "admin API of any node").env("CAIRN_ADDRESS").default(DEFAULT_ADDRESS),
     )
+    .addOption(new Option("--token <token>", "admin API bearer token (admin.token of the node)").env("CAIRN_TOKEN"))
     .option("--json", "print machine-readable JSON")
     .option("--timeout-ms <ms>", "deadline of each request", "10000")
     .addHelpText(
