@@ -89,6 +89,7 @@ interface Trial {
 async function main(): Promise<void> {
   const seconds = Number(args.seconds);
   const warmupMs = 500;
+  const jitWarmupMs = 1_500;
   const payloads = [100, 64 * 1024];
   const concurrencies = args.quick ? [16] : [1, 16, 256];
   const transports: ServerTransportKind[] = ["bun", "node"];
@@ -102,6 +103,11 @@ async function main(): Promise<void> {
       const fabricUrl = `127.0.0.1:${child.ports.fabric}`;
       const baselineUrl = `http://127.0.0.1:${child.ports.baseline}/echo`;
       const raw = transport === "bun" ? await rawH2Session(child.ports.rawH2) : null;
+      // Warm the JIT on every path before the first measured trial (the first trial ran cold otherwise).
+      const small = new Uint8Array(100);
+      await runLoad(() => client.call(fabricUrl, BenchEcho, { payload: small }).then(() => {}), 16, jitWarmupMs, null);
+      if (transport === "bun") await runLoad(() => fetch(baselineUrl, { method: "POST", body: small }).then((r) => r.arrayBuffer()).then(() => {}), 16, jitWarmupMs, null);
+      if (raw !== null) await runLoad(() => rawH2Echo(raw, small), 16, jitWarmupMs, null);
       for (const payloadBytes of payloads) {
         const payload = new Uint8Array(payloadBytes).map((_, i) => i & 255);
         for (const concurrency of concurrencies) {
@@ -143,7 +149,10 @@ async function main(): Promise<void> {
         bun: Bun.version,
         cpus: os.cpus().length,
         secondsPerTrial: seconds,
-        note: "client in this process, servers in a child process; baseline = fetch (HTTP/1.1) to Bun.serve echoing raw bytes; fabric = typed RPC with frame codec, schema validation and fencing",
+        note:
+          "client in this process, servers in a child process; baseline = fetch (HTTP/1.1) to Bun.serve echoing raw bytes; " +
+          "raw h2 = node:http2 session (same tuning) to Bun.serve http2 echoing raw bytes; fabric(x) = FabricClient to FabricServer " +
+          "on transport x (frame codec, schema validation both ways, fencing, deadlines, metrics); bgCpuPercent = CPU used by other processes",
         totalSeconds: (Date.now() - started) / 1000,
         trials,
         ratios: ratios(trials),
