@@ -1,4 +1,17 @@
 // Public surface of the Raft core. Nothing outside src/raft reaches into its other modules.
+//
+// Usage (a driver, e.g. the metadata server):
+//   const storage = new SqliteRaftStorage(...)            // implements RaftStorage (or MemoryStorage)
+//   const node = new RaftNode({ config: { id }, storage, random })
+//   on timer:    node.tick()
+//   on message:  node.step(decodeMessage(bytes))
+//   on request:  node.propose(data) / node.readIndex(ctx) / node.proposeConfChange(change)
+//   loop:        if (node.hasReady()) { const rd = node.ready();
+//                  persist rd.snapshot, rd.entries, rd.hardState (fsync if rd.mustSync);
+//                  send rd.messages (encodeMessage); apply rd.snapshot then rd.committedEntries;
+//                  serve rd.readStates once applied >= index; node.advance(); }
+// A new cluster's founders start from bootstrapPersistedState(voters); a joining node from
+// joiningPersistedState() and is added by the leader with addLearner, then addVoter.
 
 export { RaftInvariantError, invariant } from "./assert.ts";
 export { bootstrapPersistedState, joiningPersistedState } from "./bootstrap.ts";
@@ -38,7 +51,7 @@ export type {
   VoteResponseMessage,
 } from "./messages.ts";
 export { RaftNode } from "./node.ts";
-export type { ProgressStatus, RaftNodeOptions, RaftStatus, Ready } from "./node.ts";
+export type { FromPersistedStateOptions, ProgressStatus, RaftNodeOptions, RaftStatus, Ready } from "./node.ts";
 export { Xoshiro128, randomBelow } from "./random.ts";
 export type { Random } from "./random.ts";
 export type {

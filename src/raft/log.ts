@@ -128,6 +128,9 @@ export class RaftLog {
 
   /** Index of the first entry that is missing or has another term here, or 0 if all match. */
   findConflict(ents: readonly Entry[]): Index {
+    const first = ents[0];
+    // The common case, a pure extension of the log, needs no term lookups.
+    if (first !== undefined && first.index === this.lastIndex() + 1) return first.index;
     for (const e of ents) {
       if (!this.matchTerm(e.index, e.term)) return e.index;
     }

@@ -14,7 +14,8 @@ import type { Message } from "./messages.ts";
 import type { Random } from "./random.ts";
 import { Raft } from "./raft.ts";
 import type { ConfChangeResult, ProposeResult, ReadIndexResult, TransferResult } from "./results.ts";
-import type { RaftStorage } from "./storage.ts";
+import type { PersistedState, RaftStorage } from "./storage.ts";
+import { MemoryStorage } from "./storage.ts";
 import type {
   ConfChange,
   ConfState,
@@ -28,7 +29,7 @@ import type {
   SoftState,
   Term,
 } from "./types.ts";
-import { hardStateEqual } from "./types.ts";
+import { confStateEqual, hardStateEqual } from "./types.ts";
 
 export interface Ready {
   /** Leader/role, when they changed since the previous Ready (not persisted). */
@@ -81,7 +82,28 @@ export interface RaftStatus {
   readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
 }
 
+export interface FromPersistedStateOptions {
+  readonly config: RaftConfigInput;
+  readonly state: PersistedState;
+  readonly random: Random;
+}
+
 export class RaftNode {
+  /**
+   * Builds a MemoryStorage holding `state` and a node on it. If `state.confState` is given it must
+   * equal the membership derived from the snapshot and the log (a cheap consistency check).
+   */
+  static fromPersistedState(options: FromPersistedStateOptions): { node: RaftNode; storage: MemoryStorage } {
+    const storage = MemoryStorage.fromPersistedState(options.state);
+    const node = new RaftNode({ config: options.config, storage, random: options.random });
+    const expected = options.state.confState;
+    invariant(
+      expected === undefined || confStateEqual(expected, node.raft.currentConf()),
+      "persisted conf state differs from the one derived from the snapshot and the log",
+    );
+    return { node, storage };
+  }
+
   private readonly raft: Raft;
   private prevSoftState: SoftState;
   private prevHardState: HardState;
@@ -126,7 +148,8 @@ export class RaftNode {
   }
 
   /**
-   * Starts a linearizable read identified by `ctx` (unique among pending reads). On a follower the
+   * Starts a linearizable read identified by `ctx`. Never reuse a ctx (a late duplicate answer could
+   * otherwise be matched to a newer read): use a per-node counter or a random id. On a follower the
    * request goes to the leader. The answer is a ReadState in a later Ready; if none comes (leader
    * change, lost message), the caller retries with a new ctx.
    */

@@ -585,7 +585,9 @@ export class Raft {
     this.onLogWritten(first.index, entries);
     const self = this.tracker.progress.get(this.id);
     self?.maybeUpdate(this.log.lastIndex());
-    this.maybeCommit();
+    // Only our own match moved, and no other voter can hold the new entries yet: the quorum index can
+    // only change when a quorum is one voter.
+    if (this.tracker.quorumSize() === 1) this.maybeCommit();
   }
 
   private maybeCommit(): boolean {
@@ -601,9 +603,12 @@ export class Raft {
 
   private onLeaderCommit(): void {
     const committed = this.log.committed;
-    while (this.uncommittedSizes.length > 0 && this.uncommittedFirstIndex <= committed) {
-      this.uncommittedBytes -= this.uncommittedSizes.shift()!;
-      this.uncommittedFirstIndex = (this.uncommittedFirstIndex + 1) as Index;
+    // uncommittedSizes[k] is the size of entry uncommittedFirstIndex + k.
+    const done = Math.min(committed - this.uncommittedFirstIndex + 1, this.uncommittedSizes.length);
+    if (done > 0) {
+      for (let k = 0; k < done; k++) this.uncommittedBytes -= this.uncommittedSizes[k]!;
+      this.uncommittedSizes = done === this.uncommittedSizes.length ? [] : this.uncommittedSizes.slice(done);
+      this.uncommittedFirstIndex = (this.uncommittedFirstIndex + done) as Index;
     }
     if (this.waitingReads.length > 0 && this.committedEntryInCurrentTerm()) {
       const waiting = this.waitingReads;

@@ -112,3 +112,19 @@ describe("the Ready contract", () => {
 function hasReadyWhileOutstanding(node: RaftNode): boolean {
   return node.hasReady();
 }
+
+describe("creating a node from persisted state", () => {
+  test("the optional conf state must agree with the one derived from the log", () => {
+    const state = bootstrapPersistedState([id(1), id(2), id(3)]);
+    const { node, storage } = RaftNode.fromPersistedState({
+      config: { id: id(2) },
+      state: { ...state, confState: { voters: [id(1), id(2), id(3)], learners: [] } },
+      random: new Xoshiro128(1),
+    });
+    expect(node.status().confState.voters).toEqual([id(1), id(2), id(3)]);
+    expect(storage.lastIndex()).toBe(3 as never);
+    expect(() =>
+      RaftNode.fromPersistedState({ config: { id: id(2) }, state: { ...state, confState: { voters: [id(1)], learners: [] } }, random: new Xoshiro128(1) }),
+    ).toThrow(RaftInvariantError);
+  });
+});

@@ -12,6 +12,8 @@ export interface Scenario {
   readonly netMeanDelayMs: number;
   readonly dropRate: number;
   readonly duplicateRate: number;
+  /** Share of messages delivered a second time much later. */
+  readonly replayRate: number;
   /** Share of messages that may overtake earlier ones on the same link. */
   readonly reorderRate: number;
   readonly diskMaxLatencyMs: number;
@@ -53,6 +55,7 @@ export function drawScenario(rng: SimRng): Scenario {
     dropRate: calm ? 0 : rng.pick([0, 0.01, 0.05, 0.1, 0.2]),
     duplicateRate: calm ? 0 : rng.pick([0, 0.01, 0.05, 0.15]),
     reorderRate: calm ? 0 : rng.pick([0, 0.05, 0.3, 1]),
+    replayRate: calm ? 0 : rng.pick([0, 0, 0.01, 0.05]),
     diskMaxLatencyMs: rng.pick([0, 0.5, 2, 5]),
     partitionEveryMs: calm ? Infinity : rng.pick([Infinity, 150, 300, 600]),
     partitionHoldMaxMs: rng.pick([100, 300, 600]),
@@ -80,6 +83,7 @@ export function describeScenario(s: Scenario): string {
     `drop=${s.dropRate}`,
     `dup=${s.duplicateRate}`,
     `reorder=${s.reorderRate}`,
+    `replay=${s.replayRate}`,
     `disk<=${s.diskMaxLatencyMs}ms`,
     `partitionEvery=${fmt(s.partitionEveryMs)}ms(hold<=${s.partitionHoldMaxMs})`,
     `crashEvery=${fmt(s.crashEveryMs)}ms(down<=${s.downMaxMs})`,

@@ -298,6 +298,10 @@ export class World {
     const node = p.node;
     if (node === null) return;
     this.checker.afterEvent(p.id, node);
+    const role = node.inspect.role();
+    if ((role === "candidate" || role === "preCandidate") && !node.inspect.confState().voters.includes(p.id)) {
+      throw new SafetyViolation("membership", `N${p.id} campaigns although it is not a voter of its configuration`);
+    }
     const term = node.inspect.term();
     if (term > this.stats.maxTerm) this.stats.maxTerm = term;
     if (p.persisting === null && node.hasReady()) {
@@ -380,7 +384,8 @@ export class World {
         this.log(() => `committed ${e.change.type}(N${e.change.nodeId}) at ${e.index}`);
         if (e.change.type === "removeNode") {
           const removed = this.procs.get(e.change.nodeId);
-          if (removed !== undefined) this.scheduleAfter(this.faultRng.float() * 200, { kind: "retire", proc: removed });
+          // Left running for a while: it must not disturb the cluster once it knows it is out.
+          if (removed !== undefined) this.scheduleAfter(this.faultRng.float() * 1000, { kind: "retire", proc: removed });
         }
       }
     }
@@ -470,6 +475,10 @@ export class World {
       if (at > lastAt) this.linkLastDelivery.set(link, at);
       const payload = this.opts.encodeMessages ? encodeMessage(m) : m;
       this.schedule(at, { kind: "deliver", to: m.to, payload, from: m.from });
+      // A copy replayed much later (a retransmission from a stale connection).
+      if (faulty && this.netRng.chance(s.replayRate)) {
+        this.schedule(this.now + 50 + this.netRng.float() * 1000, { kind: "deliver", to: m.to, payload, from: m.from });
+      }
     }
   }
 
