@@ -109,6 +109,7 @@ function main(): number {
   let failed = 0;
   let events = 0;
   let simulatedMs = 0;
+  let maxLivenessTicks = 0;
   const failures: string[] = [];
   for (let k = 0; k < args.seeds; k++) {
     const seed = args.from + k;
@@ -116,6 +117,7 @@ function main(): number {
     const r = runSeed({ seed, nodes, ...common });
     events += r.stats.events;
     simulatedMs += r.simulatedMs;
+    if (r.stats.livenessTicks > maxLivenessTicks) maxLivenessTicks = r.stats.livenessTicks;
     if (r.ok) {
       passed++;
     } else {
@@ -133,6 +135,7 @@ function main(): number {
   console.log(
     `simulated ${passed + failed} seeds (nodes ${args.nodes.join("/")}), ${events} events, ${(simulatedMs / 1000).toFixed(0)} simulated s, ${seconds.toFixed(1)} s wall`,
   );
+  console.log(`liveness: slowest recovery ${maxLivenessTicks} ticks after healing (bound 300)`);
   for (const f of failures) console.log(`failing: ${f}`);
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 ? 0 : 1;

@@ -1,6 +1,6 @@
 // Global oracles the simulator runs after every event. They see every node's in-memory log (through
 // `RaftNode.inspect`), its durable storage and what it applies, and fail the run on:
-// - election safety: two leaders in one term;
+// - election safety: two leaders in one term; leader append-only: a leader rewriting its own log;
 // - log matching: two logs with the same (index, term) but different prefixes (a rolling prefix hash
 //   per node, registered globally per (index, term));
 // - leader completeness: a leader of term T missing an entry committed in a term < T;
@@ -71,6 +71,9 @@ interface NodeView {
   commit: number;
   durableTerm: number;
   durableCommit: number;
+  /** While leader: the term and the last index it had (leader append-only). */
+  leaderTerm: number;
+  leaderLast: number;
 }
 
 export class SafetyChecker {
@@ -126,6 +129,8 @@ export class SafetyChecker {
       commit: base,
       durableTerm: prev?.durableTerm ?? 0,
       durableCommit: prev?.durableCommit ?? 0,
+      leaderTerm: 0,
+      leaderLast: 0,
     };
     this.views.set(id, view);
     node.inspect.takeChangedFloor();
@@ -183,6 +188,17 @@ export class SafetyChecker {
     const view = this.views.get(id);
     if (view === undefined) throw new Error(`checker: unknown node ${id}`);
     const floor = node.inspect.takeChangedFloor();
+    // Leader append-only: while leading a term, a node never rewrites an entry it already had.
+    const isLeader = node.inspect.role() === "leader";
+    if (isLeader && view.leaderTerm === node.inspect.term() && floor <= view.leaderLast) {
+      throw new SafetyViolation("leader append-only", `leader ${id} rewrote its log from index ${floor} (it had ${view.leaderLast})`);
+    }
+    if (isLeader) {
+      view.leaderTerm = node.inspect.term();
+      view.leaderLast = node.inspect.lastIndex();
+    } else {
+      view.leaderTerm = 0;
+    }
     if (floor !== Number.POSITIVE_INFINITY || node.inspect.firstIndex() - 1 > view.base) this.rehash(id, node, view, floor);
 
     // Commit index: monotonic, and what is committed is registered globally.
