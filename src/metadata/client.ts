@@ -81,10 +81,14 @@ export class MetadataClient implements MetadataApi {
     return this.members;
   }
 
-  async get(key: string, options: { consistency?: Consistency } = {}): Promise<VersionedValue | undefined> {
+  /**
+   * Read a key. `remoteFirst` asks other members before this node's own replica: a node that was
+   * removed from the metadata cluster stops receiving the log, so its replica cannot tell it so.
+   */
+  async get(key: string, options: { consistency?: Consistency; remoteFirst?: boolean } = {}): Promise<VersionedValue | undefined> {
     checkKey(key);
     const consistency = options.consistency ?? "linearizable";
-    return this.withRetries("read", async (target) => {
+    return this.withRetries(options.remoteFirst ? "remote-read" : "read", async (target) => {
       if (target === "local") return await this.options.local!.read(key, consistency);
       const r = await this.options.fabric.call(target, GetRpc, { key, consistency }, { deadlineMs: this.options.requestTimeoutMs });
       return r.found ? { value: r.value, version: asVersion(r.version) } : undefined;
@@ -144,7 +148,7 @@ export class MetadataClient implements MetadataApi {
   }
 
   /** Where to send the next attempt, best first. */
-  private targets(kind: "read" | "write"): Array<string | "local"> {
+  private targets(kind: "read" | "remote-read" | "write"): Array<string | "local"> {
     const local = this.options.local;
     const localMember = local !== undefined && local.state === "member";
     const out: Array<string | "local"> = [];
@@ -161,7 +165,7 @@ export class MetadataClient implements MetadataApi {
     return out;
   }
 
-  private async withRetries<T>(kind: "read" | "write", attempt: (target: string | "local") => Promise<T>): Promise<T> {
+  private async withRetries<T>(kind: "read" | "remote-read" | "write", attempt: (target: string | "local") => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.options.requestTimeoutMs;
     let mayHaveApplied = false;
     let last: unknown;

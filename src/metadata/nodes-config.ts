@@ -18,6 +18,7 @@ export const NodeEntry = Type.Object({
   id: Type.Integer({ minimum: 1, description: "Plain node id; shown as N<id>." }),
   name: Type.String(),
   generation: Type.Integer({ minimum: 1, description: "The generation that last registered." }),
+  incarnation: Type.String({ description: "Random id of the process that registered this generation." }),
   roles: Type.Array(StringEnum(ROLES)),
   fabricAddress: Type.String(),
   adminAddress: Type.String(),
@@ -63,6 +64,8 @@ export function findNode(config: NodesConfiguration, nameOrId: string): NodeEntr
 export interface RegisterRequest {
   name: string;
   generation: number;
+  /** Random per process start: tells a re-registration of this process from another process. */
+  incarnation: string;
   roles: NodeEntry["roles"];
   fabricAddress: string;
   adminAddress: string;
@@ -76,13 +79,13 @@ export interface RegisterRequest {
 export function registerNode(config: NodesConfiguration, req: RegisterRequest): { config: NodesConfiguration; node: NodeEntry } {
   const existing = config.nodes.find((n) => n.name === req.name);
   if (existing !== undefined) {
-    if (existing.generation > req.generation) {
-      throw new CairnError(
-        "NET_STALE_GENERATION",
-        `node ${req.name} registered generation ${existing.generation} before; this process has generation ${req.generation}`,
-      );
+    if (existing.incarnation !== req.incarnation && existing.generation >= req.generation) {
+      // Another process registered this generation or a later one: this node's local counter is
+      // behind (a wiped data directory). It must take a newer generation before registering.
+      throw new StaleGenerationError(req.name, existing.generation);
     }
     const unchanged =
+      existing.incarnation === req.incarnation &&
       existing.generation === req.generation &&
       existing.fabricAddress === req.fabricAddress &&
       existing.adminAddress === req.adminAddress &&
@@ -91,6 +94,7 @@ export function registerNode(config: NodesConfiguration, req: RegisterRequest): 
     const updated: NodeEntry = {
       ...existing,
       generation: req.generation,
+      incarnation: req.incarnation,
       roles: [...req.roles],
       fabricAddress: req.fabricAddress,
       adminAddress: req.adminAddress,
@@ -102,12 +106,23 @@ export function registerNode(config: NodesConfiguration, req: RegisterRequest): 
     id: config.nextNodeId,
     name: req.name,
     generation: req.generation,
+    incarnation: req.incarnation,
     roles: [...req.roles],
     fabricAddress: req.fabricAddress,
     adminAddress: req.adminAddress,
     metadataServer: { state: transitionMetadataServerState("unregistered", event), storageId: null },
   };
   return { config: { ...config, nextNodeId: config.nextNodeId + 1, nodes: [...config.nodes, node] }, node };
+}
+
+/** Registration found a newer generation of this node: the process must move past `registered`. */
+export class StaleGenerationError extends CairnError {
+  constructor(
+    name: string,
+    readonly registered: number,
+  ) {
+    super("NET_STALE_GENERATION", `node ${name} has registered generation ${registered} from another process; this process must use a newer one`);
+  }
 }
 
 /** Apply a metadata-server event to one node (checked: an illegal transition throws). */

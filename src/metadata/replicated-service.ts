@@ -10,7 +10,7 @@ import { MetadataClient } from "./client.ts";
 import { NO_VERSION, DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
 import { RemoveRpc, StatusRpc } from "./rpc.ts";
 import { checkOperatorRequest } from "./server-state.ts";
-import { KEYS, findNode, nodeIdLabel, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
+import { KEYS, StaleGenerationError, findNode, nodeIdLabel, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import type { ProvisionRequest } from "./provision.ts";
 import type { RaftDriverOptions } from "./raft-driver.ts";
 import { MetadataServer, type MetadataServerStatus } from "./server.ts";
@@ -33,6 +33,8 @@ export interface ReplicatedMetadataServiceDeps {
   onCluster: (cluster: ClusterInfo) => void;
   /** This node got its id. */
   onRegistered: (nodeId: number) => void;
+  /** Move this node's generation to at least `minimum` (durably). */
+  advanceGeneration: (minimum: number) => void;
 }
 
 const RECONCILE_INTERVAL_MS = 500;
@@ -46,6 +48,7 @@ export class ReplicatedMetadataService implements MetadataService {
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
   private lastConfig: NodesConfiguration | undefined;
+  private lastConfigVersion = 0;
 
   constructor(private readonly deps: ReplicatedMetadataServiceDeps) {
     this.server = deps.runsServer
@@ -60,7 +63,7 @@ export class ReplicatedMetadataService implements MetadataService {
           nowMs: deps.nowMs,
           randomBytes: deps.randomBytes,
           self: deps.self,
-          onNodesConfig: (c) => this.onNodesConfig(c),
+          onNodesConfig: (c, v) => this.onNodesConfig(c, v),
         })
       : undefined;
     const seeds = deps.seeds.length > 0 ? deps.seeds : deps.runsServer ? [deps.self().fabricAddress] : [];
@@ -135,8 +138,9 @@ export class ReplicatedMetadataService implements MetadataService {
         this.setCluster(c.value as ClusterInfo);
       }
       if (this.registeredGeneration !== this.deps.self().generation) await this.register();
-      const config = this.server?.nodesConfig() ?? ((await this.client.get(KEYS.nodesConfig).catch(() => undefined))?.value as NodesConfiguration | undefined);
-      if (config !== undefined) this.onNodesConfig(config);
+      // Ask the cluster, not only this replica: a removed member's replica stops at its removal.
+      const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true }).catch(() => undefined);
+      if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
     } catch (e) {
       this.deps.log.debug({ err: e }, "metadata reconcile round failed; will retry");
     } finally {
@@ -228,10 +232,12 @@ export class ReplicatedMetadataService implements MetadataService {
     this.deps.onCluster(cluster);
   }
 
-  private onNodesConfig(config: NodesConfiguration): void {
+  private onNodesConfig(config: NodesConfiguration, version: number): void {
+    if (version < this.lastConfigVersion) return;
     this.lastConfig = config;
+    this.lastConfigVersion = version;
     this.client.updateMembers(config);
-    if (this.server !== undefined) void this.server.reconcile(config, () => this.client.leaderHint());
+    if (this.server !== undefined) void this.server.reconcile(config, version, () => this.client.leaderHint());
   }
 
   /** Register this node (or its new generation and addresses) by compare-and-set on nodes_config. */
@@ -240,7 +246,16 @@ export class ReplicatedMetadataService implements MetadataService {
     for (let attempt = 0; attempt < 10; attempt++) {
       const current = await this.client.get(KEYS.nodesConfig);
       if (current === undefined) throw new CairnError("METADATA_STORAGE_CORRUPT", "the cluster is provisioned but has no nodes_config");
-      const { config, node } = registerNode(current.value as NodesConfiguration, self);
+      let registered: ReturnType<typeof registerNode>;
+      try {
+        registered = registerNode(current.value as NodesConfiguration, self);
+      } catch (e) {
+        if (!(e instanceof StaleGenerationError)) throw e;
+        this.deps.log.warn({ registered: e.registered, local: self.generation }, "a newer generation of this node is registered (wiped data directory?): moving past it");
+        this.deps.advanceGeneration(e.registered + 1);
+        return this.register();
+      }
+      const { config, node } = registered;
       if (config !== current.value) {
         try {
           await this.client.put(KEYS.nodesConfig, config, current.version === NO_VERSION ? DOES_NOT_EXIST : matchesVersion(current.version));
@@ -253,7 +268,6 @@ export class ReplicatedMetadataService implements MetadataService {
       this.registeredGeneration = self.generation;
       this.deps.log.info({ node: `N${node.id}`, generation: self.generation }, "registered in the nodes configuration");
       this.deps.onRegistered(node.id);
-      this.onNodesConfig(config);
       return;
     }
     throw new CairnError("METADATA_UNAVAILABLE", "could not register in the nodes configuration: too many concurrent changes");

@@ -50,7 +50,7 @@ export interface MetadataServerDeps {
   /** This node as it registers (name, generation, roles, addresses). */
   self: () => RegisterRequest;
   /** The node learned the cluster's nodes configuration (from its own replica). */
-  onNodesConfig: (config: NodesConfiguration) => void;
+  onNodesConfig: (config: NodesConfiguration, version: number) => void;
 }
 
 const PROMOTION_CHECK_MS = 200;
@@ -65,6 +65,8 @@ export class MetadataServer {
   private stopped = false;
   /** The newest nodes configuration seen from outside this replica (a joiner's replica starts empty). */
   private externalConfig: NodesConfiguration | undefined;
+  /** The replica must have applied a nodes configuration at least this new to count as a member. */
+  private minMemberConfigVersion = 0;
 
   constructor(private readonly deps: MetadataServerDeps) {
     this.storage = MetadataRaftStorage.open(join(deps.dataDir, RAFT_STORAGE_FILE));
@@ -143,7 +145,7 @@ export class MetadataServer {
    * Called by the node whenever it sees a newer nodes configuration (from any source). Drives this
    * node's own transitions: start joining when its state is auto-join, detect a lost disk.
    */
-  async reconcile(config: NodesConfiguration, leaderHint: () => LeaderHint | undefined): Promise<void> {
+  async reconcile(config: NodesConfiguration, version: number, leaderHint: () => LeaderHint | undefined): Promise<void> {
     if (this.stopped) return;
     this.externalConfig = config;
     const me = findNode(config, this.deps.self().name);
@@ -160,17 +162,27 @@ export class MetadataServer {
       this.stateValue = "storage-mismatch";
       return;
     }
-    if (me.metadataServer.state === "standby" && this.driver === undefined) {
-      this.stateValue = "standby";
+    if (me.metadataServer.state === "standby") {
+      if (this.driver !== undefined && this.stateValue !== "joining") {
+        // Removed from the metadata cluster: the leader no longer replicates to this node, so its
+        // own replica may never show the removal. Stop serving; the storage stays for a re-add.
+        this.deps.log.info({ node: nodeIdLabel(me.id) }, "removed from the metadata cluster: now standby");
+        this.stopDriver();
+      }
+      if (this.driver === undefined) this.stateValue = "standby";
       return;
     }
     if (me.metadataServer.state !== "auto-join") return;
+    // This replica may hold a stale "member" from before a removal: it counts as a member again
+    // only once it has applied a nodes configuration at least this new that says so.
+    this.minMemberConfigVersion = Math.max(this.minMemberConfigVersion, version + 1);
     if (mine === undefined) {
       const storageId = newFingerprint(this.deps.randomBytes);
       this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId: me.id }, joiningPersistedState());
     }
     if (this.driver === undefined) this.startDriver(me.id);
-    if (this.driver!.sm.nodesConfig()?.config !== undefined && this.stateValue === "member") return;
+    this.refreshState();
+    if (this.stateValue === "member") return;
     this.stateValue = "joining";
     const hint = leaderHint();
     const targets = hint ? [hint.address] : config.nodes.filter((n) => n.metadataServer.state === "member").map((n) => n.fabricAddress);
@@ -281,10 +293,16 @@ export class MetadataServer {
     };
   }
 
+  private stopDriver(): void {
+    if (this.promotionTimer !== undefined) clearInterval(this.promotionTimer);
+    this.promotionTimer = undefined;
+    this.driver?.stop();
+    this.driver = undefined;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.promotionTimer !== undefined) clearInterval(this.promotionTimer);
-    this.driver?.stop();
+    this.stopDriver();
     this.stateValue = "stopped";
     this.storage.close();
   }
@@ -329,7 +347,7 @@ export class MetadataServer {
       if (nc !== undefined && nc.version !== lastConfigVersion) {
         lastConfigVersion = nc.version;
         this.refreshState();
-        this.deps.onNodesConfig(nc.config);
+        this.deps.onNodesConfig(nc.config, nc.version);
       }
     });
     this.driver.start();
@@ -345,13 +363,18 @@ export class MetadataServer {
 
   /** Derive the local state from the replica's own nodes configuration. */
   private refreshState(): void {
-    const nc = this.nodesConfig();
+    const replica = this.driver?.sm.nodesConfig();
+    const nc = replica?.config;
     const me = nc?.nodes.find((n) => n.id === this.selfId);
     if (me === undefined) {
       this.stateValue = this.driver ? "joining" : "awaiting-provisioning";
       return;
     }
-    if (me.metadataServer.state === "member" && me.metadataServer.storageId === this.storage.identity?.storageId) {
+    if (
+      me.metadataServer.state === "member" &&
+      me.metadataServer.storageId === this.storage.identity?.storageId &&
+      (replica?.version ?? 0) >= this.minMemberConfigVersion
+    ) {
       this.stateValue = "member";
     } else if (me.metadataServer.state === "standby") {
       this.stateValue = "standby";

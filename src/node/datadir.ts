@@ -178,6 +178,14 @@ export class DataDir {
     writeFileAtomic(this.file(FILES.marker), JSON.stringify({ ...marker, fingerprint }, null, 2) + "\n");
   }
 
+  /** Durably move the generation to at least `minimum`; returns the new one. */
+  advanceGeneration(minimum: number): number {
+    const raw = readJson(this.file(FILES.node)) as Partial<NodeState> | undefined;
+    const generation = Math.max(raw?.generation ?? 0, minimum);
+    writeFileAtomic(this.file(FILES.node), JSON.stringify({ ...raw, generation }, null, 2) + "\n");
+    return generation;
+  }
+
   /** Increment and durably store the node's generation; returns the new one. */
   bumpGeneration(): number {
     const raw = readJson(this.file(FILES.node)) as Partial<NodeState> | undefined;

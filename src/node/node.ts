@@ -43,6 +43,8 @@ export class Node {
   private fabricServer: FabricServer | undefined;
   private fabricClient: FabricClient | undefined;
   private nodeIdValue: number | undefined;
+  /** Random per process start (see RegisterRequest.incarnation). */
+  private readonly incarnation = randomBytes(8).toString("hex");
 
   constructor(options: NodeOptions) {
     this.config = options.config;
@@ -226,6 +228,7 @@ export class Node {
     return {
       name: this.config["node-name"],
       generation: this.generationValue,
+      incarnation: this.incarnation,
       roles: [...this.config.roles],
       fabricAddress: this.addresses.fabric,
       adminAddress: this.addresses.admin,
@@ -267,6 +270,9 @@ export class Node {
       onCluster: (c) => this.onProvisioned(c),
       onRegistered: (id) => {
         this.nodeIdValue = id;
+      },
+      advanceGeneration: (minimum) => {
+        this.generationValue = this.dataDir.advanceGeneration(minimum);
       },
     });
     service.start();
