@@ -11,7 +11,7 @@ import { CairnError } from "../observability/errors.ts";
 import { ConfigSchema, defaultConfig, type Config } from "./schema.ts";
 
 /** Environment variables that start with CAIRN_ but are not configuration keys. */
-export const NON_CONFIG_ENV = new Set(["CAIRN_ADDRESS", "CAIRN_TOKEN", "CAIRN_CONFIG", "CAIRN_EXIT_WITH_PARENT", "CAIRN_TEST_BINARY"]);
+export const NON_CONFIG_ENV = new Set(["CAIRN_ADDRESS", "CAIRN_TOKEN", "CAIRN_CONFIG", "CAIRN_EXIT_WITH_PARENT", "CAIRN_TEST_BINARY", "CAIRN_TEST_FAILPOINT"]);
 
 export interface ConfigSources {
   /** Path of a TOML file, if any. */

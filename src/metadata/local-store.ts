@@ -5,7 +5,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { CairnError } from "../observability/errors.ts";
-import { KvStateMachine, asVersion, type KvCommand, type KvResult, type Version, type VersionedValue } from "./kv.ts";
+import { KvStateMachine, type KvCommand, type KvSnapshot, type KvResult, type Version, type VersionedValue } from "./kv.ts";
 
 export const LOCAL_STORE_FILE = "metadata-local.sqlite";
 
@@ -71,6 +71,11 @@ export class LocalMetadataStore {
   /** Every live entry with its version (what a migration copies). */
   entries(): Array<{ key: string; value: unknown; version: Version }> {
     return this.kv.list().map(({ key }) => ({ key, ...this.kv.get(key)! }));
+  }
+
+  /** The whole state, deleted keys' last versions included (what a migration copies). */
+  snapshot(): KvSnapshot {
+    return this.kv.snapshot();
   }
 
   /** Apply one command durably. The result is returned only after the transaction is fsynced. */

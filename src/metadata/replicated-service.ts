@@ -13,6 +13,7 @@ import { checkOperatorRequest } from "./server-state.ts";
 import { KEYS, StaleGenerationError, findNode, nodeIdLabel, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import type { ProvisionRequest } from "./provision.ts";
 import type { RaftDriverOptions } from "./raft-driver.ts";
+import { migrateLocalToReplicated, needsMigration } from "./migration.ts";
 import { MetadataServer, type MetadataServerStatus } from "./server.ts";
 import type { MetadataServerListEntry, MetadataService } from "./service.ts";
 
@@ -84,8 +85,11 @@ export class ReplicatedMetadataService implements MetadataService {
     });
   }
 
-  start(): void {
+  async start(): Promise<void> {
     this.server?.start();
+    if (this.server !== undefined && needsMigration(this.deps.dataDir)) {
+      await migrateLocalToReplicated(this.deps.dataDir, this.deps.self().name, this.server, this.deps.log, this.deps.nowMs);
+    }
     const fromReplica = this.server?.cluster();
     if (fromReplica !== undefined) this.setCluster(fromReplica);
     this.timer = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);

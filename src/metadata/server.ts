@@ -11,7 +11,7 @@ import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { asNodeId, bootstrapPersistedState, joiningPersistedState, type NodeId } from "../raft/index.ts";
 import { checkKey, kvFailure, type Consistency } from "./api.ts";
-import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
+import { asVersion, type KvCommand, type KvSnapshot, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import { KEYS, findNode, nodeIdLabel, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
 import { RaftDriver, type RaftDriverOptions } from "./raft-driver.ts";
@@ -118,11 +118,7 @@ export class MetadataServer {
       this.startDriver(1);
     }
     const driver = this.driver!;
-    const deadline = this.deps.nowMs() + this.deps.requestTimeoutMs * 2;
-    while (driver.leader !== driver.id) {
-      if (this.deps.nowMs() > deadline) throw new CairnError("METADATA_UNAVAILABLE", "the new metadata cluster elected no leader in time");
-      await Bun.sleep(20);
-    }
+    await this.awaitOwnLeadership();
     const docs = initialDocuments({
       clusterName: this.deps.clusterName,
       fingerprint: newFingerprint(this.deps.randomBytes),
@@ -137,6 +133,39 @@ export class MetadataServer {
     }
     this.refreshState();
     return this.cluster()!;
+  }
+
+  // ---- migration from the local store ------------------------------------------------------------
+
+  /** Become a one-voter cluster under `nodeId` (idempotent: a restart finds the storage). */
+  async bootstrapForImport(nodeId: number): Promise<void> {
+    if (this.storage.identity === undefined) {
+      const storageId = newFingerprint(this.deps.randomBytes);
+      this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId }, bootstrapPersistedState([asNodeId(nodeId)]));
+    }
+    if (this.driver === undefined) this.startDriver(this.storage.raftNodeId()!);
+    await this.awaitOwnLeadership();
+  }
+
+  /** Import every key with its version; false if the store already held data (imported before). */
+  async importSnapshot(snapshot: KvSnapshot, nodeId: number): Promise<boolean> {
+    const driver = this.driver!;
+    if (driver.sm.kv.snapshot().entries.length > 0) return false;
+    const outcome = await driver.propose(
+      { t: "import", id: this.newRequestId(), snapshot, member: { nodeId, storageId: this.storage.identity!.storageId } },
+      this.deps.requestTimeoutMs,
+    );
+    this.refreshState();
+    return outcome.kind === "import" && outcome.ok;
+  }
+
+  private async awaitOwnLeadership(): Promise<void> {
+    const driver = this.driver!;
+    const deadline = this.deps.nowMs() + this.deps.requestTimeoutMs * 2;
+    while (driver.leader !== driver.id) {
+      if (this.deps.nowMs() > deadline) throw new CairnError("METADATA_UNAVAILABLE", "the metadata server elected no leader in time");
+      await Bun.sleep(20);
+    }
   }
 
   // ---- joining ---------------------------------------------------------------------------------

@@ -11,7 +11,18 @@ import { nextMetadataServerState } from "./server-state.ts";
 export type MetadataCommand =
   | { readonly t: "kv"; readonly id: string; readonly cmd: KvCommand }
   /** Provisioning: every initial document in one entry, applied atomically (all or none). */
-  | { readonly t: "provision"; readonly id: string; readonly docs: ReadonlyArray<readonly [string, unknown]> };
+  | { readonly t: "provision"; readonly id: string; readonly docs: ReadonlyArray<readonly [string, unknown]> }
+  /**
+   * Migration from the local store: its whole state (every key with its version, deleted keys'
+   * last versions too), applied atomically into an empty store. `member` names the migrating node,
+   * whose storage id is recorded in nodes_config.
+   */
+  | {
+      readonly t: "import";
+      readonly id: string;
+      readonly snapshot: KvSnapshot;
+      readonly member: { readonly nodeId: number; readonly storageId: string };
+    };
 
 /** What a membership change entry carries in its context. */
 export interface MemberContext {
@@ -21,6 +32,7 @@ export interface MemberContext {
 export type ApplyOutcome =
   | { readonly kind: "kv"; readonly id: string; readonly result: KvResult }
   | { readonly kind: "provision"; readonly id: string; readonly ok: boolean }
+  | { readonly kind: "import"; readonly id: string; readonly ok: boolean }
   | { readonly kind: "membership"; readonly nodeId: number; readonly change: ConfChangeEntry["change"]["type"] }
   | { readonly kind: "noop" };
 
@@ -74,6 +86,7 @@ export class MetadataStateMachine {
       if (this.recent.size > DEDUP_WINDOW) this.recent.delete(this.recent.keys().next().value!);
       return { kind: "kv", id: cmd.id, result };
     }
+    if (cmd.t === "import") return { kind: "import", id: cmd.id, ok: this.applyImport(cmd) };
     return { kind: "provision", id: cmd.id, ok: this.applyProvision(cmd.docs) };
   }
 
@@ -105,6 +118,16 @@ export class MetadataStateMachine {
       const r = this.kv.apply({ op: "put", key, value, precondition: DOES_NOT_EXIST });
       if (!r.ok) throw new Error(`provisioning entry failed on ${key} after the existence check`);
     }
+    return true;
+  }
+
+  private applyImport(cmd: Extract<MetadataCommand, { t: "import" }>): boolean {
+    // Only into an empty store: a second import (a retried migration) changes nothing.
+    if (this.kv.snapshot().entries.length > 0) return false;
+    this.kv = KvStateMachine.fromSnapshot(cmd.snapshot);
+    const nc = this.nodesConfig();
+    const me = nc?.config.nodes.find((n) => n.id === cmd.member.nodeId);
+    if (nc !== undefined && me !== undefined) this.putNodesConfig(nc, me.id, "member", cmd.member.storageId);
     return true;
   }
 

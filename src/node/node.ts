@@ -93,7 +93,7 @@ export class Node {
       const fabric = await this.startFabric();
       const admin = this.startAdmin();
       this.addressesValue = { pid: process.pid, admin, fabric, ingress: null };
-      this.metadataService = this.startMetadata();
+      this.metadataService = await this.startMetadata();
       this.nodeIdValue ??= this.metadataService?.nodeId();
       if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
         await this.provision({ numPartitions: 8, replication: 1 });
@@ -237,7 +237,7 @@ export class Node {
   }
 
   /** The metadata store behind this node, per `metadata-server.type`. */
-  private startMetadata(): MetadataService | undefined {
+  private async startMetadata(): Promise<MetadataService | undefined> {
     const ms = this.config["metadata-server"];
     const runsServer = this.config.roles.includes("metadata-server");
     if (ms.type === "local") {
@@ -275,7 +275,8 @@ export class Node {
         this.generationValue = this.dataDir.advanceGeneration(minimum);
       },
     });
-    service.start();
+    this.metadataService = service; // so a failed start still stops it
+    await service.start();
     return service;
   }
 
