@@ -77,6 +77,11 @@ export class MetadataClient implements MetadataApi {
     return this.options.local?.leaderHint() ?? this.leader;
   }
 
+  /** The leader learned from hints (not asking this node's own server). */
+  knownLeader(): LeaderHint | undefined {
+    return this.leader;
+  }
+
   knownMembers(): readonly string[] {
     return this.members;
   }

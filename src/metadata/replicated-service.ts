@@ -65,6 +65,7 @@ export class ReplicatedMetadataService implements MetadataService {
           randomBytes: deps.randomBytes,
           self: deps.self,
           onNodesConfig: (c, v) => this.onNodesConfig(c, v),
+          knownLeader: () => this.client.knownLeader(),
         })
       : undefined;
     const seeds = deps.seeds.length > 0 ? deps.seeds : deps.runsServer ? [deps.self().fabricAddress] : [];

@@ -49,6 +49,8 @@ export interface MetadataServerDeps {
   randomBytes: (n: number) => Uint8Array;
   /** This node as it registers (name, generation, roles, addresses). */
   self: () => RegisterRequest;
+  /** The leader as the node's metadata client last learned it (for hints while not a member). */
+  knownLeader?: () => LeaderHint | undefined;
   /** The node learned the cluster's nodes configuration (from its own replica). */
   onNodesConfig: (config: NodesConfiguration, version: number) => void;
 }
@@ -262,11 +264,17 @@ export class MetadataServer {
     return this.driver !== undefined && this.driver.leader === this.driver.id;
   }
 
+  /** Where a client should go: the leader if this node knows it, else some member it knows of. */
   leaderHint(): LeaderHint | undefined {
     const leader = this.driver?.leader;
-    if (!leader) return undefined;
-    const address = this.addressOf(leader);
-    return address ? { id: leader, address } : undefined;
+    if (leader) {
+      const address = this.addressOf(leader);
+      if (address) return { id: leader, address };
+    }
+    const known = this.deps.knownLeader?.();
+    if (known !== undefined) return known;
+    const member = this.externalConfig?.nodes.find((n) => n.metadataServer.state === "member" && n.id !== this.selfId);
+    return member ? { id: member.id, address: member.fabricAddress } : undefined;
   }
 
   /** Remove a member (leader only). */

@@ -4,6 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type { NodeProcess } from "../helpers/cairn-process.ts";
+import { GetRpc } from "../../src/metadata/rpc.ts";
+import { FabricClient } from "../../src/net/index.ts";
+import { CairnError } from "../../src/observability/errors.ts";
+import { createRegistry } from "../../src/observability/metrics.ts";
 import { eventually, json, leaderOf, servers, startCluster, type TestCluster } from "../helpers/cluster.ts";
 
 let cluster: TestCluster;
@@ -164,6 +168,17 @@ describe("a 3-node metadata cluster", () => {
     expect(standby.state).toBe("standby");
     await Bun.sleep(1000);
     expect((await servers(admin)).find((x) => x.name === "n5")!.state).toBe("standby");
+    // Asked over the fabric to act as a member, the standby node refuses with a hint of where to go.
+    const fabric = new FabricClient({ identity: () => ({ clusterName: "localcluster", fingerprint: null, nodeId: null, generation: 1 }), registry: createRegistry({ defaultMetrics: false }) });
+    try {
+      const err = await fabric.call(n5.addresses.fabric, GetRpc, { key: "counter", consistency: "linearizable" }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(CairnError);
+      expect((err as CairnError).code).toBe("CAIRN-METADATA-0008");
+      const hint = (err as CairnError).details.leaderHint as { address: string } | null;
+      expect(cluster.nodes.map((n) => n.addresses.fabric)).toContain(hint?.address ?? "no hint");
+    } finally {
+      await fabric.close();
+    }
     expect((await json(`${n5.addresses.admin}/v1/metadata-servers/n5/add`, { method: "POST" })).status).toBe(200);
     await eventually("n5 to become a member", async () => {
       const me = (await servers(admin)).find((x) => x.name === "n5");
