@@ -62,6 +62,8 @@ export class MetadataRaftStorage {
       .all()
       .map((r) => decodeEntry(r.data));
     const snapshot = snap ? decodeSnapshot(snap.v) : undefined;
+    // The mirror starts at the snapshot; drop the entries kept below it so file and mirror agree.
+    if (snapshot) db.query("DELETE FROM raft_log WHERE idx <= ?").run(snapshot.metadata.index);
     this.mirror = MemoryStorage.fromPersistedState({
       hardState: hs ? decodeHardState(hs.v) : EMPTY_HARD_STATE,
       entries: snapshot ? entries.filter((e) => e.index > snapshot.metadata.index) : entries,
