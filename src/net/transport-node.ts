@@ -6,7 +6,7 @@
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { invariant } from "../observability/errors.ts";
-import { OUTCOME_CANCELLED, type Exchange, type Reply } from "./router.ts";
+import { OUTCOME_CANCELLED, type Reply } from "./router.ts";
 import { bindError, type BoundAddress, type ServerTransport, type TransportConfig } from "./transport.ts";
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = http2.constants;
