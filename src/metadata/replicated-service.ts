@@ -91,6 +91,12 @@ export class ReplicatedMetadataService implements MetadataService {
     if (this.server !== undefined && needsMigration(this.deps.dataDir)) {
       await migrateLocalToReplicated(this.deps.dataDir, this.deps.self().name, this.server, this.deps.log, this.deps.nowMs);
     }
+    // A restart replays the committed log into the state machine right away; wait for it (briefly)
+    // so the node does not report "not provisioned" for a cluster it belongs to.
+    if (this.server?.hasStorage) {
+      const until = this.deps.nowMs() + this.deps.requestTimeoutMs;
+      while (this.server.cluster() === undefined && this.deps.nowMs() < until) await Bun.sleep(10);
+    }
     const fromReplica = this.server?.cluster();
     if (fromReplica !== undefined) this.setCluster(fromReplica);
     this.timer = setInterval(() => void this.reconcile(), RECONCILE_INTERVAL_MS);

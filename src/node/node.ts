@@ -5,7 +5,7 @@ import { hostname } from "node:os";
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
 import { createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
-import { CairnError } from "../observability/errors.ts";
+import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
 import { VERSION, versionInfo } from "../version.ts";
@@ -96,7 +96,10 @@ export class Node {
       this.metadataService = await this.startMetadata();
       this.nodeIdValue ??= this.metadataService?.nodeId();
       if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
-        await this.provision({ numPartitions: 8, replication: 1 });
+        // A restarted node may not have replayed its log yet: "already provisioned" is the answer then.
+        await this.provision({ numPartitions: 8, replication: 1 }).catch((e: unknown) => {
+          if (!isCairnError(e, "CLUSTER_ALREADY_PROVISIONED")) throw e;
+        });
       }
       this.dataDir.writeAddresses(this.addressesValue);
       this.lifecycle.transition("running", "all roles started");

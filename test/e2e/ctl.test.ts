@@ -11,17 +11,20 @@ afterAll(async () => {
 });
 
 describe("cairn ctl", () => {
-  test("status shows the node in words and in JSON", async () => {
+  test("status of an unprovisioned node says so, says what to run, and exits 4 (also with --json)", async () => {
     const human = await runCairn(["ctl", "--address", node.addresses.admin, "status"]);
-    expect(human.exitCode).toBe(0);
+    expect(human.exitCode).toBe(4);
     expect(human.stdout).toContain("ctl-node");
     expect(human.stdout).toContain("running, ready");
+    expect(human.stdout).toContain("NOT PROVISIONED");
+    expect(human.stdout).toContain("provision");
     const json = await runCairn(["ctl", "--json", "--address", node.addresses.admin, "status"]);
-    expect(json.exitCode).toBe(0);
-    const body = JSON.parse(json.stdout) as { node: { name: string; pid: number }; readiness: { ready: boolean } };
+    expect(json.exitCode).toBe(4);
+    const body = JSON.parse(json.stdout) as { node: { name: string; pid: number }; readiness: { ready: boolean }; provisioned: boolean };
     expect(body.node.name).toBe("ctl-node");
     expect(body.node.pid).toBe(node.pid);
     expect(body.readiness.ready).toBe(true);
+    expect(body.provisioned).toBe(false);
   });
 
   test("the address can come from CAIRN_ADDRESS, with or without a scheme", async () => {
@@ -48,7 +51,8 @@ describe("cairn ctl", () => {
     expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer t0ken" } })).status).toBe(200);
     expect((await runCairn(["ctl", "--address", base, "status"])).exitCode).toBe(5);
-    expect((await runCairn(["ctl", "--address", base, "status"], { env: { CAIRN_TOKEN: "t0ken" } })).exitCode).toBe(0);
+    // With the token it gets through (and learns the node is not provisioned: exit 4).
+    expect((await runCairn(["ctl", "--address", base, "status"], { env: { CAIRN_TOKEN: "t0ken" } })).exitCode).toBe(4);
     expect((await runCairn(["ctl", "--address", base, "--token", "t0ken", "config", "get"])).exitCode).toBe(0);
     await secured.stop();
   });
@@ -68,6 +72,9 @@ describe("cairn ctl", () => {
     const p = await runCairn([...a, "--json", "provision", "--num-partitions", "2"]);
     expect(p.exitCode).toBe(0);
     expect(JSON.parse(p.stdout).numPartitions).toBe(2);
+    const status = await runCairn([...a, "status"]);
+    expect(status.exitCode).toBe(0);
+    expect(status.stdout).toContain("2 partitions, replication 1");
     const again = await runCairn([...a, "provision"]);
     expect(again.exitCode).toBe(5);
     expect(again.stderr).toContain("CAIRN-CLUSTER-0002");

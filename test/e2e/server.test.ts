@@ -27,6 +27,18 @@ describe("cairn server", () => {
     await second.stop();
   });
 
+  test("auto-provision = true provisions a single node at start, once", async () => {
+    const node = await startNode({ name: "auto", args: ["--set", "auto-provision=true"] });
+    const c = await fetch(`${node.addresses.admin}/v1/cluster`);
+    expect(c.status).toBe(200);
+    const first = ((await c.json()) as { fingerprint: string }).fingerprint;
+    await node.stop();
+    const again = await startNode({ name: "auto", dataDir: node.dataDir, args: ["--set", "auto-provision=true"] });
+    const c2 = (await (await fetch(`${again.addresses.admin}/v1/cluster`)).json()) as { fingerprint: string };
+    expect(c2.fingerprint).toBe(first);
+    await again.stop();
+  });
+
   test("a second process on the same data directory is refused with a clear error", async () => {
     const node = await startNode({ name: "locked" });
     const r = await runCairn(["server", "--node-name", "locked", "--base-dir", node.dataDir, "--admin-address", "127.0.0.1:0", "--fabric-address", "127.0.0.1:0"]);

@@ -55,26 +55,44 @@ export function ctlCommand(): Command {
 
   ctl
     .command("status")
-    .description("Show the node: identity, lifecycle, readiness, roles and addresses")
+    .description("Show the node (identity, lifecycle, readiness, roles, addresses) and the cluster it belongs to")
     .action(
       action(async (g) => {
         const client = adminClient(g);
         const node = await call(g, () => client.GET("/v1/node"));
         const ready = await client.GET("/ready").catch(() => undefined);
         const readiness = ready?.data ?? { ready: false, state: node.lifecycle.state, reasons: [String((ready?.error as { detail?: string } | undefined)?.detail ?? "unknown")] };
-        print(g, { node, readiness }, () =>
-          [
-            `Node       ${node.name} (${node.id ?? "not registered"}, generation ${node.generation})`,
-            `Cluster    ${node.cluster.name}${node.cluster.fingerprint ? ` (fingerprint ${node.cluster.fingerprint})` : ""}`,
-            `State      ${node.lifecycle.state}${readiness.ready ? ", ready" : `, not ready: ${readiness.reasons.join("; ")}`}`,
-            `Roles      ${node.roles.join(", ")}`,
-            `Admin      ${node.addresses.admin}`,
-            `Fabric     ${node.addresses.fabric}`,
-            `Data dir   ${node.dataDir}`,
-            `Version    ${node.version} (pid ${node.pid})`,
-            "",
-          ].join("\n"),
+        const clusterRes = await client.GET("/v1/cluster").catch(() => undefined);
+        const cluster = clusterRes?.data;
+        const notProvisioned = (clusterRes?.error as { code?: string } | undefined)?.code === "CAIRN-CLUSTER-0001";
+        const servers = cluster ? (await client.GET("/v1/metadata-servers").catch(() => undefined))?.data : undefined;
+        const nodeLines = [
+          `Node       ${node.name} (${node.id ?? "not registered"}, generation ${node.generation})`,
+          `State      ${node.lifecycle.state}${readiness.ready ? ", ready" : `, not ready: ${readiness.reasons.join("; ")}`}`,
+          `Roles      ${node.roles.join(", ")}`,
+          `Admin      ${node.addresses.admin}`,
+          `Fabric     ${node.addresses.fabric}`,
+          `Data dir   ${node.dataDir}`,
+          `Version    ${node.version} (pid ${node.pid})`,
+        ];
+        const clusterLines = cluster
+          ? [
+              `Cluster    ${cluster.name} (fingerprint ${cluster.fingerprint}), ${cluster.numPartitions} partitions, replication ${cluster.replication}`,
+              ...(cluster.replication === 1 ? ["           warning: replication 1 is not fault tolerant"] : []),
+              ...(servers
+                ? [
+                    `Metadata   ${servers.servers.filter((x) => x.state === "member").length} member(s), leader ${servers.servers.find((x) => x.status?.raft?.leader)?.status?.raft?.leader ?? "unknown"}`,
+                    ...servers.servers.map((x) => `           ${x.node} ${x.name}: ${x.state}${x.status?.raft ? `, ${x.status.raft.role}, applied ${x.status.raft.appliedIndex}` : x.error ? ", unreachable" : ""}`),
+                  ]
+                : []),
+            ]
+          : notProvisioned
+            ? [`Cluster    ${node.cluster.name}: NOT PROVISIONED`, `           run: cairn ctl --address ${node.addresses.admin} provision [--num-partitions N] [--replication R]`]
+            : [`Cluster    ${node.cluster.name}: unknown (${String((clusterRes?.error as { detail?: string } | undefined)?.detail ?? "no answer")})`];
+        print(g, { node, readiness, cluster: cluster ?? null, provisioned: cluster !== undefined, metadataServers: servers?.servers ?? null }, () =>
+          [...nodeLines, ...clusterLines, ""].join("\n"),
         );
+        if (notProvisioned) process.exit(EXIT.NOT_PROVISIONED);
       }),
     );
 
