@@ -1,6 +1,7 @@
 // Fencing headers: every peer request names the sender's cluster (name + fingerprint), node id and
 // generation, and its remaining deadline. The receiver refuses requests from another cluster and from
 // a generation of a node older than one it has already heard from (that process is gone: DESIGN §2).
+import { timingSafeEqual } from "node:crypto";
 import { CairnError } from "../observability/errors.ts";
 
 export const HEADER_CLUSTER = "x-cairn-cluster";
@@ -8,11 +9,14 @@ export const HEADER_FINGERPRINT = "x-cairn-fingerprint";
 export const HEADER_NODE = "x-cairn-node";
 export const HEADER_GENERATION = "x-cairn-generation";
 export const HEADER_DEADLINE_MS = "x-cairn-deadline-ms";
+export const HEADER_SECRET = "x-cairn-secret";
 
 /** What a node knows of its cluster. `fingerprint` is null until the cluster is provisioned. */
 export interface ClusterIdentity {
   readonly clusterName: string;
   readonly fingerprint: string | null;
+  /** `net.cluster-secret`: when set, sent with every request and required of every request. */
+  readonly secret?: string;
 }
 
 /** What a sending node says about itself. `nodeId` (`N<id>`) is null until the node is registered. */
@@ -35,9 +39,17 @@ export interface FencingHeaders {
   readonly fingerprint: string;
   readonly from: PeerRef;
   readonly deadlineMs: number;
+  /** The sender's cluster secret ("" when it sent none). */
+  readonly secret: string;
 }
 
 const NODE_ID = /^N[0-9]{1,9}$/;
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
 const UNSIGNED = /^[0-9]{1,15}$/;
 
 /** The headers a sender puts on each request. */
@@ -48,6 +60,7 @@ export function fencingHeaders(identity: SenderIdentity, deadlineMs: number): Re
     [HEADER_NODE]: identity.nodeId ?? "",
     [HEADER_GENERATION]: String(identity.generation),
     [HEADER_DEADLINE_MS]: String(deadlineMs),
+    ...(identity.secret ? { [HEADER_SECRET]: identity.secret } : {}),
   };
 }
 
@@ -79,11 +92,15 @@ export function parseFencingHeaders(header: (name: string) => string | undefined
     fingerprint,
     from: { node: node === "" ? null : node, generation: Number(generation) },
     deadlineMs: Number(deadline),
+    secret: header(HEADER_SECRET) ?? "",
   };
 }
 
 /** Refuses a request from another cluster. Fingerprints are compared only when both sides have one. */
 export function checkCluster(own: ClusterIdentity, request: FencingHeaders): void {
+  if (own.secret && !sameSecret(own.secret, request.secret)) {
+    throw new CairnError("NET_UNAUTHORIZED", request.secret === "" ? "peer request without the cluster secret" : "peer request with a wrong cluster secret");
+  }
   if (request.clusterName !== own.clusterName) {
     throw new CairnError("NET_CLUSTER_MISMATCH", `request for cluster "${request.clusterName}" reached a node of cluster "${own.clusterName}"`, {
       expectedCluster: own.clusterName,

@@ -10,6 +10,7 @@ export type { BoundAddress } from "./transport.ts";
 export {
   HEADER_CLUSTER,
   HEADER_DEADLINE_MS,
+  HEADER_SECRET,
   HEADER_FINGERPRINT,
   HEADER_GENERATION,
   HEADER_NODE,

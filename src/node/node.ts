@@ -198,10 +198,11 @@ export class Node {
     const [host, port] = splitHostPort(this.config.net["bind-address"]);
     const clusterName = this.config["cluster-name"];
     const fingerprint = () => this.marker?.fingerprint ?? null;
+    const secret = this.config.net["cluster-secret"];
     this.fabricServer = new FabricServer({
       host,
       port: Number(port),
-      identity: () => ({ clusterName, fingerprint: fingerprint() }),
+      identity: () => ({ clusterName, fingerprint: fingerprint(), secret }),
       registry: this.metrics,
       options: this.fabricOptions(),
       logger: this.log.child({ component: "fabric" }),
@@ -220,6 +221,7 @@ export class Node {
         fingerprint: fingerprint(),
         nodeId: this.nodeIdValue !== undefined ? `N${this.nodeIdValue}` : null,
         generation: this.generationValue,
+        secret,
       }),
       registry: this.metrics,
       options: this.fabricOptions(),

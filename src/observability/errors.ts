@@ -194,6 +194,12 @@ export const ERRORS = {
     "The peer answered with an unexpected error",
     "Look at the peer's log for the cause.",
   ),
+  NET_UNAUTHORIZED: spec(
+    "CAIRN-NET-0014",
+    403,
+    "The peer request lacks the cluster secret or carries a wrong one",
+    "Give every node the same net.cluster-secret.",
+  ),
   NET_BAD_RESPONSE: spec(
     "CAIRN-NET-0011",
     502,

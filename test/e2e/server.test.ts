@@ -117,3 +117,30 @@ describe("cairn commands", () => {
     expect((await runCairn(["server", "--no-such-flag"])).exitCode).toBe(2);
   });
 });
+
+describe("cluster secret", () => {
+  test("nodes with different net.cluster-secret values cannot talk; the same secret works", async () => {
+    const { FabricClient } = await import("../../src/net/index.ts");
+    const { createRegistry } = await import("../../src/observability/metrics.ts");
+    const { StatusRpc } = await import("../../src/metadata/rpc.ts");
+    const node = await startNode({ name: "sec", args: ["--set", "net.cluster-secret=right"] });
+    const call = async (secret: string | undefined) => {
+      const client = new FabricClient({
+        identity: () => ({ clusterName: "localcluster", fingerprint: null, nodeId: null, generation: 1, ...(secret ? { secret } : {}) }),
+        registry: createRegistry({ defaultMetrics: false }),
+      });
+      try {
+        return await client.call(node.addresses.fabric, StatusRpc, {}).then(
+          () => "ok",
+          (e: { code?: string }) => e.code ?? "error",
+        );
+      } finally {
+        await client.close();
+      }
+    };
+    expect(await call("right")).toBe("ok");
+    expect(await call("wrong")).toBe("CAIRN-NET-0014");
+    expect(await call(undefined)).toBe("CAIRN-NET-0014");
+    await node.stop();
+  });
+});

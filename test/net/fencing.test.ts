@@ -15,7 +15,9 @@ describe("fencing headers", () => {
   test("what a sender writes, a receiver reads back", () => {
     const headers = fencingHeaders({ clusterName: "c", fingerprint: null, nodeId: null, generation: 4 }, 250);
     const parsed = parseFencingHeaders((n) => headers[n]);
-    expect(parsed).toEqual({ clusterName: "c", fingerprint: "", from: { node: null, generation: 4 }, deadlineMs: 250 });
+    expect(parsed).toEqual({ clusterName: "c", fingerprint: "", from: { node: null, generation: 4 }, deadlineMs: 250, secret: "" });
+    const withSecret = fencingHeaders({ clusterName: "c", fingerprint: null, nodeId: null, generation: 4, secret: "s" }, 250);
+    expect(parseFencingHeaders((n) => withSecret[n]).secret).toBe("s");
   });
 
   test("missing or malformed headers are NET_MISSING_HEADERS", () => {
@@ -31,12 +33,19 @@ describe("fencing headers", () => {
     }
   });
 
+  const req = (clusterName: string, fingerprint: string, secret = "") => ({ clusterName, fingerprint, from: { node: null, generation: 0 }, deadlineMs: 1, secret });
   test("cluster names must match; fingerprints only when both sides know theirs", () => {
-    const req = (clusterName: string, fingerprint: string) => ({ clusterName, fingerprint, from: { node: null, generation: 0 }, deadlineMs: 1 });
     expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("b", "f")))).toBe("CAIRN-NET-0001");
     expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("a", "g")))).toBe("CAIRN-NET-0001");
     expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: "f" }, req("a", "")))).toBe("no error");
     expect(codeOf(() => checkCluster({ clusterName: "a", fingerprint: null }, req("a", "g")))).toBe("no error");
+  });
+
+  test("with a cluster secret, requests without it or with another one are refused", () => {
+    const own = { clusterName: "a", fingerprint: null, secret: "s3cret" };
+    expect(codeOf(() => checkCluster(own, req("a", "", "s3cret")))).toBe("no error");
+    expect(codeOf(() => checkCluster(own, req("a", "", "")))).toBe("CAIRN-NET-0014");
+    expect(codeOf(() => checkCluster(own, req("a", "", "s3creT")))).toBe("CAIRN-NET-0014");
   });
 
   test("a node's older generations are refused once a newer one was seen", () => {
