@@ -16,22 +16,27 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Start `cairn dev` on random ports; resolves with the JSON line it prints once the cluster is up. */
+async function startDev(nodes: number, stderr: "pipe" | "ignore") {
+  const dir = tempDir();
+  const proc = Bun.spawn(
+    [...cairnCommand(), "dev", "--nodes", String(nodes), "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+    { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr, stdin: "ignore" },
+  );
+  track(proc);
+  const reader = proc.stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+  }
+  return { proc, out: JSON.parse(text) as DevOutput };
+}
+
 describe("cairn dev", () => {
   test("starts three nodes, each ready, and stops them all on SIGTERM", async () => {
-    const dir = tempDir();
-    const proc = Bun.spawn(
-      [...cairnCommand(), "dev", "--nodes", "3", "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
-      { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr: "pipe", stdin: "ignore" },
-    );
-    track(proc);
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    const out = JSON.parse(text) as DevOutput;
+    const { proc, out } = await startDev(3, "pipe");
     expect(out.nodes.map((n) => n.name)).toEqual(["node-1", "node-2", "node-3"]);
     const pids = new Set(out.nodes.map((n) => n.pid));
     expect(pids.size).toBe(3);
@@ -48,20 +53,7 @@ describe("cairn dev", () => {
   });
 
   test("the nodes stop by themselves when the supervisor is killed with SIGKILL", async () => {
-    const dir = tempDir();
-    const proc = Bun.spawn(
-      [...cairnCommand(), "dev", "--nodes", "2", "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
-      { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr: "ignore", stdin: "ignore" },
-    );
-    track(proc);
-    const reader = proc.stdout.getReader();
-    let text = "";
-    while (!text.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
-    }
-    const out = JSON.parse(text) as DevOutput;
+    const { proc, out } = await startDev(2, "ignore");
     proc.kill("SIGKILL");
     await proc.exited;
     const deadline = Date.now() + 30_000;
