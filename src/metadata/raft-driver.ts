@@ -72,6 +72,7 @@ export class RaftDriver {
   private appliedIndex: Index;
   private lastSnapshotIndex: Index;
   private readCounter = 0;
+  private readonly readPrefix: string;
   private leaderValue: NodeId = 0 as NodeId;
   private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
 
@@ -83,6 +84,7 @@ export class RaftDriver {
     private readonly log: Logger,
     seed: number,
   ) {
+    this.readPrefix = seed.toString(36);
     const snapshot = storage.mirror.snapshot();
     this.sm.restore(snapshot.data);
     this.appliedIndex = snapshot.metadata.index;
@@ -202,7 +204,8 @@ export class RaftDriver {
   /** Resolves when this member's state reflects every write committed before the call. */
   linearizableBarrier(deadlineMs: number): Promise<void> {
     if (this.stopped) return Promise.reject(new CairnError("METADATA_UNAVAILABLE", "the metadata server is stopping"));
-    const ctx = `${this.id}-${++this.readCounter}`;
+    // Unique across restarts too: a late answer to a read of an earlier process must match nothing.
+    const ctx = `${this.id}-${this.readPrefix}-${++this.readCounter}`;
     const r = this.node.readIndex(ctx);
     if (!r.ok) {
       return Promise.reject(
