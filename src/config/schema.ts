@@ -101,7 +101,7 @@ export const MetadataServerSection = Type.Object(
       default: true,
     }),
     "max-value-bytes": PositiveInt("Largest metadata value accepted (bytes of JSON); larger writes get 413.", 1024 * 1024),
-    "tick-interval-ms": PositiveInt("Raft tick period of the replicated metadata server.", 100),
+    "tick-interval-ms": PositiveInt("Raft tick period of the replicated metadata server.", 50),
     "election-timeout-ticks": PositiveInt("Ticks without a leader before a member campaigns (randomised up to twice this).", 10, 2),
     "heartbeat-interval-ticks": PositiveInt("Ticks between the leader's heartbeats; smaller than the election timeout.", 2),
     "snapshot-interval-entries": PositiveInt("Applied entries between two snapshots of the metadata state (the log is compacted behind them).", 1000),

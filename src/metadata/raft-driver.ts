@@ -32,14 +32,6 @@ export interface RaftDriverOptions {
   snapshotKeepEntries: number;
 }
 
-export const DEFAULT_RAFT_DRIVER_OPTIONS: RaftDriverOptions = {
-  tickIntervalMs: 100,
-  electionTimeoutTicks: 10,
-  heartbeatIntervalTicks: 2,
-  snapshotIntervalEntries: 1000,
-  snapshotKeepEntries: 100,
-};
-
 /** How the driver reaches its peers. Sending is fire-and-forget; failures are reported back. */
 export interface RaftTransport {
   send(to: NodeId, messages: Uint8Array[]): Promise<void>;

@@ -111,9 +111,27 @@ export class MetadataRaftStorage {
     this.identityValue = identity;
   }
 
-  /** Persist what a Ready asks for, in one transaction (one fsync), then update the mirror. */
-  persist(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null }): void {
+  /**
+   * Persist what a Ready asks for, in one transaction, then update the mirror. The transaction is
+   * fsynced when `mustSync` (entries, snapshot, term or vote changed); a Ready that only moves the
+   * commit index is written without an fsync: the commit index can be learned again from the
+   * leader, and the next synced transaction makes it durable anyway (the WAL is written in order).
+   */
+  persist(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null; mustSync: boolean }): void {
     if (ready.hardState === null && ready.entries.length === 0 && ready.snapshot === null) return;
+    const relaxed = !ready.mustSync;
+    if (relaxed) this.db.exec("PRAGMA synchronous = OFF");
+    try {
+      this.writeReady(ready);
+    } finally {
+      if (relaxed) this.db.exec("PRAGMA synchronous = FULL");
+    }
+    if (ready.snapshot !== null) this.mirror.applySnapshot(ready.snapshot);
+    this.mirror.append(ready.entries);
+    if (ready.hardState !== null) this.mirror.setHardState(ready.hardState);
+  }
+
+  private writeReady(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null }): void {
     this.db.transaction(() => {
       if (ready.snapshot !== null) {
         this.putMeta("snapshot", encodeSnapshot(ready.snapshot));
@@ -126,9 +144,6 @@ export class MetadataRaftStorage {
       }
       if (ready.hardState !== null) this.putMeta("hard_state", encodeHardState(ready.hardState));
     })();
-    if (ready.snapshot !== null) this.mirror.applySnapshot(ready.snapshot);
-    this.mirror.append(ready.entries);
-    if (ready.hardState !== null) this.mirror.setHardState(ready.hardState);
   }
 
   /**

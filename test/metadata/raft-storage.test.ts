@@ -16,8 +16,8 @@ describe("metadata raft storage (SQLite)", () => {
     const s = MetadataRaftStorage.open(path);
     expect(s.identity).toBeUndefined();
     s.initialize({ storageId: "abc", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asNodeId(1)]));
-    s.persist({ hardState: { term: asTerm(2), vote: asNodeId(1), commit: asIndex(1) }, entries: [normal(2, 2, "a"), normal(3, 2, "b")], snapshot: null });
-    s.persist({ hardState: null, entries: [normal(3, 3, "c")], snapshot: null });
+    s.persist({ hardState: { term: asTerm(2), vote: asNodeId(1), commit: asIndex(1) }, entries: [normal(2, 2, "a"), normal(3, 2, "b")], snapshot: null, mustSync: true });
+    s.persist({ hardState: null, entries: [normal(3, 3, "c")], snapshot: null, mustSync: true });
     s.close();
     const again = MetadataRaftStorage.open(path);
     expect(again.identity).toEqual({ storageId: "abc", createdAtMs: 1, nodeId: 1 });
@@ -34,7 +34,7 @@ describe("metadata raft storage (SQLite)", () => {
     const s = MetadataRaftStorage.open(path);
     s.initialize({ storageId: "x", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asNodeId(1)]));
     const entries = Array.from({ length: 20 }, (_, k) => normal(k + 2, 1, `e${k + 2}`));
-    s.persist({ hardState: { term: asTerm(1), vote: asNodeId(1), commit: asIndex(21) }, entries, snapshot: null });
+    s.persist({ hardState: { term: asTerm(1), vote: asNodeId(1), commit: asIndex(21) }, entries, snapshot: null, mustSync: true });
     s.saveSnapshot(asIndex(15), { voters: [asNodeId(1)], learners: [] }, new TextEncoder().encode("state@15"), 5);
     // Entries a little below the snapshot are kept for followers slightly behind.
     expect(s.mirror.firstIndex()).toBe(asIndex(11));
