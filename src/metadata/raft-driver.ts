@@ -32,9 +32,12 @@ export interface RaftDriverOptions {
   snapshotKeepEntries: number;
 }
 
-/** How the driver reaches its peers. Sending is fire-and-forget; failures are reported back. */
+/**
+ * How the driver reaches its peers. Sending is fire-and-forget; failures are reported back. The
+ * peer may answer with messages of its own for this node (its replies, carried on the response).
+ */
 export interface RaftTransport {
-  send(to: NodeId, messages: Uint8Array[]): Promise<void>;
+  send(to: NodeId, messages: Uint8Array[]): Promise<Uint8Array[]>;
 }
 
 interface PendingProposal {
@@ -66,6 +69,8 @@ export class RaftDriver {
   private readCounter = 0;
   private readonly readPrefix: string;
   private leaderValue: NodeId = 0 as NodeId;
+  /** While answering a peer's request: messages for that peer go back on the response. */
+  private replyTo: { peer: NodeId; buffer: Message[] } | undefined;
   private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
 
   constructor(
@@ -133,9 +138,32 @@ export class RaftDriver {
     return this.node.status();
   }
 
-  /** A message batch from a peer (already decoded from the fabric). */
+  /**
+   * A batch from peer `from`: step it and handle the resulting Ready at once; the messages that
+   * Ready has for `from` (typically its answers) are returned to travel back on the response
+   * instead of as a request of their own.
+   */
+  receiveAndReply(from: NodeId, messages: readonly Uint8Array[]): Uint8Array[] {
+    if (this.stopped) return [];
+    this.stepAll(messages);
+    const reply: Message[] = [];
+    this.replyTo = { peer: from, buffer: reply };
+    try {
+      this.processReady();
+    } finally {
+      this.replyTo = undefined;
+    }
+    return reply.map(encodeMessage);
+  }
+
+  /** Messages from a peer (already decoded from the fabric). */
   receive(messages: readonly Uint8Array[]): void {
     if (this.stopped) return;
+    this.stepAll(messages);
+    this.schedule();
+  }
+
+  private stepAll(messages: readonly Uint8Array[]): void {
     for (const bytes of messages) {
       let m: Message;
       try {
@@ -147,7 +175,6 @@ export class RaftDriver {
       if (m.to !== this.id) continue; // Addressed to a previous owner of this address.
       this.node.step(m);
     }
-    this.schedule();
   }
 
   /**
@@ -315,6 +342,10 @@ export class RaftDriver {
     if (messages.length === 0) return;
     const byPeer = new Map<NodeId, Message[]>();
     for (const m of messages) {
+      if (this.replyTo !== undefined && m.to === this.replyTo.peer && m.type !== "snapshot") {
+        this.replyTo.buffer.push(m);
+        continue;
+      }
       const list = byPeer.get(m.to);
       if (list) list.push(m);
       else byPeer.set(m.to, [m]);
@@ -322,8 +353,10 @@ export class RaftDriver {
     for (const [to, batch] of byPeer) {
       const hasSnapshot = batch.some((m) => m.type === "snapshot");
       this.transport.send(to, batch.map(encodeMessage)).then(
-        () => {
-          if (hasSnapshot && !this.stopped) this.node.reportSnapshot(to, true);
+        (replies) => {
+          if (this.stopped) return;
+          if (hasSnapshot) this.node.reportSnapshot(to, true);
+          if (replies.length > 0) this.receive(replies);
         },
         () => {
           if (this.stopped) return;

@@ -16,7 +16,8 @@ export const RaftMessagesRpc = defineRpc({
   service: "metadata-server",
   method: "raft",
   request: Type.Object({ from: Type.Integer({ minimum: 1 }), messages: Type.Array(Type.Uint8Array(), { maxItems: 65_536 }) }),
-  response: Type.Object({}),
+  /** Messages the receiver produced for the sender while handling these (its answers), if any. */
+  response: Type.Object({ messages: Type.Array(Type.Uint8Array(), { maxItems: 65_536 }) }),
 });
 
 export const GetRpc = defineRpc({

@@ -372,7 +372,8 @@ export class MetadataServer {
       send: async (to: NodeId, messages: Uint8Array[]) => {
         const address = this.addressOf(to);
         if (address === undefined) throw new Error(`no address for N${to}`);
-        await this.deps.fabricClient.call(address, RaftMessagesRpc, { from: id, messages }, { deadlineMs: this.deps.requestTimeoutMs });
+        const r = await this.deps.fabricClient.call(address, RaftMessagesRpc, { from: id, messages }, { deadlineMs: this.deps.requestTimeoutMs });
+        return r.messages;
       },
     };
     const seed = new DataView(this.deps.randomBytes(4).buffer).getUint32(0);
@@ -441,8 +442,7 @@ export class MetadataServer {
       if (this.driver === undefined) {
         throw new CairnError("METADATA_NOT_MEMBER", "this node has no metadata raft state");
       }
-      this.driver.receive(req.messages);
-      return {};
+      return { messages: this.driver.receiveAndReply(asNodeId(req.from), req.messages) };
     });
     server.register(GetRpc, async (req) => {
       checkKey(req.key);
