@@ -15,3 +15,6 @@ export {
   type StoreDecision,
 } from "./rules.ts";
 export * from "./rpc.ts";
+export { LOGSERVER_RPCS, registerLogServerRpcs } from "./service.ts";
+export { LogServerSection, logStoreOptions, type LogServerConfig } from "./config.ts";
+export { LogServerRole, LOG_STORE_FILE } from "./role.ts";

@@ -1,0 +1,45 @@
+// The `bifrost` configuration section: how this node appends to and reads logs (timeouts, batching
+// and in-flight bounds of its sequencers) and how the log controller places and repairs segments.
+// config/schema.ts includes it; `bifrostOptions` maps it onto the runtime options.
+import { Type, type Static } from "@sinclair/typebox";
+
+const Ms = (description: string, dflt: number) => Type.Integer({ description, default: dflt, minimum: 1, maximum: 2 ** 31 - 1 });
+const Count = (description: string, dflt: number, minimum = 1) => Type.Integer({ description, default: dflt, minimum, maximum: 2 ** 31 - 1 });
+
+export const BifrostSection = Type.Object(
+  {
+    "default-provider": Type.Union([Type.Literal("replicated"), Type.Literal("local")], {
+      description:
+        "Loglet kind of new segments the log controller creates: `replicated` (a sequencer and a nodeset of log-servers) or `local` (one node's record store, no replication; single-node setups).",
+      default: "replicated",
+    }),
+    "append-timeout-ms": Ms(
+      "How long an append may wait for a writable segment (while the log is reconfigured) and for its records to become durable.",
+      10_000,
+    ),
+    "max-append-records": Count("Most records in one append batch.", 4096),
+    "max-append-bytes": Count("Most payload bytes in one append batch (must fit net.max-request-bytes).", 4 * 1024 * 1024),
+    "max-read-records": Count("Most records one read returns.", 4096),
+    "chain-refresh-interval-ms": Ms("How often a node re-reads the logs metadata (segment chains) in the background.", 500),
+    "tick-interval-ms": Ms("Tick of the replicated-loglet drivers (sequencer, seal, find-tail, reader); their timeouts count ticks.", 10),
+    "store-timeout-ms": Ms("A store on a log-server unanswered this long is retried (elsewhere if possible).", 2_000),
+    "max-inflight-batches": Count("Append batches of one sequencer stored but not yet committed.", 64),
+    "max-inflight-bytes": Count("Payload bytes of one sequencer stored but not yet committed.", 32 * 1024 * 1024),
+    "max-queued-appends": Count("Appends waiting for in-flight room per sequencer; beyond that appends fail with CAIRN-LOG-0009.", 1024, 0),
+    "controller-interval-ms": Ms("Period of the log controller (on the metadata leader): placement, liveness and reconfiguration.", 500),
+    "failure-timeout-ms": Ms(
+      "A log-server node that has not answered the controller's pings for this long counts as dead: logs whose sequencer it holds are reconfigured.",
+      2_000,
+    ),
+    "max-concurrent-reconfigurations": Count("Logs the controller seals and reconfigures at once.", 8),
+    "nodeset-size": Count("Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.", 0, 0),
+    "auto-improve": Type.Boolean({
+      description:
+        "Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.",
+      default: true,
+    }),
+  },
+  { additionalProperties: false, description: "Logs: appends, reads and the log controller." },
+);
+
+export type BifrostConfig = Static<typeof BifrostSection>;

@@ -1,0 +1,34 @@
+// The log-server role of a node: opens the record store in the data directory and serves it to peers
+// over the fabric. One store per node (`logserver.sqlite`); it stays open for the node's lifetime.
+import { join } from "node:path";
+import type { FabricServer } from "../net/index.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Registry } from "../observability/metrics.ts";
+import { logStoreOptions, type LogServerConfig } from "./config.ts";
+import { registerLogServerRpcs } from "./service.ts";
+import { LogStore } from "./store.ts";
+
+export const LOG_STORE_FILE = "logserver.sqlite";
+
+export class LogServerRole {
+  private constructor(readonly store: LogStore) {}
+
+  /** Opens the store (failing with LOG_STORE_CORRUPT / LOG_STORE_UNAVAILABLE) and registers the RPCs. */
+  static start(args: { dataDir: string; config: LogServerConfig; fabric: FabricServer; registry: Registry; logger: Logger }): LogServerRole {
+    const path = join(args.dataDir, LOG_STORE_FILE);
+    if (!args.config.sync) {
+      args.logger.warn(
+        { key: "log-server.sync", path },
+        "log-server.sync = false: records are acknowledged before they reach the disk; a machine crash can lose acknowledged appends (tests and development only)",
+      );
+    }
+    const store = LogStore.open({ path, ...logStoreOptions(args.config), registry: args.registry, logger: args.logger });
+    registerLogServerRpcs(args.fabric, store);
+    args.logger.info({ path, sync: args.config.sync }, "log-server record store open");
+    return new LogServerRole(store);
+  }
+
+  async stop(): Promise<void> {
+    await this.store.close();
+  }
+}
