@@ -622,7 +622,7 @@ export interface components {
                 "max-value-bytes": number;
                 /**
                  * @description Raft tick period of the replicated metadata server.
-                 * @default 100
+                 * @default 50
                  */
                 "tick-interval-ms": number;
                 /**
@@ -653,6 +653,124 @@ export interface components {
                  * @default []
                  */
                 addresses: string[];
+            };
+            /** @description The record store of the log-server role (one SQLite file in the data directory). */
+            "log-server": {
+                /**
+                 * @description fsync every group commit before a store is acknowledged. false is for tests and development only: a crash of the machine can lose acknowledged records (the node logs a warning at start).
+                 * @default true
+                 */
+                sync: boolean;
+                /**
+                 * @description Most records one group-commit transaction writes.
+                 * @default 4096
+                 */
+                "max-batch-records": number;
+                /**
+                 * @description Most payload bytes one group-commit transaction writes.
+                 * @default 8388608
+                 */
+                "max-batch-bytes": number;
+                /**
+                 * @description Most records one get-records answer carries.
+                 * @default 4096
+                 */
+                "max-read-records": number;
+                /**
+                 * @description Most offsets one get-digest answer covers.
+                 * @default 65536
+                 */
+                "max-digest-offsets": number;
+                /**
+                 * @description Records deleted per background trim transaction.
+                 * @default 2000
+                 */
+                "trim-chunk-records": number;
+                /**
+                 * @description Size the SQLite WAL file is truncated to after checkpoints.
+                 * @default 67108864
+                 */
+                "wal-size-limit-bytes": number;
+            };
+            /** @description Logs: appends, reads and the log controller. */
+            bifrost: {
+                /** @enum {string} */
+                "default-provider": "replicated" | "local";
+                /**
+                 * @description How long an append may wait for a writable segment (while the log is reconfigured) and for its records to become durable.
+                 * @default 10000
+                 */
+                "append-timeout-ms": number;
+                /**
+                 * @description Most records in one append batch.
+                 * @default 4096
+                 */
+                "max-append-records": number;
+                /**
+                 * @description Most payload bytes in one append batch (must fit net.max-request-bytes).
+                 * @default 4194304
+                 */
+                "max-append-bytes": number;
+                /**
+                 * @description Most records one read returns.
+                 * @default 4096
+                 */
+                "max-read-records": number;
+                /**
+                 * @description How often a node re-reads the logs metadata (segment chains) in the background.
+                 * @default 500
+                 */
+                "chain-refresh-interval-ms": number;
+                /**
+                 * @description Tick of the replicated-loglet drivers (sequencer, seal, find-tail, reader); their timeouts count ticks.
+                 * @default 10
+                 */
+                "tick-interval-ms": number;
+                /**
+                 * @description A store on a log-server unanswered this long is retried (elsewhere if possible).
+                 * @default 2000
+                 */
+                "store-timeout-ms": number;
+                /**
+                 * @description Append batches of one sequencer stored but not yet committed.
+                 * @default 64
+                 */
+                "max-inflight-batches": number;
+                /**
+                 * @description Payload bytes of one sequencer stored but not yet committed.
+                 * @default 33554432
+                 */
+                "max-inflight-bytes": number;
+                /**
+                 * @description Appends waiting for in-flight room per sequencer; beyond that appends fail with CAIRN-LOG-0009.
+                 * @default 1024
+                 */
+                "max-queued-appends": number;
+                /**
+                 * @description Period of the log controller (on the metadata leader): placement, liveness and reconfiguration.
+                 * @default 500
+                 */
+                "controller-interval-ms": number;
+                /**
+                 * @description A log-server node that has not answered the controller's pings for this long counts as dead: logs whose sequencer it holds are reconfigured.
+                 * @default 2000
+                 */
+                "failure-timeout-ms": number;
+                /**
+                 * @description Logs the controller seals and reconfigures at once.
+                 * @default 8
+                 */
+                "max-concurrent-reconfigurations": number;
+                /**
+                 * @description Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.
+                 * @default 0
+                 */
+                "nodeset-size": number;
+                /**
+                 * @description Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.
+                 * @default true
+                 */
+                "auto-improve": boolean;
             };
             /** @description Structured logs on standard output. */
             log: {

@@ -2,6 +2,8 @@
 // description; docs/configuration.md is generated from this file (a test keeps it current).
 // Keys are kebab-case, as in the TOML file. Objects are closed: an unknown key is an error.
 import { DEFAULT_FABRIC_OPTIONS } from "../net/options.ts";
+import { LogServerSection } from "../logserver/config.ts";
+import { BifrostSection } from "../bifrost/config.ts";
 import { Type, type SchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
 
 /** A union of string literals from a const array, typed as the union of its members. */
@@ -174,6 +176,8 @@ export const ConfigSchema = Type.Object(
     net: NetSection,
     "metadata-server": MetadataServerSection,
     "metadata-client": MetadataClientSection,
+    "log-server": LogServerSection,
+    bifrost: BifrostSection,
     log: LogSection,
   },
   { additionalProperties: false },

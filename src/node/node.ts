@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { LocalMetadataService } from "../metadata/local-service.ts";
 import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
+import { NodeLogs } from "../bifrost/node-logs.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
@@ -42,6 +43,7 @@ export class Node {
   private metadataService: MetadataService | undefined;
   private fabricServer: FabricServer | undefined;
   private fabricClient: FabricClient | undefined;
+  private logs: NodeLogs | undefined;
   private nodeIdValue: number | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
   private readonly incarnation = randomBytes(8).toString("hex");
@@ -91,6 +93,17 @@ export class Node {
         `starting node ${this.config["node-name"]} generation ${this.generationValue}`,
       );
       const fabric = await this.startFabric();
+      this.logs = new NodeLogs({
+        config: this.config,
+        dataDir: this.dataDir.path,
+        logger: this.log,
+        registry: this.metrics,
+        fabricServer: this.fabricServer!,
+        fabricClient: this.fabricClient!,
+        metadataService: () => this.metadataService,
+        self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+      });
+      this.logs.start();
       const admin = this.startAdmin();
       this.addressesValue = { pid: process.pid, admin, fabric, ingress: null };
       this.metadataService = await this.startMetadata();
@@ -134,6 +147,8 @@ export class Node {
     }
     await this.fabricServer?.stop();
     this.fabricServer = undefined;
+    await this.logs?.stop();
+    this.logs = undefined;
     await this.fabricClient?.close();
     this.fabricClient = undefined;
     if (this.adminServer !== undefined) {
