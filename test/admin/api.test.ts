@@ -86,6 +86,27 @@ describe("admin API errors are problem+json with stable codes", () => {
     expect(body.hint).toContain("/openapi.json");
   });
 
+  test("a wrong method is a 4xx problem, never a crash", async () => {
+    for (const [method, path] of [["POST", "/health"], ["DELETE", "/v1/node"], ["PUT", "/metrics"]] as const) {
+      const res = await fetch(`${base}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+      expect(res.status, `${method} ${path}`).toBeLessThan(500);
+      expect(((await res.json()) as { code: string }).code).toMatch(/^CAIRN-API-/);
+    }
+  });
+
+  test("unknown fields and wrong types in a body are refused with 422 and name the field", async () => {
+    for (const body of [{ numPartitions: 2, colour: "red" }, { numPartitions: "two" }, [1, 2]]) {
+      const res = await fetch(`${base}/v1/cluster/provision`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      const problem = (await res.json()) as { code: string; detail: string };
+      expect(problem.code).toBe("CAIRN-API-0001");
+    }
+    const truncated = await fetch(`${base}/v1/cluster/provision`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"numPartitions": 2' });
+    expect(truncated.status).toBe(400);
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+
   test("a body over admin.max-body-bytes is refused with 413", async () => {
     const res = await fetch(`${base}/v1/node`, { method: "POST", body: "x".repeat(4096) });
     expect(res.status).toBe(413);

@@ -26,7 +26,7 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     spec === undefined
       ? specPlugin()
       : new Elysia({ name: "openapi-document" }).get(OPENAPI_PATH, () => spec(), { detail: { hide: true } });
-  return new Elysia({ name: "cairn-admin" })
+  return new Elysia({ name: "cairn-admin", normalize: false })
     .use(specRoute)
     .onRequest(({ request }) => {
       if (deps.token !== "" && new URL(request.url).pathname !== "/health") {
