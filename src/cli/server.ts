@@ -5,7 +5,7 @@ import { Node } from "../node/index.ts";
 import { CairnError } from "../observability/errors.ts";
 import { createLogger } from "../observability/log.ts";
 import { EXIT } from "./exit-codes.ts";
-import { collect, configFlags, overridesFromFlags, type ConfigFlagValues } from "./config-flags.ts";
+import { configFlags, overridesFromFlags, type ConfigFlagValues } from "./config-flags.ts";
 
 export function serverCommand(): Command {
   const cmd = new Command("server")
@@ -78,5 +78,3 @@ async function runServer(config: Config): Promise<void> {
     throw e;
   }
 }
-
-export { collect };

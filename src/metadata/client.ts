@@ -26,6 +26,15 @@ export interface MetadataClientOptions {
   random?: () => number;
 }
 
+/** Fisher–Yates: spreads reads evenly over the members. */
+function shuffle<T>(xs: T[], random: () => number): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
+}
+
 /** Errors after which another member may still answer. */
 function isRetryable(e: unknown): boolean {
   return (
@@ -80,10 +89,6 @@ export class MetadataClient implements MetadataApi {
   /** The leader learned from hints (not asking this node's own server). */
   knownLeader(): LeaderHint | undefined {
     return this.leader;
-  }
-
-  knownMembers(): readonly string[] {
-    return this.members;
   }
 
   /**
@@ -164,7 +169,7 @@ export class MetadataClient implements MetadataApi {
     } else if (localMember) {
       out.push("local");
     }
-    const others = [...this.members].sort(() => this.random() - 0.5);
+    const others = shuffle([...this.members], this.random);
     for (const a of [...others, ...this.options.seeds]) if (!out.includes(a)) out.push(a);
     if (localMember && !out.includes("local")) out.push("local");
     return out;

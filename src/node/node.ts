@@ -1,7 +1,6 @@
 // A cairn node: one process, some roles. Owns the data directory (lock, marker, generation), the
 // lifecycle state machine, the metrics registry and the servers every node runs (admin API; peer
 // fabric). start() brings it to `running`; stop() releases every port, timer and file lock.
-import { hostname } from "node:os";
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
 import { createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
@@ -365,8 +364,4 @@ export class Node {
 export function splitHostPort(address: string): [string, string] {
   const i = address.lastIndexOf(":");
   return [address.slice(0, i), address.slice(i + 1)];
-}
-
-export function defaultNodeName(): string {
-  return hostname();
 }

@@ -378,6 +378,48 @@ export const ERRORS = {
     "The loglet reached its maximum offset",
     "Nothing to do: the segment is sealed and the log continues in a new segment.",
   ),
+  LOG_UNKNOWN_LOG: spec(
+    "CAIRN-LOG-0013",
+    404,
+    "No such log",
+    "Check the log id: `cairn ctl logs list` shows every log (one per partition).",
+  ),
+  LOG_APPEND_INDETERMINATE: spec(
+    "CAIRN-LOG-0014",
+    503,
+    "The append's outcome is unknown: its records may or may not be in the log",
+    "The sequencer was lost while the batch was in flight. Read the log from before the append to see whether the records are there before appending them again (or make records idempotent).",
+  ),
+  LOG_CHAIN_CONFLICT: spec(
+    "CAIRN-LOG-0015",
+    409,
+    "The log's chain of segments changed while the operation was in progress",
+    "Look at the log again (`cairn ctl logs describe`) and retry if the operation is still needed.",
+  ),
+  LOG_INVALID_RECONFIGURATION: spec(
+    "CAIRN-LOG-0016",
+    400,
+    "The requested segment placement is not possible",
+    "Name log-server nodes that are alive (`cairn ctl logs describe` and `cairn ctl status` show them) and a replication no larger than the nodeset.",
+  ),
+  LOG_CHAIN_INVALID: spec(
+    "CAIRN-LOG-0017",
+    500,
+    "The logs metadata document is invalid",
+    "The message names the field. Restore the `logs` metadata key to a valid document (it was probably written by hand).",
+  ),
+  LOG_BATCH_TOO_LARGE: spec(
+    "CAIRN-LOG-0018",
+    413,
+    "The append batch has too many records or bytes",
+    "Split the batch; the bounds are bifrost.max-append-records and bifrost.max-append-bytes.",
+  ),
+  LOG_INVALID_RECORD: spec(
+    "CAIRN-LOG-0019",
+    400,
+    "A record in the request cannot be decoded",
+    "Send records as UTF-8 strings, or as base64 with \"encoding\": \"base64\".",
+  ),
 
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(

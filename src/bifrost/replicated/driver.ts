@@ -90,8 +90,20 @@ export const APPENDER_DEFAULTS: AppenderOptions = { ...DRIVER_DEFAULTS, sequence
 
 interface Waiting {
   readonly payloads: readonly Uint8Array[];
+  /** Offsets the sequencer assigned (once it took the batch). */
+  assigned?: { first: LogletOffset; last: LogletOffset };
   resolve(range: { first: LogletOffset; last: LogletOffset }): void;
   reject(error: unknown): void;
+}
+
+/**
+ * The offsets a failed append had been given, if any (from the error's details). An append that
+ * failed without offsets was never sent to a log-server: none of its records can be in the loglet.
+ */
+export function assignedOffsets(error: unknown): { first: LogletOffset; last: LogletOffset } | undefined {
+  if (!(error instanceof CairnError)) return undefined;
+  const a = (error.details as { assigned?: { first: LogletOffset; last: LogletOffset } } | undefined)?.assigned;
+  return a;
 }
 
 /** The sequencer of one replicated loglet on this node: append() resolves once the batch is committed. */
@@ -131,12 +143,24 @@ export class ReplicatedLogletAppender {
   /** Stops the sequencer; appends not yet committed fail (they may or may not be committed). */
   stop(): void {
     this.driver.stop();
-    this.close(new CairnError("NODE_SHUTTING_DOWN", `the sequencer of loglet ${this.core.params.loglet} stopped`));
+    this.close({ name: "NODE_SHUTTING_DOWN", message: `the sequencer of loglet ${this.core.params.loglet} stopped`, details: { loglet: this.core.params.loglet } });
+  }
+
+  /** The loglet is known sealed (e.g. recorded in the chain): fail pending appends now, commit nothing more. */
+  markSealed(): void {
+    this.core.markSealed();
+    this.driver.flush();
+  }
+
+  /** True once the appender takes no more appends (sealed, write-unavailable or stopped). */
+  get closed(): boolean {
+    return this.closedWith !== undefined;
   }
 
   private tryStart(w: Waiting): boolean {
     const outcome = this.core.append(w.payloads);
     if (outcome.ok) {
+      w.assigned = { first: outcome.first, last: outcome.last };
       this.inflight.set(outcome.first, w);
       this.driver.flush();
       return true;
@@ -153,12 +177,12 @@ export class ReplicatedLogletAppender {
         this.inflight.delete(e.first);
         break;
       case "failed":
-        this.inflight.get(e.first)?.reject(refusalError(e.reason, this.core.params.loglet));
+        this.inflight.get(e.first)?.reject(refusalError(e.reason, this.core.params.loglet, { first: e.first, last: e.last }));
         this.inflight.delete(e.first);
         break;
       case "sealed":
       case "write-unavailable":
-        this.close(refusalError(e.kind, this.core.params.loglet));
+        this.close(refusal(e.kind, this.core.params.loglet));
         return;
       case "server-refused":
         this.options.logger?.warn({ loglet: this.core.params.loglet, node: e.node, status: e.status }, "log-server refused this sequencer");
@@ -167,15 +191,28 @@ export class ReplicatedLogletAppender {
     while (this.queued.length > 0 && this.tryStart(this.queued[0]!)) this.queued.shift();
   }
 
-  private close(error: CairnError): void {
+  private close(failure: { name: ErrorName; message: string; details: Record<string, unknown> }): void {
+    const error = new CairnError(failure.name, failure.message, failure.details);
     this.closedWith ??= error;
     for (const w of this.queued.splice(0)) w.reject(error);
-    for (const w of this.inflight.values()) w.reject(error);
+    for (const w of this.inflight.values()) {
+      // Plus the offsets this batch had: the caller may learn its fate from the sealed tail.
+      w.reject(w.assigned ? new CairnError(failure.name, failure.message, { ...failure.details, assigned: w.assigned }) : error);
+    }
     this.inflight.clear();
   }
 }
 
-function refusalError(reason: AppendRefusal, loglet: string): CairnError {
+function refusalError(reason: AppendRefusal, loglet: string, assigned?: { first: LogletOffset; last: LogletOffset }): CairnError {
+  const r = refusal(reason, loglet, assigned);
+  return new CairnError(r.name, r.message, r.details);
+}
+
+function refusal(
+  reason: AppendRefusal,
+  loglet: string,
+  assigned?: { first: LogletOffset; last: LogletOffset },
+): { name: ErrorName; message: string; details: Record<string, unknown> } {
   const names: Record<AppendRefusal, ErrorName> = {
     sealed: "LOG_SEALED",
     "write-unavailable": "LOG_WRITE_UNAVAILABLE",
@@ -184,7 +221,11 @@ function refusalError(reason: AppendRefusal, loglet: string): CairnError {
     "too-large": "LOG_MALFORMED_REQUEST",
     empty: "LOG_MALFORMED_REQUEST",
   };
-  return new CairnError(names[reason], `loglet ${loglet}: append refused (${reason})`, { loglet, reason });
+  return {
+    name: names[reason],
+    message: `loglet ${loglet}: append ${assigned ? "failed" : "refused"} (${reason})`,
+    details: { loglet, reason, ...(assigned ? { assigned } : {}) },
+  };
 }
 
 /** Runs a one-shot core until it reports a final event. */
