@@ -209,4 +209,20 @@ describe("a 3-node metadata cluster", () => {
       return me?.state === "member" && me.status?.state === "member" ? true : undefined;
     }, 90_000);
   });
+
+  test("a node without the metadata-server role serves metadata reads and writes through the members", async () => {
+    const n6 = await cluster.start("n6", ["--roles", "admin,worker,log-server"]);
+    await eventually("n6 to be registered", async () => {
+      const info = await json<{ id: string | null }>(`${n6.addresses.admin}/v1/node`);
+      return info.body.id ? true : undefined;
+    });
+    expect((await put(n6.addresses.admin, "from-n6", { ok: true })).status).toBe(200);
+    expect((await get(cluster.nodes[0]!.addresses.admin, "from-n6")).body.value).toEqual({ ok: true });
+    expect((await get(n6.addresses.admin, "counter")).status).toBe(200);
+    const st = await json<{ code: string }>(`${n6.addresses.admin}/v1/metadata-server/status`);
+    expect(st.status).toBe(503);
+    expect(st.body.code).toBe("CAIRN-METADATA-0008");
+    // It is not listed among the metadata servers.
+    expect((await servers(n6.addresses.admin)).map((x) => x.name)).not.toContain("n6");
+  });
 });
