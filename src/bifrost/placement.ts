@@ -67,9 +67,10 @@ export function chooseNodeset(args: {
 
 /**
  * The sequencer of a new segment: `previous`'s node if it is alive (at its current generation),
- * otherwise the candidate sequencing the fewest logs (`load`: tail segments per node), ties by id.
+ * otherwise the candidate sequencing the fewest logs (`load`: tail segments per node).
  */
 export function chooseSequencer(args: {
+  log: number;
   candidates: readonly Candidate[];
   previous?: GenerationalNodeId;
   load: ReadonlyMap<NodeId, number>;
@@ -81,7 +82,9 @@ export function chooseSequencer(args: {
   if (keep) return { id: keep.id, generation: keep.generation };
   const pool = candidates.filter((c) => c.id !== args.avoid);
   const from = pool.length > 0 ? pool : candidates;
-  const best = [...from].sort((a, b) => (args.load.get(a.id) ?? 0) - (args.load.get(b.id) ?? 0) || compareNodeIds(a.id, b.id))[0]!;
+  // Ties go by a hash of the log id, so logs placed at once (on the same view of the load) spread too.
+  const rank = (c: Candidate) => hash32(`${args.log}/${c.id}`);
+  const best = [...from].sort((a, b) => (args.load.get(a.id) ?? 0) - (args.load.get(b.id) ?? 0) || rank(a) - rank(b) || compareNodeIds(a.id, b.id))[0]!;
   return { id: best.id, generation: best.generation };
 }
 

@@ -1,0 +1,238 @@
+// The log controller: runs on the metadata leader (one node at a time; a new leader takes over with
+// a fresh view). Each round it pings the log-server nodes, then decides per log (planLogActions,
+// pure) whether its chain needs a new segment: a first segment, a new sequencer because the old
+// one's node died, restarted (a new generation can never resume an old sequencer) or left, or — when
+// auto-improve is on and the placement is automatic — a better nodeset because a member died or
+// more log-servers are available than the nodeset uses. Reconfigurations of different logs run in
+// parallel, bounded; the chain writer serialises their metadata writes.
+//
+// Invariants: a log has at most one reconfiguration in flight from this controller; a decision is
+// applied only if the log's tail segment is still the one it was made on (expectTailIndex);
+// improvements of one log are rate-limited, so flapping liveness cannot churn segments.
+import type { Logger } from "../observability/log.ts";
+import type { Bifrost } from "./bifrost.ts";
+import { segmentSequencer, tailSegment, type LogsDocument } from "./chain.ts";
+import { desiredNodesetSize, type Candidate } from "./placement.ts";
+import type { BifrostPeers } from "./rpc.ts";
+import type { LivenessTracker, Liveness, NodeDirectory } from "./nodes.ts";
+import { logId, type LogId, type NodeId } from "./types.ts";
+
+export type ReconfigurationReason =
+  | "no-segment"
+  | "sequencer-dead"
+  | "sequencer-restarted"
+  | "sequencer-gone"
+  | "nodeset-member-dead"
+  | "nodeset-too-small";
+
+export interface LogAction {
+  readonly log: LogId;
+  readonly reason: ReconfigurationReason;
+  /** The tail segment index the decision was made on (-1: empty chain). */
+  readonly expectTailIndex: number;
+  readonly avoidSequencer?: NodeId;
+}
+
+export interface PlanInput {
+  readonly doc: LogsDocument;
+  readonly nodes: ReadonlyArray<{ id: NodeId; generation: number; logServer: boolean }>;
+  readonly liveness: (id: NodeId) => Liveness;
+  /** Generation a node answered pings with, if it did. */
+  readonly liveGeneration: (id: NodeId) => number | undefined;
+  readonly inflight: ReadonlySet<number>;
+  /** When each log was last improved (Unix ms). */
+  readonly lastImprovedMs: ReadonlyMap<number, number>;
+  readonly nowMs: number;
+  readonly autoImprove: boolean;
+  readonly improveIntervalMs: number;
+  readonly nodesetSize: number;
+  readonly defaultProvider: "local" | "replicated";
+}
+
+/** What the controller should do this round, per log (pure). */
+export function planLogActions(input: PlanInput): LogAction[] {
+  const out: LogAction[] = [];
+  const alive = input.nodes.filter((n) => n.logServer && input.liveness(n.id) === "alive");
+  const aliveIds = new Set(alive.map((n) => n.id));
+  for (const log of input.doc.logs) {
+    if (input.inflight.has(log.id)) continue;
+    const id = logId(log.id);
+    const tail = tailSegment(log);
+    if (tail === undefined) {
+      const r = input.defaultProvider === "local" ? 1 : input.doc.defaultReplication;
+      if (alive.length >= r) out.push({ log: id, reason: "no-segment", expectTailIndex: -1 });
+      continue;
+    }
+    const seq = segmentSequencer(tail);
+    const node = input.nodes.find((n) => n.id === seq.id);
+    const liveGen = input.liveGeneration(seq.id);
+    let reason: ReconfigurationReason | undefined;
+    if (node === undefined) reason = "sequencer-gone";
+    else if (node.generation > seq.generation || (liveGen !== undefined && liveGen > seq.generation && input.liveness(seq.id) === "alive")) {
+      reason = "sequencer-restarted";
+    } else if (input.liveness(seq.id) === "dead") reason = "sequencer-dead";
+    if (reason !== undefined) {
+      out.push({ log: id, reason, expectTailIndex: tail.index, ...(reason === "sequencer-restarted" ? {} : { avoidSequencer: seq.id }) });
+      continue;
+    }
+    // An operator's seal stays until an operator reconfigures; so does a manual placement.
+    if (tail.sealedTail !== undefined || !input.autoImprove || tail.placement !== "auto" || tail.kind !== "replicated") continue;
+    if (input.nowMs - (input.lastImprovedMs.get(log.id) ?? 0) < input.improveIntervalMs) continue;
+    const members = tail.params.nodeset as NodeId[];
+    const outsiders = alive.filter((n) => !members.includes(n.id));
+    if (outsiders.length > 0 && members.some((m) => input.liveness(m) === "dead")) {
+      out.push({ log: id, reason: "nodeset-member-dead", expectTailIndex: tail.index });
+      continue;
+    }
+    const desired = desiredNodesetSize(tail.params.replication, input.nodesetSize);
+    const liveMembers = members.filter((m) => aliveIds.has(m)).length;
+    if (members.length < desired && liveMembers + outsiders.length > members.length && outsiders.length > 0) {
+      out.push({ log: id, reason: "nodeset-too-small", expectTailIndex: tail.index });
+    }
+  }
+  return out;
+}
+
+export interface ControllerOptions {
+  readonly intervalMs: number;
+  readonly failureTimeoutMs: number;
+  readonly maxConcurrent: number;
+  readonly autoImprove: boolean;
+  /** Least time between two improvements of the same log. */
+  readonly improveIntervalMs: number;
+  readonly nodesetSize: number;
+  readonly defaultProvider: "local" | "replicated";
+}
+
+export interface ControllerDeps {
+  readonly bifrost: Bifrost;
+  readonly peers: BifrostPeers;
+  readonly directory: NodeDirectory;
+  readonly liveness: LivenessTracker;
+  /** Whether this node should act (it leads the metadata cluster). */
+  readonly isLeader: () => boolean;
+  /** Refreshes the directory (nodes configuration). */
+  readonly refreshNodes: () => Promise<void>;
+  readonly options: ControllerOptions;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+export class LogController {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private running = false;
+  private leading = false;
+  private readonly inflight = new Map<number, Promise<void>>();
+  private readonly lastImprovedMs = new Map<number, number>();
+  private readonly lastWarnMs = new Map<string, number>();
+  private readonly abort = new AbortController();
+  private readonly nowMs: () => number;
+
+  constructor(private readonly deps: ControllerDeps) {
+    this.nowMs = deps.nowMs ?? Date.now;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.round(), this.deps.options.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.abort.abort();
+    await Promise.allSettled([...this.inflight.values()]);
+  }
+
+  /** One round (tests call it directly). */
+  async round(): Promise<void> {
+    if (this.running || this.abort.signal.aborted) return;
+    this.running = true;
+    try {
+      if (!this.deps.isLeader()) {
+        if (this.leading) this.deps.logger.info("no longer the metadata leader: the log controller pauses");
+        this.leading = false;
+        this.deps.liveness.reset();
+        return;
+      }
+      if (!this.leading) this.deps.logger.info("this node leads the metadata cluster: the log controller is active");
+      this.leading = true;
+      await this.deps.refreshNodes();
+      await this.probe();
+      const { doc } = await this.deps.bifrost.logsDocument(true);
+      const now = this.nowMs();
+      const liveness = this.deps.liveness;
+      const actions = planLogActions({
+        doc,
+        nodes: this.deps.directory.all(),
+        liveness: (id) => liveness.status(id, now),
+        liveGeneration: (id) => liveness.generation(id),
+        inflight: new Set(this.inflight.keys()),
+        lastImprovedMs: this.lastImprovedMs,
+        nowMs: now,
+        autoImprove: this.deps.options.autoImprove,
+        improveIntervalMs: this.deps.options.improveIntervalMs,
+        nodesetSize: this.deps.options.nodesetSize,
+        defaultProvider: this.deps.options.defaultProvider,
+      });
+      const candidates = this.candidates(now);
+      for (const action of actions) {
+        if (this.inflight.size >= this.deps.options.maxConcurrent) break;
+        this.launch(action, candidates);
+      }
+    } catch (e) {
+      this.warn("round", { err: e }, "log controller round failed; retrying next round");
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private candidates(now: number): Candidate[] {
+    const out: Candidate[] = [];
+    for (const n of this.deps.directory.logServers()) {
+      const generation = this.deps.liveness.generation(n.id);
+      if (this.deps.liveness.status(n.id, now) === "alive" && generation !== undefined) out.push({ id: n.id, generation });
+    }
+    return out;
+  }
+
+  private async probe(): Promise<void> {
+    const timeoutMs = Math.max(50, Math.min(1000, Math.floor(this.deps.options.failureTimeoutMs / 2)));
+    await Promise.all(
+      this.deps.directory.logServers().map(async (n) => {
+        const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
+        const answer = await this.deps.peers.ping(n.id, signal).catch(() => undefined);
+        const ok = answer !== undefined && answer.node === n.id;
+        this.deps.liveness.probed(n.id, this.nowMs(), ok ? { generation: answer.generation } : undefined);
+      }),
+    );
+  }
+
+  private launch(action: LogAction, candidates: Candidate[]): void {
+    const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-too-small";
+    if (improvement) this.lastImprovedMs.set(action.log, this.nowMs());
+    const job = this.deps.bifrost
+      .reconfigure(action.log, {}, {
+        reason: action.reason,
+        candidates,
+        acceptConcurrent: true,
+        expectTailIndex: action.expectTailIndex,
+        signal: this.abort.signal,
+        ...(action.avoidSequencer ? { avoidSequencer: action.avoidSequencer } : {}),
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => this.warn(`log-${action.log}`, { err: e, log: action.log, reason: action.reason }, "reconfiguring a log failed; the controller retries"),
+      )
+      .finally(() => this.inflight.delete(action.log));
+    this.inflight.set(action.log, job);
+  }
+
+  /** At most one warning per subject every 10 s: a stuck log must not flood the log. */
+  private warn(subject: string, fields: object, message: string): void {
+    const now = this.nowMs();
+    if (now - (this.lastWarnMs.get(subject) ?? 0) < 10_000) return;
+    this.lastWarnMs.set(subject, now);
+    this.deps.logger.warn(fields, message);
+  }
+}

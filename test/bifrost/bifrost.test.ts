@@ -1,0 +1,156 @@
+// Bifrost over an in-process cluster (real SQLite record stores, in-memory metadata): chains of
+// segments by compare-and-set, appends through any node, reads across segments with explicit trim
+// gaps, seal, trim, reconfiguration (local → replicated included) and sequencer loss.
+import { afterEach, describe, expect, test } from "bun:test";
+import { findLog, LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument } from "../../src/bifrost/chain.ts";
+import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
+import { logId, lsn, nodeId } from "../../src/bifrost/types.ts";
+import { isCairnError } from "../../src/observability/errors.ts";
+import { useTempDirs } from "../logserver/helpers.ts";
+import { TestCluster } from "./harness.ts";
+
+const tempDir = useTempDirs();
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const L1 = logId(1);
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.close();
+  cluster = undefined;
+});
+
+function start(count: number, replication: number, options = {}): TestCluster {
+  cluster = new TestCluster(tempDir(), count, replication, [1, 2], options);
+  return cluster;
+}
+
+async function doc(c: TestCluster): Promise<LogsDocument> {
+  return parseLogsDocument((await c.metadata.get(LOGS_KEY))!.value);
+}
+
+function texts(entries: LogReadEntry[]): string[] {
+  return entries.map((e) => (e.kind === "record" ? `${e.lsn}:${dec(e.payload)}` : `gap ${e.from}-${e.to}`));
+}
+
+async function readAll(c: TestCluster, via: number, from = 1): Promise<LogReadEntry[]> {
+  const out: LogReadEntry[] = [];
+  let cursor = lsn(from);
+  for (;;) {
+    const r = await c.node(via).bifrost.read(L1, cursor, { limit: 50 });
+    out.push(...r.entries);
+    if (r.nextLsn >= r.tailLsn || r.entries.length === 0) return out;
+    cursor = r.nextLsn;
+  }
+}
+
+describe("bifrost chains", () => {
+  test("the first segment is added by compare-and-set and appends through any node get dense LSNs from 1", async () => {
+    const c = start(3, 2);
+    const chain = await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(2) }, { reason: "test" });
+    const seg = tailSegment(chain)!;
+    expect(seg).toMatchObject({ index: 0, baseLsn: 1, kind: "replicated", placement: "auto", params: { loglet: "1_0", sequencer: "N2:1", replication: 2 } });
+    expect(seg.params.nodeset).toHaveLength(3); // 2r − 1
+    // Node 1 and 3 forward to the sequencer on node 2; node 2 appends itself.
+    const a = await c.node(1).bifrost.append(L1, [enc("a"), enc("b")]);
+    const b = await c.node(2).bifrost.append(L1, [enc("c")]);
+    const d = await c.node(3).bifrost.append(L1, [enc("d")]);
+    expect([a, b, d]).toEqual([{ first: lsn(1), last: lsn(2) }, { first: lsn(3), last: lsn(3) }, { first: lsn(4), last: lsn(4) }]);
+    expect(texts(await readAll(c, 3))).toEqual(["1:a", "2:b", "3:c", "4:d"]);
+    expect(await c.node(1).bifrost.findTail(L1)).toMatchObject({ tailLsn: 5, sealed: false, segment: 0 });
+  });
+
+  test("reconfiguration while appending: the old segment stays readable, LSNs continue, nothing acknowledged is lost or doubled", async () => {
+    const c = start(3, 2);
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(1) }, { reason: "test" });
+    const acked: Array<{ text: string; lsn: number }> = [];
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; !stop; i++) {
+        const text = `w${i}`;
+        const r = await c.node(3).bifrost.append(L1, [enc(text)]);
+        acked.push({ text, lsn: r.first });
+      }
+    })();
+    await Bun.sleep(100);
+    const after = await c.node(2).bifrost.reconfigure(L1, { sequencer: nodeId(3), replication: 3 }, { reason: "test" });
+    expect(after.segments).toHaveLength(2);
+    expect(after.segments[0]!.sealedTail).toBe(after.segments[1]!.baseLsn);
+    await Bun.sleep(100);
+    stop = true;
+    await writer;
+    const all = await readAll(c, 2);
+    const records = all.filter((e) => e.kind === "record");
+    expect(records.map((e) => e.lsn)).toEqual(records.map((_, i) => lsn(i + 1)));
+    const byText = new Map(records.map((e) => [dec(e.payload), e.lsn]));
+    expect(byText.size).toBe(records.length);
+    for (const a of acked) expect(byText.get(a.text)).toBe(lsn(a.lsn));
+    expect(acked.some((a) => a.lsn >= after.segments[1]!.baseLsn)).toBe(true);
+  });
+
+  test("local → replicated is a reconfiguration: the local segment stays readable", async () => {
+    const c = start(3, 2);
+    const local = await c.node(1).bifrost.reconfigure(L1, { kind: "local", nodeset: [nodeId(2)] }, { reason: "test" });
+    expect(tailSegment(local)).toMatchObject({ kind: "local", placement: "manual", params: { sequencer: "N2:1", nodeset: ["N2"], replication: 1 } });
+    for (let i = 0; i < 5; i++) await c.node(1).bifrost.append(L1, [enc(`l${i}`)]);
+    const replicated = await c.node(3).bifrost.reconfigure(L1, { kind: "replicated", replication: 2 }, { reason: "test" });
+    expect(tailSegment(replicated)).toMatchObject({ kind: "replicated", baseLsn: 6, placement: "auto", params: { replication: 2 } });
+    for (let i = 0; i < 3; i++) await c.node(1).bifrost.append(L1, [enc(`r${i}`)]);
+    expect(texts(await readAll(c, 3))).toEqual(["1:l0", "2:l1", "3:l2", "4:l3", "5:l4", "6:r0", "7:r1", "8:r2"]);
+  });
+
+  test("trim: reads below the trim point report one trim gap, fully trimmed segments leave the chain", async () => {
+    const c = start(3, 2);
+    await c.node(1).bifrost.reconfigure(L1, {}, { reason: "test" });
+    for (let i = 1; i <= 4; i++) await c.node(1).bifrost.append(L1, [enc(`a${i}`)]);
+    await c.node(1).bifrost.reconfigure(L1, {}, { reason: "test" });
+    for (let i = 5; i <= 8; i++) await c.node(2).bifrost.append(L1, [enc(`a${i}`)]);
+    const t = await c.node(3).bifrost.trim(L1, lsn(5));
+    expect(t.trimPoint).toBe(lsn(5));
+    const d = findLog(await doc(c), L1)!;
+    expect(d.trimPoint).toBe(5);
+    expect(d.segments.map((s) => s.index)).toEqual([1]); // segment 0 held 1..4: gone
+    expect(texts(await readAll(c, 1))).toEqual(["gap 1-5", "6:a6", "7:a7", "8:a8"]);
+    expect(texts(await readAll(c, 2, 3))).toEqual(["gap 3-5", "6:a6", "7:a7", "8:a8"]);
+    // Trimming beyond the tail clips to the last record; a lower trim changes nothing.
+    expect((await c.node(1).bifrost.trim(L1, lsn(100))).trimPoint).toBe(lsn(8));
+    expect((await c.node(1).bifrost.trim(L1, lsn(2))).trimPoint).toBe(lsn(8));
+    expect(texts(await readAll(c, 1))).toEqual(["gap 1-8"]);
+    const again = await c.node(1).bifrost.append(L1, [enc("z")]);
+    expect(again.first).toBe(lsn(9));
+  });
+
+  test("seal: the tail segment gets its sealed tail and appends wait for a reconfiguration", async () => {
+    const c = start(3, 2, { appendTimeoutMs: 300 });
+    await c.node(1).bifrost.reconfigure(L1, {}, { reason: "test" });
+    await c.node(2).bifrost.append(L1, [enc("x"), enc("y")]);
+    const sealed = await c.node(3).bifrost.seal(L1);
+    expect(tailSegment(sealed)!.sealedTail).toBe(3);
+    expect(await c.node(1).bifrost.findTail(L1)).toMatchObject({ tailLsn: 3, sealed: true });
+    const err = await c.node(1).bifrost.append(L1, [enc("z")]).catch((e: unknown) => e);
+    expect(isCairnError(err, "LOG_SEALED")).toBe(true);
+    await c.node(1).bifrost.reconfigure(L1, {}, { reason: "test" });
+    expect((await c.node(1).bifrost.append(L1, [enc("z")])).first).toBe(lsn(3));
+  });
+
+  test("operator placements are checked: dead nodes, too few nodes, unknown logs", async () => {
+    const c = start(3, 2);
+    c.kill(3);
+    const dead = await c.node(1).bifrost.reconfigure(L1, { nodeset: [nodeId(1), nodeId(3)] }, { reason: "test" }).catch((e: unknown) => e);
+    expect(isCairnError(dead, "LOG_INVALID_RECONFIGURATION")).toBe(true);
+    const small = await c.node(1).bifrost.reconfigure(L1, { nodeset: [nodeId(1)], replication: 2 }, { reason: "test" }).catch((e: unknown) => e);
+    expect(isCairnError(small, "LOG_INVALID_RECONFIGURATION")).toBe(true);
+    const unknown = await c.node(1).bifrost.findTail(logId(77)).catch((e: unknown) => e);
+    expect(isCairnError(unknown, "LOG_UNKNOWN_LOG")).toBe(true);
+  });
+
+  test("many logs reconfigured at once share the logs document without losing an update", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1, 2, 3, 4, 5, 6, 7, 8]);
+    const c = cluster;
+    await Promise.all([1, 2, 3, 4, 5, 6, 7, 8].map((i) => c.node(1 + (i % 3)).bifrost.reconfigure(logId(i), {}, { reason: "test" })));
+    const d = await doc(c);
+    expect(d.logs.map((l) => l.segments.length)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    // Sequencers spread over the nodes.
+    expect(new Set(d.logs.map((l) => l.segments[0]!.params.sequencer.split(":")[0])).size).toBe(3);
+  });
+});

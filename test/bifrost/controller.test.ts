@@ -1,0 +1,215 @@
+// The log controller: its decisions as a pure function, then the whole loop over the in-process
+// cluster: first segments, a sequencer's node killed while appending (every acknowledged append is
+// read back exactly once, in LSN order), a restarted sequencer fenced by its new generation.
+import { afterEach, describe, expect, test } from "bun:test";
+import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
+import { LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument, type Segment } from "../../src/bifrost/chain.ts";
+import { LogController, planLogActions, type PlanInput } from "../../src/bifrost/controller.ts";
+import { LivenessTracker, NodeDirectory, type Liveness } from "../../src/bifrost/nodes.ts";
+import { logId, lsn, nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { isCairnError } from "../../src/observability/errors.ts";
+import { silentLogger } from "../../src/observability/log.ts";
+import { useTempDirs } from "../logserver/helpers.ts";
+import { TestCluster } from "./harness.ts";
+
+const tempDir = useTempDirs();
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function segment(index: number, sequencer: string, nodeset: string[], extra: Partial<Segment> = {}): Segment {
+  return {
+    index,
+    baseLsn: 1,
+    kind: "replicated",
+    params: { loglet: `1_${index}`, sequencer, nodeset, replication: 2 },
+    placement: "auto",
+    createdAtMs: 0,
+    ...extra,
+  };
+}
+
+function plan(docLogs: LogsDocument["logs"], status: Record<string, Liveness>, extra: Partial<PlanInput> = {}) {
+  return planLogActions({
+    doc: { defaultReplication: 2, logs: docLogs },
+    nodes: ["N1", "N2", "N3", "N4"].map((id, i) => ({ id: id as NodeId, generation: i === 1 ? 5 : 1, logServer: true })),
+    liveness: (id) => status[id] ?? "alive",
+    liveGeneration: () => undefined,
+    inflight: new Set(),
+    lastImprovedMs: new Map(),
+    nowMs: 100_000,
+    autoImprove: true,
+    improveIntervalMs: 10_000,
+    nodesetSize: 0,
+    defaultProvider: "replicated",
+    ...extra,
+  });
+}
+
+describe("controller decisions", () => {
+  const threeOfFour = ["N1", "N2", "N3"];
+  test("an empty chain gets a first segment once r log-servers live", () => {
+    expect(plan([{ id: 1, trimPoint: 0, segments: [] }], {})).toEqual([{ log: logId(1), reason: "no-segment", expectTailIndex: -1 }]);
+    expect(plan([{ id: 1, trimPoint: 0, segments: [] }], { N1: "dead", N2: "dead", N3: "dead" })).toEqual([]);
+  });
+  test("a dead sequencer, a restarted one (older generation than registered) and a removed one are replaced", () => {
+    const logs = (seq: string) => [{ id: 1, trimPoint: 0, segments: [segment(0, seq, threeOfFour)] }];
+    expect(plan(logs("N1:1"), { N1: "dead" })).toEqual([{ log: logId(1), reason: "sequencer-dead", expectTailIndex: 0, avoidSequencer: nodeId(1) }]);
+    expect(plan(logs("N2:4"), {})).toEqual([{ log: logId(1), reason: "sequencer-restarted", expectTailIndex: 0 }]);
+    expect(plan(logs("N9:1"), {})).toEqual([{ log: logId(1), reason: "sequencer-gone", expectTailIndex: 0, avoidSequencer: nodeId(9) }]);
+    expect(plan(logs("N1:1"), { N1: "unknown" })).toEqual([]);
+    // In flight already: nothing more.
+    expect(plan(logs("N1:1"), { N1: "dead" }, { inflight: new Set([1]) })).toEqual([]);
+  });
+  test("improvements: a dead member with a replacement, a nodeset below 2r − 1; never for manual placements or sealed logs, and rate-limited", () => {
+    const logs = (s: Segment) => [{ id: 1, trimPoint: 0, segments: [s] }];
+    expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" })).toEqual([{ log: logId(1), reason: "nodeset-member-dead", expectTailIndex: 0 }]);
+    expect(plan(logs(segment(0, "N1:1", ["N1", "N2"])), {})).toEqual([{ log: logId(1), reason: "nodeset-too-small", expectTailIndex: 0 }]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour)), {})).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { placement: "manual" })), { N3: "dead" })).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { sealedTail: 1 })), { N3: "dead" })).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { lastImprovedMs: new Map([[1, 95_000]]) })).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { autoImprove: false })).toEqual([]);
+  });
+  test("liveness: alive while answers are fresh, dead after the failure timeout of silence, unknown before", () => {
+    const t = new LivenessTracker(1000);
+    const n = nodeId(1);
+    expect(t.status(n, 0)).toBe("unknown");
+    t.probed(n, 0, undefined);
+    expect(t.status(n, 500)).toBe("unknown");
+    expect(t.status(n, 1000)).toBe("dead");
+    t.probed(n, 1100, { generation: 3 });
+    expect([t.status(n, 1500), t.generation(n)]).toEqual(["alive", 3]);
+    t.probed(n, 1600, undefined);
+    expect(t.status(n, 2099)).toBe("alive");
+    expect(t.status(n, 2100)).toBe("dead");
+  });
+});
+
+let cluster: TestCluster | undefined;
+let controller: LogController | undefined;
+afterEach(async () => {
+  await controller?.stop();
+  controller = undefined;
+  await cluster?.close();
+  cluster = undefined;
+});
+
+async function logsDoc(c: TestCluster): Promise<LogsDocument> {
+  return parseLogsDocument((await c.metadata.get(LOGS_KEY))!.value);
+}
+
+function runController(c: TestCluster, on: number): LogController {
+  const directory = new NodeDirectory();
+  controller = new LogController({
+    bifrost: c.node(on).bifrost,
+    peers: c.peers,
+    directory,
+    liveness: new LivenessTracker(150),
+    isLeader: () => true,
+    refreshNodes: () => directory.refresh(c.metadata),
+    options: { intervalMs: 25, failureTimeoutMs: 150, maxConcurrent: 4, autoImprove: true, improveIntervalMs: 60_000, nodesetSize: 0, defaultProvider: "replicated" },
+    logger: silentLogger(),
+  });
+  controller.start();
+  return controller;
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await Bun.sleep(20);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function readAll(c: TestCluster, via: number, log = logId(1)): Promise<LogReadEntry[]> {
+  const out: LogReadEntry[] = [];
+  let cursor = lsn(1);
+  for (;;) {
+    const r = await c.node(via).bifrost.read(log, cursor, { limit: 200 });
+    out.push(...r.entries);
+    if (r.nextLsn >= r.tailLsn || r.entries.length === 0) return out;
+    cursor = r.nextLsn;
+  }
+}
+
+describe("controller loop", () => {
+  test("gives every log a first segment, spread over the nodes", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1, 2, 3, 4, 5, 6]);
+    const c = cluster;
+    runController(c, 1);
+    const doc = await until("first segments", async () => {
+      const d = await logsDoc(c);
+      return d.logs.every((l) => l.segments.length === 1) ? d : undefined;
+    });
+    expect(doc.logs.every((l) => l.segments[0]!.params.nodeset.length === 3)).toBe(true);
+    expect(new Set(doc.logs.map((l) => l.segments[0]!.params.sequencer)).size).toBeGreaterThan(1);
+  });
+
+  test("a sequencer's node dies while appending: the log moves to a new sequencer, every acknowledged append is read back exactly once in LSN order", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1], { appendTimeoutMs: 5_000 });
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(2) }, { reason: "test" });
+    runController(c, 1);
+    const acked = new Map<string, number>();
+    let failures = 0;
+    let stop = false;
+    const writers = [1, 3].map((via) =>
+      (async () => {
+        for (let i = 0; !stop; i++) {
+          const text = `n${via}-${i}`;
+          try {
+            const r = await c.node(via).bifrost.append(logId(1), [enc(text)]);
+            acked.set(text, r.first);
+          } catch (e) {
+            expect(isCairnError(e, "LOG_APPEND_INDETERMINATE") || isCairnError(e, "LOG_WRITE_UNAVAILABLE")).toBe(true);
+            failures++;
+          }
+        }
+      })(),
+    );
+    await until("some appends", async () => (acked.size >= 20 ? true : undefined));
+    const beforeKill = acked.size;
+    c.kill(2);
+    const moved = await until("a new sequencer", async () => {
+      const seg = tailSegment((await logsDoc(c)).logs[0]!)!;
+      return seg.params.sequencer.startsWith("N2:") ? undefined : seg;
+    });
+    expect(moved.index).toBe(1);
+    await until("appends after the move", async () => (acked.size >= beforeKill + 20 ? true : undefined));
+    stop = true;
+    await Promise.all(writers);
+    const records = (await readAll(c, 3)).filter((e) => e.kind === "record");
+    expect(records.map((e) => e.lsn)).toEqual(records.map((_, i) => lsn(i + 1)));
+    const seen = new Map<string, number>();
+    for (const r of records) {
+      const t = dec(r.payload);
+      expect(seen.has(t)).toBe(false); // never twice, acknowledged or not
+      seen.set(t, r.lsn);
+    }
+    for (const [text, at] of acked) expect(seen.get(text)).toBe(at);
+    expect(failures).toBeLessThan(10);
+  }, 30_000);
+
+  test("a restarted sequencer is fenced by its new generation: the log gets a new segment and the old one stays readable", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1]);
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(3) }, { reason: "test" });
+    for (let i = 0; i < 5; i++) await c.node(1).bifrost.append(logId(1), [enc(`a${i}`)]);
+    c.kill(3);
+    await c.restart(3);
+    runController(c, 1);
+    const seg = await until("a segment for the new generation", async () => {
+      const s = tailSegment((await logsDoc(c)).logs[0]!)!;
+      return s.index === 1 ? s : undefined;
+    });
+    expect(seg.params.sequencer).toBe("N3:2"); // the same node, alive again, at its new generation
+    expect((await c.node(2).bifrost.append(logId(1), [enc("b")])).first).toBe(lsn(6));
+    const all = (await readAll(c, 1)).map((e) => (e.kind === "record" ? dec(e.payload) : "gap"));
+    expect(all).toEqual(["a0", "a1", "a2", "a3", "a4", "b"]);
+  });
+});
+
+
