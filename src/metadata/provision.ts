@@ -3,6 +3,7 @@
 // random, chosen here, and never changes.
 import { CairnError } from "../observability/errors.ts";
 import { evenPartitionTable, MAX_PARTITIONS } from "../worker/partition-table.ts";
+import { initialLogsDocument } from "../bifrost/chain.ts";
 import { KEYS, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 
 export interface ProvisionRequest {
@@ -53,11 +54,8 @@ export function initialDocuments(args: {
   const registered = registerNode(empty, args.self);
   const nodesConfig = withMetadataServerEvent(registered.config, registered.node.id, { kind: "seed" }, args.storageId ?? null);
   const table = evenPartitionTable(args.request.numPartitions);
-  const logs = {
-    defaultReplication: args.request.replication,
-    // One log per partition. A log's segment chain starts empty; bifrost appends the first segment.
-    logs: table.partitions.map((p) => ({ id: p.id, segments: [] as unknown[] })),
-  };
+  // One log per partition. A log's segment chain starts empty; the log controller adds the first segment.
+  const logs = initialLogsDocument(table.partitions.map((p) => p.id), args.request.replication);
   const cluster: ClusterInfo = {
     name: args.clusterName,
     fingerprint: args.fingerprint,
