@@ -1,0 +1,110 @@
+// A grow-only set checker (Jepsen's set-full in linearizable mode): every element a read returns was
+// attempted (an add invoked before the read returned, not certainly failed); every acknowledged add
+// is in every read that began after the add completed; an element, once read, is in every read that
+// began after that read completed; no element appears twice in one read. Reads after the final heal
+// are ordinary reads here, so a lost element shows up as missing from them.
+import type { Operation } from "../history.ts";
+
+export type SetAnomalyKind = "phantom" | "failed-add-visible" | "lost" | "stale" | "disappeared" | "duplicate";
+
+export interface SetAnomaly {
+  readonly kind: SetAnomalyKind;
+  readonly element: number;
+  /** The read that shows it. */
+  readonly readId: number;
+  /** The add (or earlier read) it contradicts, when there is one. */
+  readonly otherId?: number;
+  readonly detail: string;
+}
+
+export interface SetResult {
+  readonly valid: boolean;
+  readonly anomalies: readonly SetAnomaly[];
+  readonly attempted: number;
+  readonly acknowledged: number;
+  readonly reads: number;
+  /** Acknowledged adds present in the last read (sanity: a run that read nothing proves nothing). */
+  readonly presentAtEnd: number;
+  /** Indeterminate adds never seen in any read (allowed). */
+  readonly neverRead: number;
+}
+
+const MAX_ANOMALIES = 200;
+
+export function checkSet(ops: readonly Operation[]): SetResult {
+  const adds = ops.filter((o) => o.f === "add");
+  const reads = ops.filter((o) => o.f === "read" && o.status === "ok").sort((a, b) => a.call - b.call || a.id - b.id);
+  const anomalies: SetAnomaly[] = [];
+  const report = (a: SetAnomaly): void => {
+    if (anomalies.length < MAX_ANOMALIES) anomalies.push(a);
+  };
+
+  const addsOf = new Map<number, Operation[]>();
+  for (const a of adds) {
+    const e = a.input as number;
+    let list = addsOf.get(e);
+    if (list === undefined) addsOf.set(e, (list = []));
+    list.push(a);
+  }
+  // Since when each element must be visible: the earliest acknowledgement of an add, or the earliest
+  // completed read that returned it. `because` is the operation that makes it so.
+  const knownSince = new Map<number, { time: number; because: Operation; byRead: boolean }>();
+  const know = (e: number, time: number, because: Operation, byRead: boolean): void => {
+    const k = knownSince.get(e);
+    if (k === undefined || time < k.time) knownSince.set(e, { time, because, byRead });
+  };
+  for (const a of adds) if (a.status === "ok") know(a.input as number, a.ret, a, false);
+
+  const contents = new Map<number, Set<number>>();
+  for (const r of reads) {
+    const elements = r.output as number[];
+    const seen = new Set<number>();
+    for (const e of elements) {
+      if (seen.has(e)) report({ kind: "duplicate", element: e, readId: r.id, detail: `read #${r.id} returned ${e} more than once` });
+      seen.add(e);
+      const attempts = (addsOf.get(e) ?? []).filter((a) => a.call <= r.ret);
+      if (attempts.length === 0) {
+        report({ kind: "phantom", element: e, readId: r.id, detail: `read #${r.id} returned ${e}, which no add invoked before the read returned` });
+      } else if (attempts.every((a) => a.status === "fail")) {
+        report({
+          kind: "failed-add-visible",
+          element: e,
+          readId: r.id,
+          otherId: attempts[0]!.id,
+          detail: `read #${r.id} returned ${e}, whose add #${attempts[0]!.id} failed definitely (${attempts[0]!.error ?? "fail"})`,
+        });
+      }
+      if (r.ret !== Infinity) know(e, r.ret, r, true);
+    }
+    contents.set(r.id, seen);
+  }
+
+  for (const [e, since] of knownSince) {
+    const later = reads.filter((r) => r.call > since.time);
+    for (let i = 0; i < later.length; i++) {
+      const r = later[i]!;
+      if (contents.get(r.id)!.has(e)) continue;
+      const reappears = later.slice(i + 1).some((x) => contents.get(x.id)!.has(e));
+      const kind: SetAnomalyKind = since.byRead ? "disappeared" : reappears ? "stale" : "lost";
+      const why = since.byRead ? `read #${since.because.id} had returned it` : `add #${since.because.id} was acknowledged at ${since.time}`;
+      report({ kind, element: e, readId: r.id, otherId: since.because.id, detail: `read #${r.id} (invoked at ${r.call}) lacks ${e}, but ${why}` });
+      if (kind === "lost") break; // one report per lost element is enough
+    }
+  }
+
+  const last = reads.at(-1);
+  const lastContents = last ? contents.get(last.id)! : new Set<number>();
+  let neverRead = 0;
+  for (const a of adds) {
+    if (a.status === "info" && ![...contents.values()].some((s) => s.has(a.input as number))) neverRead++;
+  }
+  return {
+    valid: anomalies.length === 0,
+    anomalies,
+    attempted: adds.length,
+    acknowledged: adds.filter((a) => a.status === "ok").length,
+    reads: reads.length,
+    presentAtEnd: adds.filter((a) => a.status === "ok" && lastContents.has(a.input as number)).length,
+    neverRead,
+  };
+}

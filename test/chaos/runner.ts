@@ -1,0 +1,274 @@
+// One chaos run: start a cluster behind the fault proxy, run the workloads' clients, inject faults on a
+// seeded schedule (warm-up without faults, then faults one at a time), heal everything, require every
+// node to serve a write and a linearizable read again (liveness), keep the workload running through a
+// quiet period, read everything back from every node, and check the history. On failure (or on
+// request) the history, the nemesis timeline, the checkers' reports and every node's log are written to
+// .chaos/<time>-seed<N>/. Every process is stopped by PID in a finally block.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ChaosCluster } from "./cluster.ts";
+import { request, keyPath } from "./client.ts";
+import { History, pairOperations } from "./history.ts";
+import { Nemesis, type NemesisKind, type TimelineEntry } from "./nemesis.ts";
+import { REPO_ROOT } from "./node-process.ts";
+import { Rng } from "./rng.ts";
+import type { CheckBounds } from "./checker/linearizable.ts";
+import { RegisterWorkload } from "./workloads/register.ts";
+import { SetWorkload } from "./workloads/set.ts";
+import { LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
+import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./workloads/types.ts";
+
+export const WORKLOADS = ["register", "set", "log"] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+
+export interface ChaosOptions {
+  readonly seed: number;
+  readonly nodes: number;
+  /** Traffic time from the first operation to the end of the quiet period. */
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  /** Time after the final heal during which the workload keeps running (liveness is checked in it). */
+  readonly quietMs: number;
+  readonly nemeses: readonly NemesisKind[];
+  readonly workloads: readonly WorkloadName[];
+  /** Clients per workload (default: the workload's own). */
+  readonly clients?: Partial<Record<WorkloadName, number>>;
+  readonly requestTimeoutMs: number;
+  readonly holdMs: readonly [number, number];
+  readonly gapMs: readonly [number, number];
+  /** After the final heal, every node must serve a write and a linearizable read within this. */
+  readonly livenessTimeoutMs: number;
+  /** Longest pause of a client between two operations. */
+  readonly paceMs: number;
+  readonly opsPerKey?: number;
+  readonly checkBounds?: CheckBounds;
+  /** Write artifacts even when the run passes. */
+  readonly keepArtifacts?: boolean;
+  readonly artifactsRoot?: string;
+  readonly extraArgs?: readonly string[];
+  readonly log?: (line: string) => void;
+  /** Shown in the artifacts' README as the way to repeat the run. */
+  readonly rerunCommand?: string;
+}
+
+export interface LivenessReport {
+  readonly node: string;
+  readonly ok: boolean;
+  /** Time from the final heal until the node served a write and a linearizable read. */
+  readonly recoveredAfterMs: number | null;
+  readonly lastError: string | null;
+}
+
+export interface ChaosResult {
+  readonly seed: number;
+  readonly verdict: "ok" | "illegal" | "unknown" | "error";
+  readonly checks: readonly CheckOutcome[];
+  readonly liveness: readonly LivenessReport[];
+  readonly timeline: readonly TimelineEntry[];
+  readonly operations: number;
+  readonly okOperations: number;
+  readonly skippedWorkloads: readonly string[];
+  readonly error?: string;
+  readonly artifacts?: string;
+  readonly elapsedMs: number;
+  readonly proxy: { connections: number; refused: number; resets: number; unidentified: number };
+}
+
+export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
+  nodes: 3,
+  durationMs: 36_000,
+  warmupMs: 4_000,
+  quietMs: 8_000,
+  nemeses: ["kill", "isolate", "split", "asymmetric"],
+  workloads: ["register", "set"],
+  requestTimeoutMs: 4_000,
+  holdMs: [2_000, 4_500],
+  gapMs: [1_000, 2_500],
+  livenessTimeoutMs: 20_000,
+  paceMs: 25,
+  opsPerKey: 100,
+};
+
+function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
+  const clients = options.clients?.[name];
+  switch (name) {
+    case "register":
+      return new RegisterWorkload({ ...(clients ? { clients } : {}), ...(options.opsPerKey ? { opsPerKey: options.opsPerKey } : {}), ...(options.checkBounds ? { bounds: options.checkBounds } : {}) });
+    case "set":
+      return new SetWorkload(clients ? { clients } : {});
+    case "log":
+      return new LogWorkload(undefined, clients ? { clients } : {});
+  }
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const started = performance.now();
+  const log = options.log ?? (() => {});
+  const rng = new Rng(options.seed);
+  const history = new History();
+  const runId = `${options.seed.toString(36)}-${Date.now().toString(36)}`;
+  const dir = mkdtempSync(join(tmpdir(), "cairn-chaos-"));
+  const skippedWorkloads: string[] = [];
+  let cluster: ChaosCluster | undefined;
+  let nemesis: Nemesis | undefined;
+  let checks: CheckOutcome[] = [];
+  let liveness: LivenessReport[] = [];
+  let error: string | undefined;
+  let stopClients = false;
+  const clientLoops: Promise<void>[] = [];
+  log(`chaos seed ${options.seed}: ${options.nodes} nodes, ${options.durationMs} ms, nemeses [${options.nemeses.join(",")}], workloads [${options.workloads.join(",")}]`);
+  try {
+    cluster = await ChaosCluster.start({ size: options.nodes, dir, rng: rng.fork("cluster"), log, ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}) });
+    const c = cluster;
+    const ctx: WorkloadContext = {
+      history,
+      runId,
+      requestTimeoutMs: options.requestTimeoutMs,
+      endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n) })),
+      log,
+    };
+    const workloads: Workload[] = [];
+    for (const name of options.workloads) {
+      if (name === "log" && !logRoutesAvailable()) {
+        skippedWorkloads.push("log (openapi/cairn.json has no /v1/logs/{log}/records yet)");
+        continue;
+      }
+      workloads.push(buildWorkload(name, options));
+    }
+    for (const w of workloads) await w.setup(ctx);
+
+    const begin = history.now();
+    for (const w of workloads) {
+      const n = options.clients?.[w.name as WorkloadName] ?? w.defaultClients;
+      for (let i = 0; i < n; i++) {
+        const client: ClientState = { id: i, process: history.newProcess(), rng: rng.fork(`client/${w.name}/${i}`) };
+        clientLoops.push(
+          (async () => {
+            while (!stopClients) {
+              const node = client.rng.pick(ctx.endpoints());
+              const done = await w.step(ctx, client, node);
+              if (done.type === "info") client.process = history.newProcess();
+              await Bun.sleep(client.rng.int(0, options.paceMs));
+            }
+          })(),
+        );
+      }
+    }
+
+    nemesis = new Nemesis(c, rng.fork("nemesis"), () => history.now(), log);
+    const faultPhaseMs = Math.max(0, options.durationMs - options.warmupMs - options.quietMs);
+    await nemesis.run({ nemeses: options.nemeses, warmupMs: options.warmupMs, faultPhaseMs, holdMs: options.holdMs, gapMs: options.gapMs }, () => false);
+    await c.healAll();
+    const healedAt = history.now();
+    nemesis.note("heal", "final heal: links pass, paused nodes resumed, dead nodes restarted");
+    log(`final heal at ${Math.round(healedAt - begin)} ms`);
+    liveness = await checkLiveness(c, runId, options, () => history.now() - healedAt);
+    nemesis.note("liveness", liveness.map((l) => `${l.node}: ${l.ok ? `${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`).join("; "));
+    const quietLeft = options.quietMs - (history.now() - healedAt);
+    if (quietLeft > 0) await Bun.sleep(quietLeft);
+    stopClients = true;
+    await Promise.all(clientLoops);
+    for (const w of workloads) await w.finalReads(ctx);
+    const ops = pairOperations(history.events);
+    checks = workloads.map((w) => w.check(ops));
+  } catch (e) {
+    error = (e as Error).stack ?? String(e);
+    log(`chaos run failed: ${(e as Error).message}`);
+    stopClients = true;
+    await Promise.race([Promise.all(clientLoops), Bun.sleep(options.requestTimeoutMs * 3)]);
+  } finally {
+    stopClients = true;
+    await cluster?.stop().catch((e: unknown) => log(`stopping the cluster: ${(e as Error).message}`));
+  }
+
+  const ops = pairOperations(history.events);
+  const okOperations = ops.filter((o) => o.status === "ok").length;
+  let verdict: ChaosResult["verdict"] = "ok";
+  if (error !== undefined) verdict = "error";
+  else if (checks.some((c) => c.verdict === "illegal") || liveness.some((l) => !l.ok)) verdict = "illegal";
+  else if (checks.some((c) => c.verdict === "unknown")) verdict = "unknown";
+  else if (checks.length > 0 && okOperations === 0) {
+    verdict = "unknown";
+    error = "no operation succeeded: the run proves nothing";
+  }
+  const result: ChaosResult = {
+    seed: options.seed,
+    verdict,
+    checks,
+    liveness,
+    timeline: nemesis?.timeline ?? [],
+    operations: ops.length,
+    okOperations,
+    skippedWorkloads,
+    ...(error !== undefined ? { error } : {}),
+    elapsedMs: performance.now() - started,
+    proxy: cluster ? { ...cluster.proxy.stats } : { connections: 0, refused: 0, resets: 0, unidentified: 0 },
+  };
+  let artifacts: string | undefined;
+  if (verdict !== "ok" || options.keepArtifacts) {
+    artifacts = writeArtifacts(options, result, history, cluster, dir);
+    log(`artifacts of seed ${options.seed}: ${artifacts}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return { ...result, ...(artifacts ? { artifacts } : {}) };
+}
+
+/** After the final heal: each node must serve a write and a linearizable read within the timeout. */
+async function checkLiveness(cluster: ChaosCluster, runId: string, options: ChaosOptions, sinceHeal: () => number): Promise<LivenessReport[]> {
+  return Promise.all(
+    cluster.nodes.map(async (n): Promise<LivenessReport> => {
+      const base = cluster.adminUrl(n);
+      const key = `chaos/${runId}/live/${n.name}`;
+      let lastError: string | null = null;
+      let i = 0;
+      while (sinceHeal() < options.livenessTimeoutMs) {
+        const w = await request(base, "PUT", keyPath(key), { body: i++, timeoutMs: options.requestTimeoutMs });
+        if (w.kind === "ok") {
+          const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
+          if (r.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
+          lastError = `read: ${r.code}`;
+        } else lastError = `write: ${w.code}`;
+        await Bun.sleep(100);
+      }
+      return { node: n.name, ok: false, recoveredAfterMs: null, lastError };
+    }),
+  );
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+}
+
+function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: History, cluster: ChaosCluster | undefined, dir: string): string {
+  const root = options.artifactsRoot ?? join(REPO_ROOT, ".chaos");
+  const out = join(root, `${timestamp()}-seed${options.seed}`);
+  mkdirSync(join(out, "logs"), { recursive: true });
+  writeFileSync(join(out, "history.jsonl"), history.toJsonl());
+  writeFileSync(join(out, "nemesis.jsonl"), result.timeline.map((t) => JSON.stringify(t)).join("\n") + "\n");
+  writeFileSync(join(out, "result.json"), JSON.stringify({ ...result, timeline: undefined }, (_k, v: unknown) => (v === Infinity ? "Infinity" : v), 2));
+  const { log: _log, ...plain } = options;
+  writeFileSync(join(out, "options.json"), JSON.stringify(plain, null, 2));
+  for (const n of cluster?.nodes ?? []) if (existsSync(n.logFile)) copyFileSync(n.logFile, join(out, "logs", `${n.name}.log`));
+  writeFileSync(
+    join(out, "README.txt"),
+    [
+      `cairn chaos run, seed ${options.seed}: ${result.verdict}`,
+      "",
+      ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
+      ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
+      ...(result.error ? ["", `error: ${result.error}`] : []),
+      "",
+      "history.jsonl   invoke/ok/fail/info events (time = ms on a monotonic clock since the run began)",
+      "nemesis.jsonl   fault starts and stops on the same clock",
+      "result.json     checker reports (failing parts carry their operations and the longest linearizable prefix)",
+      "logs/<node>.log each node's output across restarts",
+      "",
+      `repeat the schedule: ${options.rerunCommand ?? `bun run chaos --seed ${options.seed} --nodes ${options.nodes} --duration ${options.durationMs / 1000} --nemesis ${options.nemeses.join(",")} --workload ${options.workloads.join(",")}`}`,
+      "(the seed fixes the fault schedule and the clients' choices, not the cluster's timing)",
+      "",
+    ].join("\n"),
+  );
+  void dir;
+  return out;
+}

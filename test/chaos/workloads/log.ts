@@ -1,0 +1,133 @@
+// Appends and reads on one log (bifrost's promise as a black box): unique payloads appended from many
+// clients, reads from random LSNs, and after the final heal a full scan from every node. The HTTP shape
+// of the log routes is not settled yet (they are being built): everything that depends on it is in
+// `HttpLogApi` below, and the workload is enabled only when openapi/cairn.json has the routes.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { request } from "../client.ts";
+import type { CompleteEvent, Operation } from "../history.ts";
+import { checkLog, type LogReadOutput, type LogRecord, type TrimGap } from "../checker/log.ts";
+import { REPO_ROOT } from "../node-process.ts";
+import { retrying, type CheckOutcome, type ClientState, type Endpoint, type Workload, type WorkloadContext } from "./types.ts";
+import { countStatuses } from "./register.ts";
+
+export const LOG_RECORDS_PATH = "/v1/logs/{log}/records";
+
+/** What the log workload needs from a node. */
+export interface LogApi {
+  append(node: Endpoint, log: string, payload: string, timeoutMs: number): Promise<{ kind: "ok"; lsn: number } | { kind: "fail" | "info"; code: string }>;
+  read(node: Endpoint, log: string, fromLsn: number, timeoutMs: number): Promise<({ kind: "ok" } & LogReadOutput) | { kind: "fail" | "info"; code: string }>;
+}
+
+/**
+ * The expected HTTP shape (to be adjusted when the routes land):
+ *   POST /v1/logs/{log}/records  {"payload": "<string>"}       → 200 {"lsn": n}
+ *   GET  /v1/logs/{log}/records?from=<lsn>                     → 200 {"records": [{"lsn", "payload"}], "trimGaps"?: [{"from","to"}], "tail"?: n}
+ */
+export class HttpLogApi implements LogApi {
+  async append(node: Endpoint, log: string, payload: string, timeoutMs: number) {
+    const r = await request(node.admin, "POST", `/v1/logs/${encodeURIComponent(log)}/records`, { body: { payload }, timeoutMs });
+    if (r.kind === "ok") return { kind: "ok" as const, lsn: (r.body as { lsn: number }).lsn };
+    return { kind: r.kind, code: r.code };
+  }
+
+  async read(node: Endpoint, log: string, fromLsn: number, timeoutMs: number) {
+    const r = await request(node.admin, "GET", `/v1/logs/${encodeURIComponent(log)}/records?from=${fromLsn}`, { timeoutMs });
+    if (r.kind !== "ok") return { kind: r.kind, code: r.code };
+    const b = r.body as { records?: LogRecord[]; trimGaps?: TrimGap[]; tail?: number };
+    return {
+      kind: "ok" as const,
+      records: (b.records ?? []).map((x) => ({ lsn: x.lsn, payload: String(x.payload) })),
+      ...(b.trimGaps ? { trimGaps: b.trimGaps } : {}),
+      ...(typeof b.tail === "number" ? { tail: b.tail } : {}),
+    };
+  }
+}
+
+/** Whether the admin API documents the log record routes (so the workload can run). */
+export function logRoutesAvailable(specPath = join(REPO_ROOT, "openapi/cairn.json")): boolean {
+  try {
+    const spec = JSON.parse(readFileSync(specPath, "utf8")) as { paths?: Record<string, Record<string, unknown>> };
+    const route = spec.paths?.[LOG_RECORDS_PATH];
+    return route !== undefined && "post" in route && "get" in route;
+  } catch {
+    return false;
+  }
+}
+
+export class LogWorkload implements Workload {
+  readonly name = "log";
+  readonly defaultClients: number;
+  private log = "";
+  private next = 0;
+  private highestAcked = 0;
+
+  constructor(
+    private readonly api: LogApi = new HttpLogApi(),
+    options: { clients?: number } = {},
+  ) {
+    this.defaultClients = options.clients ?? 4;
+  }
+
+  async setup(ctx: WorkloadContext): Promise<void> {
+    this.log = `chaos-${ctx.runId}`;
+  }
+
+  async step(ctx: WorkloadContext, client: ClientState, node: Endpoint): Promise<CompleteEvent> {
+    if (client.rng.chance(0.25)) {
+      const from = Math.max(1, this.highestAcked - client.rng.int(0, 20));
+      return this.read(ctx, client.process, node, from, false);
+    }
+    const payload = `${ctx.runId}-${this.next++}`;
+    const op = ctx.history.invoke(client.process, this.name, "append", this.log, { payload }, node.name);
+    const r = await this.api.append(node, this.log, payload, ctx.requestTimeoutMs);
+    if (r.kind === "ok") {
+      this.highestAcked = Math.max(this.highestAcked, r.lsn);
+      return op.ok({ lsn: r.lsn });
+    }
+    return r.kind === "fail" ? op.fail(r.code) : op.info(r.code);
+  }
+
+  private async read(ctx: WorkloadContext, process: number, node: Endpoint, from: number, final: boolean): Promise<CompleteEvent> {
+    const op = ctx.history.invoke(process, this.name, "read", this.log, { from, ...(final ? { final } : {}) }, node.name);
+    if (!final) {
+      const r = await this.api.read(node, this.log, from, ctx.requestTimeoutMs);
+      if (r.kind === "ok") return op.ok({ records: r.records, ...(r.trimGaps ? { trimGaps: r.trimGaps } : {}), ...(r.tail !== undefined ? { tail: r.tail } : {}) });
+      return r.kind === "fail" ? op.fail(r.code) : op.info(r.code);
+    }
+    // A full scan: page until the reported tail (or an empty page).
+    const records: LogRecord[] = [];
+    const trimGaps: TrimGap[] = [];
+    let next = from;
+    let tail: number | undefined;
+    for (let pages = 0; pages < 10_000; pages++) {
+      const r = await this.api.read(node, this.log, next, ctx.requestTimeoutMs);
+      if (r.kind !== "ok") return r.kind === "fail" ? op.fail(r.code) : op.info(r.code);
+      records.push(...r.records);
+      trimGaps.push(...(r.trimGaps ?? []));
+      tail = r.tail;
+      const last = Math.max(r.records.at(-1)?.lsn ?? 0, ...(r.trimGaps ?? []).map((g) => g.to));
+      if (last < next || (tail !== undefined && last + 1 >= tail)) break;
+      next = last + 1;
+    }
+    return op.ok({ records, trimGaps, ...(tail !== undefined ? { tail } : {}) });
+  }
+
+  async finalReads(ctx: WorkloadContext): Promise<void> {
+    const process = ctx.history.newProcess();
+    for (const node of ctx.endpoints()) {
+      await retrying(10, async () => (await this.read(ctx, process, node, 1, true)).type === "ok");
+    }
+  }
+
+  check(ops: readonly Operation[]): CheckOutcome {
+    const mine = ops.filter((o) => o.workload === this.name);
+    const r = checkLog(mine);
+    return {
+      workload: this.name,
+      verdict: r.valid ? "ok" : "illegal",
+      summary: `${r.appends} appends (${r.acknowledged} acknowledged), ${r.reads} reads (${r.finalReads} final), ${mine.length} ops (${countStatuses(mine)}); ${r.anomalies.length} anomalies`,
+      details: r,
+    };
+  }
+}
