@@ -39,7 +39,7 @@ import { chooseNodeset, chooseSequencer, desiredNodesetSize, type Candidate } fr
 import { assignedOffsets, readLoglet, recoverLoglet, ReplicatedLogletAppender } from "./replicated/driver.ts";
 import { systemRandom, type Random } from "./replicated/random.ts";
 import type { LogServerTransport } from "./replicated/transport.ts";
-import type { AppendRequest, AppendResponse, BifrostPeers, TailRequest, TailResponse } from "./rpc.ts";
+import { neverSent, type AppendRequest, type AppendResponse, type BifrostPeers, type TailRequest, type TailResponse } from "./rpc.ts";
 import {
   LSN_OLDEST,
   logId as toLogId,
@@ -339,6 +339,7 @@ export class Bifrost {
       // Refused by the sequencer's bifrost before appending (its own error codes), or never sent.
       if (e instanceof CairnError && (e.code.startsWith("CAIRN-LOG-") || isCairnError(e, "CLUSTER_NOT_PROVISIONED"))) throw e;
       if (isCairnError(e, "NET_OVERLOADED") || isCairnError(e, "NET_REQUEST_TOO_LARGE")) throw e;
+      if (neverSent(e)) return { status: "retry", first: 0, last: 0, reason: `the sequencer ${sequencer.id} is unreachable: ${(e as Error).message}` };
       return { status: "indeterminate", first: 0, last: 0, reason: `forwarding to the sequencer ${sequencer.id} failed: ${(e as Error).message}` };
     }
   }

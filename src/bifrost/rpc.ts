@@ -4,7 +4,7 @@
 // the fabric implements it here, in-process tests with direct calls.
 import { Type, type Static } from "@sinclair/typebox";
 import { defineRpc, type FabricClient } from "../net/index.ts";
-import { CairnError } from "../observability/errors.ts";
+import { CairnError, ERRORS } from "../observability/errors.ts";
 import { MAX_LOGLET_OFFSET, type NodeId } from "./types.ts";
 
 const U32 = Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 });
@@ -66,6 +66,17 @@ export interface BifrostPeers {
   ping(to: NodeId, signal: AbortSignal): Promise<PingResponse>;
   /** False when the node is known unreachable right now (a send would certainly fail before arriving). */
   mayReach(to: NodeId): boolean;
+}
+
+/**
+ * Whether a failed fabric call certainly never reached the peer: the connection could not be opened,
+ * the peer was in reconnect backoff, or no stream could be opened. (The fabric reports these as
+ * NET_UNREACHABLE like a connection lost mid-call, so this reads its messages; keep them in sync
+ * with net/peer.ts.) Anything else may have been delivered.
+ */
+export function neverSent(error: unknown): boolean {
+  if (!(error instanceof CairnError) || error.code !== ERRORS.NET_UNREACHABLE.code) return false;
+  return /^cannot connect to |is unreachable \(next connect attempt|^cannot open a stream to |^no fabric address known/.test(error.message);
 }
 
 export function fabricBifrostPeers(client: FabricClient, addressOf: (node: NodeId) => string | undefined): BifrostPeers {
