@@ -265,6 +265,138 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every log and its chain of segments */
+        get: operations["listLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A log's chain of segments and its tail */
+        get: operations["describeLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}/tail": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The log's tail: the first LSN not yet written, and whether it is sealed */
+        get: operations["findLogTail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}/seal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Seal the log's tail segment
+         * @description Seals the tail loglet on its log-servers, finds and repairs its tail, and records it in the chain. Appends then wait (and time out with CAIRN-LOG-0001) until the log is reconfigured.
+         */
+        post: operations["sealLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}/trim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Trim the log up to an LSN
+         * @description Records at or below toLsn (clipped below the tail) are deleted; reads there report a trim gap from then on.
+         */
+        post: operations["trimLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}/reconfigure": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Seal the tail segment and continue the log in a new one
+         * @description Seals the tail segment (if open), records its tail, and appends a segment with the given kind, replication, nodeset and sequencer (anything left out is kept or chosen among live log-servers). Local → replicated is this call with kind = replicated. Older segments stay readable.
+         */
+        post: operations["reconfigureLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/logs/{log}/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Read records from an LSN on (never past the tail); trimmed ranges come back as trim-gap entries */
+        get: operations["readLogRecords"];
+        put?: never;
+        /**
+         * Append a batch of records; answers with their LSNs once durable
+         * @description Records are strings: UTF-8 text, or base64 bytes with encoding = base64. The answer comes once every record is stored on r log-servers. 503 CAIRN-LOG-0014 means the outcome is unknown (the sequencer was lost with the batch in flight): read before appending again.
+         */
+        post: operations["appendLogRecords"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -779,6 +911,210 @@ export interface components {
                 /** @enum {string} */
                 format: "auto" | "json" | "text";
             };
+        };
+        /** @description One segment (loglet) of a log's chain. */
+        LogSegment: {
+            /** @description Position in the chain; only grows. */
+            index: number;
+            /** @description LSN of the segment's first record. */
+            baseLsn: number;
+            /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
+            sealedTail: number | null;
+            /** @enum {string} */
+            kind: "local" | "replicated";
+            /** @description Loglet id `<log>_<index>`. */
+            loglet: string;
+            /** @description The node and generation that appends (`N2:5`). */
+            sequencer: string;
+            /** @description Log-servers holding the segment's records. */
+            nodeset: string[];
+            /** @description Copies of each record. */
+            replication: number;
+            /** @enum {string} */
+            placement: "auto" | "manual";
+            createdAtMs: number;
+        };
+        /** @description A log and its chain of segments. */
+        LogInfo: {
+            /** @description Log id (one log per partition). */
+            id: number;
+            /** @description Last trimmed LSN; 0 = never trimmed. */
+            trimPoint: number;
+            /** @description The tail segment is sealed: appends wait for a reconfiguration. */
+            sealed: boolean;
+            segments: {
+                /** @description Position in the chain; only grows. */
+                index: number;
+                /** @description LSN of the segment's first record. */
+                baseLsn: number;
+                /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
+                sealedTail: number | null;
+                /** @enum {string} */
+                kind: "local" | "replicated";
+                /** @description Loglet id `<log>_<index>`. */
+                loglet: string;
+                /** @description The node and generation that appends (`N2:5`). */
+                sequencer: string;
+                /** @description Log-servers holding the segment's records. */
+                nodeset: string[];
+                /** @description Copies of each record. */
+                replication: number;
+                /** @enum {string} */
+                placement: "auto" | "manual";
+                createdAtMs: number;
+            }[];
+        };
+        /** @description Every log with its chain. */
+        LogList: {
+            defaultReplication: number;
+            logs: {
+                /** @description Log id (one log per partition). */
+                id: number;
+                /** @description Last trimmed LSN; 0 = never trimmed. */
+                trimPoint: number;
+                /** @description The tail segment is sealed: appends wait for a reconfiguration. */
+                sealed: boolean;
+                segments: {
+                    /** @description Position in the chain; only grows. */
+                    index: number;
+                    /** @description LSN of the segment's first record. */
+                    baseLsn: number;
+                    /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
+                    sealedTail: number | null;
+                    /** @enum {string} */
+                    kind: "local" | "replicated";
+                    /** @description Loglet id `<log>_<index>`. */
+                    loglet: string;
+                    /** @description The node and generation that appends (`N2:5`). */
+                    sequencer: string;
+                    /** @description Log-servers holding the segment's records. */
+                    nodeset: string[];
+                    /** @description Copies of each record. */
+                    replication: number;
+                    /** @enum {string} */
+                    placement: "auto" | "manual";
+                    createdAtMs: number;
+                }[];
+            }[];
+            /** @description Version of the `logs` metadata key. */
+            version: number;
+        };
+        /** @description Where a log ends. */
+        LogTailInfo: {
+            log: number;
+            /** @description First LSN not yet written: every LSN below it is durable. */
+            tailLsn: number;
+            /** @description The tail segment is sealed and no newer segment exists yet. */
+            sealed: boolean;
+            /** @description Index of the tail segment; null for an empty chain. */
+            segment: number | null;
+            /** @description Last trimmed LSN; 0 = never trimmed. */
+            trimPoint: number;
+        };
+        /** @description A log's chain and its current tail. */
+        LogDescription: {
+            /** @description A log and its chain of segments. */
+            log: {
+                /** @description Log id (one log per partition). */
+                id: number;
+                /** @description Last trimmed LSN; 0 = never trimmed. */
+                trimPoint: number;
+                /** @description The tail segment is sealed: appends wait for a reconfiguration. */
+                sealed: boolean;
+                segments: {
+                    /** @description Position in the chain; only grows. */
+                    index: number;
+                    /** @description LSN of the segment's first record. */
+                    baseLsn: number;
+                    /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
+                    sealedTail: number | null;
+                    /** @enum {string} */
+                    kind: "local" | "replicated";
+                    /** @description Loglet id `<log>_<index>`. */
+                    loglet: string;
+                    /** @description The node and generation that appends (`N2:5`). */
+                    sequencer: string;
+                    /** @description Log-servers holding the segment's records. */
+                    nodeset: string[];
+                    /** @description Copies of each record. */
+                    replication: number;
+                    /** @enum {string} */
+                    placement: "auto" | "manual";
+                    createdAtMs: number;
+                }[];
+            };
+            /** @description Where a log ends. */
+            tail: {
+                log: number;
+                /** @description First LSN not yet written: every LSN below it is durable. */
+                tailLsn: number;
+                /** @description The tail segment is sealed and no newer segment exists yet. */
+                sealed: boolean;
+                /** @description Index of the tail segment; null for an empty chain. */
+                segment: number | null;
+                /** @description Last trimmed LSN; 0 = never trimmed. */
+                trimPoint: number;
+            };
+        };
+        /** @description How far to trim. */
+        LogTrimRequest: {
+            /** @description Trim every record at or below this LSN (clipped below the tail). */
+            toLsn: number;
+        };
+        /** @description The trim point after the trim. */
+        LogTrimResult: {
+            log: number;
+            /** @description The log's trim point now. */
+            trimPoint: number;
+        };
+        /** @description Placement of the log's next segment; everything left out is kept or chosen. */
+        LogReconfigureRequest: {
+            /** @enum {string} */
+            kind?: "local" | "replicated";
+            /** @description Copies per record (default: the current segment's). */
+            replication?: number;
+            /** @description Log-servers of the new segment (a manual placement). Default: chosen among live log-servers. */
+            nodeset?: string[];
+            /** @description Node that sequences the new segment. Default: the current one if alive. */
+            sequencer?: string;
+        };
+        /** @description A batch of records, appended atomically in order. */
+        LogAppendRequest: {
+            /** @description The records, in order. */
+            records: string[];
+            /** @enum {string} */
+            encoding?: "utf8" | "base64";
+        };
+        /** @description The batch is durable on r log-servers at LSNs firstLsn..lastLsn. */
+        LogAppendResult: {
+            log: number;
+            firstLsn: number;
+            lastLsn: number;
+            count: number;
+        };
+        /** @description Records of a log in LSN order, with trim gaps as explicit entries. */
+        LogRecords: {
+            log: number;
+            entries: ({
+                /** @constant */
+                kind: "record";
+                lsn: number;
+                data: string;
+                /** @enum {string} */
+                encoding: "utf8" | "base64";
+            } | {
+                /** @constant */
+                kind: "trim-gap";
+                fromLsn: number;
+                /** @description Inclusive: the next entry starts at toLsn + 1. */
+                toLsn: number;
+            })[];
+            /** @description Where to continue reading. */
+            nextLsn: number;
+            /** @description The log's tail when the read started. */
+            tailLsn: number;
+            /** @description The log's trim point. */
+            trimPoint: number;
         };
     };
     responses: never;
@@ -1698,6 +2034,604 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listLogs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every log with its chain. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    describeLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A log's chain and its current tail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogDescription"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    findLogTail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where a log ends. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTailInfo"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    sealLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Where a log ends. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTailInfo"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    trimLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        /** @description How far to trim. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogTrimRequest"];
+            };
+        };
+        responses: {
+            /** @description The trim point after the trim. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogTrimResult"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reconfigureLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        /** @description Placement of the log's next segment; everything left out is kept or chosen. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogReconfigureRequest"];
+            };
+        };
+        responses: {
+            /** @description A log's chain and its current tail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogDescription"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    readLogRecords: {
+        parameters: {
+            query?: {
+                from?: string;
+                limit?: string;
+                encoding?: "utf8" | "base64";
+            };
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Records of a log in LSN order, with trim gaps as explicit entries. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogRecords"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    appendLogRecords: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        /** @description A batch of records, appended atomically in order. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LogAppendRequest"];
+            };
+        };
+        responses: {
+            /** @description The batch is durable on r log-servers at LSNs firstLsn..lastLsn. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogAppendResult"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -357,6 +357,7 @@ export class Node {
       cluster: () => this.metadataService?.cluster(),
       provision: (req) => this.provision(req),
       metadataService: () => this.metadataService,
+      logs: () => this.logs?.bifrost(),
     };
   }
 }

@@ -10,6 +10,7 @@ import { problemResponse, toCairnError } from "./errors.ts";
 import { clusterRoutes } from "./cluster-routes.ts";
 import { metadataRoutes } from "./metadata-routes.ts";
 import { metadataServerRoutes } from "./metadata-server-routes.ts";
+import { logRoutes } from "./log-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
@@ -47,7 +48,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(nodeRoutes(deps))
     .use(clusterRoutes(deps))
     .use(metadataRoutes(deps))
-    .use(metadataServerRoutes(deps));
+    .use(metadataServerRoutes(deps))
+    .use(logRoutes(deps));
 }
 
 function specPlugin() {
@@ -69,6 +71,7 @@ function specPlugin() {
         { name: "cluster", description: "The cluster's identity and provisioning" },
         { name: "metadata", description: "The versioned metadata store (any node answers)" },
         { name: "metadata-server", description: "The metadata cluster's servers and membership" },
+        { name: "logs", description: "Logs (chains of segments): tail, seal, trim, reconfigure, append and read" },
       ],
     },
   });

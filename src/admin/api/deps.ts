@@ -1,6 +1,7 @@
 // What the admin API needs from the node. The API never reaches into the node's internals:
 // everything it shows comes through this interface (which tests can also satisfy with a real node).
 import type { Static } from "@sinclair/typebox";
+import type { Bifrost } from "../../bifrost/bifrost.ts";
 import type { Config } from "../../config/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
 import type { ClusterInfo } from "../../metadata/nodes-config.ts";
@@ -27,6 +28,8 @@ export interface AdminDeps {
   provision(request: ProvisionRequest): Promise<ClusterInfo>;
   /** The node's metadata service (undefined on a node without one). */
   metadataService(): MetadataService | undefined;
+  /** The node's logs layer (undefined before it started). */
+  logs(): Bifrost | undefined;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

@@ -66,6 +66,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     cluster: unavailable,
     provision: unavailable,
     metadataService: unavailable,
+    logs: unavailable,
     onBug: unavailable,
   };
   return finishSpec((await renderOpenApi(deps)) as Record<string, unknown>);

@@ -4,6 +4,7 @@ import { Command, Option } from "commander";
 import { stringify as toToml } from "smol-toml";
 import { EXIT } from "../exit-codes.ts";
 import { adminClient, call, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
+import { logsCommand } from "./logs.ts";
 
 function usage(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -236,6 +237,8 @@ export function ctlCommand(): Command {
         print(g, r, () => `${node} was removed from the metadata cluster.\n` + renderServers(r));
       }),
     );
+
+  ctl.addCommand(logsCommand({ action, print, intArg, usage }));
 
   const config = ctl.command("config").description("Configuration of a node");
   config
