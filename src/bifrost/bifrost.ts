@@ -165,6 +165,12 @@ export class Bifrost {
   private refreshing: Promise<{ doc: LogsDocument; version: Version }> | undefined;
   private readonly writer: ChainWriter;
   private readonly slots = new Map<string, SequencerSlot>();
+  /**
+   * Loglets whose sequencer this process retired. Never sequenced again: a second appender would
+   * restart at offset 1 under the same identity, and log-servers take a same-sequencer store at a
+   * held offset as a duplicate, so its offsets would name other records.
+   */
+  private readonly retired = new Set<string>();
   private readonly metrics: BifrostMetrics | undefined;
   private readonly random: Random;
   private readonly nowMs: () => number;
@@ -197,7 +203,10 @@ export class Bifrost {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.stopSignal.abort(new CairnError("NODE_SHUTTING_DOWN", "bifrost stopped"));
-    for (const slot of this.slots.values()) slot.appender.stop();
+    for (const [loglet, slot] of this.slots) {
+      slot.appender.stop();
+      this.retired.add(loglet);
+    }
     this.slots.clear();
   }
 
@@ -244,6 +253,7 @@ export class Bifrost {
         slot.appender.markSealed();
         slot.appender.stop();
         this.slots.delete(loglet);
+        this.retired.add(loglet);
       }
     }
   }
@@ -362,6 +372,7 @@ export class Bifrost {
     }
     this.checkBatch(log, request.payloads);
     const slot = this.slotFor(log, seg);
+    if (slot === undefined) return retry(`the sequencer of segment ${seg.index} of log ${log} was retired`);
     let range: { first: LogletOffset; last: LogletOffset };
     try {
       range = await slot.appender.append(request.payloads);
@@ -418,9 +429,10 @@ export class Bifrost {
     return { status: "indeterminate", first: 0, last: 0, reason: `segment ${seg.index} was sealed with the batch in flight and its tail was not recorded in time` };
   }
 
-  private slotFor(log: LogId, seg: Segment): SequencerSlot {
+  private slotFor(log: LogId, seg: Segment): SequencerSlot | undefined {
     const existing = this.slots.get(seg.params.loglet);
     if (existing) return existing;
+    if (this.retired.has(seg.params.loglet) || this.stopped) return undefined;
     const params = segmentParams(seg);
     const o = this.deps.options;
     const tickMs = o.tickMs;
