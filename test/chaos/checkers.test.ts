@@ -445,3 +445,17 @@ describe("history", () => {
     expect(() => h.invoke(q, "register", "read", "k", null, "n3")).toThrow("already has an operation open");
   });
 });
+
+describe("log checker with another writer on the log", () => {
+  test("foreign records count for order and contiguity but are not phantoms", () => {
+    const ops = handMade([
+      [0, "append", "log", { payload: "run-a" }, 0, 1, "ok", { lsn: 1 }],
+      [0, "append", "log", { payload: "run-b" }, 2, 3, "ok", { lsn: 3 }],
+      [1, "read", "log", { from: 1 }, 4, 5, "ok", { records: [{ lsn: 1, payload: "run-a" }, { lsn: 2, payload: "processor-x" }, { lsn: 3, payload: "run-b" }] }],
+    ]);
+    expect(checkLog(ops, { isOurs: (p) => p.startsWith("run-") }).anomalies).toEqual([]);
+    expect(checkLog(ops).anomalies.map((a) => a.kind)).toEqual(["phantom"]);
+    const gap = handMade([[1, "read", "log", { from: 1 }, 4, 5, "ok", { records: [{ lsn: 1, payload: "x" }, { lsn: 3, payload: "y" }] }]]);
+    expect(checkLog(gap, { isOurs: () => false }).anomalies.map((a) => a.kind)).toEqual(["gap"]);
+  });
+});

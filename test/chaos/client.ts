@@ -32,6 +32,10 @@ export async function request(base: string, method: string, path: string, option
       method,
       headers: { ...(options.body !== undefined ? { "content-type": "application/json" } : {}), ...options.headers },
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      // A fresh connection per request: Bun's fetch silently re-sends a request (PUT included) whose
+      // pooled keep-alive connection was reset, and then reports the retry's ECONNREFUSED although
+      // the first copy reached the server (seen in chaos seed 101: a write applied, reported refused).
+      keepalive: false,
       signal: AbortSignal.timeout(options.timeoutMs),
     });
   } catch (e) {
@@ -56,7 +60,7 @@ export async function request(base: string, method: string, path: string, option
   return { kind: "info", status: res.status, code };
 }
 
-/** A refused connection means nothing was sent. */
+/** A refused connection means nothing was sent (true only without connection reuse: see above). */
 function transportFailureIsDefinite(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return code === "ConnectionRefused" || code === "ECONNREFUSED";

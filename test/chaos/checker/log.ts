@@ -65,7 +65,13 @@ function inGap(lsn: number, gaps: readonly TrimGap[]): boolean {
   return gaps.some((g) => lsn >= g.from && lsn <= g.to);
 }
 
-export function checkLog(ops: readonly Operation[]): LogResult {
+export interface LogCheckOptions {
+  /** Records this history appended; others (another writer of the same log) count only for order and contiguity. */
+  readonly isOurs?: (payload: string) => boolean;
+}
+
+export function checkLog(ops: readonly Operation[], options: LogCheckOptions = {}): LogResult {
+  const isOurs = options.isOurs ?? (() => true);
   const anomalies: LogAnomaly[] = [];
   const report = (kind: LogAnomalyKind, detail: string, opIds: number[]): void => {
     if (anomalies.length < MAX_ANOMALIES) anomalies.push({ kind, detail, opIds });
@@ -128,6 +134,11 @@ export function checkLog(ops: readonly Operation[]): LogResult {
         }
         expected = rec.lsn + 1;
       }
+      const prior = payloadAt.get(rec.lsn);
+      if (prior !== undefined && prior.payload !== rec.payload) {
+        report("divergent", `LSN ${rec.lsn} holds ${prior.payload} in read #${prior.readId} but ${rec.payload} in read #${r.id}`, [prior.readId, r.id]);
+      } else if (prior === undefined) payloadAt.set(rec.lsn, { payload: rec.payload, readId: r.id });
+      if (!isOurs(rec.payload)) continue;
       if (inRead.has(rec.payload)) report("duplicate", `read #${r.id} returned payload ${rec.payload} twice`, [r.id]);
       inRead.add(rec.payload);
 
@@ -142,10 +153,6 @@ export function checkLog(ops: readonly Operation[]): LogResult {
           report("wrong-lsn", `read #${r.id} returned ${rec.payload} at LSN ${rec.lsn}, but append #${ack.id} was acknowledged at LSN ${lsnOf(ack)}`, [r.id, ack.id]);
         }
       }
-      const prior = payloadAt.get(rec.lsn);
-      if (prior !== undefined && prior.payload !== rec.payload) {
-        report("divergent", `LSN ${rec.lsn} holds ${prior.payload} in read #${prior.readId} but ${rec.payload} in read #${r.id}`, [prior.readId, r.id]);
-      } else if (prior === undefined) payloadAt.set(rec.lsn, { payload: rec.payload, readId: r.id });
       const at = lsnOfPayload.get(rec.payload);
       if (at !== undefined && at.lsn !== rec.lsn) {
         report("duplicate", `payload ${rec.payload} is at LSN ${at.lsn} in read #${at.readId} and at LSN ${rec.lsn} in read #${r.id}`, [at.readId, r.id]);

@@ -1,7 +1,8 @@
 // Appends and reads on one log (bifrost's promise as a black box): unique payloads appended from many
-// clients, reads from random LSNs, and after the final heal a full scan from every node. The HTTP shape
-// of the log routes is not settled yet (they are being built): everything that depends on it is in
-// `HttpLogApi` below, and the workload is enabled only when openapi/cairn.json has the routes.
+// clients, reads from random LSNs, and after the final heal a full scan from every node. Everything
+// that depends on the HTTP shape of the log routes is in `HttpLogApi`; the workload runs only when
+// openapi/cairn.json has the routes. Records that are not this run's (another writer of the same log,
+// e.g. a partition processor) still count for LSN order and contiguity, not as phantoms.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { request } from "../client.ts";
@@ -16,31 +17,34 @@ export const LOG_RECORDS_PATH = "/v1/logs/{log}/records";
 /** What the log workload needs from a node. */
 export interface LogApi {
   append(node: Endpoint, log: string, payload: string, timeoutMs: number): Promise<{ kind: "ok"; lsn: number } | { kind: "fail" | "info"; code: string }>;
-  read(node: Endpoint, log: string, fromLsn: number, timeoutMs: number): Promise<({ kind: "ok" } & LogReadOutput) | { kind: "fail" | "info"; code: string }>;
+  read(node: Endpoint, log: string, fromLsn: number, timeoutMs: number): Promise<({ kind: "ok"; nextLsn: number } & LogReadOutput) | { kind: "fail" | "info"; code: string }>;
 }
 
 /**
- * The expected HTTP shape (to be adjusted when the routes land):
- *   POST /v1/logs/{log}/records  {"payload": "<string>"}       → 200 {"lsn": n}
- *   GET  /v1/logs/{log}/records?from=<lsn>                     → 200 {"records": [{"lsn", "payload"}], "trimGaps"?: [{"from","to"}], "tail"?: n}
+ * The admin API's log routes (src/admin/api/log-routes.ts):
+ *   POST /v1/logs/{log}/records {"records": ["<utf8>"]}  → 200 {"log", "firstLsn", "lastLsn", "count"}
+ *   GET  /v1/logs/{log}/records?from=<lsn>               → 200 {"entries": [{"kind": "record", "lsn", "data", "encoding"} |
+ *                                                          {"kind": "trim-gap", "fromLsn", "toLsn"}], "nextLsn", "tailLsn", "trimPoint"}
  */
 export class HttpLogApi implements LogApi {
   async append(node: Endpoint, log: string, payload: string, timeoutMs: number) {
-    const r = await request(node.admin, "POST", `/v1/logs/${encodeURIComponent(log)}/records`, { body: { payload }, timeoutMs });
-    if (r.kind === "ok") return { kind: "ok" as const, lsn: (r.body as { lsn: number }).lsn };
+    const r = await request(node.admin, "POST", `/v1/logs/${encodeURIComponent(log)}/records`, { body: { records: [payload] }, timeoutMs });
+    if (r.kind === "ok") return { kind: "ok" as const, lsn: (r.body as { firstLsn: number }).firstLsn };
     return { kind: r.kind, code: r.code };
   }
 
   async read(node: Endpoint, log: string, fromLsn: number, timeoutMs: number) {
     const r = await request(node.admin, "GET", `/v1/logs/${encodeURIComponent(log)}/records?from=${fromLsn}`, { timeoutMs });
     if (r.kind !== "ok") return { kind: r.kind, code: r.code };
-    const b = r.body as { records?: LogRecord[]; trimGaps?: TrimGap[]; tail?: number };
-    return {
-      kind: "ok" as const,
-      records: (b.records ?? []).map((x) => ({ lsn: x.lsn, payload: String(x.payload) })),
-      ...(b.trimGaps ? { trimGaps: b.trimGaps } : {}),
-      ...(typeof b.tail === "number" ? { tail: b.tail } : {}),
-    };
+    type Entry = { kind: "record"; lsn: number; data: string; encoding: string } | { kind: "trim-gap"; fromLsn: number; toLsn: number };
+    const b = r.body as { entries: Entry[]; nextLsn: number; tailLsn: number };
+    const records: LogRecord[] = [];
+    const trimGaps: TrimGap[] = [];
+    for (const e of b.entries) {
+      if (e.kind === "record") records.push({ lsn: e.lsn, payload: e.encoding === "utf8" ? e.data : `base64:${e.data}` });
+      else trimGaps.push({ from: e.fromLsn, to: e.toLsn });
+    }
+    return { kind: "ok" as const, records, trimGaps, tail: b.tailLsn, nextLsn: b.nextLsn };
   }
 }
 
@@ -62,15 +66,18 @@ export class LogWorkload implements Workload {
   private next = 0;
   private highestAcked = 0;
 
+  private prefix = "";
+
   constructor(
     private readonly api: LogApi = new HttpLogApi(),
-    options: { clients?: number } = {},
+    private readonly options: { clients?: number; log?: string } = {},
   ) {
     this.defaultClients = options.clients ?? 4;
   }
 
   async setup(ctx: WorkloadContext): Promise<void> {
-    this.log = `chaos-${ctx.runId}`;
+    this.log = this.options.log ?? "0";
+    this.prefix = `${ctx.runId}-`;
   }
 
   async step(ctx: WorkloadContext, client: ClientState, node: Endpoint): Promise<CompleteEvent> {
@@ -78,7 +85,7 @@ export class LogWorkload implements Workload {
       const from = Math.max(1, this.highestAcked - client.rng.int(0, 20));
       return this.read(ctx, client.process, node, from, false);
     }
-    const payload = `${ctx.runId}-${this.next++}`;
+    const payload = `${this.prefix}${this.next++}`;
     const op = ctx.history.invoke(client.process, this.name, "append", this.log, { payload }, node.name);
     const r = await this.api.append(node, this.log, payload, ctx.requestTimeoutMs);
     if (r.kind === "ok") {
@@ -95,20 +102,19 @@ export class LogWorkload implements Workload {
       if (r.kind === "ok") return op.ok({ records: r.records, ...(r.trimGaps ? { trimGaps: r.trimGaps } : {}), ...(r.tail !== undefined ? { tail: r.tail } : {}) });
       return r.kind === "fail" ? op.fail(r.code) : op.info(r.code);
     }
-    // A full scan: page until the reported tail (or an empty page).
+    // A full scan: page until the tail the first page reported.
     const records: LogRecord[] = [];
     const trimGaps: TrimGap[] = [];
     let next = from;
     let tail: number | undefined;
-    for (let pages = 0; pages < 10_000; pages++) {
+    for (let pages = 0; pages < 100_000; pages++) {
       const r = await this.api.read(node, this.log, next, ctx.requestTimeoutMs);
       if (r.kind !== "ok") return r.kind === "fail" ? op.fail(r.code) : op.info(r.code);
       records.push(...r.records);
       trimGaps.push(...(r.trimGaps ?? []));
-      tail = r.tail;
-      const last = Math.max(r.records.at(-1)?.lsn ?? 0, ...(r.trimGaps ?? []).map((g) => g.to));
-      if (last < next || (tail !== undefined && last + 1 >= tail)) break;
-      next = last + 1;
+      tail ??= r.tail;
+      if (r.nextLsn <= next || (tail !== undefined && r.nextLsn >= tail)) break;
+      next = r.nextLsn;
     }
     return op.ok({ records, trimGaps, ...(tail !== undefined ? { tail } : {}) });
   }
@@ -122,7 +128,7 @@ export class LogWorkload implements Workload {
 
   check(ops: readonly Operation[]): CheckOutcome {
     const mine = ops.filter((o) => o.workload === this.name);
-    const r = checkLog(mine);
+    const r = checkLog(mine, { isOurs: (payload) => payload.startsWith(this.prefix) });
     return {
       workload: this.name,
       verdict: r.valid ? "ok" : "illegal",
