@@ -74,12 +74,20 @@ export class TestCluster {
   readonly down = new Set<NodeId>();
   private readonly dir: string;
 
-  constructor(dir: string, count: number, replication: number, logs: number[] = [1, 2], private readonly options: Partial<BifrostOptions> = {}) {
+  constructor(
+    dir: string,
+    count: number,
+    replication: number,
+    logs: number[] = [1, 2],
+    private readonly options: Partial<BifrostOptions> = {},
+    /** fsync every store (benchmarks); tests run without. */
+    sync = false,
+  ) {
     this.dir = dir;
     void this.metadata.put(LOGS_KEY, initialLogsDocument(logs, replication), DOES_NOT_EXIST);
     for (let i = 1; i <= count; i++) {
       const id = nodeId(i);
-      const store = LogStore.open({ path: join(dir, `${id}.sqlite`), sync: false });
+      const store = LogStore.open({ path: join(dir, `${id}.sqlite`), sync });
       const node: TestNode = { id, generation: 1, store, bifrost: undefined as unknown as Bifrost };
       node.bifrost = this.makeBifrost(node);
       this.nodes.set(id, node);
