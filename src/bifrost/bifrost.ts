@@ -162,7 +162,7 @@ const RETRY_MAX_MS = 250;
 
 export class Bifrost {
   private cache: { doc: LogsDocument; version: Version } | undefined;
-  private refreshing: Promise<{ doc: LogsDocument; version: Version }> | undefined;
+  private readonly refreshing = new Map<"linearizable" | "stale", Promise<{ doc: LogsDocument; version: Version }>>();
   private readonly writer: ChainWriter;
   private readonly slots = new Map<string, SequencerSlot>();
   /**
@@ -194,7 +194,7 @@ export class Bifrost {
     if (this.timer || this.stopped) return;
     this.timer = setInterval(() => {
       if (this.deps.metadata() === undefined) return;
-      this.logsDocument(false, "stale").catch((e: unknown) => this.deps.logger.debug({ err: e }, "refreshing the logs chain failed; will retry"));
+      this.logsDocument(true, "stale").catch((e: unknown) => this.deps.logger.debug({ err: e }, "refreshing the logs chain failed; will retry"));
     }, this.deps.options.chainRefreshIntervalMs);
   }
 
@@ -224,15 +224,18 @@ export class Bifrost {
    */
   async logsDocument(fresh = false, consistency: "linearizable" | "stale" = "linearizable"): Promise<{ doc: LogsDocument; version: Version }> {
     if (!fresh && this.cache) return this.cache;
-    this.refreshing ??= readLogs(this.api(), consistency)
-      .then((r) => {
-        this.adopt(r.doc, r.version);
-        return this.cache!;
-      })
-      .finally(() => {
-        this.refreshing = undefined;
-      });
-    return this.refreshing;
+    // A linearizable caller must not get a stale read that started earlier: one shared read per kind.
+    let pending = this.refreshing.get(consistency);
+    if (pending === undefined) {
+      pending = readLogs(this.api(), consistency)
+        .then((r) => {
+          this.adopt(r.doc, r.version);
+          return this.cache!;
+        })
+        .finally(() => this.refreshing.delete(consistency));
+      this.refreshing.set(consistency, pending);
+    }
+    return pending;
   }
 
   async chain(log: LogId, fresh = false): Promise<LogChain> {
