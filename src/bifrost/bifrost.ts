@@ -157,6 +157,8 @@ interface SequencerSlot {
   readonly appender: ReplicatedLogletAppender;
 }
 
+/** How long an append waits for a sealed tail segment to be followed by a new one. */
+const SEALED_WAIT_MS = 3_000;
 const RETRY_MIN_MS = 20;
 const RETRY_MAX_MS = 250;
 
@@ -278,8 +280,14 @@ export class Bifrost {
     let fresh = false;
     let attempt = 0;
     let waitingFor = "a writable segment";
+    let sealedSinceMs: number | undefined;
     try {
       for (;;) {
+        if (sealedSinceMs !== undefined && performance.now() - sealedSinceMs > SEALED_WAIT_MS) {
+          // A reconfiguration adds the next segment right after sealing; a log that stays sealed was
+          // sealed by an operator and waits for `reconfigure`.
+          throw new CairnError("LOG_SEALED", `log ${log} is sealed and was not reconfigured within ${SEALED_WAIT_MS} ms`, { log });
+        }
         if (deadline.aborted) {
           throw new CairnError(
             waitingFor.startsWith("reconfiguration of sealed") ? "LOG_SEALED" : "LOG_WRITE_UNAVAILABLE",
@@ -293,8 +301,10 @@ export class Bifrost {
         if (seg === undefined) {
           res = { status: "retry", first: 0, last: 0, reason: "the log has no segment yet (the log controller adds the first one)" };
         } else if (seg.sealedTail !== undefined) {
+          sealedSinceMs ??= performance.now();
           res = { status: "retry", first: 0, last: 0, reason: `reconfiguration of sealed segment ${seg.index}` };
         } else {
+          sealedSinceMs = undefined;
           res = await this.sendAppend(log, seg, payloads, deadline);
         }
         switch (res.status) {
