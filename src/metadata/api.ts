@@ -23,6 +23,21 @@ export function checkKey(key: string): void {
   }
 }
 
+export const MAX_VALUE_DEPTH = 64;
+
+/** Refuse values nested deeper than MAX_VALUE_DEPTH (checked without recursion). */
+export function checkValue(key: string, value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > MAX_VALUE_DEPTH) {
+      throw new CairnError("METADATA_INVALID_VALUE", `value of '${key}' is nested more than ${MAX_VALUE_DEPTH} levels deep`, { key });
+    }
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+}
+
 /** Turn a failed KV result into the error the API reports (412 with the current version, or 404). */
 export function kvFailure(key: string, op: "put" | "delete", result: Extract<KvResult, { ok: false }>): CairnError {
   // A conditional put on a missing key failed its precondition (412); deleting a missing key is 404.

@@ -7,7 +7,7 @@ import type { FabricClient } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Consistency, MetadataApi } from "./api.ts";
-import { checkKey, kvFailure } from "./api.ts";
+import { checkKey, checkValue, kvFailure } from "./api.ts";
 import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import type { NodesConfiguration } from "./nodes-config.ts";
 import { GetRpc, ListRpc, WriteRpc } from "./rpc.ts";
@@ -116,6 +116,7 @@ export class MetadataClient implements MetadataApi {
 
   put(key: string, value: unknown, precondition: Precondition): Promise<Version> {
     checkKey(key);
+    checkValue(key, value);
     return this.write({ op: "put", key, value, precondition });
   }
 

@@ -1,6 +1,6 @@
 // MetadataApi over the local single-node store. Reads are always current (one copy, one process).
 import type { MetadataApi } from "./api.ts";
-import { checkKey, kvFailure } from "./api.ts";
+import { checkKey, checkValue, kvFailure } from "./api.ts";
 import type { Precondition, Version, VersionedValue } from "./kv.ts";
 import type { LocalMetadataStore } from "./local-store.ts";
 
@@ -18,6 +18,7 @@ export class LocalMetadataApi implements MetadataApi {
 
   async put(key: string, value: unknown, precondition: Precondition): Promise<Version> {
     checkKey(key);
+    checkValue(key, value);
     const r = this.store.apply({ op: "put", key, value, precondition });
     if (!r.ok) throw kvFailure(key, "put", r);
     return r.version;

@@ -10,7 +10,7 @@ import type { FabricClient, FabricServer } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { asNodeId, bootstrapPersistedState, joiningPersistedState, type NodeId } from "../raft/index.ts";
-import { checkKey, kvFailure, type Consistency } from "./api.ts";
+import { checkKey, checkValue, kvFailure, type Consistency } from "./api.ts";
 import { asVersion, type KvCommand, type KvSnapshot, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import { KEYS, findNode, nodeIdLabel, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
@@ -452,6 +452,7 @@ export class MetadataServer {
     server.register(ListRpc, async (req) => ({ keys: await this.list(req.prefix, req.consistency) }));
     server.register(WriteRpc, async (req) => {
       checkKey(req.key);
+      if (req.op === "put") checkValue(req.key, req.value);
       const precondition: Precondition =
         req.precondition.kind === "matches-version" ? { kind: "matches-version", version: asVersion(req.precondition.version) } : req.precondition;
       const cmd: KvCommand =

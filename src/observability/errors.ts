@@ -250,6 +250,12 @@ export const ERRORS = {
     "The metadata key is not valid",
     "Keys are 1-256 characters of letters, digits and . _ - / :",
   ),
+  METADATA_INVALID_VALUE: spec(
+    "CAIRN-METADATA-0015",
+    400,
+    "The metadata value is not a storable JSON document",
+    "Send a JSON document nested at most 64 levels deep.",
+  ),
   METADATA_INVALID_PRECONDITION: spec(
     "CAIRN-METADATA-0006",
     400,

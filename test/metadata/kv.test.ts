@@ -83,3 +83,15 @@ describe("metadata KV state machine", () => {
     for (const { key, version } of a.list()) expect(version).toBeGreaterThan(0), expect(a.get(key)?.version).toBe(version);
   });
 });
+
+describe("metadata values", () => {
+  test("a value nested deeper than the limit is refused (checked without recursion); shallower ones pass", async () => {
+    const { checkValue, MAX_VALUE_DEPTH } = await import("../../src/metadata/api.ts");
+    let deep: unknown = 1;
+    for (let i = 0; i < 100_000; i++) deep = [deep];
+    expect(() => checkValue("k", deep)).toThrow("nested more than");
+    let ok: unknown = 1;
+    for (let i = 0; i < MAX_VALUE_DEPTH - 1; i++) ok = { a: ok };
+    checkValue("k", ok);
+  });
+});

@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { CairnError } from "../../observability/errors.ts";
 import { DOES_NOT_EXIST, NONE, asVersion, matchesVersion, type Precondition } from "../../metadata/kv.ts";
-import type { MetadataApi } from "../../metadata/api.ts";
+import { checkValue, type MetadataApi } from "../../metadata/api.ts";
 import { models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
@@ -86,6 +86,7 @@ export function metadataRoutes(deps: AdminDeps) {
       "/v1/metadata/:key",
       async ({ params, body, headers, set, request }) => {
         const precondition = preconditionFrom(headers);
+        checkValue(params.key, body ?? null);
         const size = Number(request.headers.get("content-length") ?? JSON.stringify(body ?? null).length);
         if (size > deps.maxMetadataValueBytes) {
           throw new CairnError(
