@@ -1,0 +1,260 @@
+// A 3-node cairn cluster for the metadata benchmark: started with `cairn dev --json` (from source),
+// driven through each node's admin API (HTTP/1.1), its members killed with SIGKILL and restarted
+// with the same node name, data dir and addresses, as an operator would.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { BenchNode, Cluster, ReadMode, Roles } from "./cluster.ts";
+import { httpFail } from "./cluster.ts";
+import type { ProcessRegistry } from "./procs.ts";
+
+const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
+const CLUSTER_NAME = "dev";
+
+interface DevJson {
+  cluster: string;
+  nodes: Array<{ name: string; dataDir: string; pid: number; admin: string; fabric: string }>;
+}
+
+interface CairnStatus {
+  node: string;
+  state: string;
+  raft: {
+    role: string;
+    term: number;
+    leader: string | null;
+    commitIndex: number;
+    appliedIndex: number;
+    firstIndex?: number;
+    lastIndex?: number;
+    snapshotIndex?: number;
+  } | null;
+}
+
+interface CairnNode extends BenchNode {
+  dataDir: string;
+  fabric: string;
+  /** Extra arguments the node was first started with (seeds). */
+  extraArgs: string[];
+  restarts: number;
+}
+
+function hostPort(url: string): string {
+  return url.replace(/^[a-z0-9]+:\/\//, "");
+}
+
+export class CairnCluster implements Cluster {
+  readonly system = "cairn" as const;
+
+  private constructor(
+    readonly nodes: CairnNode[],
+    private readonly devPid: number,
+    private readonly registry: ProcessRegistry,
+    private readonly baseDir: string,
+  ) {}
+
+  static async start(registry: ProcessRegistry, baseDir: string, timeoutMs: number): Promise<CairnCluster> {
+    mkdirSync(baseDir, { recursive: true });
+    const outPath = join(baseDir, "dev.out");
+    const errPath = join(baseDir, "dev.err");
+    const out = openSync(outPath, "w");
+    const err = openSync(errPath, "w");
+    const proc = Bun.spawn(
+      [process.execPath, MAIN_TS, "dev", "--nodes", "3", "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+      { stdout: out, stderr: err, stdin: "ignore" },
+    );
+    closeSync(out);
+    closeSync(err);
+    registry.track(proc.pid, "cairn", "cairn dev", proc);
+    const deadline = performance.now() + timeoutMs;
+    let dev: DevJson | undefined;
+    while (dev === undefined) {
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        throw new Error(`cairn dev exited (${proc.exitCode ?? proc.signalCode}) before the cluster was up; see ${errPath}:\n${tail(errPath)}`);
+      }
+      if (performance.now() > deadline) throw new Error(`cairn dev did not print the cluster within ${timeoutMs} ms; see ${errPath}`);
+      const line = readFileSync(outPath, "utf8").split("\n").find((l) => l.startsWith("{"));
+      if (line !== undefined) dev = JSON.parse(line) as DevJson;
+      else await Bun.sleep(100);
+    }
+    const seedFabric = dev.nodes[0]!.fabric;
+    const nodes: CairnNode[] = dev.nodes.map((n, i) => {
+      registry.track(n.pid, "cairn", `cairn ${n.name}`);
+      return {
+        name: n.name,
+        pid: n.pid,
+        url: n.admin,
+        dataDir: n.dataDir,
+        fabric: n.fabric,
+        // What `cairn dev` passed: every node but the first is seeded with the first's fabric address.
+        extraArgs: i === 0 ? [] : ["--set", `metadata-client.addresses=${seedFabric}`],
+        restarts: 0,
+      };
+    });
+    return new CairnCluster(nodes, proc.pid, registry, baseDir);
+  }
+
+  /** The metadata server's Raft timing as the nodes use it (from the first node's effective config). */
+  async raftTiming(): Promise<{ tickIntervalMs: number; electionTimeoutTicks: number; heartbeatIntervalTicks: number } | undefined> {
+    try {
+      const res = await fetch(`${this.nodes[0]!.url}/v1/node/config`, { signal: AbortSignal.timeout(2000) });
+      const ms = ((await res.json()) as Record<string, Record<string, number> | undefined>)["metadata-server"];
+      if (ms === undefined) return undefined;
+      return {
+        tickIntervalMs: ms["tick-interval-ms"]!,
+        electionTimeoutTicks: ms["election-timeout-ticks"]!,
+        heartbeatIntervalTicks: ms["heartbeat-interval-ticks"]!,
+      };
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async status(node: BenchNode, signal?: AbortSignal): Promise<CairnStatus | undefined> {
+    try {
+      const res = await fetch(`${node.url}/v1/metadata-server/status`, { signal: signal ?? AbortSignal.timeout(1000) });
+      if (!res.ok) {
+        await res.arrayBuffer();
+        return undefined;
+      }
+      const s = (await res.json()) as CairnStatus;
+      node.id = s.node;
+      return s;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async roles(signal?: AbortSignal): Promise<Roles> {
+    const statuses = await Promise.all(this.nodes.map((n) => this.status(n, signal)));
+    const leaderIdx = statuses.findIndex((s) => s?.raft?.role === "leader");
+    const leader = this.nodes[leaderIdx];
+    const leaderId = statuses[leaderIdx]?.node;
+    if (leader === undefined || leaderId === undefined) throw new Error("cairn: no member reports itself leader");
+    const disagree = statuses.filter((s) => s !== undefined && s.raft?.leader !== leaderId);
+    if (disagree.length > 0) throw new Error(`cairn: members disagree on the leader (${statuses.map((s) => s?.raft?.leader ?? "?").join(", ")})`);
+    return { leader, leaderId, followers: this.nodes.filter((n) => n !== leader) };
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    let last = "";
+    while (performance.now() < deadline) {
+      const statuses = await Promise.all(this.nodes.map((n) => this.status(n)));
+      last = statuses
+        .map((s, i) => {
+          const r = s?.raft;
+          return s ? `${this.nodes[i]!.name}=${s.node}:${s.state}/${r?.role}/term=${r?.term}/leader=${r?.leader}/commit=${r?.commitIndex}/applied=${r?.appliedIndex}/first=${r?.firstIndex}/last=${r?.lastIndex}/snapshot=${r?.snapshotIndex}` : `${this.nodes[i]!.name}: no answer`;
+        })
+        .join(", ");
+      const leaders = new Set(statuses.map((s) => s?.raft?.leader ?? null));
+      const ok =
+        statuses.every((s) => s?.state === "member" && s.raft !== null) &&
+        leaders.size === 1 &&
+        !leaders.has(null) &&
+        statuses.filter((s) => s?.raft?.role === "leader").length === 1;
+      if (ok) {
+        const commit = Math.max(...statuses.map((s) => s!.raft!.commitIndex));
+        const applied = Math.min(...statuses.map((s) => s!.raft!.appliedIndex));
+        if (commit - applied <= 2) return;
+      }
+      await Bun.sleep(100);
+    }
+    throw new Error(`cairn: cluster not healthy within ${timeoutMs} ms (last seen: ${last})`);
+  }
+
+  async leaderSeenBy(node: BenchNode, signal: AbortSignal): Promise<string | null> {
+    return (await this.status(node, signal))?.raft?.leader ?? null;
+  }
+
+  async put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
+    const res = await fetch(`${node.url}/v1/metadata/${key}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: value,
+      signal,
+    });
+    if (!res.ok) await httpFail(res, "put");
+    await res.arrayBuffer();
+  }
+
+  async get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
+    const res = await fetch(`${node.url}/v1/metadata/${key}?consistency=${mode}`, { signal });
+    if (!res.ok) await httpFail(res, "get");
+    await res.arrayBuffer();
+  }
+
+  async read(node: BenchNode, key: string, signal: AbortSignal): Promise<string | undefined> {
+    const res = await fetch(`${node.url}/v1/metadata/${key}?consistency=linearizable`, { signal });
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    if (!res.ok) await httpFail(res, "read");
+    const body = (await res.json()) as { value: unknown };
+    return JSON.stringify(body.value);
+  }
+
+  killHard(node: BenchNode): void {
+    this.registry.killHard(node.pid);
+  }
+
+  async restart(node: BenchNode): Promise<void> {
+    const n = node as CairnNode;
+    if (!(await this.registry.waitGone(n.pid, 5000))) throw new Error(`cairn ${n.name} (pid ${n.pid}) still alive; cannot restart`);
+    this.registry.untrack(n.pid);
+    n.restarts++;
+    const logPath = join(this.baseDir, `${n.name}.restart-${n.restarts}.log`);
+    const log = openSync(logPath, "w");
+    const args = [
+      process.execPath, MAIN_TS, "server",
+      "--node-name", n.name,
+      "--base-dir", n.dataDir,
+      "--cluster-name", CLUSTER_NAME,
+      "--admin-address", hostPort(n.url),
+      "--fabric-address", n.fabric,
+      "--ingress-address", "127.0.0.1:0",
+      "--set", "log.format=json",
+      ...n.extraArgs,
+    ];
+    // CAIRN_EXIT_WITH_PARENT: if this benchmark dies, the node stops by itself.
+    const proc = Bun.spawn(args, { stdout: log, stderr: log, stdin: "ignore", env: { ...process.env, CAIRN_EXIT_WITH_PARENT: "1" } });
+    closeSync(log);
+    this.registry.track(proc.pid, "cairn", `cairn ${n.name} (restart ${n.restarts})`, proc);
+    n.pid = proc.pid;
+    // Ready once it has published its addresses under its new pid.
+    const deadline = performance.now() + 30_000;
+    const addressesPath = join(n.dataDir, "addresses.json");
+    while (performance.now() < deadline) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`cairn ${n.name} exited on restart (${proc.exitCode ?? proc.signalCode}); see ${logPath}:\n${tail(logPath)}`);
+      try {
+        if (existsSync(addressesPath) && (JSON.parse(readFileSync(addressesPath, "utf8")) as { pid: number }).pid === proc.pid) return;
+      } catch {
+        // Being written.
+      }
+      await Bun.sleep(50);
+    }
+    throw new Error(`cairn ${n.name} did not start within 30 s after restart; see ${logPath}`);
+  }
+
+  waitRejoined(_node: BenchNode, timeoutMs: number): Promise<void> {
+    return this.waitHealthy(timeoutMs);
+  }
+
+  /** SIGTERM to `cairn dev` stops the nodes it started; then whatever we restarted ourselves. */
+  async stop(): Promise<void> {
+    try {
+      process.kill(this.devPid, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await this.registry.waitGone(this.devPid, 15_000);
+  }
+}
+
+function tail(path: string): string {
+  try {
+    return readFileSync(path, "utf8").split("\n").slice(-15).join("\n");
+  } catch {
+    return "";
+  }
+}
