@@ -76,13 +76,13 @@ export interface BifrostPeers {
  */
 export function neverSent(error: unknown): boolean {
   if (!(error instanceof CairnError) || error.code !== ERRORS.NET_UNREACHABLE.code) return false;
-  return /^cannot connect to |is unreachable \(next connect attempt|^cannot open a stream to |^no fabric address known/.test(error.message);
+  return error.details.sent === false;
 }
 
 export function fabricBifrostPeers(client: FabricClient, addressOf: (node: NodeId) => string | undefined): BifrostPeers {
   const address = (to: NodeId): string => {
     const a = addressOf(to);
-    if (a === undefined) throw new CairnError("NET_UNREACHABLE", `no fabric address known for node ${to}`, { node: to });
+    if (a === undefined) throw new CairnError("NET_UNREACHABLE", `no fabric address known for node ${to}`, { node: to, sent: false });
     return a;
   };
   return {

@@ -56,7 +56,8 @@ function provesNotApplied(e: unknown): boolean {
     (isCairnError(e, "METADATA_UNAVAILABLE") && (e.details.notLeader === true || e.details.reason === "notLeader" || e.details.retryable === true)) ||
     isCairnError(e, "METADATA_NOT_MEMBER") ||
     isCairnError(e, "NET_OVERLOADED") ||
-    isCairnError(e, "NET_CLUSTER_MISMATCH")
+    isCairnError(e, "NET_CLUSTER_MISMATCH") ||
+    (isCairnError(e, "NET_UNREACHABLE") && e.details.sent === false)
   );
 }
 

@@ -211,14 +211,14 @@ export class PeerChannel {
       const waitMs = this.retryAtMs - performance.now();
       if (waitMs > 0) {
         // Fail fast while backing off: callers have their own retry policy and deadline.
-        call.fail(this.unreachable(`${this.address} is unreachable (next connect attempt in ${Math.ceil(waitMs)} ms; last failure: ${this.lastFailure})`));
+        call.fail(this.unreachable(`${this.address} is unreachable (next connect attempt in ${Math.ceil(waitMs)} ms; last failure: ${this.lastFailure})`, undefined, false));
         return;
       }
       this.connecting = this.connect();
     }
     this.connecting.then(
       () => this.dispatch(call),
-      (e: unknown) => call.fail(e instanceof CairnError ? e : this.unreachable(String(e))),
+      (e: unknown) => call.fail(e instanceof CairnError ? e : this.unreachable(String(e), e, false)),
     );
   }
 
@@ -239,7 +239,7 @@ export class PeerChannel {
       // GOAWAY arrived before we saw the event, or the session died: the request never left.
       session.retire();
       if (call.resends++ < 1) this.dispatch(call);
-      else call.fail(this.unreachable(`cannot open a stream to ${this.address}: ${describe(e)}`, e));
+      else call.fail(this.unreachable(`cannot open a stream to ${this.address}: ${describe(e)}`, e, false));
       return;
     }
     session.streamsOpened++;
@@ -262,7 +262,7 @@ export class PeerChannel {
         this.pendingH2 = null;
         h2.destroy();
         this.connectFailed(reason);
-        reject(this.unreachable(`cannot connect to ${this.address}: ${reason}`, cause));
+        reject(this.unreachable(`cannot connect to ${this.address}: ${reason}`, cause, false));
       };
       const timer = setTimeout(() => fail(`no HTTP/2 handshake within ${options.connectTimeoutMs} ms`), options.connectTimeoutMs);
       h2.on("error", (e) => fail(describe(e), e)); // stays attached: PeerSession keeps the last error
@@ -324,8 +324,12 @@ export class PeerChannel {
     if (this.sessions.delete(session)) this.env.metrics.sessionsConnected.dec();
   }
 
-  unreachable(message: string, cause?: unknown): CairnError {
-    return new CairnError("NET_UNREACHABLE", message, { peer: this.address }, cause === undefined ? undefined : { cause });
+  /**
+   * NET_UNREACHABLE with `sent`: false when the request provably never left this node (no session,
+   * backing off, no stream), true when it may have reached the peer (a connection lost mid-call).
+   */
+  unreachable(message: string, cause: unknown, sent: boolean): CairnError {
+    return new CairnError("NET_UNREACHABLE", message, { peer: this.address, sent }, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -358,7 +362,7 @@ class PeerSession {
       // Lost without GOAWAY and not closed by us: count it, so a peer that accepts and drops at once
       // is retried with backoff rather than in a tight loop.
       if (!this.dead && !this.draining) this.channel.connectFailed(`connection lost${this.lastError ? `: ${describe(this.lastError)}` : ""}`);
-      this.teardown(this.channel.unreachable(`connection to ${this.channel.address} lost${this.lastError ? `: ${describe(this.lastError)}` : ""}`, this.lastError));
+      this.teardown(this.channel.unreachable(`connection to ${this.channel.address} lost${this.lastError ? `: ${describe(this.lastError)}` : ""}`, this.lastError, true));
       this.markClosed();
     });
     this.heartbeat = setInterval(() => this.ping(), channel.env.options.heartbeatIntervalMs);
@@ -412,7 +416,7 @@ class PeerSession {
         this.channel.env.metrics.heartbeatFailures.labels(this.channel.address).inc();
         const reason = `no answer to a heartbeat within ${timeoutMs} ms`;
         this.channel.connectFailed(reason);
-        this.destroy(this.channel.unreachable(`${this.channel.address} is unreachable: ${reason}`));
+        this.destroy(this.channel.unreachable(`${this.channel.address} is unreachable: ${reason}`, undefined, true));
       });
     }, timeoutMs);
   }
@@ -500,7 +504,7 @@ class Call {
       this.stream = null; // the answer is complete: nothing left to cancel
       if (status === 0) {
         // The stream ended without response headers: the connection was cut under it.
-        this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: the stream ended before an answer`));
+        this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: the stream ended before an answer`, undefined, true));
         return;
       }
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
@@ -514,10 +518,10 @@ class Call {
         this.fail(problemToError(status, body, this.channel.address));
       }
     });
-    stream.on("error", (e) => this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address} failed: ${describe(e)}`, e)));
+    stream.on("error", (e) => this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address} failed: ${describe(e)}`, e, true)));
     stream.on("close", () => {
       if (this.state !== "done") {
-        this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: stream closed (code ${stream.rstCode}) before an answer`));
+        this.fail(this.channel.unreachable(`${this.definition.path} to ${this.channel.address}: stream closed (code ${stream.rstCode}) before an answer`, undefined, true));
       }
     });
     stream.end(this.body);

@@ -190,3 +190,20 @@ describe("releasing resources", () => {
     expect(exited).toBe(0);
   }, 60_000);
 });
+
+describe("unreachable peers", () => {
+  test("a call that never left this node says so (sent: false), so callers may retry it safely", async () => {
+    const client = newClient({ options: { connectTimeoutMs: 500 } });
+    try {
+      // Port 1 on loopback: nothing listens, the connection is refused.
+      const first = await rejection(client.call("127.0.0.1:1", Echo, { text: "x" }));
+      expect(first.code).toBe("CAIRN-NET-0006");
+      expect(first.details.sent).toBe(false);
+      // During the backoff that follows, calls fail at once, also unsent.
+      const second = await rejection(client.call("127.0.0.1:1", Echo, { text: "y" }));
+      expect(second.details.sent).toBe(false);
+    } finally {
+      await client.close();
+    }
+  });
+});
