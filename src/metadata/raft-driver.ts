@@ -80,6 +80,8 @@ export class RaftDriver {
     private readonly options: RaftDriverOptions,
     private readonly log: Logger,
     seed: number,
+    /** What to do when the driver cannot go on (default: exit the process with status 70). */
+    private readonly onFatal: (e: unknown) => void = () => process.exit(70),
   ) {
     this.readPrefix = seed.toString(36);
     const snapshot = storage.mirror.snapshot();
@@ -274,7 +276,22 @@ export class RaftDriver {
     });
   }
 
+  /**
+   * Handle every pending Ready. A failure half-way (a disk error while persisting, a broken
+   * invariant while applying) would leave the core waiting for an advance() that never comes,
+   * silently wedged: it is fatal instead, and the process restarts from its durable state.
+   */
   private processReady(): void {
+    try {
+      this.processReadyUnguarded();
+    } catch (e) {
+      this.log.fatal({ err: e }, "metadata raft: failure while handling a Ready; stopping the process (it restarts from its durable state)");
+      this.stop();
+      this.onFatal(e);
+    }
+  }
+
+  private processReadyUnguarded(): void {
     while (!this.stopped && this.node.hasReady()) {
       const rd = this.node.ready();
       // 1. Persist (one transaction, fsynced) before anything depending on it leaves this node.

@@ -248,7 +248,11 @@ export class ReplicatedMetadataService implements MetadataService {
     this.lastConfig = config;
     this.lastConfigVersion = version;
     this.client.updateMembers(config);
-    if (this.server !== undefined) void this.server.reconcile(config, version, () => this.client.leaderHint());
+    if (this.server !== undefined) {
+      this.server.reconcile(config, version, () => this.client.leaderHint()).catch((e: unknown) => {
+        this.deps.log.warn({ err: e }, "metadata server reconcile failed; will retry");
+      });
+    }
   }
 
   /** Register this node (or its new generation and addresses) by compare-and-set on nodes_config. */
