@@ -1,0 +1,67 @@
+// A reproduction of an anomaly the chaos log checker found (seeds 5 and 8 of `bun scripts/chaos.ts
+// --workload log`): right after a node restarts, its log routes report a tail below records that
+// were acknowledged before the restart, and reads from such an LSN return nothing.
+//
+// BUG (failing until fixed in src/): kill -9 the sequencer of log 0, append more through another node
+// (a new segment takes over), restart the killed node: for ~200–400 ms after it answers /ready,
+// GET /v1/logs/0/tail on it answers the old segment's base (e.g. tailLsn 31 when LSN 90 was
+// acknowledged), and GET /v1/logs/0/records?from=90 answers no entries with tailLsn 31. The schema
+// documents tailLsn as "First LSN not yet written". Likely cause: Bifrost.committedTail
+// (src/bifrost/bifrost.ts) falls back on the log-servers' knownGlobalTail when the sequencer is not
+// reachable yet, and takes offset 1 (the segment's base) when no log-server answers in time — a
+// lower bound presented as the tail.
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ChaosCluster } from "./cluster.ts";
+import { request } from "./client.ts";
+import { stopAll } from "./node-process.ts";
+import { Rng } from "./rng.ts";
+
+afterAll(async () => {
+  await stopAll();
+});
+
+test("a restarted node never reports a log tail below an append acknowledged before it restarted", async () => {
+  const cluster = await ChaosCluster.start({ size: 3, dir: mkdtempSync(join(tmpdir(), "cairn-logtail-")), rng: new Rng(11) });
+  try {
+    const url = (name: string) => cluster.adminUrl(cluster.node(name));
+    let last = 0;
+    const append = async (via: string, count: number) => {
+      for (let ok = 0, tries = 0; ok < count; tries++) {
+        expect(tries).toBeLessThan(count + 300);
+        const r = await request(url(via), "POST", "/v1/logs/0/records", { body: { records: [`tail-${via}-${ok}`] }, timeoutMs: 4000 });
+        if (r.kind === "ok") {
+          ok++;
+          last = Math.max(last, (r.body as { lastLsn: number }).lastLsn);
+        } else await Bun.sleep(100);
+      }
+    };
+    await append("n2", 30);
+    const described = await request(url("n2"), "GET", "/v1/logs/0", { timeoutMs: 4000 });
+    if (described.kind !== "ok") throw new Error(`describe log 0: ${described.code}`);
+    const segments = (described.body as { log: { segments: Array<{ sequencer: string }> } }).log.segments;
+    const sequencerId = segments.at(-1)!.sequencer.split(":")[0]!;
+    const servers = await request(url("n2"), "GET", "/v1/metadata-servers", { timeoutMs: 4000 });
+    if (servers.kind !== "ok") throw new Error(`metadata servers: ${servers.code}`);
+    const victim = (servers.body as { servers: Array<{ node: string; name: string }> }).servers.find((s) => s.node === sequencerId)!.name;
+    const other = ["n1", "n2", "n3"].find((n) => n !== victim)!;
+
+    await cluster.kill(victim);
+    await append(other, 60);
+    const acknowledged = last;
+    await cluster.restart(victim);
+
+    const stale: string[] = [];
+    const until = performance.now() + 2000;
+    while (performance.now() < until) {
+      const t = await request(url(victim), "GET", "/v1/logs/0/tail", { timeoutMs: 4000 });
+      if (t.kind === "ok" && (t.body as { tailLsn: number }).tailLsn <= acknowledged) stale.push(`tailLsn ${(t.body as { tailLsn: number }).tailLsn}`);
+      await Bun.sleep(20);
+    }
+    expect(stale, `LSN ${acknowledged} was acknowledged before ${victim} restarted`).toEqual([]);
+  } finally {
+    await cluster.stop();
+  }
+}, 90_000);
