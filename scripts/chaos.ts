@@ -147,6 +147,7 @@ for (let i = 0; i < runs; i++) {
   });
   for (const c of result.checks) log(`  ${c.workload}: ${c.verdict} — ${c.summary}`);
   for (const l of result.liveness) log(`  liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`);
+  for (const x of result.unexpectedExits) log(`  UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}`);
   for (const s of result.skippedWorkloads) log(`  skipped: ${s}`);
   if (result.error) log(`  error: ${result.error.split("\n")[0]}`);
   log(

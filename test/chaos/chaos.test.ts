@@ -21,6 +21,7 @@ test(
       ...lines,
       ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
       ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
+      ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
       `seed ${SEED}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
       ...(result.error ? [`error: ${result.error}`] : []),
       ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${SEED} bun test test/chaos/chaos.test.ts`] : []),

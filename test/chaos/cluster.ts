@@ -9,7 +9,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { FaultProxy } from "./net/fault-proxy.ts";
 import { childPids, nodeNameOfPid, pidOwningInode, socketInode } from "./net/socket-owner.ts";
-import { isRunning, spawnServer, stopServer, waitHttpOk, type SpawnedNode } from "./node-process.ts";
+import { isRunning, readText, spawnServer, stopServer, waitHttpOk, type SpawnedNode } from "./node-process.ts";
 import type { Rng } from "./rng.ts";
 
 export interface ChaosNode {
@@ -25,6 +25,19 @@ export interface ChaosNode {
   paused: boolean;
   /** Process starts, the first included. */
   starts: number;
+  /** Set while the harness itself stops or kills the process (its exit is then expected). */
+  stopping: boolean;
+}
+
+/** A node process that exited without the harness stopping it. */
+export interface UnexpectedExit {
+  readonly node: string;
+  readonly pid: number;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly atMs: number;
+  /** The end of the node's log at that moment. */
+  readonly logTail: string;
 }
 
 export interface ChaosClusterOptions {
@@ -68,6 +81,7 @@ export async function freePort(host: string): Promise<number> {
 
 export class ChaosCluster {
   readonly nodes: ChaosNode[] = [];
+  readonly unexpectedExits: UnexpectedExit[] = [];
   readonly proxy: FaultProxy;
   private readonly log: (line: string) => void;
 
@@ -129,6 +143,7 @@ export class ChaosCluster {
         process: null,
         paused: false,
         starts: 0,
+        stopping: false,
       });
     }
     const first = this.nodes[0]!;
@@ -175,7 +190,21 @@ export class ChaosCluster {
       const spawned = spawnServer(this.args(n, seeds), n.logFile);
       n.process = spawned;
       n.paused = false;
+      n.stopping = false;
       n.starts++;
+      void spawned.proc.exited.then(() => {
+        if (n.stopping || n.process !== spawned) return;
+        const log = readText(n.logFile);
+        this.unexpectedExits.push({
+          node: n.name,
+          pid: spawned.pid,
+          exitCode: spawned.proc.exitCode,
+          signal: spawned.proc.signalCode === null ? null : String(spawned.proc.signalCode),
+          atMs: Date.now(),
+          logTail: log.slice(-2000),
+        });
+        this.log(`${n.name} (pid ${spawned.pid}) exited by itself: exit ${spawned.proc.exitCode ?? spawned.proc.signalCode}`);
+      });
       this.proxy.setTarget(n.name, n.ip, n.fabricPort);
       const ready = await waitHttpOk(spawned.proc, `${this.adminUrl(n)}/ready`, this.options.readyTimeoutMs ?? 30_000);
       if (isRunning(spawned.proc)) {
@@ -184,8 +213,12 @@ export class ChaosCluster {
         else if ((await this.answeringPid(n)) !== spawned.pid) throw new Error(`${this.adminUrl(n)} is answered by another process than ${n.name}`);
         return;
       }
-      // Exited during start: most likely a port taken meanwhile. Pick new ports once.
-      if (attempt >= 2) throw new Error(`${n.name} exited during start (exit ${spawned.proc.exitCode}); see ${n.logFile}`);
+      // Exited during start. A port taken meanwhile (by someone else) is retried once on new ports;
+      // anything else is a failure to start.
+      const portTaken = readText(n.logFile).slice(-4000).includes("CAIRN-NODE-0006");
+      if (!portTaken || attempt >= 2) throw new Error(`${n.name} exited during start (exit ${spawned.proc.exitCode}); see ${n.logFile}`);
+      const i = this.unexpectedExits.findIndex((x) => x.pid === spawned.pid);
+      if (i >= 0) this.unexpectedExits.splice(i, 1);
       n.adminPort = await freePort(n.ip);
       n.fabricPort = await freePort(n.ip);
       this.log(`${n.name} exited during start; retrying with admin port ${n.adminPort}, fabric port ${n.fabricPort}`);
@@ -244,6 +277,7 @@ export class ChaosCluster {
   async kill(name: string): Promise<void> {
     const n = this.node(name);
     if (n.process === null || !isRunning(n.process.proc)) return;
+    n.stopping = true;
     n.process.proc.kill("SIGKILL");
     await n.process.proc.exited;
     n.paused = false;
@@ -277,6 +311,7 @@ export class ChaosCluster {
   }
 
   async stop(): Promise<void> {
+    for (const n of this.nodes) n.stopping = true;
     const procs: Subprocess[] = this.nodes.map((n) => n.process?.proc).filter((p): p is Subprocess => p !== undefined);
     await Promise.all(procs.map((p) => stopServer(p, "SIGTERM", 10_000)));
     await this.proxy.close();

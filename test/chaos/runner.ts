@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChaosCluster } from "./cluster.ts";
+import { ChaosCluster, type UnexpectedExit } from "./cluster.ts";
 import { request, keyPath } from "./client.ts";
 import { History, pairOperations } from "./history.ts";
 import { Nemesis, type NemesisKind, type TimelineEntry } from "./nemesis.ts";
@@ -65,6 +65,8 @@ export interface ChaosResult {
   readonly verdict: "ok" | "illegal" | "unknown" | "error";
   readonly checks: readonly CheckOutcome[];
   readonly liveness: readonly LivenessReport[];
+  /** Node processes that exited without the harness stopping them (a crash fails the run). */
+  readonly unexpectedExits: readonly UnexpectedExit[];
   readonly timeline: readonly TimelineEntry[];
   readonly operations: number;
   readonly okOperations: number;
@@ -186,7 +188,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const okOperations = ops.filter((o) => o.status === "ok").length;
   let verdict: ChaosResult["verdict"] = "ok";
   if (error !== undefined) verdict = "error";
-  else if (checks.some((c) => c.verdict === "illegal") || liveness.some((l) => !l.ok)) verdict = "illegal";
+  else if (checks.some((c) => c.verdict === "illegal") || liveness.some((l) => !l.ok) || (cluster?.unexpectedExits.length ?? 0) > 0) verdict = "illegal";
   else if (checks.some((c) => c.verdict === "unknown")) verdict = "unknown";
   else if (checks.length > 0 && okOperations === 0) {
     verdict = "unknown";
@@ -197,6 +199,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     verdict,
     checks,
     liveness,
+    unexpectedExits: cluster?.unexpectedExits ?? [],
     timeline: nemesis?.timeline ?? [],
     operations: ops.length,
     okOperations,
@@ -257,6 +260,7 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
       "",
       ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
       ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
+      ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}`),
       ...(result.error ? ["", `error: ${result.error}`] : []),
       "",
       "history.jsonl   invoke/ok/fail/info events (time = ms on a monotonic clock since the run began)",
