@@ -1,0 +1,129 @@
+// cairn under the log benchmark: a 1-node cluster (local loglet) or a 3-node one (replicated,
+// r = 2) started with `cairn dev --json`, log-server settings passed through the environment
+// (`cairn dev` and restarted nodes inherit it). Appends go through any node's admin API; the log's
+// chain names the sequencer, so the load can be aimed at the sequencer's node (or away from it).
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { CairnCluster } from "../metadata/cairn.ts";
+import type { BenchNode } from "../metadata/cluster.ts";
+import { httpFail } from "../metadata/cluster.ts";
+import type { ProcessRegistry } from "../metadata/procs.ts";
+
+const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
+
+export interface Segment {
+  index: number;
+  baseLsn: number;
+  sealedTail: number | null;
+  kind: string;
+  sequencer: string;
+  nodeset: string[];
+  replication: number;
+}
+
+/** Append a batch of utf8 records; resolves once cairn reports them durable. */
+export async function appendRecords(url: string, log: number, body: string, signal: AbortSignal): Promise<void> {
+  const res = await fetch(`${url}/v1/logs/${log}/records`, { method: "POST", headers: { "content-type": "application/json" }, body, signal });
+  if (!res.ok) await httpFail(res, "append");
+  await res.arrayBuffer();
+}
+
+export function appendBody(records: string[]): string {
+  return JSON.stringify({ records, encoding: "utf8" });
+}
+
+export async function tailSegment(url: string, log: number, signal = AbortSignal.timeout(2000)): Promise<Segment> {
+  const res = await fetch(`${url}/v1/logs/${log}`, { signal });
+  if (!res.ok) await httpFail(res, "chain");
+  const body = (await res.json()) as { log: { segments: Segment[] } };
+  const last = body.log.segments[body.log.segments.length - 1];
+  if (last === undefined) throw new Error(`log ${log} has no segment`);
+  return last;
+}
+
+export async function nodeId(url: string, signal = AbortSignal.timeout(2000)): Promise<string> {
+  const res = await fetch(`${url}/v1/node`, { signal });
+  if (!res.ok) await httpFail(res, "node");
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** "N2:5" → "N2". */
+export function sequencerNode(seg: Segment): string {
+  return seg.sequencer.split(":")[0]!;
+}
+
+/** Run `fn` with extra environment variables visible to processes spawned meanwhile. */
+export async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  try {
+    return await fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
+/** A single-node cluster (replication 1); `cairn dev --nodes 1`, stopped by SIGTERM to its PID. */
+export class SingleNode {
+  private constructor(
+    readonly node: BenchNode,
+    private readonly devPid: number,
+    private readonly registry: ProcessRegistry,
+  ) {}
+
+  static async start(registry: ProcessRegistry, baseDir: string, timeoutMs: number): Promise<SingleNode> {
+    mkdirSync(baseDir, { recursive: true });
+    const outPath = join(baseDir, "dev.out");
+    const errPath = join(baseDir, "dev.err");
+    const out = openSync(outPath, "w");
+    const err = openSync(errPath, "w");
+    const proc = Bun.spawn(
+      [process.execPath, MAIN_TS, "dev", "--nodes", "1", "--replication", "1", "--num-partitions", "1", "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+      { stdout: out, stderr: err, stdin: "ignore" },
+    );
+    closeSync(out);
+    closeSync(err);
+    registry.track(proc.pid, "cairn", "cairn dev (1 node)", proc);
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`cairn dev exited (${proc.exitCode ?? proc.signalCode}); see ${errPath}`);
+      if (performance.now() > deadline) throw new Error(`cairn dev (1 node) not ready within ${timeoutMs} ms; see ${errPath}`);
+      const line = readFileSync(outPath, "utf8").split("\n").find((l) => l.startsWith("{"));
+      if (line !== undefined) {
+        const n = (JSON.parse(line) as { nodes: Array<{ name: string; pid: number; admin: string }> }).nodes[0]!;
+        registry.track(n.pid, "cairn", `cairn ${n.name}`);
+        return new SingleNode({ name: n.name, pid: n.pid, url: n.admin }, proc.pid, registry);
+      }
+      await Bun.sleep(100);
+    }
+  }
+
+  async stop(): Promise<void> {
+    try {
+      process.kill(this.devPid, "SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await this.registry.waitGone(this.devPid, 15_000);
+  }
+}
+
+/** Until `fn` succeeds (bounded); returns its value. */
+export async function retryUntil<T>(what: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  while (performance.now() < deadline) {
+    try {
+      return await fn();
+    } catch (e) {
+      last = e;
+      await Bun.sleep(100);
+    }
+  }
+  throw new Error(`${what} within ${timeoutMs} ms: ${last instanceof Error ? last.message : String(last)}`);
+}
+
+export { CairnCluster };
