@@ -154,6 +154,14 @@ describe("fabric bad input on every RPC route", () => {
         else if (c.expect !== undefined && code !== c.expect) failures.push(`${route.path} ${c.name}: ${code}, expected ${c.expect}`);
       }
     }
+    // Oversized headers: refused (a 4xx, or the stream or session reset), never served.
+    for (const [label, extra] of [
+      ["a 100 KB header", { "x-big": "y".repeat(100_000) }],
+      ["2 000 headers", Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`x-h${i}`, "v"]))],
+    ] as const) {
+      const r = await h2Request(n3Fabric, "POST", "/rpc/metadata-server/status", goodHeaders(extra), encodeFrame({}));
+      if (r.status !== 0 && !is4xx(r.status)) failures.push(`${label}: HTTP ${r.status}`);
+    }
     const unknown = await h2Request(n3Fabric, "POST", "/rpc/no-such-service/nothing", goodHeaders(), encodeFrame({}));
     if (unknown.status !== 404) failures.push(`unknown RPC: HTTP ${unknown.status}`);
     expect(failures).toEqual([]);

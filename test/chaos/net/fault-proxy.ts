@@ -303,6 +303,31 @@ export class FaultProxy {
     this.listeners.clear();
   }
 
+  private tryIdentify(client: net.Socket): string | null {
+    try {
+      return this.identify(client);
+    } catch {
+      return null;
+    }
+  }
+
+  /** The kernel table or the process list may lag the accept by a moment: look again a few times. */
+  private identifyLater(conn: ProxiedConnection, client: net.Socket, attempt: number): void {
+    setTimeout(() => {
+      if (conn.isClosed || client.destroyed) return;
+      const source = this.tryIdentify(client);
+      if (source !== null) {
+        conn.source = source;
+        conn.toDest.relink();
+        if (!conn.isClosed) conn.toSource.relink();
+        if (!conn.isClosed && this.link(source, conn.destination).kind === "reset") conn.reset();
+        return;
+      }
+      if (attempt < 3) this.identifyLater(conn, client, attempt + 1);
+      else this.stats.unidentified++;
+    }, 10 * attempt);
+  }
+
   private relinkAll(): void {
     for (const c of [...this.connections]) {
       c.toDest.relink();
@@ -322,14 +347,9 @@ export class FaultProxy {
     client.on("close", () => {
       if (!conn.isClosed && conn.upstream === null) conn.close();
     });
-    let source: string | null = null;
-    try {
-      source = this.identify(client);
-    } catch {
-      source = null;
-    }
-    if (source === null) this.stats.unidentified++;
+    const source = this.tryIdentify(client);
     conn.source = source ?? UNKNOWN_SOURCE;
+    if (source === null) this.identifyLater(conn, client, 1);
     const target = this.targets.get(destination);
     if (target === undefined || this.link(conn.source, destination).kind === "reset") {
       this.stats.refused++;
