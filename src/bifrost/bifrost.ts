@@ -483,8 +483,13 @@ export class Bifrost {
 
   /** The sequencer's committed tail of a segment (answers the `tail` RPC). */
   async sequencerTail(request: TailRequest): Promise<TailResponse> {
-    const chain = await this.chain(toLogId(request.log));
-    const seg = chain.segments.find((s) => s.index === request.segment);
+    let chain = await this.chain(toLogId(request.log));
+    let seg = chain.segments.find((s) => s.index === request.segment);
+    if (seg === undefined || !this.isSelf(segmentSequencer(seg))) {
+      // The asker may know a newer chain (a segment just created with this node as sequencer).
+      chain = await this.chain(toLogId(request.log), true);
+      seg = chain.segments.find((s) => s.index === request.segment);
+    }
     if (seg === undefined || !this.isSelf(segmentSequencer(seg))) return { status: "not-sequencer", committedTail: 0, sealed: false };
     const slot = this.slots.get(seg.params.loglet);
     // No appender in this generation yet: nothing was appended (the sequencer starts at offset 1).
@@ -494,29 +499,31 @@ export class Bifrost {
   // ---- tail, read -----------------------------------------------------------------------------
 
   /** The committed tail of an open segment: from its sequencer, else a lower bound from the log-servers. */
-  private async committedTail(log: LogId, seg: Segment, signal?: AbortSignal): Promise<LogletOffset> {
+  /**
+   * The committed tail of an open segment. `exact` only when the sequencer (this node, or asked over
+   * the fabric) answered; otherwise the highest known global tail of the log-servers: every offset
+   * below it is committed, but records above it may be too, so it is only a lower bound.
+   */
+  private async committedTail(log: LogId, seg: Segment, signal?: AbortSignal): Promise<{ offset: LogletOffset; exact: boolean }> {
     const sequencer = segmentSequencer(seg);
     if (this.isSelf(sequencer)) {
       const slot = this.slots.get(seg.params.loglet);
-      return slot ? slot.appender.core.committedTail() : logletOffset(1);
+      return { offset: slot ? slot.appender.core.committedTail() : logletOffset(1), exact: true };
     }
     const budget = AbortSignal.any([AbortSignal.timeout(1000), ...(signal ? [signal] : [])]);
-    if (this.deps.peers.mayReach(sequencer.id)) {
-      try {
-        const r = await this.deps.peers.tail(sequencer.id, { log, segment: seg.index }, budget);
-        if (r.status === "ok") return logletOffset(r.committedTail);
-      } catch {
-        // Fall back on the log-servers below.
-      }
+    try {
+      const r = await this.deps.peers.tail(sequencer.id, { log, segment: seg.index }, budget);
+      if (r.status === "ok") return { offset: logletOffset(r.committedTail), exact: true };
+    } catch {
+      // Fall back on the log-servers below.
     }
-    // Every offset below a server's known global tail is committed: the highest one is a safe bound.
     const params = segmentParams(seg);
     const answers = await Promise.allSettled(
       params.nodeset.map((n) => this.deps.transport.getLogletInfo(n, { loglet: params.loglet }, AbortSignal.any([AbortSignal.timeout(1000), ...(signal ? [signal] : [])]))),
     );
     let best = 1;
     for (const a of answers) if (a.status === "fulfilled") best = Math.max(best, a.value.knownGlobalTail);
-    return logletOffset(best);
+    return { offset: logletOffset(best), exact: false };
   }
 
   async findTail(log: LogId, signal?: AbortSignal): Promise<LogTail> {
@@ -530,7 +537,15 @@ export class Bifrost {
     if (seg === undefined) return { tailLsn: lsn(Math.max(LSN_OLDEST, chain.trimPoint + 1)), sealed: false, segment: null, trimPoint };
     if (seg.sealedTail !== undefined) return { tailLsn: lsn(seg.sealedTail), sealed: true, segment: seg.index, trimPoint };
     const committed = await this.committedTail(toLogId(chain.id), seg, signal);
-    return { tailLsn: offsetToLsn(lsn(seg.baseLsn), committed), sealed: false, segment: seg.index, trimPoint };
+    if (!committed.exact) {
+      // A lower bound presented as the tail would hide acknowledged records: say so instead.
+      throw new CairnError(
+        "LOG_TAIL_UNKNOWN",
+        `the tail of log ${chain.id} cannot be determined right now: its sequencer ${segmentSequencer(seg).id} did not answer (at least LSN ${offsetToLsn(lsn(seg.baseLsn), committed.offset)})`,
+        { log: chain.id, tailAtLeast: offsetToLsn(lsn(seg.baseLsn), committed.offset) },
+      );
+    }
+    return { tailLsn: offsetToLsn(lsn(seg.baseLsn), committed.offset), sealed: false, segment: seg.index, trimPoint };
   }
 
   /**

@@ -22,9 +22,15 @@ export class LocalMetadataService implements MetadataService {
     dataDir: string,
     private readonly self: RegisterRequest,
     private readonly clusterName: string,
-    private readonly deps: { nowMs: () => number; randomBytes: (n: number) => Uint8Array; onProvisioned: (c: ClusterInfo) => void },
+    private readonly deps: {
+      nowMs: () => number;
+      randomBytes: (n: number) => Uint8Array;
+      onProvisioned: (c: ClusterInfo) => void;
+      /** The data directory belongs to a provisioned cluster (its marker has a fingerprint). */
+      provisioned: boolean;
+    },
   ) {
-    this.store = LocalMetadataStore.open(join(dataDir, LOCAL_STORE_FILE));
+    this.store = LocalMetadataStore.open(join(dataDir, LOCAL_STORE_FILE), { mustExist: deps.provisioned });
     this.localApi = new LocalMetadataApi(this.store);
     if (this.store.sealed) {
       this.store.close();

@@ -5,6 +5,7 @@
 import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { CairnError } from "../observability/errors.ts";
+import { refuseEmptyFile } from "./raft-storage.ts";
 import { KvStateMachine, type KvCommand, type KvSnapshot, type KvResult, type Version, type VersionedValue } from "./kv.ts";
 
 export const LOCAL_STORE_FILE = "metadata-local.sqlite";
@@ -32,7 +33,8 @@ export class LocalMetadataStore {
     return existsSync(path);
   }
 
-  static open(path: string): LocalMetadataStore {
+  static open(path: string, options: { mustExist?: boolean } = {}): LocalMetadataStore {
+    refuseEmptyFile(path, options.mustExist === true);
     let db: Database;
     try {
       db = new Database(path, { create: true, strict: true });

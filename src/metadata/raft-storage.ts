@@ -4,7 +4,7 @@
 // (MemoryStorage); every write goes to SQLite first, in one fsynced transaction, then to the mirror.
 // Invariant: the mirror equals what SQLite holds after every completed write.
 import { Database } from "bun:sqlite";
-import { statfsSync } from "node:fs";
+import { statSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
 import {
   EMPTY_HARD_STATE,
@@ -25,6 +25,24 @@ import {
 import { CairnError } from "../observability/errors.ts";
 
 export const RAFT_STORAGE_FILE = "metadata-raft.sqlite";
+
+/** A zero-byte database file where one must exist is damage: refuse it, naming the file. */
+export function refuseEmptyFile(path: string, mustExist: boolean): void {
+  if (!mustExist) return;
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    return; // Absent: the caller decides (a node may never have had this store).
+  }
+  if (size === 0) {
+    throw new CairnError(
+      "METADATA_STORAGE_CORRUPT",
+      `${path} is empty, but this data directory belongs to a provisioned cluster: the file was truncated or replaced`,
+      { path },
+    );
+  }
+}
 
 /** Free bytes on the file system holding `path` (0 if it cannot be read). */
 export function freeDiskBytes(path: string): number {
@@ -71,7 +89,12 @@ export class MetadataRaftStorage {
     });
   }
 
-  static open(path: string): MetadataRaftStorage {
+  /**
+   * Open (or create) the storage. `mustExist`: this data directory belongs to a provisioned
+   * cluster, so an empty or missing-content file is damage (a truncated file), not a new store.
+   */
+  static open(path: string, options: { mustExist?: boolean } = {}): MetadataRaftStorage {
+    refuseEmptyFile(path, options.mustExist === true);
     try {
       const db = new Database(path, { create: true, strict: true });
       db.exec("PRAGMA journal_mode = WAL");

@@ -24,6 +24,8 @@ export interface ReplicatedMetadataServiceDeps {
   fabricServer: FabricServer;
   fabricClient: FabricClient;
   runsServer: boolean;
+  /** The data directory belongs to a provisioned cluster (its marker has a fingerprint). */
+  provisioned: boolean;
   seeds: readonly string[];
   driverOptions: RaftDriverOptions;
   requestTimeoutMs: number;
@@ -64,6 +66,7 @@ export class ReplicatedMetadataService implements MetadataService {
           nowMs: deps.nowMs,
           randomBytes: deps.randomBytes,
           self: deps.self,
+          provisioned: deps.provisioned,
           onNodesConfig: (c, v) => this.onNodesConfig(c, v),
           knownLeader: () => this.client.knownLeader(),
         })

@@ -49,6 +49,8 @@ export interface MetadataServerDeps {
   randomBytes: (n: number) => Uint8Array;
   /** This node as it registers (name, generation, roles, addresses). */
   self: () => RegisterRequest;
+  /** The data directory belongs to a provisioned cluster (its marker has a fingerprint). */
+  provisioned: boolean;
   /** The leader as the node's metadata client last learned it (for hints while not a member). */
   knownLeader?: () => LeaderHint | undefined;
   /** The node learned the cluster's nodes configuration (from its own replica). */
@@ -71,7 +73,7 @@ export class MetadataServer {
   private minMemberConfigVersion = 0;
 
   constructor(private readonly deps: MetadataServerDeps) {
-    this.storage = MetadataRaftStorage.open(join(deps.dataDir, RAFT_STORAGE_FILE));
+    this.storage = MetadataRaftStorage.open(join(deps.dataDir, RAFT_STORAGE_FILE), { mustExist: deps.provisioned });
     this.registerHandlers();
   }
 

@@ -265,6 +265,7 @@ export class Node {
         nowMs: this.nowMs,
         randomBytes: (n) => new Uint8Array(randomBytes(n)),
         onProvisioned: (c) => this.onProvisioned(c),
+        provisioned: this.marker?.fingerprint != null,
       });
     }
     const service = new ReplicatedMetadataService({
@@ -274,6 +275,7 @@ export class Node {
       fabricServer: this.fabricServer!,
       fabricClient: this.fabricClient!,
       runsServer,
+      provisioned: this.marker?.fingerprint != null,
       seeds: this.config["metadata-client"].addresses,
       driverOptions: {
         tickIntervalMs: ms["tick-interval-ms"],
@@ -310,6 +312,14 @@ export class Node {
       throw new CairnError(
         "CLUSTER_INVALID_PROVISION",
         `node ${this.config["node-name"]} does not run the metadata-server role; provision through a node that does`,
+      );
+    }
+    if (this.marker?.fingerprint != null && this.metadataService.cluster() === undefined) {
+      // The data directory says it belongs to a provisioned cluster, yet its metadata does not show
+      // it: damaged or missing storage, or a replica not caught up. Never provision a second cluster here.
+      throw new CairnError(
+        "CLUSTER_ALREADY_PROVISIONED",
+        `the data directory ${this.dataDir.path} belongs to cluster fingerprint ${this.marker.fingerprint}, but its metadata is not available; check the node's metadata storage`,
       );
     }
     const cluster = await this.metadataService.provision(request);

@@ -390,6 +390,12 @@ export const ERRORS = {
     "No such log",
     "Check the log id: `cairn ctl logs list` shows every log (one per partition).",
   ),
+  LOG_TAIL_UNKNOWN: spec(
+    "CAIRN-LOG-0020",
+    503,
+    "The log's tail cannot be determined right now",
+    "Its sequencer is unreachable or was just replaced; retry in a moment (the controller moves the log to a new sequencer).",
+  ),
   LOG_APPEND_INDETERMINATE: spec(
     "CAIRN-LOG-0014",
     503,

@@ -43,6 +43,21 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
         );
       }
     })
+    .onParse({ as: "global" }, async ({ request, contentType }) => {
+      // JSON bodies are parsed here so their nesting is bounded before any schema walks them:
+      // validating a document nested 100 000 levels deep costs seconds of the only thread.
+      if (!contentType.startsWith("application/json")) return;
+      const text = await request.text();
+      if (text === "") return null;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        throw new CairnError("API_MALFORMED_BODY", "the request body is not valid JSON");
+      }
+      checkDepth(value, MAX_BODY_DEPTH);
+      return value;
+    })
     .onError({ as: "global" }, ({ code, error }) => problemResponse(toCairnError(code, error, deps.onBug)))
     .use(systemRoutes(deps))
     .use(nodeRoutes(deps))
@@ -75,6 +90,19 @@ function specPlugin() {
       ],
     },
   });
+}
+
+/** Deepest JSON nesting any admin request body may have (metadata values: 64, plus a margin). */
+const MAX_BODY_DEPTH = 72;
+
+function checkDepth(value: unknown, max: number): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth > max) throw new CairnError("API_MALFORMED_BODY", `the request body is nested more than ${max} levels deep`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
 }
 
 function constantTimeEqual(a: string, b: string): boolean {
