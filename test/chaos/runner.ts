@@ -4,7 +4,7 @@
 // quiet period, read everything back from every node, and check the history. On failure (or on
 // request) the history, the nemesis timeline, the checkers' reports and every node's log are written to
 // .chaos/<time>-seed<N>/. Every process is stopped by PID in a finally block.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ChaosCluster, type UnexpectedExit } from "./cluster.ts";
@@ -252,7 +252,11 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
   writeFileSync(join(out, "result.json"), JSON.stringify({ ...result, timeline: undefined }, (_k, v: unknown) => (v === Infinity ? "Infinity" : v), 2));
   const { log: _log, ...plain } = options;
   writeFileSync(join(out, "options.json"), JSON.stringify(plain, null, 2));
-  for (const n of cluster?.nodes ?? []) if (existsSync(n.logFile)) copyFileSync(n.logFile, join(out, "logs", `${n.name}.log`));
+  for (const n of cluster?.nodes ?? []) {
+    if (existsSync(n.logFile)) copyFileSync(n.logFile, join(out, "logs", `${n.name}.log`));
+    // The data directories as the processes left them (SQLite stores, marker, generation).
+    if (existsSync(n.dataDir)) cpSync(n.dataDir, join(out, "data", n.name), { recursive: true, filter: (src) => !src.endsWith("/LOCK") });
+  }
   writeFileSync(
     join(out, "README.txt"),
     [
@@ -267,6 +271,7 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
       "nemesis.jsonl   fault starts and stops on the same clock",
       "result.json     checker reports (failing parts carry their operations and the longest linearizable prefix)",
       "logs/<node>.log each node's output across restarts",
+      "data/<node>/    each node's data directory at the end of the run",
       "",
       `repeat the schedule: ${options.rerunCommand ?? `bun run chaos --seed ${options.seed} --nodes ${options.nodes} --duration ${options.durationMs / 1000} --nemesis ${options.nemeses.join(",")} --workload ${options.workloads.join(",")}`}`,
       "(the seed fixes the fault schedule and the clients' choices, not the cluster's timing)",
