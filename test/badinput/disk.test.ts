@@ -161,22 +161,16 @@ describe("damaged cluster-marker.json and node.json", () => {
   }
 });
 
-describe("known bugs (failing until fixed in src/)", () => {
-  // BUG: a metadata-raft.sqlite truncated to zero bytes is taken for a new, empty store. The node of a
-  // provisioned single-node cluster starts "running", GET /v1/node still shows the old fingerprint (from
-  // cluster-marker.json) while GET /v1/cluster says 503 not provisioned and every key is gone; a
-  // POST /v1/cluster/provision then answers 409 CAIRN-NODE-0003 but has provisioned a new cluster into
-  // the raft storage anyway (GET /v1/metadata/<key> turns from 503 into 404), leaving the marker and the
-  // store with different fingerprints. Reproduce: provision, write, stop; truncate -s 0
-  // <data-dir>/metadata-raft.sqlite; cairn server --base-dir <data-dir>. Expected: refuse to start
-  // (the marker says this directory belongs to a provisioned cluster), naming the file.
+describe("regressions: bugs these tests found", () => {
+  // Found here (fixed in 1a6f67c): a zero-byte metadata-raft.sqlite was taken for a new, empty store. The
+  // node of a provisioned cluster started "running" without any of its keys, and a provision request
+  // then answered 409 CAIRN-NODE-0003 while it had provisioned a second cluster into the raft storage.
   test("metadata-raft.sqlite truncated to zero bytes is refused at start", async () => {
     const r = await startDamaged(replicated, "metadata-raft.sqlite", truncateTo("metadata-raft.sqlite", () => 0), [], 10_000);
     expectRefused(r, "CAIRN-METADATA-0013", "metadata-raft.sqlite");
   }, 30_000);
 
-  // BUG: the same for the local store: a zero-byte metadata-local.sqlite is opened as an empty store
-  // (metadata-server.type = local), and the node runs without any of its keys.
+  // Found here (fixed in 1a6f67c): the same for metadata-local.sqlite (metadata-server.type = local).
   test("metadata-local.sqlite truncated to zero bytes is refused at start", async () => {
     const r = await startDamaged(local, "metadata-local.sqlite", truncateTo("metadata-local.sqlite", () => 0), ["--set", "metadata-server.type=local"], 10_000);
     expectRefused(r, "CAIRN-METADATA-0013", "metadata-local.sqlite");
