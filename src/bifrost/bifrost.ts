@@ -691,8 +691,11 @@ export class Bifrost {
     request: ReconfigureRequest,
     context: ReconfigureContext,
   ): Promise<NewSegment> {
-    const kind = request.kind ?? previous?.kind ?? this.deps.options.defaultProvider;
     const candidates = context.candidates ?? (await this.deps.placer.candidates(context.signal));
+    // A first segment of a single-node cluster with replication 1 is local (DESIGN §5): there is
+    // nothing to replicate to, and the local loglet skips the replication machinery.
+    const singleNode = previous === undefined && doc.defaultReplication === 1 && candidates.length === 1;
+    const kind = request.kind ?? previous?.kind ?? (singleNode ? "local" : this.deps.options.defaultProvider);
     const live = new Map(candidates.map((c) => [c.id, c]));
     const requireLive = (n: NodeId, what: string): Candidate => {
       const c = live.get(n);

@@ -32,6 +32,16 @@ describe("cairn server", () => {
     const c = await fetch(`${node.addresses.admin}/v1/cluster`);
     expect(c.status).toBe(200);
     const first = ((await c.json()) as { fingerprint: string }).fingerprint;
+    // A single node with replication 1 gets local loglets (nothing to replicate to).
+    const deadline = Date.now() + 30_000;
+    let kinds: string[] = [];
+    while (Date.now() < deadline) {
+      const logs = (await (await fetch(`${node.addresses.admin}/v1/logs`)).json()) as { logs: Array<{ segments: Array<{ kind: string }> }> };
+      kinds = logs.logs.flatMap((l) => l.segments.map((x) => x.kind));
+      if (kinds.length === logs.logs.length && kinds.length > 0) break;
+      await Bun.sleep(100);
+    }
+    expect(new Set(kinds)).toEqual(new Set(["local"]));
     await node.stop();
     const again = await startNode({ name: "auto", dataDir: node.dataDir, args: ["--set", "auto-provision=true"] });
     const c2 = (await (await fetch(`${again.addresses.admin}/v1/cluster`)).json()) as { fingerprint: string };
