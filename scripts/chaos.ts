@@ -52,7 +52,7 @@ if (values.help) {
       "  --gap A-B           seconds between faults (default 1-4)",
       "  --clients N         clients per workload (default: per workload)",
       "  --request-timeout MS  client deadline per request (default 4000)",
-      "  --profile ci        the CI profile (36 s, 3 nodes, kill and partitions) as the base",
+      "  --profile ci        the CI profile (36 s, 3 nodes, kill and partitions, all workloads) as the base",
       "  --keep              write .chaos/ artifacts even when the run passes",
       "  --sandbox           run inside `unshare --net` (private loopback-only network)",
       "",

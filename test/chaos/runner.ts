@@ -83,7 +83,7 @@ export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   warmupMs: 4_000,
   quietMs: 8_000,
   nemeses: ["kill", "isolate", "split", "asymmetric"],
-  workloads: ["register", "set"],
+  workloads: ["register", "set", "log"],
   requestTimeoutMs: 4_000,
   holdMs: [2_000, 4_500],
   gapMs: [1_000, 2_500],
