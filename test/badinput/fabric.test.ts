@@ -84,6 +84,16 @@ function without(headers: Record<string, string>, name: string): Record<string, 
   return rest;
 }
 
+/**
+ * Every key name, and the versions of the keys this test owns (the controllers' own keys, such as
+ * `logs` and `nodes_config`, may move on by themselves while the cluster settles).
+ */
+async function dataSnapshot(): Promise<string> {
+  const r = await json<{ keys: Array<{ key: string; version: number }> }>(`${cluster.nodes[0]!.addresses.admin}/v1/metadata?prefix=&consistency=linearizable`);
+  expect(r.status).toBe(200);
+  return r.body.keys.map((k) => (k.key.startsWith("badinput/") ? `${k.key}@${k.version}` : k.key)).join("\n");
+}
+
 /** Every key written so far reads back the same from every node, and every node takes writes. */
 async function expectConsistent(label: string): Promise<void> {
   for (const n of cluster.nodes) {
@@ -122,7 +132,8 @@ describe("fabric bad input on every RPC route", () => {
     for (const m of ["raft", "get", "list", "write", "join", "remove", "status"]) expect(paths).toContain(`/rpc/metadata-server/${m}`);
   });
 
-  test("refusals: fencing, methods, frames, sizes — all 4xx with a catalogue code", async () => {
+  test("refusals: fencing, methods, frames, sizes — all 4xx with a catalogue code, nothing changed", async () => {
+    const before = await dataSnapshot();
     const validFrame = encodeFrame({});
     const failures: string[] = [];
     const hugeFrame = encodeFrame({ pad: "x".repeat(MAX_REQUEST_BYTES + 10) });
@@ -165,6 +176,7 @@ describe("fabric bad input on every RPC route", () => {
     const unknown = await h2Request(n3Fabric, "POST", "/rpc/no-such-service/nothing", goodHeaders(), encodeFrame({}));
     if (unknown.status !== 404) failures.push(`unknown RPC: HTTP ${unknown.status}`);
     expect(failures).toEqual([]);
+    expect(await dataSnapshot()).toBe(before);
     await expectConsistent("refusals");
   }, 120_000);
 
