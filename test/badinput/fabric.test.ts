@@ -239,6 +239,18 @@ describe("raft RPCs replayed and reordered", () => {
       await cluster.start(name, [], leader.dataDir);
     }
     n3 = cluster.nodes[2]!;
+    // Let the cluster recover from the kill first, so what follows measures the replay only.
+    await eventually(
+      "every node writes after the leader's restart",
+      async () => {
+        for (const n of cluster.nodes) {
+          const w = await json(`${n.addresses.admin}/v1/metadata/badinput%2Frecovered`, { method: "PUT", headers: { "content-type": "application/json" }, body: "1" });
+          if (w.status !== 200) return undefined;
+        }
+        return true;
+      },
+      30_000,
+    );
     // The old leader's batches now carry an old term (or an old generation, if it was the sender).
     const statuses = await replay(captured);
     expect(acceptable(statuses)).toEqual([]);
