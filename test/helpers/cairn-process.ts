@@ -22,6 +22,13 @@ afterAll(async () => {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
+// bun runs a module's afterAll only for the first test file that imported it: processes started by
+// later files and left running by a failed test are killed (by PID) when the test process exits.
+process.on("exit", () => {
+  for (const p of started) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix = "cairn-test-"): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   tempDirs.push(d);
