@@ -7,12 +7,12 @@
 // record with its own `encoding`: `utf8` when the bytes are valid UTF-8 and the reader asked for
 // utf8 (the default), `base64` otherwise. Trim gaps are entries of their own, never skipped.
 import { Elysia, t } from "elysia";
-import { Type, type TSchema } from "@sinclair/typebox";
+import { Type } from "@sinclair/typebox";
 import type { Bifrost, LogReadEntry } from "../../bifrost/bifrost.ts";
 import { tailSegment, type LogChain, type Segment } from "../../bifrost/chain.ts";
 import { logId, lsn, nodeId, type NodeId } from "../../bifrost/types.ts";
 import { CairnError } from "../../observability/errors.ts";
-import { models } from "./models.ts";
+import { closed, models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
 const MAX_U32 = 2 ** 32 - 1;
@@ -135,20 +135,6 @@ export const LogRecords = Type.Object(
   },
   { description: "Records of a log in LSN order, with trim gaps as explicit entries." },
 );
-
-/** Objects are closed unless they say otherwise (as models.ts does for its models). */
-function closed<T extends Record<string, TSchema>>(schemas: T): T {
-  const visit = (s: TSchema): void => {
-    if (s.type === "object" && s.properties !== undefined) {
-      if (s.additionalProperties === undefined) (s as { additionalProperties?: boolean }).additionalProperties = false;
-      for (const p of Object.values(s.properties as Record<string, TSchema>)) visit(p);
-    }
-    if (s.type === "array" && s.items !== undefined) visit(s.items as TSchema);
-    for (const k of ["anyOf", "allOf", "oneOf"] as const) for (const sub of (s[k] as TSchema[] | undefined) ?? []) visit(sub);
-  };
-  for (const s of Object.values(schemas)) visit(s);
-  return schemas;
-}
 
 const logModels = new Elysia({ name: "log-models" }).model(closed({
   LogSegment,

@@ -114,7 +114,7 @@ export const ProvisionRequest = Type.Object(
  * when an app first uses them (mutating the shared schema); doing it up front keeps the published
  * document the same whether or not an app has run.
  */
-function closed<T extends Record<string, TSchema>>(models: T): T {
+export function closed<T extends Record<string, TSchema>>(models: T): T {
   const visit = (s: TSchema): void => {
     if (s.type === "object" && s.properties !== undefined) {
       if (s.additionalProperties === undefined) (s as { additionalProperties?: boolean }).additionalProperties = false;
