@@ -165,6 +165,13 @@ const RETRY_MAX_MS = 250;
 export class Bifrost {
   private cache: { doc: LogsDocument; version: Version } | undefined;
   private readonly refreshing = new Map<"linearizable" | "stale", Promise<{ doc: LogsDocument; version: Version }>>();
+  /** Linearizable reads of the logs document, shared only among callers that arrived before they began. */
+  private readonly freshReads = new FreshReads(() =>
+    readLogs(this.api(), "linearizable").then((r) => {
+      this.adopt(r.doc, r.version);
+      return this.cache!;
+    }),
+  );
   private readonly writer: ChainWriter;
   private readonly slots = new Map<string, SequencerSlot>();
   /**
@@ -222,11 +229,13 @@ export class Bifrost {
 
   /**
    * The logs document: the cached copy unless `fresh` (then a linearizable read, or `consistency`).
-   * Concurrent fresh reads share one request.
+   * A linearizable read never reuses a request that began before the caller did (it could miss a
+   * chain change acknowledged in between: found by the chaos log checker, seed 4101); stale reads
+   * share one request.
    */
   async logsDocument(fresh = false, consistency: "linearizable" | "stale" = "linearizable"): Promise<{ doc: LogsDocument; version: Version }> {
     if (!fresh && this.cache) return this.cache;
-    // A linearizable caller must not get a stale read that started earlier: one shared read per kind.
+    if (consistency === "linearizable") return this.freshReads.get();
     let pending = this.refreshing.get(consistency);
     if (pending === undefined) {
       pending = readLogs(this.api(), consistency)
@@ -771,4 +780,38 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener("abort", done, { once: true });
   });
+}
+
+/**
+ * Coalesces reads that must reflect everything completed before each caller began: a caller
+ * arriving while a read is in flight waits for the next read, which starts after it arrived, and
+ * shares that one with everyone else who arrived meanwhile.
+ */
+class FreshReads<T> {
+  private inFlight: Promise<T> | undefined;
+  private queued: Promise<T> | undefined;
+
+  constructor(private readonly read: () => Promise<T>) {}
+
+  get(): Promise<T> {
+    if (this.inFlight === undefined) return this.start();
+    this.queued ??= this.inFlight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.queued = undefined;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<T> {
+    const p: Promise<T> = this.read().finally(() => {
+      if (this.inFlight === p) this.inFlight = undefined;
+    });
+    this.inFlight = p;
+    return p;
+  }
 }
