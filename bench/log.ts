@@ -21,7 +21,7 @@ import { sqliteGroupCommitLimit, type DiskLimit } from "./log/disk.ts";
 import { NatsCluster, SUBJECT, natsVersion } from "./log/nats.ts";
 import type { BenchNode } from "./metadata/cluster.ts";
 import { type LoadStats, errorText, percentile, round, runLoad } from "./metadata/load.ts";
-import { ProcessRegistry } from "./metadata/procs.ts";
+import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
 import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -66,16 +66,7 @@ async function stopEverything(): Promise<void> {
   for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
   await registry.stopAll(10_000);
 }
-process.on("exit", () => registry.killAllSync());
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping every process this benchmark started\n`);
-    void stopEverything().finally(() => process.exit(130));
-  });
-}
+stopOnExitAndSignals(registry, stopEverything);
 
 const anomalies: string[] = [];
 function anomaly(text: string): void {

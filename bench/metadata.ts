@@ -19,7 +19,7 @@ import { CairnCluster } from "./metadata/cairn.ts";
 import type { Cluster, ReadMode } from "./metadata/cluster.ts";
 import { EtcdCluster, etcdVersion } from "./metadata/etcd.ts";
 import { type LoadStats, VALUE_SIZE_BYTES, errorText, isDeadline, keyName, makeValue, noteError, percentile, round, runLoad } from "./metadata/load.ts";
-import { ProcessRegistry } from "./metadata/procs.ts";
+import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
 import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -80,16 +80,7 @@ async function stopEverything(): Promise<void> {
   await registry.stopAll(10_000);
 }
 
-process.on("exit", () => registry.killAllSync());
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-  process.on(signal, () => {
-    if (interrupted) return;
-    interrupted = true;
-    process.stderr.write(`\n${signal}: stopping every process this benchmark started\n`);
-    void stopEverything().finally(() => process.exit(130));
-  });
-}
+stopOnExitAndSignals(registry, stopEverything);
 
 const anomalies: string[] = [];
 function anomaly(text: string): void {

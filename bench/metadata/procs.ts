@@ -106,3 +106,20 @@ export class ProcessRegistry {
     }
   }
 }
+
+/**
+ * Stop every process a benchmark started when it exits or is interrupted: `killAllSync` on exit,
+ * and `stopEverything` (graceful, then exit 130) on the first SIGINT/SIGTERM/SIGHUP.
+ */
+export function stopOnExitAndSignals(registry: ProcessRegistry, stopEverything: () => Promise<void>): void {
+  process.on("exit", () => registry.killAllSync());
+  let interrupted = false;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.on(signal, () => {
+      if (interrupted) return;
+      interrupted = true;
+      process.stderr.write(`\n${signal}: stopping every process this benchmark started\n`);
+      void stopEverything().finally(() => process.exit(130));
+    });
+  }
+}
