@@ -655,6 +655,12 @@ export class Bifrost {
     if (result.lost.length > 0) {
       this.deps.logger.error({ log, loglet: params.loglet, lost: result.lost }, "committed records of the loglet are on no answering log-server");
     }
+    if (result.underReplicated.length > 0) {
+      this.deps.logger.warn(
+        { log, loglet: params.loglet, underReplicated: result.underReplicated, replication: params.replication, nodeset: params.nodeset },
+        "sealed with records on fewer than r log-servers: every other nodeset member that lacks them is unreachable; they stay readable but one more lost server may lose them (a nodeset larger than r avoids this)",
+      );
+    }
     const chain = await this.writer.update(log, (l) => withSealedTail(l, seg.index, tail));
     this.deps.logger.info(
       { log, segment: seg.index, sealedTail: chain.segments.find((s) => s.index === seg.index)?.sealedTail, repaired: result.copiesWritten, ms: Math.round(performance.now() - started) },

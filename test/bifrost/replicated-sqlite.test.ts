@@ -122,6 +122,28 @@ describe("replicated loglet over SQLite stores", () => {
     expect(isCairnError(err, "LOG_SEALED")).toBe(true);
   });
 
+  test("a nodeset of exactly r servers with one down: recovery publishes a single-copy record instead of blocking", async () => {
+    // Regression (CI, log-tail test): log 0's nodeset was [N1, N2] with r = 2 when N2, its sequencer's
+    // node, was killed; offset 30 had reached N1 only, no server could take a second copy, and
+    // every recovery failed in repair until N2 came back: the log took no appends at all.
+    const { servers } = cluster();
+    const two: ReplicatedLogletParams = { ...PARAMS, loglet: asLogletId("3_2"), nodeset: [N[0]!, N[1]!] };
+    const a = appender(localTransport(servers as Map<NodeId, LogServerApi>), two);
+    for (let i = 0; i < 3; i++) await a.append([enc(`ok${i}`)]);
+    a.stop();
+    await servers.get(N[0]!)!.store({ loglet: two.loglet, sequencer: two.sequencer, firstOffset: logletOffset(4), payloads: [enc("half")], knownGlobalTail: logletOffset(4) });
+    const withoutN2 = new Map(servers) as Map<NodeId, LogServerApi>;
+    withoutN2.delete(N[1]!);
+    const transport = localTransport(withoutN2);
+    const result = await recoverLoglet(two, transport, { tickMs: 2, random: new SeededRandom(3) });
+    // Offset 4 may have been acknowledged (its second copy could sit on N2), so it stays in the loglet.
+    expect(result.tail).toBe(logletOffset(5));
+    expect(result.underReplicated).toEqual([{ from: logletOffset(4), to: logletOffset(4) }]);
+    expect(result.lost).toEqual([]);
+    const read = await readLoglet(two, transport, logletOffset(1), result.tail, { tickMs: 2 });
+    expect(read.map((e) => (e.kind === "record" ? dec(e.payload) : "gap"))).toEqual(["ok0", "ok1", "ok2", "half"]);
+  });
+
   test("a sequencer of a newer generation is fenced by servers that saw the old one", async () => {
     const { transport } = cluster();
     const a = appender(transport);

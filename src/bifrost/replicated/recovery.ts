@@ -16,11 +16,19 @@
 //    presence, never of absence: it may still take stores.
 // 3. Repair: copy every offset in [repairFrom, tail) held by fewer than r servers onto more servers
 //    (repair stores, allowed into sealed loglets) until it has r copies. Only then is the tail done.
+//    When no further server of the nodeset can take a copy (every one that lacks the record is
+//    given up on, e.g. a nodeset of exactly r servers with one down), the record is published with
+//    the copies it has and reported as under-replicated instead of blocking the log until that
+//    server returns: it may have been acknowledged (its other copies may sit on the server that is
+//    down), so it must stay below the tail, and an acknowledged record then still has its r copies.
+//    Servers that answered nothing during this recovery are given up on after a few attempts
+//    (`maxAttemptsSilentNode`) so a dead server delays the repair by about a second, not minutes.
 //
 // The caller records the tail in the log chain (by compare-and-set, so concurrent recoveries agree
 // on one). Invariants: done is reported once, after repair; every offset below the tail that some
-// answering server holds has ≥ r copies when done; offsets below the known global tail that no
-// answering server holds are reported as lost, never skipped silently.
+// answering server holds has ≥ r copies when done, or is reported as under-replicated; offsets
+// below the known global tail that no answering server holds are reported as lost, never skipped
+// silently.
 import type { GetDigestResponse, GetRecordsResponse, StoreResponse } from "../../logserver/protocol.ts";
 import { invariant } from "../../observability/errors.ts";
 import { logletOffset, type LogletOffset, type NodeId, type OffsetRange } from "../types.ts";
@@ -42,6 +50,8 @@ export interface RecoveryOptions extends RetryOptions {
   readonly repairByteBudget: number;
   /** Largest [repairFrom, maxTail) range one recovery handles (its digest is held in memory). */
   readonly maxRepairSpan: number;
+  /** Consecutive failed repair requests after which a server that answered nothing in this recovery is given up on. */
+  readonly maxAttemptsSilentNode: number;
 }
 
 export const RECOVERY_DEFAULTS: RecoveryOptions = {
@@ -50,6 +60,7 @@ export const RECOVERY_DEFAULTS: RecoveryOptions = {
   repairWindowRecords: 256,
   repairByteBudget: 1024 * 1024,
   maxRepairSpan: 1 << 22,
+  maxAttemptsSilentNode: 3,
 };
 
 export interface RecoveryResult {
@@ -62,6 +73,11 @@ export interface RecoveryResult {
   readonly copiesWritten: number;
   /** Committed offsets (below the known global tail) that no answering server holds: data loss. */
   readonly lost: readonly OffsetRange[];
+  /**
+   * Offsets below the tail left with fewer than r copies because no further server of the nodeset
+   * could take one (those that lack them were unreachable). Readable; re-replicated by nobody yet.
+   */
+  readonly underReplicated: readonly OffsetRange[];
 }
 
 export type RecoveryPhase = "seal" | "digest" | "repair";
@@ -124,6 +140,9 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   private readonly pendingCopies = new Map<number, number>();
   private readonly repairNodes = new Map<NodeId, { failures: number; until: number; gaveUp: boolean }>();
   private copiesWritten = 0;
+  private readonly underReplicated: OffsetRange[] = [];
+  /** Servers that answered any request of this recovery (the others are likely down). */
+  private readonly answered = new Set<NodeId>();
 
   constructor(params: ReplicatedLogletParams, random: Random, options: Partial<RecoveryOptions> = {}) {
     checkParams(params);
@@ -227,11 +246,13 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
         repairFrom: logletOffset(this.start),
         copiesWritten: this.copiesWritten,
         lost: this.lost,
+        underReplicated: this.underReplicated,
       },
     });
   }
 
   private startDigest(): void {
+    for (const n of this.sealRounds.responses.keys()) this.answered.add(n);
     let gt = 1;
     let maxTail = 1;
     for (const r of this.sealRounds.responses.values()) {
@@ -293,6 +314,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   }
 
   private onDigest(node: NodeId, r: GetDigestResponse): void {
+    this.answered.add(node);
     if (this.phase !== "digest") return;
     const retries = this.digestRetries!;
     const from = this.digestCursor.get(node)!;
@@ -363,7 +385,20 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
 
   private needsRepair(o: number): boolean {
     const c = this.copies(o);
-    return c > 0 && c < this.params.replication && !this.trimmed(o);
+    return c > 0 && c < this.params.replication && !this.trimmed(o) && !this.isUnderReplicated(o);
+  }
+
+  private isUnderReplicated(o: number): boolean {
+    const last = this.underReplicated[this.underReplicated.length - 1];
+    return last !== undefined && last.from <= o && o <= last.to;
+  }
+
+  /** Offsets are marked in ascending order (the repair cursor only moves forward). */
+  private markUnderReplicated(o: number): void {
+    const last = this.underReplicated[this.underReplicated.length - 1];
+    invariant(last === undefined || last.to < o, `under-replicated offset ${o} marked out of order`);
+    if (last && last.to === o - 1) this.underReplicated[this.underReplicated.length - 1] = { from: last.from, to: logletOffset(o) };
+    else this.underReplicated.push({ from: logletOffset(o), to: logletOffset(o) });
   }
 
   private usable(node: NodeId): boolean {
@@ -441,6 +476,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   }
 
   private onRecords(node: NodeId, id: RequestId, r: GetRecordsResponse): void {
+    this.answered.add(node);
     const w = this.window;
     if (this.phase !== "repair" || !w || w.fetchId !== id) return;
     const held = this.holdings.get(node)!;
@@ -483,11 +519,17 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
       (n) => !this.holds(n, o) && !this.repairNodes.get(n)!.gaveUp && !this.storeInFlight(n, o) && !this.plannedStores.get(n)?.includes(o),
     );
     if (candidates.length === 0 && pendingCopies === 0) {
-      this.fail("repair", `offset ${o} has ${this.copies(o)} copies and no further log-server can take one (r=${this.params.replication})`);
-      return false;
+      // Every server lacking the record is given up on: publish it with the copies it has.
+      this.markUnderReplicated(o);
+      return true;
     }
     const ready = candidates.filter((n) => this.usable(n));
-    for (const n of sample(this.random, ready, missing)) {
+    // Servers that answered during this recovery first: a silent one is probably down.
+    const answering = ready.filter((n) => this.answered.has(n));
+    const silent = ready.filter((n) => !this.answered.has(n));
+    const chosen = sample(this.random, answering, missing);
+    if (chosen.length < missing) chosen.push(...sample(this.random, silent, missing - chosen.length));
+    for (const n of chosen) {
       const list = this.plannedStores.get(n) ?? [];
       list.push(o);
       this.plannedStores.set(n, list);
@@ -551,6 +593,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   }
 
   private onStored(ctx: Extract<Ctx, { kind: "store" }>, r: StoreResponse): void {
+    this.answered.add(ctx.node);
     this.settleStore(ctx);
     if (this.phase !== "repair") return;
     if (r.status === "stored") {
@@ -576,7 +619,8 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     if (ctx.kind === "fetch" && this.window && this.window.source === ctx.node && this.window.fetchedTo < 0) this.window = undefined;
     const s = this.repairNodes.get(ctx.node)!;
     s.failures++;
-    if (s.failures >= this.options.maxAttemptsPerNode) s.gaveUp = true;
+    const limit = this.answered.has(ctx.node) ? this.options.maxAttemptsPerNode : Math.min(this.options.maxAttemptsSilentNode, this.options.maxAttemptsPerNode);
+    if (s.failures >= limit) s.gaveUp = true;
     else s.until = this.now + backoffTicks(s.failures, this.options.retryMinTicks, this.options.retryMaxTicks);
   }
 }

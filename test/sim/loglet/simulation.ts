@@ -21,7 +21,7 @@ import {
   type SequencerOptions,
   type RecoveryOptions,
 } from "../../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset, nodeId, type LogletOffset, type NodeId } from "../../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset, nodeId, type LogletOffset, type NodeId, type OffsetRange } from "../../../src/bifrost/types.ts";
 import { CoreActor, SimServer, World } from "./world.ts";
 
 export type Variant = "correct" | "ack-at-r-minus-1" | "find-tail-single-server";
@@ -309,16 +309,18 @@ export function runLogletSimulation(seed: number, variant: Variant = "correct"):
   for (const res of results) {
     if (res.tail <= lastCommitted) violate(`find-tail ${res.tail} is not beyond committed offset ${lastCommitted}`);
     if (res.lost.length > 0) violate(`recovery reports lost committed offsets ${JSON.stringify(res.lost)}`);
-    checkCopies(res.tail, res.repairFrom);
+    checkCopies(res.tail, res.repairFrom, res.underReplicated);
   }
-  function checkCopies(tail: LogletOffset, repairFrom: LogletOffset): void {
+  function checkCopies(tail: LogletOffset, repairFrom: LogletOffset, underReplicated: readonly OffsetRange[]): void {
     for (let o = 1; o < tail; o++) {
       const copies: string[] = [];
       for (const s of servers.values()) {
         const p = s.state.recordAt(params.loglet, o);
         if (p) copies.push(decoder.decode(p));
       }
-      const need = o >= repairFrom || wipedIds.size === 0 ? r : 1;
+      // A reported under-replicated offset needs one copy, unless it was committed (then its r copies exist).
+      const reported = underReplicated.some((u) => u.from <= o && o <= u.to) && o > lastCommitted;
+      const need = (o >= repairFrom || wipedIds.size === 0) && !reported ? r : 1;
       if (copies.length < need) {
         violate(`offset ${o} below tail ${tail} has ${copies.length} copies, needs ${need}${o <= lastCommitted ? " (committed)" : ""}`);
         return;
