@@ -463,8 +463,8 @@ export class Bifrost {
     const transport: LogServerTransport = this.metrics
       ? {
           ...this.deps.transport,
-          store: async (to, request, sig) => {
-            const r = await this.deps.transport.store(to, request, sig);
+          store: async (to, request, sig, timeoutMs) => {
+            const r = await this.deps.transport.store(to, request, sig, timeoutMs);
             if (appender && !request.repair) {
               this.metrics!.replicationLag.set({ log: labels, node: to }, Math.max(0, appender.core.committedTail() - r.localTail));
             }

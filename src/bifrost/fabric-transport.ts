@@ -8,7 +8,7 @@ import type { LogServerApi, LogServerRpcName, LogServerRpcs } from "../logserver
 import { decodeLogServerResponse, toWire } from "../logserver/rpc.ts";
 import { LOGSERVER_RPCS } from "../logserver/service.ts";
 import type { NodeId } from "./types.ts";
-import type { LogServerTransport } from "./replicated/transport.ts";
+import { withTimeout, type LogServerTransport } from "./replicated/transport.ts";
 
 export interface FabricTransportConfig {
   readonly client: FabricClient;
@@ -23,7 +23,7 @@ export interface FabricTransportConfig {
 export function fabricLogServerTransport(config: FabricTransportConfig): LogServerTransport {
   const maxCallMs = config.maxCallMs ?? 60_000;
   const send = <K extends LogServerRpcName>(rpc: K) =>
-    async (to: NodeId, request: LogServerRpcs[K]["request"], signal: AbortSignal): Promise<LogServerRpcs[K]["response"]> => {
+    async (to: NodeId, request: LogServerRpcs[K]["request"], signal: AbortSignal, timeoutMs?: number): Promise<LogServerRpcs[K]["response"]> => {
       signal.throwIfAborted();
       const self = config.self?.();
       if (self?.server !== undefined && self.id === to) {
@@ -31,7 +31,7 @@ export function fabricLogServerTransport(config: FabricTransportConfig): LogServ
         // Same dispatch as the fabric handler (logserver/service.ts), without the network.
         switch (rpc) {
           case "waitForTail":
-            return (await server.waitForTail(request as LogServerRpcs["waitForTail"]["request"], signal)) as LogServerRpcs[K]["response"];
+            return (await server.waitForTail(request as LogServerRpcs["waitForTail"]["request"], withTimeout(signal, timeoutMs))) as LogServerRpcs[K]["response"];
           default: {
             const method = server[rpc] as (r: unknown) => Promise<LogServerRpcs[K]["response"]>;
             return await method.call(server, request);
@@ -42,7 +42,7 @@ export function fabricLogServerTransport(config: FabricTransportConfig): LogServ
       if (address === undefined) throw new CairnError("NET_UNREACHABLE", `no fabric address known for log-server ${to}`, { node: to });
       const definition = LOGSERVER_RPCS[rpc];
       // The definition's request type is the wire form of this RPC's domain request.
-      const wire = await config.client.call(address, definition as never, toWire(request) as never, { signal, deadlineMs: maxCallMs });
+      const wire = await config.client.call(address, definition as never, toWire(request) as never, { signal, deadlineMs: Math.min(maxCallMs, timeoutMs ?? maxCallMs) });
       const decode = decodeLogServerResponse[rpc] as (w: unknown) => LogServerRpcs[K]["response"];
       return decode(wire);
     };

@@ -74,6 +74,32 @@ describe("replicated loglet over SQLite stores", () => {
     );
   });
 
+  test("appends made in one turn of the event loop share one store per log-server; each caller gets its own offsets", async () => {
+    const { transport } = cluster();
+    const stores: Array<{ to: NodeId; first: number; records: number }> = [];
+    const counting: LogServerTransport = {
+      ...transport,
+      store: (to, request, signal) => {
+        stores.push({ to, first: request.firstOffset, records: request.payloads.length });
+        return transport.store(to, request, signal);
+      },
+    };
+    const a = new ReplicatedLogletAppender(PARAMS, counting, { tickMs: 5, random: new SeededRandom(9), maxBatchRecords: 40 });
+    appenders.push(a);
+    a.start();
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => a.append([enc(`x${i}`), enc(`y${i}`)])));
+    expect(results).toEqual(Array.from({ length: 30 }, (_, i) => ({ first: logletOffset(2 * i + 1), last: logletOffset(2 * i + 2) })));
+    // 60 records in batches of at most 40 records (whole appends only): 20 appends, then 10.
+    expect([...new Set(stores.map((s) => `${s.first}+${s.records}`))].sort()).toEqual(["1+40", "41+20"]);
+    expect(stores.length).toBeLessThanOrEqual(2 * N.length);
+    // An append awaited before the next is made goes alone.
+    stores.length = 0;
+    expect(await a.append([enc("alone")])).toEqual({ first: logletOffset(61), last: logletOffset(61) });
+    expect(new Set(stores.map((s) => `${s.first}+${s.records}`))).toEqual(new Set(["61+1"]));
+    const read = await readLoglet(PARAMS, transport, logletOffset(1), logletOffset(62), { tickMs: 5 });
+    expect(read.map((e) => (e.kind === "record" ? dec(e.payload) : "gap"))).toEqual([...Array.from({ length: 30 }, (_, i) => [`x${i}`, `y${i}`]).flat(), "alone"]);
+  });
+
   test("appends commit while one log-server of three is unreachable", async () => {
     const { servers } = cluster();
     const partial = new Map(servers) as Map<NodeId, LogServerApi>;

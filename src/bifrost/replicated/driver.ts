@@ -9,7 +9,7 @@
 import { CairnError, type ErrorName } from "../../observability/errors.ts";
 import type { Logger } from "../../observability/log.ts";
 import type { SealResponse } from "../../logserver/protocol.ts";
-import type { LogletOffset, NodeId } from "../types.ts";
+import { logletOffset, type LogletOffset, type NodeId } from "../types.ts";
 import type { ReplicatedLogletParams } from "./params.ts";
 import { systemRandom, type Random } from "./random.ts";
 import { ReaderCore, type ReaderEvent, type ReaderOptions } from "./reader.ts";
@@ -54,8 +54,7 @@ export class CoreDriver<Event> {
       const ready = this.core.ready();
       this.core.advance();
       for (const r of ready.requests) {
-        const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(r.timeoutTicks * this.options.tickMs)]);
-        sendCoreRequest(this.transport, r, signal).then(
+        sendCoreRequest(this.transport, r, this.abort.signal, r.timeoutTicks * this.options.tickMs).then(
           (response) => this.deliver(r.id, { ok: true, rpc: r.rpc, response } as RpcOutcome),
           (error: unknown) => this.deliver(r.id, { ok: false, error: error instanceof Error ? error.message : String(error) }),
         );
@@ -83,13 +82,27 @@ export interface AppenderOptions extends DriverOptions {
   readonly sequencer: Partial<SequencerOptions>;
   /** Appends waiting for in-flight capacity; beyond this append() fails with LOG_BACKPRESSURE. */
   readonly maxQueuedAppends: number;
+  /**
+   * Appends waiting in the same turn of the event loop are joined into one sequencer batch (one
+   * store per log-server) of at most this many records and bytes; 1 record turns joining off.
+   */
+  readonly maxBatchRecords: number;
+  readonly maxBatchBytes: number;
   readonly random: Random;
 }
 
-export const APPENDER_DEFAULTS: AppenderOptions = { ...DRIVER_DEFAULTS, sequencer: {}, maxQueuedAppends: 1024, random: systemRandom };
+export const APPENDER_DEFAULTS: AppenderOptions = {
+  ...DRIVER_DEFAULTS,
+  sequencer: {},
+  maxQueuedAppends: 1024,
+  maxBatchRecords: 4096,
+  maxBatchBytes: 1024 * 1024,
+  random: systemRandom,
+};
 
 interface Waiting {
   readonly payloads: readonly Uint8Array[];
+  readonly bytes: number;
   /** Offsets the sequencer assigned (once it took the batch). */
   assigned?: { first: LogletOffset; last: LogletOffset };
   resolve(range: { first: LogletOffset; last: LogletOffset }): void;
@@ -106,14 +119,23 @@ export function assignedOffsets(error: unknown): { first: LogletOffset; last: Lo
   return a;
 }
 
-/** The sequencer of one replicated loglet on this node: append() resolves once the batch is committed. */
+/**
+ * The sequencer of one replicated loglet on this node: append() resolves once the batch is committed.
+ * Appends that arrive in the same turn of the event loop (or wait for in-flight room together) go
+ * to the sequencer as one batch: one store per log-server and one SQLite transaction there for all
+ * of them, instead of one each. Each caller still gets exactly its own offsets, in call order.
+ */
 export class ReplicatedLogletAppender {
   readonly core: SequencerCore;
   private readonly driver: CoreDriver<SequencerEvent>;
   private readonly options: AppenderOptions;
   private readonly queued: Waiting[] = [];
-  private readonly inflight = new Map<number, Waiting>();
+  /** Batches in flight by first offset: the appends joined into each, in offset order. */
+  private readonly inflight = new Map<number, Waiting[]>();
   private closedWith: CairnError | undefined;
+  private drainScheduled = false;
+  /** The sequencer refused the queue's head for lack of in-flight room: appends now wait for commits. */
+  private blocked = false;
 
   constructor(params: ReplicatedLogletParams, transport: LogServerTransport, options: Partial<AppenderOptions> = {}) {
     this.options = { ...APPENDER_DEFAULTS, ...options };
@@ -129,13 +151,20 @@ export class ReplicatedLogletAppender {
   append(payloads: readonly Uint8Array[]): Promise<{ first: LogletOffset; last: LogletOffset }> {
     if (this.closedWith) return Promise.reject(this.closedWith);
     return new Promise((resolve, reject) => {
-      const w: Waiting = { payloads, resolve, reject };
-      if (this.queued.length > 0 || !this.tryStart(w)) {
-        if (this.queued.length >= this.options.maxQueuedAppends) {
-          reject(new CairnError("LOG_BACKPRESSURE", `loglet ${this.core.params.loglet}: ${this.queued.length} appends already wait`));
-          return;
-        }
-        this.queued.push(w);
+      if (this.blocked && this.queued.length >= this.options.maxQueuedAppends) {
+        reject(new CairnError("LOG_BACKPRESSURE", `loglet ${this.core.params.loglet}: ${this.queued.length} appends already wait`));
+        return;
+      }
+      let bytes = 0;
+      for (const p of payloads) bytes += p.byteLength;
+      this.queued.push({ payloads, bytes, resolve, reject });
+      if (!this.drainScheduled) {
+        // After this turn's I/O callbacks: every append that arrived meanwhile joins the batch.
+        this.drainScheduled = true;
+        setImmediate(() => {
+          this.drainScheduled = false;
+          this.drain();
+        });
       }
     });
   }
@@ -157,29 +186,59 @@ export class ReplicatedLogletAppender {
     return this.closedWith !== undefined;
   }
 
-  private tryStart(w: Waiting): boolean {
-    const outcome = this.core.append(w.payloads);
-    if (outcome.ok) {
-      w.assigned = { first: outcome.first, last: outcome.last };
-      this.inflight.set(outcome.first, w);
+  /** Hands queued appends to the sequencer, joined into batches, while it has in-flight room. */
+  private drain(): void {
+    const { maxBatchRecords, maxBatchBytes } = this.options;
+    while (this.queued.length > 0 && this.closedWith === undefined) {
+      // The longest prefix of the queue that fits one batch (at least one append, even a large one).
+      let n = 0;
+      let records = 0;
+      let bytes = 0;
+      while (n < this.queued.length) {
+        const w = this.queued[n]!;
+        if (n > 0 && (records + w.payloads.length > maxBatchRecords || bytes + w.bytes > maxBatchBytes)) break;
+        records += w.payloads.length;
+        bytes += w.bytes;
+        n++;
+      }
+      const group = this.queued.slice(0, n);
+      const payloads = n === 1 ? group[0]!.payloads : group.flatMap((w) => w.payloads);
+      const outcome = this.core.append(payloads);
+      if (!outcome.ok && outcome.reason === "backpressure") {
+        this.blocked = true; // a commit makes room, then drain() runs again
+        return;
+      }
+      this.queued.splice(0, n);
+      if (!outcome.ok) {
+        const error = refusalError(outcome.reason, this.core.params.loglet);
+        for (const w of group) w.reject(error);
+        continue;
+      }
+      let next: number = outcome.first;
+      for (const w of group) {
+        w.assigned = { first: logletOffset(next), last: logletOffset(next + w.payloads.length - 1) };
+        next += w.payloads.length;
+      }
+      this.inflight.set(outcome.first, group);
       this.driver.flush();
-      return true;
     }
-    if (outcome.reason === "backpressure") return false;
-    w.reject(refusalError(outcome.reason, this.core.params.loglet));
-    return true;
+    this.blocked = false;
   }
 
   private onEvent(e: SequencerEvent): void {
     switch (e.kind) {
-      case "committed":
-        this.inflight.get(e.first)?.resolve({ first: e.first, last: e.last });
+      case "committed": {
+        const group = this.inflight.get(e.first);
         this.inflight.delete(e.first);
+        for (const w of group ?? []) w.resolve(w.assigned!);
         break;
-      case "failed":
-        this.inflight.get(e.first)?.reject(refusalError(e.reason, this.core.params.loglet, { first: e.first, last: e.last }));
+      }
+      case "failed": {
+        const group = this.inflight.get(e.first);
         this.inflight.delete(e.first);
+        for (const w of group ?? []) w.reject(refusalError(e.reason, this.core.params.loglet, w.assigned));
         break;
+      }
       case "sealed":
       case "write-unavailable":
         this.close(refusal(e.kind, this.core.params.loglet));
@@ -188,16 +247,18 @@ export class ReplicatedLogletAppender {
         this.options.logger?.warn({ loglet: this.core.params.loglet, node: e.node, status: e.status }, "log-server refused this sequencer");
         return;
     }
-    while (this.queued.length > 0 && this.tryStart(this.queued[0]!)) this.queued.shift();
+    if (this.queued.length > 0 && !this.drainScheduled) this.drain();
   }
 
   private close(failure: { name: ErrorName; message: string; details: Record<string, unknown> }): void {
     const error = new CairnError(failure.name, failure.message, failure.details);
     this.closedWith ??= error;
     for (const w of this.queued.splice(0)) w.reject(error);
-    for (const w of this.inflight.values()) {
-      // Plus the offsets this batch had: the caller may learn its fate from the sealed tail.
-      w.reject(w.assigned ? new CairnError(failure.name, failure.message, { ...failure.details, assigned: w.assigned }) : error);
+    for (const group of this.inflight.values()) {
+      for (const w of group) {
+        // Plus the offsets this append had: the caller may learn its fate from the sealed tail.
+        w.reject(w.assigned ? new CairnError(failure.name, failure.message, { ...failure.details, assigned: w.assigned }) : error);
+      }
     }
     this.inflight.clear();
   }
