@@ -281,11 +281,17 @@ export class Bifrost {
   async append(log: LogId, payloads: readonly Uint8Array[], signal?: AbortSignal): Promise<{ first: Lsn; last: Lsn }> {
     this.checkBatch(log, payloads);
     const started = performance.now();
-    const deadline = AbortSignal.any([
-      AbortSignal.timeout(this.deps.options.appendTimeoutMs),
-      this.stopSignal.signal,
-      ...(signal ? [signal] : []),
-    ]);
+    const deadlineAtMs = started + this.deps.options.appendTimeoutMs;
+    // The signal (a timer and listeners) is made only when something waits on it: the common
+    // append to this node's own sequencer never does.
+    let deadlineSignal: AbortSignal | undefined;
+    const deadline = (): AbortSignal =>
+      (deadlineSignal ??= AbortSignal.any([
+        AbortSignal.timeout(Math.max(1, Math.ceil(deadlineAtMs - performance.now()))),
+        this.stopSignal.signal,
+        ...(signal ? [signal] : []),
+      ]));
+    const expired = () => performance.now() >= deadlineAtMs || this.stopSignal.signal.aborted || signal?.aborted === true || deadlineSignal?.aborted === true;
     let fresh = false;
     let attempt = 0;
     let waitingFor = "a writable segment";
@@ -297,7 +303,7 @@ export class Bifrost {
           // sealed by an operator and waits for `reconfigure`.
           throw new CairnError("LOG_SEALED", `log ${log} is sealed and was not reconfigured within ${SEALED_WAIT_MS} ms`, { log });
         }
-        if (deadline.aborted) {
+        if (expired()) {
           throw new CairnError(
             waitingFor.startsWith("reconfiguration of sealed") ? "LOG_SEALED" : "LOG_WRITE_UNAVAILABLE",
             `log ${log}: no append within ${this.deps.options.appendTimeoutMs} ms, waiting for ${waitingFor}`,
@@ -330,7 +336,7 @@ export class Bifrost {
             waitingFor = res.reason;
             fresh = true;
             attempt++;
-            await sleep(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 8)) * (0.5 + this.random.float() / 2), deadline);
+            await sleep(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(attempt, 8)) * (0.5 + this.random.float() / 2), deadline());
         }
       }
     } catch (e) {
@@ -358,10 +364,11 @@ export class Bifrost {
     return self.id !== undefined && sameGenerationalNodeId(g, { id: self.id, generation: self.generation });
   }
 
-  private async sendAppend(log: LogId, seg: Segment, payloads: readonly Uint8Array[], signal: AbortSignal): Promise<AppendResponse> {
+  private async sendAppend(log: LogId, seg: Segment, payloads: readonly Uint8Array[], deadline: () => AbortSignal): Promise<AppendResponse> {
     const sequencer = segmentSequencer(seg);
     const request: AppendRequest = { log, segment: seg.index, payloads: [...payloads] };
-    if (this.isSelf(sequencer)) return this.appendAsSequencer(request, signal);
+    if (this.isSelf(sequencer)) return this.appendAsSequencer(request, deadline);
+    const signal = deadline();
     if (!this.deps.peers.mayReach(sequencer.id)) {
       return { status: "retry", first: 0, last: 0, reason: `the sequencer ${sequencer.id} is unreachable (the log is reconfigured when it stays so)` };
     }
@@ -376,8 +383,11 @@ export class Bifrost {
     }
   }
 
-  /** Appends as the sequencer of `request.segment` (this node's own appends and forwarded ones). */
-  async appendAsSequencer(request: AppendRequest, signal: AbortSignal): Promise<AppendResponse> {
+  /**
+   * Appends as the sequencer of `request.segment` (this node's own appends and forwarded ones).
+   * `signal` bounds the wait for a sealed segment's tail (a function: made only if needed).
+   */
+  async appendAsSequencer(request: AppendRequest, signal: AbortSignal | (() => AbortSignal)): Promise<AppendResponse> {
     const log = toLogId(request.log);
     const retry = (reason: string): AppendResponse => ({ status: "retry", first: 0, last: 0, reason });
     let chain = await this.chain(log);
@@ -410,7 +420,7 @@ export class Bifrost {
       if (isCairnError(e, "NODE_SHUTTING_DOWN")) {
         return { status: "indeterminate", first: 0, last: 0, reason: "the sequencer stopped with the batch in flight" };
       }
-      return this.resolveAfterSeal(log, seg, assigned, signal);
+      return this.resolveAfterSeal(log, seg, assigned, typeof signal === "function" ? signal() : signal);
     }
     return { status: "ok", first: offsetToLsn(lsn(seg.baseLsn), range.first), last: offsetToLsn(lsn(seg.baseLsn), range.last), reason: "" };
   }
