@@ -13,6 +13,8 @@ import type { StoreResponse, StoreStatus } from "../../src/logserver/index.ts";
 const N = [nodeId(1), nodeId(2), nodeId(3)];
 type StoreCoreRequest = Extract<CoreRequest, { rpc: "store" }>;
 const PARAMS: ReplicatedLogletParams = { loglet: asLogletId("7_0"), sequencer: generationalNodeId(9, 1), nodeset: N, replication: 2 };
+/** Most scenarios play every server of the nodeset: send each batch to all of them. */
+const FLOOD = { spreadWidth: "flood" } as const;
 
 function bytes(n: number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => new Uint8Array([i]));
@@ -60,7 +62,7 @@ class Harness {
 
 describe("sequencer core", () => {
   test("assigns dense offsets from 1 and floods each batch to the whole nodeset", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     expect(h.core.append(bytes(3))).toEqual({ ok: true, first: logletOffset(1), last: logletOffset(3) });
     expect(h.core.append(bytes(2))).toEqual({ ok: true, first: logletOffset(4), last: logletOffset(5) });
     h.drain();
@@ -68,7 +70,7 @@ describe("sequencer core", () => {
   });
 
   test("a batch is committed once r servers stored it, not before", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "stored");
@@ -79,7 +81,7 @@ describe("sequencer core", () => {
   });
 
   test("a later batch stored first waits for every earlier one: commits come in offset order", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(2)); // 1..2
     h.core.append(bytes(2)); // 3..4
     h.drain();
@@ -95,7 +97,7 @@ describe("sequencer core", () => {
   });
 
   test("a failed store is retried on the same server after a backoff until r copies exist", () => {
-    const h = new Harness(new SequencerCore({ ...PARAMS, replication: 3 }, new SeededRandom(1), { retryMinTicks: 2 }));
+    const h = new Harness(new SequencerCore({ ...PARAMS, replication: 3 }, new SeededRandom(1), { ...FLOOD, retryMinTicks: 2 }));
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "stored");
@@ -109,7 +111,7 @@ describe("sequencer core", () => {
   });
 
   test("with spread r a slow server is replaced by another one after the store timeout", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(3), { spreadWidth: 2, storeTimeoutTicks: 5 }));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(3), { spreadWidth: 2, hedgeTicks: 0, storeTimeoutTicks: 5 }));
     h.core.append(bytes(1));
     h.drain();
     const first = h.requests.filter((r) => r.rpc === "store");
@@ -125,7 +127,7 @@ describe("sequencer core", () => {
   });
 
   test("once an f-majority answers sealed nothing more is committed and pending batches fail", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "stored");
@@ -138,7 +140,7 @@ describe("sequencer core", () => {
   });
 
   test("a sealed loglet acknowledges no append, even one whose stores complete afterwards", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "stored");
@@ -149,7 +151,7 @@ describe("sequencer core", () => {
   });
 
   test("servers that fence the sequencer leave too few for a write quorum: write-unavailable", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(1));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "fenced");
@@ -160,7 +162,7 @@ describe("sequencer core", () => {
   });
 
   test("in-flight batches and bytes are bounded: beyond them appends are refused with backpressure", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), { maxInflightBatches: 2, maxInflightBytes: 10 }));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), { ...FLOOD, maxInflightBatches: 2, maxInflightBytes: 10 }));
     expect(h.core.append(bytes(4)).ok).toBe(true);
     expect(h.core.append(bytes(4)).ok).toBe(true);
     expect(h.core.append(bytes(1))).toEqual({ ok: false, reason: "backpressure" });
@@ -175,7 +177,7 @@ describe("sequencer core", () => {
   });
 
   test("every store carries the committed tail known when it was sent", () => {
-    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1)));
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(1), FLOOD));
     h.core.append(bytes(2));
     h.drain();
     h.answer(h.storesTo(N[0]!)[0]!, "stored");
@@ -184,5 +186,34 @@ describe("sequencer core", () => {
     h.drain();
     const later = h.storesTo(N[0]!, 3)[0]!;
     expect(later.rpc === "store" && later.request.knownGlobalTail).toBe(logletOffset(3));
+  });
+
+  test("by default a batch goes to r servers, the sequencer's own log-server first", () => {
+    // The sequencer runs on N2, a member of the nodeset.
+    const own = { ...PARAMS, sequencer: generationalNodeId(2, 1) };
+    for (let seed = 1; seed <= 20; seed++) {
+      const h = new Harness(new SequencerCore(own, new SeededRandom(seed)));
+      h.core.append(bytes(1));
+      h.drain();
+      const to = h.requests.filter((r) => r.rpc === "store").map((r) => r.to);
+      expect(to.length).toBe(2);
+      expect(to).toContain(nodeId(2));
+    }
+  });
+
+  test("a batch short of r copies after hedgeTicks goes to every usable server; no earlier", () => {
+    const h = new Harness(new SequencerCore(PARAMS, new SeededRandom(5), { hedgeTicks: 3, storeTimeoutTicks: 50 }));
+    h.core.append(bytes(1));
+    h.drain();
+    const first = h.requests.filter((r) => r.rpc === "store");
+    expect(first.length).toBe(2);
+    h.answer(first[0]!, "stored"); // the other one is slow
+    h.ticks(2);
+    expect(h.requests.filter((r) => r.rpc === "store").length).toBe(2);
+    h.ticks(1);
+    const spare = N.find((n) => !first.some((r) => r.to === n))!;
+    expect(h.storesTo(spare).length).toBe(1);
+    h.answer(h.storesTo(spare)[0]!, "stored");
+    expect(h.committed()).toEqual([[1, 1]]);
   });
 });

@@ -21,8 +21,10 @@
 //    the copies it has and reported as under-replicated instead of blocking the log until that
 //    server returns: it may have been acknowledged (its other copies may sit on the server that is
 //    down), so it must stay below the tail, and an acknowledged record then still has its r copies.
-//    Servers that answered nothing during this recovery are given up on after a few attempts
-//    (`maxAttemptsSilentNode`) so a dead server delays the repair by about a second, not minutes.
+//    A server that answered nothing during this recovery is given up on once its repair requests
+//    have failed for `silentRepairTicks` (about a second), so a dead server delays the repair by
+//    that much rather than by every retry of `maxAttemptsPerNode`, while one that is restarting
+//    still gets its copies.
 //
 // The caller records the tail in the log chain (by compare-and-set, so concurrent recoveries agree
 // on one). Invariants: done is reported once, after repair; every offset below the tail that some
@@ -50,8 +52,8 @@ export interface RecoveryOptions extends RetryOptions {
   readonly repairByteBudget: number;
   /** Largest [repairFrom, maxTail) range one recovery handles (its digest is held in memory). */
   readonly maxRepairSpan: number;
-  /** Consecutive failed repair requests after which a server that answered nothing in this recovery is given up on. */
-  readonly maxAttemptsSilentNode: number;
+  /** Ticks of failed repair requests after which a server that answered nothing in this recovery is given up on. */
+  readonly silentRepairTicks: number;
 }
 
 export const RECOVERY_DEFAULTS: RecoveryOptions = {
@@ -60,7 +62,7 @@ export const RECOVERY_DEFAULTS: RecoveryOptions = {
   repairWindowRecords: 256,
   repairByteBudget: 1024 * 1024,
   maxRepairSpan: 1 << 22,
-  maxAttemptsSilentNode: 3,
+  silentRepairTicks: 100,
 };
 
 export interface RecoveryResult {
@@ -138,9 +140,9 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   private cursor = 0;
   private window: Window | undefined;
   private readonly pendingCopies = new Map<number, number>();
-  private readonly repairNodes = new Map<NodeId, { failures: number; until: number; gaveUp: boolean }>();
+  private readonly repairNodes = new Map<NodeId, { failures: number; until: number; gaveUp: boolean; firstFailure: number }>();
   private copiesWritten = 0;
-  private readonly underReplicated: OffsetRange[] = [];
+  private readonly underReplicated = new Set<number>();
   /** Servers that answered any request of this recovery (the others are likely down). */
   private readonly answered = new Set<NodeId>();
 
@@ -158,7 +160,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
         this.outbox.send(r);
       },
     });
-    for (const n of params.nodeset) this.repairNodes.set(n, { failures: 0, until: 0, gaveUp: false });
+    for (const n of params.nodeset) this.repairNodes.set(n, { failures: 0, until: 0, gaveUp: false, firstFailure: -1 });
     this.sealRounds.pump(this.now);
   }
 
@@ -246,7 +248,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
         repairFrom: logletOffset(this.start),
         copiesWritten: this.copiesWritten,
         lost: this.lost,
-        underReplicated: this.underReplicated,
+        underReplicated: this.underReplicatedRanges(),
       },
     });
   }
@@ -389,16 +391,22 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   }
 
   private isUnderReplicated(o: number): boolean {
-    const last = this.underReplicated[this.underReplicated.length - 1];
-    return last !== undefined && last.from <= o && o <= last.to;
+    return this.underReplicated.has(o);
   }
 
-  /** Offsets are marked in ascending order (the repair cursor only moves forward). */
   private markUnderReplicated(o: number): void {
-    const last = this.underReplicated[this.underReplicated.length - 1];
-    invariant(last === undefined || last.to < o, `under-replicated offset ${o} marked out of order`);
-    if (last && last.to === o - 1) this.underReplicated[this.underReplicated.length - 1] = { from: last.from, to: logletOffset(o) };
-    else this.underReplicated.push({ from: logletOffset(o), to: logletOffset(o) });
+    this.underReplicated.add(o);
+  }
+
+  /** The under-replicated offsets as ascending ranges. */
+  private underReplicatedRanges(): OffsetRange[] {
+    const out: OffsetRange[] = [];
+    for (const o of [...this.underReplicated].sort((a, b) => a - b)) {
+      const last = out[out.length - 1];
+      if (last && last.to === o - 1) out[out.length - 1] = { from: last.from, to: logletOffset(o) };
+      else out.push({ from: logletOffset(o), to: logletOffset(o) });
+    }
+    return out;
   }
 
   private usable(node: NodeId): boolean {
@@ -619,8 +627,9 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     if (ctx.kind === "fetch" && this.window && this.window.source === ctx.node && this.window.fetchedTo < 0) this.window = undefined;
     const s = this.repairNodes.get(ctx.node)!;
     s.failures++;
-    const limit = this.answered.has(ctx.node) ? this.options.maxAttemptsPerNode : Math.min(this.options.maxAttemptsSilentNode, this.options.maxAttemptsPerNode);
-    if (s.failures >= limit) s.gaveUp = true;
+    if (s.firstFailure < 0) s.firstFailure = this.now;
+    const silentTooLong = !this.answered.has(ctx.node) && this.now - s.firstFailure >= this.options.silentRepairTicks;
+    if (s.failures >= this.options.maxAttemptsPerNode || silentTooLong) s.gaveUp = true;
     else s.until = this.now + backoffTicks(s.failures, this.options.retryMinTicks, this.options.retryMaxTicks);
   }
 }

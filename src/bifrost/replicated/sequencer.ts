@@ -4,9 +4,11 @@
 // every earlier batch is committed. Several batches are in flight at once (bounded in count and
 // bytes); log-servers accept them in any order, so nothing waits for an earlier batch to land.
 //
-// Spread: each batch goes to `spreadWidth` servers at once (default: the whole nodeset, "flood",
-// for the lowest tail latency: the fastest r of n answer); a failed or slow server is replaced by
-// another one, or retried after a backoff. Invariants: offsets are assigned densely from 1 without
+// Spread: each batch goes to `spreadWidth` servers at once (default: r, the sequencer's own node
+// first when it is in the nodeset, since that store skips the network; "flood" = the whole nodeset);
+// a batch still short of r copies after `hedgeTicks` goes to every usable server (so one slow server
+// costs a few ticks, not a store timeout); a failed server is replaced by another one, or retried
+// after a backoff. Invariants: offsets are assigned densely from 1 without
 // reuse; `committedTail` only grows and every offset below it is stored on ≥ r servers; commits are
 // reported in offset order; once the loglet is known sealed (an f-majority answered sealed, or the
 // driver says so) nothing more is reported committed and every pending batch fails.
@@ -29,8 +31,10 @@ export interface SequencerOptions {
   readonly maxInflightBatches: number;
   /** Payload bytes appended but not yet committed. */
   readonly maxInflightBytes: number;
-  /** Servers each batch is sent to at once; "flood" = every usable server of the nodeset. ≥ r. */
-  readonly spreadWidth: number | "flood";
+  /** Servers each batch is sent to at once; "flood" = every usable server of the nodeset; "r" = replication. */
+  readonly spreadWidth: number | "flood" | "r";
+  /** A batch not committed after this many ticks is sent to every usable server (0 = never). */
+  readonly hedgeTicks: number;
   /** A store without answer after this many ticks counts as failed (its late answer still counts). */
   readonly storeTimeoutTicks: number;
   /** Backoff before the same server is retried for the same batch: min · 2^(failures−1), capped. */
@@ -43,7 +47,8 @@ export interface SequencerOptions {
 export const SEQUENCER_DEFAULTS: SequencerOptions = {
   maxInflightBatches: 64,
   maxInflightBytes: 32 * 1024 * 1024,
-  spreadWidth: "flood",
+  spreadWidth: "r",
+  hedgeTicks: 3,
   storeTimeoutTicks: 20,
   retryMinTicks: 1,
   retryMaxTicks: 50,
@@ -85,6 +90,8 @@ interface Batch {
   readonly bytes: number;
   readonly attempts: Map<NodeId, Attempt>;
   stored: number;
+  /** Tick at which the batch was appended (for the hedge). */
+  readonly born: number;
 }
 
 export class SequencerCore implements ProtocolCore<SequencerEvent> {
@@ -111,9 +118,10 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
     const o = this.options;
     invariant(o.maxInflightBatches >= 1 && o.maxInflightBytes >= 1, "sequencer in-flight bounds must be positive");
     invariant(
-      o.spreadWidth === "flood" || (o.spreadWidth >= params.replication && o.spreadWidth <= params.nodeset.length),
+      o.spreadWidth === "flood" || o.spreadWidth === "r" || (o.spreadWidth >= params.replication && o.spreadWidth <= params.nodeset.length),
       `spread width ${o.spreadWidth} must lie in [r=${params.replication}, n=${params.nodeset.length}]`,
     );
+    invariant(o.hedgeTicks >= 0, "hedge ticks must not be negative");
     invariant(o.storeTimeoutTicks >= 1 && o.retryMinTicks >= 1 && o.retryMaxTicks >= o.retryMinTicks, "sequencer timeouts must be positive");
     for (const n of params.nodeset) this.nodeStatus.set(n, "usable");
   }
@@ -154,7 +162,7 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
     invariant(prev ? prev.last + 1 === first : first === this.committed, "offsets must be dense");
     const attempts = new Map<NodeId, Attempt>();
     for (const n of this.params.nodeset) attempts.set(n, { state: "idle", id: null, deadline: 0, until: 0, failures: 0 });
-    this.batches.push({ first, last, payloads, bytes, attempts, stored: 0 });
+    this.batches.push({ first, last, payloads, bytes, attempts, stored: 0, born: this.now });
     this.inflightBytes += bytes;
     this.next = logletOffset(last + 1);
     this.pump();
@@ -290,10 +298,14 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
   private pump(): void {
     if (this.state !== "open") return;
     const usable = this.params.nodeset.filter((n) => this.nodeStatus.get(n) === "usable");
-    const width = this.options.spreadWidth === "flood" ? usable.length : Math.min(this.options.spreadWidth, usable.length);
+    const spread = this.options.spreadWidth;
+    const width = spread === "flood" ? usable.length : Math.min(spread === "r" ? this.params.replication : spread, usable.length);
+    const own = this.params.sequencer.id;
+    const hedge = this.options.hedgeTicks;
     const quorum = this.commitQuorum();
     for (const batch of this.batches) {
       if (batch.stored >= quorum) continue;
+      const batchWidth = hedge > 0 && this.now - batch.born >= hedge ? usable.length : width;
       let active = 0;
       const fresh: NodeId[] = [];
       const graylisted: NodeId[] = [];
@@ -304,10 +316,18 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
           ((this.graylistUntil.get(node) ?? 0) > this.now ? graylisted : fresh).push(node);
         }
       }
-      let need = width - active;
+      let need = batchWidth - active;
       if (need <= 0) continue;
-      const chosen = sample(this.random, fresh, need);
-      need -= chosen.length;
+      // The sequencer's own log-server first: its store costs no network round trip.
+      const chosen: NodeId[] = [];
+      const i = fresh.indexOf(own);
+      if (i >= 0) {
+        chosen.push(own);
+        fresh.splice(i, 1);
+        need--;
+      }
+      chosen.push(...sample(this.random, fresh, need));
+      need = batchWidth - active - chosen.length;
       if (need > 0) chosen.push(...sample(this.random, graylisted, need));
       for (const node of chosen) this.sendStore(batch, node);
     }

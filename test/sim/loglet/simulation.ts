@@ -43,7 +43,7 @@ class SingleServerRecovery extends TailRecovery {
 export interface SimConfig {
   readonly n: number;
   readonly r: number;
-  readonly spread: number | "flood";
+  readonly spread: number | "flood" | "r";
   readonly maxInflightBatches: number;
   readonly batches: number;
   readonly mode: "lose-sequencer" | "seal-live-sequencer" | "quiet";
@@ -79,11 +79,11 @@ export function runLogletSimulation(seed: number, variant: Variant = "correct"):
   const setup = new SeededRandom(seed ^ 0x5eed);
   const n = 3 + setup.int(3);
   const r = variant === "ack-at-r-minus-1" ? 2 + setup.int(n - 1) : 1 + setup.int(n);
-  const flood = setup.float() < 0.6;
+  const spreadDraw = setup.float();
   const config: SimConfig = {
     n,
     r,
-    spread: flood ? "flood" : r + setup.int(n - r + 1),
+    spread: spreadDraw < 0.35 ? "flood" : spreadDraw < 0.7 ? "r" : r + setup.int(n - r + 1),
     maxInflightBatches: 1 + setup.int(16),
     batches: 20 + setup.int(60),
     mode: (["lose-sequencer", "lose-sequencer", "seal-live-sequencer", "quiet"] as const)[setup.int(4)]!,
@@ -123,6 +123,7 @@ export function runLogletSimulation(seed: number, variant: Variant = "correct"):
     spreadWidth: config.spread,
     maxInflightBatches: config.maxInflightBatches,
     storeTimeoutTicks: 10 + setup.int(20),
+    hedgeTicks: setup.int(6),
   };
   const seqCore =
     variant === "ack-at-r-minus-1"
