@@ -31,6 +31,16 @@ export const BifrostSection = Type.Object(
       "A log-server node that has not answered the controller's pings for this long counts as dead: logs whose sequencer it holds are reconfigured.",
       2_000,
     ),
+    "refused-dead-ms": Count(
+      "A log-server node whose fabric port has refused every connection for this long (at least two probes after failed pings, nothing else in between) counts as dead before `failure-timeout-ms`: a refused connection means no process listens there (killed or stopped), which a paused or overloaded node never gives. 0: only `failure-timeout-ms` counts.",
+      300,
+      0,
+    ),
+    "probe-interval-ms": Count(
+      "Between controller rounds, how often the log controller probes again a log-server node under suspicion (its last ping failed or the fabric lost its connection); a node found dead starts a round at once. 0: nodes are probed once per round only.",
+      100,
+      0,
+    ),
     "max-concurrent-reconfigurations": Count("Logs the controller seals and reconfigures at once.", 8),
     "nodeset-size": Count("Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.", 0, 0),
     "auto-improve": Type.Boolean({

@@ -5,6 +5,10 @@
 // auto-improve is on and the placement is automatic — a better nodeset because a member died or
 // more log-servers are available than the nodeset uses. Reconfigurations of different logs run in
 // parallel, bounded; the chain writer serialises their metadata writes.
+// Between rounds, a node under suspicion (its last ping failed, or the fabric lost its connection)
+// is probed every `probeIntervalMs`; a failed ping is followed by a TCP connect to learn whether the
+// port refuses (the process is gone) or not (paused, slow, partitioned: left to the failure timeout).
+// A node found dead that way starts a round at once instead of waiting for the next one.
 //
 // Invariants: a log has at most one reconfiguration in flight from this controller; a decision is
 // applied only if the log's tail segment is still the one it was made on (expectTailIndex);
@@ -14,7 +18,7 @@ import type { Bifrost } from "./bifrost.ts";
 import { segmentSequencer, tailSegment, type LogsDocument } from "./chain.ts";
 import { desiredNodesetSize, type Candidate } from "./placement.ts";
 import type { BifrostPeers } from "./rpc.ts";
-import type { LivenessTracker, Liveness, NodeDirectory } from "./nodes.ts";
+import { ANSWERED, REFUSED, SILENT, type LivenessTracker, type Liveness, type NodeDirectory, type ProbeResult } from "./nodes.ts";
 import { logId, type LogId, type NodeId } from "./types.ts";
 
 export type ReconfigurationReason =
@@ -96,6 +100,8 @@ export function planLogActions(input: PlanInput): LogAction[] {
 export interface ControllerOptions {
   readonly intervalMs: number;
   readonly failureTimeoutMs: number;
+  /** Period of re-probing suspected nodes between rounds; 0: nodes are probed in rounds only. */
+  readonly probeIntervalMs?: number;
   readonly maxConcurrent: number;
   readonly autoImprove: boolean;
   /** Least time between two improvements of the same log. */
@@ -109,6 +115,13 @@ export interface ControllerDeps {
   readonly peers: BifrostPeers;
   readonly directory: NodeDirectory;
   readonly liveness: LivenessTracker;
+  /**
+   * Whether a TCP connection to the node's fabric address is actively refused right now (nothing
+   * listens there). Asked after a failed ping; without it, failed pings are plain silence.
+   */
+  readonly refusesConnections?: (id: NodeId, signal: AbortSignal) => Promise<boolean>;
+  /** Whether the fabric lost its connection to the node and has not reconnected (cheap, local). */
+  readonly connectionLost?: (id: NodeId) => boolean;
   /** Whether this node should act (it leads the metadata cluster). */
   readonly isLeader: () => boolean;
   /** Refreshes the directory (nodes configuration). */
@@ -118,11 +131,19 @@ export interface ControllerDeps {
   readonly nowMs?: () => number;
 }
 
+/** Budget of the TCP connect that follows a failed ping (a refusal on a reachable host is immediate). */
+const CONNECT_PROBE_MS = 500;
+
 export class LogController {
   private timer: ReturnType<typeof setInterval> | undefined;
+  private watchTimer: ReturnType<typeof setInterval> | undefined;
   private running = false;
+  /** A round was asked for while one ran: run another right after it. */
+  private again = false;
   private leading = false;
   private readonly inflight = new Map<number, Promise<void>>();
+  /** One probe per node at a time; a round joins a probe the watch already started. */
+  private readonly probing = new Map<NodeId, Promise<void>>();
   private readonly lastImprovedMs = new Map<number, number>();
   private readonly lastWarnMs = new Map<string, number>();
   private readonly abort = new AbortController();
@@ -135,19 +156,24 @@ export class LogController {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => void this.round(), this.deps.options.intervalMs);
+    const probeMs = this.deps.options.probeIntervalMs ?? 0;
+    if (probeMs > 0) this.watchTimer = setInterval(() => void this.watch(), probeMs);
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    if (this.watchTimer) clearInterval(this.watchTimer);
     this.timer = undefined;
+    this.watchTimer = undefined;
     this.abort.abort();
-    await Promise.allSettled([...this.inflight.values()]);
+    await Promise.allSettled([...this.inflight.values(), ...this.probing.values()]);
   }
 
-  /** One round (tests call it directly). */
+  /** One round (tests call it directly). A tick that finds a round running is dropped. */
   async round(): Promise<void> {
     if (this.running || this.abort.signal.aborted) return;
     this.running = true;
+    this.again = false;
     try {
       if (!this.deps.isLeader()) {
         if (this.leading) this.deps.logger.info("no longer the metadata leader: the log controller pauses");
@@ -184,7 +210,35 @@ export class LogController {
       this.warn("round", { err: e }, "log controller round failed; retrying next round");
     } finally {
       this.running = false;
+      if (this.again && !this.abort.signal.aborted) setTimeout(() => void this.round(), 0);
     }
+  }
+
+  /**
+   * Between rounds: probes the nodes under suspicion (last ping failed, or the fabric lost the
+   * connection) and starts a round at once when one of them is found dead.
+   */
+  async watch(): Promise<void> {
+    if (!this.leading || this.abort.signal.aborted) return;
+    const liveness = this.deps.liveness;
+    const now = this.nowMs();
+    const suspects = this.deps.directory
+      .logServers()
+      .filter((n) => liveness.status(n.id, now) !== "dead" && (liveness.suspect(n.id, now) || this.deps.connectionLost?.(n.id) === true));
+    if (suspects.length === 0) return;
+    await Promise.all(suspects.map((n) => this.probeNode(n.id)));
+    const after = this.nowMs();
+    const died = suspects.filter((n) => liveness.status(n.id, after) === "dead");
+    if (died.length > 0 && this.leading) {
+      this.deps.logger.info({ nodes: died.map((n) => n.id) }, "log-server node found dead between rounds: the log controller acts now");
+      this.requestRound();
+    }
+  }
+
+  /** A round now, or right after the running one (which may have decided before the news). */
+  private requestRound(): void {
+    if (this.running) this.again = true;
+    else void this.round();
   }
 
   private candidates(now: number): Candidate[] {
@@ -197,15 +251,29 @@ export class LogController {
   }
 
   private async probe(): Promise<void> {
-    const timeoutMs = Math.max(50, Math.min(1000, Math.floor(this.deps.options.failureTimeoutMs / 2)));
-    await Promise.all(
-      this.deps.directory.logServers().map(async (n) => {
-        const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
-        const answer = await this.deps.peers.ping(n.id, signal).catch(() => undefined);
-        const ok = answer !== undefined && answer.node === n.id;
-        this.deps.liveness.probed(n.id, this.nowMs(), ok ? { generation: answer.generation } : undefined);
-      }),
-    );
+    await Promise.all(this.deps.directory.logServers().map((n) => this.probeNode(n.id)));
+  }
+
+  /** Pings one node; when it does not answer, asks whether its port refuses connections. */
+  private probeNode(id: NodeId): Promise<void> {
+    const running = this.probing.get(id);
+    if (running !== undefined) return running;
+    const job = (async () => {
+      const timeoutMs = Math.max(50, Math.min(1000, Math.floor(this.deps.options.failureTimeoutMs / 2)));
+      const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
+      const answer = await this.deps.peers.ping(id, signal).catch(() => undefined);
+      let result: ProbeResult = SILENT;
+      if (answer !== undefined && answer.node === id) result = ANSWERED(answer.generation);
+      else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
+        // The ping failed before its deadline (a timed-out one means a silent peer, not a refusing
+        // port): does anything listen there at all?
+        const dial = AbortSignal.any([AbortSignal.timeout(CONNECT_PROBE_MS), this.abort.signal]);
+        if (await this.deps.refusesConnections(id, dial).catch(() => false)) result = REFUSED;
+      }
+      this.deps.liveness.probed(id, this.nowMs(), result);
+    })().finally(() => this.probing.delete(id));
+    this.probing.set(id, job);
+    return job;
   }
 
   private launch(action: LogAction, candidates: Candidate[]): void {

@@ -12,7 +12,7 @@ import type { Registry } from "../observability/metrics.ts";
 import { Bifrost, bifrostOptions, type Placer } from "./bifrost.ts";
 import { LogController } from "./controller.ts";
 import { fabricLogServerTransport } from "./fabric-transport.ts";
-import { LivenessTracker, NodeDirectory } from "./nodes.ts";
+import { LivenessTracker, NodeDirectory, connectionRefused } from "./nodes.ts";
 import type { Candidate } from "./placement.ts";
 import { BIFROST_RPCS, fabricBifrostPeers } from "./rpc.ts";
 import { nodeId, type NodeId } from "./types.ts";
@@ -91,12 +91,22 @@ export class NodeLogs {
       bifrost,
       peers,
       directory: this.directory,
-      liveness: new LivenessTracker(c["failure-timeout-ms"]),
+      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
+      refusesConnections: (id, signal) => {
+        const address = addressOf(id);
+        return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
+      },
+      connectionLost: (id) => {
+        const address = addressOf(id);
+        const s = address === undefined ? null : this.deps.fabricClient.peerStatus(address);
+        return s !== null && !s.connected && s.consecutiveFailures > 0;
+      },
       isLeader: () => this.leadsMetadata(),
       refreshNodes: () => this.refreshNodes(),
       options: {
         intervalMs: c["controller-interval-ms"],
         failureTimeoutMs: c["failure-timeout-ms"],
+        probeIntervalMs: c["probe-interval-ms"],
         maxConcurrent: c["max-concurrent-reconfigurations"],
         autoImprove: c["auto-improve"],
         improveIntervalMs: Math.max(IMPROVE_INTERVAL_MIN_MS, 10 * c["controller-interval-ms"]),

@@ -1,11 +1,15 @@
-// The log controller: its decisions as a pure function, then the whole loop over the in-process
-// cluster: first segments, a sequencer's node killed while appending (every acknowledged append is
-// read back exactly once, in LSN order), a restarted sequencer fenced by its new generation.
+// The log controller: its decisions as a pure function, its liveness rules, then the whole loop over
+// the in-process cluster: first segments, a sequencer's node killed while appending (every
+// acknowledged append is read back exactly once, in LSN order), a restarted sequencer fenced by its
+// new generation, a killed node found by its refusing port well before the failure timeout, and a
+// paused node (silent, port accepting) left to the timeout.
 import { afterEach, describe, expect, test } from "bun:test";
+import { createServer } from "node:net";
 import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
 import { LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument, type Segment } from "../../src/bifrost/chain.ts";
 import { LogController, planLogActions, type PlanInput } from "../../src/bifrost/controller.ts";
-import { LivenessTracker, NodeDirectory, type Liveness } from "../../src/bifrost/nodes.ts";
+import { ANSWERED, LivenessTracker, NodeDirectory, REFUSED, SILENT, connectionRefused, type Liveness } from "../../src/bifrost/nodes.ts";
+import type { BifrostPeers } from "../../src/bifrost/rpc.ts";
 import { logId, lsn, nodeId, type NodeId } from "../../src/bifrost/types.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { silentLogger } from "../../src/observability/log.ts";
@@ -74,14 +78,97 @@ describe("controller decisions", () => {
     const t = new LivenessTracker(1000);
     const n = nodeId(1);
     expect(t.status(n, 0)).toBe("unknown");
-    t.probed(n, 0, undefined);
+    t.probed(n, 0, SILENT);
     expect(t.status(n, 500)).toBe("unknown");
     expect(t.status(n, 1000)).toBe("dead");
-    t.probed(n, 1100, { generation: 3 });
+    t.probed(n, 1100, ANSWERED(3));
     expect([t.status(n, 1500), t.generation(n)]).toEqual(["alive", 3]);
-    t.probed(n, 1600, undefined);
+    t.probed(n, 1600, SILENT);
     expect(t.status(n, 2099)).toBe("alive");
     expect(t.status(n, 2100)).toBe("dead");
+  });
+  test("liveness: a port refusing connections for refused-dead-ms (two probes or more) is dead long before the failure timeout, until the node answers", () => {
+    const t = new LivenessTracker(2000, 300);
+    const n = nodeId(1);
+    t.probed(n, 0, ANSWERED(1));
+    t.probed(n, 100, REFUSED);
+    // One refusal: no longer a place for new segments, not dead either.
+    expect([t.status(n, 100), t.suspect(n, 100)]).toEqual(["unknown", true]);
+    t.probed(n, 350, REFUSED);
+    expect(t.status(n, 350)).toBe("unknown"); // two refusals, but only 250 ms apart
+    t.probed(n, 400, REFUSED);
+    expect([t.status(n, 400), t.suspect(n, 400)]).toEqual(["dead", false]);
+    t.probed(n, 450, SILENT); // a verdict reached stays: only an answer clears it
+    expect(t.status(n, 450)).toBe("dead");
+    t.probed(n, 500, ANSWERED(2));
+    expect([t.status(n, 500), t.generation(n)]).toEqual(["alive", 2]);
+  });
+  test("liveness: refusals that are not consecutive, or not spread over refused-dead-ms, prove nothing; silence alone (a paused node) waits for the failure timeout", () => {
+    const n = nodeId(1);
+    const broken = new LivenessTracker(2000, 300);
+    broken.probed(n, 0, ANSWERED(1));
+    broken.probed(n, 100, REFUSED);
+    broken.probed(n, 200, SILENT); // the port accepted (or the probe timed out): the streak restarts
+    broken.probed(n, 300, REFUSED);
+    broken.probed(n, 500, REFUSED);
+    expect(broken.status(n, 500)).toBe("unknown");
+    broken.probed(n, 600, REFUSED);
+    expect(broken.status(n, 600)).toBe("dead"); // 300 → 600: a fresh streak of 300 ms
+    const paused = new LivenessTracker(2000, 300);
+    paused.probed(n, 0, ANSWERED(1));
+    for (let ms = 100; ms < 2000; ms += 100) paused.probed(n, ms, SILENT);
+    expect([paused.status(n, 1999), paused.suspect(n, 1999)]).toEqual(["alive", true]);
+    expect(paused.status(n, 2000)).toBe("dead");
+    const off = new LivenessTracker(2000, 0); // refused-dead-ms = 0: refusals never decide
+    off.probed(n, 0, ANSWERED(1));
+    for (let ms = 100; ms < 2000; ms += 100) off.probed(n, ms, REFUSED);
+    expect(off.status(n, 1999)).toBe("unknown");
+    expect(off.status(n, 2000)).toBe("dead");
+    const once = new LivenessTracker(2000, 1); // a single refusal is never enough, however old
+    once.probed(n, 0, ANSWERED(1));
+    once.probed(n, 10, REFUSED);
+    expect(once.status(n, 1500)).toBe("unknown");
+  });
+});
+
+describe("liveness evidence from real sockets", () => {
+  test("a killed process's port refuses connections; a paused one's (SIGSTOP) still accepts them", async () => {
+    const child = Bun.spawn(
+      [process.execPath, "-e", `const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("") }); console.log(s.port); setInterval(() => {}, 1000);`],
+      { stdout: "pipe", stderr: "ignore" },
+    );
+    try {
+      const reader = child.stdout.getReader();
+      let text = "";
+      while (!text.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      const address = `127.0.0.1:${Number(text.trim())}`;
+      const probe = () => connectionRefused(address, AbortSignal.timeout(2000));
+      expect(await probe()).toBe(false);
+      process.kill(child.pid, "SIGSTOP");
+      expect([await probe(), await probe()]).toEqual([false, false]);
+      process.kill(child.pid, "SIGKILL");
+      await child.exited;
+      expect([await probe(), await probe()]).toEqual([true, true]);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid, "SIGKILL");
+      await child.exited;
+    }
+  });
+  test("connection probe: a listening port is not refused, a closed one is, an address that is no host:port is not", async () => {
+    const server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    expect(await connectionRefused(`127.0.0.1:${port}`, AbortSignal.timeout(2000))).toBe(false);
+    expect(await connectionRefused(`http://127.0.0.1:${port}`, AbortSignal.timeout(2000))).toBe(false);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    expect(await connectionRefused(`127.0.0.1:${port}`, AbortSignal.timeout(2000))).toBe(true);
+    expect(await connectionRefused("mem:N1", AbortSignal.timeout(2000))).toBe(false);
+    expect(await connectionRefused("127.0.0.1:1", AbortSignal.abort())).toBe(false);
   });
 });
 
@@ -112,6 +199,36 @@ function runController(c: TestCluster, on: number): LogController {
   });
   controller.start();
   return controller;
+}
+
+/**
+ * A controller with production-like proportions, scaled down: rounds every `intervalMs`, a failure
+ * timeout far above it, suspects re-probed every 50 ms. A killed node's port refuses connections (and
+ * the fabric notices the lost connection at once); a paused node's pings hang and its port accepts.
+ */
+async function runWatchingController(c: TestCluster, on: number, paused: ReadonlySet<NodeId>, timing: { intervalMs: number; failureTimeoutMs: number }): Promise<LogController> {
+  const directory = new NodeDirectory();
+  const hanging = (signal: AbortSignal) => new Promise<never>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+  const peers: BifrostPeers = { ...c.peers, ping: (to, signal) => (paused.has(to) ? hanging(signal) : c.peers.ping(to, signal)) };
+  controller = new LogController({
+    bifrost: c.node(on).bifrost,
+    peers,
+    directory,
+    liveness: new LivenessTracker(timing.failureTimeoutMs, 150),
+    refusesConnections: async (id) => c.down.has(id),
+    connectionLost: (id) => c.down.has(id) || paused.has(id),
+    isLeader: () => true,
+    refreshNodes: () => directory.refresh(c.metadata),
+    options: { ...timing, probeIntervalMs: 50, maxConcurrent: 4, autoImprove: false, improveIntervalMs: 60_000, nodesetSize: 0, defaultProvider: "replicated" },
+    logger: silentLogger(),
+  });
+  await controller.round(); // leading, every node seen alive
+  controller.start();
+  return controller;
+}
+
+async function sequencerOf(c: TestCluster): Promise<string> {
+  return tailSegment((await logsDoc(c)).logs[0]!)!.params.sequencer;
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
@@ -192,6 +309,34 @@ describe("controller loop", () => {
     for (const [text, at] of acked) expect(seen.get(text)).toBe(at);
     expect(failures).toBeLessThan(10);
   }, 30_000);
+
+  test("a killed sequencer's node, whose port refuses connections, is replaced at once: before the next round, long before the failure timeout", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1]);
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(2) }, { reason: "test" });
+    await runWatchingController(c, 1, new Set(), { intervalMs: 3_000, failureTimeoutMs: 10_000 });
+    const killedAt = performance.now();
+    c.kill(2);
+    const moved = await until("a new sequencer", async () => ((await sequencerOf(c)).startsWith("N2:") ? undefined : true), 5_000);
+    expect(moved).toBe(true);
+    // 150 ms of refusals, then a round at once; the next periodic round was ~3 s away.
+    expect(performance.now() - killedAt).toBeLessThan(2_000);
+    expect((await c.node(3).bifrost.append(logId(1), [enc("after")])).first).toBe(lsn(1));
+  });
+
+  test("a paused sequencer's node (pings time out, its port accepts) is left alone until the failure timeout", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1]);
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(2) }, { reason: "test" });
+    const paused = new Set<NodeId>();
+    await runWatchingController(c, 1, paused, { intervalMs: 100, failureTimeoutMs: 1_500 });
+    const pausedAt = performance.now();
+    paused.add(nodeId(2));
+    await Bun.sleep(1_000); // ~20 probes of a suspect, ~10 rounds: silence, never a refusal
+    expect(await sequencerOf(c)).toBe("N2:1");
+    await until("a new sequencer after the failure timeout", async () => ((await sequencerOf(c)).startsWith("N2:") ? undefined : true), 10_000);
+    expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(1_500);
+  });
 
   test("a restarted sequencer is fenced by its new generation: the log gets a new segment and the old one stays readable", async () => {
     cluster = new TestCluster(tempDir(), 3, 2, [1]);
