@@ -13,6 +13,9 @@
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/log.ts
 // Options: --seconds 3 --warmup 0.5 --trials 10 --trial-budget 150 (s) --no-nats --keep (temp dirs)
+//   --only reconfiguration: part 4 alone (3 nodes, sync=true, no throughput cells); writes
+//   bench/results/log-reconfiguration.json and leaves log.json alone. CAIRN_BIFROST__* variables in
+//   the environment reach every node (e.g. CAIRN_BIFROST__REFUSED_DEAD_MS=0 for the timeout alone).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -41,6 +44,13 @@ const TRIALS = Math.round(numArg("trials", 10));
 const TRIAL_BUDGET_MS = numArg("trial-budget", 150) * 1000;
 const WITH_NATS = !argv.includes("--no-nats");
 const KEEP_DIRS = argv.includes("--keep");
+const ONLY = (() => {
+  const i = argv.indexOf("--only");
+  if (i < 0) return null;
+  const v = argv[i + 1];
+  if (v !== "reconfiguration") throw new Error(`--only takes "reconfiguration" (got ${v ?? "nothing"})`);
+  return v;
+})();
 const RECORD_BYTES = 1024;
 const LOG = 0;
 const DEADLINE_MS = 10_000;
@@ -266,7 +276,7 @@ async function runLocal(base: string): Promise<Cell[]> {
   }
 }
 
-async function runReplicated(base: string, sync: boolean, trials: number): Promise<{ cells: Cell[]; trials: Trial[]; trialsNote?: string }> {
+async function runReplicated(base: string, sync: boolean, trials: number, withCells = true): Promise<{ cells: Cell[]; trials: Trial[]; trialsNote?: string }> {
   const system: System = sync ? "cairn-replicated-sync" : "cairn-replicated-nosync";
   return await withEnv({ CAIRN_LOG_SERVER__SYNC: String(sync) }, async () => {
     const cluster = await CairnCluster.start(registry, join(base, system), START_TIMEOUT_MS);
@@ -278,7 +288,7 @@ async function runReplicated(base: string, sync: boolean, trials: number): Promi
         const seg = await tailSegment(cluster.nodes[0]!.url, LOG);
         if (seg.kind !== "replicated" || seg.nodeset.length < 3) throw new Error(`${seg.kind} ${seg.nodeset.join(",")}`);
       }).catch((e: unknown) => anomaly(`${system}: ${e instanceof Error ? e.message : String(e)}`));
-      const cells = await cairnCells(system, cluster.nodes);
+      const cells = withCells ? await cairnCells(system, cluster.nodes) : [];
       const done: Trial[] = [];
       let trialsNote: string | undefined;
       const t0 = performance.now();
@@ -358,7 +368,73 @@ function cairnSource(): { commit: string | null; srcDirty: boolean | null } {
   return { commit: head.exitCode === 0 ? head.stdout.toString().trim() : null, srcDirty: dirty.exitCode === 0 ? dirty.stdout.toString().trim().length > 0 : null };
 }
 
+function summarise(trials: Trial[], note: string | undefined) {
+  const rec = trials.map((t) => t.recoveryMs).filter((x): x is number => x !== null);
+  return {
+    trials: trials.length,
+    recovered: rec.length,
+    recoveryMsMedian: median(rec),
+    recoveryMsMin: rec.length ? Math.min(...rec) : null,
+    recoveryMsMax: rec.length ? Math.max(...rec) : null,
+    recoveryMsP90: rec.length ? percentile([...rec].sort((a, b) => a - b), 90) : null,
+    ...(note ? { note } : {}),
+    perTrial: trials,
+  };
+}
+
+function reconfigurationLine(r: ReturnType<typeof summarise>): string {
+  return `reconfiguration (kill -9 of the sequencer's node, sync=true, ${FAILOVER_WRITERS} writers to another node): ${r.trials} trials, median ${fmt(r.recoveryMsMedian)} ms, min ${fmt(r.recoveryMsMin)}, max ${fmt(r.recoveryMsMax)}${r.note ? ` (${r.note})` : ""}`;
+}
+
+/** The CAIRN_BIFROST__* settings every node inherits from this process (none: the defaults). */
+function bifrostEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("CAIRN_BIFROST__") && e[1] !== undefined));
+}
+
+/** `--only reconfiguration`: the kill -9 trials alone, on a fresh 3-node cluster. */
+async function mainReconfiguration(): Promise<void> {
+  const started = performance.now();
+  const base = mkdtempSync(join(tmpdir(), "cairn-bench-log-"));
+  const cpuRun0 = cpuMeter.mark();
+  let result: { trials: Trial[]; trialsNote?: string } = { trials: [] };
+  let failed: string | undefined;
+  try {
+    result = await runReplicated(base, true, TRIALS, false);
+  } catch (e) {
+    failed = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    anomaly(`reconfiguration trials failed: ${failed}`);
+  } finally {
+    await stopEverything();
+    if (!KEEP_DIRS) rmSync(base, { recursive: true, force: true });
+    else console.error(`kept ${base}`);
+  }
+  const cpuRun = cpuMeter.since(cpuRun0);
+  const source = cairnSource();
+  const reconfiguration = summarise(result.trials, result.trialsNote);
+  const env = bifrostEnv();
+  console.log(
+    `\ncairn ${source.commit?.slice(0, 7) ?? "?"}${source.srcDirty ? " (src/ modified)" : ""}; ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores; Bun ${Bun.version}; bifrost settings ${Object.keys(env).length ? JSON.stringify(env) : "default"}; CPU of other users during the run ${cpuRun.otherPct}% of the machine`,
+  );
+  console.log(reconfigurationLine(reconfiguration));
+  const results = {
+    benchmark: "log --only reconfiguration",
+    date: new Date().toISOString(),
+    cairn: source,
+    machine: { cpu: cpus()[0]?.model ?? null, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), bun: Bun.version },
+    settings: { recordBytes: RECORD_BYTES, writers: FAILOVER_WRITERS, trials: TRIALS, trialBudgetMs: TRIAL_BUDGET_MS, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: env },
+    reconfiguration,
+    cpuRun,
+    failed: failed ?? null,
+    anomalies,
+    runSeconds: round((performance.now() - started) / 1000, 1),
+  };
+  mkdirSync(join(import.meta.dir, "results"), { recursive: true });
+  writeFileSync(join(import.meta.dir, "results", "log-reconfiguration.json"), `${JSON.stringify(results, null, 2)}\n`);
+  console.error(`wrote bench/results/log-reconfiguration.json (${results.runSeconds} s)`);
+}
+
 async function main(): Promise<void> {
+  if (ONLY === "reconfiguration") return mainReconfiguration();
   const started = performance.now();
   const base = mkdtempSync(join(tmpdir(), "cairn-bench-log-"));
   const cpuRun0 = cpuMeter.mark();
@@ -440,18 +516,8 @@ async function main(): Promise<void> {
   for (const r of ratios) {
     lines.push(`| ${r.load} | ${fmt(r.replicatedSyncOverLocalP50)} | ${fmt(r.replicatedNosyncOverLocalP50)} | ${fmt(r.nosyncOverJetstreamThroughput)} | ${fmt(r.nosyncOverJetstreamP50)} | ${fmt(r.syncOverJetstreamThroughput)} | ${fmt(r.syncOverJetstreamP50)} | ${fmt(r.syncOverDiskLimitThroughput)} |`);
   }
-  const rec = sync.trials.map((t) => t.recoveryMs).filter((x): x is number => x !== null);
-  const reconfiguration = {
-    trials: sync.trials.length,
-    recovered: rec.length,
-    recoveryMsMedian: median(rec),
-    recoveryMsMin: rec.length ? Math.min(...rec) : null,
-    recoveryMsMax: rec.length ? Math.max(...rec) : null,
-    recoveryMsP90: rec.length ? percentile([...rec].sort((a, b) => a - b), 90) : null,
-    ...(sync.trialsNote ? { note: sync.trialsNote } : {}),
-    perTrial: sync.trials,
-  };
-  lines.push(`\nreconfiguration (kill -9 of the sequencer's node, sync=true, ${FAILOVER_WRITERS} writers to another node): ${reconfiguration.trials} trials, median ${fmt(reconfiguration.recoveryMsMedian)} ms, min ${fmt(reconfiguration.recoveryMsMin)}, max ${fmt(reconfiguration.recoveryMsMax)}${sync.trialsNote ? ` (${sync.trialsNote})` : ""}`);
+  const reconfiguration = summarise(sync.trials, sync.trialsNote);
+  lines.push(`\n${reconfigurationLine(reconfiguration)}`);
   if (missing.length) lines.push(`missing: ${missing.join(", ")}`);
   console.log(lines.join("\n"));
 
@@ -460,7 +526,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     cairn: source,
     machine: { cpu: cpus()[0]?.model ?? null, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), bun: Bun.version, natsServer: nats.version ?? null },
-    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, clients: "closed-loop fetch (HTTP/1.1 keep-alive) to the sequencer's node; JetStream: nats.js on one connection to the stream leader" },
+    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: "closed-loop fetch (HTTP/1.1 keep-alive) to the sequencer's node; JetStream: nats.js on one connection to the stream leader" },
     diskLimit: disk ?? null,
     cells: { cairnLocal: local, cairnReplicatedSync: sync.cells, cairnReplicatedNosync: nosync.cells, jetstream: nats.cells },
     ratios,
