@@ -3,12 +3,18 @@
 // every store, seal and trim queued since its last transaction into one transaction, so many
 // concurrent stores cost one fsync; every answer is given only after its transaction is durable.
 //
+// A new store file is built under a temporary name and renamed into place once initialised, so a
+// store file is never legitimately empty: in a provisioned cluster's data directory an empty one (or
+// a missing one beside a write-ahead log) is damage that may have held acknowledged records, and
+// opening it fails with CAIRN-LOG-0021 instead of starting an empty store in its place.
+//
 // Invariants: the acceptance rules are those of rules.ts, applied at commit time in arrival order;
 // the in-memory state cache equals the durable state after every commit; reads see committed data
 // only; records at or below a loglet's trim point are never returned (a trim gap is reported
 // instead), even before the background deletion has removed them.
 import { Database, type Statement } from "bun:sqlite";
-import { existsSync, statSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
 import {
   formatGenerationalNodeId,
   logletOffset,
@@ -60,6 +66,12 @@ export interface LogStoreOptions {
   readonly checkOnOpen?: boolean;
   /** This store replaces one whose data was lost: it answers as non-authoritative and takes only repair stores. */
   readonly dataLoss?: boolean;
+  /**
+   * The data directory belongs to a provisioned cluster: the store may have acknowledged records, so
+   * an empty file (or a missing one whose WAL is left) is refused (LOG_STORE_EMPTY), never recreated.
+   * A missing file without a WAL is a store this node never created (e.g. the role was added later).
+   */
+  readonly provisioned?: boolean;
   /** Bounds of one group-commit transaction. */
   readonly maxBatchRecords?: number;
   readonly maxBatchBytes?: number;
@@ -162,7 +174,7 @@ interface StateRow {
 export class LogStore implements LogServerApi {
   readonly path: string;
   private readonly db: Database;
-  private readonly opts: Required<Omit<LogStoreOptions, "registry" | "logger" | "path" | "dataLoss">>;
+  private readonly opts: Required<Omit<LogStoreOptions, "registry" | "logger" | "path" | "dataLoss" | "provisioned">>;
   private readonly dataLoss: boolean;
   private readonly logger: Logger | undefined;
   private readonly metrics: StoreMetrics | undefined;
@@ -251,55 +263,38 @@ export class LogStore implements LogServerApi {
    */
   static open(options: LogStoreOptions): LogStore {
     const path = options.path;
-    const existed = existsSync(path) && statSync(path).size > 0;
     let db: Database | undefined;
     try {
-      db = new Database(path, { create: true });
-      if (!existed) {
-        // Must precede the first table: at 4096 every 1 KiB row spills into an overflow page.
-        db.run(`PRAGMA page_size = ${PAGE_SIZE_BYTES}`);
+      const size = fileSize(path);
+      if (size === undefined || size === 0) {
+        const walBytes = fileSize(`${path}-wal`) ?? 0;
+        if (options.provisioned === true && (size === 0 || walBytes > 0)) {
+          const what = size === 0 ? "is empty (0 bytes)" : `is missing, but its write-ahead log ${path}-wal (${walBytes} bytes) is not`;
+          throw new CairnError(
+            "LOG_STORE_EMPTY",
+            `log store ${path} ${what}, and this data directory belongs to a provisioned cluster: the file was truncated, replaced or removed`,
+            { path },
+          );
+        }
+        createStoreFile(path);
       }
+      db = new Database(path, { create: false });
       const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
       if (mode?.journal_mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${mode?.journal_mode})`);
       db.run(`PRAGMA synchronous = ${(options.sync ?? true) ? "FULL" : "OFF"}`);
       db.run(`PRAGMA journal_size_limit = ${options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes}`);
-      if (existed && (options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen)) {
+      if (options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen) {
         const rows = db.query<{ quick_check: string }, []>("PRAGMA quick_check").all();
         if (rows.length !== 1 || rows[0]?.quick_check !== "ok") {
           const problems = rows.slice(0, 5).map((r) => r.quick_check);
           throw corrupt(path, `quick_check found damage: ${problems.join("; ")}`);
         }
       }
-      if (existed) {
-        const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
-        if (!hasMeta) throw corrupt(path, "the file is an SQLite database but not a cairn log store (no meta table)");
-        const version = db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get("format_version");
-        if (version?.value !== FORMAT_VERSION) {
-          throw corrupt(path, `unsupported log store format version ${version?.value ?? "(none)"}, expected ${FORMAT_VERSION}`);
-        }
-      } else {
-        db.transaction(() => {
-          db!.run("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
-          db!.run(
-            `CREATE TABLE IF NOT EXISTS loglets (
-               loglet_id TEXT PRIMARY KEY,
-               sequencer TEXT,
-               sealed INTEGER NOT NULL,
-               trim_point INTEGER NOT NULL,
-               local_tail INTEGER NOT NULL,
-               known_global_tail INTEGER NOT NULL
-             ) WITHOUT ROWID`,
-          );
-          db!.run(
-            `CREATE TABLE IF NOT EXISTS records (
-               loglet_id TEXT NOT NULL,
-               record_offset INTEGER NOT NULL,
-               payload BLOB NOT NULL,
-               PRIMARY KEY (loglet_id, record_offset)
-             ) WITHOUT ROWID`,
-          );
-          db!.run("INSERT OR REPLACE INTO meta (key, value) VALUES ('format_version', ?)", [FORMAT_VERSION]);
-        })();
+      const hasMeta = db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+      if (!hasMeta) throw corrupt(path, "the file is an SQLite database but not a cairn log store (no meta table)");
+      const version = db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get("format_version");
+      if (version?.value !== FORMAT_VERSION) {
+        throw corrupt(path, `unsupported log store format version ${version?.value ?? "(none)"}, expected ${FORMAT_VERSION}`);
       }
       return new LogStore(options, db);
     } catch (e) {
@@ -697,6 +692,70 @@ export class LogStore implements LogServerApi {
 
 function tailHeader(s: LogletState) {
   return { localTail: s.localTail, sealed: s.sealed, knownGlobalTail: s.knownGlobalTail };
+}
+
+/** Size of a file in bytes, undefined if it does not exist. */
+function fileSize(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Builds an empty, initialised store at `path`: under a temporary name first (closed, so its WAL is
+ * checkpointed into it, and fsynced), then renamed into place. A crash leaves either no file or a
+ * complete one. Stale WAL/SHM files beside `path` belong to no store now and are removed first.
+ */
+function createStoreFile(path: string): void {
+  const temp = `${path}.creating`;
+  for (const f of [temp, `${temp}-wal`, `${temp}-shm`, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+  const db = new Database(temp, { create: true });
+  try {
+    // Must precede the first table: at 4096 every 1 KiB row spills into an overflow page.
+    db.run(`PRAGMA page_size = ${PAGE_SIZE_BYTES}`);
+    const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
+    if (mode?.journal_mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${mode?.journal_mode})`);
+    db.run("PRAGMA synchronous = FULL");
+    db.transaction(() => {
+      db.run("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID");
+      db.run(
+        `CREATE TABLE loglets (
+           loglet_id TEXT PRIMARY KEY,
+           sequencer TEXT,
+           sealed INTEGER NOT NULL,
+           trim_point INTEGER NOT NULL,
+           local_tail INTEGER NOT NULL,
+           known_global_tail INTEGER NOT NULL
+         ) WITHOUT ROWID`,
+      );
+      db.run(
+        `CREATE TABLE records (
+           loglet_id TEXT NOT NULL,
+           record_offset INTEGER NOT NULL,
+           payload BLOB NOT NULL,
+           PRIMARY KEY (loglet_id, record_offset)
+         ) WITHOUT ROWID`,
+      );
+      db.run("INSERT INTO meta (key, value) VALUES ('format_version', ?)", [FORMAT_VERSION]);
+    })();
+  } finally {
+    db.close();
+  }
+  fsyncPath(temp);
+  renameSync(temp, path);
+  fsyncPath(dirname(path));
+}
+
+function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function corrupt(path: string, reason: string, cause?: unknown): CairnError {

@@ -432,6 +432,12 @@ export const ERRORS = {
     "A record in the request cannot be decoded",
     "Send records as UTF-8 strings, or as base64 with \"encoding\": \"base64\".",
   ),
+  LOG_STORE_EMPTY: spec(
+    "CAIRN-LOG-0021",
+    500,
+    "The log-server's record store file is empty, but this node belongs to a provisioned cluster",
+    "The file named in the message was truncated or replaced: the records this server acknowledged are not in it. Stop the node and restore the file from a backup. Without a backup, removing it lets the node start with an empty store: this server's copies are lost, and the loglets stay readable only from the other replicas.",
+  ),
 
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(

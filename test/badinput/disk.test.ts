@@ -3,7 +3,7 @@
 // or node.json must refuse to start: non-zero exit, the catalogue code and the file's name on stderr,
 // and the damaged file left as it was (never "repaired" into an empty store, never silently used).
 import { beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { runCairn, startNode, tempDir } from "../helpers/cairn-process.ts";
 
@@ -174,5 +174,37 @@ describe("regressions: bugs these tests found", () => {
   test("metadata-local.sqlite truncated to zero bytes is refused at start", async () => {
     const r = await startDamaged(local, "metadata-local.sqlite", truncateTo("metadata-local.sqlite", () => 0), ["--set", "metadata-server.type=local"], 10_000);
     expectRefused(r, "CAIRN-METADATA-0013", "metadata-local.sqlite");
+  }, 30_000);
+
+  // Found here: a zero-byte logserver.sqlite was taken for a new, empty record store, and the node
+  // served as a log-server that had never stored anything (silent loss of its acknowledged copies).
+  test("logserver.sqlite truncated to zero bytes is refused at start", async () => {
+    const r = await startDamaged(replicated, "logserver.sqlite", truncateTo("logserver.sqlite", () => 0), [], 10_000);
+    expectRefused(r, "CAIRN-LOG-0021", "logserver.sqlite");
+  }, 30_000);
+});
+
+describe("a record store that is legitimately new is not refused", () => {
+  // The provisioned node never created the file (e.g. it got the log-server role later, or an
+  // operator removed the damaged file on purpose): it starts with a new store.
+  test("a provisioned node without logserver.sqlite starts and creates it", async () => {
+    const dir = join(tempDir("cairn-damage-"), "node");
+    cpSync(replicated, dir, { recursive: true });
+    rmSync(join(dir, "addresses.json"), { force: true });
+    for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm"]) rmSync(join(dir, f), { force: true });
+    const node = await startNode({ name: "disk-replicated", dataDir: dir });
+    expect(statSync(join(dir, "logserver.sqlite")).size).toBeGreaterThan(0);
+    expect(existsSync(join(dir, "logserver.sqlite.creating"))).toBe(false);
+    expect(await node.stop("SIGTERM")).toBe(0);
+  }, 30_000);
+
+  // Nothing can have been acknowledged before the cluster was provisioned.
+  test("a never-provisioned node with an empty logserver.sqlite starts with a new store", async () => {
+    const fresh = join(tempDir("cairn-fresh-"), "node");
+    mkdirSync(fresh, { recursive: true });
+    writeFileSync(join(fresh, "logserver.sqlite"), "");
+    const node = await startNode({ name: "fresh", dataDir: fresh });
+    expect(statSync(join(fresh, "logserver.sqlite")).size).toBeGreaterThan(0);
+    expect(await node.stop("SIGTERM")).toBe(0);
   }, 30_000);
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { closeSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { logletOffset } from "../../src/bifrost/types.ts";
 import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
@@ -306,6 +306,61 @@ describe("log store damage", () => {
     db.run("CREATE TABLE something (x)");
     db.close();
     expect(expectCorrupt(path).message).toContain("not a cairn log store");
+  });
+
+  function openError(options: Parameters<typeof LogStore.open>[0]): unknown {
+    try {
+      LogStore.open(options).close();
+    } catch (e) {
+      return e;
+    }
+    return undefined;
+  }
+
+  test("an empty file in a provisioned data directory is refused with LOG_STORE_EMPTY naming the file, and left as it was", async () => {
+    const path = await filledFile();
+    truncateSync(path, 0);
+    const e = openError({ path, provisioned: true });
+    expect(isCairnError(e, "LOG_STORE_EMPTY")).toBe(true);
+    expect((e as CairnError).message).toContain(path);
+    expect(statSync(path).size).toBe(0);
+    expect(existsSync(`${path}.creating`)).toBe(false);
+  });
+
+  test("a missing file beside a write-ahead log that holds data is refused in a provisioned data directory, and the log is kept", async () => {
+    const path = join(tempDir(), "logstore.sqlite");
+    writeFileSync(`${path}-wal`, new Uint8Array(4096).fill(1));
+    expect(isCairnError(openError({ path, provisioned: true }), "LOG_STORE_EMPTY")).toBe(true);
+    expect(statSync(`${path}-wal`).size).toBe(4096);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  test("a store that is legitimately new is created: a missing file (also when provisioned), an empty one where nothing was provisioned", async () => {
+    const missing = join(tempDir(), "logstore.sqlite");
+    const a = LogStore.open({ path: missing, provisioned: true });
+    expect(a.pageSizeBytes()).toBe(8192);
+    await a.store(storeReq(L1, 1, 3));
+    await a.close();
+    const reopened = LogStore.open({ path: missing, provisioned: true });
+    expect((await reopened.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(4));
+    await reopened.close();
+    const empty = join(tempDir(), "logstore.sqlite");
+    writeFileSync(empty, "");
+    writeFileSync(`${empty}-wal`, new Uint8Array(4096).fill(1)); // belongs to no store: discarded
+    const b = LogStore.open({ path: empty });
+    expect((await b.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(1));
+    await b.close();
+  });
+
+  test("a crash while creating leaves no store under its name; the next open discards the leftovers and creates it", async () => {
+    const dir = tempDir();
+    const path = join(dir, "logstore.sqlite");
+    // What a crash in the middle of creating leaves: a half-built temporary file and its WAL.
+    writeFileSync(`${path}.creating`, new Uint8Array(1000).fill(3));
+    writeFileSync(`${path}.creating-wal`, new Uint8Array(1000).fill(4));
+    const store = LogStore.open({ path, provisioned: true });
+    await store.close();
+    expect(readdirSync(dir).sort()).toEqual(["logstore.sqlite"]);
   });
 
   test("an intact file still opens after the damage tests' setup", async () => {
