@@ -510,9 +510,22 @@ export class Bifrost {
       seg = chain.segments.find((s) => s.index === request.segment);
     }
     if (seg === undefined || !this.isSelf(segmentSequencer(seg))) return { status: "not-sequencer", committedTail: 0, sealed: false };
+    return { status: "ok", ...this.ownCommittedTail(seg) };
+  }
+
+  /**
+   * This node's sequencer's committed tail of `seg`. `sealed`: the segment is sealed or being sealed
+   * (its sequencer retired or closed), so the committed tail is only a lower bound of the tail the
+   * seal records: the caller must read the chain again. Found by the chaos log checker (seed 4103):
+   * a sequencer whose slot was retired answered offset 1, as if nothing had been appended.
+   */
+  private ownCommittedTail(seg: Segment): { committedTail: LogletOffset; sealed: boolean } {
     const slot = this.slots.get(seg.params.loglet);
+    if (seg.sealedTail !== undefined || this.retired.has(seg.params.loglet) || slot?.appender.closed === true) {
+      return { committedTail: slot ? slot.appender.core.committedTail() : logletOffset(1), sealed: true };
+    }
     // No appender in this generation yet: nothing was appended (the sequencer starts at offset 1).
-    return { status: "ok", committedTail: slot ? slot.appender.core.committedTail() : 1, sealed: slot?.appender.closed ?? false };
+    return { committedTail: slot ? slot.appender.core.committedTail() : logletOffset(1), sealed: false };
   }
 
   // ---- tail, read -----------------------------------------------------------------------------
@@ -523,16 +536,16 @@ export class Bifrost {
    * the fabric) answered; otherwise the highest known global tail of the log-servers: every offset
    * below it is committed, but records above it may be too, so it is only a lower bound.
    */
-  private async committedTail(log: LogId, seg: Segment, signal?: AbortSignal): Promise<{ offset: LogletOffset; exact: boolean }> {
+  private async committedTail(log: LogId, seg: Segment, signal?: AbortSignal): Promise<{ offset: LogletOffset; exact: boolean; sealed: boolean }> {
     const sequencer = segmentSequencer(seg);
     if (this.isSelf(sequencer)) {
-      const slot = this.slots.get(seg.params.loglet);
-      return { offset: slot ? slot.appender.core.committedTail() : logletOffset(1), exact: true };
+      const own = this.ownCommittedTail(seg);
+      return { offset: own.committedTail, exact: !own.sealed, sealed: own.sealed };
     }
     const budget = AbortSignal.any([AbortSignal.timeout(1000), ...(signal ? [signal] : [])]);
     try {
       const r = await this.deps.peers.tail(sequencer.id, { log, segment: seg.index }, budget);
-      if (r.status === "ok") return { offset: logletOffset(r.committedTail), exact: true };
+      if (r.status === "ok") return { offset: logletOffset(r.committedTail), exact: !r.sealed, sealed: r.sealed };
     } catch {
       // Fall back on the log-servers below.
     }
@@ -542,7 +555,7 @@ export class Bifrost {
     );
     let best = 1;
     for (const a of answers) if (a.status === "fulfilled") best = Math.max(best, a.value.knownGlobalTail);
-    return { offset: logletOffset(best), exact: false };
+    return { offset: logletOffset(best), exact: false, sealed: false };
   }
 
   async findTail(log: LogId, signal?: AbortSignal): Promise<LogTail> {
@@ -551,11 +564,26 @@ export class Bifrost {
   }
 
   private async tailOf(chain: LogChain, signal?: AbortSignal): Promise<LogTail> {
+    return (await this.chainTail(chain, signal)).tail;
+  }
+
+  /** The tail, and the chain it belongs to (a newer one than given when a seal was under way). */
+  private async chainTail(chain: LogChain, signal?: AbortSignal, again = true): Promise<{ tail: LogTail; chain: LogChain }> {
+    const tail = await this.tailOfChain(chain, signal);
+    if (tail !== "being-sealed") return { tail, chain };
+    const fresh = await this.chain(toLogId(chain.id), true);
+    if (again) return this.chainTail(fresh, signal, false);
+    throw new CairnError("LOG_TAIL_UNKNOWN", `the tail of log ${chain.id} cannot be determined right now: its tail segment is being sealed`, { log: chain.id });
+  }
+
+  private async tailOfChain(chain: LogChain, signal?: AbortSignal): Promise<LogTail | "being-sealed"> {
     const seg = tailSegment(chain);
     const trimPoint = lsn(chain.trimPoint);
     if (seg === undefined) return { tailLsn: lsn(Math.max(LSN_OLDEST, chain.trimPoint + 1)), sealed: false, segment: null, trimPoint };
     if (seg.sealedTail !== undefined) return { tailLsn: lsn(seg.sealedTail), sealed: true, segment: seg.index, trimPoint };
     const committed = await this.committedTail(toLogId(chain.id), seg, signal);
+    // The segment is being sealed: its tail is in (or about to be in) the chain.
+    if (committed.sealed) return "being-sealed";
     if (!committed.exact) {
       // A lower bound presented as the tail would hide acknowledged records: say so instead.
       throw new CairnError(
@@ -573,8 +601,7 @@ export class Bifrost {
    */
   async read(log: LogId, from: Lsn, options: { limit?: number; signal?: AbortSignal } = {}): Promise<LogReadResult> {
     const limit = Math.max(1, Math.min(options.limit ?? this.deps.options.maxReadRecords, this.deps.options.maxReadRecords));
-    const chain = await this.chain(log, true);
-    const tail = await this.tailOf(chain, options.signal);
+    const { chain, tail } = await this.chainTail(await this.chain(log, true), options.signal);
     const entries: LogReadEntry[] = [];
     let cursor: number = Math.max(LSN_OLDEST, from);
     const self = this.deps.self().id;
@@ -621,8 +648,7 @@ export class Bifrost {
    * first (reads honour it at once), then the log-servers delete the records in the background.
    */
   async trim(log: LogId, upTo: Lsn, signal?: AbortSignal): Promise<{ trimPoint: Lsn }> {
-    const before = await this.chain(log, true);
-    const tail = await this.tailOf(before, signal);
+    const { chain: before, tail } = await this.chainTail(await this.chain(log, true), signal);
     const target = Math.min(upTo, tail.tailLsn - 1);
     if (target <= before.trimPoint) return { trimPoint: lsn(before.trimPoint) };
     const after = await this.writer.update(log, (l) => withTrimPoint(l, lsn(target)));

@@ -88,6 +88,25 @@ describe("bifrost chains", () => {
     expect(acked.some((a) => a.lsn >= after.segments[1]!.baseLsn)).toBe(true);
   });
 
+  test("a sequencer asked for the tail of a segment it no longer sequences (sealed, slot retired) says sealed, never offset 1", async () => {
+    // Regression (chaos log checker, seed 4103): a reader whose chain still showed the segment open
+    // asked its sequencer, which had retired the segment's appender after the seal, and got
+    // committed tail 1: the read reported the segment's base LSN as the log's tail, below LSNs
+    // acknowledged before the read began.
+    const c = start(3, 2);
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(2) }, { reason: "test" });
+    for (let i = 0; i < 4; i++) await c.node(2).bifrost.append(L1, [enc(`s${i}`)]);
+    const open = await c.node(2).bifrost.sequencerTail({ log: L1, segment: 0 });
+    expect(open).toEqual({ status: "ok", committedTail: 5, sealed: false });
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(3) }, { reason: "test" });
+    await c.node(2).bifrost.chain(L1, true); // node 2 learns the seal and retires its appender
+    const sealed = await c.node(2).bifrost.sequencerTail({ log: L1, segment: 0 });
+    expect(sealed.sealed).toBe(true);
+    await c.node(3).bifrost.append(L1, [enc("after")]);
+    expect(await c.node(1).bifrost.findTail(L1)).toMatchObject({ tailLsn: 6, segment: 1 });
+    expect(texts(await readAll(c, 1))).toEqual(["1:s0", "2:s1", "3:s2", "4:s3", "5:after"]);
+  });
+
   test("local → replicated is a reconfiguration: the local segment stays readable", async () => {
     const c = start(3, 2);
     const local = await c.node(1).bifrost.reconfigure(L1, { kind: "local", nodeset: [nodeId(2)] }, { reason: "test" });
