@@ -379,11 +379,15 @@ export class MetadataServer {
       },
     };
     const seed = new DataView(this.deps.randomBytes(4).buffer).getUint32(0);
-    this.driver = new RaftDriver(asNodeId(id), this.storage, transport, this.deps.driverOptions, this.deps.log.child({ part: "raft" }), seed);
+    const driver = new RaftDriver(asNodeId(id), this.storage, transport, this.deps.driverOptions, this.deps.log.child({ part: "raft" }), seed);
+    this.driver = driver;
     this.selfId = id;
     let lastConfigVersion = 0;
-    this.driver.onApplied(() => {
-      const nc = this.driver!.sm.nodesConfig();
+    driver.onApplied(() => {
+      // Applying a nodes configuration that makes this node standby stops this driver (reconcile)
+      // while the rest of the same Ready is still being applied: its later entries are no news.
+      if (this.driver !== driver) return;
+      const nc = driver.sm.nodesConfig();
       if (nc !== undefined && nc.version !== lastConfigVersion) {
         lastConfigVersion = nc.version;
         this.refreshState();
