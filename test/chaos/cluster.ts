@@ -3,12 +3,15 @@
 // same address, so every peer reaches it through the proxy while clients call its admin API
 // directly. Ports are chosen once and kept across restarts (a restarted node keeps its addresses).
 // Node 1 is provisioned; the others join through the proxies. Every process is stopped by PID.
-import { mkdirSync } from "node:fs";
+// Storage faults (io-faults.ts) and metadata membership changes are applied here too, and a node exit
+// the running fault explains (a failed fsync, a full disk) is recorded as expected, not as a crash.
+import { closeSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { FaultProxy } from "./net/fault-proxy.ts";
 import { childPids, nodeNameOfPid, pidOwningInode, socketInode } from "./net/socket-owner.ts";
+import { FsyncFailure, TmpfsHolder } from "./io-faults.ts";
 import { isRunning, readText, spawnServer, stopServer, waitHttpOk, type SpawnedNode } from "./node-process.ts";
 import type { Rng } from "./rng.ts";
 
@@ -27,6 +30,8 @@ export interface ChaosNode {
   starts: number;
   /** Set while the harness itself stops or kills the process (its exit is then expected). */
   stopping: boolean;
+  /** The private mount namespace whose size-limited tmpfs holds the data directory (disk-full). */
+  tmpfs: TmpfsHolder | null;
 }
 
 /** A node process that exited without the harness stopping it. */
@@ -40,6 +45,27 @@ export interface UnexpectedExit {
   readonly logTail: string;
 }
 
+/** A node process that exited because of a storage fault the harness injected (then restarted). */
+export interface ExpectedExit {
+  readonly node: string;
+  readonly pid: number;
+  readonly exitCode: number | null;
+  readonly signal: string | null;
+  readonly atMs: number;
+  /** The fault that explains it. */
+  readonly cause: string;
+  /** The node's last fatal/error log line before the exit. */
+  readonly lastError: string;
+}
+
+/** One metadata server as GET /v1/metadata-servers lists it. */
+export interface MetadataServerView {
+  readonly node: string;
+  readonly name: string;
+  readonly state: "auto-join" | "member" | "standby";
+  readonly status: { readonly state: string; readonly raft: { readonly role: string; readonly voters: readonly string[] } | null } | null;
+}
+
 export interface ChaosClusterOptions {
   readonly size: number;
   /** Where data directories and node logs go. */
@@ -51,7 +77,18 @@ export interface ChaosClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Replication factor given at provisioning. */
   readonly replication?: number;
+  /** This node's data directory lives on a tmpfs of this size in a private mount namespace. */
+  readonly tmpfsNode?: { readonly name: string; readonly sizeBytes: number };
 }
+
+/**
+ * How a storage fault may end a process. The metadata raft driver exits with 70 when it cannot
+ * persist; another component may die of the I/O error it got. Anything else is a crash to report.
+ */
+const EXIT_CODE_FATAL_PERSIST = 70;
+/** What the log-server logs when a failed write disabled its store (src/logserver/store.ts). */
+const STORE_DISABLED_IN_LOG = "store writes disabled";
+const STORAGE_ERROR_IN_LOG = /SQLITE_IOERR|SQLITE_FULL|disk I\/O error|database or disk is full|ENOSPC|EIO\b|No space left/;
 
 /** Faster Raft and shorter metadata deadlines than the defaults, so faults resolve within a short run. */
 export const CHAOS_NODE_ARGS = [
@@ -62,6 +99,30 @@ export const CHAOS_NODE_ARGS = [
   "--set",
   "log.format=json",
 ] as const;
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** What a file holds from byte `offset` on (what one process wrote to a log shared across restarts). */
+function readSince(path: string, offset: number): string {
+  try {
+    const fd = openSync(path, "r");
+    try {
+      const buf = Buffer.alloc(Math.max(0, statSync(path).size - offset));
+      const n = readSync(fd, buf, 0, buf.length, offset);
+      return buf.subarray(0, n).toString("utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return "";
+  }
+}
 
 export function nodeIp(index: number): string {
   return `127.0.0.${10 + index}`;
@@ -82,8 +143,17 @@ export async function freePort(host: string): Promise<number> {
 export class ChaosCluster {
   readonly nodes: ChaosNode[] = [];
   readonly unexpectedExits: UnexpectedExit[] = [];
+  readonly expectedExits: ExpectedExit[] = [];
   readonly proxy: FaultProxy;
   private readonly log: (line: string) => void;
+  /** Node → the storage fault under which (or within the grace time after which) it may exit. */
+  private readonly exitExcuses = new Map<string, { cause: string; untilMs: number }>();
+  private readonly fsyncFaults = new Map<string, FsyncFailure>();
+  /** Node → size of its log when its current storage fault began. */
+  private readonly faultLogStart = new Map<string, { offset: number; pid: number }>();
+  /** Nodes the membership nemesis removed from the metadata cluster (re-added on heal). */
+  readonly removedMetadataServers = new Set<string>();
+  private closing = false;
 
   private constructor(private readonly options: ChaosClusterOptions) {
     this.log = options.log ?? (() => {});
@@ -144,7 +214,14 @@ export class ChaosCluster {
         paused: false,
         starts: 0,
         stopping: false,
+        tmpfs: null,
       });
+    }
+    const limited = this.options.tmpfsNode;
+    if (limited !== undefined) {
+      const n = this.node(limited.name);
+      n.tmpfs = await TmpfsHolder.start(n.dataDir, limited.sizeBytes);
+      this.log(`${n.name}'s data directory is a ${Math.round(limited.sizeBytes / 2 ** 20)} MiB tmpfs in a private mount namespace (holder pid ${n.tmpfs.pid})`);
     }
     const first = this.nodes[0]!;
     await this.startProcess(first, []);
@@ -187,7 +264,8 @@ export class ChaosCluster {
   /** Starts the node's process and waits for /ready (and that it is our process answering). */
   private async startProcess(n: ChaosNode, seeds: readonly string[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const spawned = spawnServer(this.args(n, seeds), n.logFile);
+      const logStart = fileSize(n.logFile);
+      const spawned = spawnServer(this.args(n, seeds), n.logFile, {}, n.tmpfs?.prefix() ?? []);
       n.process = spawned;
       n.paused = false;
       n.stopping = false;
@@ -195,6 +273,7 @@ export class ChaosCluster {
       void spawned.proc.exited.then(() => {
         if (n.stopping || n.process !== spawned) return;
         const log = readText(n.logFile);
+        if (this.excused(n, spawned, readSince(n.logFile, logStart))) return;
         this.unexpectedExits.push({
           node: n.name,
           pid: spawned.pid,
@@ -223,6 +302,69 @@ export class ChaosCluster {
       n.fabricPort = await freePort(n.ip);
       this.log(`${n.name} exited during start; retrying with admin port ${n.adminPort}, fabric port ${n.fabricPort}`);
     }
+  }
+
+  /**
+   * An exit during a storage fault on this node (or within the grace time after its heal) is
+   * expected when it is the fatal-persist exit or the log's end shows the I/O error; after the heal
+   * the node is restarted at once.
+   */
+  private excused(n: ChaosNode, spawned: SpawnedNode, ownLog: string): boolean {
+    const excuse = this.exitExcuses.get(n.name);
+    if (excuse === undefined || Date.now() > excuse.untilMs) return false;
+    const tail = ownLog.slice(-6000);
+    const code = spawned.proc.exitCode;
+    if (code !== EXIT_CODE_FATAL_PERSIST && !STORAGE_ERROR_IN_LOG.test(tail)) return false;
+    const lastError =
+      tail
+        .split("\n")
+        .filter((l) => /"level":(50|60)|fatal|error/i.test(l))
+        .pop()
+        ?.slice(0, 600) ?? "";
+    this.expectedExits.push({
+      node: n.name,
+      pid: spawned.pid,
+      exitCode: code,
+      signal: spawned.proc.signalCode === null ? null : String(spawned.proc.signalCode),
+      atMs: Date.now(),
+      cause: excuse.cause,
+      lastError,
+    });
+    this.log(`${n.name} (pid ${spawned.pid}) exited under ${excuse.cause}: exit ${code ?? spawned.proc.signalCode} (expected)`);
+    if (excuse.untilMs !== Infinity && !this.closing) {
+      this.restart(n.name).catch((e: unknown) => this.log(`restarting ${n.name} after its expected exit: ${(e as Error).message}`));
+    }
+    return true;
+  }
+
+  /** From now until endExcuse(), an exit of `name` caused by `cause` is expected. */
+  private excuse(name: string, cause: string): void {
+    this.exitExcuses.set(name, { cause, untilMs: Infinity });
+    this.faultLogStart.set(name, { offset: fileSize(this.node(name).logFile), pid: this.node(name).process?.pid ?? 0 });
+  }
+
+  /**
+   * After a storage fault: a node that survived it but whose log-server disabled its store (it takes
+   * no writes again until restarted, by design) is restarted, as an operator would. Returns what was done.
+   */
+  private async restartIfStoreDisabled(name: string): Promise<string> {
+    const n = this.node(name);
+    const since = this.faultLogStart.get(name);
+    this.faultLogStart.delete(name);
+    // A process started since (after an exit) has a fresh store.
+    if (since === undefined || n.process === null || n.process.pid !== since.pid || !isRunning(n.process.proc)) return "";
+    if (!readSince(n.logFile, since.offset).includes(STORE_DISABLED_IN_LOG)) return "";
+    n.stopping = true;
+    await stopServer(n.process.proc, "SIGTERM", 10_000);
+    await this.restart(name);
+    this.log(`${name}: its log-server disabled its store under the fault; restarted`);
+    return "; its log-server had disabled its store: restarted";
+  }
+
+  /** The fault is healed: exits stay excused for `graceMs` (an error already under way), then no more. */
+  private endExcuse(name: string, graceMs: number): void {
+    const e = this.exitExcuses.get(name);
+    if (e !== undefined) this.exitExcuses.set(name, { ...e, untilMs: Date.now() + graceMs });
   }
 
   private async answeringPid(n: ChaosNode): Promise<number | undefined> {
@@ -303,17 +445,186 @@ export class ChaosCluster {
     n.paused = false;
   }
 
-  /** Everything back to normal: links healed, paused nodes resumed, dead nodes restarted. */
+  // ---- storage faults ------------------------------------------------------------------------------
+
+  /**
+   * Makes every fsync/fdatasync of the node's process fail with EIO (strace), or only those on the
+   * given files of its data directory, until healFsync().
+   */
+  async failFsync(name: string, outFile: string, files: readonly string[] = []): Promise<void> {
+    const n = this.node(name);
+    if (n.process === null || !isRunning(n.process.proc)) throw new Error(`${name} is not running`);
+    this.excuse(name, "fsync-error");
+    try {
+      this.fsyncFaults.set(name, await FsyncFailure.start(n.process.pid, outFile, files.map((f) => join(n.dataDir, f))));
+    } catch (e) {
+      this.endExcuse(name, 0);
+      throw e;
+    }
+  }
+
+  /**
+   * Detaches strace; says how many calls were failed. Restarts the node if the fault killed it or
+   * left its log-server's store disabled.
+   */
+  async healFsync(name: string, graceMs = 5_000): Promise<string> {
+    const f = this.fsyncFaults.get(name);
+    this.fsyncFaults.delete(name);
+    const injected = (await f?.stop()) ?? 0;
+    this.endExcuse(name, graceMs);
+    const restarted = !(this.node(name).process !== null && isRunning(this.node(name).process!.proc));
+    await this.restart(name);
+    const disabled = await this.restartIfStoreDisabled(name);
+    return `strace detached after failing ${injected} fsync/fdatasync call${injected === 1 ? "" : "s"}${restarted ? "; restarted after its exit" : ""}${disabled}`;
+  }
+
+  /** The node whose data directory is on a size-limited tmpfs, if any. */
+  diskLimitedNode(): ChaosNode | undefined {
+    return this.nodes.find((n) => n.tmpfs !== null);
+  }
+
+  /** Fills the node's tmpfs; returns the ballast's size. */
+  async fillDisk(name: string): Promise<number> {
+    const t = this.node(name).tmpfs;
+    if (t === null) throw new Error(`${name}'s data directory is not on a tmpfs`);
+    this.excuse(name, "disk-full");
+    return t.fill();
+  }
+
+  /** Deletes the ballast; restarts the node if the full disk killed it or left its log-server's store disabled. */
+  async drainDisk(name: string, graceMs = 5_000): Promise<string> {
+    const n = this.node(name);
+    if (n.tmpfs === null) return "";
+    await n.tmpfs.drain();
+    this.endExcuse(name, graceMs);
+    const restarted = !(n.process !== null && isRunning(n.process.proc));
+    await this.restart(name);
+    const disabled = await this.restartIfStoreDisabled(name);
+    return `ballast deleted${restarted ? "; restarted after its exit" : ""}${disabled}`;
+  }
+
+  // ---- metadata membership ---------------------------------------------------------------------------
+
+  /** The metadata servers as the first answering node lists them. */
+  async metadataServers(): Promise<MetadataServerView[] | undefined> {
+    for (const n of this.running().filter((x) => !x.paused)) {
+      try {
+        const r = await fetch(`${this.adminUrl(n)}/v1/metadata-servers`, { signal: AbortSignal.timeout(3000) });
+        if (r.status !== 200) continue;
+        return ((await r.json()) as { servers: MetadataServerView[] }).servers;
+      } catch {
+        // next node
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * POST /v1/metadata-servers/{name}/{action} on the running nodes in turn until one answers 200 or
+   * 409 (the transition is not possible: already done, or refused), or the deadline passes.
+   */
+  async changeMembership(name: string, action: "add" | "remove", timeoutMs = 15_000): Promise<{ ok: boolean; answer: string }> {
+    const deadline = Date.now() + timeoutMs;
+    // Every answer, in order: a 409 after an unanswered attempt may mean the first one did it.
+    const answers: string[] = [];
+    const said = () => answers.join("; ") || "no node answered";
+    while (Date.now() < deadline) {
+      for (const n of this.running().filter((x) => !x.paused)) {
+        try {
+          const r = await fetch(`${this.adminUrl(n)}/v1/metadata-servers/${encodeURIComponent(name)}/${action}`, {
+            method: "POST",
+            signal: AbortSignal.timeout(Math.max(1000, Math.min(8000, deadline - Date.now()))),
+          });
+          const body = (await r.json().catch(() => ({}))) as { code?: string; detail?: string };
+          answers.push(`${r.status}${body.code ? ` ${body.code}` : ""}${body.detail ? ` (${body.detail})` : ""} via ${n.name}`);
+          if (r.status === 200) return { ok: true, answer: said() };
+          if (r.status === 409) return { ok: false, answer: said() };
+        } catch (e) {
+          answers.push(`${(e as Error).message} via ${n.name}`);
+        }
+        if (Date.now() >= deadline) break;
+      }
+      await Bun.sleep(250);
+    }
+    return { ok: false, answer: said() };
+  }
+
+  /** What the node's own metadata server says it is (member, standby, joining, …), if it answers. */
+  async ownMetadataState(name: string): Promise<string | undefined> {
+    try {
+      const r = await fetch(`${this.adminUrl(this.node(name))}/v1/metadata-server/status`, { signal: AbortSignal.timeout(2000) });
+      return ((await r.json()) as { state?: string }).state;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits until `name`'s entry in the nodes configuration is in one of `states`. */
+  async waitMetadataState(name: string, states: readonly string[], timeoutMs: number): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    let last: string | undefined;
+    do {
+      last = (await this.metadataServers())?.find((s) => s.name === name)?.state;
+      if (last !== undefined && states.includes(last)) return last;
+      await Bun.sleep(200);
+    } while (Date.now() < deadline);
+    return last;
+  }
+
+  /** The node running the sequencer of `logId`'s last segment, if a node lists the logs. */
+  async logSequencerNode(logId: number): Promise<string | undefined> {
+    for (const n of this.running().filter((x) => !x.paused)) {
+      try {
+        const r = await fetch(`${this.adminUrl(n)}/v1/logs`, { signal: AbortSignal.timeout(2000) });
+        if (r.status !== 200) continue;
+        const body = (await r.json()) as { logs: Array<{ id: number; segments: Array<{ sequencer: string | null }> }> };
+        const sequencer = body.logs.find((l) => l.id === logId)?.segments.at(-1)?.sequencer; // "N2:1"
+        const nodeId = sequencer?.split(":")[0];
+        if (nodeId === undefined) return undefined;
+        return (await this.metadataServers())?.find((s) => s.node === nodeId)?.name;
+      } catch {
+        // next node
+      }
+    }
+    return undefined;
+  }
+
+  /** Re-adds every node the membership nemesis removed that is still standby. */
+  async readdRemovedMetadataServers(): Promise<void> {
+    for (const name of [...this.removedMetadataServers]) {
+      const state = (await this.metadataServers())?.find((s) => s.name === name)?.state;
+      if (state === "standby") {
+        const r = await this.changeMembership(name, "add");
+        this.log(`re-adding ${name} to the metadata cluster: ${r.answer}`);
+        if (!r.ok) continue;
+      }
+      if (state !== undefined) this.removedMetadataServers.delete(name);
+    }
+  }
+
+  /** Everything back to normal: links healed, paused nodes resumed, storage faults healed, dead nodes restarted, removed metadata servers re-added. */
   async healAll(): Promise<void> {
     this.proxy.heal();
     for (const n of this.nodes) if (n.paused) this.resume(n.name);
+    for (const name of [...this.fsyncFaults.keys()]) await this.healFsync(name);
+    for (const n of this.nodes) if (n.tmpfs !== null && this.exitExcuses.get(n.name)?.untilMs === Infinity) await this.drainDisk(n.name);
     for (const n of this.nodes) if (n.process === null || !isRunning(n.process.proc)) await this.restart(n.name);
+    await this.readdRemovedMetadataServers();
   }
 
   async stop(): Promise<void> {
+    this.closing = true;
     for (const n of this.nodes) n.stopping = true;
+    await Promise.all([...this.fsyncFaults.values()].map((f) => f.stop()));
+    this.fsyncFaults.clear();
     const procs: Subprocess[] = this.nodes.map((n) => n.process?.proc).filter((p): p is Subprocess => p !== undefined);
     await Promise.all(procs.map((p) => stopServer(p, "SIGTERM", 10_000)));
+    for (const n of this.nodes) {
+      if (n.tmpfs === null) continue;
+      // Leave the data directory readable from outside the namespace (artifacts), then drop it.
+      await n.tmpfs.exportContents().catch((e: unknown) => this.log(`copying ${n.name}'s tmpfs out: ${(e as Error).message}`));
+      await n.tmpfs.stop();
+    }
     await this.proxy.close();
   }
 

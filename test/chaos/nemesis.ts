@@ -9,11 +9,20 @@
 //   ring        (5 nodes) each node reaches only its two neighbours: majorities that overlap, no clique
 //   delay       every link delayed by 50–300 ms with jitter
 //   reset       one node's connections reset, and new ones refused, for the duration
+//   fsync-error every fsync/fdatasync of one node fails with EIO (strace --inject), then strace detaches;
+//               half the time only those on the log-server's store
+//   disk-full   the node whose data directory is a size-limited tmpfs gets it filled by a ballast file
+//   membership  a metadata member is removed (never below a majority of the cluster's size), re-added on heal
+// The last three need root; a node they make exit is restarted on heal (see cluster.ts).
+import { join } from "node:path";
 import type { ChaosCluster } from "./cluster.ts";
 import { DROP, RESET, PASS, type LinkMode } from "./net/fault-proxy.ts";
 import type { Rng } from "./rng.ts";
 
-export const NEMESES = ["kill", "pause", "isolate", "split", "asymmetric", "ring", "delay", "reset"] as const;
+/** The log-server's record store in a data directory (src/logserver), with its write-ahead log. */
+const LOG_SERVER_STORE_FILES = ["logserver.sqlite", "logserver.sqlite-wal"] as const;
+
+export const NEMESES = ["kill", "pause", "isolate", "split", "asymmetric", "ring", "delay", "reset", "fsync-error", "disk-full", "membership"] as const;
 export type NemesisKind = (typeof NEMESES)[number];
 
 export function parseNemeses(list: string): NemesisKind[] {
@@ -47,17 +56,21 @@ export interface ScheduleOptions {
 interface ActiveFault {
   readonly nemesis: NemesisKind;
   readonly targets: readonly string[];
-  heal(): Promise<void>;
+  /** Undoes the fault; may say what it found. */
+  heal(): Promise<string | void>;
 }
 
 export class Nemesis {
   readonly timeline: TimelineEntry[] = [];
+  private fsyncFaults = 0;
 
   constructor(
     private readonly cluster: ChaosCluster,
     private readonly rng: Rng,
     private readonly now: () => number,
     private readonly log: (line: string) => void = () => {},
+    /** Where strace writes the calls it failed. */
+    private readonly workDir: string = "/tmp",
   ) {}
 
   note(nemesis: string, detail: string, targets: readonly string[] = []): void {
@@ -87,8 +100,8 @@ export class Nemesis {
 
   private async stop(fault: ActiveFault): Promise<void> {
     try {
-      await fault.heal();
-      this.record("stop", fault, "healed");
+      const detail = await fault.heal();
+      this.record("stop", fault, typeof detail === "string" ? `healed: ${detail}` : "healed");
     } catch (e) {
       this.record("stop", fault, `heal failed: ${(e as Error).message}`);
     }
@@ -102,6 +115,18 @@ export class Nemesis {
     }
     const candidates = this.cluster.running().filter((n) => !n.paused);
     return this.rng.pick(candidates.length > 0 ? candidates : this.cluster.nodes).name;
+  }
+
+  /** Waits until the node's own metadata server reports `standby`; returns the last state it reported. */
+  private async ownMetadataState(name: string, timeoutMs: number): Promise<string | undefined> {
+    const deadline = performance.now() + timeoutMs;
+    let last: string | undefined;
+    do {
+      last = await this.cluster.ownMetadataState(name);
+      if (last === "standby") return last;
+      await Bun.sleep(200);
+    } while (performance.now() < deadline);
+    return last;
   }
 
   private names(): string[] {
@@ -185,6 +210,71 @@ export class Nemesis {
         setLinks(pairs, { kind: "delay", ms, jitterMs });
         fault = { nemesis: kind, targets: names, heal: restore(pairs) };
         detail = `${ms} ms + up to ${jitterMs} ms jitter on every link`;
+        break;
+      }
+      case "fsync-error": {
+        // Half the time only the log-server's store fails: the metadata raft store, whose failed
+        // persist ends the process at once, keeps working, so the log-server's handling is what shows.
+        // Then, half the time, the node of log 0's sequencer (which stores each batch on its own
+        // log-server first) is the target.
+        const onlyLogStore = this.rng.chance(0.5);
+        const sequencer = onlyLogStore && this.rng.chance(0.5) ? await this.cluster.logSequencerNode(0) : undefined;
+        const t = sequencer !== undefined && this.cluster.running().some((n) => n.name === sequencer && !n.paused) ? sequencer : await this.target(0.5);
+        const out = join(this.workDir, `${t}-fsync-${++this.fsyncFaults}.strace`);
+        await this.cluster.failFsync(t, out, onlyLogStore ? LOG_SERVER_STORE_FILES : []);
+        fault = {
+          nemesis: kind,
+          targets: [t],
+          heal: () => this.cluster.healFsync(t),
+        };
+        detail =
+          `fsync and fdatasync fail with EIO ${onlyLogStore ? `on the log-server store only (${LOG_SERVER_STORE_FILES.join(", ")})` : "on every file"}` +
+          (t === sequencer ? " (the node of log 0's sequencer)" : "");
+        break;
+      }
+      case "disk-full": {
+        const n = this.cluster.diskLimitedNode();
+        if (n === undefined) {
+          fault = { nemesis: kind, targets: [], heal: async () => {} };
+          detail = "no node has a size-limited data directory: nothing done";
+          break;
+        }
+        const ballast = await this.cluster.fillDisk(n.name);
+        fault = { nemesis: kind, targets: [n.name], heal: () => this.cluster.drainDisk(n.name) };
+        detail = `data directory filled by a ${Math.round(ballast / 2 ** 20)} MiB ballast file`;
+        break;
+      }
+      case "membership": {
+        const servers = await this.cluster.metadataServers();
+        const members = (servers ?? []).filter((s) => s.state === "member").map((s) => s.name);
+        const majority = Math.floor(this.cluster.nodes.length / 2) + 1;
+        if (servers === undefined || members.length - 1 < majority) {
+          fault = { nemesis: kind, targets: [], heal: async () => {} };
+          detail = servers === undefined ? "no node listed the metadata servers: nothing removed" : `only ${members.length} members (${members.join(",")}): nothing removed`;
+          break;
+        }
+        let t = await this.target(0.5);
+        if (!members.includes(t)) t = this.rng.pick(members);
+        const removed = await this.cluster.changeMembership(t, "remove");
+        // Even an unanswered removal may have happened: the heal re-adds whatever is standby then.
+        this.cluster.removedMetadataServers.add(t);
+        const state = await this.cluster.waitMetadataState(t, ["standby"], removed.ok ? 5_000 : 1_000);
+        const own = state === "standby" ? await this.ownMetadataState(t, 5_000) : undefined;
+        fault = {
+          nemesis: kind,
+          targets: [t],
+          heal: async () => {
+            const before = (await this.cluster.metadataServers())?.find((s) => s.name === t)?.state;
+            if (before !== "standby") {
+              this.cluster.removedMetadataServers.delete(t);
+              return `not re-added: it is ${before ?? "unknown"}`;
+            }
+            const added = await this.cluster.changeMembership(t, "add");
+            if (added.ok) this.cluster.removedMetadataServers.delete(t);
+            return `add: ${added.answer}`;
+          },
+        };
+        detail = `remove: ${removed.answer}; nodes configuration says ${state ?? "?"}, the node says ${own ?? "?"}`;
         break;
       }
       case "reset": {

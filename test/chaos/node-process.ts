@@ -45,13 +45,16 @@ export interface SpawnedNode {
   readonly logFile: string;
 }
 
-/** Starts `cairn server <args>` with stdout and stderr appended to `logFile`. */
-export function spawnServer(args: readonly string[], logFile: string, env: Record<string, string> = {}): SpawnedNode {
+/**
+ * Starts `cairn server <args>` with stdout and stderr appended to `logFile`. `prefix` runs it through
+ * a wrapper that execs it (`nsenter … --`), so the PID is still the server's.
+ */
+export function spawnServer(args: readonly string[], logFile: string, env: Record<string, string> = {}, prefix: readonly string[] = []): SpawnedNode {
   installExitHook();
   const fd = openSync(logFile, "a");
   let proc: Subprocess;
   try {
-    proc = Bun.spawn([...cairnCommand(), "server", ...args], {
+    proc = Bun.spawn([...prefix, ...cairnCommand(), "server", ...args], {
       env: { ...cleanEnv(), ...env },
       stdout: fd,
       stderr: fd,
@@ -60,9 +63,18 @@ export function spawnServer(args: readonly string[], logFile: string, env: Recor
   } finally {
     closeSync(fd);
   }
+  return { proc: track(proc), pid: proc.pid, logFile };
+}
+
+/**
+ * Remembers a helper process (strace, a mount-namespace holder) like a server: stopAll() and the
+ * exit hook stop it by PID, and liveCount() counts it until it has exited.
+ */
+export function track(proc: Subprocess): Subprocess {
+  installExitHook();
   live.add(proc);
   void proc.exited.then(() => live.delete(proc));
-  return { proc, pid: proc.pid, logFile };
+  return proc;
 }
 
 export function isRunning(proc: Subprocess): boolean {

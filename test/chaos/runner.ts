@@ -4,19 +4,19 @@
 // quiet period, read everything back from every node, and check the history. On failure (or on
 // request) the history, the nemesis timeline, the checkers' reports and every node's log are written to
 // .chaos/<time>-seed<N>/. Every process is stopped by PID in a finally block.
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChaosCluster, type UnexpectedExit } from "./cluster.ts";
+import { ChaosCluster, type ExpectedExit, type UnexpectedExit } from "./cluster.ts";
 import { request, keyPath } from "./client.ts";
 import { History, pairOperations } from "./history.ts";
-import { Nemesis, type NemesisKind, type TimelineEntry } from "./nemesis.ts";
+import { NEMESES, Nemesis, type NemesisKind, type TimelineEntry } from "./nemesis.ts";
 import { REPO_ROOT } from "./node-process.ts";
 import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
 import { SetWorkload } from "./workloads/set.ts";
-import { LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
+import { HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
 import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./workloads/types.ts";
 
 export const WORKLOADS = ["register", "set", "log"] as const;
@@ -47,6 +47,8 @@ export interface ChaosOptions {
   readonly keepArtifacts?: boolean;
   readonly artifactsRoot?: string;
   readonly extraArgs?: readonly string[];
+  /** Size of the tmpfs holding one node's data directory when disk-full is among the nemeses. */
+  readonly diskSizeBytes?: number;
   readonly log?: (line: string) => void;
   /** Shown in the artifacts' README as the way to repeat the run. */
   readonly rerunCommand?: string;
@@ -67,6 +69,8 @@ export interface ChaosResult {
   readonly liveness: readonly LivenessReport[];
   /** Node processes that exited without the harness stopping them (a crash fails the run). */
   readonly unexpectedExits: readonly UnexpectedExit[];
+  /** Node processes that a storage fault made exit (fatal persist, I/O error); restarted on heal. */
+  readonly expectedExits: readonly ExpectedExit[];
   readonly timeline: readonly TimelineEntry[];
   readonly operations: number;
   readonly okOperations: number;
@@ -91,6 +95,25 @@ export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   paceMs: 25,
   opsPerKey: 100,
 };
+
+/**
+ * The long profile: every nemesis (scripts/chaos.ts drops ring below 5 nodes), every workload, half an hour by default.
+ * fsync-error and disk-full need root (scripts/chaos.ts leaves them out, saying so, when they cannot run).
+ */
+export const LONG_PROFILE: Omit<ChaosOptions, "seed"> = {
+  ...CI_PROFILE,
+  durationMs: 1_800_000,
+  warmupMs: 10_000,
+  quietMs: 20_000,
+  nemeses: [...NEMESES],
+  workloads: ["register", "set", "log"],
+  holdMs: [2_000, 8_000],
+  gapMs: [1_000, 5_000],
+  livenessTimeoutMs: 30_000,
+};
+
+/** 256 MiB: room for a long run's data; tmpfs uses memory only for what is written (and the ballast). */
+const DEFAULT_DISK_SIZE_BYTES = 256 * 2 ** 20;
 
 function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
   const clients = options.clients?.[name];
@@ -121,7 +144,17 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const clientLoops: Promise<void>[] = [];
   log(`chaos seed ${options.seed}: ${options.nodes} nodes, ${options.durationMs} ms, nemeses [${options.nemeses.join(",")}], workloads [${options.workloads.join(",")}]`);
   try {
-    cluster = await ChaosCluster.start({ size: options.nodes, dir, rng: rng.fork("cluster"), log, ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}) });
+    const tmpfsNode = options.nemeses.includes("disk-full")
+      ? { name: `n${rng.fork("disk-full").int(1, options.nodes)}`, sizeBytes: options.diskSizeBytes ?? DEFAULT_DISK_SIZE_BYTES }
+      : undefined;
+    cluster = await ChaosCluster.start({
+      size: options.nodes,
+      dir,
+      rng: rng.fork("cluster"),
+      log,
+      ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
+      ...(tmpfsNode ? { tmpfsNode } : {}),
+    });
     const c = cluster;
     const ctx: WorkloadContext = {
       history,
@@ -158,14 +191,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
     }
 
-    nemesis = new Nemesis(c, rng.fork("nemesis"), () => history.now(), log);
+    nemesis = new Nemesis(c, rng.fork("nemesis"), () => history.now(), log, dir);
     const faultPhaseMs = Math.max(0, options.durationMs - options.warmupMs - options.quietMs);
     await nemesis.run({ nemeses: options.nemeses, warmupMs: options.warmupMs, faultPhaseMs, holdMs: options.holdMs, gapMs: options.gapMs }, () => false);
     await c.healAll();
     const healedAt = history.now();
     nemesis.note("heal", "final heal: links pass, paused nodes resumed, dead nodes restarted");
     log(`final heal at ${Math.round(healedAt - begin)} ms`);
-    liveness = await checkLiveness(c, runId, options, () => history.now() - healedAt);
+    const logLive = workloads.some((w) => w.name === "log");
+    liveness = await checkLiveness(c, runId, options, () => history.now() - healedAt, logLive);
     nemesis.note("liveness", liveness.map((l) => `${l.node}: ${l.ok ? `${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`).join("; "));
     const quietLeft = options.quietMs - (history.now() - healedAt);
     if (quietLeft > 0) await Bun.sleep(quietLeft);
@@ -200,6 +234,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     checks,
     liveness,
     unexpectedExits: cluster?.unexpectedExits ?? [],
+    expectedExits: cluster?.expectedExits ?? [],
     timeline: nemesis?.timeline ?? [],
     operations: ops.length,
     okOperations,
@@ -217,8 +252,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   return { ...result, ...(artifacts ? { artifacts } : {}) };
 }
 
-/** After the final heal: each node must serve a write and a linearizable read within the timeout. */
-async function checkLiveness(cluster: ChaosCluster, runId: string, options: ChaosOptions, sinceHeal: () => number): Promise<LivenessReport[]> {
+/**
+ * After the final heal: each node must serve a metadata write and a linearizable read within the
+ * timeout, and, when the log workload runs, an append to its log (a log that stopped taking appends
+ * is a hang even when every acknowledged record is still there). The liveness records are not the
+ * workload's (other prefix): its checker counts them for order only.
+ */
+async function checkLiveness(cluster: ChaosCluster, runId: string, options: ChaosOptions, sinceHeal: () => number, logToo: boolean): Promise<LivenessReport[]> {
+  const logApi = new HttpLogApi();
   return Promise.all(
     cluster.nodes.map(async (n): Promise<LivenessReport> => {
       const base = cluster.adminUrl(n);
@@ -229,8 +270,12 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
         const w = await request(base, "PUT", keyPath(key), { body: i++, timeoutMs: options.requestTimeoutMs });
         if (w.kind === "ok") {
           const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
-          if (r.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-          lastError = `read: ${r.code}`;
+          if (r.kind === "ok") {
+            if (!logToo) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
+            const a = await logApi.append({ name: n.name, admin: base }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
+            if (a.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
+            lastError = `log append: ${a.code}`;
+          } else lastError = `read: ${r.code}`;
         } else lastError = `write: ${w.code}`;
         await Bun.sleep(100);
       }
@@ -265,6 +310,7 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
       ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
       ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
       ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}`),
+      ...result.expectedExits.map((x) => `expected exit of ${x.node} (pid ${x.pid}) under ${x.cause}: ${x.exitCode ?? x.signal}`),
       ...(result.error ? ["", `error: ${result.error}`] : []),
       "",
       "history.jsonl   invoke/ok/fail/info events (time = ms on a monotonic clock since the run began)",
@@ -278,6 +324,10 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
       "",
     ].join("\n"),
   );
-  void dir;
+  // strace's record of the fsync calls each fsync-error fault failed.
+  for (const f of existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith(".strace")) : []) {
+    mkdirSync(join(out, "strace"), { recursive: true });
+    copyFileSync(join(dir, f), join(out, "strace", f));
+  }
   return out;
 }
