@@ -37,7 +37,7 @@ export const BifrostSection = Type.Object(
       0,
     ),
     "probe-interval-ms": Count(
-      "Between controller rounds, how often the log controller probes again a log-server node under suspicion (its last ping failed or the fabric lost its connection); a node found dead starts a round at once. 0: nodes are probed once per round only.",
+      "Between controller rounds, how often the log controller probes again a log-server node under suspicion (its last ping failed or the fabric lost its connection); a node found dead by refused connections starts a round at once (mere silence still waits for a round). 0: nodes are probed once per round only.",
       100,
       0,
     ),

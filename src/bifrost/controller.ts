@@ -8,7 +8,8 @@
 // Between rounds, a node under suspicion (its last ping failed, or the fabric lost its connection)
 // is probed every `probeIntervalMs`; a failed ping is followed by a TCP connect to learn whether the
 // port refuses (the process is gone) or not (paused, slow, partitioned: left to the failure timeout).
-// A node found dead that way starts a round at once instead of waiting for the next one.
+// A node found dead by refusals starts a round at once instead of waiting for the next one; a node
+// that is merely silent is left to the rounds, exactly as before (no earlier verdict for a pause).
 //
 // Invariants: a log has at most one reconfiguration in flight from this controller; a decision is
 // applied only if the log's tail segment is still the one it was made on (expectTailIndex);
@@ -222,17 +223,21 @@ export class LogController {
     if (!this.leading || this.abort.signal.aborted) return;
     const liveness = this.deps.liveness;
     const now = this.nowMs();
-    const suspects = this.deps.directory
-      .logServers()
-      .filter((n) => liveness.status(n.id, now) !== "dead" && (liveness.suspect(n.id, now) || this.deps.connectionLost?.(n.id) === true));
-    if (suspects.length === 0) return;
-    await Promise.all(suspects.map((n) => this.probeNode(n.id)));
-    const after = this.nowMs();
-    const died = suspects.filter((n) => liveness.status(n.id, after) === "dead");
-    if (died.length > 0 && this.leading) {
-      this.deps.logger.info({ nodes: died.map((n) => n.id) }, "log-server node found dead between rounds: the log controller acts now");
-      this.requestRound();
+    const probes: Promise<void>[] = [];
+    for (const n of this.deps.directory.logServers()) {
+      // A probe still running (a silent node's ping waits for its deadline) is not doubled.
+      if (this.probing.has(n.id) || liveness.status(n.id, now) === "dead") continue;
+      if (!liveness.suspect(n.id, now) && this.deps.connectionLost?.(n.id) !== true) continue;
+      probes.push(
+        this.probeNode(n.id).then(() => {
+          // Only proof of a dead process acts early; silence past the timeout waits for a round.
+          if (!liveness.refusedDead(n.id) || !this.leading) return;
+          this.deps.logger.info({ node: n.id }, "log-server node refuses connections (its process is gone): the log controller acts now");
+          this.requestRound();
+        }),
+      );
     }
+    await Promise.all(probes);
   }
 
   /** A round now, or right after the running one (which may have decided before the news). */

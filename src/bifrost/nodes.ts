@@ -137,6 +137,11 @@ export class LivenessTracker {
     return o.lastOkMs === undefined || o.refusals > 0 ? "unknown" : "alive";
   }
 
+  /** Dead because its port refused connections (not merely silent); only an answer clears it. */
+  refusedDead(id: NodeId): boolean {
+    return this.seen.get(id)?.gone === true;
+  }
+
   /** The latest probe of this node got no answer and it is not dead yet: worth probing again soon. */
   suspect(id: NodeId, nowMs: number): boolean {
     return this.seen.get(id)?.lastFailed === true && this.status(id, nowMs) !== "dead";

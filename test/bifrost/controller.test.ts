@@ -338,6 +338,18 @@ describe("controller loop", () => {
     expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(1_500);
   });
 
+  test("between rounds only refusals act: a node silent past the failure timeout is reconfigured by the next round, not earlier", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1]);
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(2) }, { reason: "test" });
+    const paused = new Set<NodeId>();
+    await runWatchingController(c, 1, paused, { intervalMs: 1_500, failureTimeoutMs: 500 });
+    const pausedAt = performance.now();
+    paused.add(nodeId(2)); // dead by silence at ~500 ms; the next round is ~1.5 s after start
+    await until("a new sequencer", async () => ((await sequencerOf(c)).startsWith("N2:") ? undefined : true), 10_000);
+    expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(1_200);
+  });
+
   test("a restarted sequencer is fenced by its new generation: the log gets a new segment and the old one stays readable", async () => {
     cluster = new TestCluster(tempDir(), 3, 2, [1]);
     const c = cluster;
