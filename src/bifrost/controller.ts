@@ -184,9 +184,24 @@ export class LogController {
       }
       if (!this.leading) this.deps.logger.info("this node leads the metadata cluster: the log controller is active");
       this.leading = true;
+      const startedMs = performance.now();
       await this.deps.refreshNodes();
-      await this.probe();
+      const refreshedMs = performance.now();
+      // The chain first, then the pings: liveness is judged against observations made just now,
+      // never against ones a slow metadata read has aged (that declared healthy nodes dead: a new
+      // metadata leader's first read can take seconds).
       const { doc } = await this.deps.bifrost.logsDocument(true);
+      const readMs = performance.now();
+      await this.probe();
+      const probedMs = performance.now();
+      // Pings are bounded (a silent node costs up to half the failure timeout); metadata reads are not.
+      if (readMs - startedMs > this.deps.options.failureTimeoutMs / 2) {
+        this.warn(
+          "slow-round",
+          { refreshMs: Math.round(refreshedMs - startedMs), readLogsMs: Math.round(readMs - refreshedMs), probeMs: Math.round(probedMs - readMs) },
+          "a log controller round is slow: reconfigurations wait for it",
+        );
+      }
       const now = this.nowMs();
       const liveness = this.deps.liveness;
       const actions = planLogActions({
