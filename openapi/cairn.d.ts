@@ -889,6 +889,16 @@ export interface components {
                  */
                 "failure-timeout-ms": number;
                 /**
+                 * @description A log-server node whose fabric port has refused every connection for this long (at least two probes after failed pings, nothing else in between) counts as dead before `failure-timeout-ms`: a refused connection means no process listens there (killed or stopped), which a paused or overloaded node never gives. 0: only `failure-timeout-ms` counts.
+                 * @default 300
+                 */
+                "refused-dead-ms": number;
+                /**
+                 * @description Between controller rounds, how often the log controller probes again a log-server node under suspicion (its last ping failed or the fabric lost its connection); a node found dead by refused connections starts a round at once (mere silence still waits for a round). 0: nodes are probed once per round only.
+                 * @default 100
+                 */
+                "probe-interval-ms": number;
+                /**
                  * @description Logs the controller seals and reconfigures at once.
                  * @default 8
                  */

@@ -22,6 +22,8 @@ const RAW_SPEC_PATH = "/openapi-raw.json";
  * The admin app. `spec` is how /openapi.json is answered: the live node passes the finished
  * document (see spec.ts); the renderer passes nothing and gets Elysia's raw document instead.
  */
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
   const specRoute: AnyElysia =
     spec === undefined
@@ -47,7 +49,14 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
       // JSON bodies are parsed here so their nesting is bounded before any schema walks them:
       // validating a document nested 100 000 levels deep costs seconds of the only thread.
       if (!contentType.startsWith("application/json")) return;
-      const text = await request.text();
+      // Decoded strictly: bytes that are not UTF-8 are not JSON (RFC 8259 §8.1) and must not be
+      // stored with U+FFFD in their place.
+      let text: string;
+      try {
+        text = STRICT_UTF8.decode(await request.arrayBuffer());
+      } catch {
+        throw new CairnError("API_MALFORMED_BODY", "the request body is not valid UTF-8 (JSON must be UTF-8)");
+      }
       if (text === "") return null;
       let value: unknown;
       try {
