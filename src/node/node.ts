@@ -139,21 +139,29 @@ export class Node {
     return this.stopping;
   }
 
+  /**
+   * Outside in: first the admin API (its open connections are closed, so a request still in
+   * flight ends unanswered, which its client must treat as "may have been applied"), then the
+   * fabric server (peers' requests drain), the logs role, and the metadata service last. The
+   * other way round, an append still retrying inside bifrost found the metadata service gone and
+   * was answered 503 CAIRN-CLUSTER-0001 ("not provisioned": nothing applied) although its records
+   * had been stored (chaos seed 101, fsync-error nemesis: a failed append visible in later reads).
+   */
   private async releaseResources(): Promise<void> {
-    if (this.metadataService !== undefined) {
-      await this.metadataService.stop();
-      this.metadataService = undefined;
+    if (this.adminServer !== undefined) {
+      await this.adminServer.stop(true);
+      this.adminServer = undefined;
     }
     await this.fabricServer?.stop();
     this.fabricServer = undefined;
     await this.logs?.stop();
     this.logs = undefined;
+    if (this.metadataService !== undefined) {
+      await this.metadataService.stop();
+      this.metadataService = undefined;
+    }
     await this.fabricClient?.close();
     this.fabricClient = undefined;
-    if (this.adminServer !== undefined) {
-      await this.adminServer.stop(true);
-      this.adminServer = undefined;
-    }
     this.dataDir.close();
   }
 
