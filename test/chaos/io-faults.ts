@@ -23,10 +23,12 @@ export function storageFaultUnavailable(kind: "fsync-error" | "disk-full"): stri
   return probe.exitCode === 0 ? null : `${kind} needs \`unshare --mount\` (${probe.stderr.toString().trim()})`;
 }
 
-/** The PID tracing `pid`, 0 when none (from /proc/<pid>/status). */
+/** The PID tracing `pid`, 0 when none (from /proc/<pid>/status); undefined once it has exited. */
 function tracerPid(pid: number): number | undefined {
   try {
-    const m = /^TracerPid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    if (/^State:\s+[ZX]/m.test(status)) return undefined;
+    const m = /^TracerPid:\s+(\d+)/m.exec(status);
     return m ? Number(m[1]) : undefined;
   } catch {
     return undefined;
@@ -54,7 +56,10 @@ export class FsyncFailure {
     );
     const fault = new FsyncFailure(proc, outFile);
     const deadline = Date.now() + 5_000;
-    while (tracerPid(pid) !== proc.pid) {
+    for (;;) {
+      const tracer = tracerPid(pid);
+      // Attached; or the process is already gone, ended by the first failed call (strace then exits too).
+      if (tracer === proc.pid || tracer === undefined) break;
       if (proc.exitCode !== null || Date.now() > deadline) {
         await fault.stop();
         const err = proc.stderr instanceof ReadableStream ? (await new Response(proc.stderr).text()).trim() : "";
