@@ -354,7 +354,18 @@ export class RaftDriver {
   private onSoftState(leader: NodeId, role: string): void {
     const previous = this.leaderValue;
     this.leaderValue = leader;
-    if (previous !== leader) this.log.info({ leader: leader ? `N${leader}` : null, role }, "metadata raft leadership changed");
+    if (previous === leader) return;
+    this.log.info({ leader: leader ? `N${leader}` : null, role }, "metadata raft leadership changed");
+    // A read index request still unanswered went to the old leader (or was taken by it) and may
+    // never be answered: fail it now so the client retries at once (on the new leader) instead of
+    // waiting for its whole deadline. A new metadata leader's first reads took 4.5 s before this.
+    if (this.reads.size > 0) {
+      const pending = [...this.reads.values()];
+      this.reads.clear();
+      for (const r of pending) {
+        r.reject(new CairnError("METADATA_UNAVAILABLE", "the metadata leader changed before the read got its read index", { leaderHint: leader || null }));
+      }
+    }
   }
 
   private send(messages: readonly Message[]): void {
