@@ -141,6 +141,7 @@ const base: Omit<ChaosOptions, "seed"> =
         workloads: ["register", "set", "log"],
         holdMs: [2_000, 6_000],
         gapMs: [1_000, 4_000],
+        setAddsPerKey: 1_000,
       };
 const nodes = values.nodes === undefined ? base.nodes : Number(values.nodes);
 if (nodes !== 3 && nodes !== 5) throw new Error("--nodes must be 3 or 5");

@@ -42,6 +42,8 @@ export interface ChaosOptions {
   /** Longest pause of a client between two operations. */
   readonly paceMs: number;
   readonly opsPerKey?: number;
+  /** Elements per set key (default: one set for the whole run, as the CI profile has it). */
+  readonly setAddsPerKey?: number;
   readonly checkBounds?: CheckBounds;
   /** Write artifacts even when the run passes. */
   readonly keepArtifacts?: boolean;
@@ -110,6 +112,8 @@ export const LONG_PROFILE: Omit<ChaosOptions, "seed"> = {
   holdMs: [2_000, 8_000],
   gapMs: [1_000, 5_000],
   livenessTimeoutMs: 30_000,
+  // One set value of ~50 000 elements would be rewritten whole by every add and held by every read.
+  setAddsPerKey: 1_000,
 };
 
 /** 256 MiB: room for a long run's data; tmpfs uses memory only for what is written (and the ballast). */
@@ -121,7 +125,7 @@ function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
     case "register":
       return new RegisterWorkload({ ...(clients ? { clients } : {}), ...(options.opsPerKey ? { opsPerKey: options.opsPerKey } : {}), ...(options.checkBounds ? { bounds: options.checkBounds } : {}) });
     case "set":
-      return new SetWorkload(clients ? { clients } : {});
+      return new SetWorkload({ ...(clients ? { clients } : {}), ...(options.setAddsPerKey ? { addsPerKey: options.setAddsPerKey } : {}) });
     case "log":
       return new LogWorkload(undefined, clients ? { clients } : {});
   }
