@@ -6,7 +6,6 @@ import type { Config } from "../config/index.ts";
 import { LogServerRole } from "../logserver/role.ts";
 import type { LogStore } from "../logserver/store.ts";
 import type { MetadataService } from "../metadata/service.ts";
-import { DataDir } from "../node/datadir.ts";
 import type { FabricClient, FabricServer } from "../net/index.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Registry } from "../observability/metrics.ts";
@@ -31,7 +30,7 @@ export interface NodeLogsDeps {
   readonly self: () => { id: number | undefined; generation: number };
   /**
    * Whether the data directory belongs to a provisioned cluster (its marker holds a fingerprint): the
-   * log-server then refuses an empty record store file. Read from the marker when not given.
+   * log-server then refuses an empty record store file. The node passes it (false when not given).
    */
   readonly provisioned?: boolean;
 }
@@ -60,7 +59,7 @@ export class NodeLogs {
     if (config.roles.includes("log-server")) {
       this.logServer = LogServerRole.start({
         dataDir: this.deps.dataDir,
-        provisioned: this.deps.provisioned ?? new DataDir(this.deps.dataDir).readMarker()?.fingerprint != null,
+        provisioned: this.deps.provisioned ?? false,
         config: config["log-server"],
         fabric: this.deps.fabricServer,
         registry: this.deps.registry,

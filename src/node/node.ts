@@ -101,6 +101,7 @@ export class Node {
         fabricClient: this.fabricClient!,
         metadataService: () => this.metadataService,
         self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+        provisioned: this.marker?.fingerprint != null,
       });
       this.logs.start();
       const admin = this.startAdmin();
