@@ -159,6 +159,8 @@ interface SequencerSlot {
 
 /** How long an append waits for a sealed tail segment to be followed by a new one. */
 const SEALED_WAIT_MS = 3_000;
+/** Least time between two attempts of one node to move a log off a write-unavailable segment. */
+const STUCK_RETRY_MS = 1_000;
 const RETRY_MIN_MS = 20;
 const RETRY_MAX_MS = 250;
 
@@ -409,6 +411,7 @@ export class Bifrost {
     try {
       range = await slot.appender.append(request.payloads);
     } catch (e) {
+      if (isCairnError(e, "LOG_WRITE_UNAVAILABLE") && !this.retired.has(seg.params.loglet)) this.moveOffStuckSegment(log, seg);
       const assigned = assignedOffsets(e);
       if (assigned === undefined) {
         // Never sent to a log-server: safe to send again on the segment that follows.
@@ -423,6 +426,31 @@ export class Bifrost {
       return this.resolveAfterSeal(log, seg, assigned, typeof signal === "function" ? signal() : signal);
     }
     return { status: "ok", first: offsetToLsn(lsn(seg.baseLsn), range.first), last: offsetToLsn(lsn(seg.baseLsn), range.last), reason: "" };
+  }
+
+  private readonly stuckMoves = new Map<LogId, number>();
+
+  /**
+   * This node's sequencer of `seg` went write-unavailable: fewer than r nodeset members take its
+   * stores (their stores refused writes, or fenced it) although they may all be alive, so the log
+   * controller, which watches liveness, would never move the log. Seal the segment and continue in
+   * a new one (log-servers whose store refuses writes are not chosen), at most every
+   * STUCK_RETRY_MS per log while appends keep arriving. Found by the chaos fsync-error nemesis
+   * (seeds 101, 112): two of three log-servers disabled their stores after a failed fsync, and the
+   * log took no appends for the rest of the run although every node was up again.
+   */
+  private moveOffStuckSegment(log: LogId, seg: Segment): void {
+    const now = performance.now();
+    const last = this.stuckMoves.get(log);
+    if (last !== undefined && now - last < STUCK_RETRY_MS) return;
+    this.stuckMoves.set(log, now);
+    this.deps.logger.warn(
+      { log, segment: seg.index, loglet: seg.params.loglet },
+      "the sequencer cannot store to enough log-servers of its nodeset: sealing the segment and continuing the log in a new one",
+    );
+    void this.reconfigure(log, {}, { reason: "sequencer-write-unavailable", expectTailIndex: seg.index, acceptConcurrent: true, signal: this.stopSignal.signal }).catch(
+      (e: unknown) => this.deps.logger.warn({ err: e, log, segment: seg.index }, "moving the log off a write-unavailable segment failed; the next append tries again"),
+    );
   }
 
   /**

@@ -136,6 +136,8 @@ export interface ControllerDeps {
 const CONNECT_PROBE_MS = 500;
 
 export class LogController {
+  /** Log-servers that answered but whose store refuses writes (placed in no new segment). */
+  private readonly unwritable = new Set<NodeId>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
   private running = false;
@@ -265,7 +267,7 @@ export class LogController {
     const out: Candidate[] = [];
     for (const n of this.deps.directory.logServers()) {
       const generation = this.deps.liveness.generation(n.id);
-      if (this.deps.liveness.status(n.id, now) === "alive" && generation !== undefined) out.push({ id: n.id, generation });
+      if (this.deps.liveness.status(n.id, now) === "alive" && generation !== undefined && !this.unwritable.has(n.id)) out.push({ id: n.id, generation });
     }
     return out;
   }
@@ -283,7 +285,12 @@ export class LogController {
       const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
       const answer = await this.deps.peers.ping(id, signal).catch(() => undefined);
       let result: ProbeResult = SILENT;
-      if (answer !== undefined && answer.node === id) result = ANSWERED(answer.generation);
+      if (answer !== undefined && answer.node === id) {
+        result = ANSWERED(answer.generation);
+        // Alive, but a store that refuses writes cannot take part in a new segment.
+        if (answer.storeWritable === false) this.unwritable.add(id);
+        else this.unwritable.delete(id);
+      }
       else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
         // The ping failed before its deadline (a timed-out one means a silent peer, not a refusing
         // port): does anything listen there at all?

@@ -89,7 +89,11 @@ export class NodeLogs {
     this.deps.fabricServer
       .register(BIFROST_RPCS.append, (req, ctx) => bifrost.appendAsSequencer(req, ctx.deadline))
       .register(BIFROST_RPCS.tail, (req) => bifrost.sequencerTail(req))
-      .register(BIFROST_RPCS.ping, () => ({ node: this.selfId() ?? null, generation: this.deps.self().generation }));
+      .register(BIFROST_RPCS.ping, () => ({
+        node: this.selfId() ?? null,
+        generation: this.deps.self().generation,
+        ...(this.logServer ? { storeWritable: this.logServer.store.writable } : {}),
+      }));
     bifrost.start();
     this.directoryTimer = setInterval(() => void this.refreshNodes().catch(() => {}), options.chainRefreshIntervalMs);
     const c = config.bifrost;
@@ -153,7 +157,8 @@ export class NodeLogs {
       this.directory.logServers().map(async (n) => {
         const budget = AbortSignal.any([AbortSignal.timeout(PLACEMENT_PING_MS), ...(signal ? [signal] : [])]);
         const a = await peers.ping(n.id, budget).catch(() => undefined);
-        return a !== undefined && a.node === n.id ? { id: n.id, generation: a.generation } : undefined;
+        // A log-server whose store refuses writes would refuse every store of a new segment.
+        return a !== undefined && a.node === n.id && a.storeWritable !== false ? { id: n.id, generation: a.generation } : undefined;
       }),
     );
     return answers.filter((a): a is Candidate => a !== undefined);

@@ -45,6 +45,8 @@ export const PingRequestSchema = Type.Object({}, { additionalProperties: false }
 export const PingResponseSchema = Type.Object({
   node: Type.Union([Type.String(), Type.Null()]),
   generation: Type.Integer({ minimum: 0 }),
+  /** false: this node's log-server store refuses writes (a write failed; it takes writes again after a restart). */
+  storeWritable: Type.Optional(Type.Boolean()),
 });
 
 export type AppendRequest = Static<typeof AppendRequestSchema>;

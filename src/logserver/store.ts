@@ -184,6 +184,11 @@ export class LogStore implements LogServerApi {
   private flushScheduled = false;
   /** Set after a failed transaction: stores answer `disabled`, seals and trims fail (Restate's failsafe). */
   private writeFailure: Error | undefined;
+
+  /** False once a write failed (the store then refuses writes until the process restarts) or it closed. */
+  get writable(): boolean {
+    return !this.closed && this.writeFailure === undefined;
+  }
   private closed = false;
   private readonly pendingTrims = new Map<LogletId, LogletOffset>();
   private trimScheduled = false;

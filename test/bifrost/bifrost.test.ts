@@ -5,6 +5,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { findLog, LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument } from "../../src/bifrost/chain.ts";
 import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
 import { logId, lsn, nodeId } from "../../src/bifrost/types.ts";
+import { LogStore } from "../../src/logserver/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { useTempDirs } from "../logserver/helpers.ts";
 import { TestCluster } from "./harness.ts";
@@ -105,6 +106,32 @@ describe("bifrost chains", () => {
     await c.node(3).bifrost.append(L1, [enc("after")]);
     expect(await c.node(1).bifrost.findTail(L1)).toMatchObject({ tailLsn: 6, segment: 1 });
     expect(texts(await readAll(c, 1))).toEqual(["1:s0", "2:s1", "3:s2", "4:s3", "5:after"]);
+  });
+
+  test("a sequencer whose nodeset stores refuse writes moves the log to a new segment once they take writes again", async () => {
+    // Regression (chaos fsync-error nemesis, seeds 101 and 112): two of three log-servers disabled
+    // their stores after a failed fsync; the sequencer went write-unavailable, every node stayed
+    // alive, so nothing moved the log and it took no appends even after the stores came back.
+    const c = start(3, 2, { appendTimeoutMs: 3_000 });
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(1) }, { reason: "test" });
+    await c.node(1).bifrost.append(L1, [enc("before")]);
+    // The disk fault: a write failed, so these stores refuse writes until they are opened again.
+    for (const i of [2, 3]) (c.node(i).store as unknown as { writeFailure: Error }).writeFailure = new Error("EIO (injected)");
+    const stuck = await c.node(1).bifrost.append(L1, [enc("during")]).catch((e: unknown) => e);
+    expect(isCairnError(stuck, "LOG_WRITE_UNAVAILABLE") || isCairnError(stuck, "LOG_APPEND_INDETERMINATE") || isCairnError(stuck, "LOG_SEALED")).toBe(true);
+    // The log-servers restart their stores (same files).
+    for (const i of [2, 3]) {
+      const n = c.node(i);
+      const path = n.store.path;
+      await n.store.close();
+      n.store = LogStore.open({ path, sync: false });
+    }
+    const after = await c.node(1).bifrost.append(L1, [enc("after")]);
+    const chain = await c.node(1).bifrost.chain(L1, true);
+    expect(chain.segments.length).toBeGreaterThan(1);
+    const all = texts(await readAll(c, 2));
+    expect(all).toContain("1:before");
+    expect(all).toContain(`${after.first}:after`);
   });
 
   test("local → replicated is a reconfiguration: the local segment stays readable", async () => {
