@@ -5,7 +5,7 @@
 import type { FabricClient, FabricServer } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
-import type { MetadataApi } from "./api.ts";
+import type { Consistency, MetadataApi } from "./api.ts";
 import { MetadataClient } from "./client.ts";
 import { NO_VERSION, DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
 import { RemoveRpc, StatusRpc } from "./rpc.ts";
@@ -166,8 +166,8 @@ export class ReplicatedMetadataService implements MetadataService {
     return this.server?.status();
   }
 
-  async listServers(): Promise<MetadataServerListEntry[]> {
-    const config = (await this.requireApi().get(KEYS.nodesConfig))?.value as NodesConfiguration | undefined;
+  async listServers(consistency: Consistency = "linearizable"): Promise<MetadataServerListEntry[]> {
+    const config = (await this.requireApi().get(KEYS.nodesConfig, { consistency }))?.value as NodesConfiguration | undefined;
     if (config === undefined) return [];
     const nodes = config.nodes.filter((n) => n.roles.includes("metadata-server"));
     return Promise.all(

@@ -1,6 +1,6 @@
 // The node's view of the metadata store, whichever kind backs it: is the cluster provisioned, the
 // MetadataApi once it is, and provisioning. The node and the admin API talk only to this.
-import type { MetadataApi } from "./api.ts";
+import type { Consistency, MetadataApi } from "./api.ts";
 import type { ClusterInfo } from "./nodes-config.ts";
 import type { ProvisionRequest } from "./provision.ts";
 
@@ -16,7 +16,8 @@ export interface MetadataService {
   /** This node's metadata server, if it runs one. */
   serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
   /** Every node with the metadata-server role and its state. */
-  listServers(): Promise<MetadataServerListEntry[]>;
+  /** `stale`: from this node's copy of the nodes configuration, without a linearizable read. */
+  listServers(consistency?: Consistency): Promise<MetadataServerListEntry[]>;
   /** Operator: ask a standby node to join (standby → auto-join). */
   addServer(node: string): Promise<void>;
   /** Operator: remove a member (member → standby). */

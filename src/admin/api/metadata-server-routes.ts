@@ -15,6 +15,11 @@ export function metadataServerRoutes(deps: AdminDeps) {
     return s;
   };
   const NodeParams = t.Object({ node: t.String({ description: "Node id (`N2`) or name." }) });
+  // The change is applied once add/remove returned: the answer must not turn into an error because
+  // the linearizable read of the list that follows timed out (a new leader being elected); the
+  // list then comes from this node's copy. (The chaos membership nemesis got 503 for removals that
+  // had been applied.)
+  const listAfterChange = () => service().listServers().catch(() => service().listServers("stale"));
   return new Elysia({ name: "metadata-server-routes" })
     .use(models)
     .get(
@@ -41,7 +46,7 @@ export function metadataServerRoutes(deps: AdminDeps) {
       "/v1/metadata-servers/:node/add",
       async ({ params }) => {
         await service().addServer(params.node);
-        return { servers: await service().listServers() };
+        return { servers: await listAfterChange() };
       },
       {
         params: NodeParams,
@@ -58,7 +63,7 @@ export function metadataServerRoutes(deps: AdminDeps) {
       "/v1/metadata-servers/:node/remove",
       async ({ params }) => {
         await service().removeServer(params.node);
-        return { servers: await service().listServers() };
+        return { servers: await listAfterChange() };
       },
       {
         params: NodeParams,
