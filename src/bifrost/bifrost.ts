@@ -549,11 +549,11 @@ export class Bifrost {
    */
   private ownCommittedTail(seg: Segment): { committedTail: LogletOffset; sealed: boolean } {
     const slot = this.slots.get(seg.params.loglet);
-    if (seg.sealedTail !== undefined || this.retired.has(seg.params.loglet) || slot?.appender.closed === true) {
-      return { committedTail: slot ? slot.appender.core.committedTail() : logletOffset(1), sealed: true };
-    }
-    // No appender in this generation yet: nothing was appended (the sequencer starts at offset 1).
-    return { committedTail: slot ? slot.appender.core.committedTail() : logletOffset(1), sealed: false };
+    return {
+      // No appender in this generation yet: nothing was appended (the sequencer starts at offset 1).
+      committedTail: slot ? slot.appender.core.committedTail() : logletOffset(1),
+      sealed: seg.sealedTail !== undefined || this.retired.has(seg.params.loglet) || slot?.appender.closed === true,
+    };
   }
 
   // ---- tail, read -----------------------------------------------------------------------------
@@ -595,12 +595,15 @@ export class Bifrost {
     return (await this.chainTail(chain, signal)).tail;
   }
 
-  /** The tail, and the chain it belongs to (a newer one than given when a seal was under way). */
-  private async chainTail(chain: LogChain, signal?: AbortSignal, again = true): Promise<{ tail: LogTail; chain: LogChain }> {
-    const tail = await this.tailOfChain(chain, signal);
+  /** The tail, and the chain it belongs to (re-read once when a seal was under way). */
+  private async chainTail(given: LogChain, signal?: AbortSignal): Promise<{ tail: LogTail; chain: LogChain }> {
+    let chain = given;
+    let tail = await this.tailOfChain(chain, signal);
+    if (tail === "being-sealed") {
+      chain = await this.chain(toLogId(chain.id), true);
+      tail = await this.tailOfChain(chain, signal);
+    }
     if (tail !== "being-sealed") return { tail, chain };
-    const fresh = await this.chain(toLogId(chain.id), true);
-    if (again) return this.chainTail(fresh, signal, false);
     throw new CairnError("LOG_TAIL_UNKNOWN", `the tail of log ${chain.id} cannot be determined right now: its tail segment is being sealed`, { log: chain.id });
   }
 

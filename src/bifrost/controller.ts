@@ -290,8 +290,7 @@ export class LogController {
         // Alive, but a store that refuses writes cannot take part in a new segment.
         if (answer.storeWritable === false) this.unwritable.add(id);
         else this.unwritable.delete(id);
-      }
-      else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
+      } else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
         // The ping failed before its deadline (a timed-out one means a silent peer, not a refusing
         // port): does anything listen there at all?
         const dial = AbortSignal.any([AbortSignal.timeout(CONNECT_PROBE_MS), this.abort.signal]);

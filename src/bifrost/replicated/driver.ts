@@ -158,7 +158,8 @@ export class ReplicatedLogletAppender {
       let bytes = 0;
       for (const p of payloads) bytes += p.byteLength;
       this.queued.push({ payloads, bytes, resolve, reject });
-      if (!this.drainScheduled) {
+      // While blocked, the next commit drains the queue.
+      if (!this.drainScheduled && !this.blocked) {
         // After this turn's I/O callbacks: every append that arrived meanwhile joins the batch.
         this.drainScheduled = true;
         setImmediate(() => {

@@ -248,7 +248,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
         repairFrom: logletOffset(this.start),
         copiesWritten: this.copiesWritten,
         lost: this.lost,
-        underReplicated: this.underReplicatedRanges(),
+        underReplicated: toRanges([...this.underReplicated].sort((a, b) => a - b)),
       },
     });
   }
@@ -357,14 +357,11 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
       }
     }
     this.tail = Math.max(tail, this.knownGlobalTail);
-    const lost: OffsetRange[] = [];
+    const lost: number[] = [];
     for (let o = this.start; o < Math.min(this.knownGlobalTail, this.tail); o++) {
-      if (this.copies(o) > 0 || this.trimmed(o)) continue;
-      const last = lost[lost.length - 1];
-      if (last && last.to === o - 1) lost[lost.length - 1] = { from: last.from, to: logletOffset(o) };
-      else lost.push({ from: logletOffset(o), to: logletOffset(o) });
+      if (this.copies(o) === 0 && !this.trimmed(o)) lost.push(o);
     }
-    this.lost = lost;
+    this.lost = toRanges(lost);
     this.cursor = this.start;
   }
 
@@ -387,26 +384,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
 
   private needsRepair(o: number): boolean {
     const c = this.copies(o);
-    return c > 0 && c < this.params.replication && !this.trimmed(o) && !this.isUnderReplicated(o);
-  }
-
-  private isUnderReplicated(o: number): boolean {
-    return this.underReplicated.has(o);
-  }
-
-  private markUnderReplicated(o: number): void {
-    this.underReplicated.add(o);
-  }
-
-  /** The under-replicated offsets as ascending ranges. */
-  private underReplicatedRanges(): OffsetRange[] {
-    const out: OffsetRange[] = [];
-    for (const o of [...this.underReplicated].sort((a, b) => a - b)) {
-      const last = out[out.length - 1];
-      if (last && last.to === o - 1) out[out.length - 1] = { from: last.from, to: logletOffset(o) };
-      else out.push({ from: logletOffset(o), to: logletOffset(o) });
-    }
-    return out;
+    return c > 0 && c < this.params.replication && !this.trimmed(o) && !this.underReplicated.has(o);
   }
 
   private usable(node: NodeId): boolean {
@@ -528,7 +506,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     );
     if (candidates.length === 0 && pendingCopies === 0) {
       // Every server lacking the record is given up on: publish it with the copies it has.
-      this.markUnderReplicated(o);
+      this.underReplicated.add(o);
       return true;
     }
     const ready = candidates.filter((n) => this.usable(n));
@@ -632,4 +610,15 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     if (s.failures >= this.options.maxAttemptsPerNode || silentTooLong) s.gaveUp = true;
     else s.until = this.now + backoffTicks(s.failures, this.options.retryMinTicks, this.options.retryMaxTicks);
   }
+}
+
+/** Ascending offsets as ranges of consecutive ones. */
+function toRanges(ascending: readonly number[]): OffsetRange[] {
+  const out: OffsetRange[] = [];
+  for (const o of ascending) {
+    const last = out[out.length - 1];
+    if (last && last.to === o - 1) out[out.length - 1] = { from: last.from, to: logletOffset(o) };
+    else out.push({ from: logletOffset(o), to: logletOffset(o) });
+  }
+  return out;
 }
