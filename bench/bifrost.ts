@@ -6,16 +6,15 @@
 // (nodeset of three, acknowledged at two copies), at concurrency 1, 16 and 64; each cell is the
 // median of its rounds, and the two settings alternate round by round.
 // Run alone on the machine: flock /tmp/cairn-bench.lock bun bench/bifrost.ts [--seconds 1.5] [--rounds 3]
+import { numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { logId, nodeId } from "../src/bifrost/types.ts";
 import { TestCluster } from "../test/bifrost/harness.ts";
 
-const args = process.argv.slice(2);
-const arg = (name: string, dflt: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
-const SECONDS = arg("--seconds", 1.5);
-const ROUNDS = arg("--rounds", 3);
+const SECONDS = numArg("seconds", 1.5);
+const ROUNDS = numArg("rounds", 3);
 const WARMUP_MS = 300;
 const RECORD_BYTES = 1024;
 const CONCURRENCY = [1, 16, 64];

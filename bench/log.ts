@@ -16,6 +16,7 @@
 //   --only reconfiguration: part 4 alone (3 nodes, sync=true, no throughput cells); writes
 //   bench/results/log-reconfiguration.json and leaves log.json alone. CAIRN_BIFROST__* variables in
 //   the environment reach every node (e.g. CAIRN_BIFROST__REFUSED_DEAD_MS=0 for the timeout alone).
+import { choiceArg, flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -30,27 +31,13 @@ import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const argv = process.argv.slice(2);
-function numArg(name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a non-negative number`);
-  return v;
-}
 const MEASURE_MS = numArg("seconds", 3) * 1000;
 const WARMUP_MS = numArg("warmup", 0.5) * 1000;
 const TRIALS = Math.round(numArg("trials", 10));
 const TRIAL_BUDGET_MS = numArg("trial-budget", 150) * 1000;
-const WITH_NATS = !argv.includes("--no-nats");
-const KEEP_DIRS = argv.includes("--keep");
-const ONLY = (() => {
-  const i = argv.indexOf("--only");
-  if (i < 0) return null;
-  const v = argv[i + 1];
-  if (v !== "reconfiguration") throw new Error(`--only takes "reconfiguration" (got ${v ?? "nothing"})`);
-  return v;
-})();
+const WITH_NATS = !flagArg("no-nats");
+const KEEP_DIRS = flagArg("keep");
+const ONLY = choiceArg("only", ["reconfiguration"] as const);
 const RECORD_BYTES = 1024;
 const LOG = 0;
 const DEADLINE_MS = 10_000;

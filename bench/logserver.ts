@@ -7,17 +7,15 @@
 // The two modes alternate in short rounds and each cell reports the median round, so a burst of
 // disk contention from other processes hits both modes alike rather than one whole cell.
 // Run alone on the machine: flock /tmp/cairn-bench.lock bun bench/logserver.ts [--seconds 1.5] [--rounds 3]
+import { numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { asLogletId, generationalNodeId, logletOffset } from "../src/bifrost/types.ts";
 import { LogStore } from "../src/logserver/index.ts";
 
-const args = process.argv.slice(2);
-const secondsArg = args.indexOf("--seconds");
-const SECONDS = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 1.5;
-const roundsArg = args.indexOf("--rounds");
-const ROUNDS = roundsArg >= 0 ? Number(args[roundsArg + 1]) : 3;
+const SECONDS = numArg("seconds", 1.5);
+const ROUNDS = numArg("rounds", 3);
 const WARMUP_MS = 300;
 const RECORD_BYTES = 1024;
 const CONCURRENCY = [1, 16, 256];

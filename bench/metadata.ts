@@ -12,6 +12,7 @@
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/metadata.ts
 // Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --writers 8 --no-etcd --keep (keep temp dirs)
 // Each cell runs `rounds` times, alternating cairn and etcd, and reports its median round.
+import { flagArg, numArg } from "./args.ts";
 import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -25,21 +26,13 @@ import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
 // ---------------------------------------------------------------------------------------------
 // Settings
 
-const argv = process.argv.slice(2);
-function numArg(name: string, fallback: number): number {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(argv[i + 1]);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`--${name} needs a non-negative number`);
-  return v;
-}
 const MEASURE_MS = numArg("seconds", 3) * 1000;
 const WARMUP_MS = numArg("warmup", 0.5) * 1000;
 const ROUNDS = Math.max(1, Math.round(numArg("rounds", 3)));
 const TRIALS = numArg("trials", 10);
 const FAILOVER_WRITERS = numArg("writers", 8);
-const WITH_ETCD = !argv.includes("--no-etcd");
-const KEEP_DIRS = argv.includes("--keep");
+const WITH_ETCD = !flagArg("no-etcd");
+const KEEP_DIRS = flagArg("keep");
 const KEY_SPACE = 1000;
 const DEADLINE_MS = 10_000;
 const PROBE_INTERVAL_MS = 25;
