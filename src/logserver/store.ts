@@ -24,7 +24,7 @@ import {
 } from "../bifrost/types.ts";
 import { CairnError, invariant } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
-import { Counter, Histogram, type Registry } from "../observability/metrics.ts";
+import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
 import type {
   DigestEntry,
   GetDigestRequest,
@@ -131,6 +131,7 @@ interface StoreMetrics {
   commitSeconds: Histogram;
   batchOps: Histogram;
   trimmed: Counter;
+  writable: Gauge;
 }
 
 const metricsByRegistry = new WeakMap<Registry, StoreMetrics>();
@@ -157,6 +158,11 @@ function storeMetrics(registry: Registry): StoreMetrics {
         registers,
       }),
       trimmed: new Counter({ name: "cairn_logserver_records_trimmed_total", help: "Records deleted by trims", registers }),
+      writable: new Gauge({
+        name: "cairn_logserver_store_writable",
+        help: "1 while the record store takes writes; 0 once a failed write disabled it (fix the disk, then restart the node)",
+        registers,
+      }),
     };
     metricsByRegistry.set(registry, m);
   }
@@ -188,6 +194,11 @@ export class LogStore implements LogServerApi {
   /** False once a write failed (the store then refuses writes until the process restarts) or it closed. */
   get writable(): boolean {
     return !this.closed && this.writeFailure === undefined;
+  }
+
+  /** Why the store takes no writes any more (the failed write's error), if a write failed. */
+  get writeFailureReason(): string | undefined {
+    return this.writeFailure?.message;
   }
   private closed = false;
   private readonly pendingTrims = new Map<LogletId, LogletOffset>();
@@ -230,6 +241,7 @@ export class LogStore implements LogServerApi {
     this.dataLoss = options.dataLoss ?? false;
     this.logger = options.logger;
     this.metrics = options.registry ? storeMetrics(options.registry) : undefined;
+    this.metrics?.writable.set(1);
     this.q = {
       loadState: db.query(
         "SELECT sequencer, sealed, trim_point, local_tail, known_global_tail FROM loglets WHERE loglet_id = ?",
@@ -452,6 +464,7 @@ export class LogStore implements LogServerApi {
       // The transaction rolled back: nothing of this batch is durable. Stop taking writes (a disk that
       // failed once is not trusted again until restart); reads keep working.
       this.writeFailure = e instanceof Error ? e : new Error(String(e));
+      this.metrics?.writable.set(0);
       this.logger?.error({ err: this.writeFailure, path: this.path }, "log store write failed; store writes disabled");
       for (const op of batch) this.answerAfterFailure(op);
       return;

@@ -341,6 +341,13 @@ export class Node {
     const state = this.lifecycle.state;
     const reasons: string[] = [];
     if (state !== "running") reasons.push(`node is ${state}: ${this.lifecycle.stateReason}`);
+    // A record store disabled by a failed write stays disabled until the process restarts (a disk
+    // that failed once is not trusted): the log-server role serves reads only, so the node is not ready.
+    const store = this.logs?.store();
+    const failure = store?.writeFailureReason;
+    if (store !== undefined && failure !== undefined) {
+      reasons.push(`log-server store ${store.path} takes no writes since a write failed (${failure}); fix the disk, then restart the node`);
+    }
     return { ready: reasons.length === 0, state, reasons };
   }
 
