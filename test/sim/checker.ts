@@ -3,7 +3,8 @@
 // - election safety: two leaders in one term; leader append-only: a leader rewriting its own log;
 // - log matching: two logs with the same (index, term) but different prefixes (a rolling prefix hash
 //   per node, registered globally per (index, term));
-// - leader completeness: a leader of term T missing an entry committed in a term < T;
+// - leader completeness: a leader of term T missing an entry committed in a term < T (the term in
+//   which it was committed, not the entry's own term);
 // - state machine safety: two nodes applying different entries at one index, or applying an entry
 //   that is not the committed one;
 // - monotonicity: a node's commit index going back within one life, durable term/commit going back;
@@ -82,6 +83,13 @@ export class SafetyChecker {
   private readonly registry = new Map<number, Map<number, number>>();
   private readonly committedHash: number[] = [0];
   private readonly committedTerm: number[] = [0];
+  /**
+   * The term in which each index became committed, as seen by the first node found committing it (its
+   * current term then): an entry of term 5 may be committed only in term 7, and a leader of term 6
+   * that lacks it breaks nothing. Never below the true term of commitment, so checks based on it are
+   * sound.
+   */
+  private readonly commitTermOf: number[] = [0];
   private maxCommitted = 0;
   private readonly appliedDigest: number[] = [];
   private readonly appliedTerm: number[] = [];
@@ -212,6 +220,7 @@ export class SafetyChecker {
         if (known === undefined) {
           this.committedHash[i] = h;
           this.committedTerm[i] = view.terms[i - view.base]!;
+          this.commitTermOf[i] = node.inspect.term();
         } else if (known !== h) {
           throw new SafetyViolation("state machine safety", `node ${id} committed a different entry (or prefix) at index ${i}`);
         }
@@ -231,13 +240,13 @@ export class SafetyChecker {
 
     // Leader completeness: the highest index committed in an earlier term must be in this log.
     let c = this.maxCommitted;
-    while (c > 0 && (this.committedTerm[c] ?? term) >= term) c--;
+    while (c > 0 && (this.commitTermOf[c] ?? term) >= term) c--;
     if (c <= 0 || c < view.base) return;
     const h = this.hashAt(view, c);
     if (h === undefined || h !== this.committedHash[c]) {
       throw new SafetyViolation(
         "leader completeness",
-        `leader ${id} of term ${term} lacks committed entry ${c} (term ${this.committedTerm[c]}); its last index is ${node.inspect.lastIndex()}`,
+        `leader ${id} of term ${term} lacks entry ${c} (of term ${this.committedTerm[c]}, committed in term ${this.commitTermOf[c]}); its last index is ${node.inspect.lastIndex()}`,
       );
     }
   }
