@@ -3,14 +3,14 @@
 // one request id across every attempt and the state machine deduplicates them, so a retry after a
 // lost answer cannot apply twice. When the deadline passes and an attempt may have reached a leader,
 // the outcome is reported as METADATA_INDETERMINATE, never as a failure.
-import type { FabricClient } from "../net/index.ts";
+import { problemValueToError, type FabricClient } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Consistency, MetadataApi } from "./api.ts";
 import { checkKey, checkValue, kvFailure } from "./api.ts";
 import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import type { NodesConfiguration } from "./nodes-config.ts";
-import { GetRpc, ListRpc, WriteRpc } from "./rpc.ts";
+import { GetRpc, ListRpc, MAX_WRITE_BATCH, WriteBatchRpc, WriteRpc, type WriteRequestWire } from "./rpc.ts";
 import type { LeaderHint, MetadataServer } from "./server.ts";
 
 export interface MetadataClientOptions {
@@ -72,6 +72,10 @@ export class MetadataClient implements MetadataApi {
   private leader: LeaderHint | undefined;
   private counter = 0;
   private readonly random: () => number;
+  /** Writes for remote members waiting for the end of this turn, by member address. */
+  private readonly forwards = new Map<string, Array<{ write: WriteRequestWire; resolve: (version: number) => void; reject: (e: unknown) => void }>>();
+  private forwardScheduled = false;
+  private readonly forwardsInFlight = new Map<string, number>();
 
   constructor(private readonly options: MetadataClientOptions) {
     this.random = options.random ?? Math.random;
@@ -130,19 +134,15 @@ export class MetadataClient implements MetadataApi {
     const requestId = `${this.options.requestIdPrefix()}:${++this.counter}`;
     return this.withRetries("write", async (target) => {
       if (target === "local") return await this.options.local!.write(requestId, cmd);
-      const r = await this.options.fabric.call(
-        target,
-        WriteRpc,
-        {
+      return asVersion(
+        await this.forward(target, {
           requestId,
           op: cmd.op,
           key: cmd.key,
           value: cmd.op === "put" ? cmd.value : null,
           precondition: cmd.precondition.kind === "matches-version" ? { kind: "matches-version", version: cmd.precondition.version } : cmd.precondition,
-        },
-        { deadlineMs: this.options.requestTimeoutMs },
+        }),
       );
-      return asVersion(r.version);
     }).catch((e: unknown) => {
       // A precondition failure that comes back from a peer keeps its code; re-map for the message.
       if (isCairnError(e, "METADATA_VERSION_MISMATCH") || isCairnError(e, "METADATA_EXISTS") || isCairnError(e, "METADATA_NOT_FOUND")) {
@@ -151,6 +151,76 @@ export class MetadataClient implements MetadataApi {
         throw kvFailure(cmd.key, cmd.op, { ok: false, reason, currentVersion: asVersion(currentVersion) });
       }
       throw e;
+    });
+  }
+
+  /**
+   * Sends a write to a remote member. While calls to that member are in flight, writes sent in the
+   * same turn of the event loop to it travel in one WriteBatchRpc (a node that is not the leader forwards its clients' writes,
+   * and they arrive together); each still gets its own outcome, as WriteRpc would give it. A call
+   * that fails as a whole fails every write in it with the same error, as separate calls would.
+   */
+  private forward(target: string, write: WriteRequestWire): Promise<number> {
+    // Nothing in flight to that member: go at once (a lone write pays no extra turn); otherwise join
+    // the writes that wait for the end of this turn.
+    if (!this.forwardScheduled && (this.forwardsInFlight.get(target) ?? 0) === 0) {
+      return this.trackForward(target, this.options.fabric.call(target, WriteRpc, write, { deadlineMs: this.options.requestTimeoutMs })).then((r) => r.version);
+    }
+    return new Promise<number>((resolve, reject) => {
+      let queue = this.forwards.get(target);
+      if (queue === undefined) this.forwards.set(target, (queue = []));
+      queue.push({ write, resolve, reject });
+      if (this.forwardScheduled) return;
+      this.forwardScheduled = true;
+      // After this turn's I/O callbacks: every write that arrived meanwhile joins.
+      setImmediate(() => this.flushForwards());
+    });
+  }
+
+  private flushForwards(): void {
+    this.forwardScheduled = false;
+    const pending = [...this.forwards];
+    this.forwards.clear();
+    const options = { deadlineMs: this.options.requestTimeoutMs };
+    for (const [target, queue] of pending) {
+      for (let at = 0; at < queue.length; at += MAX_WRITE_BATCH) {
+        const batch = queue.slice(at, at + MAX_WRITE_BATCH);
+        if (batch.length === 1) {
+          const only = batch[0]!;
+          this.trackForward(target, this.options.fabric.call(target, WriteRpc, only.write, options)).then((r) => only.resolve(r.version), only.reject);
+          continue;
+        }
+        this.trackForward(target, this.options.fabric.call(target, WriteBatchRpc, { writes: batch.map((b) => b.write) }, options)).then(
+          (r) => {
+            if (r.results.length !== batch.length) {
+              const e = new CairnError("NET_REMOTE_ERROR", `${target} answered ${r.results.length} outcomes for ${batch.length} writes`, { peer: target });
+              for (const b of batch) b.reject(e);
+              return;
+            }
+            r.results.forEach((result, k) => {
+              const b = batch[k]!;
+              if (result.ok) b.resolve(result.version);
+              else {
+                const status = (result.problem as { status?: unknown } | null)?.status;
+                b.reject(problemValueToError(typeof status === "number" ? status : 500, result.problem, target));
+              }
+            });
+          },
+          (e: unknown) => {
+            for (const b of batch) b.reject(e);
+          },
+        );
+      }
+    }
+  }
+
+  /** Counts the forwarding calls in flight to `target` while `call` runs. */
+  private trackForward<T>(target: string, call: Promise<T>): Promise<T> {
+    this.forwardsInFlight.set(target, (this.forwardsInFlight.get(target) ?? 0) + 1);
+    return call.finally(() => {
+      const left = (this.forwardsInFlight.get(target) ?? 1) - 1;
+      if (left === 0) this.forwardsInFlight.delete(target);
+      else this.forwardsInFlight.set(target, left);
     });
   }
 

@@ -1,7 +1,7 @@
 // The metadata server's methods on the peer fabric. Raft traffic, KV requests (served by members:
 // writes by the leader, linearizable reads by any member through ReadIndex), joining, removal and
 // status. Refusals carry `leaderHint` ({id, address}) so a client can go straight to the leader.
-import { Type } from "@sinclair/typebox";
+import { Type, type Static } from "@sinclair/typebox";
 import { defineRpc } from "../net/index.ts";
 
 const Precondition = Type.Union([
@@ -34,18 +34,43 @@ export const ListRpc = defineRpc({
   response: Type.Object({ keys: Type.Array(Type.Object({ key: Type.String(), version: Type.Integer({ minimum: 1 }) })) }),
 });
 
+const WriteRequest = Type.Object({
+  /** Unique per attempt: matches the applied entry to this request. */
+  requestId: Type.String({ maxLength: 64 }),
+  op: Type.Union([Type.Literal("put"), Type.Literal("delete")]),
+  key: Type.String({ maxLength: 256 }),
+  value: Type.Unknown(),
+  precondition: Precondition,
+});
+export type WriteRequestWire = Static<typeof WriteRequest>;
+
 export const WriteRpc = defineRpc({
   service: "metadata-server",
   method: "write",
-  request: Type.Object({
-    /** Unique per attempt: matches the applied entry to this request. */
-    requestId: Type.String({ maxLength: 64 }),
-    op: Type.Union([Type.Literal("put"), Type.Literal("delete")]),
-    key: Type.String({ maxLength: 256 }),
-    value: Type.Unknown(),
-    precondition: Precondition,
-  }),
+  request: WriteRequest,
   response: Type.Object({ version: Type.Integer({ minimum: 1 }) }),
+});
+
+/** Most writes one batch call carries (a non-leader forwards the writes of one turn together). */
+export const MAX_WRITE_BATCH = 256;
+
+/**
+ * Several independent writes in one call: each is handled as WriteRpc would handle it and has its own
+ * outcome, in request order (a version, or the problem WriteRpc would have answered with).
+ */
+export const WriteBatchRpc = defineRpc({
+  service: "metadata-server",
+  method: "write-batch",
+  request: Type.Object({ writes: Type.Array(WriteRequest, { minItems: 1, maxItems: MAX_WRITE_BATCH }) }),
+  response: Type.Object({
+    results: Type.Array(
+      Type.Union([
+        Type.Object({ ok: Type.Literal(true), version: Type.Integer({ minimum: 1 }) }),
+        Type.Object({ ok: Type.Literal(false), problem: Type.Unknown() }),
+      ]),
+      { maxItems: MAX_WRITE_BATCH },
+    ),
+  }),
 });
 
 export const JoinRpc = defineRpc({

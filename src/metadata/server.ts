@@ -23,7 +23,9 @@ import {
   RaftMessagesRpc,
   RemoveRpc,
   StatusRpc,
+  WriteBatchRpc,
   WriteRpc,
+  type WriteRequestWire,
 } from "./rpc.ts";
 import type { Static } from "@sinclair/typebox";
 import type { MetadataServerStatusSchema } from "./rpc.ts";
@@ -249,6 +251,15 @@ export class MetadataServer {
     return driver.sm.kv.list(prefix);
   }
 
+  private async writeFromWire(req: WriteRequestWire): Promise<Version> {
+    checkKey(req.key);
+    if (req.op === "put") checkValue(req.key, req.value);
+    const precondition: Precondition =
+      req.precondition.kind === "matches-version" ? { kind: "matches-version", version: asVersion(req.precondition.version) } : req.precondition;
+    const cmd: KvCommand = req.op === "put" ? { op: "put", key: req.key, value: req.value, precondition } : { op: "delete", key: req.key, precondition };
+    return await this.write(req.requestId, cmd);
+  }
+
   /** Serve a write on this node; only the leader accepts (others refuse with a leader hint). */
   async write(requestId: string, cmd: KvCommand): Promise<Version> {
     const driver = this.memberDriver();
@@ -456,15 +467,22 @@ export class MetadataServer {
       return v === undefined ? { found: false, version: 0, value: null } : { found: true, version: v.version, value: v.value };
     });
     server.register(ListRpc, async (req) => ({ keys: await this.list(req.prefix, req.consistency) }));
-    server.register(WriteRpc, async (req) => {
-      checkKey(req.key);
-      if (req.op === "put") checkValue(req.key, req.value);
-      const precondition: Precondition =
-        req.precondition.kind === "matches-version" ? { kind: "matches-version", version: asVersion(req.precondition.version) } : req.precondition;
-      const cmd: KvCommand =
-        req.op === "put" ? { op: "put", key: req.key, value: req.value, precondition } : { op: "delete", key: req.key, precondition };
-      return { version: await this.write(req.requestId, cmd) };
-    });
+    server.register(WriteRpc, async (req) => ({ version: await this.writeFromWire(req) }));
+    // Writes forwarded together by a non-leader: proposed in one turn, so they share one Ready and one
+    // fsync; each keeps its own outcome. An error that is not a CairnError is a bug: it fails the call.
+    server.register(WriteBatchRpc, async (req) => ({
+      results: await Promise.all(
+        req.writes.map((w) =>
+          this.writeFromWire(w).then(
+            (version) => ({ ok: true as const, version }),
+            (e: unknown) => {
+              if (!(e instanceof CairnError)) throw e;
+              return { ok: false as const, problem: e.toProblem() };
+            },
+          ),
+        ),
+      ),
+    }));
     server.register(JoinRpc, async (req) => this.handleJoin(req.nodeId, req.storageId));
     server.register(RemoveRpc, async (req) => {
       await this.remove(req.nodeId);

@@ -7,6 +7,7 @@ export { FabricClient, type FabricClientConfig, type CallOptions } from "./clien
 export type { PeerStatus } from "./peer.ts";
 export type { RpcContext, RpcHandler, FabricLogger } from "./router.ts";
 export type { BoundAddress } from "./transport.ts";
+export { problemValueToError } from "./problem.ts";
 export {
   HEADER_CLUSTER,
   HEADER_DEADLINE_MS,

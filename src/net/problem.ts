@@ -15,6 +15,14 @@ export function problemToError(status: number, body: Uint8Array, peer: string): 
   } catch {
     problem = undefined;
   }
+  return problemValueToError(status, problem, peer, text);
+}
+
+/**
+ * The same for a problem that arrived as a value inside an answer (one per item of a batch call).
+ * `text` is what to quote when it is not a problem this version knows.
+ */
+export function problemValueToError(status: number, problem: unknown, peer: string, text = JSON.stringify(problem) ?? ""): CairnError {
   if (problem !== null && typeof problem === "object" && !Array.isArray(problem)) {
     const fields = problem as Record<string, unknown>;
     const name = typeof fields.code === "string" ? NAME_BY_CODE.get(fields.code) : undefined;

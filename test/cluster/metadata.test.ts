@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import type { NodeProcess } from "../helpers/cairn-process.ts";
-import { GetRpc } from "../../src/metadata/rpc.ts";
+import { GetRpc, WriteBatchRpc } from "../../src/metadata/rpc.ts";
 import { FabricClient } from "../../src/net/index.ts";
 import { CairnError } from "../../src/observability/errors.ts";
 import { createRegistry } from "../../src/observability/metrics.ts";
@@ -56,6 +56,52 @@ describe("a 3-node metadata cluster", () => {
       const r = await get(n.addresses.admin, "follower-read");
       expect(r.body.value).toEqual({ n: 1 });
       expect(r.body.version).toBe(w.body.version!);
+    }
+  });
+
+  test("writes a follower forwards together travel in one call and keep their own outcomes", async () => {
+    const leader = await leaderOf(cluster);
+    const follower = alive().find((n) => n !== leader)!;
+    expect((await put(leader.addresses.admin, "batch-existing", 1)).status).toBe(200);
+    const results = await Promise.all([
+      ...Array.from({ length: 24 }, (_, i) => put(follower.addresses.admin, `batch-${i}`, { i })),
+      put(follower.addresses.admin, "batch-existing", 2, { "if-none-match": "*" }),
+    ]);
+    expect(results.slice(0, 24).map((r) => r.status)).toEqual(Array.from({ length: 24 }, () => 200));
+    expect(results[24]!.status).toBe(412);
+    expect(results[24]!.body.code).toBe("CAIRN-METADATA-0003");
+    expect(results[24]!.body.currentVersion).toBe(1);
+    for (let i = 0; i < 24; i++) expect((await get(leader.addresses.admin, `batch-${i}`)).body.value).toEqual({ i });
+    const metrics = await (await fetch(`${follower.addresses.admin}/metrics`)).text();
+    expect(metrics).toMatch(/cairn_fabric_client_calls_total\{service="metadata-server",method="write-batch",outcome="ok"\} [1-9]/);
+
+    // The call itself, straight to the leader: one outcome per write, in order, refusals among successes.
+    const fabric = new FabricClient({ identity: () => ({ clusterName: "localcluster", fingerprint: null, nodeId: null, generation: 1 }), registry: createRegistry({ defaultMetrics: false }) });
+    try {
+      const id = `batch-test-${Date.now()}`;
+      const r = await fabric.call(leader.addresses.fabric, WriteBatchRpc, {
+        writes: [
+          { requestId: `${id}-a`, op: "put", key: "batch-direct-a", value: "a", precondition: { kind: "none" } },
+          { requestId: `${id}-b`, op: "put", key: "batch-existing", value: 3, precondition: { kind: "does-not-exist" } },
+          { requestId: `${id}-c`, op: "delete", key: "batch-never-written", value: null, precondition: { kind: "none" } },
+          { requestId: `${id}-d`, op: "put", key: "batch-direct-b", value: "b", precondition: { kind: "matches-version", version: 7 } },
+          { requestId: `${id}-e`, op: "put", key: "batch-direct-c", value: "c", precondition: { kind: "none" } },
+        ],
+      });
+      expect(r.results.map((x) => x.ok)).toEqual([true, false, false, false, true]);
+      const codes = r.results.map((x) => (x.ok ? null : (x.problem as { code: string }).code));
+      expect(codes).toEqual([null, "CAIRN-METADATA-0003", "CAIRN-METADATA-0001", "CAIRN-METADATA-0002", null]);
+      expect((await get(leader.addresses.admin, "batch-direct-c")).body.value).toBe("c");
+      // A follower refuses every write of a batch with a hint to the leader.
+      const refused = await fabric.call(follower.addresses.fabric, WriteBatchRpc, {
+        writes: [{ requestId: `${id}-f`, op: "put", key: "batch-direct-d", value: "d", precondition: { kind: "none" } }],
+      });
+      expect(refused.results[0]!.ok).toBe(false);
+      const problem = (refused.results[0] as { problem: { code: string; leaderHint: { address: string } } }).problem;
+      expect(problem.code).toBe("CAIRN-METADATA-0007");
+      expect(problem.leaderHint.address).toBe(leader.addresses.fabric);
+    } finally {
+      await fabric.close();
     }
   });
 
