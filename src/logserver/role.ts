@@ -1,7 +1,8 @@
 // The log-server role of a node: opens the record store in the data directory and serves it to peers
 // over the fabric. One store per node (`logserver.sqlite`); it stays open for the node's lifetime.
-// In a provisioned cluster's data directory an empty store file is refused (CAIRN-LOG-0021): it may
-// have held acknowledged records. A missing one is created (the node never had the role's file).
+// In a provisioned cluster's data directory an empty store file, or a missing one that the node is
+// known to have created (`logserver.sqlite.created`), is refused (CAIRN-LOG-0021): it may have held
+// acknowledged records. A missing one without that marker is created (the node never had the file).
 import { join } from "node:path";
 import type { FabricServer } from "../net/index.ts";
 import type { Logger } from "../observability/log.ts";

@@ -5,15 +5,16 @@
 //
 // A new store file is built under a temporary name and renamed into place once initialised, so a
 // store file is never legitimately empty: in a provisioned cluster's data directory an empty one (or
-// a missing one beside a write-ahead log) is damage that may have held acknowledged records, and
-// opening it fails with CAIRN-LOG-0021 instead of starting an empty store in its place.
+// a missing one beside a write-ahead log, or beside the `.created` marker written with every store) is
+// damage that may have held acknowledged records, and opening it fails with CAIRN-LOG-0021 instead
+// of starting an empty store in its place.
 //
 // Invariants: the acceptance rules are those of rules.ts, applied at commit time in arrival order;
 // the in-memory state cache equals the durable state after every commit; reads see committed data
 // only; records at or below a loglet's trim point are never returned (a trim gap is reported
 // instead), even before the background deletion has removed them.
 import { Database, type Statement } from "bun:sqlite";
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import {
   formatGenerationalNodeId,
@@ -283,10 +284,17 @@ export class LogStore implements LogServerApi {
     let db: Database | undefined;
     try {
       const size = fileSize(path);
+      const marker = createdMarkerPath(path);
       if (size === undefined || size === 0) {
         const walBytes = fileSize(`${path}-wal`) ?? 0;
-        if (options.provisioned === true && (size === 0 || walBytes > 0)) {
-          const what = size === 0 ? "is empty (0 bytes)" : `is missing, but its write-ahead log ${path}-wal (${walBytes} bytes) is not`;
+        const hadStore = existsSync(marker);
+        if (options.provisioned === true && (size === 0 || walBytes > 0 || hadStore)) {
+          const what =
+            size === 0
+              ? "is empty (0 bytes)"
+              : walBytes > 0
+                ? `is missing, but its write-ahead log ${path}-wal (${walBytes} bytes) is not`
+                : `is missing, but ${marker} says this node created it (${describeMarker(marker)})`;
           throw new CairnError(
             "LOG_STORE_EMPTY",
             `log store ${path} ${what}, and this data directory belongs to a provisioned cluster: the file was truncated, replaced or removed`,
@@ -295,6 +303,8 @@ export class LogStore implements LogServerApi {
         }
         createStoreFile(path);
       }
+      // Stores created before the marker existed get one now: from here on, losing the file is noticed.
+      if (!existsSync(marker)) writeCreatedMarker(marker);
       db = new Database(path, { create: false });
       const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
       if (mode?.journal_mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${mode?.journal_mode})`);
@@ -765,6 +775,32 @@ function createStoreFile(path: string): void {
   fsyncPath(temp);
   renameSync(temp, path);
   fsyncPath(dirname(path));
+}
+
+/**
+ * Beside the store, a small file that outlives it: "this node created a record store here, at this
+ * time". A provisioned node whose store file is gone but whose marker is not lost records it may
+ * have acknowledged, and must not start an empty store in its place (CAIRN-LOG-0021).
+ */
+export function createdMarkerPath(storePath: string): string {
+  return `${storePath}.created`;
+}
+
+function writeCreatedMarker(marker: string): void {
+  const temp = `${marker}.tmp`;
+  writeFileSync(temp, `${JSON.stringify({ createdAtMs: Date.now(), note: "this node created its log-server record store; see CAIRN-LOG-0021 in docs/errors.md before deleting either file" })}\n`);
+  fsyncPath(temp);
+  renameSync(temp, marker);
+  fsyncPath(dirname(marker));
+}
+
+function describeMarker(marker: string): string {
+  try {
+    const createdAtMs = (JSON.parse(readFileSync(marker, "utf8")) as { createdAtMs?: unknown }).createdAtMs;
+    return typeof createdAtMs === "number" ? `at ${new Date(createdAtMs).toISOString()}` : "unreadable time";
+  } catch {
+    return "unreadable time";
+  }
 }
 
 function fsyncPath(path: string): void {

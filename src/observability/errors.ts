@@ -435,8 +435,8 @@ export const ERRORS = {
   LOG_STORE_EMPTY: spec(
     "CAIRN-LOG-0021",
     500,
-    "The log-server's record store file is empty, but this node belongs to a provisioned cluster",
-    "The file named in the message was truncated or replaced: the records this server acknowledged are not in it. Stop the node and restore the file from a backup. Without a backup, removing it lets the node start with an empty store: this server's copies are lost, and the loglets stay readable only from the other replicas.",
+    "The log-server's record store file is empty or gone, but this node belongs to a provisioned cluster and had one",
+    "The file named in the message was truncated, replaced or removed: the records this server acknowledged are not in it. Stop the node and restore the file (and its -wal file) from a backup. Without a backup, first move every log off this node (`cairn ctl logs reconfigure <log> --nodeset …` without it, for each log whose tail segment lists it), so the other replicas seal and repair those loglets; then delete the store file, its -wal file and the `.created` marker beside it, and start the node: it starts with an empty store.",
   ),
 
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------

@@ -182,19 +182,32 @@ describe("regressions: bugs these tests found", () => {
     const r = await startDamaged(replicated, "logserver.sqlite", truncateTo("logserver.sqlite", () => 0), [], 10_000);
     expectRefused(r, "CAIRN-LOG-0021", "logserver.sqlite");
   }, 30_000);
+
+  // Found by review: deleting the store together with its write-ahead log left no trace, and the node
+  // started an empty store that answered seals and tails as if it had never stored anything.
+  test("logserver.sqlite deleted with its WAL is refused while the node's .created marker says it had one", async () => {
+    expect(existsSync(join(replicated, "logserver.sqlite.created"))).toBe(true);
+    const removeStore = (dir: string): void => {
+      for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm"]) rmSync(join(dir, f), { force: true });
+    };
+    const r = await startDamaged(replicated, "logserver.sqlite.created", removeStore, [], 10_000);
+    expectRefused(r, "CAIRN-LOG-0021", "logserver.sqlite.created");
+  }, 30_000);
 });
 
 describe("a record store that is legitimately new is not refused", () => {
   // The provisioned node never created the file (e.g. it got the log-server role later, or an
-  // operator removed the damaged file on purpose): it starts with a new store.
-  test("a provisioned node without logserver.sqlite starts and creates it", async () => {
+  // operator removed the damaged file and its marker on purpose, as CAIRN-LOG-0021's hint says): it
+  // starts with a new store, and marks it.
+  test("a provisioned node without logserver.sqlite and its marker starts and creates both", async () => {
     const dir = join(tempDir("cairn-damage-"), "node");
     cpSync(replicated, dir, { recursive: true });
     rmSync(join(dir, "addresses.json"), { force: true });
-    for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm"]) rmSync(join(dir, f), { force: true });
+    for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm", "logserver.sqlite.created"]) rmSync(join(dir, f), { force: true });
     const node = await startNode({ name: "disk-replicated", dataDir: dir });
     expect(statSync(join(dir, "logserver.sqlite")).size).toBeGreaterThan(0);
     expect(existsSync(join(dir, "logserver.sqlite.creating"))).toBe(false);
+    expect(existsSync(join(dir, "logserver.sqlite.created"))).toBe(true);
     expect(await node.stop("SIGTERM")).toBe(0);
   }, 30_000);
 

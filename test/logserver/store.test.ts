@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { logletOffset } from "../../src/bifrost/types.ts";
 import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
+import { createdMarkerPath } from "../../src/logserver/store.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { Registry } from "../../src/observability/metrics.ts";
 import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, useTempDirs } from "./helpers.ts";
@@ -360,7 +361,29 @@ describe("log store damage", () => {
     writeFileSync(`${path}.creating-wal`, new Uint8Array(1000).fill(4));
     const store = LogStore.open({ path, provisioned: true });
     await store.close();
-    expect(readdirSync(dir).sort()).toEqual(["logstore.sqlite"]);
+    expect(readdirSync(dir).sort()).toEqual(["logstore.sqlite", "logstore.sqlite.created"]);
+  });
+
+  test("a provisioned store that is gone while its .created marker remains is refused, not recreated empty", async () => {
+    const dir = tempDir();
+    const path = join(dir, "logstore.sqlite");
+    const first = LogStore.open({ path, provisioned: true });
+    await first.store(storeReq(L1, 1, 3));
+    await first.close();
+    expect(existsSync(createdMarkerPath(path))).toBe(true);
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    let err: unknown;
+    try {
+      LogStore.open({ path, provisioned: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(isCairnError(err, "LOG_STORE_EMPTY")).toBe(true);
+    expect((err as Error).message).toContain(createdMarkerPath(path));
+    expect(existsSync(path)).toBe(false);
+    // Before provisioning nothing can have been acknowledged: a new store is created.
+    const fresh = LogStore.open({ path, provisioned: false });
+    await fresh.close();
   });
 
   test("an intact file still opens after the damage tests' setup", async () => {
