@@ -155,10 +155,11 @@ export class MetadataClient implements MetadataApi {
   }
 
   /**
-   * Sends a write to a remote member. While calls to that member are in flight, writes sent in the
-   * same turn of the event loop to it travel in one WriteBatchRpc (a node that is not the leader forwards its clients' writes,
-   * and they arrive together); each still gets its own outcome, as WriteRpc would give it. A call
-   * that fails as a whole fails every write in it with the same error, as separate calls would.
+   * Sends a write to a remote member. While calls to that member are in flight, writes sent to it in
+   * the same turn of the event loop travel in one WriteBatchRpc (a node that is not the leader
+   * forwards its clients' writes, and they arrive together); each still gets its own outcome, as
+   * WriteRpc would give it. A call that fails as a whole fails every write in it with the same
+   * error, as separate calls would.
    */
   private forward(target: string, write: WriteRequestWire): Promise<number> {
     // Nothing in flight to that member: go at once (a lone write pays no extra turn); otherwise join

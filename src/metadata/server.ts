@@ -469,15 +469,18 @@ export class MetadataServer {
     server.register(ListRpc, async (req) => ({ keys: await this.list(req.prefix, req.consistency) }));
     server.register(WriteRpc, async (req) => ({ version: await this.writeFromWire(req) }));
     // Writes forwarded together by a non-leader: proposed in one turn, so they share one Ready and one
-    // fsync; each keeps its own outcome. An error that is not a CairnError is a bug: it fails the call.
+    // fsync; each keeps its own outcome. An error that is not a CairnError is a bug: logged, and that
+    // write's outcome is reported as unknown (it may have been proposed), never as a failure.
     server.register(WriteBatchRpc, async (req) => ({
       results: await Promise.all(
         req.writes.map((w) =>
           this.writeFromWire(w).then(
             (version) => ({ ok: true as const, version }),
             (e: unknown) => {
-              if (!(e instanceof CairnError)) throw e;
-              return { ok: false as const, problem: e.toProblem() };
+              if (e instanceof CairnError) return { ok: false as const, problem: e.toProblem() };
+              this.deps.log.error({ err: e, key: w.key }, "bug: a batched metadata write failed with an unexpected error");
+              const unknown = new CairnError("METADATA_INDETERMINATE", `the leader failed unexpectedly while handling the write: ${e instanceof Error ? e.message : String(e)}`);
+              return { ok: false as const, problem: unknown.toProblem() };
             },
           ),
         ),
