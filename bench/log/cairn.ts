@@ -2,14 +2,10 @@
 // r = 2) started with `cairn dev --json`, log-server settings passed through the environment
 // (`cairn dev` and restarted nodes inherit it). Appends go through any node's admin API; the log's
 // chain names the sequencer, so the load can be aimed at the sequencer's node (or away from it).
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { CairnCluster } from "../metadata/cairn.ts";
+import { CairnCluster, startDev } from "../metadata/cairn.ts";
 import type { BenchNode } from "../metadata/cluster.ts";
 import { httpFail } from "../metadata/cluster.ts";
 import type { ProcessRegistry } from "../metadata/procs.ts";
-
-const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
 
 export interface Segment {
   index: number;
@@ -75,30 +71,9 @@ export class SingleNode {
   ) {}
 
   static async start(registry: ProcessRegistry, baseDir: string, timeoutMs: number): Promise<SingleNode> {
-    mkdirSync(baseDir, { recursive: true });
-    const outPath = join(baseDir, "dev.out");
-    const errPath = join(baseDir, "dev.err");
-    const out = openSync(outPath, "w");
-    const err = openSync(errPath, "w");
-    const proc = Bun.spawn(
-      [process.execPath, MAIN_TS, "dev", "--nodes", "1", "--replication", "1", "--num-partitions", "1", "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
-      { stdout: out, stderr: err, stdin: "ignore" },
-    );
-    closeSync(out);
-    closeSync(err);
-    registry.track(proc.pid, "cairn", "cairn dev (1 node)", proc);
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`cairn dev exited (${proc.exitCode ?? proc.signalCode}); see ${errPath}`);
-      if (performance.now() > deadline) throw new Error(`cairn dev (1 node) not ready within ${timeoutMs} ms; see ${errPath}`);
-      const line = readFileSync(outPath, "utf8").split("\n").find((l) => l.startsWith("{"));
-      if (line !== undefined) {
-        const n = (JSON.parse(line) as { nodes: Array<{ name: string; pid: number; admin: string }> }).nodes[0]!;
-        registry.track(n.pid, "cairn", `cairn ${n.name}`);
-        return new SingleNode({ name: n.name, pid: n.pid, url: n.admin }, proc.pid, registry);
-      }
-      await Bun.sleep(100);
-    }
+    const { devPid, dev } = await startDev(registry, baseDir, timeoutMs, ["--nodes", "1", "--replication", "1", "--num-partitions", "1"], "cairn dev (1 node)");
+    const n = dev.nodes[0]!;
+    return new SingleNode({ name: n.name, pid: n.pid, url: n.admin }, devPid, registry);
   }
 
   async stop(): Promise<void> {

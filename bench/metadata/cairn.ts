@@ -10,9 +10,42 @@ import type { ProcessRegistry } from "./procs.ts";
 const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
 const CLUSTER_NAME = "dev";
 
-interface DevJson {
+export interface DevJson {
   cluster: string;
   nodes: Array<{ name: string; dataDir: string; pid: number; admin: string; fabric: string }>;
+}
+
+/**
+ * Starts `cairn dev <devArgs> --json` from source with its output in files under `baseDir`, tracks
+ * it in `registry`, and waits for the JSON line that describes the cluster (printed once it is up).
+ */
+export async function startDev(registry: ProcessRegistry, baseDir: string, timeoutMs: number, devArgs: string[], label: string): Promise<{ devPid: number; dev: DevJson }> {
+  mkdirSync(baseDir, { recursive: true });
+  const outPath = join(baseDir, "dev.out");
+  const errPath = join(baseDir, "dev.err");
+  const out = openSync(outPath, "w");
+  const err = openSync(errPath, "w");
+  const proc = Bun.spawn(
+    [process.execPath, MAIN_TS, "dev", ...devArgs, "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+    { stdout: out, stderr: err, stdin: "ignore" },
+  );
+  closeSync(out);
+  closeSync(err);
+  registry.track(proc.pid, "cairn", label, proc);
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`${label} exited (${proc.exitCode ?? proc.signalCode}) before the cluster was up; see ${errPath}:\n${tail(errPath)}`);
+    }
+    if (performance.now() > deadline) throw new Error(`${label} did not print the cluster within ${timeoutMs} ms; see ${errPath}`);
+    const line = readFileSync(outPath, "utf8").split("\n").find((l) => l.startsWith("{"));
+    if (line !== undefined) {
+      const dev = JSON.parse(line) as DevJson;
+      for (const n of dev.nodes) registry.track(n.pid, "cairn", `cairn ${n.name}`);
+      return { devPid: proc.pid, dev };
+    }
+    await Bun.sleep(100);
+  }
 }
 
 interface CairnStatus {
@@ -53,44 +86,19 @@ export class CairnCluster implements Cluster {
   ) {}
 
   static async start(registry: ProcessRegistry, baseDir: string, timeoutMs: number): Promise<CairnCluster> {
-    mkdirSync(baseDir, { recursive: true });
-    const outPath = join(baseDir, "dev.out");
-    const errPath = join(baseDir, "dev.err");
-    const out = openSync(outPath, "w");
-    const err = openSync(errPath, "w");
-    const proc = Bun.spawn(
-      [process.execPath, MAIN_TS, "dev", "--nodes", "3", "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
-      { stdout: out, stderr: err, stdin: "ignore" },
-    );
-    closeSync(out);
-    closeSync(err);
-    registry.track(proc.pid, "cairn", "cairn dev", proc);
-    const deadline = performance.now() + timeoutMs;
-    let dev: DevJson | undefined;
-    while (dev === undefined) {
-      if (proc.exitCode !== null || proc.signalCode !== null) {
-        throw new Error(`cairn dev exited (${proc.exitCode ?? proc.signalCode}) before the cluster was up; see ${errPath}:\n${tail(errPath)}`);
-      }
-      if (performance.now() > deadline) throw new Error(`cairn dev did not print the cluster within ${timeoutMs} ms; see ${errPath}`);
-      const line = readFileSync(outPath, "utf8").split("\n").find((l) => l.startsWith("{"));
-      if (line !== undefined) dev = JSON.parse(line) as DevJson;
-      else await Bun.sleep(100);
-    }
+    const { devPid, dev } = await startDev(registry, baseDir, timeoutMs, ["--nodes", "3"], "cairn dev");
     const seedFabric = dev.nodes[0]!.fabric;
-    const nodes: CairnNode[] = dev.nodes.map((n, i) => {
-      registry.track(n.pid, "cairn", `cairn ${n.name}`);
-      return {
-        name: n.name,
-        pid: n.pid,
-        url: n.admin,
-        dataDir: n.dataDir,
-        fabric: n.fabric,
-        // What `cairn dev` passed: every node but the first is seeded with the first's fabric address.
-        extraArgs: i === 0 ? [] : ["--set", `metadata-client.addresses=${seedFabric}`],
-        restarts: 0,
-      };
-    });
-    return new CairnCluster(nodes, proc.pid, registry, baseDir);
+    const nodes: CairnNode[] = dev.nodes.map((n, i) => ({
+      name: n.name,
+      pid: n.pid,
+      url: n.admin,
+      dataDir: n.dataDir,
+      fabric: n.fabric,
+      // What `cairn dev` passed: every node but the first is seeded with the first's fabric address.
+      extraArgs: i === 0 ? [] : ["--set", `metadata-client.addresses=${seedFabric}`],
+      restarts: 0,
+    }));
+    return new CairnCluster(nodes, devPid, registry, baseDir);
   }
 
   /** The metadata server's Raft timing as the nodes use it (from the first node's effective config). */
