@@ -162,9 +162,9 @@ export class MetadataClient implements MetadataApi {
    * error, as separate calls would.
    */
   private forward(target: string, write: WriteRequestWire): Promise<number> {
-    // Nothing in flight to that member: go at once (a lone write pays no extra turn); otherwise join
-    // the writes that wait for the end of this turn.
-    if (!this.forwardScheduled && (this.forwardsInFlight.get(target) ?? 0) === 0) {
+    // Nothing in flight to or waiting for that member: go at once (a lone write pays no extra turn);
+    // otherwise join the writes that wait for the end of this turn.
+    if (!this.forwards.has(target) && !this.forwardsInFlight.has(target)) {
       return this.trackForward(target, this.options.fabric.call(target, WriteRpc, write, { deadlineMs: this.options.requestTimeoutMs })).then((r) => r.version);
     }
     return new Promise<number>((resolve, reject) => {
