@@ -4,25 +4,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import createClient from "openapi-fetch";
 import { join } from "node:path";
 import type { paths } from "../../openapi/cairn.d.ts";
-import { loadConfig } from "../../src/config/index.ts";
-import { Node } from "../../src/node/index.ts";
-import { silentLogger } from "../../src/observability/log.ts";
+import type { Node } from "../../src/node/index.ts";
 import { tempDir } from "../helpers/cairn-process.ts";
+import { inProcessNode } from "../helpers/in-process-node.ts";
 
 let node: Node;
 let base: string;
 
 beforeAll(async () => {
-  const { config } = loadConfig({
-    overrides: [
-      ["node-name", "api-test"],
-      ["base-dir", join(tempDir(), "api-test")],
-      ["admin.bind-address", "127.0.0.1:0"],
-      ["net.bind-address", "127.0.0.1:0"],
-      ["admin.max-body-bytes", "1024"],
-    ],
-  });
-  node = new Node({ config, logger: silentLogger() });
+  node = inProcessNode("api-test", join(tempDir(), "api-test"), [["admin.max-body-bytes", "1024"]]);
   await node.start();
   base = node.addresses.admin;
 });

@@ -3,10 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import createClient from "openapi-fetch";
 import { join } from "node:path";
 import type { paths } from "../../openapi/cairn.d.ts";
-import { loadConfig } from "../../src/config/index.ts";
-import { Node } from "../../src/node/index.ts";
-import { silentLogger } from "../../src/observability/log.ts";
+import type { Node } from "../../src/node/index.ts";
 import { tempDir } from "../helpers/cairn-process.ts";
+import { inProcessNode } from "../helpers/in-process-node.ts";
 
 let node: Node;
 let client: ReturnType<typeof createClient<paths>>;
@@ -14,17 +13,10 @@ let base: string;
 const dataDir = join(tempDir(), "meta");
 
 function newNode(): Node {
-  const { config } = loadConfig({
-    overrides: [
-      ["node-name", "meta"],
-      ["base-dir", dataDir],
-      ["admin.bind-address", "127.0.0.1:0"],
-      ["net.bind-address", "127.0.0.1:0"],
-      ["metadata-server.type", "local"],
-      ["metadata-server.max-value-bytes", "2048"],
-    ],
-  });
-  return new Node({ config, logger: silentLogger() });
+  return inProcessNode("meta", dataDir, [
+    ["metadata-server.type", "local"],
+    ["metadata-server.max-value-bytes", "2048"],
+  ]);
 }
 
 beforeAll(async () => {

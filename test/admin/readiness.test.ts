@@ -3,26 +3,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Database } from "bun:sqlite";
 import { join } from "node:path";
-import { loadConfig } from "../../src/config/index.ts";
-import { Node } from "../../src/node/index.ts";
+import type { Node } from "../../src/node/index.ts";
 import type { LogStore } from "../../src/logserver/store.ts";
-import { silentLogger } from "../../src/observability/log.ts";
 import { tempDir } from "../helpers/cairn-process.ts";
+import { inProcessNode } from "../helpers/in-process-node.ts";
 
 let node: Node;
 let base: string;
 
 beforeAll(async () => {
-  const { config } = loadConfig({
-    overrides: [
-      ["node-name", "ready-test"],
-      ["base-dir", join(tempDir(), "ready-test")],
-      ["admin.bind-address", "127.0.0.1:0"],
-      ["net.bind-address", "127.0.0.1:0"],
-      ["bifrost.append-timeout-ms", "2000"],
-    ],
-  });
-  node = new Node({ config, logger: silentLogger() });
+  node = inProcessNode("ready-test", join(tempDir(), "ready-test"), [["bifrost.append-timeout-ms", "2000"]]);
   await node.start();
   base = node.addresses.admin;
 });
