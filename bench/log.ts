@@ -12,7 +12,10 @@
 // Prints a table and writes bench/results/log.json. Every process started is stopped by PID.
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/log.ts
-// Options: --seconds 3 --warmup 0.5 --trials 10 --trial-budget 150 (s) --no-nats --keep (temp dirs)
+// Every system first takes --system-warmup seconds of load (16 in flight) before its idle CPU and
+// its cells are measured: a fresh cairn process appends about half as fast in its first seconds as
+// after 15 s (JIT, store files), and the goal is the steady state (warm-up figures are in the JSON).
+// Options: --seconds 3 --warmup 0.5 --system-warmup 15 --trials 10 --trial-budget 150 (s) --no-nats --keep (temp dirs)
 //   --only reconfiguration: part 4 alone (3 nodes, sync=true, no throughput cells); writes
 //   bench/results/log-reconfiguration.json and leaves log.json alone. CAIRN_BIFROST__* variables in
 //   the environment reach every node (e.g. CAIRN_BIFROST__REFUSED_DEAD_MS=0 for the timeout alone).
@@ -33,6 +36,10 @@ import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
 
 const MEASURE_MS = numArg("seconds", 3) * 1000;
 const WARMUP_MS = numArg("warmup", 0.5) * 1000;
+/** Load before a system's first cell: Bun's JIT and the stores take seconds to reach steady state. */
+const SYSTEM_WARMUP_MS = numArg("system-warmup", 15) * 1000;
+const SYSTEM_WARMUP_WINDOW = 16;
+const SYSTEM_WARMUP_STEP_MS = 3000;
 const TRIALS = Math.round(numArg("trials", 10));
 const TRIAL_BUDGET_MS = numArg("trial-budget", 150) * 1000;
 const WITH_NATS = !flagArg("no-nats");
@@ -114,6 +121,18 @@ async function sequencerOf(nodes: BenchNode[]): Promise<{ node: BenchNode; seque
   throw new Error("no node answers with log 0's chain");
 }
 
+/** Records/s of each warm-up step, per system. */
+const warmup: Partial<Record<System, number[]>> = {};
+async function warmUp(system: System, op: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const steps: number[] = [];
+  for (let spent = 0; spent < SYSTEM_WARMUP_MS; spent += SYSTEM_WARMUP_STEP_MS) {
+    const stats = await runLoad({ concurrency: SYSTEM_WARMUP_WINDOW, warmupMs: 0, measureMs: Math.min(SYSTEM_WARMUP_STEP_MS, SYSTEM_WARMUP_MS - spent), deadlineMs: DEADLINE_MS, op: (_c, _s, signal) => op(signal) });
+    steps.push(Math.round(stats.opsPerSecond));
+  }
+  warmup[system] = steps;
+  if (steps.length > 0) console.error(`${system} warm-up (${SYSTEM_WARMUP_WINDOW} in flight, rec/s per ${SYSTEM_WARMUP_STEP_MS / 1000} s): ${steps.join(" ")}`);
+}
+
 const idleCpu: Partial<Record<System, CpuUsage>> = {};
 async function measureIdle(system: System): Promise<void> {
   const m = cpuMeter.mark();
@@ -123,9 +142,10 @@ async function measureIdle(system: System): Promise<void> {
 }
 
 async function cairnCells(system: System, nodes: BenchNode[]): Promise<Cell[]> {
-  await measureIdle(system);
   const out: Cell[] = [];
   const first = await sequencerOf(nodes);
+  await warmUp(system, (signal) => appendRecords(first.node.url, LOG, BODY_1, signal));
+  await measureIdle(system);
   console.error(`${system}: log ${LOG} tail segment ${first.kind}, sequencer ${first.sequencer}, nodeset ${first.nodeset.join(",")}`);
   const specs = [...WINDOWS.map((w) => ({ window: w, rpr: 1 })), { window: BATCH.window, rpr: BATCH.recordsPerRequest }];
   for (const s of specs) {
@@ -239,6 +259,16 @@ async function identify(nodes: BenchNode[]): Promise<void> {
   for (const n of nodes) n.id = await retryUntil(`${n.name} /v1/node`, 30_000, () => nodeId(n.url));
 }
 
+/** Every node runs with log-server.sync as the system under test says (its effective configuration). */
+async function checkLogServerSync(nodes: BenchNode[], sync: boolean): Promise<void> {
+  for (const n of nodes) {
+    const res = await fetch(`${n.url}/v1/node/config`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`${n.name}: GET /v1/node/config answered ${res.status}`);
+    const actual = ((await res.json()) as { "log-server": { sync: boolean } })["log-server"].sync;
+    if (actual !== sync) throw new Error(`${n.name} runs with log-server.sync = ${actual}, the benchmark asked for ${sync}`);
+  }
+}
+
 async function waitAppendable(url: string): Promise<void> {
   await retryUntil("first append to log 0", 30_000, () => appendRecords(url, LOG, BODY_1, AbortSignal.timeout(5000)));
 }
@@ -270,6 +300,7 @@ async function runReplicated(base: string, sync: boolean, trials: number, withCe
     stoppers.push(() => cluster.stop());
     try {
       await identify(cluster.nodes);
+      await checkLogServerSync(cluster.nodes, sync);
       await waitAppendable(cluster.nodes[0]!.url);
       await retryUntil("log 0 on a 3-node nodeset", 20_000, async () => {
         const seg = await tailSegment(cluster.nodes[0]!.url, LOG);
@@ -318,15 +349,15 @@ async function runNats(base: string): Promise<{ cells: Cell[]; version?: string;
   try {
     const { js, leader } = await nats.streamPublisher(START_TIMEOUT_MS);
     console.error(`jetstream-r3: stream leader ${leader}`);
+    const publish = async (signal: AbortSignal): Promise<void> => {
+      const ack = js.publish(SUBJECT, PAYLOAD);
+      // js.publish has its own timeout; the load generator's deadline is honoured by racing it.
+      await Promise.race([ack, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
+    };
+    await warmUp("jetstream-r3", publish);
     await measureIdle("jetstream-r3");
     const cells: Cell[] = [];
-    for (const w of WINDOWS) {
-      cells.push(await cell("jetstream-r3", w, 1, leader, async (signal) => {
-        const ack = js.publish(SUBJECT, PAYLOAD);
-        // js.publish has its own timeout; the load generator's deadline is honoured by racing it.
-        await Promise.race([ack, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }))]);
-      }));
-    }
+    for (const w of WINDOWS) cells.push(await cell("jetstream-r3", w, 1, leader, publish));
     return { cells, ...(version ? { version } : {}) };
   } finally {
     await nats.stop();
@@ -513,13 +544,14 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     cairn: source,
     machine: { cpu: cpus()[0]?.model ?? null, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), bun: Bun.version, natsServer: nats.version ?? null },
-    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: "closed-loop fetch (HTTP/1.1 keep-alive) to the sequencer's node; JetStream: nats.js on one connection to the stream leader" },
+    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, systemWarmup: { ms: SYSTEM_WARMUP_MS, window: SYSTEM_WARMUP_WINDOW, stepMs: SYSTEM_WARMUP_STEP_MS }, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: "closed-loop fetch (HTTP/1.1 keep-alive) to the sequencer's node; JetStream: nats.js on one connection to the stream leader" },
     diskLimit: disk ?? null,
     cells: { cairnLocal: local, cairnReplicatedSync: sync.cells, cairnReplicatedNosync: nosync.cells, jetstream: nats.cells },
     ratios,
     reconfiguration,
     cpuRun,
-    idleCpu: { note: "CPU of each cluster idle for 2 s after start (% of the whole machine)", ...idleCpu },
+    warmup: { note: "records/s of each warm-up step before the cells (16 in flight, one record per request)", ...warmup },
+    idleCpu: { note: "CPU of each cluster idle for 2 s after its warm-up (% of the whole machine)", ...idleCpu },
     missing,
     natsSkipped: nats.skipped ?? null,
     anomalies,

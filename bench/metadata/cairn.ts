@@ -27,7 +27,9 @@ export async function startDev(registry: ProcessRegistry, baseDir: string, timeo
   const err = openSync(errPath, "w");
   const proc = Bun.spawn(
     [process.execPath, MAIN_TS, "dev", ...devArgs, "--base-dir", join(baseDir, "nodes"), "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
-    { stdout: out, stderr: err, stdin: "ignore" },
+    // The environment explicitly: Bun.spawn without `env` passes the environment this process
+    // started with, not variables set since (withEnv in bench/log/cairn.ts relies on them).
+    { stdout: out, stderr: err, stdin: "ignore", env: { ...process.env } },
   );
   closeSync(out);
   closeSync(err);
