@@ -139,7 +139,7 @@ export function chainProblem(log: LogChain): string | undefined {
 
 export function checkLog(log: LogChain): void {
   const problem = chainProblem(log);
-  invariant(problem === undefined, `log ${log.id}: ${problem}`);
+  invariant(problem === undefined, () => `log ${log.id}: ${problem}`);
 }
 
 export function findLog(doc: LogsDocument, id: LogId): LogChain | undefined {
@@ -167,7 +167,7 @@ export function tailSegment(log: LogChain): Segment | undefined {
 /** The replicated-loglet parameters a segment stands for (local segments included: nodeset of one). */
 export function segmentParams(s: Segment): ReplicatedLogletParams {
   const sequencer = parseGenerationalNodeId(s.params.sequencer);
-  invariant(sequencer !== undefined, `segment ${s.index}: bad sequencer ${s.params.sequencer}`);
+  invariant(sequencer !== undefined, () => `segment ${s.index}: bad sequencer ${s.params.sequencer}`);
   return {
     loglet: asLogletId(s.params.loglet),
     sequencer,
@@ -178,7 +178,7 @@ export function segmentParams(s: Segment): ReplicatedLogletParams {
 
 export function segmentSequencer(s: Segment): GenerationalNodeId {
   const g = parseGenerationalNodeId(s.params.sequencer);
-  invariant(g !== undefined, `segment ${s.index}: bad sequencer ${s.params.sequencer}`);
+  invariant(g !== undefined, () => `segment ${s.index}: bad sequencer ${s.params.sequencer}`);
   return g;
 }
 
@@ -255,7 +255,7 @@ export function withSealedTail(log: LogChain, index: number, tail: Lsn): LogChai
   if (target === undefined) throw chainConflict(log, `segment ${index} is no longer in the chain`);
   if (target.sealedTail !== undefined) return log;
   invariant(last === target, "only the tail segment can be unsealed");
-  invariant(tail >= target.baseLsn, `sealed tail ${tail} below the segment base ${target.baseLsn}`);
+  invariant(tail >= target.baseLsn, () => `sealed tail ${tail} below the segment base ${target.baseLsn}`);
   const next = { ...log, segments: [...log.segments.slice(0, -1), { ...target, sealedTail: tail }] };
   checkLog(next);
   return next;

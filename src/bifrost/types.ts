@@ -38,25 +38,25 @@ export const MAX_LOGLET_OFFSET = 2 ** 31 - 1;
 const MAX_U32 = 2 ** 32 - 1;
 
 export function logId(n: number): LogId {
-  invariant(Number.isSafeInteger(n) && n >= 0 && n <= MAX_U32, `log id must be a u32, got ${n}`);
+  invariant(Number.isSafeInteger(n) && n >= 0 && n <= MAX_U32, () => `log id must be a u32, got ${n}`);
   return n as LogId;
 }
 
 export function lsn(n: number): Lsn {
-  invariant(Number.isSafeInteger(n) && n >= 0, `LSN must be a non-negative safe integer, got ${n}`);
+  invariant(Number.isSafeInteger(n) && n >= 0, () => `LSN must be a non-negative safe integer, got ${n}`);
   return n as Lsn;
 }
 
 export function logletOffset(n: number): LogletOffset {
   invariant(
     Number.isSafeInteger(n) && n >= 0 && n <= MAX_LOGLET_OFFSET + 1,
-    `loglet offset must be an integer in [0, ${MAX_LOGLET_OFFSET + 1}], got ${n}`,
+    () => `loglet offset must be an integer in [0, ${MAX_LOGLET_OFFSET + 1}], got ${n}`,
   );
   return n as LogletOffset;
 }
 
 export function segmentIndex(n: number): SegmentIndex {
-  invariant(Number.isSafeInteger(n) && n >= 0 && n <= MAX_U32, `segment index must be a u32, got ${n}`);
+  invariant(Number.isSafeInteger(n) && n >= 0 && n <= MAX_U32, () => `segment index must be a u32, got ${n}`);
   return n as SegmentIndex;
 }
 
@@ -78,7 +78,7 @@ export function parseLogletId(text: string): { log: LogId; segment: SegmentIndex
 
 export function asLogletId(text: string): LogletId {
   const parsed = parseLogletId(text);
-  invariant(parsed !== undefined, `loglet id must look like "<log>_<segment>", got "${text}"`);
+  invariant(parsed !== undefined, () => `loglet id must look like "<log>_<segment>", got "${text}"`);
   return parsed.id;
 }
 
@@ -86,12 +86,12 @@ const NODE_ID_PATTERN = /^N(0|[1-9]\d*)$/;
 
 export function nodeId(n: number | string): NodeId {
   const text = typeof n === "number" ? `N${n}` : n;
-  invariant(NODE_ID_PATTERN.test(text), `node id must look like "N<number>", got "${text}"`);
+  invariant(NODE_ID_PATTERN.test(text), () => `node id must look like "N<number>", got "${text}"`);
   return text as NodeId;
 }
 
 export function generationalNodeId(id: NodeId | number, generation: number): GenerationalNodeId {
-  invariant(Number.isSafeInteger(generation) && generation >= 0, `generation must be a non-negative integer, got ${generation}`);
+  invariant(Number.isSafeInteger(generation) && generation >= 0, () => `generation must be a non-negative integer, got ${generation}`);
   return { id: nodeId(id), generation };
 }
 
@@ -116,15 +116,15 @@ export function sameGenerationalNodeId(a: GenerationalNodeId, b: GenerationalNod
 
 /** `lsn = baseLsn + offset − 1` for a segment whose first record has LSN `baseLsn`. */
 export function offsetToLsn(baseLsn: Lsn, offset: LogletOffset): Lsn {
-  invariant(baseLsn >= LSN_OLDEST, `segment base LSN must be ≥ 1, got ${baseLsn}`);
-  invariant(offset >= OFFSET_OLDEST, `offset ${offset} has no LSN (offsets start at 1)`);
+  invariant(baseLsn >= LSN_OLDEST, () => `segment base LSN must be ≥ 1, got ${baseLsn}`);
+  invariant(offset >= OFFSET_OLDEST, () => `offset ${offset} has no LSN (offsets start at 1)`);
   return lsn(baseLsn + offset - 1);
 }
 
 /** `offset = lsn − baseLsn + 1`; the LSN must lie in the segment (≥ its base). */
 export function lsnToOffset(baseLsn: Lsn, at: Lsn): LogletOffset {
-  invariant(baseLsn >= LSN_OLDEST, `segment base LSN must be ≥ 1, got ${baseLsn}`);
-  invariant(at >= baseLsn, `LSN ${at} lies before the segment starting at LSN ${baseLsn}`);
+  invariant(baseLsn >= LSN_OLDEST, () => `segment base LSN must be ≥ 1, got ${baseLsn}`);
+  invariant(at >= baseLsn, () => `LSN ${at} lies before the segment starting at LSN ${baseLsn}`);
   return logletOffset(at - baseLsn + 1);
 }
 

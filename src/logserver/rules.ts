@@ -116,7 +116,7 @@ export function tailReached(state: LogletState, offset: LogletOffset): boolean {
 }
 
 export function checkState(s: LogletState): void {
-  invariant(s.localTail >= OFFSET_OLDEST, `local tail ${s.localTail} below 1`);
-  invariant(s.trimPoint < s.localTail, `trim point ${s.trimPoint} at or beyond local tail ${s.localTail}`);
-  invariant(s.knownGlobalTail >= OFFSET_OLDEST, `known global tail ${s.knownGlobalTail} below 1`);
+  invariant(s.localTail >= OFFSET_OLDEST, () => `local tail ${s.localTail} below 1`);
+  invariant(s.trimPoint < s.localTail, () => `trim point ${s.trimPoint} at or beyond local tail ${s.localTail}`);
+  invariant(s.knownGlobalTail >= OFFSET_OLDEST, () => `known global tail ${s.knownGlobalTail} below 1`);
 }

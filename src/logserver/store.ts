@@ -237,7 +237,7 @@ export class LogStore implements LogServerApi {
       walSizeLimitBytes: options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes,
     };
     for (const [k, v] of Object.entries(this.opts)) {
-      if (typeof v === "number") invariant(Number.isSafeInteger(v) && v > 0, `log store option ${k} must be a positive integer, got ${v}`);
+      if (typeof v === "number") invariant(Number.isSafeInteger(v) && v > 0, () => `log store option ${k} must be a positive integer, got ${v}`);
     }
     this.dataLoss = options.dataLoss ?? false;
     this.logger = options.logger;

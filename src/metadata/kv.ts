@@ -11,7 +11,7 @@ export type Version = number & { readonly __brand: "MetadataVersion" };
 export const NO_VERSION = 0 as Version;
 
 export function asVersion(n: number): Version {
-  invariant(Number.isSafeInteger(n) && n >= 0, `metadata version must be a non-negative integer, got ${n}`);
+  invariant(Number.isSafeInteger(n) && n >= 0, () => `metadata version must be a non-negative integer, got ${n}`);
   return n as Version;
 }
 
@@ -117,7 +117,7 @@ export class KvStateMachine {
 
   /** Load a value with a given version (migration from another store keeps every version). */
   restoreEntry(key: string, value: unknown, version: Version): void {
-    invariant(version > 0, `restored version of ${key} must be positive`);
+    invariant(version > 0, () => `restored version of ${key} must be positive`);
     this.entries.set(key, { value, version, live: true });
   }
 
@@ -127,7 +127,7 @@ export class KvStateMachine {
   }
 
   static fromSnapshot(snapshot: KvSnapshot): KvStateMachine {
-    invariant(snapshot.formatVersion === 1, `unknown KV snapshot format ${String(snapshot.formatVersion)}`);
+    invariant(snapshot.formatVersion === 1, () => `unknown KV snapshot format ${String(snapshot.formatVersion)}`);
     const kv = new KvStateMachine();
     for (const e of snapshot.entries) {
       kv.entries.set(e.key, { value: e.live ? e.value : undefined, version: asVersion(e.version), live: e.live });

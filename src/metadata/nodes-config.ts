@@ -133,7 +133,7 @@ export function withMetadataServerEvent(
   storageId?: string | null,
 ): NodesConfiguration {
   const node = config.nodes.find((n) => n.id === nodeId);
-  invariant(node !== undefined, `node N${nodeId} is not in the nodes configuration`);
+  invariant(node !== undefined, () => `node N${nodeId} is not in the nodes configuration`);
   const state = transitionMetadataServerState(node.metadataServer.state, event);
   const updated: NodeEntry = {
     ...node,

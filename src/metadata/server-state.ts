@@ -49,7 +49,7 @@ export function nextMetadataServerState(from: From, event: MetadataServerEvent):
  */
 export function transitionMetadataServerState(from: From, event: MetadataServerEvent): MetadataServerState {
   const to = nextMetadataServerState(from, event);
-  invariant(to !== undefined, `illegal metadata-server state transition: ${from} on ${event.kind}`);
+  invariant(to !== undefined, () => `illegal metadata-server state transition: ${from} on ${event.kind}`);
   return to;
 }
 

@@ -74,7 +74,7 @@ export class Router {
   constructor(private readonly config: RouterConfig) {}
 
   register<Req extends TSchema, Res extends TSchema>(definition: RpcDefinition<Req, Res>, handler: RpcHandler<Req, Res>): void {
-    invariant(!this.routes.has(definition.path), `RPC ${definition.path} is registered twice`);
+    invariant(!this.routes.has(definition.path), () => `RPC ${definition.path} is registered twice`);
     this.routes.set(definition.path, { definition, handler: handler as unknown as RpcHandler<TSchema, TSchema> });
   }
 

@@ -33,8 +33,8 @@ export interface RpcDefinition<Req extends TSchema = TSchema, Res extends TSchem
 
 /** Defines an RPC. Call once per method at module level and share the result between both sides. */
 export function defineRpc<Req extends TSchema, Res extends TSchema>(spec: RpcSpec<Req, Res>): RpcDefinition<Req, Res> {
-  invariant(NAME_PATTERN.test(spec.service), `RPC service name "${spec.service}" must match ${NAME_PATTERN}`);
-  invariant(NAME_PATTERN.test(spec.method), `RPC method name "${spec.method}" must match ${NAME_PATTERN}`);
+  invariant(NAME_PATTERN.test(spec.service), () => `RPC service name "${spec.service}" must match ${NAME_PATTERN}`);
+  invariant(NAME_PATTERN.test(spec.method), () => `RPC method name "${spec.method}" must match ${NAME_PATTERN}`);
   const requestCodec = new SchemaCodec(spec.request);
   const responseCodec = new SchemaCodec(spec.response);
   const path = `/rpc/${spec.service}/${spec.method}`;

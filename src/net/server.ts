@@ -62,7 +62,7 @@ export class FabricServer {
   }
 
   async start(): Promise<void> {
-    invariant(this.state === "new", `FabricServer.start in state ${this.state}`);
+    invariant(this.state === "new", () => `FabricServer.start in state ${this.state}`);
     this.state = "starting";
     this.starting = this.transport.listen(this.config.host, this.config.port);
     try {

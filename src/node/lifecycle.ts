@@ -37,7 +37,7 @@ export class NodeLifecycle {
 
   transition(to: NodeLifecycleState, reason: string): void {
     const from = this.current;
-    invariant(isLegalTransition(from, to), `illegal node lifecycle transition ${from} -> ${to} (${reason})`);
+    invariant(isLegalTransition(from, to), () => `illegal node lifecycle transition ${from} -> ${to} (${reason})`);
     this.current = to;
     this.reason = reason;
     for (const l of this.listeners) l(from, to, reason);

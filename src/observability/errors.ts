@@ -538,10 +538,14 @@ export function specByCode(code: string): ErrorSpec | undefined {
   return Object.values(ERRORS).find((s) => s.code === code);
 }
 
-/** A violated invariant is a bug: it throws and is never caught as an expected failure. */
-export function invariant(condition: unknown, message: string): asserts condition {
+/**
+ * A violated invariant is a bug: it throws and is never caught as an expected failure. A message
+ * built from values is passed as a function: a template literal would be built on every call, and
+ * some of these checks run per record.
+ */
+export function invariant(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) {
-    throw new InvariantViolation(message);
+    throw new InvariantViolation(typeof message === "string" ? message : message());
   }
 }
 

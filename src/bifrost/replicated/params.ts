@@ -16,11 +16,11 @@ export interface ReplicatedLogletParams {
 }
 
 export function checkParams(p: ReplicatedLogletParams): void {
-  invariant(p.nodeset.length > 0, `loglet ${p.loglet}: empty nodeset`);
-  invariant(new Set(p.nodeset).size === p.nodeset.length, `loglet ${p.loglet}: duplicate nodes in nodeset ${p.nodeset.join(",")}`);
+  invariant(p.nodeset.length > 0, () => `loglet ${p.loglet}: empty nodeset`);
+  invariant(new Set(p.nodeset).size === p.nodeset.length, () => `loglet ${p.loglet}: duplicate nodes in nodeset ${p.nodeset.join(",")}`);
   invariant(
     Number.isInteger(p.replication) && p.replication >= 1 && p.replication <= p.nodeset.length,
-    `loglet ${p.loglet}: replication ${p.replication} must be in [1, ${p.nodeset.length}]`,
+    () => `loglet ${p.loglet}: replication ${p.replication} must be in [1, ${p.nodeset.length}]`,
   );
 }
 

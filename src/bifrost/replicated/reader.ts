@@ -52,7 +52,7 @@ export class ReaderCore implements ProtocolCore<ReaderEvent> {
     options: Partial<ReaderOptions> = {},
   ) {
     checkParams(params);
-    invariant(from >= 1 && toExclusive >= from, `read range [${from}, ${toExclusive}) is invalid`);
+    invariant(from >= 1 && toExclusive >= from, () => `read range [${from}, ${toExclusive}) is invalid`);
     this.options = { ...READER_DEFAULTS, ...options };
     this.pointer = from;
     const rest = shuffled(random, params.nodeset.filter((n) => n !== this.options.preferred));
@@ -75,7 +75,7 @@ export class ReaderCore implements ProtocolCore<ReaderEvent> {
     if (node === undefined || this.finished) return;
     if (!outcome.ok) this.onFailure(node);
     else {
-      invariant(outcome.rpc === "getRecords", `reader got a ${outcome.rpc} answer`);
+      invariant(outcome.rpc === "getRecords", () => `reader got a ${outcome.rpc} answer`);
       this.onRecords(node, outcome.response);
     }
     this.pump();

@@ -198,7 +198,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     } else if (ctx.kind === "store" && outcome.rpc === "store") {
       this.onStored(ctx, outcome.response);
     } else {
-      invariant(false, `recovery got a ${outcome.rpc} answer to a ${ctx.kind} request`);
+      invariant(false, () => `recovery got a ${outcome.rpc} answer to a ${ctx.kind} request`);
     }
     this.step();
   }
@@ -408,7 +408,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
       for (let o = w.from; o <= w.fetchedTo; o++) {
         if (!this.needsRepair(o)) continue;
         complete = false;
-        invariant(w.payloads.has(o), `repair window lacks the payload of offset ${o}`);
+        invariant(w.payloads.has(o), () => `repair window lacks the payload of offset ${o}`);
         if (!this.dispatchCopies(o)) return;
       }
       this.sendStores(w);

@@ -72,8 +72,8 @@ export class SealRounds {
     if (!outcome.ok) {
       this.retries.failed(node, now);
     } else {
-      invariant(outcome.rpc === "seal", `seal got a ${outcome.rpc} answer`);
-      invariant(outcome.response.sealed, `log-server ${node} answered a seal without being sealed`);
+      invariant(outcome.rpc === "seal", () => `seal got a ${outcome.rpc} answer`);
+      invariant(outcome.response.sealed, () => `log-server ${node} answered a seal without being sealed`);
       this.retries.succeeded(node);
       this.responses.set(node, outcome.response);
     }

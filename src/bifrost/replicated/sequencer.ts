@@ -119,7 +119,7 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
     invariant(o.maxInflightBatches >= 1 && o.maxInflightBytes >= 1, "sequencer in-flight bounds must be positive");
     invariant(
       o.spreadWidth === "flood" || o.spreadWidth === "r" || (o.spreadWidth >= params.replication && o.spreadWidth <= params.nodeset.length),
-      `spread width ${o.spreadWidth} must lie in [r=${params.replication}, n=${params.nodeset.length}]`,
+      () => `spread width ${o.spreadWidth} must lie in [r=${params.replication}, n=${params.nodeset.length}]`,
     );
     invariant(o.hedgeTicks >= 0, "hedge ticks must not be negative");
     invariant(o.storeTimeoutTicks >= 1 && o.retryMinTicks >= 1 && o.retryMaxTicks >= o.retryMinTicks, "sequencer timeouts must be positive");
@@ -195,7 +195,7 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
       this.pump();
       return;
     }
-    invariant(outcome.rpc === "store", `sequencer got a ${outcome.rpc} answer to a store`);
+    invariant(outcome.rpc === "store", () => `sequencer got a ${outcome.rpc} answer to a store`);
     this.onStoreResponse(batch, node, attempt, id, outcome.response);
     this.pump();
   }

@@ -25,7 +25,7 @@ export class PendingRequests<Ctx> {
   private readonly byId = new Map<RequestId, { ctx: Ctx; deadline: number }>();
 
   add(id: RequestId, ctx: Ctx, deadline: number): void {
-    invariant(!this.byId.has(id), `request id ${id} reused`);
+    invariant(!this.byId.has(id), () => `request id ${id} reused`);
     this.byId.set(id, { ctx, deadline });
   }
 
@@ -118,7 +118,7 @@ export class NodeRetries {
 
   private get(node: NodeId) {
     const s = this.nodes.get(node);
-    invariant(s !== undefined, `node ${node} is not in the nodeset`);
+    invariant(s !== undefined, () => `node ${node} is not in the nodeset`);
     return s;
   }
 }
