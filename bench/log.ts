@@ -23,7 +23,7 @@ import { choiceArg, flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { CairnCluster, SingleNode, appendBody, appendRecords, nodeId, retryUntil, sequencerNode, tailSegment, withEnv } from "./log/cairn.ts";
+import { CairnCluster, FETCH_MAX_KEEPALIVE, SingleNode, appendBody, appendClient, appendRecords, nodeId, retryUntil, sequencerNode, tailSegment, withEnv } from "./log/cairn.ts";
 import { sqliteGroupCommitLimit, type DiskLimit } from "./log/disk.ts";
 import { NatsCluster, SUBJECT, natsVersion } from "./log/nats.ts";
 import type { BenchNode } from "./metadata/cluster.ts";
@@ -90,6 +90,8 @@ interface Cell extends LoadStats {
   mbPerSecond: number;
   target: string;
   cpu: CpuUsage;
+  /** The HTTP client that sent cairn's appends (see appendClient). */
+  client?: string;
 }
 
 async function cell(system: System, window: number, recordsPerRequest: number, target: string, op: (signal: AbortSignal) => Promise<void>): Promise<Cell> {
@@ -151,9 +153,12 @@ async function cairnCells(system: System, nodes: BenchNode[]): Promise<Cell[]> {
   for (const s of specs) {
     const seq = await sequencerOf(nodes);
     if (seq.sequencer !== first.sequencer) anomaly(`${system}: sequencer of log ${LOG} moved ${first.sequencer} → ${seq.sequencer} between cells`);
-    const body = s.rpr === 1 ? BODY_1 : BODY_BATCH;
-    const url = seq.node.url;
-    out.push(await cell(system, s.window, s.rpr, `${seq.node.id} (${seq.kind})`, (signal) => appendRecords(url, LOG, body, signal)));
+    const client = appendClient(seq.node.url, LOG, s.rpr === 1 ? BODY_1 : BODY_BATCH, s.window);
+    try {
+      out.push({ ...(await cell(system, s.window, s.rpr, `${seq.node.id} (${seq.kind})`, client.append)), client: client.client });
+    } finally {
+      await client.close();
+    }
   }
   return out;
 }
@@ -544,7 +549,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     cairn: source,
     machine: { cpu: cpus()[0]?.model ?? null, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), bun: Bun.version, natsServer: nats.version ?? null },
-    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, systemWarmup: { ms: SYSTEM_WARMUP_MS, window: SYSTEM_WARMUP_WINDOW, stepMs: SYSTEM_WARMUP_STEP_MS }, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: "closed-loop fetch (HTTP/1.1 keep-alive) to the sequencer's node; JetStream: nats.js on one connection to the stream leader" },
+    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, systemWarmup: { ms: SYSTEM_WARMUP_MS, window: SYSTEM_WARMUP_WINDOW, stepMs: SYSTEM_WARMUP_STEP_MS }, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: `closed-loop clients to the sequencer's node, one keep-alive HTTP/1.1 connection per request in flight: fetch up to ${FETCH_MAX_KEEPALIVE} in flight, an undici Pool above (Bun's fetch keeps only ${FETCH_MAX_KEEPALIVE} idle connections and reconnects for the rest); JetStream: nats.js on one connection to the stream leader` },
     diskLimit: disk ?? null,
     cells: { cairnLocal: local, cairnReplicatedSync: sync.cells, cairnReplicatedNosync: nosync.cells, jetstream: nats.cells },
     ratios,
