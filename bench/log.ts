@@ -23,7 +23,7 @@ import { choiceArg, flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { CairnCluster, FETCH_MAX_KEEPALIVE, SingleNode, appendBody, appendClient, appendRecords, nodeId, retryUntil, sequencerNode, tailSegment, withEnv } from "./log/cairn.ts";
+import { CairnCluster, SingleNode, appendBody, appendClient, appendRecords, nodeId, retryUntil, sequencerNode, tailSegment, withEnv } from "./log/cairn.ts";
 import { sqliteGroupCommitLimit, type DiskLimit } from "./log/disk.ts";
 import { NatsCluster, SUBJECT, natsVersion } from "./log/nats.ts";
 import type { BenchNode } from "./metadata/cluster.ts";
@@ -146,14 +146,19 @@ async function measureIdle(system: System): Promise<void> {
 async function cairnCells(system: System, nodes: BenchNode[]): Promise<Cell[]> {
   const out: Cell[] = [];
   const first = await sequencerOf(nodes);
-  await warmUp(system, (signal) => appendRecords(first.node.url, LOG, BODY_1, signal));
+  const warmClient = await appendClient(first.node.url, LOG, BODY_1);
+  try {
+    await warmUp(system, warmClient.append);
+  } finally {
+    await warmClient.close();
+  }
   await measureIdle(system);
   console.error(`${system}: log ${LOG} tail segment ${first.kind}, sequencer ${first.sequencer}, nodeset ${first.nodeset.join(",")}`);
   const specs = [...WINDOWS.map((w) => ({ window: w, rpr: 1 })), { window: BATCH.window, rpr: BATCH.recordsPerRequest }];
   for (const s of specs) {
     const seq = await sequencerOf(nodes);
     if (seq.sequencer !== first.sequencer) anomaly(`${system}: sequencer of log ${LOG} moved ${first.sequencer} → ${seq.sequencer} between cells`);
-    const client = appendClient(seq.node.url, LOG, s.rpr === 1 ? BODY_1 : BODY_BATCH, s.window);
+    const client = await appendClient(seq.node.url, LOG, s.rpr === 1 ? BODY_1 : BODY_BATCH);
     try {
       out.push({ ...(await cell(system, s.window, s.rpr, `${seq.node.id} (${seq.kind})`, client.append)), client: client.client });
     } finally {
@@ -549,7 +554,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     cairn: source,
     machine: { cpu: cpus()[0]?.model ?? null, cores: cpus().length, memoryBytes: totalmem(), kernel: release(), bun: Bun.version, natsServer: nats.version ?? null },
-    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, systemWarmup: { ms: SYSTEM_WARMUP_MS, window: SYSTEM_WARMUP_WINDOW, stepMs: SYSTEM_WARMUP_STEP_MS }, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: `closed-loop clients to the sequencer's node, one keep-alive HTTP/1.1 connection per request in flight: fetch up to ${FETCH_MAX_KEEPALIVE} in flight, an undici Pool above (Bun's fetch keeps only ${FETCH_MAX_KEEPALIVE} idle connections and reconnects for the rest); JetStream: nats.js on one connection to the stream leader` },
+    settings: { recordBytes: RECORD_BYTES, measureMs: MEASURE_MS, warmupMs: WARMUP_MS, systemWarmup: { ms: SYSTEM_WARMUP_MS, window: SYSTEM_WARMUP_WINDOW, stepMs: SYSTEM_WARMUP_STEP_MS }, windows: WINDOWS, batch: BATCH, deadlineMs: DEADLINE_MS, log: LOG, bifrostEnv: bifrostEnv(), clients: "closed-loop; cairn: node:http2 on one h2c connection to the sequencer's node's admin API; JetStream: nats.js on one connection to the stream leader" },
     diskLimit: disk ?? null,
     cells: { cairnLocal: local, cairnReplicatedSync: sync.cells, cairnReplicatedNosync: nosync.cells, jetstream: nats.cells },
     ratios,

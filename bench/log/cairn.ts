@@ -2,8 +2,7 @@
 // r = 2) started with `cairn dev --json`, log-server settings passed through the environment
 // (`cairn dev` and restarted nodes inherit it). Appends go through any node's admin API; the log's
 // chain names the sequencer, so the load can be aimed at the sequencer's node (or away from it).
-// The package's own file: Bun answers the bare specifier "undici" with a built-in stand-in that has no Pool.
-import { Pool } from "undici/index.js";
+import http2 from "node:http2";
 import { CairnCluster, startDev } from "../metadata/cairn.ts";
 import type { BenchNode } from "../metadata/cluster.ts";
 import { httpFail } from "../metadata/cluster.ts";
@@ -27,32 +26,46 @@ export async function appendRecords(url: string, log: number, body: string, sign
 }
 
 /**
- * Bun's fetch keeps at most 64 idle keep-alive connections (fixed): with more requests in flight it
- * opens a new connection for about every other request (measured: 12 000 new connections/s at 256
- * in flight, twice the server CPU per request), which would measure TCP set-up, not cairn.
+ * The load of one benchmark cell: every append on one HTTP/2 cleartext connection to the admin API
+ * (as JetStream's publishes share one NATS connection). HTTP/1.1 needs a connection per request in
+ * flight, and Bun's fetch keeps only 64 idle ones: at 256 in flight it reconnected for about every
+ * other request (12 000 TCP set-ups/s, twice the server CPU per request), measuring TCP, not cairn.
  */
-export const FETCH_MAX_KEEPALIVE = 64;
-
-/** How a load of `window` appends in flight is sent, and what that client is called in the results. */
-export function appendClient(url: string, log: number, body: string, window: number): {
+export async function appendClient(url: string, log: number, body: string): Promise<{
   client: string;
   append: (signal: AbortSignal) => Promise<void>;
   close: () => Promise<void>;
-} {
-  if (window <= FETCH_MAX_KEEPALIVE) {
-    return { client: "fetch (HTTP/1.1 keep-alive)", append: (signal) => appendRecords(url, log, body, signal), close: async () => {} };
-  }
-  // One keep-alive connection per request in flight.
-  const pool = new Pool(url, { connections: window, pipelining: 1 });
-  const path = `/v1/logs/${log}/records`;
+}> {
+  const session = http2.connect(url, { settings: { initialWindowSize: 16 << 20 } });
+  await new Promise<void>((resolve, reject) => {
+    session.once("remoteSettings", () => resolve());
+    session.once("error", reject);
+  });
+  session.setLocalWindowSize(16 << 20);
+  const bytes = Buffer.from(body);
+  const headers = { ":method": "POST", ":path": `/v1/logs/${log}/records`, "content-type": "application/json", "content-length": bytes.byteLength };
+  const append = (signal: AbortSignal): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const stream = session.request(headers);
+      const onAbort = () => stream.close(http2.constants.NGHTTP2_CANCEL);
+      signal.addEventListener("abort", onAbort, { once: true });
+      let status = 0;
+      const chunks: Buffer[] = [];
+      stream.on("response", (h) => (status = Number(h[":status"])));
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("close", () => {
+        signal.removeEventListener("abort", onAbort);
+        if (status === 200) resolve();
+        else if (signal.aborted) reject(signal.reason);
+        else reject(new Error(`append: HTTP ${status} ${Buffer.concat(chunks).toString("utf8").slice(0, 200)}`));
+      });
+      stream.on("error", () => undefined); // "close" reports the outcome
+      stream.end(bytes);
+    });
   return {
-    client: `undici Pool (${window} HTTP/1.1 keep-alive connections)`,
-    append: async (signal) => {
-      const res = await pool.request({ path, method: "POST", headers: { "content-type": "application/json" }, body, signal });
-      const text = await res.body.text();
-      if (res.statusCode !== 200) throw new Error(`append: HTTP ${res.statusCode} ${text.slice(0, 200)}`);
-    },
-    close: () => pool.close(),
+    client: "node:http2, one h2c connection",
+    append,
+    close: () => new Promise<void>((resolve) => session.close(() => resolve())),
   };
 }
 

@@ -2,9 +2,30 @@
 // directory, configuration errors that stop start-up with a named key and code.
 import { describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
+import http2 from "node:http2";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { runCairn, startNode, tempDir } from "../helpers/cairn-process.ts";
+
+/** GET over an HTTP/2 cleartext connection opened with prior knowledge; closed afterwards. */
+async function h2Get(base: string, path: string): Promise<{ status: number; body: string }> {
+  const session = http2.connect(base);
+  try {
+    return await new Promise((resolve, reject) => {
+      session.once("error", reject);
+      const stream = session.request({ ":method": "GET", ":path": path });
+      let status = 0;
+      let body = "";
+      stream.setEncoding("utf8");
+      stream.on("response", (headers) => (status = Number(headers[":status"])));
+      stream.on("data", (chunk: string) => (body += chunk));
+      stream.on("end", () => resolve({ status, body }));
+      stream.on("error", reject);
+    });
+  } finally {
+    session.close();
+  }
+}
 
 describe("cairn server", () => {
   test("starts on port 0, publishes its addresses, serves the admin API and stops cleanly on SIGTERM", async () => {
@@ -14,6 +35,8 @@ describe("cairn server", () => {
     expect(info.pid).toBe(node.pid);
     expect(info.generation).toBe(1);
     expect((await fetch(`${node.addresses.admin}/health`)).status).toBe(200);
+    // The same port speaks HTTP/2 cleartext to a client that starts with it (prior knowledge).
+    expect(await h2Get(node.addresses.admin, "/v1/node")).toMatchObject({ status: 200, body: expect.stringContaining('"name":"e2e-1"') });
     expect(await node.stop("SIGTERM")).toBe(0);
     expect(node.log()).toContain("node lifecycle stopping -> stopped");
   });
