@@ -36,6 +36,9 @@ describe("log address types", () => {
     expect(() => lsn(1.5)).toThrow(InvariantViolation);
     expect(() => logletOffset(2 ** 31 + 1)).toThrow(InvariantViolation);
     expect(() => logId(2 ** 32)).toThrow(InvariantViolation);
+    // Messages are built only on failure, and then name the value.
+    expect(() => lsn(-1)).toThrow("invariant violated: LSN must be a non-negative safe integer, got -1");
+    expect(() => logletOffset(2 ** 31 + 1)).toThrow(`got ${2 ** 31 + 1}`);
   });
 
   test("ids format and parse", () => {

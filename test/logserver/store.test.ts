@@ -30,6 +30,21 @@ describe("log store", () => {
     db.close();
   });
 
+  test("a running store holds its file exclusively: another connection cannot read it until it closes", async () => {
+    const dir = tempDir();
+    const store = openStore(dir);
+    await store.store(storeReq(L1, 1, 3));
+    const path = join(dir, "logstore.sqlite");
+    expect(existsSync(`${path}-shm`)).toBe(false); // the WAL index lives in the owner's memory
+    const other = new Database(path, { readonly: true });
+    expect(() => other.query("SELECT count(*) AS n FROM records").get()).toThrow(/locked|busy/i);
+    other.close();
+    await store.close();
+    const after = new Database(path, { readonly: true });
+    expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM records").get()?.n).toBe(3);
+    after.close();
+  });
+
   test("many concurrent stores are group-committed into few transactions", async () => {
     const registry = new Registry();
     const store = openStore(tempDir(), { registry });
