@@ -86,8 +86,8 @@ export interface ChaosClusterOptions {
  * persist; another component may die of the I/O error it got. Anything else is a crash to report.
  */
 const EXIT_CODE_FATAL_PERSIST = 70;
-/** What the log-server logs when a failed write disabled its store (src/logserver/store.ts). */
-const STORE_DISABLED_IN_LOG = "store writes disabled";
+/** The gauge a node's log-server drops to 0 once a failed write disabled its store (src/logserver/store.ts). */
+const STORE_DISABLED_METRIC = /^cairn_logserver_store_writable 0$/m;
 const STORAGE_ERROR_IN_LOG = /SQLITE_IOERR|SQLITE_FULL|disk I\/O error|database or disk is full|ENOSPC|EIO\b|No space left/;
 
 /** Faster Raft and shorter metadata deadlines than the defaults, so faults resolve within a short run. */
@@ -149,8 +149,8 @@ export class ChaosCluster {
   /** Node → the storage fault under which (or within the grace time after which) it may exit. */
   private readonly exitExcuses = new Map<string, { cause: string; untilMs: number }>();
   private readonly fsyncFaults = new Map<string, FsyncFailure>();
-  /** Node → size of its log when its current storage fault began. */
-  private readonly faultLogStart = new Map<string, { offset: number; pid: number }>();
+  /** Node → the PID that was running when its current storage fault began. */
+  private readonly faultPid = new Map<string, number>();
   /** Nodes the membership nemesis removed from the metadata cluster (re-added on heal). */
   readonly removedMetadataServers = new Set<string>();
   private closing = false;
@@ -340,7 +340,7 @@ export class ChaosCluster {
   /** From now until endExcuse(), an exit of `name` caused by `cause` is expected. */
   private excuse(name: string, cause: string): void {
     this.exitExcuses.set(name, { cause, untilMs: Infinity });
-    this.faultLogStart.set(name, { offset: fileSize(this.node(name).logFile), pid: this.node(name).process?.pid ?? 0 });
+    this.faultPid.set(name, this.node(name).process?.pid ?? 0);
   }
 
   /**
@@ -349,16 +349,35 @@ export class ChaosCluster {
    */
   private async restartIfStoreDisabled(name: string): Promise<string> {
     const n = this.node(name);
-    const since = this.faultLogStart.get(name);
-    this.faultLogStart.delete(name);
+    const pid = this.faultPid.get(name);
+    this.faultPid.delete(name);
     // A process started since (after an exit) has a fresh store.
-    if (since === undefined || n.process === null || n.process.pid !== since.pid || !isRunning(n.process.proc)) return "";
-    if (!readSince(n.logFile, since.offset).includes(STORE_DISABLED_IN_LOG)) return "";
+    if (pid === undefined || n.process === null || n.process.pid !== pid || !isRunning(n.process.proc)) return "";
+    if (!(await this.storeDisabled(n))) return "";
     n.stopping = true;
     await stopServer(n.process.proc, "SIGTERM", 10_000);
     await this.restart(name);
     this.log(`${name}: its log-server disabled its store under the fault; restarted`);
     return "; its log-server had disabled its store: restarted";
+  }
+
+  /**
+   * Whether the node says (in /metrics, as an operator would see it) that its log-server store takes
+   * no writes. A node that does not answer within a few tries counts as not saying so: the liveness
+   * check at the end of the run reports a node that stays unresponsive.
+   */
+  private async storeDisabled(n: ChaosNode): Promise<boolean> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const r = await fetch(`${this.adminUrl(n)}/metrics`, { signal: AbortSignal.timeout(3000) });
+        if (r.ok) return STORE_DISABLED_METRIC.test(await r.text());
+      } catch {
+        // Busy or restarting: ask again.
+      }
+      await Bun.sleep(500);
+    }
+    this.log(`${n.name}: /metrics did not answer; cannot tell whether its log-server store is disabled`);
+    return false;
   }
 
   /** The fault is healed: exits stay excused for `graceMs` (an error already under way), then no more. */
