@@ -181,7 +181,7 @@ export class Node {
         // HTTP/2 cleartext by prior knowledge beside HTTP/1.1 on the same port: a client with many
         // requests in flight (appends) multiplexes them on one connection instead of one each.
         http2: true,
-      } as Parameters<typeof app.listen>[0]);
+      });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === "EADDRINUSE") {
