@@ -10,7 +10,7 @@ import { numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { logId, nodeId } from "../src/bifrost/types.ts";
+import { logId, nodeId } from "../src/ids/index.ts";
 import { TestCluster } from "../test/bifrost/harness.ts";
 
 const SECONDS = numArg("seconds", 1.5);

@@ -11,7 +11,7 @@ import { numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { asLogletId, generationalNodeId, logletOffset } from "../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset } from "../src/ids/index.ts";
 import { LogStore } from "../src/logserver/index.ts";
 
 const SECONDS = numArg("seconds", 1.5);

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import type { Index, Message, NodeId } from "../src/raft/index.ts";
+import type { Index, Message, RaftId } from "../src/raft/index.ts";
 import { MemoryStorage, RaftNode, Xoshiro128, bootstrapPersistedState, decodeMessage, encodeMessage } from "../src/raft/index.ts";
 
 const { values: args } = parseArgs({
@@ -33,12 +33,12 @@ interface Member {
 }
 
 class InMemoryCluster {
-  readonly members = new Map<NodeId, Member>();
+  readonly members = new Map<RaftId, Member>();
   messages = 0;
   private queue: Message[] = [];
 
   constructor(private readonly wire: boolean) {
-    const ids = [1, 2, 3] as NodeId[];
+    const ids = [1, 2, 3] as RaftId[];
     const persisted = bootstrapPersistedState(ids);
     for (const id of ids) {
       const storage = MemoryStorage.fromPersistedState(persisted);
@@ -49,7 +49,7 @@ class InMemoryCluster {
       });
       this.members.set(id, { node, storage, applied: 0, lastSnapshot: 0 });
     }
-    const leader = this.members.get(1 as NodeId)!;
+    const leader = this.members.get(1 as RaftId)!;
     for (let k = 0; k < 100 && leader.node.inspect.role() !== "leader"; k++) {
       leader.node.tick();
       this.drive();
@@ -58,7 +58,7 @@ class InMemoryCluster {
   }
 
   get leader(): Member {
-    return this.members.get(1 as NodeId)!;
+    return this.members.get(1 as RaftId)!;
   }
 
   private handleReady(m: Member): void {

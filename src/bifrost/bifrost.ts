@@ -53,7 +53,7 @@ import {
   type LogletOffset,
   type Lsn,
   type NodeId,
-} from "./types.ts";
+} from "../ids/index.ts";
 
 export interface BifrostOptions {
   readonly defaultProvider: LogletKind;

@@ -11,7 +11,7 @@ import type { MetadataApi } from "../metadata/api.ts";
 import { matchesVersion, type Version } from "../metadata/kv.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import { LOGS_KEY, findLog, parseLogsDocument, type LogChain, type LogsDocument } from "./chain.ts";
-import type { LogId } from "./types.ts";
+import type { LogId } from "../ids/index.ts";
 
 export type ChainMutation = (log: LogChain, doc: LogsDocument) => LogChain;
 

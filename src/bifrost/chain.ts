@@ -27,7 +27,7 @@ import {
   type Lsn,
   type NodeId,
   type SegmentIndex,
-} from "./types.ts";
+} from "../ids/index.ts";
 
 export const LOGS_KEY = "logs";
 

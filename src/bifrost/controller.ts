@@ -20,7 +20,7 @@ import { segmentSequencer, tailSegment, type LogsDocument } from "./chain.ts";
 import { desiredNodesetSize, type Candidate } from "./placement.ts";
 import type { BifrostPeers } from "./rpc.ts";
 import { ANSWERED, REFUSED, SILENT, type LivenessTracker, type Liveness, type NodeDirectory, type ProbeResult } from "./nodes.ts";
-import { logId, type LogId, type NodeId } from "./types.ts";
+import { logId, type LogId, type NodeId } from "../ids/index.ts";
 
 export type ReconfigurationReason =
   | "no-segment"

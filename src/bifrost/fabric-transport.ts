@@ -7,7 +7,7 @@ import { CairnError } from "../observability/errors.ts";
 import type { LogServerApi, LogServerRpcName, LogServerRpcs } from "../logserver/protocol.ts";
 import { decodeLogServerResponse, toWire } from "../logserver/rpc.ts";
 import { LOGSERVER_RPCS } from "../logserver/service.ts";
-import type { NodeId } from "./types.ts";
+import type { NodeId } from "../ids/index.ts";
 import { withTimeout, type LogServerTransport } from "./replicated/transport.ts";
 
 export interface FabricTransportConfig {

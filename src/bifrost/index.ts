@@ -1,3 +1,2 @@
-// Public surface of bifrost (the logs layer): the address model and the replicated loglet.
-export * from "./types.ts";
+// Public surface of bifrost (the logs layer): the replicated loglet (ids and positions: src/ids/).
 export * from "./replicated/index.ts";

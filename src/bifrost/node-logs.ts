@@ -15,7 +15,7 @@ import { fabricLogServerTransport } from "./fabric-transport.ts";
 import { LivenessTracker, NodeDirectory, connectionRefused } from "./nodes.ts";
 import type { Candidate } from "./placement.ts";
 import { BIFROST_RPCS, fabricBifrostPeers } from "./rpc.ts";
-import { nodeId, type NodeId } from "./types.ts";
+import { nodeId, type NodeId } from "../ids/index.ts";
 
 export interface NodeLogsDeps {
   readonly config: Config;

@@ -9,7 +9,7 @@
 import { connect } from "node:net";
 import type { MetadataApi } from "../metadata/api.ts";
 import { KEYS, type NodesConfiguration } from "../metadata/nodes-config.ts";
-import { nodeId, type NodeId } from "./types.ts";
+import { nodeId, type NodeId } from "../ids/index.ts";
 
 export interface KnownNode {
   readonly id: NodeId;

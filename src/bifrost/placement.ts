@@ -7,7 +7,7 @@
 // segment's live members (less scatter), then spreads by a hash of the log id; the sequencer stays on
 // its node while that node lives and otherwise goes to the live log-server sequencing fewest logs.
 import { CairnError } from "../observability/errors.ts";
-import type { GenerationalNodeId, NodeId } from "./types.ts";
+import type { GenerationalNodeId, NodeId } from "../ids/index.ts";
 
 /** A live log-server node at its current generation. */
 export interface Candidate {

@@ -5,7 +5,7 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { defineRpc, type FabricClient } from "../net/index.ts";
 import { CairnError, ERRORS } from "../observability/errors.ts";
-import { MAX_LOGLET_OFFSET, type NodeId } from "./types.ts";
+import { MAX_LOGLET_OFFSET, type NodeId } from "../ids/index.ts";
 
 const U32 = Type.Integer({ minimum: 0, maximum: 2 ** 32 - 1 });
 const LsnSchema = Type.Integer({ minimum: 0 });

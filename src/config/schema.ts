@@ -4,6 +4,7 @@
 import { DEFAULT_FABRIC_OPTIONS } from "../net/options.ts";
 import { LogServerSection } from "../logserver/config.ts";
 import { BifrostSection } from "../bifrost/config.ts";
+import { ROLES, type Role } from "../ids/index.ts";
 import { Type, type SchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
 
 /** A union of string literals from a const array, typed as the union of its members. */
@@ -15,8 +16,7 @@ export function StringEnum<const T extends readonly string[]>(values: T, options
   ) as unknown as TUnion<Literals<T>>;
 }
 
-export const ROLES = ["metadata-server", "log-server", "worker", "admin", "ingress"] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role };
 
 const Address = (description: string, dflt: string) =>
   Type.String({

@@ -4,7 +4,7 @@
 //
 // Every answer carries the server's view of the loglet (local tail, sealed, known global tail) so a
 // caller learns it without a separate round trip (Restate piggybacks the same header).
-import type { GenerationalNodeId, LogletId, LogletOffset } from "../bifrost/types.ts";
+import type { GenerationalNodeId, LogletId, LogletOffset } from "../ids/index.ts";
 
 /**
  * How a store ended:

@@ -20,7 +20,7 @@ import {
   type Lsn,
   type NodeId,
   type SegmentIndex,
-} from "../bifrost/types.ts";
+} from "../ids/index.ts";
 import type {
   GetDigestRequest,
   GetDigestResponse,

@@ -14,7 +14,7 @@ import {
   sameGenerationalNodeId,
   type GenerationalNodeId,
   type LogletOffset,
-} from "../bifrost/types.ts";
+} from "../ids/index.ts";
 import { invariant } from "../observability/errors.ts";
 import type { StoreRequest, StoreStatus } from "./protocol.ts";
 

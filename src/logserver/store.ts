@@ -22,7 +22,7 @@ import {
   parseGenerationalNodeId,
   type LogletId,
   type LogletOffset,
-} from "../bifrost/types.ts";
+} from "../ids/index.ts";
 import { CairnError, invariant } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";

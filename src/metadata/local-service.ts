@@ -2,15 +2,16 @@
 // writes the initial documents into the store; every start re-registers this node (new generation,
 // current addresses) by compare-and-set on the nodes configuration.
 import { join } from "node:path";
+import { nodeId as toNodeId } from "../ids/index.ts";
 import { CairnError } from "../observability/errors.ts";
 import type { MetadataApi } from "./api.ts";
 import { DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
 import { LocalMetadataApi } from "./local-api.ts";
 import { LOCAL_STORE_FILE, LocalMetadataStore } from "./local-store.ts";
 import { KEYS, registerNode, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
-import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
+import { newFingerprint } from "./fingerprint.ts";
 import type { MetadataServerStatus } from "./server.ts";
-import type { MetadataServerListEntry, MetadataService } from "./service.ts";
+import type { InitialDocuments, MetadataServerListEntry, MetadataService } from "./service.ts";
 import { freeDiskBytes } from "./raft-storage.ts";
 
 export class LocalMetadataService implements MetadataService {
@@ -59,7 +60,7 @@ export class LocalMetadataService implements MetadataService {
     return this.registeredId;
   }
 
-  async provision(request: ProvisionRequest): Promise<ClusterInfo> {
+  async provision(initialDocuments: InitialDocuments): Promise<ClusterInfo> {
     const existing = this.cluster();
     if (existing !== undefined) {
       throw new CairnError("CLUSTER_ALREADY_PROVISIONED", `cluster '${existing.name}' is already provisioned (fingerprint ${existing.fingerprint})`, {
@@ -67,11 +68,10 @@ export class LocalMetadataService implements MetadataService {
       });
     }
     const docs = initialDocuments({
-      clusterName: this.clusterName,
       fingerprint: newFingerprint(this.deps.randomBytes),
-      request,
       self: this.self,
       nowMs: this.deps.nowMs(),
+      storageId: null,
     });
     for (const [key, value] of docs) {
       const r = this.store.apply({ op: "put", key, value, precondition: DOES_NOT_EXIST });
@@ -110,7 +110,7 @@ export class LocalMetadataService implements MetadataService {
 
   serverStatus(): MetadataServerStatus | undefined {
     return {
-      node: this.registeredId !== undefined ? `N${this.registeredId}` : null,
+      node: this.registeredId !== undefined ? toNodeId(this.registeredId) : null,
       state: this.cluster() === undefined ? "awaiting-provisioning" : "member",
       raft: null,
       storage: { storageId: null, sizeBytes: this.store.sizeBytes(), integrityOk: this.store.integrityOk(), freeDiskBytes: freeDiskBytes(this.store.path) },
@@ -120,7 +120,7 @@ export class LocalMetadataService implements MetadataService {
   async listServers(): Promise<MetadataServerListEntry[]> {
     const config = this.store.get(KEYS.nodesConfig)?.value as NodesConfiguration | undefined;
     return (config?.nodes ?? []).map((n) => ({
-      node: `N${n.id}`,
+      node: toNodeId(n.id),
       name: n.name,
       fabricAddress: n.fabricAddress,
       state: n.metadataServer.state,

@@ -3,7 +3,8 @@
 // `partition_table`; plus `cluster` (name, fingerprint, settings). Each is a JSON value in the
 // metadata store, changed only by compare-and-set. Node ids are never reused: `nextNodeId` only grows.
 import { Type, type Static } from "@sinclair/typebox";
-import { ROLES, StringEnum } from "../config/schema.ts";
+import { StringEnum } from "../config/schema.ts";
+import { nodeNumber, parseNodeId, ROLES } from "../ids/index.ts";
 import { CairnError, invariant } from "../observability/errors.ts";
 import { METADATA_SERVER_STATES, transitionMetadataServerState, type MetadataServerEvent } from "./server-state.ts";
 
@@ -15,7 +16,7 @@ export const KEYS = {
 } as const;
 
 export const NodeEntry = Type.Object({
-  id: Type.Integer({ minimum: 1, description: "Plain node id; shown as N<id>." }),
+  id: Type.Integer({ minimum: 1, description: "The number of the node id N<id> (see nodeNumber in src/ids/node.ts)." }),
   name: Type.String(),
   generation: Type.Integer({ minimum: 1, description: "The generation that last registered." }),
   incarnation: Type.String({ description: "Random id of the process that registered this generation." }),
@@ -47,18 +48,9 @@ export const ClusterInfo = Type.Object({
 });
 export type ClusterInfo = Static<typeof ClusterInfo>;
 
-export function nodeIdLabel(id: number): string {
-  return `N${id}`;
-}
-
-export function parseNodeId(label: string): number | undefined {
-  const m = /^N([1-9][0-9]*)$/.exec(label);
-  return m ? Number(m[1]) : undefined;
-}
-
 export function findNode(config: NodesConfiguration, nameOrId: string): NodeEntry | undefined {
   const id = parseNodeId(nameOrId);
-  return config.nodes.find((n) => (id !== undefined ? n.id === id : n.name === nameOrId));
+  return config.nodes.find((n) => (id !== undefined ? n.id === nodeNumber(id) : n.name === nameOrId));
 }
 
 export interface RegisterRequest {

@@ -13,7 +13,7 @@ import {
   type Entry,
   type Index,
   type Message,
-  type NodeId,
+  type RaftId,
   type RaftStatus,
   type Ready,
   type Term,
@@ -38,7 +38,7 @@ export interface RaftDriverOptions {
  * peer may answer with messages of its own for this node (its replies, carried on the response).
  */
 export interface RaftTransport {
-  send(to: NodeId, messages: Uint8Array[]): Promise<Uint8Array[]>;
+  send(to: RaftId, messages: Uint8Array[]): Promise<Uint8Array[]>;
 }
 
 interface PendingProposal {
@@ -69,13 +69,13 @@ export class RaftDriver {
   private lastSnapshotIndex: Index;
   private readCounter = 0;
   private readonly readPrefix: string;
-  private leaderValue: NodeId = 0 as NodeId;
+  private leaderValue: RaftId = 0 as RaftId;
   /** While answering a peer's request: messages for that peer go back on the response. */
-  private replyTo: { peer: NodeId; buffer: Message[] } | undefined;
+  private replyTo: { peer: RaftId; buffer: Message[] } | undefined;
   private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
 
   constructor(
-    readonly id: NodeId,
+    readonly id: RaftId,
     private readonly storage: MetadataRaftStorage,
     private readonly transport: RaftTransport,
     private readonly options: RaftDriverOptions,
@@ -129,7 +129,7 @@ export class RaftDriver {
     this.appliedListeners.push(listener);
   }
 
-  get leader(): NodeId {
+  get leader(): RaftId {
     return this.leaderValue;
   }
 
@@ -146,7 +146,7 @@ export class RaftDriver {
    * Ready has for `from` (typically its answers) are returned to travel back on the response
    * instead of as a request of their own.
    */
-  receiveAndReply(from: NodeId, messages: readonly Uint8Array[]): Uint8Array[] {
+  receiveAndReply(from: RaftId, messages: readonly Uint8Array[]): Uint8Array[] {
     if (this.stopped) return [];
     this.stepAll(messages);
     const reply: Message[] = [];
@@ -218,7 +218,7 @@ export class RaftDriver {
     return r;
   }
 
-  transferLeader(to: NodeId): void {
+  transferLeader(to: RaftId): void {
     this.node.transferLeader(to);
     this.schedule();
   }
@@ -259,7 +259,7 @@ export class RaftDriver {
     });
   }
 
-  private notLeader(reason: string, leader: NodeId): CairnError {
+  private notLeader(reason: string, leader: RaftId): CairnError {
     return new CairnError("METADATA_UNAVAILABLE", reason === "notLeader" ? "this member is not the leader" : `proposal refused: ${reason}`, {
       reason,
       leaderHint: leader || null,
@@ -369,7 +369,7 @@ export class RaftDriver {
     }
   }
 
-  private onSoftState(leader: NodeId, role: string): void {
+  private onSoftState(leader: RaftId, role: string): void {
     const previous = this.leaderValue;
     this.leaderValue = leader;
     if (previous === leader) return;
@@ -388,7 +388,7 @@ export class RaftDriver {
 
   private send(messages: readonly Message[]): void {
     if (messages.length === 0) return;
-    const byPeer = new Map<NodeId, Message[]>();
+    const byPeer = new Map<RaftId, Message[]>();
     for (const m of messages) {
       if (this.replyTo !== undefined && m.to === this.replyTo.peer && m.type !== "snapshot") {
         this.replyTo.buffer.push(m);

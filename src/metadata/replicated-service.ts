@@ -3,6 +3,7 @@
 // that the cluster is provisioned, register this node (a new id the first time; the new generation
 // and addresses on every start), feed members to the client, and let the server join by itself.
 import type { FabricClient, FabricServer } from "../net/index.ts";
+import { nodeId as toNodeId } from "../ids/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Consistency, MetadataApi } from "./api.ts";
@@ -10,12 +11,11 @@ import { MetadataClient } from "./client.ts";
 import { NO_VERSION, DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
 import { RemoveRpc, StatusRpc } from "./rpc.ts";
 import { checkOperatorRequest } from "./server-state.ts";
-import { KEYS, StaleGenerationError, findNode, nodeIdLabel, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
-import type { ProvisionRequest } from "./provision.ts";
+import { KEYS, StaleGenerationError, findNode, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
 import type { RaftDriverOptions } from "./raft-driver.ts";
 import { migrateLocalToReplicated, needsMigration } from "./migration.ts";
 import { MetadataServer, type MetadataServerStatus } from "./server.ts";
-import type { MetadataServerListEntry, MetadataService } from "./service.ts";
+import type { InitialDocuments, MetadataServerListEntry, MetadataService } from "./service.ts";
 
 export interface ReplicatedMetadataServiceDeps {
   dataDir: string;
@@ -122,7 +122,7 @@ export class ReplicatedMetadataService implements MetadataService {
     return this.server?.nodesConfig() ?? this.lastConfig;
   }
 
-  async provision(request: ProvisionRequest): Promise<ClusterInfo> {
+  async provision(documents: InitialDocuments): Promise<ClusterInfo> {
     if (this.server === undefined) {
       throw new CairnError(
         "CLUSTER_INVALID_PROVISION",
@@ -132,7 +132,7 @@ export class ReplicatedMetadataService implements MetadataService {
     if (this.clusterValue !== undefined) {
       throw new CairnError("CLUSTER_ALREADY_PROVISIONED", `cluster '${this.clusterValue.name}' is already provisioned (fingerprint ${this.clusterValue.fingerprint})`);
     }
-    const cluster = await this.server.provision(request);
+    const cluster = await this.server.provision(documents);
     this.setCluster(cluster);
     this.registeredId = 1;
     this.registeredGeneration = this.deps.self().generation;
@@ -172,7 +172,7 @@ export class ReplicatedMetadataService implements MetadataService {
     const nodes = config.nodes.filter((n) => n.roles.includes("metadata-server"));
     return Promise.all(
       nodes.map(async (n): Promise<MetadataServerListEntry> => {
-        const base = { node: nodeIdLabel(n.id), name: n.name, fabricAddress: n.fabricAddress, state: n.metadataServer.state };
+        const base = { node: toNodeId(n.id), name: n.name, fabricAddress: n.fabricAddress, state: n.metadataServer.state };
         if (n.metadataServer.state === "standby") return { ...base, status: null, error: null };
         try {
           const status =
@@ -284,7 +284,7 @@ export class ReplicatedMetadataService implements MetadataService {
       }
       this.registeredId = node.id;
       this.registeredGeneration = self.generation;
-      this.deps.log.info({ node: `N${node.id}`, generation: self.generation }, "registered in the nodes configuration");
+      this.deps.log.info({ node: `${toNodeId(node.id)}`, generation: self.generation }, "registered in the nodes configuration");
       this.deps.onRegistered(node.id);
       return;
     }

@@ -3,10 +3,10 @@
 // promoted once caught up); `member`: a voter; `standby`: runs the role but serves nothing until an
 // operator adds it. A new node is never registered as `member`, and nothing turns an `auto-join`
 // node into `standby` (clusters that silently shrink are the failure this rules out).
+import { METADATA_SERVER_STATES, type MetadataServerState } from "../ids/index.ts";
 import { CairnError, invariant } from "../observability/errors.ts";
 
-export const METADATA_SERVER_STATES = ["auto-join", "member", "standby"] as const;
-export type MetadataServerState = (typeof METADATA_SERVER_STATES)[number];
+export { METADATA_SERVER_STATES, type MetadataServerState };
 
 /** What happened to a node's metadata-server role. Each event names its cause. */
 export type MetadataServerEvent =

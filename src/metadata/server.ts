@@ -7,13 +7,15 @@
 // that caught up and answers removal requests.
 import { join } from "node:path";
 import type { FabricClient, FabricServer } from "../net/index.ts";
+import { nodeId as toNodeId } from "../ids/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
-import { asNodeId, bootstrapPersistedState, joiningPersistedState, type NodeId } from "../raft/index.ts";
+import { asRaftId, bootstrapPersistedState, joiningPersistedState, type RaftId } from "../raft/index.ts";
 import { checkKey, checkValue, kvFailure, type Consistency } from "./api.ts";
 import { asVersion, type KvCommand, type KvSnapshot, type Precondition, type Version, type VersionedValue } from "./kv.ts";
-import { KEYS, findNode, nodeIdLabel, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
-import { initialDocuments, newFingerprint, type ProvisionRequest } from "./provision.ts";
+import { KEYS, findNode, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
+import { newFingerprint } from "./fingerprint.ts";
+import type { InitialDocuments } from "./service.ts";
 import { RaftDriver, type RaftDriverOptions } from "./raft-driver.ts";
 import { MetadataRaftStorage, RAFT_STORAGE_FILE, freeDiskBytes } from "./raft-storage.ts";
 import {
@@ -108,7 +110,7 @@ export class MetadataServer {
 
   // ---- provisioning --------------------------------------------------------------------------
 
-  async provision(request: ProvisionRequest): Promise<ClusterInfo> {
+  async provision(initialDocuments: InitialDocuments): Promise<ClusterInfo> {
     const known = this.cluster();
     if (known !== undefined) {
       throw new CairnError("CLUSTER_ALREADY_PROVISIONED", `cluster '${known.name}' is already provisioned (fingerprint ${known.fingerprint})`);
@@ -120,15 +122,13 @@ export class MetadataServer {
     if (this.driver === undefined) {
       // The seed: node id 1, a one-voter cluster.
       const storageId = newFingerprint(this.deps.randomBytes);
-      this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId: 1 }, bootstrapPersistedState([asNodeId(1)]));
+      this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId: 1 }, bootstrapPersistedState([asRaftId(1)]));
       this.startDriver(1);
     }
     const driver = this.driver!;
     await this.awaitOwnLeadership();
     const docs = initialDocuments({
-      clusterName: this.deps.clusterName,
       fingerprint: newFingerprint(this.deps.randomBytes),
-      request,
       self,
       nowMs: this.deps.nowMs(),
       storageId: this.storage.identity!.storageId,
@@ -147,7 +147,7 @@ export class MetadataServer {
   async bootstrapForImport(nodeId: number): Promise<void> {
     if (this.storage.identity === undefined) {
       const storageId = newFingerprint(this.deps.randomBytes);
-      this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId }, bootstrapPersistedState([asNodeId(nodeId)]));
+      this.storage.initialize({ storageId, createdAtMs: this.deps.nowMs(), nodeId }, bootstrapPersistedState([asRaftId(nodeId)]));
     }
     if (this.driver === undefined) this.startDriver(this.storage.raftNodeId()!);
     await this.awaitOwnLeadership();
@@ -190,7 +190,7 @@ export class MetadataServer {
     if (me.metadataServer.state === "member" && mine === undefined) {
       if (this.stateValue !== "storage-mismatch") {
         this.deps.log.error(
-          { node: nodeIdLabel(me.id), recorded: me.metadataServer.storageId },
+          { node: toNodeId(me.id), recorded: me.metadataServer.storageId },
           "this node is a metadata member with storage it no longer has (lost disk?): not joining; remove and re-add it",
         );
       }
@@ -201,7 +201,7 @@ export class MetadataServer {
       if (this.driver !== undefined && this.stateValue !== "joining") {
         // Removed from the metadata cluster: the leader no longer replicates to this node, so its
         // own replica may never show the removal. Stop serving; the storage stays for a re-add.
-        this.deps.log.info({ node: nodeIdLabel(me.id) }, "removed from the metadata cluster: now standby");
+        this.deps.log.info({ node: toNodeId(me.id) }, "removed from the metadata cluster: now standby");
         this.stopDriver();
       }
       if (this.driver === undefined) this.stateValue = "standby";
@@ -296,13 +296,13 @@ export class MetadataServer {
     if (driver.leader !== driver.id) throw this.notLeader();
     const status = driver.status();
     const voters = status.confState.voters;
-    if (!voters.includes(nodeId as NodeId) && !status.confState.learners.includes(nodeId as NodeId)) {
-      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `N${nodeId} is not a member of the metadata cluster`);
+    if (!voters.includes(nodeId as RaftId) && !status.confState.learners.includes(nodeId as RaftId)) {
+      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `${toNodeId(nodeId)} is not a member of the metadata cluster`);
     }
     if (voters.length === 1 && voters[0] === nodeId) {
-      throw new CairnError("METADATA_LAST_MEMBER", `N${nodeId} is the only member of the metadata cluster`);
+      throw new CairnError("METADATA_LAST_MEMBER", `${toNodeId(nodeId)} is the only member of the metadata cluster`);
     }
-    const r = driver.proposeConfChange({ type: "removeNode", nodeId: nodeId as NodeId, context: new Uint8Array(0) });
+    const r = driver.proposeConfChange({ type: "removeNode", nodeId: nodeId as RaftId, context: new Uint8Array(0) });
     if (!r.ok) {
       throw new CairnError("METADATA_UNAVAILABLE", `removal refused for now (${r.reason}); retry shortly`, { leaderHint: this.leaderHint() ?? null });
     }
@@ -317,21 +317,21 @@ export class MetadataServer {
     const s = this.driver?.status();
     const snapshotIndex = this.storage.mirror.snapshot().metadata.index;
     return {
-      node: this.selfId !== undefined ? nodeIdLabel(this.selfId) : (this.driver ? nodeIdLabel(this.driver.id) : null),
+      node: this.selfId !== undefined ? toNodeId(this.selfId) : (this.driver ? toNodeId(this.driver.id) : null),
       state: this.stateValue,
       raft: s
         ? {
             role: s.role,
             term: s.term,
-            leader: s.leader ? nodeIdLabel(s.leader) : null,
+            leader: s.leader ? toNodeId(s.leader) : null,
             commitIndex: s.commit,
             appliedIndex: this.driver!.applied,
             firstIndex: s.firstIndex,
             lastIndex: s.lastIndex,
             logLength: Math.max(0, s.lastIndex - s.firstIndex + 1),
             snapshotIndex,
-            voters: s.confState.voters.map(nodeIdLabel),
-            learners: s.confState.learners.map(nodeIdLabel),
+            voters: s.confState.voters.map(toNodeId),
+            learners: s.confState.learners.map(toNodeId),
           }
         : null,
       storage: {
@@ -382,7 +382,7 @@ export class MetadataServer {
 
   private startDriver(id: number): void {
     const transport = {
-      send: async (to: NodeId, messages: Uint8Array[]) => {
+      send: async (to: RaftId, messages: Uint8Array[]) => {
         const address = this.addressOf(to);
         if (address === undefined) throw new Error(`no address for N${to}`);
         const r = await this.deps.fabricClient.call(address, RaftMessagesRpc, { from: id, messages }, { deadlineMs: this.deps.requestTimeoutMs });
@@ -390,7 +390,7 @@ export class MetadataServer {
       },
     };
     const seed = new DataView(this.deps.randomBytes(4).buffer).getUint32(0);
-    const driver = new RaftDriver(asNodeId(id), this.storage, transport, this.deps.driverOptions, this.deps.log.child({ part: "raft" }), seed);
+    const driver = new RaftDriver(asRaftId(id), this.storage, transport, this.deps.driverOptions, this.deps.log.child({ part: "raft" }), seed);
     this.driver = driver;
     this.selfId = id;
     let lastConfigVersion = 0;
@@ -448,7 +448,7 @@ export class MetadataServer {
       // Caught up: it has everything committed and answers. Promoting earlier could cost the quorum.
       if (pr === undefined || !pr.recentActive || pr.match < status.commit || status.lastIndex - pr.match > 16) continue;
       const r = driver.proposeConfChange({ type: "addVoter", nodeId: learner, context: new Uint8Array(0) });
-      if (r.ok) this.deps.log.info({ node: nodeIdLabel(learner) }, "promoting a caught-up learner to metadata member");
+      if (r.ok) this.deps.log.info({ node: toNodeId(learner) }, "promoting a caught-up learner to metadata member");
       return; // one change at a time
     }
   }
@@ -459,7 +459,7 @@ export class MetadataServer {
       if (this.driver === undefined) {
         throw new CairnError("METADATA_NOT_MEMBER", "this node has no metadata raft state");
       }
-      return { messages: this.driver.receiveAndReply(asNodeId(req.from), req.messages) };
+      return { messages: this.driver.receiveAndReply(asRaftId(req.from), req.messages) };
     });
     server.register(GetRpc, async (req) => {
       checkKey(req.key);
@@ -498,29 +498,29 @@ export class MetadataServer {
     const driver = this.memberDriver();
     if (driver.leader !== driver.id) throw this.notLeader();
     const node = this.nodesConfig()?.nodes.find((n) => n.id === nodeId);
-    if (node === undefined) throw new CairnError("METADATA_ILLEGAL_TRANSITION", `N${nodeId} is not registered in the nodes configuration`);
+    if (node === undefined) throw new CairnError("METADATA_ILLEGAL_TRANSITION", `${toNodeId(nodeId)} is not registered in the nodes configuration`);
     if (!node.roles.includes("metadata-server")) {
-      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `N${nodeId} does not run the metadata-server role`);
+      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `${toNodeId(nodeId)} does not run the metadata-server role`);
     }
     const conf = driver.status().confState;
     if (node.metadataServer.state === "member") {
       if (node.metadataServer.storageId !== storageId) {
         throw new CairnError(
           "METADATA_STORAGE_MISMATCH",
-          `N${nodeId} is a member with storage ${node.metadataServer.storageId}, but asked to join with storage ${storageId}`,
+          `${toNodeId(nodeId)} is a member with storage ${node.metadataServer.storageId}, but asked to join with storage ${storageId}`,
         );
       }
       return { status: "member" };
     }
     if (node.metadataServer.state !== "auto-join") {
-      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `N${nodeId} is ${node.metadataServer.state}; only auto-join nodes join`);
+      throw new CairnError("METADATA_ILLEGAL_TRANSITION", `${toNodeId(nodeId)} is ${node.metadataServer.state}; only auto-join nodes join`);
     }
-    if (conf.learners.includes(nodeId as NodeId) || conf.voters.includes(nodeId as NodeId)) return { status: "learner" };
-    const r = driver.proposeConfChange({ type: "addLearner", nodeId: nodeId as NodeId, context: encodeMemberContext({ storageId }) });
+    if (conf.learners.includes(nodeId as RaftId) || conf.voters.includes(nodeId as RaftId)) return { status: "learner" };
+    const r = driver.proposeConfChange({ type: "addLearner", nodeId: nodeId as RaftId, context: encodeMemberContext({ storageId }) });
     if (!r.ok) {
       throw new CairnError("METADATA_UNAVAILABLE", `cannot add N${nodeId} right now (${r.reason}); retry shortly`, { leaderHint: this.leaderHint() ?? null });
     }
-    this.deps.log.info({ node: nodeIdLabel(nodeId) }, "adding a joining node as a metadata learner");
+    this.deps.log.info({ node: toNodeId(nodeId) }, "adding a joining node as a metadata learner");
     return { status: "learner" };
   }
 }

@@ -1,16 +1,29 @@
 // The node's view of the metadata store, whichever kind backs it: is the cluster provisioned, the
 // MetadataApi once it is, and provisioning. The node and the admin API talk only to this.
 import type { Consistency, MetadataApi } from "./api.ts";
-import type { ClusterInfo } from "./nodes-config.ts";
-import type { ProvisionRequest } from "./provision.ts";
+import type { ClusterInfo, RegisterRequest } from "./nodes-config.ts";
+
+/**
+ * What provisioning writes, decided above the roles (src/node/provision.ts): given the seed's facts,
+ * the documents in the order they must be written. The last one is `cluster`, whose presence means
+ * "provisioned". The metadata service seeds its store, calls this once and writes the result.
+ */
+export type InitialDocuments = (seed: {
+  fingerprint: string;
+  /** The provisioning node, already the first metadata member. */
+  self: RegisterRequest;
+  nowMs: number;
+  /** Identity of the seed's metadata storage (replicated server); null for the local store. */
+  storageId: string | null;
+}) => Array<[string, unknown]>;
 
 export interface MetadataService {
   /** The metadata store, or undefined while the cluster is not provisioned. */
   api(): MetadataApi | undefined;
   /** The cluster's identity, or undefined while it is not provisioned. */
   cluster(): ClusterInfo | undefined;
-  /** Provision the cluster with this node as its first metadata member. */
-  provision(request: ProvisionRequest): Promise<ClusterInfo>;
+  /** Provision the cluster with this node as its first metadata member, writing `documents`. */
+  provision(documents: InitialDocuments): Promise<ClusterInfo>;
   /** The node's id in the nodes configuration once registered (undefined before). */
   nodeId(): number | undefined;
   /** This node's metadata server, if it runs one. */

@@ -1,9 +1,9 @@
 // The node lifecycle: an explicit state machine. Every transition is checked; an illegal one is a
 // bug and throws. Listeners learn of each change (readiness, logs, metrics follow from it).
+import { NODE_STATES, type NodeLifecycleState } from "../ids/index.ts";
 import { invariant } from "../observability/errors.ts";
 
-export const NODE_STATES = ["starting", "running", "stopping", "stopped", "failed"] as const;
-export type NodeLifecycleState = (typeof NODE_STATES)[number];
+export { NODE_STATES, type NodeLifecycleState };
 
 const LEGAL: Record<NodeLifecycleState, readonly NodeLifecycleState[]> = {
   starting: ["running", "stopping", "failed"],

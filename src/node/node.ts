@@ -16,6 +16,7 @@ import { NodeLogs } from "../bifrost/node-logs.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
+import { DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 
 export interface NodeOptions {
@@ -110,7 +111,7 @@ export class Node {
       this.nodeIdValue ??= this.metadataService?.nodeId();
       if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
         // A restarted node may not have replayed its log yet: "already provisioned" is the answer then.
-        await this.provision({ numPartitions: 8, replication: 1 }).catch((e: unknown) => {
+        await this.provision({}).catch((e: unknown) => {
           if (!isCairnError(e, "CLUSTER_ALREADY_PROVISIONED")) throw e;
         });
       }
@@ -319,7 +320,8 @@ export class Node {
     this.marker = this.dataDir.readMarker();
   }
 
-  async provision(request: { numPartitions: number; replication: number }): Promise<ClusterInfo> {
+  async provision(options: { numPartitions?: number | undefined; replication?: number | undefined }): Promise<ClusterInfo> {
+    const request = { numPartitions: options.numPartitions ?? DEFAULT_NUM_PARTITIONS, replication: options.replication ?? 1 };
     if (this.metadataService === undefined) {
       throw new CairnError(
         "CLUSTER_INVALID_PROVISION",
@@ -334,7 +336,7 @@ export class Node {
         `the data directory ${this.dataDir.path} belongs to cluster fingerprint ${this.marker.fingerprint}, but its metadata is not available; check the node's metadata storage`,
       );
     }
-    const cluster = await this.metadataService.provision(request);
+    const cluster = await this.metadataService.provision(initialDocuments(this.config["cluster-name"], request));
     this.nodeIdValue ??= this.metadataService.nodeId();
     this.log.info({ cluster }, `provisioned cluster '${cluster.name}'`);
     return cluster;

@@ -4,13 +4,13 @@
 
 import { invariant } from "./assert.ts";
 import type { PersistedState } from "./storage.ts";
-import type { Entry, Index, NodeId, Term } from "./types.ts";
+import type { Entry, Index, RaftId, Term } from "./types.ts";
 import { EMPTY_HARD_STATE, NO_NODE } from "./types.ts";
 
 const BOOTSTRAP_TERM = 1 as Term;
 
 /** Durable state for each founding member of a cluster whose voters are `voters`. */
-export function bootstrapPersistedState(voters: readonly NodeId[]): PersistedState {
+export function bootstrapPersistedState(voters: readonly RaftId[]): PersistedState {
   invariant(voters.length > 0, "bootstrap: at least one voter");
   invariant(new Set(voters).size === voters.length, "bootstrap: duplicate voter ids");
   const entries: Entry[] = voters.map((nodeId, k) => ({

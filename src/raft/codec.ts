@@ -12,7 +12,7 @@ import type {
   Entry,
   HardState,
   Index,
-  NodeId,
+  RaftId,
   Snapshot,
   SnapshotMetadata,
   Term,
@@ -146,11 +146,11 @@ function writeConfState(w: Writer, cs: ConfState): void {
   for (const id of cs.learners) w.uint(id);
 }
 
-function readIds(r: Reader): NodeId[] {
+function readIds(r: Reader): RaftId[] {
   const n = r.count(MAX_IDS);
-  const ids: NodeId[] = [];
+  const ids: RaftId[] = [];
   for (let i = 0; i < n; i++) {
-    const id = r.uint() as NodeId;
+    const id = r.uint() as RaftId;
     if (id === 0) throw new RaftDecodeError("node id 0 in a configuration");
     if (i > 0 && id <= ids[i - 1]!) throw new RaftDecodeError("configuration ids not strictly ascending");
     ids.push(id);
@@ -189,7 +189,7 @@ function writeConfChange(w: Writer, c: ConfChange): void {
 function readConfChange(r: Reader): ConfChange {
   const type = CONF_CHANGE_TYPES[r.byte()];
   if (type === undefined) throw new RaftDecodeError("unknown conf change type");
-  const nodeId = r.uint() as NodeId;
+  const nodeId = r.uint() as RaftId;
   if (nodeId === 0) throw new RaftDecodeError("conf change for node id 0");
   return { type, nodeId, context: r.bytes() };
 }
@@ -300,8 +300,8 @@ export function decodeMessage(bytes: Uint8Array): Message {
   header(r, "message");
   const type: MessageType | undefined = MESSAGE_TYPES[r.byte()];
   if (type === undefined) throw new RaftDecodeError("unknown message type");
-  const from = r.uint() as NodeId;
-  const to = r.uint() as NodeId;
+  const from = r.uint() as RaftId;
+  const to = r.uint() as RaftId;
   const term = r.uint() as Term;
   let m: Message;
   switch (type) {
@@ -348,7 +348,7 @@ export function decodeMessage(bytes: Uint8Array): Message {
       m = { type, from, to, term };
       break;
     case "transferLeader":
-      m = { type, from, to, term, transferee: r.uint() as NodeId };
+      m = { type, from, to, term, transferee: r.uint() as RaftId };
       break;
     default:
       unreachable(type, "message type");
@@ -385,7 +385,7 @@ export function encodeHardState(hs: HardState): Uint8Array {
 export function decodeHardState(bytes: Uint8Array): HardState {
   const r = new Reader(bytes);
   header(r, "hard state");
-  const hs: HardState = { term: r.uint() as Term, vote: r.uint() as NodeId, commit: r.uint() as Index };
+  const hs: HardState = { term: r.uint() as Term, vote: r.uint() as RaftId, commit: r.uint() as Index };
   r.end();
   return hs;
 }

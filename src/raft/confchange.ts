@@ -4,7 +4,7 @@
 // disjoint and sorted; a change never removes the last voter.
 
 import { invariant } from "./assert.ts";
-import type { ConfChange, ConfState, NodeId } from "./types.ts";
+import type { ConfChange, ConfState, RaftId } from "./types.ts";
 
 export type ConfChangeRefusal = "invalidNodeId" | "alreadyVoter" | "alreadyMember" | "notMember" | "lastVoter";
 
@@ -25,7 +25,7 @@ export function validateConfChange(cs: ConfState, change: ConfChange): ConfChang
   }
 }
 
-function sorted(ids: Iterable<NodeId>): NodeId[] {
+function sorted(ids: Iterable<RaftId>): RaftId[] {
   return [...ids].sort((a, b) => a - b);
 }
 

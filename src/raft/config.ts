@@ -2,7 +2,7 @@
 // `resolveConfig` fills the defaults and rejects impossible combinations.
 
 import { invariant } from "./assert.ts";
-import type { Index, NodeId } from "./types.ts";
+import type { Index, RaftId } from "./types.ts";
 import { ZERO_INDEX } from "./types.ts";
 
 /**
@@ -20,7 +20,7 @@ export interface UnsafeTestingFaults {
 
 export interface RaftConfigInput {
   /** This node's id (non-zero). */
-  readonly id: NodeId;
+  readonly id: RaftId;
   /** Ticks without hearing from a leader before campaigning; the real timeout is randomised in [t, 2t). */
   readonly electionTimeoutTicks?: number;
   /** Ticks between leader heartbeats; must be smaller than the election timeout. */

@@ -1,11 +1,11 @@
 // The messages Raft nodes exchange. Plain objects (JSON-friendly except `Uint8Array` payloads) with a
 // `type` discriminant; every message carries the sender's term. `codec.ts` turns them into bytes.
 
-import type { Entry, Index, NodeId, Snapshot, Term } from "./types.ts";
+import type { Entry, Index, RaftId, Snapshot, Term } from "./types.ts";
 
 interface Envelope {
-  readonly from: NodeId;
-  readonly to: NodeId;
+  readonly from: RaftId;
+  readonly to: RaftId;
   readonly term: Term;
 }
 
@@ -83,7 +83,7 @@ export interface TimeoutNowMessage extends Envelope {
 /** Follower → leader: a transfer request made on a follower, forwarded. */
 export interface TransferLeaderMessage extends Envelope {
   readonly type: "transferLeader";
-  readonly transferee: NodeId;
+  readonly transferee: RaftId;
 }
 
 export type Message =

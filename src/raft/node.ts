@@ -22,7 +22,7 @@ import type {
   Entry,
   HardState,
   Index,
-  NodeId,
+  RaftId,
   ReadState,
   Role,
   Snapshot,
@@ -67,19 +67,19 @@ export interface ProgressStatus {
 }
 
 export interface RaftStatus {
-  readonly id: NodeId;
+  readonly id: RaftId;
   readonly role: Role;
-  readonly leader: NodeId;
+  readonly leader: RaftId;
   readonly term: Term;
-  readonly vote: NodeId;
+  readonly vote: RaftId;
   readonly commit: Index;
   readonly applied: Index;
   readonly firstIndex: Index;
   readonly lastIndex: Index;
   readonly confState: ConfState;
-  readonly leadTransferee: NodeId;
+  readonly leadTransferee: RaftId;
   /** Leader only: what it knows about each member. */
-  readonly progress: ReadonlyMap<NodeId, ProgressStatus>;
+  readonly progress: ReadonlyMap<RaftId, ProgressStatus>;
 }
 
 export interface FromPersistedStateOptions {
@@ -115,7 +115,7 @@ export class RaftNode {
     this.prevHardState = options.storage.initialState().hardState;
   }
 
-  get id(): NodeId {
+  get id(): RaftId {
     return this.raft.id;
   }
 
@@ -158,15 +158,15 @@ export class RaftNode {
   }
 
   /** Asks the leader to hand leadership to voter `to` (refused for learners and unknown nodes). */
-  transferLeader(to: NodeId): TransferResult {
+  transferLeader(to: RaftId): TransferResult {
     return this.raft.transferLeader(to);
   }
 
-  reportUnreachable(id: NodeId): void {
+  reportUnreachable(id: RaftId): void {
     this.raft.reportUnreachable(id);
   }
 
-  reportSnapshot(id: NodeId, ok: boolean): void {
+  reportSnapshot(id: RaftId, ok: boolean): void {
     this.raft.reportSnapshot(id, ok);
   }
 
@@ -254,7 +254,7 @@ export class RaftNode {
 
   status(): RaftStatus {
     const raft = this.raft;
-    const progress = new Map<NodeId, ProgressStatus>();
+    const progress = new Map<RaftId, ProgressStatus>();
     if (raft.role === "leader") {
       for (const [id, pr] of raft.tracker.progress) {
         progress.set(id, {
@@ -286,7 +286,7 @@ export class RaftNode {
   readonly inspect = {
     role: (): Role => this.raft.role,
     term: (): Term => this.raft.term,
-    leader: (): NodeId => this.raft.lead,
+    leader: (): RaftId => this.raft.lead,
     commit: (): Index => this.raft.log.committed,
     applied: (): Index => this.raft.log.applied,
     firstIndex: (): Index => this.raft.log.firstIndex(),

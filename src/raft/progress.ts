@@ -5,7 +5,7 @@
 // Invariants: match < next; in replicate state every in-flight append ends below `next`.
 
 import { invariant } from "./assert.ts";
-import type { ConfState, Index, NodeId } from "./types.ts";
+import type { ConfState, Index, RaftId } from "./types.ts";
 
 /** A bounded FIFO of (last index, bytes) of appends in flight to one follower. */
 export class Inflights {
@@ -169,25 +169,25 @@ export class Progress {
 
 /** Membership and per-member progress. Voter/learner sets always equal the current configuration. */
 export class ProgressTracker {
-  voters: ReadonlySet<NodeId> = new Set();
-  learners: ReadonlySet<NodeId> = new Set();
+  voters: ReadonlySet<RaftId> = new Set();
+  learners: ReadonlySet<RaftId> = new Set();
   /** Progress of every member (leader only; empty on other roles). */
-  readonly progress = new Map<NodeId, Progress>();
+  readonly progress = new Map<RaftId, Progress>();
 
   setConfState(cs: ConfState): void {
     this.voters = new Set(cs.voters);
     this.learners = new Set(cs.learners);
   }
 
-  isVoter(id: NodeId): boolean {
+  isVoter(id: RaftId): boolean {
     return this.voters.has(id);
   }
 
-  isLearner(id: NodeId): boolean {
+  isLearner(id: RaftId): boolean {
     return this.learners.has(id);
   }
 
-  isMember(id: NodeId): boolean {
+  isMember(id: RaftId): boolean {
     return this.voters.has(id) || this.learners.has(id);
   }
 
@@ -195,7 +195,7 @@ export class ProgressTracker {
     return Math.floor(this.voters.size / 2) + 1;
   }
 
-  hasQuorum(ids: ReadonlySet<NodeId>): boolean {
+  hasQuorum(ids: ReadonlySet<RaftId>): boolean {
     let n = 0;
     for (const id of this.voters) if (ids.has(id)) n++;
     return n >= this.quorumSize();
@@ -211,7 +211,7 @@ export class ProgressTracker {
   }
 
   /** "won" / "lost" / "pending" for a vote tally (true = granted). */
-  voteResult(votes: ReadonlyMap<NodeId, boolean>): "won" | "lost" | "pending" {
+  voteResult(votes: ReadonlyMap<RaftId, boolean>): "won" | "lost" | "pending" {
     let granted = 0;
     let rejected = 0;
     for (const id of this.voters) {
@@ -226,7 +226,7 @@ export class ProgressTracker {
   }
 
   /** Whether a quorum of voters was heard from recently (`self` always counts as active). */
-  quorumActive(self: NodeId): boolean {
+  quorumActive(self: RaftId): boolean {
     let active = 0;
     for (const id of this.voters) {
       if (id === self || this.progress.get(id)?.recentActive === true) active++;

@@ -18,7 +18,7 @@ import { ReadIndexQueue } from "./read-index.ts";
 import type { ConfChangeResult, ProposeResult, ReadIndexResult, TransferResult } from "./results.ts";
 import type { RaftStorage } from "./storage.ts";
 import { RaftStorageError } from "./storage.ts";
-import type { ConfChange, ConfState, Entry, Index, NodeId, ReadState, Role, Snapshot, Term } from "./types.ts";
+import type { ConfChange, ConfState, Entry, Index, RaftId, ReadState, Role, Snapshot, Term } from "./types.ts";
 import { NO_NODE, confStateEqual, entrySizeBytes } from "./types.ts";
 
 type CampaignKind = "preElection" | "election" | "transfer";
@@ -30,7 +30,7 @@ interface ConfLogItem {
 
 interface WaitingRead {
   readonly ctx: string;
-  readonly from: NodeId;
+  readonly from: RaftId;
 }
 
 /** Progress bookkeeping a leader keeps per follower beyond flow control. */
@@ -40,16 +40,16 @@ interface LeaderPeerState {
 }
 
 export class Raft {
-  readonly id: NodeId;
+  readonly id: RaftId;
   readonly config: RaftConfig;
   readonly log: RaftLog;
   readonly tracker = new ProgressTracker();
 
   term: Term;
-  vote: NodeId;
-  lead: NodeId = NO_NODE;
+  vote: RaftId;
+  lead: RaftId = NO_NODE;
   role: Role = "follower";
-  leadTransferee: NodeId = NO_NODE;
+  leadTransferee: RaftId = NO_NODE;
 
   /** Messages to send once the Ready they are part of is persisted. */
   msgs: Message[] = [];
@@ -57,7 +57,7 @@ export class Raft {
   readStates: ReadState[] = [];
 
   private readonly random: Random;
-  private votes = new Map<NodeId, boolean>();
+  private votes = new Map<RaftId, boolean>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -79,7 +79,7 @@ export class Raft {
   private uncommittedFirstIndex: Index = 0 as Index;
   private uncommittedBytes = 0;
   private broadcastPending = false;
-  private readonly peers = new Map<NodeId, LeaderPeerState>();
+  private readonly peers = new Map<RaftId, LeaderPeerState>();
 
   constructor(config: RaftConfig, storage: RaftStorage, random: Random) {
     this.id = config.id;
@@ -222,7 +222,7 @@ export class Raft {
     return new Progress((this.log.lastIndex() + 1) as Index, this.config.maxInflightMsgs, this.config.maxInflightBytes);
   }
 
-  becomeFollower(term: Term, lead: NodeId): void {
+  becomeFollower(term: Term, lead: RaftId): void {
     this.reset(term);
     this.role = "follower";
     this.lead = lead;
@@ -546,11 +546,11 @@ export class Raft {
     this.msgs = this.msgs.filter((m) => m.type !== "appendResponse" || m.reject || m.index < index);
   }
 
-  private sendAppendResponse(to: NodeId, index: Index, reject: boolean, rejectHint: Index, rejectHintTerm: Term): void {
+  private sendAppendResponse(to: RaftId, index: Index, reject: boolean, rejectHint: Index, rejectHintTerm: Term): void {
     this.msgs.push({ type: "appendResponse", from: this.id, to, term: this.term, index, reject, rejectHint, rejectHintTerm });
   }
 
-  private handleSnapshot(s: Snapshot, from: NodeId): void {
+  private handleSnapshot(s: Snapshot, from: RaftId): void {
     const meta = s.metadata;
     if (meta.index <= this.log.committed) {
       this.sendAppendResponse(from, this.log.committed, false, 0 as Index, 0 as Term);
@@ -626,7 +626,7 @@ export class Raft {
   /** This leader's removal is committed: tell everyone the commit index, hand over, step down. */
   private stepDownAfterRemoval(): void {
     this.bcastAppend();
-    let best: NodeId = NO_NODE;
+    let best: RaftId = NO_NODE;
     let bestMatch = -1;
     for (const id of this.tracker.voters) {
       const pr = this.tracker.progress.get(id);
@@ -649,7 +649,7 @@ export class Raft {
    * Sends an append to `to` unless flow control pauses it. Returns whether a message was sent.
    * Falls back to a snapshot when the entries needed were compacted.
    */
-  private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
+  private sendAppend(to: RaftId, sendIfEmpty: boolean): boolean {
     const pr = this.tracker.progress.get(to);
     if (pr === undefined || to === this.id || pr.isPaused()) return false;
     const prevIndex = (pr.next - 1) as Index;
@@ -673,7 +673,7 @@ export class Raft {
     return true;
   }
 
-  private sendSnapshot(to: NodeId, pr: Progress): boolean {
+  private sendSnapshot(to: RaftId, pr: Progress): boolean {
     let snapshot: Snapshot;
     try {
       snapshot = this.log.storage.snapshot();
@@ -688,7 +688,7 @@ export class Raft {
   }
 
   /** Tells `to` the commit index without sending entries (an empty append at its match index). */
-  private sendCommit(to: NodeId): void {
+  private sendCommit(to: RaftId): void {
     const pr = this.tracker.progress.get(to);
     const peer = this.peers.get(to);
     if (pr === undefined || peer === undefined) return;
@@ -817,7 +817,7 @@ export class Raft {
     return { ok: true };
   }
 
-  private handleReadIndexRequest(ctx: string, from: NodeId): ReadIndexResult {
+  private handleReadIndexRequest(ctx: string, from: RaftId): ReadIndexResult {
     if (this.readIndexQueue.size + this.waitingReads.length >= this.config.maxPendingReadIndexRequests) {
       return { ok: false, reason: "tooManyPendingReads" };
     }
@@ -840,12 +840,12 @@ export class Raft {
     return { ok: true };
   }
 
-  private respondRead(from: NodeId, index: Index, ctx: string): void {
+  private respondRead(from: RaftId, index: Index, ctx: string): void {
     if (from === this.id) this.readStates.push({ index, ctx });
     else this.msgs.push({ type: "readIndexResponse", from: this.id, to: from, term: this.term, index, ctx });
   }
 
-  transferLeader(to: NodeId): TransferResult {
+  transferLeader(to: RaftId): TransferResult {
     if (this.role === "leader") return this.handleTransferLeader(to);
     if (!this.tracker.isVoter(to)) return { ok: false, reason: "notVoter" };
     if (this.lead === NO_NODE) return { ok: false, reason: "noLeader" };
@@ -853,7 +853,7 @@ export class Raft {
     return { ok: true };
   }
 
-  private handleTransferLeader(to: NodeId): TransferResult {
+  private handleTransferLeader(to: RaftId): TransferResult {
     if (to === this.id) {
       this.abortLeaderTransfer();
       return { ok: true };
@@ -879,14 +879,14 @@ export class Raft {
   }
 
   /** The transport could not reach `id`: stop pipelining to it until it answers again. */
-  reportUnreachable(id: NodeId): void {
+  reportUnreachable(id: RaftId): void {
     if (this.role !== "leader") return;
     const pr = this.tracker.progress.get(id);
     if (pr !== undefined && pr.state === "replicate") pr.becomeProbe();
   }
 
   /** The transport finished sending a snapshot to `id` (`ok` false: it failed). */
-  reportSnapshot(id: NodeId, ok: boolean): void {
+  reportSnapshot(id: RaftId, ok: boolean): void {
     if (this.role !== "leader") return;
     const pr = this.tracker.progress.get(id);
     if (pr === undefined || pr.state !== "snapshot") return;

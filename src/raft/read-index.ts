@@ -2,14 +2,14 @@
 // is confirmed once a quorum of voters answers a heartbeat round started after it (proving the node
 // was still leader then). Confirming one request confirms every older one too. Bounded by the caller.
 
-import type { Index, NodeId } from "./types.ts";
+import type { Index, RaftId } from "./types.ts";
 
 export interface PendingRead {
   readonly ctx: string;
   readonly index: Index;
   /** The node that asked (the leader itself for local reads). */
-  readonly from: NodeId;
-  readonly acks: Set<NodeId>;
+  readonly from: RaftId;
+  readonly acks: Set<RaftId>;
 }
 
 export class ReadIndexQueue {
@@ -25,7 +25,7 @@ export class ReadIndexQueue {
     return this.byCtx.has(ctx);
   }
 
-  add(ctx: string, index: Index, from: NodeId): PendingRead {
+  add(ctx: string, index: Index, from: RaftId): PendingRead {
     const read: PendingRead = { ctx, index, from, acks: new Set() };
     this.byCtx.set(ctx, read);
     this.queue.push(read);
@@ -33,7 +33,7 @@ export class ReadIndexQueue {
   }
 
   /** Records that `id` answered the heartbeat round of `ctx`; returns the request, if still pending. */
-  ack(id: NodeId, ctx: string): PendingRead | undefined {
+  ack(id: RaftId, ctx: string): PendingRead | undefined {
     const read = this.byCtx.get(ctx);
     read?.acks.add(id);
     return read;

@@ -2,7 +2,7 @@
 // a change is already pending, ...) and carry a code the driver maps to its own errors.
 
 import type { ConfChangeRefusal } from "./confchange.ts";
-import type { Index, NodeId, Term } from "./types.ts";
+import type { Index, RaftId, Term } from "./types.ts";
 
 export type ProposeRefusal =
   | "notLeader"
@@ -18,7 +18,7 @@ export type ProposeRefusal =
  */
 export type ProposeResult =
   | { readonly ok: true; readonly term: Term; readonly firstIndex: Index; readonly lastIndex: Index }
-  | { readonly ok: false; readonly reason: ProposeRefusal; readonly leader: NodeId };
+  | { readonly ok: false; readonly reason: ProposeRefusal; readonly leader: RaftId };
 
 export type ConfChangeProposalRefusal =
   | ProposeRefusal
@@ -32,7 +32,7 @@ export type ConfChangeProposalRefusal =
 
 export type ConfChangeResult =
   | { readonly ok: true; readonly term: Term; readonly index: Index }
-  | { readonly ok: false; readonly reason: ConfChangeProposalRefusal; readonly leader: NodeId };
+  | { readonly ok: false; readonly reason: ConfChangeProposalRefusal; readonly leader: RaftId };
 
 export type ReadIndexRefusal = "noLeader" | "duplicateCtx" | "tooManyPendingReads";
 

@@ -11,8 +11,12 @@ type Brand<T, B extends string> = T & { readonly [brand]: B };
 export type Term = Brand<number, "Term">;
 /** A log position. Entries start at 1; 0 is the empty-log position. */
 export type Index = Brand<number, "Index">;
-/** A Raft member id. 0 (`NO_NODE`) means "nobody". */
-export type NodeId = Brand<number, "NodeId">;
+/**
+ * A member of one Raft group, as the pure core numbers it. 0 (`NO_NODE`) means "nobody". The core
+ * imports nothing of cairn's, so this is not the cluster's node id (src/ids/node.ts): the metadata
+ * driver maps a node `N<n>` to the Raft id n at its edge (src/metadata/).
+ */
+export type RaftId = Brand<number, "RaftId">;
 
 function checkNatural(value: number, what: string): void {
   invariant(Number.isSafeInteger(value) && value >= 0, () => `${what} must be a natural number, got ${value}`);
@@ -26,12 +30,12 @@ export function asIndex(value: number): Index {
   checkNatural(value, "index");
   return value as Index;
 }
-export function asNodeId(value: number): NodeId {
-  checkNatural(value, "node id");
-  return value as NodeId;
+export function asRaftId(value: number): RaftId {
+  checkNatural(value, "raft id");
+  return value as RaftId;
 }
 
-export const NO_NODE = 0 as NodeId;
+export const NO_NODE = 0 as RaftId;
 export const ZERO_TERM = 0 as Term;
 export const ZERO_INDEX = 0 as Index;
 
@@ -39,7 +43,7 @@ export const ZERO_INDEX = 0 as Index;
 export interface HardState {
   readonly term: Term;
   /** Who this node voted for in `term` (NO_NODE if nobody). */
-  readonly vote: NodeId;
+  readonly vote: RaftId;
   readonly commit: Index;
 }
 
@@ -51,8 +55,8 @@ export function hardStateEqual(a: HardState, b: HardState): boolean {
 
 /** Cluster membership. Both lists are sorted ascending and disjoint. */
 export interface ConfState {
-  readonly voters: readonly NodeId[];
-  readonly learners: readonly NodeId[];
+  readonly voters: readonly RaftId[];
+  readonly learners: readonly RaftId[];
 }
 
 export const EMPTY_CONF_STATE: ConfState = { voters: [], learners: [] };
@@ -61,7 +65,7 @@ export function confStateEqual(a: ConfState, b: ConfState): boolean {
   return sameIds(a.voters, b.voters) && sameIds(a.learners, b.learners);
 }
 
-function sameIds(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+function sameIds(a: readonly RaftId[], b: readonly RaftId[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -77,7 +81,7 @@ export type ConfChangeType = "addVoter" | "addLearner" | "removeNode";
 
 export interface ConfChange {
   readonly type: ConfChangeType;
-  readonly nodeId: NodeId;
+  readonly nodeId: RaftId;
   /** Opaque to Raft (the metadata server may put the new member's address here). */
   readonly context: Uint8Array;
 }
@@ -131,7 +135,7 @@ export type Role = "follower" | "preCandidate" | "candidate" | "leader";
 
 /** Volatile state the driver may want to observe (not persisted). */
 export interface SoftState {
-  readonly leader: NodeId;
+  readonly leader: RaftId;
   readonly role: Role;
 }
 

@@ -2,9 +2,10 @@
 // the 64-bit key space. Ranges are decimal strings because JSON numbers cannot hold 64-bit integers.
 // Invariant: ranges are disjoint, in id order, and together cover [0, 2^64 - 1].
 import { Type, type Static } from "@sinclair/typebox";
+import { MAX_PARTITIONS } from "../ids/index.ts";
 import { invariant } from "../observability/errors.ts";
 
-export const MAX_PARTITIONS = 65_535;
+export { MAX_PARTITIONS };
 const KEY_SPACE = 1n << 64n;
 
 export const PartitionTable = Type.Object({

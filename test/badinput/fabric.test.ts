@@ -10,7 +10,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import { encodeFrame } from "../../src/net/index.ts";
 import { RaftMessagesRpc } from "../../src/metadata/rpc.ts";
-import { encodeMessage, asIndex, asNodeId, asTerm, type Message } from "../../src/raft/index.ts";
+import { encodeMessage, asIndex, asRaftId, asTerm, type Message } from "../../src/raft/index.ts";
 import { eventually, json, servers, startCluster, type TestCluster } from "../helpers/cluster.ts";
 import type { NodeProcess } from "../helpers/cairn-process.ts";
 import { freePort } from "../chaos/cluster.ts";
@@ -263,15 +263,15 @@ describe("raft RPCs replayed and reordered", () => {
     const leaderId = Number((ids.find((s) => s.status?.raft?.leader)?.status?.raft?.leader ?? "N1").replace(/^N/, ""));
     const bogus: Message = {
       type: "append",
-      from: asNodeId(leaderId),
-      to: asNodeId(n3Id),
+      from: asRaftId(leaderId),
+      to: asRaftId(n3Id),
       term: asTerm(1),
       prevIndex: asIndex(0),
       prevTerm: asTerm(0),
       entries: [{ kind: "normal", term: asTerm(1), index: asIndex(1), data: new TextEncoder().encode("not a command") }],
       commit: asIndex(1),
     };
-    const misaddressed: Message = { ...bogus, to: asNodeId(999), term: asTerm(10_000) };
+    const misaddressed: Message = { ...bogus, to: asRaftId(999), term: asTerm(10_000) };
     const batches = [
       RaftMessagesRpc.encodeRequest({ from: leaderId, messages: [encodeMessage(bogus)] }),
       RaftMessagesRpc.encodeRequest({ from: leaderId, messages: [encodeMessage(misaddressed)] }),

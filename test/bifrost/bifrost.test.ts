@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { findLog, LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument } from "../../src/bifrost/chain.ts";
 import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
-import { logId, lsn, nodeId } from "../../src/bifrost/types.ts";
+import { logId, lsn, nodeId } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { useTempDirs } from "../logserver/helpers.ts";

@@ -13,7 +13,7 @@ import {
   type NewSegment,
 } from "../../src/bifrost/chain.ts";
 import { chooseNodeset, chooseSequencer, desiredNodesetSize } from "../../src/bifrost/placement.ts";
-import { generationalNodeId, lsn, nodeId } from "../../src/bifrost/types.ts";
+import { generationalNodeId, lsn, nodeId } from "../../src/ids/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 
 const N = (i: number) => nodeId(i);

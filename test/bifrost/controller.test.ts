@@ -10,7 +10,7 @@ import { LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument, type Segme
 import { LogController, planLogActions, type PlanInput } from "../../src/bifrost/controller.ts";
 import { ANSWERED, LivenessTracker, NodeDirectory, REFUSED, SILENT, connectionRefused, type Liveness } from "../../src/bifrost/nodes.ts";
 import type { BifrostPeers } from "../../src/bifrost/rpc.ts";
-import { logId, lsn, nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { logId, lsn, nodeId, type NodeId } from "../../src/ids/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { useTempDirs } from "../logserver/helpers.ts";

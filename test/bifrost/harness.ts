@@ -8,7 +8,7 @@ import type { Candidate } from "../../src/bifrost/placement.ts";
 import { SeededRandom } from "../../src/bifrost/replicated/random.ts";
 import type { LogServerTransport } from "../../src/bifrost/replicated/transport.ts";
 import type { BifrostPeers } from "../../src/bifrost/rpc.ts";
-import { nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { nodeId, type NodeId } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
 import type { MetadataApi } from "../../src/metadata/api.ts";
 import { kvFailure } from "../../src/metadata/api.ts";

@@ -12,7 +12,7 @@ import {
   type LogServerTransport,
   type ReplicatedLogletParams,
 } from "../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/ids/index.ts";
 import { LogStore, type LogServerApi } from "../../src/logserver/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { useTempDirs } from "../logserver/helpers.ts";

@@ -7,7 +7,7 @@ import {
   type ReplicatedLogletParams,
   type SequencerEvent,
 } from "../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/ids/index.ts";
 import type { StoreResponse, StoreStatus } from "../../src/logserver/index.ts";
 
 const N = [nodeId(1), nodeId(2), nodeId(3)];

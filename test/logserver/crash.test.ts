@@ -3,7 +3,7 @@
 // after the group commit was fsynced) is present when the file is reopened.
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { asLogletId, logletOffset } from "../../src/bifrost/types.ts";
+import { asLogletId, logletOffset } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
 import { useTempDirs } from "./helpers.ts";
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { fabricLogServerTransport } from "../../src/bifrost/fabric-transport.ts";
 import { ReplicatedLogletAppender, readLoglet, sealLoglet, type ReplicatedLogletParams } from "../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset, nodeId, type NodeId } from "../../src/ids/index.ts";
 import { LOGSERVER_RPCS, decodeLogServerResponse, toWire } from "../../src/logserver/index.ts";
 import { FabricClient } from "../../src/net/index.ts";
 import { createRegistry } from "../../src/observability/metrics.ts";

@@ -10,7 +10,7 @@ import {
   logletOffset,
   type GenerationalNodeId,
   type LogletId,
-} from "../../src/bifrost/types.ts";
+} from "../../src/ids/index.ts";
 import type { StoreRequest } from "../../src/logserver/index.ts";
 
 /**

@@ -4,7 +4,7 @@
 import { describe, expect, test } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
 import { join } from "node:path";
-import { logletOffset } from "../../src/bifrost/types.ts";
+import { logletOffset } from "../../src/ids/index.ts";
 import {
   LOGSERVER_RPC_SPECS,
   LogStore,

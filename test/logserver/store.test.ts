@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { logletOffset } from "../../src/bifrost/types.ts";
+import { logletOffset } from "../../src/ids/index.ts";
 import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
 import { createdMarkerPath } from "../../src/logserver/store.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";

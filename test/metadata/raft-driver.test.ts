@@ -4,7 +4,7 @@
 // that nothing else does.
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { asNodeId, bootstrapPersistedState, decodeMessage, type Message, type NodeId } from "../../src/raft/index.ts";
+import { asRaftId, bootstrapPersistedState, decodeMessage, type Message, type RaftId } from "../../src/raft/index.ts";
 import { MetadataRaftStorage } from "../../src/metadata/raft-storage.ts";
 import { RaftDriver } from "../../src/metadata/raft-driver.ts";
 import { NONE } from "../../src/metadata/kv.ts";
@@ -23,7 +23,7 @@ afterEach(() => {
 });
 
 function cluster(): { drivers: Map<number, RaftDriver>; events: Event[] } {
-  const ids = [1, 2, 3].map(asNodeId);
+  const ids = [1, 2, 3].map(asRaftId);
   const dir = tempDir();
   const events: Event[] = [];
   const byId = new Map<number, RaftDriver>();
@@ -38,7 +38,7 @@ function cluster(): { drivers: Map<number, RaftDriver>; events: Event[] } {
       events.push({ kind: "persist", node: id, term: hs.term, vote: hs.vote, lastIndex: storage.mirror.lastIndex() });
     };
     const transport = {
-      send: async (to: NodeId, messages: Uint8Array[]): Promise<Uint8Array[]> => {
+      send: async (to: RaftId, messages: Uint8Array[]): Promise<Uint8Array[]> => {
         for (const bytes of messages) events.push({ kind: "send", node: id, message: decodeMessage(bytes) });
         await Bun.sleep(1);
         const peer = byId.get(to);

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { asIndex, asNodeId, asTerm, bootstrapPersistedState, type Entry } from "../../src/raft/index.ts";
+import { asIndex, asRaftId, asTerm, bootstrapPersistedState, type Entry } from "../../src/raft/index.ts";
 import { MetadataRaftStorage } from "../../src/metadata/raft-storage.ts";
 import { CairnError } from "../../src/observability/errors.ts";
 import { tempDir } from "../helpers/cairn-process.ts";
@@ -15,15 +15,15 @@ describe("metadata raft storage (SQLite)", () => {
     const path = join(tempDir(), "raft.sqlite");
     const s = MetadataRaftStorage.open(path);
     expect(s.identity).toBeUndefined();
-    s.initialize({ storageId: "abc", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asNodeId(1)]));
-    s.persist({ hardState: { term: asTerm(2), vote: asNodeId(1), commit: asIndex(1) }, entries: [normal(2, 2, "a"), normal(3, 2, "b")], snapshot: null, mustSync: true });
+    s.initialize({ storageId: "abc", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asRaftId(1)]));
+    s.persist({ hardState: { term: asTerm(2), vote: asRaftId(1), commit: asIndex(1) }, entries: [normal(2, 2, "a"), normal(3, 2, "b")], snapshot: null, mustSync: true });
     s.persist({ hardState: null, entries: [normal(3, 3, "c")], snapshot: null, mustSync: true });
     s.close();
     const again = MetadataRaftStorage.open(path);
     expect(again.identity).toEqual({ storageId: "abc", createdAtMs: 1, nodeId: 1 });
     expect(again.mirror.lastIndex()).toBe(asIndex(3));
     expect(again.mirror.term(asIndex(3))).toBe(asTerm(3));
-    expect(again.mirror.initialState().hardState).toEqual({ term: asTerm(2), vote: asNodeId(1), commit: asIndex(1) });
+    expect(again.mirror.initialState().hardState).toEqual({ term: asTerm(2), vote: asRaftId(1), commit: asIndex(1) });
     const e = again.mirror.entries(asIndex(2), asIndex(4), 1 << 20);
     expect(e.map((x) => (x.kind === "normal" ? new TextDecoder().decode(x.data) : "conf"))).toEqual(["a", "c"]);
     again.close();
@@ -32,10 +32,10 @@ describe("metadata raft storage (SQLite)", () => {
   test("a snapshot compacts the log and is what a restart starts from", () => {
     const path = join(tempDir(), "raft.sqlite");
     const s = MetadataRaftStorage.open(path);
-    s.initialize({ storageId: "x", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asNodeId(1)]));
+    s.initialize({ storageId: "x", createdAtMs: 1, nodeId: 1 }, bootstrapPersistedState([asRaftId(1)]));
     const entries = Array.from({ length: 20 }, (_, k) => normal(k + 2, 1, `e${k + 2}`));
-    s.persist({ hardState: { term: asTerm(1), vote: asNodeId(1), commit: asIndex(21) }, entries, snapshot: null, mustSync: true });
-    s.saveSnapshot(asIndex(15), { voters: [asNodeId(1)], learners: [] }, new TextEncoder().encode("state@15"), 5);
+    s.persist({ hardState: { term: asTerm(1), vote: asRaftId(1), commit: asIndex(21) }, entries, snapshot: null, mustSync: true });
+    s.saveSnapshot(asIndex(15), { voters: [asRaftId(1)], learners: [] }, new TextEncoder().encode("state@15"), 5);
     // Entries a little below the snapshot are kept for followers slightly behind.
     expect(s.mirror.firstIndex()).toBe(asIndex(11));
     s.close();

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { asIndex, asNodeId, asTerm, type Entry } from "../../src/raft/index.ts";
+import { asIndex, asRaftId, asTerm, type Entry } from "../../src/raft/index.ts";
 import { NONE } from "../../src/metadata/kv.ts";
 import { KEYS, type NodesConfiguration } from "../../src/metadata/nodes-config.ts";
 import { MetadataStateMachine, encodeCommand, encodeMemberContext, type MetadataCommand } from "../../src/metadata/state-machine.ts";
@@ -13,7 +13,7 @@ function conf(type: "addVoter" | "addLearner" | "removeNode", node: number, stor
     kind: "confChange",
     index: asIndex(++index),
     term: asTerm(1),
-    change: { type, nodeId: asNodeId(node), context: storageId ? encodeMemberContext({ storageId }) : new Uint8Array(0) },
+    change: { type, nodeId: asRaftId(node), context: storageId ? encodeMemberContext({ storageId }) : new Uint8Array(0) },
   };
 }
 function node(id: number, state: "auto-join" | "member" | "standby") {

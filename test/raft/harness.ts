@@ -2,10 +2,10 @@
 // cut), every Ready is persisted to a MemoryStorage before its messages go out, and each node keeps
 // the list of entries it applied. Tests drive it step by step.
 
-import type { Entry, Message, NodeId, RaftConfigInput, Ready } from "../../src/raft/index.ts";
+import type { Entry, Message, RaftId, RaftConfigInput, Ready } from "../../src/raft/index.ts";
 import { MemoryStorage, RaftNode, Xoshiro128, bootstrapPersistedState, joiningPersistedState } from "../../src/raft/index.ts";
 
-export const id = (n: number): NodeId => n as NodeId;
+export const id = (n: number): RaftId => n as RaftId;
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
 export const text = (b: Uint8Array): string => new TextDecoder().decode(b);
 
@@ -20,7 +20,7 @@ export interface HarnessNode {
 export type ConfigOverrides = Omit<RaftConfigInput, "id">;
 
 export class Cluster {
-  readonly nodes = new Map<NodeId, HarnessNode>();
+  readonly nodes = new Map<RaftId, HarnessNode>();
   /** Directed links that drop everything ("from->to"). */
   private readonly cut = new Set<string>();
   /** Messages held back instead of delivered (for scenario tests that reorder by hand). */
@@ -152,7 +152,7 @@ export class Cluster {
     if (h.node.inspect.role() !== "leader") throw new Error(`node ${n} did not become leader`);
   }
 
-  leaders(): NodeId[] {
+  leaders(): RaftId[] {
     return [...this.nodes.values()].filter((h) => h.node.inspect.role() === "leader").map((h) => h.node.id);
   }
 

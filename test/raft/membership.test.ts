@@ -1,10 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import type { ConfChange, NodeId } from "../../src/raft/index.ts";
+import type { ConfChange, RaftId } from "../../src/raft/index.ts";
 import { Cluster, bytes, id } from "./harness.ts";
 
 const change = (type: ConfChange["type"], n: number): ConfChange => ({ type, nodeId: id(n), context: new Uint8Array(0) });
 
-function voters(c: Cluster, n: number): NodeId[] {
+function voters(c: Cluster, n: number): RaftId[] {
   return [...c.get(n).node.status().confState.voters];
 }
 
@@ -103,7 +103,7 @@ describe("membership changes", () => {
     expect(refuse(change("addVoter", 1))).toBe("alreadyVoter");
     expect(refuse(change("removeNode", 7))).toBe("notMember");
     expect(refuse(change("removeNode", 1))).toBe("lastVoter");
-    expect(refuse({ type: "addLearner", nodeId: 0 as NodeId, context: new Uint8Array(0) })).toBe("invalidNodeId");
+    expect(refuse({ type: "addLearner", nodeId: 0 as RaftId, context: new Uint8Array(0) })).toBe("invalidNodeId");
     expect(c.get(1).node.proposeConfChange(change("addLearner", 2)).ok).toBe(true);
     c.stabilize();
     expect(refuse(change("addLearner", 2))).toBe("alreadyMember");

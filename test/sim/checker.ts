@@ -11,7 +11,7 @@
 // - durability before promise: a vote or an append acknowledgement sent before it was persisted.
 // Linearizability of reads is checked by the world (it knows the client history).
 
-import type { Entry, Index, Message, NodeId, RaftNode, Term } from "../../src/raft/index.ts";
+import type { Entry, Index, Message, RaftId, RaftNode, Term } from "../../src/raft/index.ts";
 import type { MemoryStorage } from "../../src/raft/index.ts";
 
 export class SafetyViolation extends Error {
@@ -78,7 +78,7 @@ interface NodeView {
 }
 
 export class SafetyChecker {
-  private readonly leaderByTerm = new Map<number, NodeId>();
+  private readonly leaderByTerm = new Map<number, RaftId>();
   /** index → (term → prefix hash) */
   private readonly registry = new Map<number, Map<number, number>>();
   private readonly committedHash: number[] = [0];
@@ -93,7 +93,7 @@ export class SafetyChecker {
   private maxCommitted = 0;
   private readonly appliedDigest: number[] = [];
   private readonly appliedTerm: number[] = [];
-  private readonly views = new Map<NodeId, NodeView>();
+  private readonly views = new Map<RaftId, NodeView>();
   checks = 0;
 
   /** The highest index known committed anywhere. */
@@ -101,7 +101,7 @@ export class SafetyChecker {
     return this.maxCommitted;
   }
 
-  private register(index: number, term: number, hash: number, who: NodeId): void {
+  private register(index: number, term: number, hash: number, who: RaftId): void {
     let byTerm = this.registry.get(index);
     if (byTerm === undefined) {
       byTerm = new Map();
@@ -120,7 +120,7 @@ export class SafetyChecker {
   }
 
   /** A node (re)started from storage: rebuild its view from scratch. */
-  onStart(id: NodeId, node: RaftNode, storage: MemoryStorage): void {
+  onStart(id: RaftId, node: RaftNode, storage: MemoryStorage): void {
     const first = node.inspect.firstIndex();
     const base = first - 1;
     const baseTerm = node.inspect.termAt(base as Index) ?? 0;
@@ -148,7 +148,7 @@ export class SafetyChecker {
   }
 
   /** Brings a node's view up to date after its log changed from index `from` on (Infinity: only compacted). */
-  private rehash(id: NodeId, node: RaftNode, view: NodeView, from: number): void {
+  private rehash(id: RaftId, node: RaftNode, view: NodeView, from: number): void {
     const last = node.inspect.lastIndex();
     const first = node.inspect.firstIndex();
     const newBase = first - 1;
@@ -191,7 +191,7 @@ export class SafetyChecker {
   }
 
   /** Runs every per-node check after an event touched `id`. */
-  afterEvent(id: NodeId, node: RaftNode): void {
+  afterEvent(id: RaftId, node: RaftNode): void {
     this.checks++;
     const view = this.views.get(id);
     if (view === undefined) throw new Error(`checker: unknown node ${id}`);
@@ -232,7 +232,7 @@ export class SafetyChecker {
     if (node.inspect.role() === "leader") this.checkLeader(id, node, view);
   }
 
-  private checkLeader(id: NodeId, node: RaftNode, view: NodeView): void {
+  private checkLeader(id: RaftId, node: RaftNode, view: NodeView): void {
     const term = node.inspect.term();
     const known = this.leaderByTerm.get(term);
     if (known === undefined) this.leaderByTerm.set(term, id);
@@ -252,7 +252,7 @@ export class SafetyChecker {
   }
 
   /** `id` applies `e` (from a Ready's committedEntries). */
-  onApply(id: NodeId, e: Entry): void {
+  onApply(id: RaftId, e: Entry): void {
     const view = this.views.get(id)!;
     const digest = entryDigest(e);
     const known = this.appliedDigest[e.index];
@@ -271,7 +271,7 @@ export class SafetyChecker {
   }
 
   /** `id` persisted a hard state. */
-  onPersistHardState(id: NodeId, term: Term, commit: Index): void {
+  onPersistHardState(id: RaftId, term: Term, commit: Index): void {
     const view = this.views.get(id)!;
     if (term < view.durableTerm) throw new SafetyViolation("monotonicity", `node ${id} persisted term ${term} after ${view.durableTerm}`);
     if (commit < view.durableCommit) {
@@ -282,7 +282,7 @@ export class SafetyChecker {
   }
 
   /** `id` is about to send `m`: every promise in it must already be durable. */
-  onSend(id: NodeId, m: Message, storage: MemoryStorage): void {
+  onSend(id: RaftId, m: Message, storage: MemoryStorage): void {
     if (m.type === "voteResponse" && !m.reject) {
       const hs = storage.hardState();
       if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {

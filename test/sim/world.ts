@@ -6,7 +6,7 @@
 // Phases: "safety" (faults on) then "liveness" (faults off, all nodes up): a leader must be elected
 // and every write issued after healing must commit within a bounded number of ticks.
 
-import type { Entry, Message, NodeId, Ready, UnsafeTestingFaults } from "../../src/raft/index.ts";
+import type { Entry, Message, RaftId, Ready, UnsafeTestingFaults } from "../../src/raft/index.ts";
 import {
   MemoryStorage,
   RaftNode,
@@ -94,7 +94,7 @@ interface ReadOp {
 }
 
 interface Proc {
-  readonly id: NodeId;
+  readonly id: RaftId;
   readonly storage: MemoryStorage;
   readonly tickMs: number;
   node: RaftNode | null;
@@ -111,7 +111,7 @@ interface Proc {
 
 type SimEvent =
   | { readonly kind: "tick"; readonly proc: Proc; readonly life: number }
-  | { readonly kind: "deliver"; readonly to: NodeId; readonly payload: Message | Uint8Array; readonly from: NodeId }
+  | { readonly kind: "deliver"; readonly to: RaftId; readonly payload: Message | Uint8Array; readonly from: RaftId }
   | { readonly kind: "persisted"; readonly proc: Proc; readonly life: number }
   | { readonly kind: "restart"; readonly proc: Proc }
   | { readonly kind: "retire"; readonly proc: Proc }
@@ -151,7 +151,7 @@ export class World {
 
   private readonly opts: Required<Omit<WorldOptions, "traceSink" | "unsafeTestingFaults" | "scenario">> & WorldOptions;
   private readonly queue = new EventQueue<SimEvent>();
-  private readonly procs = new Map<NodeId, Proc>();
+  private readonly procs = new Map<RaftId, Proc>();
   private now = 0;
   private phase: "safety" | "liveness" | "done" = "safety";
   private nextNodeId: number;
@@ -196,8 +196,8 @@ export class World {
     this.trace = new Trace(this.opts.traceCapacity, options.traceSink ?? null);
     this.nextNodeId = options.nodes + 1;
 
-    const founders: NodeId[] = [];
-    for (let n = 1; n <= options.nodes; n++) founders.push(n as NodeId);
+    const founders: RaftId[] = [];
+    for (let n = 1; n <= options.nodes; n++) founders.push(n as RaftId);
     const persisted = bootstrapPersistedState(founders);
     this.log(() => `seed ${this.seed} nodes ${options.nodes}: ${describeScenario(this.scenario)}`);
     for (const id of founders) this.startProc(this.newProc(id, MemoryStorage.fromPersistedState(persisted)));
@@ -226,7 +226,7 @@ export class World {
     this.queue.push(this.now + delayMs, ev);
   }
 
-  private newProc(id: NodeId, storage: MemoryStorage): Proc {
+  private newProc(id: RaftId, storage: MemoryStorage): Proc {
     const spread = this.scenario.tickSpread;
     const tickMs = this.scenario.baseTickMs * (1 - spread + 2 * spread * this.nodeRng.float());
     const proc: Proc = {
@@ -529,7 +529,7 @@ export class World {
     if (ids.length < 2) return;
     const mode = rng.pick(["isolate", "split", "oneWayIn", "oneWayOut", "bridge"] as const);
     const blocked = new Set<string>();
-    const cut = (a: NodeId, b: NodeId): void => {
+    const cut = (a: RaftId, b: RaftId): void => {
       blocked.add(`${a}>${b}`);
     };
     // Cutting off the leader is what creates stale leaders, the interesting case.
@@ -644,7 +644,7 @@ export class World {
     const conf = node.status().confState;
     const founders = this.opts.nodes;
     const options: (() => void)[] = [];
-    const propose = (type: "addVoter" | "addLearner" | "removeNode", target: NodeId): boolean => {
+    const propose = (type: "addVoter" | "addLearner" | "removeNode", target: RaftId): boolean => {
       const r = node.proposeConfChange({ type, nodeId: target, context: new Uint8Array(0) });
       this.log(() => `admin ${type}(N${target}) -> N${leader.id}: ${r.ok ? `accepted at ${r.index}` : `refused ${r.reason}`}`);
       this.afterStep(leader);
@@ -652,7 +652,7 @@ export class World {
     };
     if (conf.learners.length < 2 && conf.voters.length <= founders && this.procs.size < founders + 8) {
       options.push(() => {
-        const id = this.nextNodeId++ as NodeId;
+        const id = this.nextNodeId++ as RaftId;
         const p = this.newProc(id, MemoryStorage.fromPersistedState(joiningPersistedState()));
         this.startProc(p);
         if (!propose("addLearner", id)) this.onRetire(p);
@@ -682,7 +682,7 @@ export class World {
     if (up.length === 0) return;
     const p = rng.pick(up);
     const candidates = [...this.procs.keys()];
-    const target = rng.chance(0.1) ? ((this.nextNodeId + 50) as NodeId) : rng.pick(candidates);
+    const target = rng.chance(0.1) ? ((this.nextNodeId + 50) as RaftId) : rng.pick(candidates);
     const r = p.node!.transferLeader(target);
     this.stats.transfers++;
     this.log(() => `admin transferLeader(N${target}) -> N${p.id}: ${r.ok ? "ok" : `refused ${r.reason}`}`);
@@ -884,7 +884,7 @@ export function describeMessage(m: Message): string {
   }
 }
 
-function describeReady(id: NodeId, rd: Ready): string {
+function describeReady(id: RaftId, rd: Ready): string {
   const parts = [`N${id} persisted`];
   if (rd.softState !== null) parts.push(`role=${rd.softState.role} lead=${rd.softState.leader}`);
   if (rd.hardState !== null) parts.push(`hs=(t${rd.hardState.term},v${rd.hardState.vote},c${rd.hardState.commit})`);

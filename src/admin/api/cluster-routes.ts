@@ -1,7 +1,6 @@
 // Cluster routes: the cluster's identity, and provisioning (once per cluster).
 import { Elysia } from "elysia";
 import { CairnError } from "../../observability/errors.ts";
-import { DEFAULT_NUM_PARTITIONS } from "../../metadata/provision.ts";
 import { models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
@@ -22,8 +21,7 @@ export function clusterRoutes(deps: AdminDeps) {
     )
     .post(
       "/v1/cluster/provision",
-      ({ body }) =>
-        deps.provision({ numPartitions: body?.numPartitions ?? DEFAULT_NUM_PARTITIONS, replication: body?.replication ?? 1 }),
+      ({ body }) => deps.provision({ numPartitions: body?.numPartitions, replication: body?.replication }),
       {
         parse: "json",
         body: "ProvisionRequest",

@@ -5,7 +5,6 @@ import type { Bifrost } from "../../bifrost/bifrost.ts";
 import type { Config } from "../../config/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
 import type { ClusterInfo } from "../../metadata/nodes-config.ts";
-import type { ProvisionRequest } from "../../metadata/provision.ts";
 import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { NodeInfo } from "./models.ts";
@@ -25,7 +24,8 @@ export interface AdminDeps {
   maxMetadataValueBytes: number;
   /** The cluster, or undefined while it is not provisioned. */
   cluster(): ClusterInfo | undefined;
-  provision(request: ProvisionRequest): Promise<ClusterInfo>;
+  /** Provision the cluster; a missing field takes the node's default (8 partitions, replication 1). */
+  provision(request: { numPartitions?: number | undefined; replication?: number | undefined }): Promise<ClusterInfo>;
   /** The node's metadata service (undefined on a node without one). */
   metadataService(): MetadataService | undefined;
   /** The node's logs layer (undefined before it started). */

@@ -10,7 +10,7 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import type { Bifrost, LogReadEntry } from "../../bifrost/bifrost.ts";
 import { tailSegment, type LogChain, type Segment } from "../../bifrost/chain.ts";
-import { logId, lsn, nodeId, type NodeId } from "../../bifrost/types.ts";
+import { logId, lsn, nodeId, type NodeId } from "../../ids/index.ts";
 import { CairnError } from "../../observability/errors.ts";
 import { closed, models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";

@@ -9,7 +9,7 @@
 import { CairnError, type ErrorName } from "../../observability/errors.ts";
 import type { Logger } from "../../observability/log.ts";
 import type { SealResponse } from "../../logserver/protocol.ts";
-import { logletOffset, type LogletOffset, type NodeId } from "../types.ts";
+import { logletOffset, type LogletOffset, type NodeId } from "../../ids/index.ts";
 import type { ReplicatedLogletParams } from "./params.ts";
 import { systemRandom, type Random } from "./random.ts";
 import { ReaderCore, type ReaderEvent, type ReaderOptions } from "./reader.ts";

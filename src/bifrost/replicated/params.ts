@@ -3,7 +3,7 @@
 // intersects every write quorum (so once an f-majority is sealed no new write quorum can form, and
 // an f-majority of authoritative servers holds a copy of every acknowledged record).
 import { invariant } from "../../observability/errors.ts";
-import type { GenerationalNodeId, LogletId, NodeId } from "../types.ts";
+import type { GenerationalNodeId, LogletId, NodeId } from "../../ids/index.ts";
 
 export interface ReplicatedLogletParams {
   readonly loglet: LogletId;

@@ -7,7 +7,7 @@
 // the next offset after `maxRounds` passes over the nodeset, the read fails naming that offset.
 import type { GetRecordsResponse } from "../../logserver/protocol.ts";
 import { invariant } from "../../observability/errors.ts";
-import { logletOffset, type LogletOffset, type NodeId } from "../types.ts";
+import { logletOffset, type LogletOffset, type NodeId } from "../../ids/index.ts";
 import { checkParams, type ReplicatedLogletParams } from "./params.ts";
 import { shuffled, type Random } from "./random.ts";
 import { Outbox, backoffTicks, type CoreReady, type ProtocolCore, type RequestId, type RpcOutcome } from "./requests.ts";

@@ -33,7 +33,7 @@
 // silently.
 import type { GetDigestResponse, GetRecordsResponse, StoreResponse } from "../../logserver/protocol.ts";
 import { invariant } from "../../observability/errors.ts";
-import { logletOffset, type LogletOffset, type NodeId, type OffsetRange } from "../types.ts";
+import { logletOffset, type LogletOffset, type NodeId, type OffsetRange } from "../../ids/index.ts";
 import { checkParams, fMajoritySize, type ReplicatedLogletParams } from "./params.ts";
 import { sample, type Random } from "./random.ts";
 import { Outbox, backoffTicks, type CoreReady, type ProtocolCore, type RequestId, type RpcOutcome } from "./requests.ts";

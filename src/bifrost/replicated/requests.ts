@@ -2,7 +2,7 @@
 // destination, an RPC name and its request) and are fed `RpcOutcome`s for those ids. Time is a tick
 // count the driver advances; each request carries the ticks after which the core stops waiting.
 import type { LogServerRpcName, LogServerRpcs } from "../../logserver/protocol.ts";
-import type { NodeId } from "../types.ts";
+import type { NodeId } from "../../ids/index.ts";
 
 export type RequestId = number;
 

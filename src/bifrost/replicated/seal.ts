@@ -7,7 +7,7 @@
 // reported only when so many servers were given up on that the condition can no longer be met.
 import type { SealResponse } from "../../logserver/protocol.ts";
 import { invariant } from "../../observability/errors.ts";
-import type { NodeId } from "../types.ts";
+import type { NodeId } from "../../ids/index.ts";
 import { checkParams, fMajoritySize, type ReplicatedLogletParams } from "./params.ts";
 import { Outbox, type RequestSink, type CoreReady, type ProtocolCore, type RequestId, type RpcOutcome } from "./requests.ts";
 import { NodeRetries, PendingRequests, RETRY_DEFAULTS, type RetryOptions } from "./tracking.ts";

@@ -21,7 +21,7 @@ import {
   logletOffset,
   type LogletOffset,
   type NodeId,
-} from "../types.ts";
+} from "../../ids/index.ts";
 import { checkParams, fMajoritySize, type ReplicatedLogletParams } from "./params.ts";
 import { sample, type Random } from "./random.ts";
 import { Outbox, backoffTicks, type CoreReady, type ProtocolCore, type RequestId, type RpcOutcome } from "./requests.ts";

@@ -2,7 +2,7 @@
 // with their deadline tick, and per-server retry state with exponential backoff and a bounded
 // number of consecutive failures. Pure data structures; time is the caller's tick count.
 import { invariant } from "../../observability/errors.ts";
-import type { NodeId } from "../types.ts";
+import type { NodeId } from "../../ids/index.ts";
 import { backoffTicks, type RequestId } from "./requests.ts";
 
 export interface RetryOptions {

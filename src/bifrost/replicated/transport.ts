@@ -5,7 +5,7 @@
 // simulator does not need it (it routes the cores' requests through its fake network itself).
 import { CairnError } from "../../observability/errors.ts";
 import type { LogServerApi, LogServerRpcName, LogServerRpcs } from "../../logserver/protocol.ts";
-import type { NodeId } from "../types.ts";
+import type { NodeId } from "../../ids/index.ts";
 import type { CoreRequest } from "./requests.ts";
 
 export type LogServerTransport = {

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { SeededRandom } from "../../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset } from "../../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset } from "../../../src/ids/index.ts";
 import { LogStore } from "../../../src/logserver/index.ts";
 import { useTempDirs } from "../../logserver/helpers.ts";
 import { MemoryLogServer } from "./memory-server.ts";

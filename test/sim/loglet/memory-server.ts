@@ -9,7 +9,7 @@ import {
   logletOffset,
   type LogletId,
   type LogletOffset,
-} from "../../../src/bifrost/types.ts";
+} from "../../../src/ids/index.ts";
 import {
   EMPTY_LOGLET_STATE,
   LOG_STORE_DEFAULTS,

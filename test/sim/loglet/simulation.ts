@@ -21,7 +21,7 @@ import {
   type SequencerOptions,
   type RecoveryOptions,
 } from "../../../src/bifrost/replicated/index.ts";
-import { asLogletId, generationalNodeId, logletOffset, nodeId, type LogletOffset, type NodeId, type OffsetRange } from "../../../src/bifrost/types.ts";
+import { asLogletId, generationalNodeId, logletOffset, nodeId, type LogletOffset, type NodeId, type OffsetRange } from "../../../src/ids/index.ts";
 import { CoreActor, SimServer, World } from "./world.ts";
 
 export type Variant = "correct" | "ack-at-r-minus-1" | "find-tail-single-server";

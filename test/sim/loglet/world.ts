@@ -3,7 +3,7 @@
 // unless flushed, and actors that run the pure cores. Everything is driven by one SeededRandom, so a
 // seed replays the same run exactly.
 import { SeededRandom, type CoreRequest, type ProtocolCore, type RpcOutcome } from "../../../src/bifrost/replicated/index.ts";
-import type { NodeId } from "../../../src/bifrost/types.ts";
+import type { NodeId } from "../../../src/ids/index.ts";
 import { MemoryLogServer } from "./memory-server.ts";
 
 interface Event {

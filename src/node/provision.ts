@@ -1,10 +1,14 @@
 // Provisioning: the cluster's first documents, written once, in this order: nodes configuration,
-// logs, partition table, then `cluster` (whose presence means "provisioned"). The fingerprint is
-// random, chosen here, and never changes.
+// logs, partition table, then `cluster` (whose presence means "provisioned"). It lives in the node,
+// above the roles, because it writes documents that belong to several of them (metadata's nodes
+// configuration, bifrost's logs, the worker's partition table); the metadata service only seeds
+// the store and writes what it is handed (InitialDocuments). The fingerprint is random and never changes.
 import { CairnError } from "../observability/errors.ts";
-import { evenPartitionTable, MAX_PARTITIONS } from "../worker/partition-table.ts";
+import { MAX_PARTITIONS } from "../ids/index.ts";
+import { evenPartitionTable } from "../worker/partition-table.ts";
 import { initialLogsDocument } from "../bifrost/chain.ts";
-import { KEYS, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration, type RegisterRequest } from "./nodes-config.ts";
+import { KEYS, registerNode, withMetadataServerEvent, type ClusterInfo, type NodesConfiguration } from "../metadata/nodes-config.ts";
+import type { InitialDocuments } from "../metadata/service.ts";
 
 export interface ProvisionRequest {
   numPartitions: number;
@@ -22,28 +26,19 @@ export function checkProvisionRequest(req: ProvisionRequest): void {
   }
 }
 
-/** A fingerprint: 16 random hex digits (64 bits), never all zero. */
-export function newFingerprint(random: (bytes: number) => Uint8Array): string {
-  for (;;) {
-    const hex = [...random(8)].map((b) => b.toString(16).padStart(2, "0")).join("");
-    if (!/^0+$/.test(hex)) return hex;
-  }
+/**
+ * The documents of a new cluster whose first member is the seed (already a metadata-server member),
+ * in the order they must be written. The request is checked when the metadata service asks for the
+ * documents, after it has refused a second provisioning (409 comes before 400, as it always has).
+ */
+export function initialDocuments(clusterName: string, request: ProvisionRequest): InitialDocuments {
+  return (seed) => {
+    checkProvisionRequest(request);
+    return documents({ clusterName, request, ...seed });
+  };
 }
 
-/**
- * The documents of a new cluster whose first member is `self` (already a metadata-server member:
- * the seed). Returned in the order they must be written.
- */
-export function initialDocuments(args: {
-  clusterName: string;
-  fingerprint: string;
-  request: ProvisionRequest;
-  self: RegisterRequest;
-  nowMs: number;
-  /** Identity of the seed's metadata storage (replicated server); null for the local store. */
-  storageId?: string | null;
-}): Array<[string, unknown]> {
-  checkProvisionRequest(args.request);
+function documents(args: Parameters<InitialDocuments>[0] & { clusterName: string; request: ProvisionRequest }): Array<[string, unknown]> {
   if (!args.self.roles.includes("metadata-server")) {
     throw new CairnError(
       "CLUSTER_INVALID_PROVISION",

@@ -15,7 +15,7 @@ import {
   parseGenerationalNodeId,
   parseLogletId,
   segmentIndex,
-} from "../../src/bifrost/types.ts";
+} from "../../src/ids/index.ts";
 import { InvariantViolation } from "../../src/observability/errors.ts";
 
 describe("log address types", () => {

@@ -1,14 +1,13 @@
-// The address model of the logs layer: branded ids and positions so the compiler never lets an LSN
-// pass for a loglet offset, or a node id for a generational node id. Every constructor asserts its
-// range; the LSN ↔ offset mapping lives here and nowhere else.
+// The address model of logs, shared by bifrost (the client) and the log-servers (the store): branded
+// ids and positions so the compiler never lets an LSN pass for a loglet offset. Every constructor
+// asserts its range; the LSN ↔ offset mapping lives here and nowhere else.
 //
 // Invariants: Lsn and LogletOffset are safe non-negative integers; 0 means "none" for both and the
 // first real value is 1; a loglet offset never exceeds MAX_LOGLET_OFFSET; a tail is the first
 // unwritten slot and a sealed tail is final.
 import { invariant } from "../observability/errors.ts";
 
-declare const brand: unique symbol;
-type Brand<T, B extends string> = T & { readonly [brand]: B };
+import type { Brand } from "./brand.ts";
 
 /** One virtual log (by default one per partition). */
 export type LogId = Brand<number, "LogId">;
@@ -20,15 +19,6 @@ export type LogletOffset = Brand<number, "LogletOffset">;
 export type SegmentIndex = Brand<number, "SegmentIndex">;
 /** Globally unique id of a loglet: `"<log>_<segment>"`. */
 export type LogletId = Brand<string, "LogletId">;
-/** A node's stable id, `"N<number>"`. */
-export type NodeId = Brand<string, "NodeId">;
-
-/** A node at one start: a restarted node is a different identity and must be fenced. */
-export interface GenerationalNodeId {
-  readonly id: NodeId;
-  readonly generation: number;
-}
-
 export const LSN_INVALID = 0 as Lsn;
 export const LSN_OLDEST = 1 as Lsn;
 export const OFFSET_INVALID = 0 as LogletOffset;
@@ -80,36 +70,6 @@ export function asLogletId(text: string): LogletId {
   const parsed = parseLogletId(text);
   invariant(parsed !== undefined, () => `loglet id must look like "<log>_<segment>", got "${text}"`);
   return parsed.id;
-}
-
-const NODE_ID_PATTERN = /^N(0|[1-9]\d*)$/;
-
-export function nodeId(n: number | string): NodeId {
-  const text = typeof n === "number" ? `N${n}` : n;
-  invariant(NODE_ID_PATTERN.test(text), () => `node id must look like "N<number>", got "${text}"`);
-  return text as NodeId;
-}
-
-export function generationalNodeId(id: NodeId | number, generation: number): GenerationalNodeId {
-  invariant(Number.isSafeInteger(generation) && generation >= 0, () => `generation must be a non-negative integer, got ${generation}`);
-  return { id: nodeId(id), generation };
-}
-
-/** `"N3:5"`. */
-export function formatGenerationalNodeId(g: GenerationalNodeId): string {
-  return `${g.id}:${g.generation}`;
-}
-
-export function parseGenerationalNodeId(text: string): GenerationalNodeId | undefined {
-  const m = /^(N(?:0|[1-9]\d*)):(0|[1-9]\d*)$/.exec(text);
-  if (!m) return undefined;
-  const generation = Number(m[2]);
-  if (!Number.isSafeInteger(generation)) return undefined;
-  return { id: m[1] as NodeId, generation };
-}
-
-export function sameGenerationalNodeId(a: GenerationalNodeId, b: GenerationalNodeId): boolean {
-  return a.id === b.id && a.generation === b.generation;
 }
 
 // ---- LSN ↔ offset: the only place the mapping is written down ----------------------------------
