@@ -4,19 +4,10 @@
 import { DEFAULT_FABRIC_OPTIONS } from "../net/options.ts";
 import { LogServerSection } from "../logserver/config.ts";
 import { BifrostSection } from "../bifrost/config.ts";
-import { ROLES, type Role } from "../ids/index.ts";
-import { Type, type SchemaOptions, type Static, type TLiteral, type TSchema, type TUnion } from "@sinclair/typebox";
+import { ROLES, StringEnum, type Role } from "../ids/index.ts";
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
 
-/** A union of string literals from a const array, typed as the union of its members. */
-type Literals<T extends readonly string[]> = { -readonly [K in keyof T]: TLiteral<T[K]> };
-export function StringEnum<const T extends readonly string[]>(values: T, options?: SchemaOptions): TUnion<Literals<T>> {
-  return Type.Union(
-    values.map((v) => Type.Literal(v)),
-    options,
-  ) as unknown as TUnion<Literals<T>>;
-}
-
-export { ROLES, type Role };
+export { ROLES, StringEnum, type Role };
 
 const Address = (description: string, dflt: string) =>
   Type.String({

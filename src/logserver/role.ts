@@ -13,14 +13,38 @@ import { LogStore } from "./store.ts";
 
 export const LOG_STORE_FILE = "logserver.sqlite";
 
+export interface LogServerRoleDeps {
+  readonly dataDir: string;
+  /** The data directory belongs to a provisioned cluster (an empty store file is then refused). */
+  readonly provisioned: boolean;
+  readonly config: LogServerConfig;
+  readonly fabric: FabricServer;
+  readonly registry: Registry;
+  readonly logger: Logger;
+}
+
 export class LogServerRole {
-  private constructor(readonly store: LogStore) {}
+  private storeValue: LogStore | undefined;
+
+  constructor(private readonly args: LogServerRoleDeps) {}
+
+  /** The open record store; only after start(). */
+  get store(): LogStore {
+    if (this.storeValue === undefined) throw new Error("the log-server role has not started");
+    return this.storeValue;
+  }
+
+  /** The record store if the role has started, else undefined. */
+  openStore(): LogStore | undefined {
+    return this.storeValue;
+  }
 
   /**
    * Opens the store (failing with LOG_STORE_CORRUPT / LOG_STORE_EMPTY / LOG_STORE_UNAVAILABLE) and
-   * registers the RPCs. `provisioned`: the data directory belongs to a provisioned cluster.
+   * registers the RPCs.
    */
-  static start(args: { dataDir: string; provisioned: boolean; config: LogServerConfig; fabric: FabricServer; registry: Registry; logger: Logger }): LogServerRole {
+  start(): void {
+    const args = this.args;
     const path = join(args.dataDir, LOG_STORE_FILE);
     if (!args.config.sync) {
       args.logger.warn(
@@ -31,10 +55,20 @@ export class LogServerRole {
     const store = LogStore.open({ path, ...logStoreOptions(args.config), provisioned: args.provisioned, registry: args.registry, logger: args.logger });
     registerLogServerRpcs(args.fabric, store);
     args.logger.info({ path, sync: args.config.sync }, "log-server record store open");
-    return new LogServerRole(store);
+    this.storeValue = store;
+  }
+
+  /** Why the node is not ready because of this role (a store that takes no writes). */
+  notReadyReasons(): string[] {
+    // A record store disabled by a failed write stays disabled until the process restarts (a disk
+    // that failed once is not trusted): the role serves reads only, so the node is not ready.
+    const failure = this.storeValue?.writeFailureReason;
+    if (this.storeValue === undefined || failure === undefined) return [];
+    return [`log-server store ${this.storeValue.path} takes no writes since a write failed (${failure}); fix the disk, then restart the node`];
   }
 
   async stop(): Promise<void> {
-    await this.store.close();
+    await this.storeValue?.close();
+    this.storeValue = undefined;
   }
 }

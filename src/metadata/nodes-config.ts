@@ -3,8 +3,7 @@
 // `partition_table`; plus `cluster` (name, fingerprint, settings). Each is a JSON value in the
 // metadata store, changed only by compare-and-set. Node ids are never reused: `nextNodeId` only grows.
 import { Type, type Static } from "@sinclair/typebox";
-import { StringEnum } from "../config/schema.ts";
-import { nodeNumber, parseNodeId, ROLES } from "../ids/index.ts";
+import { nodeNumber, parseNodeId, ROLES, StringEnum } from "../ids/index.ts";
 import { CairnError, invariant } from "../observability/errors.ts";
 import { METADATA_SERVER_STATES, transitionMetadataServerState, type MetadataServerEvent } from "./server-state.ts";
 

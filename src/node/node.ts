@@ -1,9 +1,10 @@
 // A cairn node: one process, some roles. Owns the data directory (lock, marker, generation), the
 // lifecycle state machine, the metrics registry and the servers every node runs (admin API; peer
-// fabric). start() brings it to `running`; stop() releases every port, timer and file lock.
+// fabric), and builds its roles and starts and stops them through one RoleSet, in the orders
+// declared in role.ts. start() brings it to `running`; stop() releases every port, timer and file lock.
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
-import { createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
+import { ClusterController, createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
@@ -12,12 +13,15 @@ import { randomBytes } from "node:crypto";
 import { LocalMetadataService } from "../metadata/local-service.ts";
 import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
-import { NodeLogs } from "../bifrost/node-logs.ts";
+import { BifrostRole } from "../bifrost/index.ts";
+import { nodeId, type NodeId } from "../ids/index.ts";
+import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
 import { DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
+import { RoleSet, type Role } from "./role.ts";
 
 export interface NodeOptions {
   config: Config;
@@ -43,8 +47,11 @@ export class Node {
   private metadataService: MetadataService | undefined;
   private fabricServer: FabricServer | undefined;
   private fabricClient: FabricClient | undefined;
-  private logs: NodeLogs | undefined;
-  private nodeIdValue: number | undefined;
+  private roles: RoleSet | undefined;
+  private logServer: LogServerRole | undefined;
+  private bifrostRole: BifrostRole | undefined;
+  private fabricAddress = "";
+  private nodeIdValue: NodeId | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
   private readonly incarnation = randomBytes(8).toString("hex");
 
@@ -92,30 +99,15 @@ export class Node {
         { dataDir: this.dataDir.path, generation: this.generationValue, roles: this.config.roles },
         `starting node ${this.config["node-name"]} generation ${this.generationValue}`,
       );
-      const fabric = await this.startFabric();
-      this.logs = new NodeLogs({
-        config: this.config,
-        dataDir: this.dataDir.path,
-        logger: this.log,
-        registry: this.metrics,
-        fabricServer: this.fabricServer!,
-        fabricClient: this.fabricClient!,
-        metadataService: () => this.metadataService,
-        self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
-        provisioned: this.marker?.fingerprint != null,
-      });
-      this.logs.start();
-      const admin = this.startAdmin();
-      this.addressesValue = { pid: process.pid, admin, fabric, ingress: null };
-      this.metadataService = await this.startMetadata();
-      this.nodeIdValue ??= this.metadataService?.nodeId();
+      this.roles = new RoleSet(this.buildRoles());
+      await this.roles.start();
       if (this.config["auto-provision"] && this.metadataService?.cluster() === undefined) {
         // A restarted node may not have replayed its log yet: "already provisioned" is the answer then.
         await this.provision({}).catch((e: unknown) => {
           if (!isCairnError(e, "CLUSTER_ALREADY_PROVISIONED")) throw e;
         });
       }
-      this.dataDir.writeAddresses(this.addressesValue);
+      this.dataDir.writeAddresses(this.addresses);
       this.lifecycle.transition("running", "all roles started");
       this.log.info({ addresses: this.addressesValue }, "node running");
     } catch (e) {
@@ -141,30 +133,110 @@ export class Node {
     return this.stopping;
   }
 
-  /**
-   * Outside in: first the admin API (its open connections are closed, so a request still in
-   * flight ends unanswered, which its client must treat as "may have been applied"), then the
-   * fabric server (peers' requests drain), the logs role, and the metadata service last. The
-   * other way round, an append still retrying inside bifrost found the metadata service gone and
-   * was answered 503 CAIRN-CLUSTER-0001 ("not provisioned": nothing applied) although its records
-   * had been stored (chaos seed 101, fsync-error nemesis: a failed append visible in later reads).
-   */
+  /** Stops the roles (in role.ts's STOP_ORDER), then releases the data directory. */
   private async releaseResources(): Promise<void> {
-    if (this.adminServer !== undefined) {
-      await this.adminServer.stop(true);
-      this.adminServer = undefined;
-    }
-    await this.fabricServer?.stop();
-    this.fabricServer = undefined;
-    await this.logs?.stop();
-    this.logs = undefined;
-    if (this.metadataService !== undefined) {
-      await this.metadataService.stop();
-      this.metadataService = undefined;
-    }
-    await this.fabricClient?.close();
-    this.fabricClient = undefined;
+    await this.roles?.stop();
+    this.roles = undefined;
     this.dataDir.close();
+  }
+
+  /** Everything this node runs, as roles; the RoleSet orders them. */
+  private buildRoles(): Role[] {
+    const config = this.config;
+    const none = (): string[] => [];
+    const { server: fabricServer, client: fabricClient } = this.createFabric();
+    this.fabricServer = fabricServer;
+    this.fabricClient = fabricClient;
+    const roles: Role[] = [
+      {
+        name: "fabric-server",
+        start: async () => {
+          this.fabricAddress = await this.startFabricServer(fabricServer);
+        },
+        stop: () => fabricServer.stop(),
+        notReadyReasons: none,
+      },
+      {
+        name: "fabric-client",
+        start: () => {},
+        stop: () => fabricClient.close(),
+        notReadyReasons: none,
+      },
+    ];
+    if (config.roles.includes("log-server")) {
+      const logServer = new LogServerRole({
+        dataDir: this.dataDir.path,
+        provisioned: this.marker?.fingerprint != null,
+        config: config["log-server"],
+        fabric: fabricServer,
+        registry: this.metrics,
+        logger: this.log.child({ component: "log-server" }),
+      });
+      this.logServer = logServer;
+      roles.push({
+        name: "log-server",
+        start: () => logServer.start(),
+        stop: async () => {
+          await logServer.stop();
+          this.logServer = undefined;
+        },
+        notReadyReasons: () => logServer.notReadyReasons(),
+      });
+    }
+    const bifrost = new BifrostRole({
+      config: config.bifrost,
+      logger: this.log,
+      registry: this.metrics,
+      fabricServer,
+      fabricClient,
+      metadata: () => this.metadataService?.api(),
+      self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+      localStore: () => this.logServer?.openStore(),
+    });
+    this.bifrostRole = bifrost;
+    roles.push({ name: "bifrost", start: () => bifrost.start(), stop: () => bifrost.stop(), notReadyReasons: none });
+    // On every node, as the log controller always ran: it acts only while this node leads metadata.
+    const controller = new ClusterController({
+      bifrost,
+      fabricClient,
+      config: config.bifrost,
+      isLeader: () => this.leadsMetadata(),
+      logger: this.log,
+    });
+    roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
+    roles.push({
+      name: "admin-api",
+      start: () => {
+        const admin = this.startAdmin();
+        this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: null };
+      },
+      stop: async () => {
+        await this.adminServer?.stop(true);
+        this.adminServer = undefined;
+      },
+      notReadyReasons: none,
+    });
+    roles.push({
+      name: "metadata",
+      start: async () => {
+        this.metadataService = await this.startMetadata();
+        const id = this.metadataService?.nodeId();
+        if (id !== undefined) this.nodeIdValue ??= nodeId(id);
+      },
+      stop: async () => {
+        await this.metadataService?.stop();
+        this.metadataService = undefined;
+      },
+      notReadyReasons: none,
+    });
+    return roles;
+  }
+
+  /** The cluster controller acts on the metadata leader (or on the node holding a local metadata store). */
+  private leadsMetadata(): boolean {
+    const status = this.metadataService?.serverStatus();
+    if (status === undefined || status.state !== "member") return false;
+    return status.raft === null ? true : status.raft.role === "leader";
   }
 
   private startAdmin(): string {
@@ -220,13 +292,13 @@ export class Node {
     };
   }
 
-  /** The peer fabric: HTTP/2 server for peers, client pool towards them. Returns the advertised address. */
-  private async startFabric(): Promise<string> {
+  /** The peer fabric: HTTP/2 server for peers, client pool towards them (nothing listens yet). */
+  private createFabric(): { server: FabricServer; client: FabricClient } {
     const [host, port] = splitHostPort(this.config.net["bind-address"]);
     const clusterName = this.config["cluster-name"];
     const fingerprint = () => this.marker?.fingerprint ?? null;
     const secret = this.config.net["cluster-secret"];
-    this.fabricServer = new FabricServer({
+    const server = new FabricServer({
       host,
       port: Number(port),
       identity: () => ({ clusterName, fingerprint: fingerprint(), secret }),
@@ -234,26 +306,32 @@ export class Node {
       options: this.fabricOptions(),
       logger: this.log.child({ component: "fabric" }),
     });
-    try {
-      await this.fabricServer.start();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "EADDRINUSE" || /in use/i.test((e as Error).message)) {
-        throw new CairnError("NODE_PORT_IN_USE", `net.bind-address ${host}:${port} is already in use`, { key: "net.bind-address" });
-      }
-      throw e;
-    }
-    this.fabricClient = new FabricClient({
+    const client = new FabricClient({
       identity: () => ({
         clusterName,
         fingerprint: fingerprint(),
-        nodeId: this.nodeIdValue !== undefined ? `N${this.nodeIdValue}` : null,
+        nodeId: this.nodeIdValue ?? null,
         generation: this.generationValue,
         secret,
       }),
       registry: this.metrics,
       options: this.fabricOptions(),
     });
-    return this.config.net["advertised-address"] || this.fabricServer.url;
+    return { server, client };
+  }
+
+  /** Starts the fabric server; returns the address peers reach it at. */
+  private async startFabricServer(server: FabricServer): Promise<string> {
+    try {
+      await server.start();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EADDRINUSE" || /in use/i.test((e as Error).message)) {
+        const address = this.config.net["bind-address"];
+        throw new CairnError("NODE_PORT_IN_USE", `net.bind-address ${address} is already in use`, { key: "net.bind-address" });
+      }
+      throw e;
+    }
+    return this.config.net["advertised-address"] || server.url;
   }
 
   private selfRegistration() {
@@ -303,7 +381,7 @@ export class Node {
       self: () => this.selfRegistration(),
       onCluster: (c) => this.onProvisioned(c),
       onRegistered: (id) => {
-        this.nodeIdValue = id;
+        this.nodeIdValue = nodeId(id);
       },
       advanceGeneration: (minimum) => {
         this.generationValue = this.dataDir.advanceGeneration(minimum);
@@ -337,7 +415,8 @@ export class Node {
       );
     }
     const cluster = await this.metadataService.provision(initialDocuments(this.config["cluster-name"], request));
-    this.nodeIdValue ??= this.metadataService.nodeId();
+    const id = this.metadataService.nodeId();
+    if (id !== undefined) this.nodeIdValue ??= nodeId(id);
     this.log.info({ cluster }, `provisioned cluster '${cluster.name}'`);
     return cluster;
   }
@@ -346,13 +425,7 @@ export class Node {
     const state = this.lifecycle.state;
     const reasons: string[] = [];
     if (state !== "running") reasons.push(`node is ${state}: ${this.lifecycle.stateReason}`);
-    // A record store disabled by a failed write stays disabled until the process restarts (a disk
-    // that failed once is not trusted): the log-server role serves reads only, so the node is not ready.
-    const store = this.logs?.store();
-    const failure = store?.writeFailureReason;
-    if (store !== undefined && failure !== undefined) {
-      reasons.push(`log-server store ${store.path} takes no writes since a write failed (${failure}); fix the disk, then restart the node`);
-    }
+    reasons.push(...(this.roles?.notReadyReasons() ?? []));
     return { ready: reasons.length === 0, state, reasons };
   }
 
@@ -361,7 +434,7 @@ export class Node {
       version: versionInfo(),
       node: () => ({
         name: this.config["node-name"],
-        id: this.nodeIdValue !== undefined ? `N${this.nodeIdValue}` : null,
+        id: this.nodeIdValue ?? null,
         generation: this.generationValue,
         cluster: { name: this.config["cluster-name"], fingerprint: this.marker?.fingerprint ?? null },
         roles: [...this.config.roles],
@@ -388,7 +461,7 @@ export class Node {
       cluster: () => this.metadataService?.cluster(),
       provision: (req) => this.provision(req),
       metadataService: () => this.metadataService,
-      logs: () => this.logs?.bifrost(),
+      logs: () => this.bifrostRole?.bifrost(),
     };
   }
 }

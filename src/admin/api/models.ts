@@ -2,8 +2,8 @@
 // `components.schemas` entries (and generated clients get named types). Routes refer to them by name.
 import { Elysia } from "elysia";
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
-import { ConfigSchema, ROLES, StringEnum } from "../../config/index.ts";
-import { NODE_STATES } from "../../node/lifecycle.ts";
+import { ConfigSchema } from "../../config/index.ts";
+import { NODE_STATES, ROLES, StringEnum } from "../../ids/index.ts";
 import { MetadataServerStatusSchema } from "../../metadata/rpc.ts";
 
 export const Problem = Type.Object(

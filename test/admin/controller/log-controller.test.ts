@@ -5,16 +5,28 @@
 // paused node (silent, port accepting) left to the timeout.
 import { afterEach, describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
-import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
-import { LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument, type Segment } from "../../src/bifrost/chain.ts";
-import { LogController, planLogActions, type PlanInput } from "../../src/bifrost/controller.ts";
-import { ANSWERED, LivenessTracker, NodeDirectory, REFUSED, SILENT, connectionRefused, type Liveness } from "../../src/bifrost/nodes.ts";
-import type { BifrostPeers } from "../../src/bifrost/rpc.ts";
-import { logId, lsn, nodeId, type NodeId } from "../../src/ids/index.ts";
-import { isCairnError } from "../../src/observability/errors.ts";
-import { silentLogger } from "../../src/observability/log.ts";
-import { useTempDirs } from "../logserver/helpers.ts";
-import { TestCluster } from "./harness.ts";
+import { LogController, planLogActions, type PlanInput } from "../../../src/admin/controller/index.ts";
+import {
+  ANSWERED,
+  LOGS_KEY,
+  LivenessTracker,
+  NodeDirectory,
+  REFUSED,
+  SILENT,
+  connectionRefused,
+  parseLogsDocument,
+  tailSegment,
+  type BifrostPeers,
+  type Liveness,
+  type LogReadEntry,
+  type LogsDocument,
+  type Segment,
+} from "../../../src/bifrost/index.ts";
+import { logId, lsn, nodeId, type NodeId } from "../../../src/ids/index.ts";
+import { isCairnError } from "../../../src/observability/errors.ts";
+import { silentLogger } from "../../../src/observability/log.ts";
+import { useTempDirs } from "../../logserver/helpers.ts";
+import { TestCluster } from "../../bifrost/harness.ts";
 
 const tempDir = useTempDirs();
 const enc = (s: string) => new TextEncoder().encode(s);

@@ -14,13 +14,24 @@
 // Invariants: a log has at most one reconfiguration in flight from this controller; a decision is
 // applied only if the log's tail segment is still the one it was made on (expectTailIndex);
 // improvements of one log are rate-limited, so flapping liveness cannot churn segments.
-import type { Logger } from "../observability/log.ts";
-import type { Bifrost } from "./bifrost.ts";
-import { segmentSequencer, tailSegment, type LogsDocument } from "./chain.ts";
-import { desiredNodesetSize, type Candidate } from "./placement.ts";
-import type { BifrostPeers } from "./rpc.ts";
-import { ANSWERED, REFUSED, SILENT, type LivenessTracker, type Liveness, type NodeDirectory, type ProbeResult } from "./nodes.ts";
-import { logId, type LogId, type NodeId } from "../ids/index.ts";
+import type { Logger } from "../../observability/log.ts";
+import {
+  ANSWERED,
+  REFUSED,
+  SILENT,
+  desiredNodesetSize,
+  segmentSequencer,
+  tailSegment,
+  type Bifrost,
+  type BifrostPeers,
+  type Candidate,
+  type LivenessTracker,
+  type Liveness,
+  type LogsDocument,
+  type NodeDirectory,
+  type ProbeResult,
+} from "../../bifrost/index.ts";
+import { logId, type LogId, type NodeId } from "../../ids/index.ts";
 
 export type ReconfigurationReason =
   | "no-segment"
