@@ -17,7 +17,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   raft: [],
   version: ["package.json"],
   ids: ["observability"],
-  net: ["observability", "ids"],
+  net: ["ids", "observability"],
   // roles, lowest first; a role never imports node/ or cli/
   logserver: ["net", "ids", "observability"],
   metadata: ["raft", "net", "ids", "observability"],
@@ -124,6 +124,19 @@ describe("architecture", () => {
     };
     for (const m of Object.keys(ALLOWED)) if (visit(m, [])) break;
     expect(cycle).toEqual([]);
+  });
+
+  test("docs/architecture.md shows the same table", () => {
+    const doc = readFileSync(resolve(SRC, "../docs/architecture.md"), "utf8");
+    const block = /<!-- architecture-table[^>]*-->([\s\S]*?)<!-- \/architecture-table -->/.exec(doc);
+    expect(block).not.toBeNull();
+    const rows = block![1]!
+      .split("\n")
+      .filter((l) => l.startsWith("| ") && !l.startsWith("| module") && !l.startsWith("|---"))
+      .map((l) => l.split("|").map((c) => c.trim()));
+    const documented = Object.fromEntries(rows.map(([, m, deps]) => [m!, deps === "—" ? [] : deps!.split(", ").sort()]));
+    const table = Object.fromEntries(Object.entries(ALLOWED).map(([m, deps]) => [m, [...deps].sort()]));
+    expect(documented).toEqual(table);
   });
 
   test("the rules the design names hold in the table", () => {
