@@ -47,7 +47,7 @@ describe("readiness", () => {
     expect(await (await fetch(`${base}/metrics`)).text()).toContain("cairn_logserver_store_writable 1");
 
     // A real SQLite failure: the file may not grow any more, so the next transaction fails (SQLITE_FULL).
-    const store = (node as unknown as { logs: { store(): LogStore | undefined } }).logs.store()!;
+    const store = (node as unknown as { logServer: { openStore(): LogStore | undefined } }).logServer.openStore()!;
     const db = (store as unknown as { db: Database }).db;
     const pages = db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     db.exec(`PRAGMA max_page_count = ${pages}`);
