@@ -159,7 +159,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List metadata keys and their versions */
+        /**
+         * List metadata keys and their versions, one page at a time
+         * @description Keys in order. When `next` is not null, pass it as `after` to get the next page.
+         */
         get: operations["listMetadata"];
         put?: never;
         post?: never;
@@ -424,6 +427,10 @@ export interface components {
                 storageId: string | null;
                 sizeBytes: number;
                 integrityOk: boolean;
+                /** @description What the last quick_check reported ("ok" when sound). */
+                integrityDetail: string;
+                /** @description When the last integrity check ran (Unix ms): at start, then every metadata-server.integrity-check-interval-ms. */
+                integrityCheckedAtMs: number;
                 freeDiskBytes: number;
             };
         };
@@ -458,6 +465,10 @@ export interface components {
                         storageId: string | null;
                         sizeBytes: number;
                         integrityOk: boolean;
+                        /** @description What the last quick_check reported ("ok" when sound). */
+                        integrityDetail: string;
+                        /** @description When the last integrity check ran (Unix ms): at start, then every metadata-server.integrity-check-interval-ms. */
+                        integrityCheckedAtMs: number;
                         freeDiskBytes: number;
                     };
                 } | null;
@@ -495,12 +506,14 @@ export interface components {
             key: string;
             version: number;
         };
-        /** @description Metadata keys with their versions, sorted by key. */
+        /** @description One page of metadata keys with their versions, sorted by key. */
         MetadataKeyList: {
             keys: {
                 key: string;
                 version: number;
             }[];
+            /** @description Cursor of the next page (pass as `after`); null on the last page. */
+            next: string | null;
         };
         /** @description An RFC 9457 problem document with cairn's error code and hint. */
         Problem: {
@@ -768,10 +781,15 @@ export interface components {
                  */
                 "heartbeat-interval-ticks": number;
                 /**
-                 * @description Applied entries between two snapshots of the metadata state (the log is compacted behind them).
+                 * @description Applied entries between two snapshots of the metadata state. The state lives on disk, so a snapshot only records where it stands and compacts the Raft log behind it.
                  * @default 1000
                  */
                 "snapshot-interval-entries": number;
+                /**
+                 * @description How often the metadata server re-runs SQLite's quick_check on its storage, in a worker thread (it also runs at start). Status reports the last result and its time.
+                 * @default 3600000
+                 */
+                "integrity-check-interval-ms": number;
                 /**
                  * @description Deadline of one metadata request, retries included; a write still unanswered then is reported as indeterminate.
                  * @default 5000
@@ -1484,6 +1502,8 @@ export interface operations {
         parameters: {
             query?: {
                 prefix?: string;
+                after?: string;
+                limit?: number;
                 consistency?: "linearizable" | "stale";
             };
             header?: never;
@@ -1492,7 +1512,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Metadata keys with their versions, sorted by key. */
+            /** @description One page of metadata keys with their versions, sorted by key. */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -20,6 +20,8 @@ const cmd = [
   `--define`,
   `CAIRN_BUILD_COMMIT=${JSON.stringify(commit)}`,
   "src/main.ts",
+  // Worker entry points must be in the binary (new Worker() finds them there by path).
+  "src/metadata/quick-check-worker.ts",
   "--outfile",
   "dist/cairn",
 ];

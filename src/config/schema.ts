@@ -97,7 +97,15 @@ export const MetadataServerSection = Type.Object(
     "tick-interval-ms": PositiveInt("Raft tick period of the replicated metadata server.", 50),
     "election-timeout-ticks": PositiveInt("Ticks without a leader before a member campaigns (randomised up to twice this).", 10, 2),
     "heartbeat-interval-ticks": PositiveInt("Ticks between the leader's heartbeats; smaller than the election timeout.", 2),
-    "snapshot-interval-entries": PositiveInt("Applied entries between two snapshots of the metadata state (the log is compacted behind them).", 1000),
+    "snapshot-interval-entries": PositiveInt(
+      "Applied entries between two snapshots of the metadata state. The state lives on disk, so a snapshot only records where it stands and compacts the Raft log behind it.",
+      1000,
+    ),
+    "integrity-check-interval-ms": PositiveInt(
+      "How often the metadata server re-runs SQLite's quick_check on its storage, in a worker thread (it also runs at start). Status reports the last result and its time.",
+      3_600_000,
+      1000,
+    ),
     "request-timeout-ms": PositiveInt("Deadline of one metadata request, retries included; a write still unanswered then is reported as indeterminate.", 5000),
   },
   { additionalProperties: false, description: "The metadata store (role `metadata-server`)." },

@@ -6,9 +6,29 @@ import type { KvResult, Precondition, Version, VersionedValue } from "./kv.ts";
 
 export type Consistency = "linearizable" | "stale";
 
+/** One page of a listing: keys in order, and the cursor of the next page (null after the last). */
+export interface MetadataListPage {
+  keys: Array<{ key: string; version: Version }>;
+  next: string | null;
+}
+
+export interface MetadataListOptions {
+  /** Only keys starting with this. */
+  prefix?: string;
+  /** Exclusive cursor: the `next` of the previous page. */
+  after?: string;
+  /** Keys per page: 1..MAX_LIST_LIMIT, default DEFAULT_LIST_LIMIT. */
+  limit?: number;
+  consistency?: Consistency;
+}
+
+export const DEFAULT_LIST_LIMIT = 1000;
+export const MAX_LIST_LIMIT = 10_000;
+
 export interface MetadataApi {
   get(key: string, options?: { consistency?: Consistency }): Promise<VersionedValue | undefined>;
-  list(prefix?: string, options?: { consistency?: Consistency }): Promise<Array<{ key: string; version: Version }>>;
+  /** One page of keys with their versions; a listing of any size never loads more than a page. */
+  list(options?: MetadataListOptions): Promise<MetadataListPage>;
   /** Resolves with the new version once the write is durable (and, when replicated, committed). */
   put(key: string, value: unknown, precondition: Precondition): Promise<Version>;
   /** Resolves with the version the key had when it was deleted. */
@@ -56,4 +76,13 @@ export function kvFailure(key: string, op: "put" | "delete", result: Extract<KvR
     case "not-found":
       return new CairnError("METADATA_NOT_FOUND", `no metadata key '${key}'`, { key, currentVersion: 0 });
   }
+}
+
+/** Checks and completes list options (400 CAIRN-METADATA for a bad limit or cursor). */
+export function listOptions(o: MetadataListOptions): { prefix: string; after: string | undefined; limit: number; consistency: Consistency } {
+  const limit = o.limit ?? DEFAULT_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new CairnError("METADATA_INVALID_LIST", `limit must be an integer in 1..${MAX_LIST_LIMIT}, got ${String(o.limit)}`);
+  }
+  return { prefix: o.prefix ?? "", after: o.after === "" ? undefined : o.after, limit, consistency: o.consistency ?? "linearizable" };
 }

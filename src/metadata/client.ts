@@ -6,8 +6,8 @@
 import { problemValueToError, type FabricClient } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
-import type { Consistency, MetadataApi } from "./api.ts";
-import { checkKey, checkValue, kvFailure } from "./api.ts";
+import type { Consistency, MetadataApi, MetadataListOptions, MetadataListPage } from "./api.ts";
+import { checkKey, checkValue, kvFailure, listOptions } from "./api.ts";
 import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import type { NodesConfiguration } from "./nodes-config.ts";
 import { GetRpc, ListRpc, MAX_WRITE_BATCH, WriteBatchRpc, WriteRpc, type WriteRequestWire } from "./rpc.ts";
@@ -110,12 +110,13 @@ export class MetadataClient implements MetadataApi {
     });
   }
 
-  async list(prefix = "", options: { consistency?: Consistency } = {}): Promise<Array<{ key: string; version: Version }>> {
-    const consistency = options.consistency ?? "linearizable";
+  async list(options: MetadataListOptions = {}): Promise<MetadataListPage> {
+    const o = listOptions(options);
     return this.withRetries("read", async (target) => {
-      if (target === "local") return await this.options.local!.list(prefix, consistency);
-      const r = await this.options.fabric.call(target, ListRpc, { prefix, consistency }, { deadlineMs: this.options.requestTimeoutMs });
-      return r.keys.map((k) => ({ key: k.key, version: asVersion(k.version) }));
+      if (target === "local") return await this.options.local!.list(o);
+      const req = { prefix: o.prefix, after: o.after ?? null, limit: o.limit, consistency: o.consistency };
+      const r = await this.options.fabric.call(target, ListRpc, req, { deadlineMs: this.options.requestTimeoutMs });
+      return { keys: r.keys.map((k) => ({ key: k.key, version: asVersion(k.version) })), next: r.next };
     });
   }
 

@@ -4,9 +4,11 @@
 import { nodeId as toNodeId } from "../ids/index.ts";
 import type { FabricServer } from "../net/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
-import { checkKey, checkValue, kvFailure, type Consistency } from "./api.ts";
+import { checkKey, checkValue, kvFailure, listOptions, type Consistency, type MetadataListOptions, type MetadataListPage } from "./api.ts";
 import { asVersion, type KvCommand, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 import type { MetadataMembership } from "./membership.ts";
+import { MetadataMetrics } from "./metrics.ts";
+import type { Counter } from "../observability/metrics.ts";
 import { freeDiskBytes } from "./raft-storage.ts";
 import { GetRpc, ListRpc, StatusRpc, WriteBatchRpc, WriteRpc, type WriteRequestWire } from "./rpc.ts";
 import type { MetadataServerContext, MetadataServerDeps, MetadataServerStatus } from "./server-context.ts";
@@ -16,25 +18,30 @@ type ServingGate = Pick<MetadataMembership, "state" | "nodeId" | "memberDriver" 
 
 export class MetadataKvService {
   private readonly deps: MetadataServerDeps;
+  private readonly reads: Counter<"consistency"> | undefined;
 
   constructor(
     private readonly ctx: MetadataServerContext,
     private readonly membership: ServingGate,
   ) {
     this.deps = ctx.deps;
+    this.reads = ctx.deps.registry === undefined ? undefined : MetadataMetrics.for(ctx.deps.registry).reads;
   }
 
   /** Serve a read on this node (a member). Linearizable unless `stale`. */
   async read(key: string, consistency: Consistency): Promise<VersionedValue | undefined> {
     const driver = this.membership.memberDriver();
     if (consistency === "linearizable") await driver.linearizableBarrier(this.deps.requestTimeoutMs);
+    this.reads?.inc({ consistency });
     return driver.sm.kv.get(key);
   }
 
-  async list(prefix: string, consistency: Consistency): Promise<Array<{ key: string; version: Version }>> {
+  async list(options: MetadataListOptions): Promise<MetadataListPage> {
+    const o = listOptions(options);
     const driver = this.membership.memberDriver();
-    if (consistency === "linearizable") await driver.linearizableBarrier(this.deps.requestTimeoutMs);
-    return driver.sm.kv.list(prefix);
+    if (o.consistency === "linearizable") await driver.linearizableBarrier(this.deps.requestTimeoutMs);
+    const page = driver.sm.kv.list({ prefix: o.prefix, ...(o.after !== undefined ? { after: o.after } : {}), limit: o.limit });
+    return { keys: page.entries, next: page.next };
   }
 
   private async writeFromWire(req: WriteRequestWire): Promise<Version> {
@@ -85,7 +92,9 @@ export class MetadataKvService {
       storage: {
         storageId: storage.identity?.storageId ?? null,
         sizeBytes: storage.sizeBytes(),
-        integrityOk: storage.integrityOk(),
+        integrityOk: this.ctx.integrity().ok,
+        integrityDetail: this.ctx.integrity().detail,
+        integrityCheckedAtMs: this.ctx.integrity().checkedAtMs,
         freeDiskBytes: freeDiskBytes(storage.path),
       },
     };
@@ -101,7 +110,9 @@ export class MetadataKvService {
       const v = await this.read(req.key, req.consistency);
       return v === undefined ? { found: false, version: 0, value: null } : { found: true, version: v.version, value: v.value };
     });
-    server.register(ListRpc, async (req) => ({ keys: await this.list(req.prefix, req.consistency) }));
+    server.register(ListRpc, async (req) =>
+      this.list({ prefix: req.prefix, ...(req.after !== null ? { after: req.after } : {}), limit: req.limit, consistency: req.consistency }),
+    );
     server.register(WriteRpc, async (req) => ({ version: await this.writeFromWire(req) }));
     // Writes forwarded together by a non-leader: proposed in one turn, so they share one Ready and one
     // fsync; each keeps its own outcome. An error that is not a CairnError is a bug: logged, and that

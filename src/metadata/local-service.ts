@@ -113,7 +113,18 @@ export class LocalMetadataService implements MetadataService {
       node: this.registeredId !== undefined ? toNodeId(this.registeredId) : null,
       state: this.cluster() === undefined ? "awaiting-provisioning" : "member",
       raft: null,
-      storage: { storageId: null, sizeBytes: this.store.sizeBytes(), integrityOk: this.store.integrityOk(), freeDiskBytes: freeDiskBytes(this.store.path) },
+      // The local store is small (one node, before migration): checking it per status call is cheap.
+      storage: (() => {
+        const ok = this.store.integrityOk();
+        return {
+          storageId: null,
+          sizeBytes: this.store.sizeBytes(),
+          integrityOk: ok,
+          integrityDetail: ok ? "ok" : "quick_check failed",
+          integrityCheckedAtMs: this.deps.nowMs(),
+          freeDiskBytes: freeDiskBytes(this.store.path),
+        };
+      })(),
     };
   }
 

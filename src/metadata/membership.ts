@@ -111,7 +111,7 @@ export class MetadataMembership {
   /** Import every key with its version; false if the store already held data (imported before). */
   async importSnapshot(snapshot: KvSnapshot, nodeId: number): Promise<boolean> {
     const driver = this.driver!;
-    if (driver.sm.kv.snapshot().entries.length > 0) return false;
+    if (!driver.sm.kv.isEmpty()) return false;
     const outcome = await driver.propose(
       { t: "import", id: this.ctx.newRequestId(), snapshot, member: { nodeId, storageId: this.storage.identity!.storageId } },
       this.deps.requestTimeoutMs,

@@ -18,10 +18,13 @@ import {
   type Ready,
   type Term,
 } from "../raft/index.ts";
-import { CairnError } from "../observability/errors.ts";
+import { CairnError, invariant } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
+import { Registry } from "../observability/metrics.ts";
+import { MetadataMetrics } from "./metrics.ts";
 import type { MetadataRaftStorage } from "./raft-storage.ts";
-import { MetadataStateMachine, encodeCommand, type ApplyOutcome, type MetadataCommand } from "./state-machine.ts";
+import { adoptIncoming, pullSnapshot, type SnapshotChunk, type SnapshotChunkRequest } from "./snapshot-transfer.ts";
+import { MetadataStateMachine, ON_DISK_SNAPSHOT_MARKER, encodeCommand, legacySnapshotData, type ApplyOutcome, type MetadataCommand } from "./state-machine.ts";
 
 export interface RaftDriverOptions {
   tickIntervalMs: number;
@@ -31,6 +34,8 @@ export interface RaftDriverOptions {
   snapshotIntervalEntries: number;
   /** Entries kept below a snapshot for followers slightly behind. */
   snapshotKeepEntries: number;
+  /** Where latencies and snapshot counts go (a private registry when not given). */
+  metrics?: MetadataMetrics;
 }
 
 /**
@@ -39,9 +44,17 @@ export interface RaftDriverOptions {
  */
 export interface RaftTransport {
   send(to: RaftId, messages: Uint8Array[]): Promise<Uint8Array[]>;
+  /** One page of a member's store, for installing a snapshot (snapshot-transfer.ts). */
+  snapshotChunk(from: RaftId, req: SnapshotChunkRequest): Promise<SnapshotChunk>;
 }
 
+/** Bytes of rows per snapshot page (bounded memory on both sides; well under the fabric's body limit). */
+const SNAPSHOT_PAGE_BYTES = 1024 * 1024;
+/** Pause before a failed snapshot transfer starts again. */
+const SNAPSHOT_RETRY_MS = 200;
+
 interface PendingProposal {
+  startedMs: number;
   term: Term;
   index: Index;
   id: string;
@@ -57,7 +70,7 @@ interface PendingRead {
 }
 
 export class RaftDriver {
-  readonly sm = new MetadataStateMachine();
+  readonly sm: MetadataStateMachine;
   private readonly node: RaftNode;
   private timer: ReturnType<typeof setInterval> | undefined;
   private scheduled = false;
@@ -73,6 +86,10 @@ export class RaftDriver {
   /** While answering a peer's request: messages for that peer go back on the response. */
   private replyTo: { peer: RaftId; buffer: Message[] } | undefined;
   private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
+  /** A Ready whose snapshot's state is being pulled from another member: nothing else is handled meanwhile. */
+  private installing: Ready | undefined;
+  private readonly stopSignal = new AbortController();
+  private readonly metrics: MetadataMetrics;
 
   constructor(
     readonly id: RaftId,
@@ -85,16 +102,24 @@ export class RaftDriver {
     private readonly onFatal: (e: unknown) => void = () => process.exit(70),
   ) {
     this.readPrefix = seed.toString(36);
+    this.metrics = options.metrics ?? MetadataMetrics.for(new Registry());
+    this.sm = new MetadataStateMachine(storage.kv, storage.db, (fn) => storage.applyTransaction(fn));
     const snapshot = storage.mirror.snapshot();
-    this.sm.restore(snapshot.data);
-    this.appliedIndex = snapshot.metadata.index;
+    // The store's own applied index: a restart applies only what comes after it (nothing is replayed
+    // into memory). It may be ahead of the snapshot (compaction lags) and, after a snapshot pulled
+    // from a member further ahead, of the durable commit index: the core starts at the lesser, and
+    // entries the store already holds are skipped when they are delivered again.
+    const kvApplied = this.sm.appliedIndex();
+    invariant(kvApplied >= snapshot.metadata.index, () => `metadata store applied ${kvApplied} is behind its snapshot ${snapshot.metadata.index}`);
+    this.appliedIndex = kvApplied as Index;
     this.lastSnapshotIndex = snapshot.metadata.index;
+    const commit = Math.max(storage.mirror.hardState().commit, snapshot.metadata.index);
     this.node = new RaftNode({
       config: {
         id,
         electionTimeoutTicks: options.electionTimeoutTicks,
         heartbeatIntervalTicks: options.heartbeatIntervalTicks,
-        appliedIndex: snapshot.metadata.index,
+        appliedIndex: Math.min(kvApplied, commit) as Index,
       },
       storage: storage.mirror,
       random: new Xoshiro128(seed),
@@ -112,6 +137,7 @@ export class RaftDriver {
   /** Stop ticking and fail every waiting request (their outcome is unknown to the caller). */
   stop(): void {
     this.stopped = true;
+    this.stopSignal.abort();
     if (this.timer !== undefined) clearInterval(this.timer);
     for (const p of this.proposals.values()) {
       p.reject(new CairnError("METADATA_INDETERMINATE", "the metadata server stopped before the write was known to be applied"));
@@ -135,6 +161,10 @@ export class RaftDriver {
 
   get applied(): Index {
     return this.appliedIndex;
+  }
+
+  get proposalsInFlight(): number {
+    return this.proposals.size;
   }
 
   status(): RaftStatus {
@@ -196,6 +226,7 @@ export class RaftDriver {
         reject(new CairnError("METADATA_INDETERMINATE", `the write was proposed but not seen applied within ${deadlineMs} ms`));
       }, deadlineMs);
       this.proposals.set(r.firstIndex, {
+        startedMs: performance.now(),
         term: r.term,
         index: r.firstIndex,
         id: cmd.id,
@@ -293,40 +324,109 @@ export class RaftDriver {
   }
 
   private processReadyUnguarded(): void {
-    while (!this.stopped && this.node.hasReady()) {
+    while (!this.stopped && this.installing === undefined && this.node.hasReady()) {
       const rd = this.node.ready();
-      // 0. A leader's appends leave before its own fsync, so the followers' fsyncs overlap it (Raft
-      //    thesis §10.2.1): 0.88 → 0.68 ms from proposal to apply at one write in flight. Safe here
-      //    because persisting is synchronous, in this same turn of the event loop: no answer to
-      //    these appends can be handled (and counted together with the leader's own copy, which
-      //    the core counts at append) before that copy is durable, and a process that dies in
-      //    between takes that count with it. Only when the term and vote the appends carry are
-      //    already durable; every other message waits for the fsync, as the core's contract says.
-      const early = this.earlyAppends(rd);
-      if (early.length > 0) this.send(early);
-      // 1. Persist (one transaction, fsynced) before anything else depending on it leaves this node.
-      this.storage.persist(rd);
-      // 2. Send.
-      this.send(early.length === 0 ? rd.messages : rd.messages.filter((m) => m.type !== "append"));
-      // 3. Apply.
-      if (rd.snapshot !== null) {
-        this.sm.restore(rd.snapshot.data);
-        this.appliedIndex = rd.snapshot.metadata.index;
-        this.lastSnapshotIndex = rd.snapshot.metadata.index;
-        this.failProposalsUpTo(rd.snapshot.metadata.index);
+      if (rd.snapshot !== null && legacySnapshotData(rd.snapshot.data) === undefined && rd.snapshot.metadata.index > this.appliedIndex) {
+        // The state behind this snapshot is another member's store: pull it, then finish this Ready.
+        this.installing = rd;
+        void this.installSnapshot(rd);
+        return;
       }
-      for (const entry of rd.committedEntries) this.applyEntry(entry);
-      // 4. Reads.
-      for (const rs of rd.readStates) {
-        const pending = this.reads.get(rs.ctx);
-        if (pending === undefined) continue;
-        this.reads.delete(rs.ctx);
-        this.waitingReads.push({ ...pending, index: rs.index });
+      this.handleReady(rd, undefined);
+    }
+  }
+
+  /**
+   * Persist → send → apply → reads → advance, for one Ready. `pulled`: the store pulled for this
+   * Ready's snapshot, adopted in the transaction that records the snapshot.
+   */
+  private handleReady(rd: Ready, pulled: { appliedIndex: number; versionFloor: number } | undefined): void {
+    // 0. A leader's appends leave before its own fsync, so the followers' fsyncs overlap it (Raft
+    //    thesis §10.2.1): 0.88 → 0.68 ms from proposal to apply at one write in flight. Safe here
+    //    because persisting is synchronous, in this same turn of the event loop: no answer to
+    //    these appends can be handled (and counted together with the leader's own copy, which
+    //    the core counts at append) before that copy is durable, and a process that dies in
+    //    between takes that count with it. Only when the term and vote the appends carry are
+    //    already durable; every other message waits for the fsync, as the core's contract says.
+    const early = this.earlyAppends(rd);
+    if (early.length > 0) this.send(early);
+    // 1. Persist (one transaction, fsynced) before anything else depending on it leaves this node.
+    //    A snapshot's state goes in with it: the store and the Raft metadata change together.
+    const legacy = rd.snapshot === null ? undefined : legacySnapshotData(rd.snapshot.data);
+    const snapshotIndex = rd.snapshot?.metadata.index ?? 0;
+    let adopt: (() => void) | undefined;
+    if (pulled !== undefined) adopt = () => adoptIncoming(this.storage.db, pulled);
+    else if (legacy !== undefined && snapshotIndex > this.appliedIndex) adopt = () => this.sm.restoreLegacy(legacy, snapshotIndex);
+    this.storage.persist(rd, adopt);
+    // 2. Send.
+    this.send(early.length === 0 ? rd.messages : rd.messages.filter((m) => m.type !== "append"));
+    // 3. Apply.
+    if (adopt !== undefined) {
+      this.storage.kv.reload();
+      this.appliedIndex = this.sm.appliedIndex() as Index;
+      this.lastSnapshotIndex = rd.snapshot!.metadata.index;
+      this.failProposalsUpTo(this.appliedIndex);
+      this.log.info({ index: snapshotIndex, applied: this.appliedIndex }, "metadata snapshot installed");
+    }
+    this.applyCommitted(rd.committedEntries);
+    // 4. Reads.
+    for (const rs of rd.readStates) {
+      const pending = this.reads.get(rs.ctx);
+      if (pending === undefined) continue;
+      this.reads.delete(rs.ctx);
+      this.waitingReads.push({ ...pending, index: rs.index });
+    }
+    this.serveReads();
+    if (rd.softState !== null) this.onSoftState(rd.softState.leader, rd.softState.role);
+    this.node.advance();
+    this.maybeSnapshot();
+  }
+
+  /**
+   * Pull the store from a member (the leader, or whoever leads when a try fails), retrying until it
+   * arrives or the driver stops; then finish the Ready that asked for it. Meanwhile this member
+   * handles no Ready: it neither answers nor votes, as if its disk were slow.
+   */
+  private async installSnapshot(rd: Ready): Promise<void> {
+    const snap = rd.snapshot!;
+    const startedMs = Date.now();
+    for (let attempt = 1; !this.stopped; attempt++) {
+      const source = this.node.status().leader;
+      try {
+        if (source === 0 || source === this.id) throw new CairnError("METADATA_UNAVAILABLE", "no leader to pull the snapshot from");
+        const transfer = `${this.id}-${this.readPrefix}-${snap.metadata.index}-${attempt}`;
+        const pulled = await pullSnapshot({
+          db: this.storage.db,
+          transfer,
+          fetch: (req) => this.transport.snapshotChunk(source, req),
+          maxBytes: SNAPSHOT_PAGE_BYTES,
+          signal: this.stopSignal.signal,
+          transaction: (fn) => this.storage.applyTransaction(fn),
+        });
+        if (pulled.appliedIndex < snap.metadata.index) {
+          throw new CairnError("METADATA_SNAPSHOT_TRANSFER", `N${source} holds index ${pulled.appliedIndex}, behind the snapshot at ${snap.metadata.index}`);
+        }
+        if (this.stopped) return;
+        this.log.info({ from: `N${source}`, index: snap.metadata.index, applied: pulled.appliedIndex, rows: pulled.rows, ms: Date.now() - startedMs }, "metadata snapshot pulled");
+        this.metrics.snapshotInstalls.inc();
+        this.metrics.snapshotInstallRows.inc(pulled.rows);
+        this.metrics.snapshotInstallSeconds.observe((Date.now() - startedMs) / 1000);
+        this.installing = undefined;
+        try {
+          this.handleReady(rd, pulled);
+        } catch (e) {
+          this.log.fatal({ err: e }, "metadata raft: failure while installing a snapshot; stopping the process (it restarts from its durable state)");
+          this.stop();
+          this.onFatal(e);
+          return;
+        }
+        this.schedule();
+        return;
+      } catch (e) {
+        if (this.stopped) return;
+        this.log.warn({ err: e, attempt, from: source ? `N${source}` : null }, "metadata snapshot transfer failed; starting again");
+        await Bun.sleep(SNAPSHOT_RETRY_MS);
       }
-      this.serveReads();
-      if (rd.softState !== null) this.onSoftState(rd.softState.leader, rd.softState.role);
-      this.node.advance();
-      this.maybeSnapshot();
     }
   }
 
@@ -338,16 +438,26 @@ export class RaftDriver {
     return rd.messages.filter((m) => m.type === "append");
   }
 
-  private applyEntry(entry: Entry): void {
-    const outcome = this.sm.apply(entry);
-    this.appliedIndex = entry.index;
-    const p = this.proposals.get(entry.index);
-    if (p !== undefined) {
-      this.proposals.delete(entry.index);
-      if (entry.term === p.term && "id" in outcome && outcome.id === p.id) p.resolve(outcome);
-      else p.reject(new CairnError("METADATA_UNAVAILABLE", "leadership changed before the write committed; it was not applied", { retryable: true }));
+  /** Applies committed entries the store does not hold yet (one transaction), then answers their proposers. */
+  private applyCommitted(entries: readonly Entry[]): void {
+    if (entries.length === 0) return;
+    const fresh = entries.filter((e) => e.index > this.appliedIndex);
+    const outcomes = this.sm.applyAll(fresh);
+    let k = 0;
+    for (const entry of entries) {
+      // Entries at or below the store's index came with a pulled snapshot: their effects are in it.
+      const outcome: ApplyOutcome = entry.index > this.appliedIndex ? outcomes[k++]! : { kind: "noop" };
+      if (entry.index > this.appliedIndex) this.appliedIndex = entry.index;
+      const p = this.proposals.get(entry.index);
+      if (p !== undefined) {
+        this.proposals.delete(entry.index);
+        if (entry.term === p.term && "id" in outcome && outcome.id === p.id) {
+          this.metrics.proposalSeconds.observe((performance.now() - p.startedMs) / 1000);
+          p.resolve(outcome);
+        } else p.reject(new CairnError("METADATA_UNAVAILABLE", "leadership changed before the write committed; it was not applied", { retryable: true }));
+      }
+      for (const l of this.appliedListeners) l(outcome, entry);
     }
-    for (const l of this.appliedListeners) l(outcome, entry);
   }
 
   private failProposalsUpTo(index: Index): void {
@@ -418,8 +528,13 @@ export class RaftDriver {
 
   private maybeSnapshot(): void {
     if (this.appliedIndex - this.lastSnapshotIndex < this.options.snapshotIntervalEntries) return;
-    this.storage.saveSnapshot(this.appliedIndex, this.node.appliedConfState(), this.sm.snapshot(), this.options.snapshotKeepEntries);
-    this.lastSnapshotIndex = this.appliedIndex;
-    this.log.info({ index: this.appliedIndex }, "metadata snapshot taken, log compacted");
+    // The store is the state: a snapshot is its Raft metadata and a marker, and costs nothing to take.
+    // The core's applied index (not the store's, which may be ahead after a pulled snapshot) bounds it.
+    const index = Math.min(this.appliedIndex, this.node.inspect.applied()) as Index;
+    if (index <= this.lastSnapshotIndex) return;
+    this.storage.saveSnapshot(index, this.node.appliedConfState(), ON_DISK_SNAPSHOT_MARKER, this.options.snapshotKeepEntries);
+    this.lastSnapshotIndex = index;
+    this.metrics.snapshotsTaken.inc();
+    this.log.debug({ index }, "metadata snapshot taken, log compacted");
   }
 }

@@ -1,8 +1,11 @@
-// Durable storage of the metadata server's Raft state in one SQLite file: log entries, hard state,
-// the latest snapshot, and this storage's identity (a random id chosen when the storage is created,
-// so a member that comes back with a wiped disk is recognised). The core reads an in-memory mirror
-// (MemoryStorage); every write goes to SQLite first, in one fsynced transaction, then to the mirror.
-// Invariant: the mirror equals what SQLite holds after every completed write.
+// Durable storage of the metadata server in one SQLite file: the Raft log, hard state, the latest
+// snapshot's metadata, this storage's identity (a random id chosen when the storage is created, so a
+// member that comes back with a wiped disk is recognised), and the KV state itself (kv-store.ts). The
+// core reads an in-memory mirror of the Raft part (MemoryStorage, bounded by log compaction); every
+// write goes to SQLite first, in one fsynced transaction, then to the mirror.
+// Invariants: the mirror equals what SQLite holds after every completed write; the KV's applied index
+// never passes what the durable log and commit index cover (the WAL keeps transactions in order, so an
+// apply transaction that survived a crash has every earlier, fsynced one with it).
 import { Database } from "bun:sqlite";
 import { statSync, statfsSync } from "node:fs";
 import { dirname } from "node:path";
@@ -23,6 +26,10 @@ import {
   type Snapshot,
 } from "../raft/index.ts";
 import { CairnError } from "../observability/errors.ts";
+import type { IntegrityResult } from "./integrity.ts";
+import { SqliteKvStore } from "./kv-store.ts";
+import { dropIncoming } from "./snapshot-transfer.ts";
+import { MetadataStateMachine, ON_DISK_SNAPSHOT_MARKER, legacySnapshotData } from "./state-machine.ts";
 
 export const RAFT_STORAGE_FILE = "metadata-raft.sqlite";
 
@@ -64,12 +71,17 @@ export interface StorageIdentity {
 
 export class MetadataRaftStorage {
   readonly mirror: MemoryStorage;
+  readonly kv: SqliteKvStore;
+  /** The quick_check run when the file was opened (a failed one refuses the file). */
+  openIntegrity: IntegrityResult = { ok: true, detail: "ok", checkedAtMs: 0, durationMs: 0 };
   private identityValue: StorageIdentity | undefined;
 
   private constructor(
-    private readonly db: Database,
+    readonly db: Database,
     readonly path: string,
   ) {
+    this.kv = new SqliteKvStore(db);
+    dropIncoming(db); // a snapshot transfer cut short by a crash: never adopted
     const get = db.query<{ v: Uint8Array }, [string]>("SELECT v FROM meta WHERE k = ?");
     const id = get.get("identity");
     this.identityValue = id ? (JSON.parse(new TextDecoder().decode(id.v)) as StorageIdentity) : undefined;
@@ -99,11 +111,16 @@ export class MetadataRaftStorage {
       const db = new Database(path, { create: true, strict: true });
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = FULL");
+      const checkStarted = performance.now();
       const check = db.query<{ quick_check: string }, []>("PRAGMA quick_check").get();
       if (check?.quick_check !== "ok") throw new Error(`quick_check: ${check?.quick_check ?? "no answer"}`);
+      const checkMs = performance.now() - checkStarted;
       db.exec("CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, data BLOB NOT NULL)");
       db.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID");
-      return new MetadataRaftStorage(db, path);
+      const storage = new MetadataRaftStorage(db, path);
+      storage.openIntegrity = { ok: true, detail: "ok", checkedAtMs: Date.now(), durationMs: checkMs };
+      storage.upgradeLegacySnapshot();
+      return storage;
     } catch (e) {
       if (e instanceof CairnError) throw e;
       throw new CairnError("METADATA_STORAGE_CORRUPT", `cannot open metadata storage ${path}: ${(e as Error).message}`, { path });
@@ -140,12 +157,16 @@ export class MetadataRaftStorage {
    * commit index is written without an fsync: the commit index can be learned again from the
    * leader, and the next synced transaction makes it durable anyway (the WAL is written in order).
    */
-  persist(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null; mustSync: boolean }): void {
-    if (ready.hardState === null && ready.entries.length === 0 && ready.snapshot === null) return;
+  persist(
+    ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null; mustSync: boolean },
+    /** More writes for the same transaction (installing a snapshot's state with its metadata). */
+    also?: () => void,
+  ): void {
+    if (ready.hardState === null && ready.entries.length === 0 && ready.snapshot === null && also === undefined) return;
     const relaxed = !ready.mustSync;
-    if (relaxed) this.db.exec("PRAGMA synchronous = OFF");
+    if (relaxed) this.db.exec("PRAGMA synchronous = NORMAL");
     try {
-      this.writeReady(ready);
+      this.writeReady(ready, also);
     } finally {
       if (relaxed) this.db.exec("PRAGMA synchronous = FULL");
     }
@@ -154,8 +175,9 @@ export class MetadataRaftStorage {
     if (ready.hardState !== null) this.mirror.setHardState(ready.hardState);
   }
 
-  private writeReady(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null }): void {
+  private writeReady(ready: { hardState: HardState | null; entries: readonly Entry[]; snapshot: Snapshot | null }, also?: () => void): void {
     this.db.transaction(() => {
+      also?.();
       if (ready.snapshot !== null) {
         this.putMeta("snapshot", encodeSnapshot(ready.snapshot));
         this.db.query("DELETE FROM raft_log").run();
@@ -184,14 +206,41 @@ export class MetadataRaftStorage {
     return snapshot;
   }
 
+  /**
+   * Run `fn` in one transaction without an fsync at commit (SQLite's synchronous = NORMAL in WAL
+   * mode: consistent after a crash, durable at the next fsynced transaction). For applying committed
+   * entries: they are in the fsynced log, so losing their application to a crash only means applying
+   * them again at restart.
+   */
+  applyTransaction<T>(fn: () => T): T {
+    this.db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.exec("PRAGMA synchronous = FULL");
+    }
+  }
+
+  /**
+   * A storage written before the KV moved to disk holds its state as a serialised snapshot (format 1)
+   * and no KV tables: load it into the tables once, at the snapshot's index, and keep only the marker.
+   */
+  private upgradeLegacySnapshot(): void {
+    const snap = this.mirror.snapshot();
+    const legacy = legacySnapshotData(snap.data);
+    if (legacy === undefined) return;
+    if (this.kv.appliedIndex() < snap.metadata.index) {
+      const sm = new MetadataStateMachine(this.kv, this.db, (fn) => fn());
+      this.db.transaction(() => sm.restoreLegacy(legacy, snap.metadata.index))();
+    }
+    const marked = this.mirror.createSnapshot(snap.metadata.index, snap.metadata.confState, ON_DISK_SNAPSHOT_MARKER);
+    this.db.transaction(() => this.putMeta("snapshot", encodeSnapshot(marked)))();
+  }
+
   /** File size, for status. */
   sizeBytes(): number {
     const r = this.db.query<{ s: number }, []>("SELECT page_count * page_size AS s FROM pragma_page_count(), pragma_page_size()").get();
     return r?.s ?? 0;
-  }
-
-  integrityOk(): boolean {
-    return this.db.query<{ quick_check: string }, []>("PRAGMA quick_check").get()?.quick_check === "ok";
   }
 
   close(): void {

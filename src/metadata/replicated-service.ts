@@ -6,6 +6,7 @@ import type { FabricClient, FabricServer } from "../net/index.ts";
 import { nodeId as toNodeId } from "../ids/index.ts";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Registry } from "../observability/metrics.ts";
 import type { Consistency, MetadataApi } from "./api.ts";
 import { MetadataClient } from "./client.ts";
 import { NO_VERSION, DOES_NOT_EXIST, matchesVersion } from "./kv.ts";
@@ -38,6 +39,10 @@ export interface ReplicatedMetadataServiceDeps {
   onRegistered: (nodeId: number) => void;
   /** Move this node's generation to at least `minimum` (durably). */
   advanceGeneration: (minimum: number) => void;
+  /** The node's metrics registry. */
+  registry?: Registry;
+  /** Period of the metadata storage's background integrity check. */
+  integrityCheckIntervalMs?: number;
 }
 
 const RECONCILE_INTERVAL_MS = 500;
@@ -62,6 +67,8 @@ export class ReplicatedMetadataService implements MetadataService {
           fabricServer: deps.fabricServer,
           fabricClient: deps.fabricClient,
           driverOptions: deps.driverOptions,
+          ...(deps.registry !== undefined ? { registry: deps.registry } : {}),
+          ...(deps.integrityCheckIntervalMs !== undefined ? { integrityCheckIntervalMs: deps.integrityCheckIntervalMs } : {}),
           requestTimeoutMs: deps.requestTimeoutMs,
           nowMs: deps.nowMs,
           randomBytes: deps.randomBytes,

@@ -30,8 +30,16 @@ export const GetRpc = defineRpc({
 export const ListRpc = defineRpc({
   service: "metadata-server",
   method: "list",
-  request: Type.Object({ prefix: Type.String({ maxLength: 256 }), consistency: Consistency }),
-  response: Type.Object({ keys: Type.Array(Type.Object({ key: Type.String(), version: Type.Integer({ minimum: 1 }) })) }),
+  request: Type.Object({
+    prefix: Type.String({ maxLength: 256 }),
+    after: Type.Union([Type.String({ maxLength: 256 }), Type.Null()]),
+    limit: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    consistency: Consistency,
+  }),
+  response: Type.Object({
+    keys: Type.Array(Type.Object({ key: Type.String(), version: Type.Integer({ minimum: 1 }) }), { maxItems: 10_000 }),
+    next: Type.Union([Type.String(), Type.Null()]),
+  }),
 });
 
 const WriteRequest = Type.Object({
@@ -121,6 +129,8 @@ export const MetadataServerStatusSchema = Type.Object(
       storageId: Type.Union([Type.String(), Type.Null()]),
       sizeBytes: Type.Integer(),
       integrityOk: Type.Boolean(),
+      integrityDetail: Type.String({ description: "What the last quick_check reported (\"ok\" when sound)." }),
+      integrityCheckedAtMs: Type.Integer({ description: "When the last integrity check ran (Unix ms): at start, then every metadata-server.integrity-check-interval-ms." }),
       freeDiskBytes: Type.Integer(),
     }),
   },
@@ -132,4 +142,22 @@ export const StatusRpc = defineRpc({
   method: "status",
   request: Type.Object({}),
   response: MetadataServerStatusSchema,
+});
+
+/** One page of a member's store for a member installing a snapshot (snapshot-transfer.ts). */
+export const SnapshotChunkRpc = defineRpc({
+  service: "metadata-server",
+  method: "snapshot-chunk",
+  request: Type.Object({
+    transfer: Type.String({ minLength: 1, maxLength: 128 }),
+    table: Type.Union([Type.Literal("kv"), Type.Literal("requests")]),
+    after: Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]),
+    maxBytes: Type.Integer({ minimum: 1024, maximum: 8 * 1024 * 1024 }),
+  }),
+  response: Type.Object({
+    appliedIndex: Type.Integer({ minimum: 0 }),
+    versionFloor: Type.Integer({ minimum: 0 }),
+    rows: Type.Array(Type.Tuple([Type.String(), Type.Integer(), Type.String()]), { maxItems: 100_000 }),
+    next: Type.Union([Type.String(), Type.Null()]),
+  }),
 });

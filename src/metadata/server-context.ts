@@ -4,8 +4,10 @@
 import type { Static } from "@sinclair/typebox";
 import type { FabricClient, FabricServer } from "../net/index.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Registry } from "../observability/metrics.ts";
 import type { NodesConfiguration, RegisterRequest } from "./nodes-config.ts";
 import type { RaftDriver, RaftDriverOptions } from "./raft-driver.ts";
+import type { IntegrityResult } from "./integrity.ts";
 import type { MetadataRaftStorage } from "./raft-storage.ts";
 import type { MetadataServerStatusSchema } from "./rpc.ts";
 
@@ -33,6 +35,10 @@ export interface MetadataServerDeps {
   provisioned: boolean;
   /** The leader as the node's metadata client last learned it (for hints while not a member). */
   knownLeader?: () => LeaderHint | undefined;
+  /** Period of the background integrity check of the storage (0: only at open). */
+  integrityCheckIntervalMs?: number;
+  /** Where the metadata server's metrics go (a private registry when not given). */
+  registry?: Registry;
   /** The node learned the cluster's nodes configuration (from its own replica). */
   onNodesConfig: (config: NodesConfiguration, version: number) => void;
 }
@@ -40,6 +46,8 @@ export interface MetadataServerDeps {
 export interface MetadataServerContext {
   readonly deps: MetadataServerDeps;
   readonly storage: MetadataRaftStorage;
+  /** The storage's last integrity check (at open, then on a slow timer off the event loop). */
+  integrity(): IntegrityResult;
   /** The running driver: none before this node holds Raft state, after its removal, and after stop. */
   driver(): RaftDriver | undefined;
   /** Run Raft as `id` over the storage, which must hold an identity by now. */

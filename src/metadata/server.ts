@@ -4,14 +4,18 @@
 import { join } from "node:path";
 import { CairnError } from "../observability/errors.ts";
 import { asRaftId, type RaftId } from "../raft/index.ts";
-import type { Consistency } from "./api.ts";
+import type { Consistency, MetadataListOptions, MetadataListPage } from "./api.ts";
 import type { KvCommand, KvSnapshot, Version, VersionedValue } from "./kv.ts";
 import { MetadataKvService } from "./kv-service.ts";
 import { MetadataMembership } from "./membership.ts";
 import type { ClusterInfo, NodesConfiguration } from "./nodes-config.ts";
-import { RaftDriver } from "./raft-driver.ts";
+import { RaftDriver, type RaftTransport } from "./raft-driver.ts";
 import { MetadataRaftStorage, RAFT_STORAGE_FILE } from "./raft-storage.ts";
-import { RaftMessagesRpc } from "./rpc.ts";
+import { RaftMessagesRpc, SnapshotChunkRpc } from "./rpc.ts";
+import { SnapshotSource } from "./snapshot-transfer.ts";
+import { MetadataMetrics } from "./metrics.ts";
+import { IntegrityMonitor } from "./integrity.ts";
+import { Registry } from "../observability/metrics.ts";
 import type { LeaderHint, MetadataServerContext, MetadataServerDeps, MetadataServerLocalState, MetadataServerStatus } from "./server-context.ts";
 import type { InitialDocuments } from "./service.ts";
 
@@ -23,12 +27,27 @@ export class MetadataServer {
   private requestCounter = 0;
   private readonly membership: MetadataMembership;
   private readonly kv: MetadataKvService;
+  private readonly snapshotSource: SnapshotSource;
+  private readonly metrics: MetadataMetrics;
+  private readonly integrity: IntegrityMonitor;
 
   constructor(private readonly deps: MetadataServerDeps) {
     this.storage = MetadataRaftStorage.open(join(deps.dataDir, RAFT_STORAGE_FILE), { mustExist: deps.provisioned });
+    this.snapshotSource = new SnapshotSource(this.storage.path);
+    this.metrics = MetadataMetrics.for(deps.registry ?? new Registry());
+    this.metrics.attach({
+      status: () => this.driver?.status(),
+      appliedIndex: () => this.driver?.applied,
+      proposalsInFlight: () => this.driver?.proposalsInFlight ?? 0,
+      snapshotIndex: () => (this.driver === undefined ? undefined : this.storage.mirror.snapshot().metadata.index),
+      storeBytes: () => this.storage.sizeBytes(),
+    });
+    this.integrity = new IntegrityMonitor(this.storage.path, this.storage.openIntegrity, deps.log);
+    if ((deps.integrityCheckIntervalMs ?? 0) > 0) this.integrity.start(deps.integrityCheckIntervalMs!);
     const ctx: MetadataServerContext = {
       deps,
       storage: this.storage,
+      integrity: () => this.integrity.result,
       driver: () => this.driver,
       startDriver: (id) => this.startDriver(id),
       stopDriver: () => this.stopDriver(),
@@ -95,8 +114,8 @@ export class MetadataServer {
     return this.kv.read(key, consistency);
   }
 
-  list(prefix: string, consistency: Consistency): Promise<Array<{ key: string; version: Version }>> {
-    return this.kv.list(prefix, consistency);
+  list(options: MetadataListOptions): Promise<MetadataListPage> {
+    return this.kv.list(options);
   }
 
   /** Serve a write on this node; only the leader accepts (others refuse with a leader hint). */
@@ -124,6 +143,8 @@ export class MetadataServer {
 
   async stop(): Promise<void> {
     this.membership.stop();
+    this.snapshotSource.close();
+    this.integrity.stop();
     this.storage.close();
   }
 
@@ -141,9 +162,14 @@ export class MetadataServer {
         const r = await this.deps.fabricClient.call(address, RaftMessagesRpc, { from: id, messages }, { deadlineMs: this.deps.requestTimeoutMs });
         return r.messages;
       },
+      snapshotChunk: async (from: RaftId, req: Parameters<RaftTransport["snapshotChunk"]>[1]) => {
+        const address = this.membership.addressOf(from);
+        if (address === undefined) throw new Error(`no address for N${from}`);
+        return this.deps.fabricClient.call(address, SnapshotChunkRpc, req, { deadlineMs: this.deps.requestTimeoutMs });
+      },
     };
     const seed = new DataView(this.deps.randomBytes(4).buffer).getUint32(0);
-    const driver = new RaftDriver(asRaftId(id), this.storage, transport, this.deps.driverOptions, this.deps.log.child({ part: "raft" }), seed);
+    const driver = new RaftDriver(asRaftId(id), this.storage, transport, { ...this.deps.driverOptions, metrics: this.metrics }, this.deps.log.child({ part: "raft" }), seed);
     this.driver = driver;
     this.membership.follow(driver, id);
     driver.start();
@@ -162,6 +188,13 @@ export class MetadataServer {
         throw new CairnError("METADATA_NOT_MEMBER", "this node has no metadata raft state");
       }
       return { messages: this.driver.receiveAndReply(asRaftId(req.from), req.messages) };
+    });
+    // Any member with state can serve its store to one installing a snapshot (normally the leader).
+    this.deps.fabricServer.register(SnapshotChunkRpc, async (req) => {
+      if (this.driver === undefined) throw new CairnError("METADATA_NOT_MEMBER", "this node has no metadata raft state");
+      const page = this.snapshotSource.chunk(req);
+      this.metrics.snapshotTransferPagesServed.inc();
+      return page;
     });
   }
 }

@@ -1,9 +1,13 @@
 // The replicated metadata state machine: what every member applies, in log order, from the Raft
 // log. Normal entries carry KV commands (or the provisioning batch); membership-change entries also
 // rewrite the nodes configuration (auto-join → member on promotion, member → standby on removal), so
-// every replica reaches the same `nodes_config` at the same index. Pure and deterministic.
+// every replica reaches the same `nodes_config` at the same index. Deterministic: its state is the
+// SQLite store (kv-store.ts), written in one transaction per batch of entries with the applied index.
+import type { Database, Statement } from "bun:sqlite";
+import { invariant } from "../observability/errors.ts";
 import type { ConfChangeEntry, Entry } from "../raft/index.ts";
-import { KvStateMachine, DOES_NOT_EXIST, asVersion, matchesVersion, type KvCommand, type KvResult, type KvSnapshot } from "./kv.ts";
+import { DOES_NOT_EXIST, asVersion, matchesVersion, type KvCommand, type KvResult, type KvSnapshot } from "./kv.ts";
+import type { SqliteKvStore } from "./kv-store.ts";
 import { KEYS, type NodesConfiguration } from "./nodes-config.ts";
 import { nextMetadataServerState } from "./server-state.ts";
 
@@ -57,33 +61,97 @@ export function decodeMemberContext(data: Uint8Array): MemberContext | undefined
   return JSON.parse(decoder.decode(data)) as MemberContext;
 }
 
-export interface MetadataSnapshotData {
+/** The snapshot data of format 1: the whole state, serialised (what nodes before the on-disk store sent). */
+export interface LegacySnapshotData {
   readonly formatVersion: 1;
   readonly kv: KvSnapshot;
   /** Recently applied request ids with their results (oldest first), for exactly-once retries. */
   readonly recent?: Array<[string, KvResult]>;
 }
 
-/** How many request ids the state machine remembers; a retry older than this is applied again. */
+/**
+ * The snapshot data of format 2: a marker. The state is the store itself, so a snapshot costs nothing
+ * to take; a follower that needs one streams the tables from a member (snapshot-transfer.ts).
+ */
+export const ON_DISK_SNAPSHOT_MARKER = encoder.encode(JSON.stringify({ formatVersion: 2, state: "on-disk" }));
+
+/** Parses snapshot data: the legacy full state, or undefined for the on-disk marker (or none). */
+export function legacySnapshotData(bytes: Uint8Array): LegacySnapshotData | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const data = JSON.parse(decoder.decode(bytes)) as { formatVersion: number };
+  if (data.formatVersion === 2) return undefined;
+  if (data.formatVersion !== 1) throw new Error(`unknown metadata snapshot format ${String(data.formatVersion)}`);
+  return data as LegacySnapshotData;
+}
+
+/**
+ * How many applied entries a request id is remembered for: a retry of a write applied more than this
+ * many entries ago is applied again. Bounds the dedup table on disk, whatever the write rate.
+ */
 export const DEDUP_WINDOW = 10_000;
 
 export class MetadataStateMachine {
-  kv = new KvStateMachine();
-  /** Results of recently applied KV requests by id: a retried request gets its first result. */
-  private recent = new Map<string, KvResult>();
+  private readonly qSeen: Statement<{ result: string }, [string]>;
+  private readonly qRemember: Statement<unknown, [string, number, string]>;
+  private readonly qForget: Statement<unknown, [number]>;
   /** Notes about entries applied in an unexpected state (never fatal: every replica does the same). */
   readonly anomalies: string[] = [];
 
-  apply(entry: Entry): ApplyOutcome {
+  /**
+   * `transaction` runs its argument in one SQLite transaction of the store's database (the
+   * caller picks its durability: entries are in the fsynced Raft log, so this one need not be).
+   */
+  constructor(
+    readonly kv: SqliteKvStore,
+    db: Database,
+    private readonly transaction: <T>(fn: () => T) => T,
+  ) {
+    this.qSeen = db.query("SELECT result FROM kv_requests WHERE id = ?");
+    this.qRemember = db.query("INSERT OR REPLACE INTO kv_requests (id, idx, result) VALUES (?1, ?2, ?3)");
+    this.qForget = db.query("DELETE FROM kv_requests WHERE idx <= ?");
+  }
+
+  /** Last Raft index whose effects are in the store. */
+  appliedIndex(): number {
+    return this.kv.appliedIndex();
+  }
+
+  /**
+   * Apply committed entries in log order, in one transaction that also records the applied index
+   * (so the store never holds an effect without its index, or the index without its effect).
+   */
+  applyAll(entries: readonly Entry[]): ApplyOutcome[] {
+    if (entries.length === 0) return [];
+    return this.transaction(() => {
+      const outcomes = entries.map((e) => this.applyOne(e));
+      const last = entries[entries.length - 1]!.index;
+      this.kv.setAppliedIndex(last);
+      if (last > DEDUP_WINDOW) this.qForget.run(last - DEDUP_WINDOW);
+      return outcomes;
+    });
+  }
+
+  /**
+   * Replaces the state with a legacy (format 1) snapshot at `index` (an upgrade, or an old leader's
+   * snapshot); call inside a transaction.
+   */
+  restoreLegacy(data: LegacySnapshotData, index: number): void {
+    this.clearAll();
+    this.importKv(data.kv);
+    const recent = data.recent ?? [];
+    recent.forEach(([id, result], i) => this.qRemember.run(id, index - (recent.length - i), JSON.stringify(result)));
+    this.kv.setAppliedIndex(index);
+  }
+
+  private applyOne(entry: Entry): ApplyOutcome {
     if (entry.kind === "confChange") return this.applyMembership(entry);
     const cmd = decodeCommand(entry.data);
     if (cmd === undefined) return { kind: "noop" };
     if (cmd.t === "kv") {
-      const seen = this.recent.get(cmd.id);
-      if (seen !== undefined) return { kind: "kv", id: cmd.id, result: seen };
+      const seen = this.qSeen.get(cmd.id);
+      if (seen !== null) return { kind: "kv", id: cmd.id, result: JSON.parse(seen.result) as KvResult };
       const result = this.kv.apply(cmd.cmd);
-      this.recent.set(cmd.id, result);
-      if (this.recent.size > DEDUP_WINDOW) this.recent.delete(this.recent.keys().next().value!);
+      this.qRemember.run(cmd.id, entry.index, JSON.stringify(result));
       return { kind: "kv", id: cmd.id, result };
     }
     if (cmd.t === "import") return { kind: "import", id: cmd.id, ok: this.applyImport(cmd) };
@@ -95,20 +163,18 @@ export class MetadataStateMachine {
     return v === undefined ? undefined : { config: v.value as NodesConfiguration, version: v.version };
   }
 
-  snapshot(): Uint8Array {
-    const data: MetadataSnapshotData = { formatVersion: 1, kv: this.kv.snapshot(), recent: [...this.recent] };
-    return encoder.encode(JSON.stringify(data));
+  private clearAll(): void {
+    this.kv.clear();
+    this.qForget.run(Number.MAX_SAFE_INTEGER);
   }
 
-  restore(bytes: Uint8Array): void {
-    if (bytes.byteLength === 0) {
-      this.kv = new KvStateMachine();
-      this.recent = new Map();
-      return;
+  /** Every key with its version; deleted keys of a store that kept tombstones raise the floor. */
+  private importKv(snapshot: KvSnapshot): void {
+    invariant(snapshot.formatVersion === 1, () => `unknown KV snapshot format ${String(snapshot.formatVersion)}`);
+    for (const e of snapshot.entries) {
+      if (e.live) this.kv.restoreEntry(e.key, e.value, asVersion(e.version));
+      else this.kv.raiseFloor(e.version);
     }
-    const data = JSON.parse(decoder.decode(bytes)) as MetadataSnapshotData;
-    this.kv = KvStateMachine.fromSnapshot(data.kv);
-    this.recent = new Map(data.recent ?? []);
   }
 
   private applyProvision(docs: ReadonlyArray<readonly [string, unknown]>): boolean {
@@ -123,8 +189,8 @@ export class MetadataStateMachine {
 
   private applyImport(cmd: Extract<MetadataCommand, { t: "import" }>): boolean {
     // Only into an empty store: a second import (a retried migration) changes nothing.
-    if (this.kv.snapshot().entries.length > 0) return false;
-    this.kv = KvStateMachine.fromSnapshot(cmd.snapshot);
+    if (!this.kv.isEmpty()) return false;
+    this.importKv(cmd.snapshot);
     const nc = this.nodesConfig();
     const me = nc?.config.nodes.find((n) => n.id === cmd.member.nodeId);
     if (nc !== undefined && me !== undefined) this.putNodesConfig(nc, me.id, "member", cmd.member.storageId);

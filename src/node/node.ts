@@ -383,6 +383,8 @@ export class Node {
       onRegistered: (id) => {
         this.nodeIdValue = nodeId(id);
       },
+      registry: this.metrics,
+      integrityCheckIntervalMs: ms["integrity-check-interval-ms"],
       advanceGeneration: (minimum) => {
         this.generationValue = this.dataDir.advanceGeneration(minimum);
       },

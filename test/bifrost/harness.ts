@@ -10,7 +10,7 @@ import type { LogServerTransport } from "../../src/bifrost/replicated/transport.
 import type { BifrostPeers } from "../../src/bifrost/rpc.ts";
 import { nodeId, type NodeId } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
-import type { MetadataApi } from "../../src/metadata/api.ts";
+import type { MetadataApi, MetadataListOptions, MetadataListPage } from "../../src/metadata/api.ts";
 import { kvFailure } from "../../src/metadata/api.ts";
 import { DOES_NOT_EXIST, KvStateMachine, type Precondition, type Version, type VersionedValue } from "../../src/metadata/kv.ts";
 import { KEYS, type NodesConfiguration } from "../../src/metadata/nodes-config.ts";
@@ -28,8 +28,9 @@ export class MemoryMetadata implements MetadataApi {
     return v === undefined ? undefined : { value: structuredClone(v.value), version: v.version };
   }
 
-  async list(prefix = ""): Promise<Array<{ key: string; version: Version }>> {
-    return this.kv.list(prefix);
+  async list(options: MetadataListOptions = {}): Promise<MetadataListPage> {
+    const keys = this.kv.list(options.prefix ?? "").filter((e) => options.after === undefined || e.key > options.after);
+    return { keys, next: null };
   }
 
   async put(key: string, value: unknown, precondition: Precondition): Promise<Version> {

@@ -41,6 +41,25 @@ describe("cairn server", () => {
     expect(node.log()).toContain("node lifecycle stopping -> stopped");
   });
 
+  test("the metadata storage is checked again in a worker thread on its timer; status reports the last check, not a new one", async () => {
+    const node = await startNode({ name: "integrity", args: ["--set", "auto-provision=true", "--set", "metadata-server.integrity-check-interval-ms=1000"] });
+    type Status = { storage: { integrityOk: boolean; integrityDetail: string; integrityCheckedAtMs: number } };
+    const status = async () => ((await (await fetch(`${node.addresses.admin}/v1/metadata-server/status`)).json()) as Status).storage;
+    const first = await status();
+    expect(first).toMatchObject({ integrityOk: true, integrityDetail: "ok" });
+    // Two calls in a row report the same check (none runs per request)...
+    expect((await status()).integrityCheckedAtMs).toBe(first.integrityCheckedAtMs);
+    // ...and the timer's check (in a Worker: in the compiled binary too) moves it forward.
+    let later = first;
+    for (let i = 0; i < 100 && later.integrityCheckedAtMs === first.integrityCheckedAtMs; i++) {
+      await Bun.sleep(100);
+      later = await status();
+    }
+    expect(later.integrityCheckedAtMs).toBeGreaterThan(first.integrityCheckedAtMs);
+    expect(later).toMatchObject({ integrityOk: true, integrityDetail: "ok" });
+    expect(await node.stop("SIGTERM")).toBe(0);
+  });
+
   test("a restart is a new generation of the same node", async () => {
     const first = await startNode({ name: "gen" });
     await first.stop();

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { asRaftId, bootstrapPersistedState, decodeMessage, type Message, type RaftId } from "../../src/raft/index.ts";
 import { MetadataRaftStorage } from "../../src/metadata/raft-storage.ts";
+import { SnapshotSource, type SnapshotChunkRequest } from "../../src/metadata/snapshot-transfer.ts";
 import { RaftDriver } from "../../src/metadata/raft-driver.ts";
 import { NONE } from "../../src/metadata/kv.ts";
 import { silentLogger } from "../../src/observability/log.ts";
@@ -17,12 +18,19 @@ type Event =
 
 const drivers: RaftDriver[] = [];
 const storages: MetadataRaftStorage[] = [];
+const sources: SnapshotSource[] = [];
+const sourceOf = new Map<number, SnapshotSource>();
 afterEach(() => {
   for (const d of drivers.splice(0)) d.stop();
+  for (const s of sources.splice(0)) s.close();
   for (const s of storages.splice(0)) s.close();
 });
 
-function cluster(): { drivers: Map<number, RaftDriver>; events: Event[] } {
+/** Links that drop every message (a partitioned member): `${from}>${to}`. */
+const cut = new Set<string>();
+
+function cluster(options: { snapshotIntervalEntries?: number; snapshotKeepEntries?: number } = {}): { drivers: Map<number, RaftDriver>; events: Event[] } {
+  cut.clear();
   const ids = [1, 2, 3].map(asRaftId);
   const dir = tempDir();
   const events: Event[] = [];
@@ -32,8 +40,10 @@ function cluster(): { drivers: Map<number, RaftDriver>; events: Event[] } {
     storage.initialize({ storageId: `s${id}`, createdAtMs: 1, nodeId: id }, bootstrapPersistedState(ids));
     storages.push(storage);
     const persist = storage.persist.bind(storage);
-    storage.persist = (rd) => {
-      persist(rd);
+    const source = new SnapshotSource(storage.path);
+    sources.push(source);
+    storage.persist = (rd, also) => {
+      persist(rd, also);
       const hs = storage.mirror.hardState();
       events.push({ kind: "persist", node: id, term: hs.term, vote: hs.vote, lastIndex: storage.mirror.lastIndex() });
     };
@@ -41,18 +51,31 @@ function cluster(): { drivers: Map<number, RaftDriver>; events: Event[] } {
       send: async (to: RaftId, messages: Uint8Array[]): Promise<Uint8Array[]> => {
         for (const bytes of messages) events.push({ kind: "send", node: id, message: decodeMessage(bytes) });
         await Bun.sleep(1);
+        if (cut.has(`${id}>${to}`) || cut.has(`${to}>${id}`)) throw new Error(`link N${id}-N${to} is cut`);
         const peer = byId.get(to);
         if (peer === undefined) throw new Error(`no N${to}`);
         const replies = peer.receiveAndReply(id, messages);
         for (const bytes of replies) events.push({ kind: "send", node: to, message: decodeMessage(bytes) });
         return replies;
       },
+      snapshotChunk: async (from: RaftId, req: SnapshotChunkRequest) => {
+        await Bun.sleep(1);
+        if (cut.has(`${id}>${from}`) || cut.has(`${from}>${id}`)) throw new Error(`link N${id}-N${from} is cut`);
+        return structuredClone(sourceOf.get(from)!.chunk(req));
+      },
     };
+    sourceOf.set(id, source);
     const driver = new RaftDriver(
       id,
       storage,
       transport,
-      { tickIntervalMs: 5, electionTimeoutTicks: 10, heartbeatIntervalTicks: 2, snapshotIntervalEntries: 1000, snapshotKeepEntries: 100 },
+      {
+        tickIntervalMs: 5,
+        electionTimeoutTicks: 10,
+        heartbeatIntervalTicks: 2,
+        snapshotIntervalEntries: options.snapshotIntervalEntries ?? 1000,
+        snapshotKeepEntries: options.snapshotKeepEntries ?? 100,
+      },
       silentLogger(),
       id * 7919,
       (e) => {
@@ -104,5 +127,28 @@ describe("metadata raft driver", () => {
     }
     // The leader did send appends ahead of its own fsync (the optimisation is live, not dead code).
     expect(earlyAppends).toBeGreaterThan(0);
+  });
+
+  test("a member cut off while the log was compacted catches up by pulling the leader's store, and keeps applying after", async () => {
+    const { drivers: ds } = cluster({ snapshotIntervalEntries: 20, snapshotKeepEntries: 5 });
+    const leader = await leaderOf(ds);
+    const lagging = [...ds.values()].find((d) => d !== leader)!;
+    for (const d of ds.values()) if (d !== lagging) cut.add(`${lagging.id}>${d.id}`);
+    // Far more entries than the log keeps: the lagging member can only be helped by a snapshot.
+    for (let k = 0; k < 300; k++) {
+      await leader.propose({ t: "kv", id: `s${k}`, cmd: { op: "put", key: `key/${k % 120}`, value: k, precondition: NONE } }, 5_000);
+    }
+    await leader.propose({ t: "kv", id: "del", cmd: { op: "delete", key: "key/7", precondition: NONE } }, 5_000);
+    expect(leader.status().firstIndex).toBeGreaterThan(lagging.status().lastIndex + 1);
+    cut.clear();
+    for (let i = 0; i < 500 && lagging.applied < leader.applied; i++) await Bun.sleep(10);
+    expect(lagging.applied).toBeGreaterThanOrEqual(leader.applied);
+    for (let k = 0; k < 120; k++) expect(lagging.sm.kv.get(`key/${k}`)).toEqual(leader.sm.kv.get(`key/${k}`));
+    expect(lagging.sm.kv.get("key/7")).toBeUndefined();
+    // It goes on as an ordinary follower afterwards, on the adopted tables.
+    await leader.propose({ t: "kv", id: "after", cmd: { op: "put", key: "key/7", value: "back", precondition: NONE } }, 5_000);
+    for (let i = 0; i < 300 && lagging.sm.kv.get("key/7") === undefined; i++) await Bun.sleep(10);
+    expect(lagging.sm.kv.get("key/7")).toEqual(leader.sm.kv.get("key/7"));
+    expect(leader.sm.kv.get("key/7")?.version).toBeGreaterThan(1); // re-created above its old versions
   });
 });

@@ -2,7 +2,17 @@ import { describe, expect, test } from "bun:test";
 import { asIndex, asRaftId, asTerm, type Entry } from "../../src/raft/index.ts";
 import { NONE } from "../../src/metadata/kv.ts";
 import { KEYS, type NodesConfiguration } from "../../src/metadata/nodes-config.ts";
-import { MetadataStateMachine, encodeCommand, encodeMemberContext, type MetadataCommand } from "../../src/metadata/state-machine.ts";
+import { Database } from "bun:sqlite";
+import { SqliteKvStore } from "../../src/metadata/kv-store.ts";
+import { DEDUP_WINDOW, MetadataStateMachine, encodeCommand, encodeMemberContext, type ApplyOutcome, type MetadataCommand } from "../../src/metadata/state-machine.ts";
+
+/** A state machine over a fresh in-memory database; `apply` applies one entry in its own transaction. */
+function newStateMachine(): MetadataStateMachine & { apply(e: Entry): ApplyOutcome } {
+  const db = new Database(":memory:", { strict: true });
+  const sm = new MetadataStateMachine(new SqliteKvStore(db), db, (fn) => db.transaction(fn)()) as MetadataStateMachine & { apply(e: Entry): ApplyOutcome };
+  sm.apply = (e: Entry) => sm.applyAll([e])[0]!;
+  return sm;
+}
 
 let index = 0;
 function cmd(c: MetadataCommand): Entry {
@@ -20,8 +30,8 @@ function node(id: number, state: "auto-join" | "member" | "standby") {
   return { id, name: `n${id}`, generation: 1, incarnation: "i", roles: ["metadata-server" as const], fabricAddress: `a${id}`, adminAddress: `h${id}`, metadataServer: { state, storageId: state === "member" ? `s${id}` : null } };
 }
 
-function provisioned(): MetadataStateMachine {
-  const sm = new MetadataStateMachine();
+function provisioned(): ReturnType<typeof newStateMachine> {
+  const sm = newStateMachine();
   const nc: NodesConfiguration = { clusterName: "c", fingerprint: "f", nextNodeId: 3, nodes: [node(1, "member"), node(2, "auto-join")] };
   expect(sm.apply(conf("addVoter", 1))).toMatchObject({ kind: "membership" });
   expect(sm.apply(cmd({ t: "provision", id: "p", docs: [[KEYS.nodesConfig, nc], [KEYS.cluster, { name: "c" }]] }))).toEqual({ kind: "provision", id: "p", ok: true });
@@ -66,10 +76,29 @@ describe("metadata state machine", () => {
     const retry = sm.apply({ ...put, index: asIndex(++index) });
     expect(retry).toEqual(first);
     expect(sm.kv.get("k")?.version as number | undefined).toBe(first.kind === "kv" && first.result.ok ? first.result.version : -1);
-    // The dedup window survives a snapshot.
-    const copy = new MetadataStateMachine();
-    copy.restore(sm.snapshot());
-    expect(copy.apply({ ...put, index: asIndex(++index) })).toEqual(first);
-    expect(copy.kv.get("k")?.version ?? -1).toBe(sm.kv.get("k")!.version);
+    expect(sm.appliedIndex()).toBe(index);
+  });
+
+  test("request ids are remembered for DEDUP_WINDOW entries, on disk, then forgotten", () => {
+    const sm = newStateMachine();
+    const first = sm.applyAll([{ kind: "normal", index: asIndex(1), term: asTerm(1), data: encodeCommand({ t: "kv", id: "old", cmd: { op: "put", key: "k", value: 1, precondition: NONE } }) }]);
+    const filler: Entry[] = Array.from({ length: DEDUP_WINDOW + 1 }, (_, k) => ({ kind: "normal", index: asIndex(k + 2), term: asTerm(1), data: new Uint8Array(0) }));
+    sm.applyAll(filler);
+    const again = sm.applyAll([{ kind: "normal", index: asIndex(DEDUP_WINDOW + 3), term: asTerm(1), data: encodeCommand({ t: "kv", id: "old", cmd: { op: "put", key: "k", value: 1, precondition: NONE } }) }]);
+    // Outside the window the retry is a new write (version 2), not the first answer (version 1).
+    expect(first[0]).toMatchObject({ result: { ok: true, version: 1 } });
+    expect(again[0]).toMatchObject({ result: { ok: true, version: 2 } });
+  });
+
+  test("the applied index is written with the effects, in one transaction", () => {
+    const sm = newStateMachine();
+    const put = (i: number, id: string): Entry => ({ kind: "normal", index: asIndex(i), term: asTerm(1), data: encodeCommand({ t: "kv", id, cmd: { op: "put", key: id, value: i, precondition: NONE } }) });
+    sm.applyAll([put(1, "a"), put(2, "b")]);
+    expect(sm.appliedIndex()).toBe(2);
+    // A failure in the middle of a batch rolls back the whole batch, index included.
+    const broken: Entry = { kind: "normal", index: asIndex(4), term: asTerm(1), data: new TextEncoder().encode("{not json") };
+    expect(() => sm.applyAll([put(3, "c"), broken])).toThrow();
+    expect(sm.appliedIndex()).toBe(2);
+    expect(sm.kv.get("c")).toBeUndefined();
   });
 });

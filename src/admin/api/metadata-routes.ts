@@ -4,7 +4,7 @@ import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
 import { CairnError } from "../../observability/errors.ts";
 import { DOES_NOT_EXIST, NONE, asVersion, matchesVersion, type Precondition } from "../../metadata/kv.ts";
-import { checkValue, type MetadataApi } from "../../metadata/api.ts";
+import { DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, checkValue, type MetadataApi } from "../../metadata/api.ts";
 import { models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
@@ -60,11 +60,27 @@ export function metadataRoutes(deps: AdminDeps) {
     .use(models)
     .get(
       "/v1/metadata",
-      async ({ query }) => ({ keys: await store().list(query.prefix ?? "", { consistency: query.consistency ?? "linearizable" }) }),
+      async ({ query }) =>
+        store().list({
+          prefix: query.prefix ?? "",
+          ...(query.after !== undefined ? { after: query.after } : {}),
+          ...(query.limit !== undefined ? { limit: query.limit } : {}),
+          consistency: query.consistency ?? "linearizable",
+        }),
       {
-        query: t.Object({ prefix: t.Optional(t.String({ description: "Only keys starting with this." })), consistency: Consistency }),
+        query: t.Object({
+          prefix: t.Optional(t.String({ description: "Only keys starting with this." })),
+          after: t.Optional(t.String({ description: "Cursor: list keys after this one (the `next` of the previous page)." })),
+          limit: t.Optional(t.Number({ multipleOf: 1, minimum: 1, maximum: MAX_LIST_LIMIT, description: `Keys per page (default ${DEFAULT_LIST_LIMIT}).` })),
+          consistency: Consistency,
+        }),
         response: { 200: "MetadataKeyList", ...errors },
-        detail: { operationId: "listMetadata", tags: ["metadata"], summary: "List metadata keys and their versions" },
+        detail: {
+          operationId: "listMetadata",
+          tags: ["metadata"],
+          summary: "List metadata keys and their versions, one page at a time",
+          description: "Keys in order. When `next` is not null, pass it as `after` to get the next page.",
+        },
       },
     )
     .get(

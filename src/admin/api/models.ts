@@ -86,8 +86,11 @@ export const MetadataVersion = Type.Object(
 );
 
 export const MetadataKeyList = Type.Object(
-  { keys: Type.Array(MetadataVersion) },
-  { description: "Metadata keys with their versions, sorted by key." },
+  {
+    keys: Type.Array(MetadataVersion),
+    next: Type.Union([Type.String(), Type.Null()], { description: "Cursor of the next page (pass as `after`); null on the last page." }),
+  },
+  { description: "One page of metadata keys with their versions, sorted by key." },
 );
 
 export const ClusterInfo = Type.Object(

@@ -118,16 +118,26 @@ export function ctlCommand(): Command {
   const metadata = ctl.command("metadata").description("Read and write the metadata store");
   metadata
     .command("list")
-    .description("List keys and their versions")
+    .description("List keys and their versions, a page at a time (--all follows the pages to the end)")
     .option("--prefix <prefix>", "only keys starting with this", "")
+    .option("--after <key>", "start after this key (the cursor a previous page printed)")
+    .option("--limit <n>", "keys per page (1-10000)", (v) => Number(v), 1000)
+    .option("--all", "print every page, one after another (never holds more than a page)")
     .option("--stale", "read this node's local copy instead of a linearizable read")
     .action(
-      action<{ prefix: string; stale?: boolean }>(async (g, _args, opts) => {
+      action<{ prefix: string; after?: string; limit: number; all?: boolean; stale?: boolean }>(async (g, _args, opts) => {
         const client = adminClient(g);
-        const r = await call(g, () =>
-          client.GET("/v1/metadata", { params: { query: { prefix: opts.prefix, consistency: opts.stale ? "stale" : "linearizable" } } }),
-        );
-        print(g, r, () => (r.keys.length === 0 ? "(no keys)\n" : r.keys.map((k) => `${k.key}\tv${k.version}`).join("\n") + "\n"));
+        let after = opts.after;
+        let printed = 0;
+        for (;;) {
+          const query = { prefix: opts.prefix, limit: opts.limit, consistency: opts.stale ? ("stale" as const) : ("linearizable" as const), ...(after !== undefined ? { after } : {}) };
+          const r = await call(g, () => client.GET("/v1/metadata", { params: { query } }));
+          printed += r.keys.length;
+          const more = r.next !== null && !opts.all ? `(more: --after ${r.next})\n` : "";
+          print(g, r, () => r.keys.map((k) => `${k.key}\tv${k.version}\n`).join("") + (printed === 0 && r.next === null ? "(no keys)\n" : more));
+          if (!opts.all || r.next === null) break;
+          after = r.next;
+        }
       }),
     );
   metadata
