@@ -311,13 +311,13 @@ export const ERRORS = {
     "Run the node with the replicated metadata server (the default); the sealed store is kept only as a record.",
   ),
   METADATA_INVALID_LIST: spec(
-    "CAIRN-METADATA-0016",
+    "CAIRN-METADATA-0017",
     400,
     "The listing request is invalid",
     "Pass `limit` as an integer from 1 to 10000, and `after` as the `next` cursor a previous page returned (or a key).",
   ),
   METADATA_SNAPSHOT_TRANSFER: spec(
-    "CAIRN-METADATA-0015",
+    "CAIRN-METADATA-0016",
     409,
     "A metadata snapshot transfer is unknown here, expired or refused",
     "Nothing to do: the receiving member starts the transfer again (from the current leader). If it repeats, check that the members can reach each other and see the log of the serving member.",
