@@ -10,7 +10,7 @@
 // to it; applying the same entries from the same state gives the same rows on every replica.
 import type { Database, Statement } from "bun:sqlite";
 import { invariant } from "../observability/errors.ts";
-import { NO_VERSION, asVersion, type KvCommand, type KvResult, type Precondition, type Version, type VersionedValue } from "./kv.ts";
+import { NO_VERSION, asVersion, checkPrecondition, type KvCommand, type KvResult, type Precondition, type Version, type VersionedValue } from "./kv.ts";
 
 /** Keys whose parsed value is kept in memory (read on every applied entry by the membership logic). */
 const CACHED_KEYS = new Set(["nodes_config", "cluster"]);
@@ -130,20 +130,13 @@ export class SqliteKvStore {
   }
 
   check(key: string, precondition: Precondition): KvResult | undefined {
-    if (precondition.kind === "none") return undefined;
-    const current = this.getVersion(key);
-    if (precondition.kind === "does-not-exist") {
-      return current === NO_VERSION ? undefined : { ok: false, reason: "exists", currentVersion: current };
-    }
-    return current === precondition.version
-      ? undefined
-      : { ok: false, reason: current === NO_VERSION ? "not-found" : "version-mismatch", currentVersion: current };
+    return precondition.kind === "none" ? undefined : checkPrecondition(this.getVersion(key), precondition);
   }
 
   /** Apply one command; call inside a transaction (the caller records the applied index with it). */
   apply(cmd: KvCommand): KvResult {
     const current = this.getVersion(cmd.key);
-    const failed = this.checkAgainst(current, cmd.precondition);
+    const failed = checkPrecondition(current, cmd.precondition);
     if (failed !== undefined) return failed;
     if (cmd.op === "put") {
       const version = asVersion(current === NO_VERSION ? this.floor + 1 : current + 1);
@@ -191,19 +184,6 @@ export class SqliteKvStore {
     const text = JSON.stringify(value === undefined ? null : value);
     this.qUpsert.run(key, version, text);
     if (CACHED_KEYS.has(key)) this.cache.set(key, { value: JSON.parse(text) as unknown, version });
-  }
-
-  private checkAgainst(current: Version, precondition: Precondition): KvResult | undefined {
-    switch (precondition.kind) {
-      case "none":
-        return undefined;
-      case "does-not-exist":
-        return current === NO_VERSION ? undefined : { ok: false, reason: "exists", currentVersion: current };
-      case "matches-version":
-        return current === precondition.version
-          ? undefined
-          : { ok: false, reason: current === NO_VERSION ? "not-found" : "version-mismatch", currentVersion: current };
-    }
   }
 
   private meta(k: string): number {

@@ -56,6 +56,20 @@ export interface KvSnapshot {
   entries: Array<{ key: string; value: unknown; version: number; live: boolean }>;
 }
 
+/** The failure a precondition meets against a key at version `current` (NO_VERSION: absent), or undefined. */
+export function checkPrecondition(current: Version, precondition: Precondition): KvResult | undefined {
+  switch (precondition.kind) {
+    case "none":
+      return undefined;
+    case "does-not-exist":
+      return current === NO_VERSION ? undefined : { ok: false, reason: "exists", currentVersion: current };
+    case "matches-version":
+      return current === precondition.version
+        ? undefined
+        : { ok: false, reason: current === NO_VERSION ? "not-found" : "version-mismatch", currentVersion: current };
+  }
+}
+
 export class KvStateMachine {
   private readonly entries = new Map<string, Entry>();
 
@@ -86,17 +100,7 @@ export class KvStateMachine {
 
   /** Check a precondition against the current state without applying anything. */
   check(key: string, precondition: Precondition): KvResult | undefined {
-    const current = this.getVersion(key);
-    switch (precondition.kind) {
-      case "none":
-        return undefined;
-      case "does-not-exist":
-        return current === NO_VERSION ? undefined : { ok: false, reason: "exists", currentVersion: current };
-      case "matches-version":
-        return current === precondition.version
-          ? undefined
-          : { ok: false, reason: current === NO_VERSION ? "not-found" : "version-mismatch", currentVersion: current };
-    }
+    return checkPrecondition(this.getVersion(key), precondition);
   }
 
   apply(cmd: KvCommand): KvResult {
