@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:f
 import { join } from "node:path";
 import type { BenchNode, Cluster, ReadMode, Roles } from "./cluster.ts";
 import { httpFail } from "./cluster.ts";
+import { cairnKv } from "./kv-http.ts";
 import type { ProcessRegistry } from "./procs.ts";
 
 const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
@@ -176,21 +177,12 @@ export class CairnCluster implements Cluster {
     return (await this.status(node, signal))?.raft?.leader ?? null;
   }
 
-  async put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v1/metadata/${key}`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: value,
-      signal,
-    });
-    if (!res.ok) await httpFail(res, "put");
-    await res.arrayBuffer();
+  put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
+    return cairnKv.put(node.url, key, value, signal);
   }
 
-  async get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v1/metadata/${key}?consistency=${mode}`, { signal });
-    if (!res.ok) await httpFail(res, "get");
-    await res.arrayBuffer();
+  get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
+    return cairnKv.get(node.url, key, mode, signal);
   }
 
   async read(node: BenchNode, key: string, signal: AbortSignal): Promise<string | undefined> {
