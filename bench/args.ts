@@ -22,3 +22,13 @@ export function choiceArg<T extends string>(name: string, choices: readonly T[])
   if (!choices.includes(v as T)) throw new Error(`--${name} takes ${choices.map((c) => `"${c}"`).join(" or ")} (got ${v ?? "nothing"})`);
   return v as T;
 }
+
+/** `--name 1,2,3`: a comma-separated list of non-negative integers. */
+export function listArg(name: string, fallback: number[]): number[] {
+  const i = argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const parts = (argv[i + 1] ?? "").split(",").map((p) => p.trim());
+  const v = parts.map(Number);
+  if (parts.some((p) => p === "") || v.some((x) => !Number.isInteger(x) || x < 0)) throw new Error(`--${name} needs a comma-separated list of non-negative integers (got ${argv[i + 1] ?? "nothing"})`);
+  return v;
+}

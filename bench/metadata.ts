@@ -13,15 +13,14 @@
 // Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --writers 8 --no-etcd --keep (keep temp dirs)
 // Each cell runs `rounds` times, alternating cairn and etcd, and reports its median round.
 import { flagArg, numArg } from "./args.ts";
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from "node:fs";
-import { cpus, release, tmpdir, totalmem } from "node:os";
-import { join } from "node:path";
-import { CairnCluster } from "./metadata/cairn.ts";
-import type { Cluster, ReadMode } from "./metadata/cluster.ts";
-import { EtcdCluster, etcdVersion } from "./metadata/etcd.ts";
-import { type LoadStats, VALUE_SIZE_BYTES, errorText, isDeadline, keyName, makeValue, noteError, percentile, round, runLoad } from "./metadata/load.ts";
-import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
-import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
+import { cpus } from "node:os";
+import { type CellSpec, PUT_CELLS } from "./metadata/cells.ts";
+import type { Cluster } from "./metadata/cluster.ts";
+import { type LoadStats, VALUE_SIZE_BYTES, errorText, isDeadline, keyName, makeValue, noteError, runLoad } from "./metadata/load.ts";
+import { cpuModel } from "./metadata/machine.ts";
+import type { CpuUsage } from "./metadata/procstat.ts";
+import { fmt, median, medianByThroughput, ratio } from "./metadata/report.ts";
+import { BenchSession } from "./metadata/session.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -39,20 +38,8 @@ const PROBE_INTERVAL_MS = 25;
 const RECOVERY_WAIT_MAX_MS = 20_000;
 const REJOIN_TIMEOUT_MS = 45_000;
 
-type Op = "put" | "get";
-interface CellSpec {
-  id: string;
-  label: string;
-  op: Op;
-  mode?: ReadMode;
-  target: "leader" | "follower";
-  concurrency: number;
-}
 const CELLS: CellSpec[] = [
-  { id: "put-leader-c1", label: "put → leader", op: "put", target: "leader", concurrency: 1 },
-  { id: "put-leader-c16", label: "put → leader", op: "put", target: "leader", concurrency: 16 },
-  { id: "put-leader-c64", label: "put → leader", op: "put", target: "leader", concurrency: 64 },
-  { id: "put-follower-c16", label: "put → follower (forwarded)", op: "put", target: "follower", concurrency: 16 },
+  ...PUT_CELLS,
   { id: "get-linearizable-leader-c16", label: "get linearizable → leader", op: "get", mode: "linearizable", target: "leader", concurrency: 16 },
   { id: "get-linearizable-follower-c16", label: "get linearizable → follower", op: "get", mode: "linearizable", target: "follower", concurrency: 16 },
   { id: "get-stale-leader-c16", label: "get stale → leader", op: "get", mode: "stale", target: "leader", concurrency: 16 },
@@ -60,76 +47,10 @@ const CELLS: CellSpec[] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Processes: everything we start is tracked and stopped, whatever happens.
+// Processes: everything we start is tracked and stopped, whatever happens (see session.ts).
 
-const registry = new ProcessRegistry();
-let cairn: CairnCluster | undefined;
-let etcd: EtcdCluster | undefined;
-
-/** `cairn dev` first (it stops the nodes it started), then etcd, then whatever is left. */
-async function stopEverything(): Promise<void> {
-  await cairn?.stop().catch(() => undefined);
-  await etcd?.stop().catch(() => undefined);
-  await registry.stopAll(10_000);
-}
-
-stopOnExitAndSignals(registry, stopEverything);
-
-const anomalies: string[] = [];
-function anomaly(text: string): void {
-  anomalies.push(text);
-  console.error(`ANOMALY: ${text}`);
-}
-
-// Marked at phase boundaries and right before every kill (a killed process's jiffies are lost).
-const cpuMeter = new CpuMeter(process.pid, (pid) => registry.groupOf(pid));
-
-// ---------------------------------------------------------------------------------------------
-// Machine
-
-function fsyncProbe(dir: string): { p50Ms: number; p99Ms: number } {
-  const path = join(dir, "fsync-probe");
-  const fd = openSync(path, "w");
-  const buf = Buffer.alloc(VALUE_SIZE_BYTES, 0x61);
-  const samples: number[] = [];
-  try {
-    for (let i = 0; i < 200; i++) {
-      const t = performance.now();
-      writeSync(fd, buf);
-      fsyncSync(fd);
-      samples.push(performance.now() - t);
-    }
-  } finally {
-    closeSync(fd);
-    rmSync(path, { force: true });
-  }
-  samples.sort((a, b) => a - b);
-  return { p50Ms: round(percentile(samples, 50), 3), p99Ms: round(percentile(samples, 99), 3) };
-}
-
-/** Which cairn was measured: others edit src/ while benchmarks run, so the commit matters. */
-function cairnSource(): { commit: string | null; srcDirty: boolean | null } {
-  const repo = join(import.meta.dir, "..");
-  const head = Bun.spawnSync(["git", "rev-parse", "HEAD"], { cwd: repo, stdout: "pipe", stderr: "ignore" });
-  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--", "src"], { cwd: repo, stdout: "pipe", stderr: "ignore" });
-  return {
-    commit: head.exitCode === 0 ? head.stdout.toString().trim() : null,
-    srcDirty: dirty.exitCode === 0 ? dirty.stdout.toString().trim().length > 0 : null,
-  };
-}
-
-function ensureEtcd(): string | undefined {
-  if (!WITH_ETCD) return undefined;
-  if (Bun.which("etcd") === null) {
-    console.error("etcd is missing: running bench/setup-etcd.sh");
-    const r = Bun.spawnSync(["bash", join(import.meta.dir, "setup-etcd.sh")], { stdout: "inherit", stderr: "inherit", stdin: "ignore" });
-    if (r.exitCode !== 0) {
-      anomaly(`bench/setup-etcd.sh failed (exit ${r.exitCode}); running cairn alone`);
-      return undefined;
-    }
-  }
-  return etcdVersion();
-}
+const session = new BenchSession();
+const { anomalies, anomaly, cpuMeter } = session;
 
 // ---------------------------------------------------------------------------------------------
 // Throughput cells
@@ -144,10 +65,8 @@ interface CellResult extends LoadStats {
 }
 
 function medianRound(runs: CellResult[]): CellResult {
-  const sorted = [...runs].sort((a, b) => a.opsPerSecond - b.opsPerSecond);
-  const m = sorted[Math.floor(sorted.length / 2)]!;
   return {
-    ...m,
+    ...medianByThroughput(runs),
     rounds: runs.map((r) => ({ opsPerSecond: r.opsPerSecond, latencyMsP50: r.latencyMsP50, latencyMsP99: r.latencyMsP99, errors: r.errors, otherCpuPct: r.cpu.otherPct, kernelCpuPct: r.cpu.kernelPct })),
   };
 }
@@ -364,13 +283,6 @@ interface FailoverSummary {
   aborted?: string;
 }
 
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : Math.round((s[m - 1]! + s[m]!) / 2);
-}
-
 function summarize(trials: FailoverTrial[], aborted?: string): FailoverSummary {
   const ok = trials.filter((t) => t.recoveryMs !== null).map((t) => t.recoveryMs!);
   const notNull = (xs: Array<number | null>) => xs.filter((x): x is number => x !== null);
@@ -398,38 +310,11 @@ function summarize(trials: FailoverTrial[], aborted?: string): FailoverSummary {
 // ---------------------------------------------------------------------------------------------
 // Report
 
-function ratio(a: number | null | undefined, b: number | null | undefined, digits = 2): number | null {
-  if (a === null || a === undefined || b === null || b === undefined || b === 0) return null;
-  return round(a / b, digits);
-}
-
-function fmt(x: number | null | undefined, suffix = ""): string {
-  return x === null || x === undefined ? "–" : `${x}${suffix}`;
-}
-
 async function main(): Promise<void> {
   const startedMs = performance.now();
   const cpuRun0 = cpuMeter.mark();
-  const baseDir = mkdtempSync(join(tmpdir(), "cairn-bench-metadata-"));
-  let ok = false;
-  try {
-    const version = ensureEtcd();
-    const source = cairnSource();
-    const fsync = fsyncProbe(baseDir);
-    const idle0 = cpuMeter.mark();
-    await Bun.sleep(1000);
-    const cpuBeforeStart = cpuMeter.since(idle0);
-    console.error(`background CPU before start: ${cpuBeforeStart.otherPct}% of the machine; fsync p50 ${fsync.p50Ms} ms`);
-
-    console.error("starting cairn dev (3 nodes)…");
-    cairn = await CairnCluster.start(registry, join(baseDir, "cairn"), 120_000);
-    await cairn.waitHealthy(60_000);
-    if (version !== undefined) {
-      console.error(`starting etcd ${version} (3 members)…`);
-      mkdirSync(join(baseDir, "etcd"), { recursive: true });
-      etcd = await EtcdCluster.start(registry, join(baseDir, "etcd"), 60_000);
-    }
-    const clusters: Cluster[] = etcd ? [cairn, etcd] : [cairn];
+  await session.run({ tmpPrefix: "cairn-bench-metadata-", withEtcd: WITH_ETCD, keep: KEEP_DIRS }, async (startup) => {
+    const { version, source, fsync, cpuBeforeStart, cairn, etcd, clusters } = startup;
     // Failover times depend on each system's election timeout: record both.
     const t = await cairn.raftTiming();
     const electionTimeouts = {
@@ -510,10 +395,9 @@ async function main(): Promise<void> {
         latencyP99: ratio(c.latencyMsP99, e?.latencyMsP99),
       },
     }));
-    const cpuModel = cpus()[0]?.model ?? "unknown";
     console.log(
       `\nmetadata store, 3 members on 127.0.0.1, fsync on; ${VALUE_SIZE_BYTES} B JSON values, key space ${KEY_SPACE}; median of ${ROUNDS} rounds of ${WARMUP_MS / 1000} s warm-up + ${MEASURE_MS / 1000} s per cell, cairn and etcd alternating\n` +
-        `cairn ${source.commit?.slice(0, 7) ?? "?"}${source.srcDirty ? " (src/ modified)" : ""}; ${cpuModel}, ${cpus().length} cores, Bun ${Bun.version}, etcd ${version ?? "not run"}; fsync of 100 B p50 ${fsync.p50Ms} ms; CPU during cells (% of the machine): other users ${cpuCells.otherPct}, kernel ${cpuCells.kernelPct}, this run ${cpuCells.oursPct}\n`,
+        `cairn ${source.commit?.slice(0, 7) ?? "?"}${source.srcDirty ? " (src/ modified)" : ""}; ${cpuModel()}, ${cpus().length} cores, Bun ${Bun.version}, etcd ${version ?? "not run"}; fsync of 100 B p50 ${fsync.p50Ms} ms; CPU during cells (% of the machine): other users ${cpuCells.otherPct}, kernel ${cpuCells.kernelPct}, this run ${cpuCells.oursPct}\n`,
     );
     console.log("| scenario | clients | cairn ops/s | etcd ops/s | cairn/etcd | cairn p50 / p99 ms | etcd p50 / p99 ms | p50 cairn/etcd | p99 cairn/etcd | other users' CPU % during cairn / etcd |");
     console.log("|---|---|---|---|---|---|---|---|---|---|");
@@ -542,24 +426,9 @@ async function main(): Promise<void> {
       : null;
     if (failoverRatio) console.log(`\nfailover cairn/etcd: recovery ${fmt(failoverRatio.recoveryMsMedian, "×")}, election ${fmt(failoverRatio.leaderElectedMsMedian, "×")}, longest request ${fmt(failoverRatio.maxRequestMs, "×")}`);
     console.log(`\nCPU (% of the whole machine): cells ${JSON.stringify(cpuCells)}\nfailover ${JSON.stringify(cpuFailover)}`);
-    if (anomalies.length > 0) console.log(`\nanomalies:\n${anomalies.map((a) => `- ${a}`).join("\n")}`);
 
-    const out = {
-      benchmark: "metadata",
-      date: new Date().toISOString(),
-      runtimeSeconds: Math.round((performance.now() - startedMs) / 1000),
-      machine: {
-        cpu: cpuModel,
-        cores: cpus().length,
-        memoryGiB: round(totalmem() / 2 ** 30, 1),
-        kernel: release(),
-        bun: Bun.version,
-        etcd: version ?? null,
-        cairnCommit: source.commit,
-        cairnSrcDirty: source.srcDirty,
-        tmpdir: tmpdir(),
-        fsync100BytesMs: fsync,
-      },
+    session.finishReport("metadata.json", {
+      ...session.resultsHead("metadata", startedMs, startup),
       settings: {
         nodes: 3,
         valueBytes: VALUE_SIZE_BYTES,
@@ -586,17 +455,9 @@ async function main(): Promise<void> {
       },
       cells: rows,
       failover: { ...failover, ratio: failoverRatio, trials },
-      anomalies,
-    };
-    mkdirSync(join(import.meta.dir, "results"), { recursive: true });
-    writeFileSync(join(import.meta.dir, "results/metadata.json"), JSON.stringify(out, null, 2) + "\n");
-    console.log("\nwrote bench/results/metadata.json");
-    ok = true;
-  } finally {
-    await stopEverything();
-    if (ok && anomalies.length === 0 && !KEEP_DIRS) rmSync(baseDir, { recursive: true, force: true });
-    else console.error(`logs and data kept in ${baseDir}`);
-  }
+      anomalies: anomalies.list,
+    });
+  });
 }
 
 await main();

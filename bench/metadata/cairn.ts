@@ -5,6 +5,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:f
 import { join } from "node:path";
 import type { BenchNode, Cluster, ReadMode, Roles } from "./cluster.ts";
 import { httpFail } from "./cluster.ts";
+import { cairnKv } from "./kv-http.ts";
 import type { ProcessRegistry } from "./procs.ts";
 
 const MAIN_TS = join(import.meta.dir, "../../src/main.ts");
@@ -176,21 +177,12 @@ export class CairnCluster implements Cluster {
     return (await this.status(node, signal))?.raft?.leader ?? null;
   }
 
-  async put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v1/metadata/${key}`, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: value,
-      signal,
-    });
-    if (!res.ok) await httpFail(res, "put");
-    await res.arrayBuffer();
+  put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
+    return cairnKv.put(node.url, key, value, signal);
   }
 
-  async get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v1/metadata/${key}?consistency=${mode}`, { signal });
-    if (!res.ok) await httpFail(res, "get");
-    await res.arrayBuffer();
+  get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
+    return cairnKv.get(node.url, key, mode, signal);
   }
 
   async read(node: BenchNode, key: string, signal: AbortSignal): Promise<string | undefined> {
@@ -213,15 +205,49 @@ export class CairnCluster implements Cluster {
     if (!(await this.registry.waitGone(n.pid, 5000))) throw new Error(`cairn ${n.name} (pid ${n.pid}) still alive; cannot restart`);
     this.registry.untrack(n.pid);
     n.restarts++;
-    const logPath = join(this.baseDir, `${n.name}.restart-${n.restarts}.log`);
+    await this.spawnServer(n, hostPort(n.url), n.fabric, join(this.baseDir, `${n.name}.restart-${n.restarts}.log`), `cairn ${n.name} (restart ${n.restarts})`);
+  }
+
+  /**
+   * Starts a new node `name` (fresh data dir, ports picked by the OS) seeded with every member's
+   * fabric address, as an operator adds a node: with auto-join on it joins the metadata cluster as
+   * a learner and is promoted to member. Resolves once it has published its addresses; it is not
+   * one of `nodes` (roles and health stay those of the original members). Returns it and the
+   * moment it was spawned (performance.now()).
+   */
+  async startJoiner(name: string): Promise<{ node: BenchNode; spawnedAtMs: number }> {
+    const n: CairnNode = {
+      name,
+      pid: 0,
+      url: "",
+      dataDir: join(this.baseDir, "nodes", name),
+      fabric: "",
+      extraArgs: ["--set", `metadata-client.addresses=${this.nodes.map((m) => m.fabric).join(",")}`],
+      restarts: 0,
+    };
+    mkdirSync(n.dataDir, { recursive: true });
+    const spawnedAtMs = performance.now();
+    const published = await this.spawnServer(n, "127.0.0.1:0", "127.0.0.1:0", join(this.baseDir, `${name}.log`), `cairn ${name} (joiner)`);
+    n.url = published.admin;
+    n.fabric = published.fabric;
+    return { node: n, spawnedAtMs };
+  }
+
+  /** The node's state in the metadata cluster ("auto-join", "member", "standby"), or undefined. */
+  async metadataState(node: BenchNode, signal?: AbortSignal): Promise<string | undefined> {
+    return (await this.status(node, signal))?.state;
+  }
+
+  /** `cairn server` for `n` (tracked by PID); resolves with the addresses it publishes under its pid. */
+  private async spawnServer(n: CairnNode, adminAddress: string, fabricAddress: string, logPath: string, label: string): Promise<{ admin: string; fabric: string }> {
     const log = openSync(logPath, "w");
     const args = [
       process.execPath, MAIN_TS, "server",
       "--node-name", n.name,
       "--base-dir", n.dataDir,
       "--cluster-name", CLUSTER_NAME,
-      "--admin-address", hostPort(n.url),
-      "--fabric-address", n.fabric,
+      "--admin-address", adminAddress,
+      "--fabric-address", fabricAddress,
       "--ingress-address", "127.0.0.1:0",
       "--set", "log.format=json",
       ...n.extraArgs,
@@ -229,21 +255,24 @@ export class CairnCluster implements Cluster {
     // CAIRN_EXIT_WITH_PARENT: if this benchmark dies, the node stops by itself.
     const proc = Bun.spawn(args, { stdout: log, stderr: log, stdin: "ignore", env: { ...process.env, CAIRN_EXIT_WITH_PARENT: "1" } });
     closeSync(log);
-    this.registry.track(proc.pid, "cairn", `cairn ${n.name} (restart ${n.restarts})`, proc);
+    this.registry.track(proc.pid, "cairn", label, proc);
     n.pid = proc.pid;
     // Ready once it has published its addresses under its new pid.
     const deadline = performance.now() + 30_000;
     const addressesPath = join(n.dataDir, "addresses.json");
     while (performance.now() < deadline) {
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`cairn ${n.name} exited on restart (${proc.exitCode ?? proc.signalCode}); see ${logPath}:\n${tail(logPath)}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${label} exited (${proc.exitCode ?? proc.signalCode}); see ${logPath}:\n${tail(logPath)}`);
       try {
-        if (existsSync(addressesPath) && (JSON.parse(readFileSync(addressesPath, "utf8")) as { pid: number }).pid === proc.pid) return;
+        if (existsSync(addressesPath)) {
+          const a = JSON.parse(readFileSync(addressesPath, "utf8")) as { pid: number; admin: string; fabric: string };
+          if (a.pid === proc.pid) return a;
+        }
       } catch {
         // Being written.
       }
       await Bun.sleep(50);
     }
-    throw new Error(`cairn ${n.name} did not start within 30 s after restart; see ${logPath}`);
+    throw new Error(`${label} did not start within 30 s; see ${logPath}`);
   }
 
   waitRejoined(_node: BenchNode, timeoutMs: number): Promise<void> {

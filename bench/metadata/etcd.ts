@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import type { BenchNode, Cluster, ReadMode, Roles } from "./cluster.ts";
 import { httpFail } from "./cluster.ts";
+import { b64Key, etcdKv } from "./kv-http.ts";
 import type { ProcessRegistry } from "./procs.ts";
 
 interface EtcdStatus {
@@ -21,8 +22,6 @@ interface EtcdNode extends BenchNode {
   logPath: string;
   restarts: number;
 }
-
-const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 /** A port free right now on 127.0.0.1 (the OS picks it; the small race is acceptable here). */
 async function freePort(): Promise<number> {
@@ -46,7 +45,6 @@ export function etcdVersion(): string | undefined {
 
 export class EtcdCluster implements Cluster {
   readonly system = "etcd" as const;
-  private readonly keyCache = new Map<string, string>();
 
   private constructor(
     readonly nodes: EtcdNode[],
@@ -93,15 +91,6 @@ export class EtcdCluster implements Cluster {
     closeSync(log);
     this.registry.track(proc.pid, "etcd", `${n.name}${n.restarts > 0 ? ` (restart ${n.restarts})` : ""}`, proc);
     n.pid = proc.pid;
-  }
-
-  private b64Key(key: string): string {
-    let k = this.keyCache.get(key);
-    if (k === undefined) {
-      k = b64(key);
-      this.keyCache.set(key, k);
-    }
-    return k;
   }
 
   private async status(node: BenchNode, signal?: AbortSignal): Promise<EtcdStatus | undefined> {
@@ -152,30 +141,16 @@ export class EtcdCluster implements Cluster {
     return l === undefined || l === "0" ? null : l;
   }
 
-  async put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v3/kv/put`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: `{"key":"${this.b64Key(key)}","value":"${b64(value)}"}`,
-      signal,
-    });
-    if (!res.ok) await httpFail(res, "put");
-    await res.arrayBuffer();
+  put(node: BenchNode, key: string, value: string, signal: AbortSignal): Promise<void> {
+    return etcdKv.put(node.url, key, value, signal);
   }
 
-  async get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
-    const res = await fetch(`${node.url}/v3/kv/range`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: mode === "stale" ? `{"key":"${this.b64Key(key)}","serializable":true}` : `{"key":"${this.b64Key(key)}"}`,
-      signal,
-    });
-    if (!res.ok) await httpFail(res, "range");
-    await res.arrayBuffer();
+  get(node: BenchNode, key: string, mode: ReadMode, signal: AbortSignal): Promise<void> {
+    return etcdKv.get(node.url, key, mode, signal);
   }
 
   async read(node: BenchNode, key: string, signal: AbortSignal): Promise<string | undefined> {
-    const res = await fetch(`${node.url}/v3/kv/range`, { method: "POST", body: `{"key":"${this.b64Key(key)}"}`, signal });
+    const res = await fetch(`${node.url}/v3/kv/range`, { method: "POST", body: `{"key":"${b64Key(key)}"}`, signal });
     if (!res.ok) await httpFail(res, "range");
     const body = (await res.json()) as { kvs?: Array<{ value?: string }> };
     const v = body.kvs?.[0]?.value;

@@ -3,7 +3,8 @@
 // etcd), how much was the kernel's own work (interrupts, softirqs, kernel threads such as the ext4
 // journal: partly caused by our fsyncs and loopback traffic), and so how much was other user-space
 // work on the machine (background load from other users). A process's jiffies between the last
-// sample and its death are lost, so the meter is marked right before every kill.
+// sample and its death are lost, so the meter is marked right before every kill. Also one
+// process's own CPU and resident memory, read from its /proc files.
 import { readdirSync, readFileSync } from "node:fs";
 
 interface ProcEntry {
@@ -55,15 +56,39 @@ function readProcs(): Map<string, ProcEntry> {
     } catch {
       continue; // Exited while we looked.
     }
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
-    const ppid = Number(rest[1]);
-    const utime = Number(rest[11]);
-    const stime = Number(rest[12]);
-    const starttime = rest[19] ?? "0";
-    out.set(`${name}:${starttime}`, { pid: Number(name), ppid, jiffies: utime + stime });
+    const f = statFields(text);
+    out.set(`${name}:${f.starttime}`, { pid: Number(name), ppid: f.ppid, jiffies: f.jiffies });
   }
   return out;
+}
+
+/** The fields we use from /proc/<pid>/stat text. */
+function statFields(text: string): { ppid: number; jiffies: number; starttime: string } {
+  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return { ppid: Number(rest[1]), jiffies: Number(rest[11]) + Number(rest[12]), starttime: rest[19] ?? "0" };
+}
+
+/** Jiffies per second of /proc's utime and stime (USER_HZ, 100 on every Linux we run on). */
+export const JIFFIES_PER_SECOND = 100;
+
+/** User + system CPU a live process has used, in jiffies; undefined once it is gone. */
+export function processCpuJiffies(pid: number): number | undefined {
+  try {
+    return statFields(readFileSync(`/proc/${pid}/stat`, "utf8")).jiffies;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resident set size of a live process (VmRSS of /proc/<pid>/status), in bytes; undefined once gone. */
+export function processRssBytes(pid: number): number | undefined {
+  try {
+    const m = /^VmRSS:\s+([0-9]+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function sampleCpu(): CpuSample {
