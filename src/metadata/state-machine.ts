@@ -89,6 +89,7 @@ export function legacySnapshotData(bytes: Uint8Array): LegacySnapshotData | unde
  * many entries ago is applied again. Bounds the dedup table on disk, whatever the write rate.
  */
 export const DEDUP_WINDOW = 10_000;
+const PRUNE_EVERY_ENTRIES = 256;
 
 export class MetadataStateMachine {
   private readonly qSeen: Statement<{ result: string }, [string]>;
@@ -96,6 +97,7 @@ export class MetadataStateMachine {
   private readonly qForget: Statement<unknown, [number]>;
   /** Notes about entries applied in an unexpected state (never fatal: every replica does the same). */
   readonly anomalies: string[] = [];
+  private lastPrunedIndex = 0;
 
   /**
    * `transaction` runs its argument in one SQLite transaction of the store's database (the
@@ -122,13 +124,21 @@ export class MetadataStateMachine {
    */
   applyAll(entries: readonly Entry[]): ApplyOutcome[] {
     if (entries.length === 0) return [];
-    return this.transaction(() => {
-      const outcomes = entries.map((e) => this.applyOne(e));
-      const last = entries[entries.length - 1]!.index;
-      this.kv.setAppliedIndex(last);
-      if (last > DEDUP_WINDOW) this.qForget.run(last - DEDUP_WINDOW);
-      return outcomes;
-    });
+    return this.transaction(() => this.applyWithin(entries));
+  }
+
+  /** applyAll inside a transaction the caller holds (the driver's, which also persists Raft state). */
+  applyWithin(entries: readonly Entry[]): ApplyOutcome[] {
+    if (entries.length === 0) return [];
+    const outcomes = entries.map((e) => this.applyOne(e));
+    const last = entries[entries.length - 1]!.index;
+    this.kv.setAppliedIndex(last);
+    // Forgetting old request ids in steps keeps a lookup off the path of most writes.
+    if (last > DEDUP_WINDOW && last - this.lastPrunedIndex >= PRUNE_EVERY_ENTRIES) {
+      this.qForget.run(last - DEDUP_WINDOW);
+      this.lastPrunedIndex = last;
+    }
+    return outcomes;
   }
 
   /**
