@@ -510,7 +510,7 @@ export interface components {
         ProvisionRequest: {
             /** @description Fixed for the cluster's lifetime. Default 8. */
             numPartitions?: number;
-            /** @description Default replication of logs and partitions. Default 1. */
+            /** @description Default replication of logs and partitions. Default: what the cluster's size allows (1 for one or two log-server nodes, 2 for three or four, 3 from five); at provisioning only the provisioning node is registered, so 1, as before. */
             replication?: number;
         };
         /** @description A metadata key with its value and version. */
