@@ -103,6 +103,13 @@ export function decideClusterStatus(s: ClusterSignals): ClusterStatusDecision {
       warnings,
     };
   }
+  if (dead(s.metadata.leader)) {
+    return {
+      state: "unavailable",
+      reasons: [item("CLUSTER_METADATA_UNAVAILABLE", "metadata", `the metadata leader ${s.metadata.leader} does not answer: an election is under way`)],
+      warnings,
+    };
+  }
   const members = s.metadata.members;
   const liveMembers = members.filter((m) => !dead(m));
   if (members.length > 0 && liveMembers.length <= members.length / 2) {

@@ -65,6 +65,9 @@ describe("cluster lifecycle state", () => {
     expect(twoDown.state).toBe("unavailable");
     expect(codes(twoDown.reasons)).toEqual([ERRORS.CLUSTER_METADATA_UNAVAILABLE.code]);
     expect(twoDown.reasons[0]!.message).toContain("only 1 of 3");
+    const leaderDown = decideClusterStatus(healthy({ nodes: [node("N1", { alive: false }), node("N2"), node("N3")] }));
+    expect(leaderDown.state).toBe("unavailable");
+    expect(leaderDown.reasons[0]!.message).toContain("election");
   });
 
   test("one of three members down keeps the quorum: degraded, naming the member", () => {
@@ -101,7 +104,9 @@ describe("cluster lifecycle state", () => {
       const r = d.reasons.find((x) => x.code === ERRORS.CLUSTER_LOG_NOT_WRITABLE.code);
       expect(r?.message).toContain(why);
     }
-    const seqDown = decideClusterStatus(healthy({ logs: [log(0, { sequencer: { node: "N3", generation: 1 } })], nodes: [node("N1"), node("N2"), node("N3", { alive: false })] }));
+    const seqDown = decideClusterStatus(
+      healthy({ logs: [log(0, { sequencer: { node: "N3", generation: 1 } })], nodes: [node("N1"), node("N2"), node("N3", { alive: false })] }),
+    );
     expect(codes(seqDown.reasons)).toEqual([ERRORS.CLUSTER_METADATA_MEMBER_DOWN.code, ERRORS.CLUSTER_LOG_NOT_WRITABLE.code]);
     expect(seqDown.reasons[1]!.message).toContain("sequencer N3 does not answer");
   });
