@@ -1,0 +1,35 @@
+import { describe, expect, test } from "bun:test";
+import { clusterWide, Endpoints, mayRetryElsewhere, parseAddresses } from "../../../src/cli/ctl/endpoints.ts";
+
+describe("ctl addresses", () => {
+  test("a comma- or space-separated list becomes base URLs, with a scheme, without duplicates, in order", () => {
+    expect(parseAddresses("127.0.0.1:9070, http://127.0.0.1:9071/ 127.0.0.1:9070,,")).toEqual(["http://127.0.0.1:9070", "http://127.0.0.1:9071"]);
+    expect(parseAddresses("  ")).toEqual([]);
+  });
+
+  test("the address that answered last is tried first; learnt addresses come after the given ones, once", () => {
+    const e = new Endpoints(["http://a", "http://b"]);
+    expect(e.order()).toEqual(["http://a", "http://b"]);
+    e.answered("http://b");
+    expect(e.order()).toEqual(["http://b", "http://a"]);
+    expect(e.learn(["http://a", "c:1", "", "http://c:1"])).toEqual(["http://c:1"]);
+    expect(e.order()).toEqual(["http://b", "http://a", "http://c:1"]);
+    expect(e.describe()).toBe("http://a, http://b, http://c:1");
+  });
+
+  test("a read moves to the next node on any failure; a write only when it certainly never left", () => {
+    const refused = Object.assign(new TypeError("Unable to connect"), { code: "ECONNREFUSED" });
+    const timeout = new DOMException("timed out", "TimeoutError");
+    expect(mayRetryElsewhere("GET", timeout)).toBe(true);
+    expect(mayRetryElsewhere("POST", refused)).toBe(true);
+    expect(mayRetryElsewhere("POST", timeout)).toBe(false);
+    expect(mayRetryElsewhere("PUT", new Error("socket closed"))).toBe(false);
+  });
+
+  test("only cluster-wide reads are asked of other nodes; a node's own state is not", () => {
+    for (const p of ["/v1/cluster", "/v1/cluster/status", "/v1/metadata", "/v1/metadata/app/x", "/v1/metadata-servers", "/v1/logs", "/v1/logs/2/tail"]) {
+      expect(clusterWide(p)).toBe(true);
+    }
+    for (const p of ["/v1/node", "/v1/node/config", "/v1/metadata-server/status", "/ready", "/health", "/metrics"]) expect(clusterWide(p)).toBe(false);
+  });
+});
