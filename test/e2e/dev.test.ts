@@ -52,7 +52,7 @@ describe("cairn dev", () => {
     // Not a terminal: the nodes' JSON lines, unchanged (each names its node).
     const lines = logs.split("\n").filter((l) => l !== "");
     const nodes = new Set(lines.map((l) => (JSON.parse(l) as { node: string }).node));
-    expect([...nodes].sort()).toEqual(["node-1", "node-2", "node-3"]);
+    for (const name of ["node-1", "node-2", "node-3"]) expect(nodes).toContain(name);
   });
 
   test("the nodes stop by themselves when the supervisor is killed with SIGKILL", async () => {
