@@ -236,7 +236,7 @@ export class Node {
         monitor.start();
       },
       stop: async () => {
-        await monitor.stop();
+        monitor.stop();
         await this.adminServer?.stop(true);
         this.adminServer = undefined;
       },

@@ -86,11 +86,12 @@ export class ClusterStatusMonitor {
   }
 
   /** Stops the background evaluation; the node is stopping, which is recorded as the last transition. */
-  async stop(): Promise<void> {
+  stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
-    await this.background;
+    // An evaluation still in flight is not waited for (its pings may wait for dead peers): it
+    // records nothing once stopped, and its calls fail as the fabric client closes.
     this.record({ state: "stopping", reasons: [], warnings: [] }, false);
   }
 
