@@ -52,8 +52,13 @@ export interface LogSignal {
   readonly replication: number | null;
 }
 
+/** For this long after its start a node that has not found the metadata leader yet says `starting`. */
+export const START_GRACE_MS = 10_000;
+
 export interface ClusterSignals {
   readonly nodeLifecycle: NodeLifecycleState;
+  /** How long this node has run: a node just started waits for an election before crying `unavailable`. */
+  readonly nodeUptimeMs: number;
   readonly provisioned: boolean;
   /** The cluster's default replication; null before provisioning. */
   readonly defaultReplication: number | null;
@@ -97,6 +102,9 @@ export function decideClusterStatus(s: ClusterSignals): ClusterStatusDecision {
   const dead = (id: string) => nodes.get(id)?.alive === false;
 
   if (s.metadata === null || s.metadata.leader === null) {
+    if (s.nodeUptimeMs < START_GRACE_MS) {
+      return { state: "starting", reasons: [item("CLUSTER_METADATA_UNAVAILABLE", "metadata", "waiting for a metadata leader")], warnings };
+    }
     return {
       state: "unavailable",
       reasons: [item("CLUSTER_METADATA_UNAVAILABLE", "metadata", "no metadata leader is known")],

@@ -23,6 +23,8 @@ import {
 } from "./cluster-state.ts";
 import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode } from "./schema.ts";
 
+/** While the cluster is starting, evaluations come this often (not every intervalMs): `running` is logged when it happens. */
+const STARTING_INTERVAL_MS = 500;
 /** Deadline of one ping, of one member's status, of one log's tail. */
 const PING_DEADLINE_MS = 1_000;
 const TAIL_DEADLINE_MS = 1_500;
@@ -52,6 +54,9 @@ export class ClusterStatusMonitor {
   private warningCodes = new Set<string>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private background: Promise<unknown> | undefined;
+  /** Asked again while an evaluation ran: run once more when it ends (the node's state moved on). */
+  private again = false;
+  private soon: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
 
   constructor(private readonly options: ClusterStatusMonitorOptions) {
@@ -77,11 +82,25 @@ export class ClusterStatusMonitor {
 
   /** One evaluation now (at most one background evaluation runs at a time). */
   evaluateInBackground(): void {
-    if (this.background !== undefined || this.stopped) return;
+    if (this.stopped) return;
+    if (this.background !== undefined) {
+      this.again = true;
+      return;
+    }
     this.background = this.status({ tails: false })
       .catch((e: unknown) => this.options.logger.debug({ err: e }, "cluster status evaluation failed"))
       .finally(() => {
         this.background = undefined;
+        if (this.again) {
+          this.again = false;
+          this.evaluateInBackground();
+        } else if (this.tracker.state === "starting" && !this.stopped && this.soon === undefined) {
+          this.soon = setTimeout(() => {
+            this.soon = undefined;
+            this.evaluateInBackground();
+          }, Math.min(STARTING_INTERVAL_MS, this.options.intervalMs));
+          this.soon.unref?.();
+        }
       });
   }
 
@@ -90,6 +109,8 @@ export class ClusterStatusMonitor {
     this.stopped = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.soon !== undefined) clearTimeout(this.soon);
+    this.soon = undefined;
     // An evaluation still in flight is not waited for (its pings may wait for dead peers): it
     // records nothing once stopped, and its calls fail as the fabric client closes.
     this.record({ state: "stopping", reasons: [], warnings: [] }, false);
@@ -149,7 +170,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
   const cluster = src.cluster();
   const service = src.metadataService();
   const api = service?.api();
-  const base = { nodeLifecycle: lifecycle, provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
+  const base = { nodeLifecycle: lifecycle, nodeUptimeMs: Math.max(0, src.nowMs() - src.self().startedAtMs), provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
   if (cluster === undefined || service === undefined || api === undefined) {
     return { signals: { ...base, metadata: null, nodes: null, logs: null }, nodes: [], metadata: null, logs: null };
   }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ClusterStateTracker, decideClusterStatus, type ClusterSignals, type LogSignal, type NodeSignal } from "../../../src/admin/status/cluster-state.ts";
+import { ClusterStateTracker, decideClusterStatus, START_GRACE_MS, type ClusterSignals, type LogSignal, type NodeSignal } from "../../../src/admin/status/cluster-state.ts";
 import { ERRORS } from "../../../src/observability/errors.ts";
 
 function node(id: string, over: Partial<NodeSignal> = {}): NodeSignal {
@@ -23,6 +23,7 @@ function log(id: number, over: Partial<LogSignal> = {}): LogSignal {
 function healthy(over: Partial<ClusterSignals> = {}): ClusterSignals {
   return {
     nodeLifecycle: "running",
+    nodeUptimeMs: 60_000,
     provisioned: true,
     defaultReplication: 2,
     metadata: { leader: "N1", members: ["N1", "N2", "N3"] },
@@ -52,7 +53,7 @@ describe("cluster lifecycle state", () => {
   });
 
   test("an unprovisioned cluster awaits provisioning and names the code that says what to run", () => {
-    const d = decideClusterStatus({ nodeLifecycle: "running", provisioned: false, defaultReplication: null, metadata: null, nodes: null, logs: null });
+    const d = decideClusterStatus({ nodeLifecycle: "running", nodeUptimeMs: 0, provisioned: false, defaultReplication: null, metadata: null, nodes: null, logs: null });
     expect(d.state).toBe("awaiting-provisioning");
     expect(codes(d.reasons)).toEqual([ERRORS.CLUSTER_NOT_PROVISIONED.code]);
     expect(d.reasons[0]!.message).toContain("cairn ctl provision");
@@ -68,6 +69,12 @@ describe("cluster lifecycle state", () => {
     const leaderDown = decideClusterStatus(healthy({ nodes: [node("N1", { alive: false }), node("N2"), node("N3")] }));
     expect(leaderDown.state).toBe("unavailable");
     expect(leaderDown.reasons[0]!.message).toContain("election");
+  });
+
+  test("a node just started that knows no metadata leader yet is starting, not unavailable, for a grace period", () => {
+    const noLeader = { metadata: { leader: null, members: ["N1"] } };
+    expect(decideClusterStatus(healthy({ ...noLeader, nodeUptimeMs: START_GRACE_MS - 1 })).state).toBe("starting");
+    expect(decideClusterStatus(healthy({ ...noLeader, nodeUptimeMs: START_GRACE_MS })).state).toBe("unavailable");
   });
 
   test("one of three members down keeps the quorum: degraded, naming the member", () => {
