@@ -428,7 +428,8 @@ export class Node {
 
   async provision(options: { numPartitions?: number | undefined; replication?: number | undefined }): Promise<ClusterInfo> {
     // Without a replication asked for: what the cluster's size allows. Only this node is registered
-    // at provisioning, so that is 1 (the default it always was) unless it runs no log-server.
+    // at provisioning, so that is 1, the default it always was (POST /v1/cluster/provision keeps its
+    // answer for a missing field; ctl now says that the node picked it).
     const logServers = this.config.roles.includes("log-server") ? 1 : 0;
     const request = { numPartitions: options.numPartitions ?? DEFAULT_NUM_PARTITIONS, replication: options.replication ?? autoReplication(logServers) };
     if (this.metadataService === undefined) {
