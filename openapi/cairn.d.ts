@@ -115,6 +115,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/cluster/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The cluster's lifecycle state, its reasons and warnings, and an overview of nodes, metadata and logs
+         * @description Any node answers, including one without the metadata-server role, from its own copy of the metadata and pings of every node. States: starting, awaiting-provisioning, running, degraded, unavailable, stopping. Each reason and warning carries its CAIRN code (docs/errors.md).
+         */
+        get: operations["getClusterStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cluster": {
         parameters: {
             query?: never;
@@ -490,7 +510,7 @@ export interface components {
         ProvisionRequest: {
             /** @description Fixed for the cluster's lifetime. Default 8. */
             numPartitions?: number;
-            /** @description Default replication of logs and partitions. Default 1. */
+            /** @description Default replication of logs and partitions. Default: what the cluster's size allows (1 for one or two log-server nodes, 2 for three or four, 3 from five); at provisioning only the provisioning node is registered, so 1, as before. */
             replication?: number;
         };
         /** @description A metadata key with its value and version. */
@@ -650,6 +670,11 @@ export interface components {
                  * @default
                  */
                 token: string;
+                /**
+                 * @description How often the node re-evaluates the cluster's state (GET /v1/cluster/status) in the background, pinging every node, so that state transitions and new warnings reach its log. Requests evaluate it afresh as well.
+                 * @default 5000
+                 */
+                "status-interval-ms": number;
             };
             /** @description The data-plane HTTP API. */
             ingress: {
@@ -939,6 +964,159 @@ export interface components {
                 /** @enum {string} */
                 format: "auto" | "json" | "text";
             };
+        };
+        /** @description The cluster's lifecycle state, why, and the overview it was decided from. */
+        ClusterStatus: {
+            /** @enum {string} */
+            state: "starting" | "awaiting-provisioning" | "running" | "degraded" | "unavailable" | "stopping";
+            /** @description When this node first saw the cluster in this state (Unix ms). */
+            sinceMs: number;
+            /** @description Why the state is not `running` (empty when it is). */
+            reasons: {
+                /**
+                 * @description Catalogue code (docs/errors.md) naming the condition and what to do.
+                 * @example CAIRN-CLUSTER-0005
+                 */
+                code: string;
+                /** @description What it is about: `N2`, `log 3`, `metadata`, `cluster`. */
+                subject: string;
+                message: string;
+            }[];
+            /** @description What is not fault tolerant (single replica, single metadata member). */
+            warnings: {
+                /**
+                 * @description Catalogue code (docs/errors.md) naming the condition and what to do.
+                 * @example CAIRN-CLUSTER-0005
+                 */
+                code: string;
+                /** @description What it is about: `N2`, `log 3`, `metadata`, `cluster`. */
+                subject: string;
+                message: string;
+            }[];
+            observedBy: {
+                node: string | null;
+                name: string;
+                adminAddress: string;
+            };
+            /** @description Null before provisioning. */
+            cluster: {
+                name: string;
+                fingerprint: string;
+                numPartitions: number;
+                replication: number;
+            } | null;
+            nodes: {
+                /** @description `N<id>`. */
+                id: string;
+                name: string;
+                /** @description The generation that last registered (the nodes configuration). */
+                generation: number;
+                roles: ("metadata-server" | "log-server" | "worker" | "admin" | "ingress")[];
+                /** @description Answered a ping just now; null when not asked. */
+                alive: boolean | null;
+                /** @description How long the answering process has run; null when it did not answer. */
+                uptimeMs: number | null;
+                adminAddress: string;
+                fabricAddress: string;
+                metadataServer: {
+                    /** @enum {string} */
+                    state: "auto-join" | "member" | "standby";
+                    /** @description What its server reports (`member`, `joining`, …); null when unknown. */
+                    local: string | null;
+                    raftRole: string | null;
+                };
+                /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
+                storeWritable: boolean | null;
+            }[];
+            /** @description The metadata service. */
+            metadata: {
+                leader: string | null;
+                members: string[];
+                /** @description The leader's term (the highest any member reports). */
+                term: number | null;
+                /** @description The leader's commit index. */
+                commitIndex: number | null;
+                /** @description The leader's applied index. */
+                appliedIndex: number | null;
+            } | null;
+            /** @description Null when the logs could not be read. */
+            logs: {
+                id: number;
+                segments: number;
+                /** @description The tail segment's sequencer `N<id>:<generation>`. */
+                sequencer: string | null;
+                /** @description The tail segment's replication. */
+                replication: number | null;
+                nodeset: string[];
+                sealed: boolean;
+                /** @description The tail segment takes appends, as far as the node can tell. */
+                writable: boolean;
+                /** @description First LSN not yet written; null when not asked for or not found in time. */
+                tailLsn: number | null;
+                trimPoint: number;
+            }[] | null;
+        };
+        /** @description One node of the nodes configuration as this node sees it now. */
+        ClusterStatusNode: {
+            /** @description `N<id>`. */
+            id: string;
+            name: string;
+            /** @description The generation that last registered (the nodes configuration). */
+            generation: number;
+            roles: ("metadata-server" | "log-server" | "worker" | "admin" | "ingress")[];
+            /** @description Answered a ping just now; null when not asked. */
+            alive: boolean | null;
+            /** @description How long the answering process has run; null when it did not answer. */
+            uptimeMs: number | null;
+            adminAddress: string;
+            fabricAddress: string;
+            metadataServer: {
+                /** @enum {string} */
+                state: "auto-join" | "member" | "standby";
+                /** @description What its server reports (`member`, `joining`, …); null when unknown. */
+                local: string | null;
+                raftRole: string | null;
+            };
+            /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
+            storeWritable: boolean | null;
+        };
+        /** @description The metadata service. */
+        ClusterStatusMetadata: {
+            leader: string | null;
+            members: string[];
+            /** @description The leader's term (the highest any member reports). */
+            term: number | null;
+            /** @description The leader's commit index. */
+            commitIndex: number | null;
+            /** @description The leader's applied index. */
+            appliedIndex: number | null;
+        };
+        /** @description One log. */
+        ClusterStatusLog: {
+            id: number;
+            segments: number;
+            /** @description The tail segment's sequencer `N<id>:<generation>`. */
+            sequencer: string | null;
+            /** @description The tail segment's replication. */
+            replication: number | null;
+            nodeset: string[];
+            sealed: boolean;
+            /** @description The tail segment takes appends, as far as the node can tell. */
+            writable: boolean;
+            /** @description First LSN not yet written; null when not asked for or not found in time. */
+            tailLsn: number | null;
+            trimPoint: number;
+        };
+        /** @description A reason for the state, or a warning. */
+        StatusItem: {
+            /**
+             * @description Catalogue code (docs/errors.md) naming the condition and what to do.
+             * @example CAIRN-CLUSTER-0005
+             */
+            code: string;
+            /** @description What it is about: `N2`, `log 3`, `metadata`, `cluster`. */
+            subject: string;
+            message: string;
         };
         /** @description One segment (loglet) of a log's chain. */
         LogSegment: {
@@ -1372,6 +1550,64 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getClusterStatus: {
+        parameters: {
+            query?: {
+                tails?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster's lifecycle state, why, and the overview it was decided from. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterStatus"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

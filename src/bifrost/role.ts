@@ -25,6 +25,8 @@ export interface BifrostRoleDeps {
   readonly metadata: () => MetadataApi | undefined;
   /** This node's id (once registered) and generation. */
   readonly self: () => { id: NodeId | undefined; generation: number };
+  /** When this process started (Unix ms), reported in pings. */
+  readonly startedAtMs?: () => number;
   /** This node's record store when it runs the log-server role (stores to itself skip the fabric). */
   readonly localStore: () => LogStore | undefined;
 }
@@ -72,6 +74,7 @@ export class BifrostRole {
           node: this.deps.self().id ?? null,
           generation: this.deps.self().generation,
           ...(store ? { storeWritable: store.writable } : {}),
+          ...(this.deps.startedAtMs ? { startedAtMs: this.deps.startedAtMs() } : {}),
         };
       });
     bifrost.start();

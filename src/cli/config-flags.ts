@@ -12,6 +12,7 @@ export interface ConfigFlagValues {
   fabricAddress?: string;
   ingressAddress?: string;
   logLevel?: string;
+  autoProvision?: boolean;
   set?: string[];
 }
 
@@ -30,6 +31,7 @@ export function configFlags(cmd: Command): Command {
     .option("--fabric-address <host:port>", "peer fabric bind address (key net.bind-address)")
     .option("--ingress-address <host:port>", "data-plane bind address (key ingress.bind-address)")
     .option("--log-level <level>", "log level (key log.level)")
+    .option("--auto-provision", "provision the cluster at start if it is not yet, with this node as the first metadata member (key auto-provision)")
     .option("--set <key=value>", "set any configuration key; repeatable", collect, [] as string[]);
   return cmd;
 }
@@ -50,6 +52,7 @@ export function overridesFromFlags(opts: ConfigFlagValues): Array<[string, strin
     const v = opts[flag];
     if (typeof v === "string") out.push([key, v]);
   }
+  if (opts.autoProvision === true) out.push(["auto-provision", "true"]);
   for (const pair of opts.set ?? []) {
     const i = pair.indexOf("=");
     // A missing '=' is reported as an unknown key by the loader, naming exactly what was typed.

@@ -2,13 +2,15 @@
 // each, ports offset per node): the first, provisions the cluster through it, then the others,
 // which join the metadata cluster by themselves. Prints the URLs once every node is a metadata
 // member, and stops them all (by PID) on Ctrl-C; children also stop by themselves if this process
-// dies. Each node's log lines go to standard error prefixed with its name, and to
-// <base-dir>/<node>/cairn.log.
+// dies. Each node's log lines go to <base-dir>/<node>/cairn.log as JSON and to standard error:
+// readable, coloured and behind the node's name on a terminal, JSON otherwise or with --json-logs
+// (dev-log.ts). --single-node is the explicit single-replica setup: one node, replication 1.
 import { Command } from "commander";
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { DataDir, type Addresses } from "../node/index.ts";
+import { DataDir, autoReplication, type Addresses } from "../node/index.ts";
+import { devLineFormatter } from "./dev-log.ts";
 import { EXIT } from "./exit-codes.ts";
 import { selfCommand } from "./self.ts";
 
@@ -23,6 +25,8 @@ interface DevOptions {
   numPartitions: string;
   replication?: string;
   json?: boolean;
+  jsonLogs?: boolean;
+  singleNode?: boolean;
 }
 
 interface DevNode {
@@ -65,8 +69,8 @@ async function waitReady(node: DevNode, deadlineMs: number): Promise<void> {
   throw new Error(`${node.name} did not become ready in time; see ${join(node.dir, "cairn.log")}`);
 }
 
-/** Copy a child's output line by line: to its log file as is, to our stderr with its name in front. */
-async function pump(stream: ReadableStream<Uint8Array>, prefix: string, logFd: number): Promise<void> {
+/** Copy a child's output line by line: to its log file as is, to our stderr as `format` shows it. */
+async function pump(stream: ReadableStream<Uint8Array>, format: (line: string) => string, logFd: number): Promise<void> {
   const decoder = new TextDecoder();
   let pending = "";
   for await (const chunk of stream) {
@@ -74,11 +78,11 @@ async function pump(stream: ReadableStream<Uint8Array>, prefix: string, logFd: n
     pending += decoder.decode(chunk, { stream: true });
     let nl: number;
     while ((nl = pending.indexOf("\n")) >= 0) {
-      process.stderr.write(prefix + pending.slice(0, nl + 1));
+      process.stderr.write(format(pending.slice(0, nl)));
       pending = pending.slice(nl + 1);
     }
   }
-  if (pending) process.stderr.write(prefix + pending + "\n");
+  if (pending) process.stderr.write(format(pending));
 }
 
 /** Provision through the first node; an already provisioned cluster (a restarted dev cluster) is fine. */
@@ -143,9 +147,20 @@ export function devCommand(): Command {
     .option("--ingress-port <port>", "data-plane port of the first node (node i adds i; 0 = random)", "8080")
     .option("--ready-timeout-ms <ms>", "how long to wait for every node to be ready", "60000")
     .option("--num-partitions <n>", "partitions of the new cluster", "8")
-    .option("--replication <r>", "default replication (default: 2 with 3 or more nodes, else 1)")
+    .option("--replication <r>", "default replication (default: what the cluster's size allows: 1 for one or two nodes, 2 for three or four, 3 from five)")
+    .option("--single-node", "the explicit single-replica setup: one node, replication 1 (nothing is fault tolerant)")
     .option("--json", "print the cluster's addresses as one JSON line once ready")
-    .action(async (opts: DevOptions) => {
+    .option("--json-logs", "the nodes' log lines as JSON on standard error even on a terminal")
+    .action(async (opts: DevOptions, cmd: Command) => {
+      if (opts.singleNode) {
+        const nodesGiven = cmd.getOptionValueSource("nodes") === "cli" && opts.nodes !== "1";
+        if (nodesGiven || (opts.replication !== undefined && opts.replication !== "1")) {
+          process.stderr.write("error: --single-node runs one node with replication 1; leave out --nodes and --replication\n");
+          process.exit(EXIT.USAGE);
+        }
+        opts.nodes = "1";
+        opts.replication = "1";
+      }
       const count = parseIntFlag("nodes", opts.nodes, 1, 9);
       const adminBase = parseIntFlag("admin-port", opts.adminPort, 0, 65535);
       const fabricBase = parseIntFlag("fabric-port", opts.fabricPort, 0, 65535);
@@ -164,7 +179,9 @@ export function devCommand(): Command {
       process.on("SIGTERM", () => void shutdown(EXIT.OK));
 
       const numPartitions = parseIntFlag("num-partitions", opts.numPartitions, 1, 65535);
-      const replication = opts.replication === undefined ? (count >= 3 ? 2 : 1) : parseIntFlag("replication", opts.replication, 1, count);
+      const replication = opts.replication === undefined ? autoReplication(count) : parseIntFlag("replication", opts.replication, 1, count);
+      const pretty = process.stderr.isTTY === true && !opts.jsonLogs;
+      const formatLine = devLineFormatter({ pretty, colour: pretty && !process.env.NO_COLOR, nameWidth: `node-${count}`.length });
       const spawnNode = (i: number, extra: string[]): DevNode => {
         const name = `node-${i + 1}`;
         const dir = join(baseDir, name);
@@ -179,8 +196,8 @@ export function devCommand(): Command {
             "--admin-address", `127.0.0.1:${portFor(adminBase, i)}`,
             "--fabric-address", `127.0.0.1:${portFor(fabricBase, i)}`,
             "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
-            // Readable lines for a person at a terminal; JSON for a program reading our stderr.
-            "--set", `log.format=${process.stderr.isTTY ? "text" : "json"}`,
+            // JSON always: the log file keeps it, and this supervisor renders it for a terminal.
+            "--set", "log.format=json",
             ...extra,
           ],
           {
@@ -192,8 +209,8 @@ export function devCommand(): Command {
           },
         );
         const logFd = openSync(join(dir, "cairn.log"), "a");
-        const prefix = `[${name}] `;
-        void Promise.all([pump(proc.stdout, prefix, logFd), pump(proc.stderr, prefix, logFd)]).finally(() => closeSync(logFd));
+        const format = (line: string) => formatLine(i, name, line);
+        void Promise.all([pump(proc.stdout, format, logFd), pump(proc.stderr, format, logFd)]).finally(() => closeSync(logFd));
         const node = { name, dir, proc };
         nodes.push(node);
         return node;
@@ -219,6 +236,11 @@ export function devCommand(): Command {
         process.stdout.write(
           `cairn dev cluster '${opts.clusterName}' is up: ${count} node(s), all metadata members; ${numPartitions} partitions, replication ${replication}\n\n`,
         );
+        if (replication === 1) {
+          process.stdout.write(
+            `  warning CAIRN-CLUSTER-0008: single-replica setup: every record is kept once, nothing is fault tolerant${count === 1 ? "" : " (pass --replication 2 for copies)"}\n\n`,
+          );
+        }
         for (const n of nodes) {
           const a = n.addresses!;
           process.stdout.write(

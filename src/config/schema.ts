@@ -34,6 +34,11 @@ export const AdminSection = Type.Object(
         "Bearer token every admin request must carry (`Authorization: Bearer <token>`; `/health` is open). Required when bind-address is not a loopback address. `cairn ctl` sends it from --token or CAIRN_TOKEN.",
       default: "",
     }),
+    "status-interval-ms": PositiveInt(
+      "How often the node re-evaluates the cluster's state (GET /v1/cluster/status) in the background, pinging every node, so that state transitions and new warnings reach its log. Requests evaluate it afresh as well.",
+      5_000,
+      100,
+    ),
   },
   { additionalProperties: false, description: "The admin API (role `admin` adds the cluster controller; every node serves the node endpoints)." },
 );

@@ -4,8 +4,8 @@
 // declared in role.ts. start() brings it to `running`; stop() releases every port, timer and file lock.
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
-import { ClusterController, createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
-import { CairnError, isCairnError } from "../observability/errors.ts";
+import { ClusterController, ClusterStatusMonitor, createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
+import { CairnError, ERRORS, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
 import { VERSION, versionInfo } from "../version.ts";
@@ -13,13 +13,13 @@ import { randomBytes } from "node:crypto";
 import { LocalMetadataService } from "../metadata/local-service.ts";
 import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
-import { BifrostRole } from "../bifrost/index.ts";
+import { BIFROST_RPCS, BifrostRole } from "../bifrost/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataService } from "../metadata/service.ts";
 import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./datadir.ts";
-import { DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
+import { autoReplication, DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 import { RoleSet, type Role } from "./role.ts";
 
@@ -50,6 +50,7 @@ export class Node {
   private roles: RoleSet | undefined;
   private logServer: LogServerRole | undefined;
   private bifrostRole: BifrostRole | undefined;
+  private statusMonitor: ClusterStatusMonitor | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
@@ -110,6 +111,8 @@ export class Node {
       this.dataDir.writeAddresses(this.addresses);
       this.lifecycle.transition("running", "all roles started");
       this.log.info({ addresses: this.addressesValue }, "node running");
+      // The first evaluation logs the cluster's state and its warnings (a single-replica setup) at start.
+      this.statusMonitor?.evaluateInBackground();
     } catch (e) {
       if (e instanceof CairnError) this.log.error({ code: e.code, details: e.details }, `node failed to start: ${e.message}`);
       else this.log.error({ err: e }, "node failed to start");
@@ -191,6 +194,7 @@ export class Node {
       fabricClient,
       metadata: () => this.metadataService?.api(),
       self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+      startedAtMs: () => this.startedAtMs,
       localStore: () => this.logServer?.openStore(),
     });
     this.bifrostRole = bifrost;
@@ -204,13 +208,35 @@ export class Node {
       logger: this.log,
     });
     roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
+    const monitor = new ClusterStatusMonitor({
+      sources: {
+        nodeLifecycle: () => this.lifecycle.state,
+        self: () => ({
+          id: this.nodeIdValue ?? null,
+          name: config["node-name"],
+          adminAddress: this.addressesValue?.admin ?? "",
+          startedAtMs: this.startedAtMs,
+        }),
+        cluster: () => this.metadataService?.cluster(),
+        metadataService: () => this.metadataService,
+        logs: () => bifrost.bifrost(),
+        ping: (address, signal) => fabricClient.call(address, BIFROST_RPCS.ping, {}, { signal, deadlineMs: 1_000 }),
+        nowMs: this.nowMs,
+      },
+      intervalMs: config.admin["status-interval-ms"],
+      logger: this.log.child({ component: "cluster-status" }),
+      registry: this.metrics,
+    });
+    this.statusMonitor = monitor;
     roles.push({
       name: "admin-api",
       start: () => {
         const admin = this.startAdmin();
         this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: null };
+        monitor.start();
       },
       stop: async () => {
+        monitor.stop();
         await this.adminServer?.stop(true);
         this.adminServer = undefined;
       },
@@ -401,7 +427,11 @@ export class Node {
   }
 
   async provision(options: { numPartitions?: number | undefined; replication?: number | undefined }): Promise<ClusterInfo> {
-    const request = { numPartitions: options.numPartitions ?? DEFAULT_NUM_PARTITIONS, replication: options.replication ?? 1 };
+    // Without a replication asked for: what the cluster's size allows. Only this node is registered
+    // at provisioning, so that is 1, the default it always was (POST /v1/cluster/provision keeps its
+    // answer for a missing field; ctl now says that the node picked it).
+    const logServers = this.config.roles.includes("log-server") ? 1 : 0;
+    const request = { numPartitions: options.numPartitions ?? DEFAULT_NUM_PARTITIONS, replication: options.replication ?? autoReplication(logServers) };
     if (this.metadataService === undefined) {
       throw new CairnError(
         "CLUSTER_INVALID_PROVISION",
@@ -419,7 +449,14 @@ export class Node {
     const cluster = await this.metadataService.provision(initialDocuments(this.config["cluster-name"], request));
     const id = this.metadataService.nodeId();
     if (id !== undefined) this.nodeIdValue ??= nodeId(id);
-    this.log.info({ cluster }, `provisioned cluster '${cluster.name}'`);
+    this.log.info({ cluster, replicationPicked: options.replication === undefined }, `provisioned cluster '${cluster.name}'`);
+    if (cluster.replication === 1) {
+      this.log.warn(
+        { code: ERRORS.CLUSTER_SINGLE_REPLICA.code, replication: 1 },
+        "single-replica setup: replication 1 keeps one copy of each record; losing one node's disk loses data and nothing is fault tolerant",
+      );
+    }
+    this.statusMonitor?.evaluateInBackground();
     return cluster;
   }
 
@@ -462,6 +499,10 @@ export class Node {
       maxMetadataValueBytes: this.config["metadata-server"]["max-value-bytes"],
       cluster: () => this.metadataService?.cluster(),
       provision: (req) => this.provision(req),
+      clusterStatus: (options) => {
+        if (this.statusMonitor === undefined) throw new CairnError("NODE_NOT_READY", "the node is not started");
+        return this.statusMonitor.status(options);
+      },
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
     };

@@ -17,6 +17,16 @@ export interface ProvisionRequest {
 
 export const DEFAULT_NUM_PARTITIONS = 8;
 
+/**
+ * The replication a cluster of `logServers` log-server nodes allows when none is asked for: enough
+ * copies to survive one node's loss while a majority of the nodes can still take every append
+ * (1 for one or two nodes, 2 for three or four, 3 from five). At provisioning only the provisioning
+ * node is registered, so a new cluster starts at 1 unless asked otherwise (as it always did).
+ */
+export function autoReplication(logServers: number): number {
+  return Math.max(1, Math.min(3, Math.ceil(logServers / 2)));
+}
+
 export function checkProvisionRequest(req: ProvisionRequest): void {
   if (!Number.isInteger(req.numPartitions) || req.numPartitions < 1 || req.numPartitions > MAX_PARTITIONS) {
     throw new CairnError("CLUSTER_INVALID_PROVISION", `num-partitions must be 1..${MAX_PARTITIONS}, got ${req.numPartitions}`);

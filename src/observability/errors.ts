@@ -470,6 +470,48 @@ export const ERRORS = {
     "The provisioning parameters are not valid",
     "Correct the parameter named in the message (see `cairn ctl provision --help`).",
   ),
+  CLUSTER_METADATA_UNAVAILABLE: spec(
+    "CAIRN-CLUSTER-0004",
+    503,
+    "The metadata service has no leader or no quorum",
+    "Start the metadata members that are down (`cairn ctl status` lists them) until a majority runs; nothing can be written meanwhile.",
+  ),
+  CLUSTER_NODE_DEAD: spec(
+    "CAIRN-CLUSTER-0005",
+    503,
+    "A node of the cluster does not answer",
+    "Restart the node named in the message, or check the network between the nodes; the cluster runs degraded meanwhile.",
+  ),
+  CLUSTER_LOG_NOT_WRITABLE: spec(
+    "CAIRN-CLUSTER-0006",
+    503,
+    "A log has no writable tail segment",
+    "Wait for the log controller to reconfigure the log (it needs enough live log-servers for the log's replication), or reconfigure it with `cairn ctl logs reconfigure`.",
+  ),
+  CLUSTER_LOG_STORE_DISABLED: spec(
+    "CAIRN-CLUSTER-0007",
+    503,
+    "A log-server's store refuses writes",
+    "A write to the node's record store failed (disk full or I/O error): fix the disk and restart the node named in the message.",
+  ),
+  CLUSTER_SINGLE_REPLICA: spec(
+    "CAIRN-CLUSTER-0008",
+    500,
+    "Data is kept in one copy only: nothing is fault tolerant",
+    "Losing the node (or its disk) that holds a single-replica log loses its data. Run three or more nodes and use replication 2 or more.",
+  ),
+  CLUSTER_SINGLE_METADATA_MEMBER: spec(
+    "CAIRN-CLUSTER-0009",
+    500,
+    "The metadata service has a single member",
+    "Losing that node stops the cluster. Start more nodes with the metadata-server role: they join by themselves (auto-join).",
+  ),
+  CLUSTER_METADATA_MEMBER_DOWN: spec(
+    "CAIRN-CLUSTER-0010",
+    503,
+    "A metadata member does not answer",
+    "Restart the member named in the message: the metadata service keeps its quorum, but one more failure would stop it.",
+  ),
 
   // ---- CTL: the operator's tool -----------------------------------------------------------------
   CTL_UNREACHABLE: spec(

@@ -27,6 +27,24 @@ describe("cairn ctl", () => {
     expect(body.provisioned).toBe(false);
   });
 
+  test("status of an unprovisioned node without the metadata-server role says to provision through one that has it", async () => {
+    const seed = await startNode({ name: "ctl-seed" });
+    const worker = await startNode({
+      name: "ctl-worker",
+      args: ["--roles", "log-server,worker,admin,ingress", "--set", `metadata-client.addresses=${seed.addresses.fabric}`],
+      readyPath: "/health",
+    });
+    try {
+      const r = await runCairn(["ctl", "--address", worker.addresses.admin, "status"]);
+      expect(r.exitCode).toBe(4);
+      expect(r.stdout).toContain("NOT PROVISIONED");
+      expect(r.stdout).toContain("a node with the metadata-server role");
+      expect(r.stderr).not.toContain("    at ");
+    } finally {
+      await Promise.all([worker.stop(), seed.stop()]);
+    }
+  });
+
   test("the address can come from CAIRN_ADDRESS, with or without a scheme", async () => {
     const bare = node.addresses.admin.replace("http://", "");
     const r = await runCairn(["ctl", "--json", "config", "get"], { env: { CAIRN_ADDRESS: bare } });

@@ -1,6 +1,6 @@
 // `cairn dev`: a local cluster of real processes, all ready, addresses printed, all stopped on SIGTERM.
 import { describe, expect, test } from "bun:test";
-import { cairnCommand, cleanEnv, stopProcess, tempDir, track } from "../helpers/cairn-process.ts";
+import { cairnCommand, cleanEnv, runCairn, stopProcess, tempDir, track } from "../helpers/cairn-process.ts";
 
 interface DevOutput {
   cluster: string;
@@ -17,10 +17,10 @@ function alive(pid: number): boolean {
 }
 
 /** Start `cairn dev` on random ports; resolves with the JSON line it prints once the cluster is up. */
-async function startDev(nodes: number, stderr: "pipe" | "ignore") {
+async function startDev(nodes: number | "single", stderr: "pipe" | "ignore") {
   const dir = tempDir();
   const proc = Bun.spawn(
-    [...cairnCommand(), "dev", "--nodes", String(nodes), "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
+    [...cairnCommand(), "dev", ...(nodes === "single" ? ["--single-node"] : ["--nodes", String(nodes)]), "--base-dir", dir, "--admin-port", "0", "--fabric-port", "0", "--ingress-port", "0", "--json"],
     { cwd: dir, env: cleanEnv(), stdout: "pipe", stderr, stdin: "ignore" },
   );
   track(proc);
@@ -49,7 +49,24 @@ describe("cairn dev", () => {
     expect(await stopProcess(proc, "SIGTERM")).toBe(0);
     for (const n of out.nodes) expect(alive(n.pid)).toBe(false);
     const logs = await new Response(proc.stderr).text();
-    for (const name of ["node-1", "node-2", "node-3"]) expect(logs).toContain(`[${name}] `);
+    // Not a terminal: the nodes' JSON lines, unchanged (each names its node).
+    const lines = logs.split("\n").filter((l) => l !== "");
+    const nodes = new Set(lines.map((l) => (JSON.parse(l) as { node: string }).node));
+    for (const name of ["node-1", "node-2", "node-3"]) expect(nodes).toContain(name);
+  });
+
+  test("--single-node is one node at replication 1, warned of in its log and its status; with --nodes it is a usage error", async () => {
+    const { proc, out } = await startDev("single", "pipe");
+    expect(out.nodes.map((n) => n.name)).toEqual(["node-1"]);
+    const admin = out.nodes[0]!.admin;
+    expect(((await (await fetch(`${admin}/v1/cluster`)).json()) as { replication: number }).replication).toBe(1);
+    const status = (await (await fetch(`${admin}/v1/cluster/status?tails=false`)).json()) as { warnings: Array<{ code: string }> };
+    expect(status.warnings.map((w) => w.code)).toContain("CAIRN-CLUSTER-0008");
+    expect(await stopProcess(proc, "SIGTERM")).toBe(0);
+    expect(await new Response(proc.stderr).text()).toContain("single-replica setup");
+    const both = await runCairn(["dev", "--single-node", "--nodes", "3"]);
+    expect(both.exitCode).toBe(2);
+    expect(both.stderr).toContain("--single-node");
   });
 
   test("the nodes stop by themselves when the supervisor is killed with SIGKILL", async () => {

@@ -1,12 +1,37 @@
-// Cluster routes: the cluster's identity, and provisioning (once per cluster).
-import { Elysia } from "elysia";
+// Cluster routes: the cluster's identity, its lifecycle state and overview, and provisioning
+// (once per cluster).
+import { Elysia, t } from "elysia";
 import { CairnError } from "../../observability/errors.ts";
-import { models } from "./models.ts";
+import { ClusterStatus, ClusterStatusLog, ClusterStatusMetadata, ClusterStatusNode, StatusItemSchema } from "../status/schema.ts";
+import { closed, models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
+
+const statusModels = new Elysia({ name: "cluster-status-models" }).model(
+  closed({ ClusterStatus, ClusterStatusNode, ClusterStatusMetadata, ClusterStatusLog, StatusItem: StatusItemSchema }),
+);
 
 export function clusterRoutes(deps: AdminDeps) {
   return new Elysia({ name: "cluster-routes" })
     .use(models)
+    .use(statusModels)
+    .get(
+      "/v1/cluster/status",
+      ({ query }) => deps.clusterStatus({ tails: query.tails ?? true }),
+      {
+        query: t.Object({
+          tails: t.Optional(t.Boolean({ description: "Find every log's tail (one request per log, up to 1.5 s). Default true." })),
+        }),
+        response: { 200: "ClusterStatus", 422: "Problem", 503: "Problem" },
+        detail: {
+          operationId: "getClusterStatus",
+          tags: ["cluster"],
+          summary: "The cluster's lifecycle state, its reasons and warnings, and an overview of nodes, metadata and logs",
+          description:
+            "Any node answers, including one without the metadata-server role, from its own copy of the metadata and pings of every node. " +
+            "States: starting, awaiting-provisioning, running, degraded, unavailable, stopping. Each reason and warning carries its CAIRN code (docs/errors.md).",
+        },
+      },
+    )
     .get(
       "/v1/cluster",
       () => {

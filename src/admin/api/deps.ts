@@ -8,6 +8,7 @@ import type { ClusterInfo } from "../../metadata/nodes-config.ts";
 import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { NodeInfo } from "./models.ts";
+import type { ClusterStatus } from "../status/schema.ts";
 
 export interface AdminDeps {
   version: VersionInfo;
@@ -26,6 +27,8 @@ export interface AdminDeps {
   cluster(): ClusterInfo | undefined;
   /** Provision the cluster; a missing field takes the node's default (8 partitions, replication 1). */
   provision(request: { numPartitions?: number | undefined; replication?: number | undefined }): Promise<ClusterInfo>;
+  /** The cluster's lifecycle state and overview (`tails`: find every log's tail too). */
+  clusterStatus(options: { tails: boolean }): Promise<ClusterStatus>;
   /** The node's metadata service (undefined on a node without one). */
   metadataService(): MetadataService | undefined;
   /** The node's logs layer (undefined before it started). */

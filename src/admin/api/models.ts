@@ -107,7 +107,7 @@ export const ClusterInfo = Type.Object(
 export const ProvisionRequest = Type.Object(
   {
     numPartitions: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Fixed for the cluster's lifetime. Default 8." })),
-    replication: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, description: "Default replication of logs and partitions. Default 1." })),
+    replication: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, description: "Default replication of logs and partitions. Default: what the cluster's size allows (1 for one or two log-server nodes, 2 for three or four, 3 from five); at provisioning only the provisioning node is registered, so 1, as before." })),
   },
   { description: "Parameters of a new cluster.", additionalProperties: false },
 );

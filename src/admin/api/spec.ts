@@ -65,6 +65,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     maxMetadataValueBytes: defaultConfig()["metadata-server"]["max-value-bytes"],
     cluster: unavailable,
     provision: unavailable,
+    clusterStatus: unavailable,
     metadataService: unavailable,
     logs: unavailable,
     onBug: unavailable,

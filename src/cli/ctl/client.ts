@@ -1,9 +1,14 @@
 // The admin API client cairn ctl uses: openapi-fetch over the generated OpenAPI types, so ctl is
-// itself a typed client of the published spec. Failures become CtlFailure with an exit code.
+// itself a typed client of the published spec, over the failover fetch of endpoints.ts (several
+// addresses, and the rest learnt from the nodes configuration). Failures become CtlFailure with an
+// exit code.
 import createClient from "openapi-fetch";
 import type { paths } from "../../../openapi/cairn.d.ts";
 import { CairnError, specByCode } from "../../observability/errors.ts";
 import { EXIT, type ExitCode } from "../exit-codes.ts";
+import { Endpoints, failoverFetch, normalizeAddress, parseAddresses } from "./endpoints.ts";
+
+export { normalizeAddress };
 
 export type AdminClient = ReturnType<typeof createClient<paths>>;
 
@@ -27,19 +32,38 @@ export class CtlFailure extends Error {
   }
 }
 
-export function adminClient(globals: CtlGlobals): AdminClient {
-  const timeoutMs = Number(globals.timeoutMs);
-  const baseUrl = normalizeAddress(globals.address);
-  return createClient<paths>({
-    baseUrl,
-    ...(globals.token ? { headers: { authorization: `Bearer ${globals.token}` } } : {}),
-    fetch: (req: Request) => fetch(req, { signal: AbortSignal.timeout(timeoutMs) }),
-  });
+/** One set of candidate addresses per ctl run (every client of the run shares what it learnt). */
+const endpointsByAddress = new Map<string, Endpoints>();
+
+function endpointsOf(globals: CtlGlobals): Endpoints {
+  let e = endpointsByAddress.get(globals.address);
+  if (e === undefined) {
+    const given = parseAddresses(globals.address);
+    e = new Endpoints(given.length > 0 ? given : [DEFAULT_ADDRESS]);
+    endpointsByAddress.set(globals.address, e);
+  }
+  return e;
 }
 
-export function normalizeAddress(address: string): string {
-  const withScheme = /^[a-z]+:\/\//i.test(address) ? address : `http://${address}`;
-  return withScheme.replace(/\/+$/, "");
+export function adminClient(globals: CtlGlobals): AdminClient {
+  const timeoutMs = Number(globals.timeoutMs);
+  const endpoints = endpointsOf(globals);
+  const headers: Record<string, string> = globals.token ? { authorization: `Bearer ${globals.token}` } : {};
+  return createClient<paths>({
+    // openapi-fetch needs one base; the failover fetch swaps it for each candidate in turn.
+    baseUrl: endpoints.order()[0]!,
+    headers,
+    fetch: failoverFetch({
+      endpoints,
+      timeoutMs,
+      discover: async (base, signal) => {
+        const res = await fetch(`${base}/v1/cluster/status?tails=false`, { headers, signal });
+        if (!res.ok) return [];
+        const status = (await res.json()) as { nodes?: Array<{ adminAddress?: string; alive?: boolean | null }> };
+        return (status.nodes ?? []).filter((n) => n.alive !== false).map((n) => n.adminAddress ?? "");
+      },
+    }),
+  });
 }
 
 /** Run one API call; turn transport errors and problem responses into CtlFailure. */
@@ -51,7 +75,7 @@ export async function call<T>(
   try {
     result = await fn();
   } catch (e) {
-    const err = new CairnError("CTL_UNREACHABLE", `cannot reach ${normalizeAddress(globals.address)}: ${(e as Error).message}`);
+    const err = new CairnError("CTL_UNREACHABLE", `cannot reach any node (tried ${(e as Error).message})`);
     throw new CtlFailure(EXIT.UNREACHABLE, err.toDisplay(), err.toProblem());
   }
   if (result.response.ok && result.data !== undefined) return result.data;

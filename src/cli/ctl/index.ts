@@ -1,10 +1,12 @@
-// `cairn ctl`: the operator's tool. Talks to any node's admin API (--address or CAIRN_ADDRESS).
+// `cairn ctl`: the operator's tool. Talks to any node's admin API (--address or CAIRN_ADDRESS; several
+// addresses, comma-separated, are tried in turn, and the other nodes are learnt from the cluster).
 // Every command has --json output and exits non-zero on failure with a documented exit code.
 import { Command, Option } from "commander";
 import { stringify as toToml } from "smol-toml";
 import { EXIT } from "../exit-codes.ts";
 import { adminClient, call, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
 import { logsCommand } from "./logs.ts";
+import { statusCommand } from "./status.ts";
 
 function usage(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -44,7 +46,7 @@ export function ctlCommand(): Command {
   const ctl = new Command("ctl")
     .description("Operate a cairn cluster through any node's admin API")
     .addOption(
-      new Option("-a, --address <url>", "admin API of any node").env("CAIRN_ADDRESS").default(DEFAULT_ADDRESS),
+      new Option("-a, --address <urls>", "admin API of any node; several, comma-separated, are tried in turn").env("CAIRN_ADDRESS").default(DEFAULT_ADDRESS),
     )
     .addOption(new Option("--token <token>", "admin API bearer token (admin.token of the node)").env("CAIRN_TOKEN"))
     .option("--json", "print machine-readable JSON")
@@ -54,63 +56,30 @@ export function ctlCommand(): Command {
       `\nExit codes: ${EXIT.OK} ok, ${EXIT.FAILURE} failure, ${EXIT.USAGE} usage, ${EXIT.UNREACHABLE} node unreachable, ${EXIT.NOT_PROVISIONED} not provisioned, ${EXIT.REFUSED} refused by the node.`,
     );
 
-  ctl
-    .command("status")
-    .description("Show the node (identity, lifecycle, readiness, roles, addresses) and the cluster it belongs to")
-    .action(
-      action(async (g) => {
-        const client = adminClient(g);
-        const node = await call(g, () => client.GET("/v1/node"));
-        const ready = await client.GET("/ready").catch(() => undefined);
-        const readiness = ready?.data ?? { ready: false, state: node.lifecycle.state, reasons: [String((ready?.error as { detail?: string } | undefined)?.detail ?? "unknown")] };
-        const clusterRes = await client.GET("/v1/cluster").catch(() => undefined);
-        const cluster = clusterRes?.data;
-        const notProvisioned = (clusterRes?.error as { code?: string } | undefined)?.code === "CAIRN-CLUSTER-0001";
-        const servers = cluster ? (await client.GET("/v1/metadata-servers").catch(() => undefined))?.data : undefined;
-        const nodeLines = [
-          `Node       ${node.name} (${node.id ?? "not registered"}, generation ${node.generation})`,
-          `State      ${node.lifecycle.state}${readiness.ready ? ", ready" : `, not ready: ${readiness.reasons.join("; ")}`}`,
-          `Roles      ${node.roles.join(", ")}`,
-          `Admin      ${node.addresses.admin}`,
-          `Fabric     ${node.addresses.fabric}`,
-          `Data dir   ${node.dataDir}`,
-          `Version    ${node.version} (pid ${node.pid})`,
-        ];
-        const clusterLines = cluster
-          ? [
-              `Cluster    ${cluster.name} (fingerprint ${cluster.fingerprint}), ${cluster.numPartitions} partitions, replication ${cluster.replication}`,
-              ...(cluster.replication === 1 ? ["           warning: replication 1 is not fault tolerant"] : []),
-              ...(servers
-                ? [
-                    `Metadata   ${servers.servers.filter((x) => x.state === "member").length} member(s), leader ${servers.servers.find((x) => x.status?.raft?.leader)?.status?.raft?.leader ?? "unknown"}`,
-                    ...servers.servers.map((x) => `           ${x.node} ${x.name}: ${x.state}${x.status?.raft ? `, ${x.status.raft.role}, applied ${x.status.raft.appliedIndex}` : x.error ? ", unreachable" : ""}`),
-                  ]
-                : []),
-            ]
-          : notProvisioned
-            ? [`Cluster    ${node.cluster.name}: NOT PROVISIONED`, `           run: cairn ctl --address ${node.addresses.admin} provision [--num-partitions N] [--replication R]`]
-            : [`Cluster    ${node.cluster.name}: unknown (${String((clusterRes?.error as { detail?: string } | undefined)?.detail ?? "no answer")})`];
-        print(g, { node, readiness, cluster: cluster ?? null, provisioned: cluster !== undefined, metadataServers: servers?.servers ?? null }, () =>
-          [...nodeLines, ...clusterLines, ""].join("\n"),
-        );
-        if (notProvisioned) process.exit(EXIT.NOT_PROVISIONED);
-      }),
-    );
+  ctl.addCommand(statusCommand({ action, print, intArg, usage }));
 
   ctl
     .command("provision")
     .description("Provision the cluster, with the node at --address as its first metadata member")
     .option("--num-partitions <n>", "number of partitions (fixed for the cluster's lifetime)", "8")
-    .option("--replication <r>", "default replication of logs and partitions", "1")
+    .option("--replication <r>", "default replication of logs and partitions (default: what the cluster's size allows; 1 for one node)")
     .action(
-      action<{ numPartitions: string; replication: string }>(async (g, _args, opts) => {
+      action<{ numPartitions: string; replication?: string }>(async (g, _args, opts) => {
         const numPartitions = intArg("--num-partitions", opts.numPartitions);
-        const replication = intArg("--replication", opts.replication);
+        const replication = opts.replication === undefined ? undefined : intArg("--replication", opts.replication);
         const client = adminClient(g);
-        const cluster = await call(g, () => client.POST("/v1/cluster/provision", { body: { numPartitions, replication } }));
+        const cluster = await call(g, () =>
+          client.POST("/v1/cluster/provision", { body: { numPartitions, ...(replication !== undefined ? { replication } : {}) } }),
+        );
+        const picked =
+          replication === undefined
+            ? ` (picked by the node: replication ${cluster.replication} is what a cluster of ${cluster.replication === 1 ? "one or two nodes" : "its size"} allows; pass --replication to choose)`
+            : "";
         print(g, cluster, () =>
-          `Provisioned cluster '${cluster.name}' (fingerprint ${cluster.fingerprint}): ${cluster.numPartitions} partitions, replication ${cluster.replication}.\n` +
-          (cluster.replication === 1 ? "warning: replication 1 is not fault tolerant: losing this node's disk loses data.\n" : ""),
+          `Provisioned cluster '${cluster.name}' (fingerprint ${cluster.fingerprint}): ${cluster.numPartitions} partitions, replication ${cluster.replication}${picked}.\n` +
+          (cluster.replication === 1
+            ? "warning CAIRN-CLUSTER-0008: single-replica setup: replication 1 keeps one copy of each record; losing this node's disk loses data and nothing is fault tolerant.\n"
+            : ""),
         );
       }),
     );

@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import type { components } from "../../../openapi/cairn.d.ts";
 import { adminClient, call, type CtlGlobals } from "./client.ts";
+import { table } from "./format.ts";
 
 type Schemas = components["schemas"];
 
@@ -14,10 +15,6 @@ export interface CtlHelpers {
   usage(message: string): never;
 }
 
-function table(rows: Array<Array<string | number>>): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
-  return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
-}
 
 function segmentRows(log: Schemas["LogInfo"]): Array<Array<string | number>> {
   return log.segments.map((s) => [
