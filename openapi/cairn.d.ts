@@ -646,6 +646,54 @@ export interface components {
                  * @example 127.0.0.1:8080
                  */
                 "bind-address": string;
+                /**
+                 * @description Largest state value (one entry) a write may carry; larger ones get 413.
+                 * @default 1048576
+                 */
+                "max-value-bytes": number;
+                /**
+                 * @description Largest data-plane request body (a PATCH of several entries); larger ones get 413.
+                 * @default 4194304
+                 */
+                "max-body-bytes": number;
+                /**
+                 * @description How long a data-plane request may take, waiting for a partition leader included; then it is answered 503 with Retry-After (or 504 when a write's outcome is unknown).
+                 * @default 5000
+                 */
+                "request-timeout-ms": number;
+            };
+            /** @description Partition processors (role `worker`). */
+            worker: {
+                /**
+                 * @description How often a worker checks the partition placement (starts and stops processors, claims leadership).
+                 * @default 100
+                 */
+                "reconcile-interval-ms": number;
+                /**
+                 * @description Most log records a partition processor applies in one store transaction.
+                 * @default 256
+                 */
+                "read-batch-records": number;
+                /**
+                 * @description Longest wait between two reads of an idle partition log by a follower (a leader is woken by its own appends).
+                 * @default 200
+                 */
+                "idle-poll-max-ms": number;
+                /**
+                 * @description How often a partition store is checkpointed (fsynced); the durable LSN advances then.
+                 * @default 1000
+                 */
+                "durability-interval-ms": number;
+                /**
+                 * @description How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).
+                 * @default 86400000
+                 */
+                "idempotency-retention-ms": number;
+                /**
+                 * @description Most expired idempotency results removed per applied write (bounds the work of each write).
+                 * @default 64
+                 */
+                "idempotency-expire-batch": number;
             };
             /** @description The peer fabric: HTTP/2 between nodes. */
             net: {

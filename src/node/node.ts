@@ -14,6 +14,8 @@ import { LocalMetadataService } from "../metadata/local-service.ts";
 import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import { BifrostRole } from "../bifrost/index.ts";
+import { IngressRole, renderDataPlaneOpenApi } from "../ingress/index.ts";
+import { StateRouter, WorkerRole } from "../worker/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
@@ -50,6 +52,9 @@ export class Node {
   private roles: RoleSet | undefined;
   private logServer: LogServerRole | undefined;
   private bifrostRole: BifrostRole | undefined;
+  private workerRole: WorkerRole | undefined;
+  private ingressRole: IngressRole | undefined;
+  private stateRouter: StateRouter | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
@@ -195,12 +200,53 @@ export class Node {
     });
     this.bifrostRole = bifrost;
     roles.push({ name: "bifrost", start: () => bifrost.start(), stop: () => bifrost.stop(), notReadyReasons: none });
+    if (config.roles.includes("worker")) {
+      const w = config.worker;
+      const worker = new WorkerRole({
+        dataDir: this.dataDir.path,
+        options: {
+          reconcileIntervalMs: w["reconcile-interval-ms"],
+          readBatchRecords: w["read-batch-records"],
+          idlePollMaxMs: w["idle-poll-max-ms"],
+          durabilityIntervalMs: w["durability-interval-ms"],
+          idempotencyRetentionMs: w["idempotency-retention-ms"],
+          expireBatch: w["idempotency-expire-batch"],
+        },
+        metadata: () => this.metadataService?.api(),
+        bifrost: () => bifrost.bifrost(),
+        self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+        fabricServer,
+        registry: this.metrics,
+        logger: this.log.child({ component: "worker" }),
+      });
+      this.workerRole = worker;
+      roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: none });
+    }
+    if (config.roles.includes("ingress")) {
+      this.stateRouter = new StateRouter({
+        metadata: () => this.metadataService?.api(),
+        fabricClient,
+        addressOf: (id) => bifrost.directory.addressOf(id),
+        self: () => this.nodeIdValue,
+        localWorker: () => this.workerRole,
+      });
+      let spec: Promise<unknown> | undefined;
+      const ingress = new IngressRole({
+        config: config.ingress,
+        router: () => (this.metadataService?.api() === undefined ? undefined : this.stateRouter),
+        spec: () => (spec ??= renderDataPlaneOpenApi()),
+        logger: this.log.child({ component: "ingress" }),
+      });
+      this.ingressRole = ingress;
+      roles.push({ name: "ingress", start: () => ingress.start(), stop: () => ingress.stop(), notReadyReasons: none });
+    }
     // On every node, as the log controller always ran: it acts only while this node leads metadata.
     const controller = new ClusterController({
       bifrost,
       fabricClient,
       config: config.bifrost,
       isLeader: () => this.leadsMetadata(),
+      metadata: () => this.metadataService?.api(),
       logger: this.log,
     });
     roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
@@ -208,7 +254,7 @@ export class Node {
       name: "admin-api",
       start: () => {
         const admin = this.startAdmin();
-        this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: null };
+        this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: this.ingressRole?.url ?? null };
       },
       stop: async () => {
         await this.adminServer?.stop(true);

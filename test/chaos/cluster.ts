@@ -253,6 +253,9 @@ export class ChaosCluster {
       `${n.ip}:${n.fabricPort}`,
       "--ingress-address",
       `${n.ip}:0`,
+      // The log workloads append raw records to partition logs: no worker unless a workload asks.
+      "--roles",
+      "metadata-server,log-server,admin,ingress",
       "--set",
       `net.advertised-address=${n.advertised}`,
       ...(seeds.length > 0 ? ["--set", `metadata-client.addresses=${seeds.join(",")}`] : []),
