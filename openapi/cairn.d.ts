@@ -397,6 +397,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/partitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Partitions: leader, followers, epoch, applied/durable LSN, log tail, lag */
+        get: operations["listPartitions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -2690,6 +2707,75 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPartitions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        partitions: {
+                            id: number;
+                            /** @description The worker placed as leader (`N<n>`), null when none is alive. */
+                            leader: string | null;
+                            /** @description Workers replaying the log as hot standbys. */
+                            followers: string[];
+                            /** @description The partition's leader epoch in metadata (pp_epoch/<p>). */
+                            epoch: number;
+                            /** @description The node that claimed that epoch. */
+                            epochHolder: string | null;
+                            /** @description The placed leader leads: it applied its own announce-leader record. */
+                            leaderApplied: boolean;
+                            /** @description The leader's applied LSN. */
+                            appliedLsn: number | null;
+                            /** @description The leader's durable LSN (applied LSN at the last fsync of its store). */
+                            durableLsn: number | null;
+                            /** @description The log's tail (first unwritten LSN); null when it cannot be found right now. */
+                            tailLsn: number | null;
+                            /** @description Records in the log the leader has not applied. */
+                            lag: number | null;
+                            replicas: {
+                                node: string;
+                                /** @description follower, candidate or leader */
+                                role: string;
+                                appliedLsn: number;
+                                durableLsn: number;
+                                /** @description Why the processor stopped (a record it cannot apply); null while it runs. */
+                                stopped: string | null;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

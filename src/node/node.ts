@@ -15,7 +15,7 @@ import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import { BifrostRole } from "../bifrost/index.ts";
 import { IngressRole, renderDataPlaneOpenApi } from "../ingress/index.ts";
-import { StateRouter, WorkerRole } from "../worker/index.ts";
+import { partitionsOverview, StateRouter, WorkerRole } from "../worker/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
@@ -24,6 +24,9 @@ import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./d
 import { DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 import { RoleSet, type Role } from "./role.ts";
+
+/** How long GET /v1/partitions waits for each worker's status and each log's tail. */
+const PARTITIONS_OVERVIEW_DEADLINE_MS = 1_000;
 
 export interface NodeOptions {
   config: Config;
@@ -508,6 +511,20 @@ export class Node {
       provision: (req) => this.provision(req),
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
+      partitions: async () => {
+        const metadata = this.metadataService?.api();
+        if (metadata === undefined || this.bifrostRole === undefined || this.fabricClient === undefined) return undefined;
+        await this.bifrostRole.refreshNodes();
+        return partitionsOverview({
+          metadata,
+          bifrost: this.bifrostRole.bifrost(),
+          directory: this.bifrostRole.directory,
+          fabricClient: this.fabricClient,
+          self: this.nodeIdValue,
+          localWorker: this.workerRole,
+          deadlineMs: PARTITIONS_OVERVIEW_DEADLINE_MS,
+        });
+      },
     };
   }
 }

@@ -8,3 +8,4 @@ export { WorkerRole, type WorkerOptions, type WorkerRoleDeps } from "./role.ts";
 export { StateRouter, RETRY_AFTER_SECONDS, type StateRouterDeps } from "./router.ts";
 export type { ProcessorStatus } from "./processor.ts";
 export type { MutateAnswer, ObjectAnswer } from "./rpc.ts";
+export { partitionsOverview, type OverviewDeps, type PartitionOverview } from "./overview.ts";

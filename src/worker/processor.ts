@@ -61,6 +61,7 @@ export interface ProcessorDeps {
 }
 
 interface Pending {
+  readonly epoch: number;
   readonly seq: number;
   /** Set once the append returned: if the applied LSN passes it unresolved, the record was ignored. */
   lastLsn: number;
@@ -72,7 +73,8 @@ export class PartitionProcessor {
   private meta: ProcessorMeta;
   private roleValue: ProcessorRole = { kind: "follower" };
   private nextSeq = 0;
-  private readonly pending = new Map<number, Pending>();
+  /** Proposals waiting for their apply, by `epoch:seq`. */
+  private readonly pending = new Map<string, Pending>();
   private readonly stopping = new AbortController();
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
@@ -131,7 +133,6 @@ export class PartitionProcessor {
   /** Becomes a candidate at `epoch` (already won in metadata) and appends announce-leader. */
   async announce(epoch: number): Promise<void> {
     invariant(epoch > 0, "epochs start at 1");
-    this.failPending();
     this.roleValue = { kind: "candidate", epoch };
     this.nextSeq = 1;
     const self = this.deps.self();
@@ -142,11 +143,14 @@ export class PartitionProcessor {
     await this.appliedUpTo(last);
   }
 
-  /** Steps down (the placement moved leadership away): pending proposals fail, none is answered as applied. */
+  /**
+   * Steps down (the placement moved leadership away, or a newer epoch exists): no new proposals.
+   * Proposals already appended keep waiting for their apply: applied under this epoch they are
+   * answered as applied, fenced by a newer announce they are answered "not applied".
+   */
   stepDown(): void {
     if (this.roleValue.kind === "follower") return;
     this.roleValue = { kind: "follower" };
-    this.failPending();
     this.deps.onLeaderChange?.();
   }
 
@@ -158,18 +162,19 @@ export class PartitionProcessor {
     const seq = ++this.nextSeq;
     const self = this.deps.self();
     const payload = encodeEnvelope({ producer: { ...self, epoch: role.epoch }, seq, tsMs: this.deps.nowMs(), body });
-    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(seq, { seq, lastLsn: Number.MAX_SAFE_INTEGER, resolve, reject }));
+    const id = `${role.epoch}:${seq}`;
+    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { epoch: role.epoch, seq, lastLsn: Number.MAX_SAFE_INTEGER, resolve, reject }));
     let appended: { last: number };
     try {
       appended = await this.deps.log.append([payload], AbortSignal.any([signal, this.stopping.signal]));
     } catch (e) {
-      this.pending.delete(seq);
+      this.pending.delete(id);
       // The append may have reached the log: the outcome is unknown, not "not applied".
       throw new CairnError("PARTITION_WRITE_INDETERMINATE", `the write to partition ${this.deps.partition} may or may not have been applied: ${(e as Error).message}`, {
         partition: this.deps.partition,
       });
     }
-    const p = this.pending.get(seq);
+    const p = this.pending.get(id);
     if (p !== undefined) p.lastLsn = appended.last;
     this.kick();
     this.settleIgnored();
@@ -283,15 +288,13 @@ export class PartitionProcessor {
         this.deps.onLeaderChange?.();
       }
     }
-    const current = this.roleValue;
-    if (current.kind === "leader") {
-      for (const o of outcomes) {
-        if (o.epoch !== current.epoch || (o.outcome.status === "ignored" && o.outcome.reason !== "no-effect")) continue;
-        const p = this.pending.get(o.seq);
-        if (p === undefined) continue;
-        this.pending.delete(o.seq);
-        p.resolve(o.outcome);
-      }
+    for (const o of outcomes) {
+      if (o.outcome.status === "ignored" && o.outcome.reason !== "no-effect") continue;
+      const id = `${o.epoch}:${o.seq}`;
+      const p = this.pending.get(id);
+      if (p === undefined) continue;
+      this.pending.delete(id);
+      p.resolve(o.outcome);
     }
     this.settleIgnored();
     for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
@@ -307,7 +310,7 @@ export class PartitionProcessor {
   private settleIgnored(): void {
     for (const p of this.pending.values()) {
       if (p.lastLsn <= this.meta.appliedLsn) {
-        this.pending.delete(p.seq);
+        this.pending.delete(`${p.epoch}:${p.seq}`);
         p.reject(this.notLeader());
       }
     }

@@ -76,7 +76,8 @@ export class WorkerRole {
     mkdirSync(this.partitionsDir(), { recursive: true });
     this.deps.fabricServer
       .register(WORKER_RPCS.read, (req) => this.read(req))
-      .register(WORKER_RPCS.mutate, (req) => this.mutate(req));
+      .register(WORKER_RPCS.mutate, (req) => this.mutate(req))
+      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }));
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }
 

@@ -38,6 +38,20 @@ export const MutateAnswer = Type.Union([
   Type.Object({ status: Type.Literal("idempotency-conflict") }),
 ]);
 
+export const StatusRequest = Type.Object({}, { additionalProperties: false });
+export const ProcessorStatusSchema = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  role: Type.Union([Type.Literal("follower"), Type.Literal("candidate"), Type.Literal("leader")]),
+  epoch: Type.Integer({ minimum: 0 }),
+  appliedLsn: Type.Integer({ minimum: 0 }),
+  durableLsn: Type.Integer({ minimum: 0 }),
+  tailLsn: Type.Integer({ minimum: 0 }),
+  leaderEpoch: Type.Integer({ minimum: 0 }),
+  leaderNode: Type.Union([Type.String(), Type.Null()]),
+  stopped: Type.Union([Type.String(), Type.Null()]),
+});
+export const StatusAnswer = Type.Object({ processors: Type.Array(ProcessorStatusSchema) });
+
 export type ReadRequest = Static<typeof ReadRequest>;
 export type ObjectAnswer = Static<typeof ObjectAnswer>;
 export type MutateRequest = Static<typeof MutateRequest>;
@@ -46,4 +60,5 @@ export type MutateAnswer = Static<typeof MutateAnswer>;
 export const WORKER_RPCS = {
   read: defineRpc({ service: "worker", method: "read", request: ReadRequest, response: ObjectAnswer }),
   mutate: defineRpc({ service: "worker", method: "mutate", request: MutateRequest, response: MutateAnswer }),
+  status: defineRpc({ service: "worker", method: "status", request: StatusRequest, response: StatusAnswer }),
 };
