@@ -707,6 +707,11 @@ export interface components {
                  */
                 "idempotency-retention-ms": number;
                 /**
+                 * @description Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.
+                 * @default 4096
+                 */
+                "max-pending-proposals": number;
+                /**
                  * @description Most expired idempotency results removed per applied write (bounds the work of each write).
                  * @default 64
                  */

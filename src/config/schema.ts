@@ -58,6 +58,7 @@ export const WorkerSection = Type.Object(
     "idle-poll-max-ms": PositiveInt("Longest wait between two reads of an idle partition log by a follower (a leader is woken by its own appends).", 200),
     "durability-interval-ms": PositiveInt("How often a partition store is checkpointed (fsynced); the durable LSN advances then.", 1_000),
     "idempotency-retention-ms": PositiveInt("How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).", 24 * 60 * 60 * 1000),
+    "max-pending-proposals": PositiveInt("Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.", 4096),
     "idempotency-expire-batch": PositiveInt("Most expired idempotency results removed per applied write (bounds the work of each write).", 64),
   },
   { additionalProperties: false, description: "Partition processors (role `worker`)." },

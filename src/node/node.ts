@@ -214,6 +214,7 @@ export class Node {
           durabilityIntervalMs: w["durability-interval-ms"],
           idempotencyRetentionMs: w["idempotency-retention-ms"],
           expireBatch: w["idempotency-expire-batch"],
+          maxPendingProposals: w["max-pending-proposals"],
         },
         metadata: () => this.metadataService?.api(),
         bifrost: () => bifrost.bifrost(),

@@ -485,6 +485,13 @@ export const ERRORS = {
     "Read the object to see whether it was applied, or retry with the same Idempotency-Key: a retry with the key applies at most once.",
   ),
 
+  PARTITION_OVERLOADED: spec(
+    "CAIRN-PARTITION-0005",
+    503,
+    "The partition's leader has too many writes in flight",
+    "Retry after the delay in Retry-After, or send fewer concurrent writes to the same partition; the bound is worker.max-pending-proposals.",
+  ),
+
   // ---- STATE: the data plane's object state API -------------------------------------------------
   STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
   STATE_VERSION_MISMATCH: spec(

@@ -28,6 +28,8 @@ export interface ProcessorOptions extends CoreOptions {
   readonly idlePollMaxMs: number;
   /** Period of the store checkpoint that advances the durable LSN. */
   readonly durabilityIntervalMs: number;
+  /** Most proposals of one partition waiting for their apply; more are refused (503, retry). */
+  readonly maxPendingProposals: number;
 }
 
 export type ProcessorRole =
@@ -159,6 +161,12 @@ export class PartitionProcessor {
     this.checkRunning();
     const role = this.roleValue;
     if (role.kind !== "leader") throw this.notLeader();
+    if (this.pending.size >= this.deps.options.maxPendingProposals) {
+      throw new CairnError("PARTITION_OVERLOADED", `partition ${this.deps.partition} has ${this.pending.size} writes in flight (worker.max-pending-proposals)`, {
+        partition: this.deps.partition,
+        retryAfterSeconds: 1,
+      });
+    }
     const seq = ++this.nextSeq;
     const self = this.deps.self();
     const payload = encodeEnvelope({ producer: { ...self, epoch: role.epoch }, seq, tsMs: this.deps.nowMs(), body });

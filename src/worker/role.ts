@@ -290,7 +290,9 @@ function partitionLog(bifrost: Bifrost, partition: number): PartitionLog {
   const log = logId(partition);
   return {
     read: async (from, limit, signal) => {
-      const r = await bifrost.read(log, lsn(from), { limit, signal });
+      // The cached chain: a processor polls its log often; freshness is not needed for correctness
+      // (leadership is confirmed in metadata, writes by their own apply).
+      const r = await bifrost.read(log, lsn(from), { limit, signal, fresh: false });
       return { entries: r.entries.map((e) => (e.kind === "record" ? e : { kind: "trim-gap", from: e.from, to: e.to })), tailLsn: r.tailLsn };
     },
     append: (payloads, signal) => bifrost.append(log, payloads, signal),

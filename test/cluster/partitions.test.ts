@@ -4,7 +4,7 @@
 // exactly right; kill -9 of a partition leader's node: another worker takes over, writes to its
 // partitions succeed again, and no acknowledged write is lost.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ALL_ROLES } from "../helpers/cairn-process.ts";
+import { ALL_ROLES, runCairn } from "../helpers/cairn-process.ts";
 import { eventually, json, leaderOf, startCluster, type TestCluster } from "../helpers/cluster.ts";
 
 let cluster: TestCluster;
@@ -112,6 +112,26 @@ describe("data plane on 3 real nodes", () => {
     expect(final.headers.get("etag")).toBe(`"${clients * perClient + 1}"`);
     expect(conflicts).toBeGreaterThan(0);
   }, 60_000);
+
+  test("cairn ctl partitions list shows leaders, epochs and LSNs; ctl status shows the data-plane URL", async () => {
+    const admin = cluster.nodes[1]!.addresses.admin;
+    const list = await runCairn(["ctl", "--address", admin, "partitions", "list"]);
+    expect(list.exitCode).toBe(0);
+    const lines = list.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^ID\s+LEADER\s+FOLLOWERS\s+EPOCH\s+LEADING\s+APPLIED\s+DURABLE\s+TAIL\s+LAG$/);
+    expect(lines).toHaveLength(5);
+    for (const line of lines.slice(1)) expect(line).toMatch(/^\d\s+N\d\s+N\d\s+\d+ \(N\d\)\s+yes\s+\d+\s+\d+\s+\d+\s+\d+$/);
+    const asJson = await runCairn(["ctl", "--address", admin, "--json", "partitions", "list"]);
+    const rows = (JSON.parse(asJson.stdout) as { partitions: Array<{ appliedLsn: number; tailLsn: number; replicas: unknown[] }> }).partitions;
+    // Every partition has a leader and a follower replaying its log, both past the announce records.
+    for (const r of rows) {
+      expect(r.replicas).toHaveLength(2);
+      expect(r.appliedLsn).toBeGreaterThanOrEqual(1);
+      expect(r.tailLsn).toBeGreaterThan(r.appliedLsn);
+    }
+    const status = await runCairn(["ctl", "--address", admin, "status"]);
+    expect(status.stdout).toContain(`Data plane ${cluster.nodes[1]!.addresses.ingress}`);
+  });
 
   test("kill -9 of a partition leader's node: another worker takes over and no acknowledged write is lost", async () => {
     const metaLeader = await leaderOf(cluster);

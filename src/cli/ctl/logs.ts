@@ -14,7 +14,7 @@ export interface CtlHelpers {
   usage(message: string): never;
 }
 
-function table(rows: Array<Array<string | number>>): string {
+export function table(rows: Array<Array<string | number>>): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
   return rows.map((r) => r.map((c, i) => String(c).padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") + "\n";
 }
