@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ALL_ROLES, runCairn } from "../helpers/cairn-process.ts";
 import { eventually, json, leaderOf, startCluster, type TestCluster } from "../helpers/cluster.ts";
+import { evenPartitionTable, partitionOfObject } from "../../src/worker/index.ts";
 
 let cluster: TestCluster;
 const ingress = (i: number) => cluster.nodes[i]!.addresses.ingress!;
@@ -132,6 +133,40 @@ describe("data plane on 3 real nodes", () => {
     const status = await runCairn(["ctl", "--address", admin, "status"]);
     expect(status.stdout).toContain(`Data plane ${cluster.nodes[1]!.addresses.ingress}`);
   });
+
+  test("a paused leader is superseded; resumed, it never answers a read with its old state", async () => {
+    const metaLeader = await leaderOf(cluster);
+    const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
+    const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
+    const victimIndex = cluster.nodes.findIndex((n, i) => n !== metaLeader && rows.some((r) => r.leader === names[i]));
+    const victim = cluster.nodes[victimIndex]!;
+    const led = rows.find((r) => r.leader === names[victimIndex])!.id;
+    const table = evenPartitionTable(4);
+    const key = Array.from({ length: 200 }, (_, i) => `p-${i}`).find((k) => partitionOfObject(table, "paused", k) === led)!;
+    const survivor = cluster.nodes.findIndex((_, i) => i !== victimIndex);
+    expect((await put(victimIndex, "paused", key, "v", "old")).status).toBe(200);
+    victim.proc.kill("SIGSTOP");
+    try {
+      const started = performance.now();
+      for (;;) {
+        const w = await put(survivor, "paused", key, "v", "new", { "idempotency-key": `paused-${key}` }).catch(() => undefined);
+        if (w?.status === 200) break;
+        expect(performance.now() - started).toBeLessThan(30_000);
+        await Bun.sleep(50);
+      }
+    } finally {
+      victim.proc.kill("SIGCONT");
+    }
+    // At once after the resume, through the old leader's own ingress: the new value or an error, never "old".
+    const r = await fetch(`${obj(victimIndex, "paused", key)}/v`, { signal: AbortSignal.timeout(15_000) });
+    if (r.status === 200) expect(await r.text()).toBe("new");
+    else expect(r.status).toBe(503);
+    const later = await eventually("the resumed node forwards to the new leader", async () => {
+      const x = await fetch(`${obj(victimIndex, "paused", key)}/v`);
+      return x.status === 200 ? await x.text() : undefined;
+    });
+    expect(later).toBe("new");
+  }, 60_000);
 
   test("kill -9 of a partition leader's node: another worker takes over and no acknowledged write is lost", async () => {
     const metaLeader = await leaderOf(cluster);
