@@ -38,15 +38,16 @@ export class ClusterController {
     const b = bifrost.bifrost();
     if (peers === undefined || b === undefined) throw new Error("the cluster controller starts after bifrost");
     const addressOf = (id: NodeId) => bifrost.directory.addressOf(id);
+    const refusesConnections = (id: NodeId, signal: AbortSignal) => {
+      const address = addressOf(id);
+      return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
+    };
     this.logs = new LogController({
       bifrost: b,
       peers,
       directory: bifrost.directory,
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
-      refusesConnections: (id, signal) => {
-        const address = addressOf(id);
-        return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
-      },
+      refusesConnections,
       connectionLost: (id) => {
         const address = addressOf(id);
         const s = address === undefined ? null : fabricClient.peerStatus(address);
@@ -73,10 +74,7 @@ export class ClusterController {
       directory: bifrost.directory,
       // Its own tracker: the log controller resets its tracker when it pauses, and pings log-servers only.
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
-      refusesConnections: (id, signal) => {
-        const address = addressOf(id);
-        return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
-      },
+      refusesConnections,
       isLeader: this.deps.isLeader,
       refreshNodes: () => bifrost.refreshNodes(),
       intervalMs: c["controller-interval-ms"],
