@@ -172,6 +172,9 @@ export class PartitionProcessor {
     const payload = encodeEnvelope({ producer: { ...self, epoch: role.epoch }, seq, tsMs: this.deps.nowMs(), body });
     const id = `${role.epoch}:${seq}`;
     const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { epoch: role.epoch, seq, lastLsn: Number.MAX_SAFE_INTEGER, resolve, reject }));
+    // It may be failed (processor stopping) while the append is still awaited, before the caller
+    // awaits it: that rejection is handled where `outcome` is returned, never left unhandled.
+    outcome.catch(() => {});
     let appended: { last: number };
     try {
       appended = await this.deps.log.append([payload], AbortSignal.any([signal, this.stopping.signal]));
@@ -230,7 +233,13 @@ export class PartitionProcessor {
         this.deps.logger.debug({ err: e, partition: this.deps.partition }, "reading the partition log failed; retrying");
       }
       if (entries.length > 0) {
-        this.applyBatch(entries);
+        try {
+          this.applyBatch(entries);
+        } catch (e) {
+          // The store failed (disk full, I/O error): the transaction rolled back, nothing of the batch
+          // counts as applied. The partition stops here, loudly, rather than retrying blindly.
+          this.halt(`the partition store failed: ${(e as Error).message}`);
+        }
         idleMs = 1;
         continue;
       }
@@ -274,12 +283,14 @@ export class PartitionProcessor {
     });
     this.deps.onApplied?.(this.meta.appliedLsn - before.appliedLsn, (performance.now() - started) / 1000);
     this.afterApply(outcomes);
-    if (stop !== undefined) {
-      this.stoppedReason = stop;
-      this.deps.logger.error({ partition: this.deps.partition, appliedLsn: this.meta.appliedLsn, reason: stop }, `partition ${this.deps.partition} STOPPED: ${stop}`);
-      this.roleValue = { kind: "follower" };
-      this.failPending();
-    }
+    if (stop !== undefined) this.halt(stop);
+  }
+
+  private halt(reason: string): void {
+    this.stoppedReason = reason;
+    this.deps.logger.error({ partition: this.deps.partition, appliedLsn: this.meta.appliedLsn, reason }, `partition ${this.deps.partition} STOPPED: ${reason}`);
+    this.roleValue = { kind: "follower" };
+    this.failPending();
   }
 
   private afterApply(outcomes: Array<{ seq: number; epoch: number; outcome: Outcome }>): void {

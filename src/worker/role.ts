@@ -147,8 +147,12 @@ export class WorkerRole {
       const rec = v?.value as EpochRecord | undefined;
       const self = this.deps.self();
       if (rec === undefined || rec.epoch !== role.epoch || rec.node !== self.id || rec.generation !== self.generation) {
-        this.deps.logger.info({ partition, epoch: role.epoch, current: rec }, "a newer leader holds the partition's epoch: stepping down");
-        p.stepDown();
+        // Only the leadership this check was made for: the processor may have claimed a newer epoch since.
+        const now = p.role;
+        if (now.kind !== "follower" && now.epoch === role.epoch) {
+          this.deps.logger.info({ partition, epoch: role.epoch, current: rec }, "a newer leader holds the partition's epoch: stepping down");
+          p.stepDown();
+        }
         throw this.notLeader(partition);
       }
     };
@@ -168,6 +172,8 @@ export class WorkerRole {
     if (slot.next === undefined) this.confirms.delete(partition);
     else {
       const running = slot.next.finally(() => this.advanceConfirm(partition));
+      // Its waiters hold `slot.next`; this derived promise only sequences the next check.
+      running.catch(() => {});
       this.confirms.set(partition, { running, next: undefined });
     }
   }

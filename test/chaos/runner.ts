@@ -15,11 +15,12 @@ import { REPO_ROOT } from "./node-process.ts";
 import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
+import { StateWorkload } from "./workloads/state.ts";
 import { SetWorkload } from "./workloads/set.ts";
 import { HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
 import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./workloads/types.ts";
 
-export const WORKLOADS = ["register", "set", "log"] as const;
+export const WORKLOADS = ["register", "set", "log", "state"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface ChaosOptions {
@@ -128,6 +129,8 @@ function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
       return new SetWorkload({ ...(clients ? { clients } : {}), ...(options.setAddsPerKey ? { addsPerKey: options.setAddsPerKey } : {}) });
     case "log":
       return new LogWorkload(undefined, clients ? { clients } : {});
+    case "state":
+      return new StateWorkload({ ...(clients ? { clients } : {}), ...(options.opsPerKey ? { opsPerKey: options.opsPerKey } : {}), ...(options.checkBounds ? { bounds: options.checkBounds } : {}) });
   }
 }
 
@@ -164,7 +167,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       history,
       runId,
       requestTimeoutMs: options.requestTimeoutMs,
-      endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n) })),
+      endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n), ingress: c.ingressUrl(n) })),
       log,
     };
     const workloads: Workload[] = [];
@@ -276,7 +279,7 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
           const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
           if (r.kind === "ok") {
             if (!logToo) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-            const a = await logApi.append({ name: n.name, admin: base }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
+            const a = await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
             if (a.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
             lastError = `log append: ${a.code}`;
           } else lastError = `read: ${r.code}`;

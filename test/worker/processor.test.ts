@@ -202,6 +202,31 @@ describe("partition store and processor", () => {
     await p.stop();
   });
 
+  test("a processor stopped while a write's append is in flight answers it 'unknown outcome', with no unhandled rejection", async () => {
+    const log = new MemoryLog();
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: PartitionLog = { read: (f, l) => log.read(f, l), append: async (p) => (p.length === 1 && log.records.length > 0 ? (await gate, log.append(p)) : log.append(p)) };
+    const p = processor(tempStore(), slow);
+    p.start();
+    await p.announce(1);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on("unhandledRejection", onUnhandled);
+    const write = p.propose(mutate(1, 0).body, AbortSignal.timeout(5_000)).then(
+      () => "applied",
+      (e: unknown) => (isCairnError(e, "PARTITION_WRITE_INDETERMINATE") ? "unknown" : String(e)),
+    );
+    await Bun.sleep(10);
+    const stopped = p.stop();
+    release();
+    await stopped;
+    expect(await write).toBe("unknown");
+    await Bun.sleep(10);
+    process.off("unhandledRejection", onUnhandled);
+    expect(unhandled).toEqual([]);
+  });
+
   test("idempotency results expire after the retention, by record time", () => {
     const store = tempStore();
     store.transaction(() => {
