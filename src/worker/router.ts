@@ -26,7 +26,8 @@ export interface StateRouterDeps {
 /** How long a cached leader is trusted before it is read again. */
 const LEADER_CACHE_MS = 1_000;
 const RETRY_BACKOFF_INITIAL_MS = 20;
-const RETRY_BACKOFF_MAX_MS = 200;
+/** Short: while a partition fails over, the first retry after its new leader is ready wins. */
+const RETRY_BACKOFF_MAX_MS = 100;
 /** The Retry-After a client gets when no leader answered in time. */
 export const RETRY_AFTER_SECONDS = 1;
 

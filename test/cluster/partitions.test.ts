@@ -21,17 +21,24 @@ interface PartitionRow {
 
 beforeAll(async () => {
   cluster = await startCluster(3, { replication: 2, extraArgs: ["--roles", ALL_ROLES] });
-  // Every partition led (its leader applied its own announce) and leaders spread over the three
-  // nodes (the placement moves one leadership per round as nodes join) before the tests start.
+  await settled(3);
+}, 120_000);
+
+/**
+ * Every partition led (its leader applied its own announce) and leaders spread over `nodes` nodes
+ * (the placement moves one leadership per round after a join or a resume): a fault injected while
+ * leaderships still move would measure the moves, not the failover.
+ */
+async function settled(nodes: number): Promise<void> {
   await eventually("every partition led, leaders spread", async () => {
     const r = await json<{ partitions: Array<{ leader: string | null; leaderApplied: boolean }> }>(`${cluster.nodes[0]!.addresses.admin}/v1/partitions`);
     if (r.status !== 200 || r.body.partitions.length !== 4 || !r.body.partitions.every((p) => p.leader !== null && p.leaderApplied)) return undefined;
-    return new Set(r.body.partitions.map((p) => p.leader)).size === 3 ? true : undefined;
+    return new Set(r.body.partitions.map((p) => p.leader)).size === nodes ? true : undefined;
   });
-}, 120_000);
+}
 afterAll(async () => {
   await cluster?.stop();
-});
+}, 60_000);
 
 async function put(i: number, service: string, key: string, name: string, body: string, headers: Record<string, string> = {}) {
   const r = await fetch(`${obj(i, service, key)}/${name}`, { method: "PUT", body, headers: { "content-type": "text/plain", ...headers }, signal: AbortSignal.timeout(15_000) });
@@ -135,6 +142,7 @@ describe("data plane on 3 real nodes", () => {
   });
 
   test("a paused leader is superseded; resumed, it never answers a read with its old state", async () => {
+    await settled(3);
     const metaLeader = await leaderOf(cluster);
     const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
     const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
@@ -169,6 +177,7 @@ describe("data plane on 3 real nodes", () => {
   }, 60_000);
 
   test("kill -9 of a partition leader's node: another worker takes over and no acknowledged write is lost", async () => {
+    await settled(3);
     const metaLeader = await leaderOf(cluster);
     const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
     const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));

@@ -38,6 +38,11 @@ export class ClusterController {
     const b = bifrost.bifrost();
     if (peers === undefined || b === undefined) throw new Error("the cluster controller starts after bifrost");
     const addressOf = (id: NodeId) => bifrost.directory.addressOf(id);
+    const connectionLost = (id: NodeId) => {
+      const address = addressOf(id);
+      const s = address === undefined ? null : fabricClient.peerStatus(address);
+      return s !== null && !s.connected && s.consecutiveFailures > 0;
+    };
     const refusesConnections = (id: NodeId, signal: AbortSignal) => {
       const address = addressOf(id);
       return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
@@ -48,11 +53,7 @@ export class ClusterController {
       directory: bifrost.directory,
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       refusesConnections,
-      connectionLost: (id) => {
-        const address = addressOf(id);
-        const s = address === undefined ? null : fabricClient.peerStatus(address);
-        return s !== null && !s.connected && s.consecutiveFailures > 0;
-      },
+      connectionLost,
       isLeader: this.deps.isLeader,
       refreshNodes: () => bifrost.refreshNodes(),
       options: {
@@ -75,6 +76,7 @@ export class ClusterController {
       // Its own tracker: the log controller resets its tracker when it pauses, and pings log-servers only.
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       refusesConnections,
+      connectionLost,
       isLeader: this.deps.isLeader,
       refreshNodes: () => bifrost.refreshNodes(),
       intervalMs: c["controller-interval-ms"],

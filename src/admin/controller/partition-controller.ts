@@ -88,6 +88,8 @@ export interface PartitionControllerDeps {
   readonly directory: NodeDirectory;
   readonly liveness: LivenessTracker;
   readonly refusesConnections: (id: NodeId, signal: AbortSignal) => Promise<boolean>;
+  /** Whether the fabric lost its connection to the node and has not reconnected (cheap, local). */
+  readonly connectionLost?: (id: NodeId) => boolean;
   readonly isLeader: () => boolean;
   readonly refreshNodes: () => Promise<void>;
   readonly intervalMs: number;
@@ -100,6 +102,7 @@ export interface PartitionControllerDeps {
 
 export class PartitionController {
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private watchTimer: ReturnType<typeof setInterval> | undefined;
   private running = false;
   private stopped = false;
   private readonly abort = new AbortController();
@@ -112,11 +115,24 @@ export class PartitionController {
 
   start(): void {
     this.schedule(this.deps.intervalMs);
+    // Between rounds: a worker whose fabric connection dropped (a killed process drops it at once)
+    // starts a round now instead of at the next tick; the round's pings and refusals decide.
+    if (this.deps.connectionLost !== undefined) this.watchTimer = setInterval(() => this.watch(), this.deps.probeIntervalMs);
+  }
+
+  private watch(): void {
+    if (this.running || this.stopped || !this.deps.isLeader()) return;
+    const now = this.nowMs();
+    const lost = this.deps.directory.workers().some((n) => this.deps.liveness.status(n.id, now) === "alive" && this.deps.connectionLost?.(n.id) === true);
+    if (!lost) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort.abort();
+    if (this.watchTimer) clearInterval(this.watchTimer);
     if (this.timer) clearTimeout(this.timer);
     while (this.running) await Bun.sleep(5);
   }
