@@ -11,7 +11,7 @@
 // Prints a table and writes bench/results/state.json. Every process started is stopped by PID.
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/state.ts
-// Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --no-etcd
+// Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --no-etcd --failover-only
 import { flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -26,6 +26,8 @@ const WARMUP_MS = numArg("warmup", 0.5) * 1000;
 const ROUNDS = Math.max(1, Math.round(numArg("rounds", 3)));
 const TRIALS = numArg("trials", 10);
 const WITH_ETCD = !flagArg("no-etcd") && etcdVersion() !== undefined;
+/** Only the failover trials (no load cells). */
+const FAILOVER_ONLY = flagArg("failover-only");
 const KEY_SPACE = 1000;
 const VALUE_BYTES = 1024;
 const DEADLINE_MS = 10_000;
@@ -65,6 +67,15 @@ async function partitions(admin: string): Promise<PartitionRow[]> {
 async function allLed(admin: string): Promise<boolean> {
   const rows = await partitions(admin).catch(() => []);
   return rows.length > 0 && rows.every((p) => p.leader !== null && p.leaderApplied);
+}
+
+/** Every partition led and leaderships even over `nodes` nodes: the placement has stopped moving them. */
+async function settled(admin: string, nodes: number): Promise<boolean> {
+  const rows = await partitions(admin).catch(() => []);
+  if (rows.length === 0 || !rows.every((p) => p.leader !== null && p.leaderApplied)) return false;
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.leader!, (counts.get(r.leader!) ?? 0) + 1);
+  return counts.size === nodes && Math.max(...counts.values()) - Math.min(...counts.values()) <= 1;
 }
 
 async function cairnPut(base: string, key: number, body: string, signal: AbortSignal): Promise<void> {
@@ -107,7 +118,7 @@ async function main(): Promise<void> {
       const leader = (await etcd.roles()).leader;
       for (let k = 0; k < KEY_SPACE; k += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => etcd!.put(leader, `k${k + i}`, value(0, k + i), AbortSignal.timeout(DEADLINE_MS))));
     }
-    for (const cell of CELLS) {
+    for (const cell of FAILOVER_ONLY ? [] : CELLS) {
       results[cell.id] = { cairn: [], etcd: [] };
       for (let round = 0; round < ROUNDS; round++) {
         const b = ingress();
@@ -142,7 +153,7 @@ async function main(): Promise<void> {
     }
     const rss = cairn.nodes.map((n) => rssMb(n.pid));
     const failovers = await failoverTrials();
-    const table = CELLS.map((cell) => {
+    const table = CELLS.filter((cell) => results[cell.id] !== undefined).map((cell) => {
       const r = results[cell.id]!;
       const med = (xs: LoadStats[]) => xs.map((x) => x.opsPerSecond).sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
       const spread = (xs: LoadStats[]) => (xs.length === 0 ? "-" : `${Math.min(...xs.map((x) => x.opsPerSecond))}-${Math.max(...xs.map((x) => x.opsPerSecond))}`);
@@ -156,7 +167,7 @@ async function main(): Promise<void> {
     console.log(`\nfailover (kill -9 of a partition leader's node → writes to its partitions succeed): median ${Math.round(percentile(sortedFo, 50))} ms, min ${Math.round(sortedFo[0] ?? 0)}, max ${Math.round(sortedFo.at(-1) ?? 0)} over ${failovers.length} trials`);
     console.log(`provision → every partition led: ${Math.round(ledMs - upMs)} ms; RSS per node after the load: ${rss.join(", ")} MB`);
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
-    writeFileSync(
+    if (!FAILOVER_ONLY) writeFileSync(
       join(import.meta.dir, "results/state.json"),
       JSON.stringify({ when: new Date().toISOString(), cpus: cpus().length, etcd: etcdVersion() ?? null, rounds: ROUNDS, measureMs: MEASURE_MS, table, results, failoverMs: failovers, upMs, ledMs, rssMb: rss }, null, 2) + "\n",
     );
@@ -182,7 +193,8 @@ async function failoverTrials(): Promise<number[]> {
   for (let trial = 0; trial < TRIALS; trial++) {
     await c.waitHealthy(30_000);
     const admin = c.nodes[0]!.url;
-    while (!(await allLed(admin))) await Bun.sleep(50);
+    // A kill while leaderships still move back to the restarted node would measure the moves too.
+    while (!(await settled(admin, c.nodes.length))) await Bun.sleep(50);
     const roles = await c.roles();
     const ids = await Promise.all(c.nodes.map(async (n) => ((await (await fetch(`${n.url}/v1/node`)).json()) as { id: string }).id));
     const rows = await partitions(admin);
