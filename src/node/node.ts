@@ -224,7 +224,7 @@ export class Node {
         logger: this.log.child({ component: "worker" }),
       });
       this.workerRole = worker;
-      roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: none });
+      roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: () => worker.notReadyReasons() });
     }
     if (config.roles.includes("ingress")) {
       this.stateRouter = new StateRouter({

@@ -89,6 +89,14 @@ export class WorkerRole {
     this.processors.clear();
   }
 
+  /** A stopped partition (a record it cannot apply) keeps the node from being ready: it needs an operator. */
+  notReadyReasons(): string[] {
+    return [...this.processors.values()].flatMap((p) => {
+      const stopped = p.status().stopped;
+      return stopped === null ? [] : [`partition ${p.partition} stopped: ${stopped}`];
+    });
+  }
+
   /** Status of every processor on this node (GET /v1/partitions merges them across nodes). */
   statuses(): ProcessorStatus[] {
     return [...this.processors.values()].map((p) => p.status()).sort((a, b) => a.partition - b.partition);
