@@ -338,3 +338,16 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
   }
   return out;
 }
+
+/** What a chaos test prints and fails with: the run's log lines, each check, liveness, crashes, how to rerun. */
+export function testSummary(result: ChaosResult, seed: number, lines: readonly string[], testFile: string): string {
+  return [
+    ...lines,
+    ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
+    ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
+    ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
+    `seed ${seed}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
+    ...(result.error ? [`error: ${result.error}`] : []),
+    ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${seed} bun test ${testFile}`] : []),
+  ].join("\n");
+}

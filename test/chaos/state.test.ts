@@ -4,7 +4,7 @@
 // through every node's ingress, and a compare-and-set counter with idempotent retries must end
 // exactly at its acknowledged increments. CAIRN_CHAOS_SEED picks another seed.
 import { afterAll, expect, test } from "bun:test";
-import { CI_PROFILE, runChaos } from "./runner.ts";
+import { CI_PROFILE, runChaos, testSummary } from "./runner.ts";
 import { liveCount, stopAll } from "./node-process.ts";
 
 const SEED = Number(process.env.CAIRN_CHAOS_SEED ?? 20_261_207);
@@ -26,15 +26,7 @@ test(
       extraArgs: ["--roles", "metadata-server,log-server,worker,admin,ingress"],
       log: (l) => lines.push(l),
     });
-    const summary = [
-      ...lines,
-      ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
-      ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
-      ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
-      `seed ${SEED}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
-      ...(result.error ? [`error: ${result.error}`] : []),
-      ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${SEED} bun test test/chaos/state.test.ts`] : []),
-    ].join("\n");
+    const summary = testSummary(result, SEED, lines, "test/chaos/state.test.ts");
     console.log(summary);
     expect(result.verdict, summary).toBe("ok");
     expect(result.timeline.filter((t) => t.event === "start").length).toBeGreaterThan(0);

@@ -40,6 +40,20 @@ afterAll(async () => {
   await cluster?.stop();
 }, 60_000);
 
+/**
+ * Once leaderships have settled: a node that leads a partition and is not the metadata leader (a
+ * fault on it tests partitions alone), with the partitions, the node ids and the metadata leader.
+ */
+async function partitionLeaderVictim() {
+  await settled(3);
+  const metaLeader = await leaderOf(cluster);
+  const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
+  const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
+  const victimIndex = cluster.nodes.findIndex((n, i) => n !== metaLeader && rows.some((r) => r.leader === names[i]));
+  expect(victimIndex).toBeGreaterThanOrEqual(0);
+  return { metaLeader, rows, names, victimIndex };
+}
+
 async function put(i: number, service: string, key: string, name: string, body: string, headers: Record<string, string> = {}) {
   const r = await fetch(`${obj(i, service, key)}/${name}`, { method: "PUT", body, headers: { "content-type": "text/plain", ...headers }, signal: AbortSignal.timeout(15_000) });
   const text = await r.text();
@@ -142,11 +156,7 @@ describe("data plane on 3 real nodes", () => {
   });
 
   test("a paused leader is superseded; resumed, it never answers a read with its old state", async () => {
-    await settled(3);
-    const metaLeader = await leaderOf(cluster);
-    const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
-    const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
-    const victimIndex = cluster.nodes.findIndex((n, i) => n !== metaLeader && rows.some((r) => r.leader === names[i]));
+    const { rows, names, victimIndex } = await partitionLeaderVictim();
     const victim = cluster.nodes[victimIndex]!;
     const led = rows.find((r) => r.leader === names[victimIndex])!.id;
     const table = evenPartitionTable(4);
@@ -177,13 +187,7 @@ describe("data plane on 3 real nodes", () => {
   }, 60_000);
 
   test("kill -9 of a partition leader's node: another worker takes over and no acknowledged write is lost", async () => {
-    await settled(3);
-    const metaLeader = await leaderOf(cluster);
-    const rows = (await json<{ partitions: PartitionRow[] }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
-    const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
-    // A node that leads a partition and is not the metadata leader (its loss tests partitions alone).
-    const victimIndex = cluster.nodes.findIndex((n, i) => n !== metaLeader && rows.some((r) => r.leader === names[i]));
-    expect(victimIndex).toBeGreaterThanOrEqual(0);
+    const { metaLeader, names, victimIndex } = await partitionLeaderVictim();
     const victim = cluster.nodes[victimIndex]!;
     const survivor = cluster.nodes.findIndex((n, i) => i !== victimIndex);
     const keys = Array.from({ length: 24 }, (_, i) => `key-${i}`);

@@ -47,15 +47,20 @@ export class ClusterController {
       const address = addressOf(id);
       return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
     };
-    this.logs = new LogController({
-      bifrost: b,
+    // What both controllers need to find live nodes; each keeps its own liveness tracker (the log
+    // controller resets its tracker when it pauses, and pings log-servers only).
+    const shared = {
       peers,
       directory: bifrost.directory,
-      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       refusesConnections,
       connectionLost,
       isLeader: this.deps.isLeader,
       refreshNodes: () => bifrost.refreshNodes(),
+    };
+    this.logs = new LogController({
+      ...shared,
+      bifrost: b,
+      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       options: {
         intervalMs: c["controller-interval-ms"],
         failureTimeoutMs: c["failure-timeout-ms"],
@@ -70,15 +75,9 @@ export class ClusterController {
     });
     this.logs.start();
     this.partitions = new PartitionController({
+      ...shared,
       metadata: this.deps.metadata,
-      peers,
-      directory: bifrost.directory,
-      // Its own tracker: the log controller resets its tracker when it pauses, and pings log-servers only.
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
-      refusesConnections,
-      connectionLost,
-      isLeader: this.deps.isLeader,
-      refreshNodes: () => bifrost.refreshNodes(),
       intervalMs: c["controller-interval-ms"],
       probeIntervalMs: Math.max(50, c["probe-interval-ms"] || 100),
       failureTimeoutMs: c["failure-timeout-ms"],

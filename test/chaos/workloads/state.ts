@@ -8,9 +8,8 @@
 // applied but was answered 412 on its retry (idempotency broken) or applied twice shows as too high.
 import { request, type Outcome } from "../client.ts";
 import type { CompleteEvent, Operation } from "../history.ts";
-import { checkRegisters } from "../checker/register.ts";
 import type { CheckBounds } from "../checker/linearizable.ts";
-import { complete, countStatuses } from "./register.ts";
+import { casCompletion, checkRegisterOps, complete, RegisterKeys } from "./register.ts";
 import { retrying, type CheckOutcome, type ClientState, type Endpoint, type Workload, type WorkloadContext } from "./types.ts";
 
 export interface StateOptions {
@@ -27,19 +26,10 @@ const ENTRY = "v";
 /** Retries of an increment whose outcome is unknown, with the same Idempotency-Key. */
 const INCREMENT_RETRIES = 8;
 
-interface Slot {
-  key: string;
-  ops: number;
-}
-
 export class StateWorkload implements Workload {
   readonly name = "state";
   readonly defaultClients: number;
-  private readonly slots: Slot[] = [];
-  private readonly used: string[] = [];
-  private readonly lastVersion = new Map<string, number>();
-  private nextKey = 0;
-  private nextValue = 0;
+  private keys!: RegisterKeys;
   private nextIncrement = 0;
   private counterKey = "";
   private readonly tally = { acked: 0, ackedOnRetry: 0, refused: 0, unknown: 0 };
@@ -50,42 +40,26 @@ export class StateWorkload implements Workload {
   }
 
   async setup(ctx: WorkloadContext): Promise<void> {
-    for (let i = 0; i < (this.options.keys ?? 4); i++) this.slots.push(this.freshSlot(ctx));
+    this.keys = new RegisterKeys((n) => `${ctx.runId}-reg-${n}`, this.options.keys ?? 4, this.options.opsPerKey ?? 100);
     this.counterKey = `${ctx.runId}-counter`;
-  }
-
-  private freshSlot(ctx: WorkloadContext): Slot {
-    const key = `${ctx.runId}-reg-${this.nextKey++}`;
-    this.used.push(key);
-    return { key, ops: 0 };
   }
 
   async step(ctx: WorkloadContext, client: ClientState, node: Endpoint): Promise<CompleteEvent> {
     if (client.rng.float() < (this.options.counterShare ?? 0.2)) await this.increment(ctx, client, node);
-    const i = client.rng.int(0, this.slots.length - 1);
-    const slot = this.slots[i]!;
-    if (++slot.ops >= (this.options.opsPerKey ?? 100)) this.slots[i] = this.freshSlot(ctx);
-    const key = slot.key;
+    const key = this.keys.pick(client);
     const roll = client.rng.float();
     if (roll < 0.45) return this.read(ctx, client.process, key, node);
-    const value = this.nextValue++;
+    const value = this.keys.nextValue();
     if (roll < 0.65) {
       const op = ctx.history.invoke(client.process, this.name, "write", key, { value }, node.name);
       const r = await request(node.ingress, "PUT", entryPath(key), { body: value, timeoutMs: ctx.requestTimeoutMs });
-      if (r.kind === "ok") this.saw(key, (r.body as { version: number }).version);
+      if (r.kind === "ok") this.keys.saw(key, (r.body as { version: number }).version);
       return complete(op, r, (b) => ({ version: (b as { version: number }).version }));
     }
-    const known = this.lastVersion.get(key) ?? 0;
-    const expectedVersion = client.rng.chance(0.75) ? Math.max(1, known) : Math.max(1, known - client.rng.int(1, 2));
+    const expectedVersion = this.keys.expectedVersion(client, key);
     const op = ctx.history.invoke(client.process, this.name, "cas", key, { expectedVersion, value }, node.name);
     const r = await request(node.ingress, "PUT", entryPath(key), { body: value, headers: { "if-match": String(expectedVersion) }, timeoutMs: ctx.requestTimeoutMs });
-    if (r.kind === "ok") this.saw(key, (r.body as { version: number }).version);
-    if (r.kind === "fail" && r.status === 412) {
-      const currentVersion = (r.body as { currentVersion?: number }).currentVersion;
-      if (typeof currentVersion === "number") this.saw(key, currentVersion);
-      return op.fail(r.code, typeof currentVersion === "number" ? { currentVersion } : null);
-    }
-    return complete(op, r, (b) => ({ version: (b as { version: number }).version }));
+    return casCompletion(op, r, key, this.keys);
   }
 
   /** Read the counter, then write n + 1 if the object is still at that version (Idempotency-Key, retried while unknown). */
@@ -128,7 +102,7 @@ export class StateWorkload implements Workload {
     const r = await request(node.ingress, "GET", objectPath(key), { timeoutMs: ctx.requestTimeoutMs });
     if (r.kind === "ok") {
       const b = r.body as { version: number; entries: Array<{ name: string; data: string }> };
-      this.saw(key, b.version);
+      this.keys.saw(key, b.version);
       const entry = b.entries.find((e) => e.name === ENTRY);
       return op.ok({ found: true, value: entry === undefined ? null : JSON.parse(entry.data), version: b.version });
     }
@@ -136,13 +110,9 @@ export class StateWorkload implements Workload {
     return complete(op, r, () => null);
   }
 
-  private saw(key: string, version: number): void {
-    if (version > (this.lastVersion.get(key) ?? 0)) this.lastVersion.set(key, version);
-  }
-
   async finalReads(ctx: WorkloadContext): Promise<void> {
     const process = ctx.history.newProcess();
-    for (const key of this.used) {
+    for (const key of this.keys.used) {
       for (const node of ctx.endpoints()) {
         await retrying(5, async () => (await this.read(ctx, process, key, node)).type === "ok");
       }
@@ -162,22 +132,17 @@ export class StateWorkload implements Workload {
   }
 
   check(ops: readonly Operation[]): CheckOutcome {
-    const mine = ops.filter((o) => o.workload === this.name);
-    const r = checkRegisters(mine, this.options.bounds);
-    const bad = r.parts.filter((p) => p.verdict !== "ok");
+    const c = checkRegisterOps(ops, this.name, "objects", this.options.bounds);
     const t = this.tally;
     const counter = this.finalCounter;
     const counterOk = counter !== undefined && counter >= t.acked && counter <= t.acked + t.unknown;
-    const verdict = r.verdict !== "ok" ? r.verdict : counterOk ? "ok" : "illegal";
     return {
       workload: this.name,
-      verdict,
+      verdict: c.verdict !== "ok" ? c.verdict : counterOk ? "ok" : "illegal",
       summary:
-        `${r.parts.length} objects, ${mine.length} ops (${countStatuses(mine)}); ${r.verdict}` +
-        (bad.length > 0 ? `: ${bad.map((p) => `${p.part} ${p.verdict}${p.reason ? ` (${p.reason})` : ""}`).join(", ")}` : "") +
-        `; counter ${counter ?? "unread"} after ${t.acked} acknowledged increments (${t.ackedOnRetry} on an idempotent retry), ${t.refused} refused, ${t.unknown} unknown: ${counterOk ? "ok" : counter === -1 ? "nodes disagree" : "WRONG"}` +
-        ` in ${Math.round(r.elapsedMs)} ms`,
-      details: { counter, tally: t, parts: r.parts.map((p) => (p.verdict === "ok" ? { part: p.part, verdict: p.verdict, ops: p.ops } : p)) },
+        `${c.summary}; counter ${counter ?? "unread"} after ${t.acked} acknowledged increments (${t.ackedOnRetry} on an idempotent retry), ` +
+        `${t.refused} refused, ${t.unknown} unknown: ${counterOk ? "ok" : counter === -1 ? "nodes disagree" : "WRONG"} in ${c.elapsedMs} ms`,
+      details: { counter, tally: t, ...c.details },
     };
   }
 }
