@@ -420,6 +420,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/partitions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Partitions: leader, followers, epoch, applied/durable LSN, log tail, lag */
+        get: operations["listPartitions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -684,6 +701,59 @@ export interface components {
                  * @example 127.0.0.1:8080
                  */
                 "bind-address": string;
+                /**
+                 * @description Largest state value (one entry) a write may carry; larger ones get 413.
+                 * @default 1048576
+                 */
+                "max-value-bytes": number;
+                /**
+                 * @description Largest data-plane request body (a PATCH of several entries); larger ones get 413.
+                 * @default 4194304
+                 */
+                "max-body-bytes": number;
+                /**
+                 * @description How long a data-plane request may take, waiting for a partition leader included; then it is answered 503 with Retry-After (or 504 when a write's outcome is unknown).
+                 * @default 5000
+                 */
+                "request-timeout-ms": number;
+            };
+            /** @description Partition processors (role `worker`). */
+            worker: {
+                /**
+                 * @description How often a worker checks the partition placement (starts and stops processors, claims leadership).
+                 * @default 100
+                 */
+                "reconcile-interval-ms": number;
+                /**
+                 * @description Most log records a partition processor applies in one store transaction.
+                 * @default 256
+                 */
+                "read-batch-records": number;
+                /**
+                 * @description Longest wait between two reads of an idle partition log by a follower (a leader is woken by its own appends).
+                 * @default 200
+                 */
+                "idle-poll-max-ms": number;
+                /**
+                 * @description How often a partition store is checkpointed (fsynced); the durable LSN advances then.
+                 * @default 1000
+                 */
+                "durability-interval-ms": number;
+                /**
+                 * @description How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).
+                 * @default 86400000
+                 */
+                "idempotency-retention-ms": number;
+                /**
+                 * @description Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.
+                 * @default 4096
+                 */
+                "max-pending-proposals": number;
+                /**
+                 * @description Most expired idempotency results removed per applied write (bounds the work of each write).
+                 * @default 64
+                 */
+                "idempotency-expire-batch": number;
             };
             /** @description The peer fabric: HTTP/2 between nodes. */
             net: {
@@ -2898,6 +2968,75 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPartitions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        partitions: {
+                            id: number;
+                            /** @description The worker placed as leader (`N<n>`), null when none is alive. */
+                            leader: string | null;
+                            /** @description Workers replaying the log as hot standbys. */
+                            followers: string[];
+                            /** @description The partition's leader epoch in metadata (pp_epoch/<p>). */
+                            epoch: number;
+                            /** @description The node that claimed that epoch. */
+                            epochHolder: string | null;
+                            /** @description The placed leader leads: it applied its own announce-leader record. */
+                            leaderApplied: boolean;
+                            /** @description The leader's applied LSN. */
+                            appliedLsn: number | null;
+                            /** @description The leader's durable LSN (applied LSN at the last fsync of its store). */
+                            durableLsn: number | null;
+                            /** @description The log's tail (first unwritten LSN); null when it cannot be found right now. */
+                            tailLsn: number | null;
+                            /** @description Records in the log the leader has not applied. */
+                            lag: number | null;
+                            replicas: {
+                                node: string;
+                                /** @description follower, candidate or leader */
+                                role: string;
+                                appliedLsn: number;
+                                durableLsn: number;
+                                /** @description Why the processor stopped (a record it cannot apply); null while it runs. */
+                                stopped: string | null;
+                            }[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,6 +2,7 @@
 // cairn's single entry point: argv → one of the commands in cli/.
 import { Command, CommanderError } from "commander";
 import { openApiText } from "./admin/index.ts";
+import { dataPlaneOpenApiText } from "./ingress/index.ts";
 import { ctlCommand } from "./cli/ctl/index.ts";
 import { devCommand } from "./cli/dev.ts";
 import { EXIT } from "./cli/exit-codes.ts";
@@ -19,8 +20,9 @@ function program(): Command {
   p.addCommand(ctlCommand());
   p.command("openapi")
     .description("Print the admin API's OpenAPI document (JSON) without starting a server")
-    .action(async () => {
-      process.stdout.write(await openApiText());
+    .option("--data-plane", "print the data-plane API's document instead")
+    .action(async (opts: { dataPlane?: boolean }) => {
+      process.stdout.write(opts.dataPlane ? await dataPlaneOpenApiText() : await openApiText());
     });
   p.command("version")
     .description("Print the version of this binary")

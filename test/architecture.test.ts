@@ -32,7 +32,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // the node builds and orders the roles; the CLI drives nodes; main dispatches to the CLI
   node: ["admin", "ingress", "worker", "snapshot", "bifrost", "logserver", "metadata", "config", "net", "raft", "ids", "observability", "version"],
   cli: ["node", "admin", "config", "metadata", "bifrost", "net", "ids", "observability", "version", "openapi"],
-  main: ["cli", "admin", "observability", "version"],
+  main: ["cli", "admin", "ingress", "observability", "version"],
 };
 
 export interface ImportEdge {

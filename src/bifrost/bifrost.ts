@@ -95,8 +95,9 @@ export class Bifrost {
   /**
    * Reads committed records from `from` on (up to `limit` entries, never past the tail), crossing
    * segments. LSNs at or below the trim point come back as one trim gap, never skipped silently.
+   * `fresh: false`: from the cached chain (see Reader.read).
    */
-  read(log: LogId, from: Lsn, options: { limit?: number; signal?: AbortSignal } = {}): Promise<LogReadResult> {
+  read(log: LogId, from: Lsn, options: { limit?: number; signal?: AbortSignal; fresh?: boolean } = {}): Promise<LogReadResult> {
     return this.reader.read(log, from, options);
   }
 

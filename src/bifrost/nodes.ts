@@ -17,6 +17,8 @@ export interface KnownNode {
   /** The generation that last registered (a higher one than a segment's sequencer means it restarted). */
   readonly generation: number;
   readonly logServer: boolean;
+  /** Runs partition processors (the partition controller places leaders and followers on it). */
+  readonly worker: boolean;
   readonly fabricAddress: string;
 }
 
@@ -36,7 +38,7 @@ export class NodeDirectory {
     const next = new Map<NodeId, KnownNode>();
     for (const n of config.nodes) {
       const id = nodeId(n.id);
-      next.set(id, { id, name: n.name, generation: n.generation, logServer: n.roles.includes("log-server"), fabricAddress: n.fabricAddress });
+      next.set(id, { id, name: n.name, generation: n.generation, logServer: n.roles.includes("log-server"), worker: n.roles.includes("worker"), fabricAddress: n.fabricAddress });
     }
     this.nodes = next;
   }
@@ -55,6 +57,10 @@ export class NodeDirectory {
 
   logServers(): KnownNode[] {
     return this.all().filter((n) => n.logServer);
+  }
+
+  workers(): KnownNode[] {
+    return this.all().filter((n) => n.worker);
   }
 }
 

@@ -33,11 +33,14 @@ export class Reader {
   /**
    * Reads committed records from `from` on (up to `limit` entries, never past the tail), crossing
    * segments. LSNs at or below the trim point come back as one trim gap, never skipped silently.
+   * `fresh: false` starts from this node's cached chain instead of a linearizable read of it: a
+   * tailing reader that polls often (a partition processor) then costs the metadata cluster nothing;
+   * a segment added since shows up once the cache refreshes (or a seal makes the tail re-read it).
    */
-  async read(log: LogId, from: Lsn, options: { limit?: number; signal?: AbortSignal } = {}): Promise<LogReadResult> {
+  async read(log: LogId, from: Lsn, options: { limit?: number; signal?: AbortSignal; fresh?: boolean } = {}): Promise<LogReadResult> {
     const maxReadRecords = this.ctx.deps.options.maxReadRecords;
     const limit = Math.max(1, Math.min(options.limit ?? maxReadRecords, maxReadRecords));
-    const { chain, tail } = await this.tails.chainTail(await this.view.chain(log, true), options.signal);
+    const { chain, tail } = await this.tails.chainTail(await this.view.chain(log, options.fresh ?? true), options.signal);
     const entries: LogReadEntry[] = [];
     let cursor: number = Math.max(LSN_OLDEST, from);
     const self = this.ctx.deps.self().id;

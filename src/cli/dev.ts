@@ -244,10 +244,15 @@ export function devCommand(): Command {
         for (const n of nodes) {
           const a = n.addresses!;
           process.stdout.write(
-            `  ${n.name}  pid ${n.proc.pid}\n    admin API  ${a.admin}\n    OpenAPI    ${a.admin}/openapi.json\n    fabric     h2c://${a.fabric}\n    logs       ${join(n.dir, "cairn.log")}\n`,
+            `  ${n.name}  pid ${n.proc.pid}\n    admin API  ${a.admin}\n    OpenAPI    ${a.admin}/openapi.json\n${a.ingress ? `    data plane ${a.ingress}  (OpenAPI ${a.ingress}/openapi.json)\n` : ""}    fabric     h2c://${a.fabric}\n    logs       ${join(n.dir, "cairn.log")}\n`,
           );
         }
-        process.stdout.write(`\nTry:  curl ${nodes[0]!.addresses!.admin}/v1/node\nStop with Ctrl-C.\n`);
+        const dp = nodes[0]!.addresses!.ingress;
+        process.stdout.write(
+          `\nTry:  curl ${nodes[0]!.addresses!.admin}/v1/node\n` +
+            (dp ? `      curl -X PUT ${dp}/v1/objects/greeter/alice/state/greeting -d hello && curl ${dp}/v1/objects/greeter/alice/state\n` : "") +
+            `Stop with Ctrl-C.\n`,
+        );
       }
       // Report nodes that die while the cluster runs; the others keep going.
       for (const n of nodes) {

@@ -46,8 +46,27 @@ export const AdminSection = Type.Object(
 export const IngressSection = Type.Object(
   {
     "bind-address": Address("Where the data-plane API listens (role `ingress`).", "127.0.0.1:8080"),
+    "max-value-bytes": PositiveInt("Largest state value (one entry) a write may carry; larger ones get 413.", 1024 * 1024),
+    "max-body-bytes": PositiveInt("Largest data-plane request body (a PATCH of several entries); larger ones get 413.", 4 * 1024 * 1024),
+    "request-timeout-ms": PositiveInt(
+      "How long a data-plane request may take, waiting for a partition leader included; then it is answered 503 with Retry-After (or 504 when a write's outcome is unknown).",
+      5_000,
+    ),
   },
   { additionalProperties: false, description: "The data-plane HTTP API." },
+);
+
+export const WorkerSection = Type.Object(
+  {
+    "reconcile-interval-ms": PositiveInt("How often a worker checks the partition placement (starts and stops processors, claims leadership).", 100),
+    "read-batch-records": PositiveInt("Most log records a partition processor applies in one store transaction.", 256),
+    "idle-poll-max-ms": PositiveInt("Longest wait between two reads of an idle partition log by a follower (a leader is woken by its own appends).", 200),
+    "durability-interval-ms": PositiveInt("How often a partition store is checkpointed (fsynced); the durable LSN advances then.", 1_000),
+    "idempotency-retention-ms": PositiveInt("How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).", 24 * 60 * 60 * 1000),
+    "max-pending-proposals": PositiveInt("Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.", 4096),
+    "idempotency-expire-batch": PositiveInt("Most expired idempotency results removed per applied write (bounds the work of each write).", 64),
+  },
+  { additionalProperties: false, description: "Partition processors (role `worker`)." },
 );
 
 const F = DEFAULT_FABRIC_OPTIONS;
@@ -177,6 +196,7 @@ export const ConfigSchema = Type.Object(
     }),
     admin: AdminSection,
     ingress: IngressSection,
+    worker: WorkerSection,
     net: NetSection,
     "metadata-server": MetadataServerSection,
     "metadata-client": MetadataClientSection,
@@ -189,6 +209,8 @@ export const ConfigSchema = Type.Object(
 
 export type Config = Static<typeof ConfigSchema>;
 export type NetConfig = Static<typeof NetSection>;
+export type WorkerConfig = Static<typeof WorkerSection>;
+export type IngressConfig = Static<typeof IngressSection>;
 
 /** Walk the schema and collect its defaults into a full config object. */
 export function defaultsOf(schema: TSchema): unknown {

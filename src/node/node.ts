@@ -14,6 +14,8 @@ import { LocalMetadataService } from "../metadata/local-service.ts";
 import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import { BIFROST_RPCS, BifrostRole } from "../bifrost/index.ts";
+import { IngressRole, renderDataPlaneOpenApi } from "../ingress/index.ts";
+import { partitionsOverview, StateRouter, WorkerRole } from "../worker/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
@@ -22,6 +24,9 @@ import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./d
 import { autoReplication, DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 import { RoleSet, type Role } from "./role.ts";
+
+/** How long GET /v1/partitions waits for each worker's status and each log's tail. */
+const PARTITIONS_OVERVIEW_DEADLINE_MS = 1_000;
 
 export interface NodeOptions {
   config: Config;
@@ -51,6 +56,9 @@ export class Node {
   private logServer: LogServerRole | undefined;
   private bifrostRole: BifrostRole | undefined;
   private statusMonitor: ClusterStatusMonitor | undefined;
+  private workerRole: WorkerRole | undefined;
+  private ingressRole: IngressRole | undefined;
+  private stateRouter: StateRouter | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
@@ -199,12 +207,54 @@ export class Node {
     });
     this.bifrostRole = bifrost;
     roles.push({ name: "bifrost", start: () => bifrost.start(), stop: () => bifrost.stop(), notReadyReasons: none });
+    if (config.roles.includes("worker")) {
+      const w = config.worker;
+      const worker = new WorkerRole({
+        dataDir: this.dataDir.path,
+        options: {
+          reconcileIntervalMs: w["reconcile-interval-ms"],
+          readBatchRecords: w["read-batch-records"],
+          idlePollMaxMs: w["idle-poll-max-ms"],
+          durabilityIntervalMs: w["durability-interval-ms"],
+          idempotencyRetentionMs: w["idempotency-retention-ms"],
+          expireBatch: w["idempotency-expire-batch"],
+          maxPendingProposals: w["max-pending-proposals"],
+        },
+        metadata: () => this.metadataService?.api(),
+        bifrost: () => bifrost.bifrost(),
+        self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
+        fabricServer,
+        registry: this.metrics,
+        logger: this.log.child({ component: "worker" }),
+      });
+      this.workerRole = worker;
+      roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: () => worker.notReadyReasons() });
+    }
+    if (config.roles.includes("ingress")) {
+      this.stateRouter = new StateRouter({
+        metadata: () => this.metadataService?.api(),
+        fabricClient,
+        addressOf: (id) => bifrost.directory.addressOf(id),
+        self: () => this.nodeIdValue,
+        localWorker: () => this.workerRole,
+      });
+      let spec: Promise<unknown> | undefined;
+      const ingress = new IngressRole({
+        config: config.ingress,
+        router: () => (this.metadataService?.api() === undefined ? undefined : this.stateRouter),
+        spec: () => (spec ??= renderDataPlaneOpenApi()),
+        logger: this.log.child({ component: "ingress" }),
+      });
+      this.ingressRole = ingress;
+      roles.push({ name: "ingress", start: () => ingress.start(), stop: () => ingress.stop(), notReadyReasons: none });
+    }
     // On every node, as the log controller always ran: it acts only while this node leads metadata.
     const controller = new ClusterController({
       bifrost,
       fabricClient,
       config: config.bifrost,
       isLeader: () => this.leadsMetadata(),
+      metadata: () => this.metadataService?.api(),
       logger: this.log,
     });
     roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
@@ -232,7 +282,7 @@ export class Node {
       name: "admin-api",
       start: () => {
         const admin = this.startAdmin();
-        this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: null };
+        this.addressesValue = { pid: process.pid, admin, fabric: this.fabricAddress, ingress: this.ingressRole?.url ?? null };
         monitor.start();
       },
       stop: async () => {
@@ -505,6 +555,20 @@ export class Node {
       },
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
+      partitions: async () => {
+        const metadata = this.metadataService?.api();
+        if (metadata === undefined || this.bifrostRole === undefined || this.fabricClient === undefined) return undefined;
+        await this.bifrostRole.refreshNodes();
+        return partitionsOverview({
+          metadata,
+          bifrost: this.bifrostRole.bifrost(),
+          directory: this.bifrostRole.directory,
+          fabricClient: this.fabricClient,
+          self: this.nodeIdValue,
+          localWorker: this.workerRole,
+          deadlineMs: PARTITIONS_OVERVIEW_DEADLINE_MS,
+        });
+      },
     };
   }
 }

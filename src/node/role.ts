@@ -1,5 +1,6 @@
 // The one interface through which a node starts and stops what it runs, and the one place that says
-// in what order. Roles (log-server, bifrost, the cluster controller, the admin API, metadata) and the
+// in what order. Roles (log-server, bifrost, worker, the cluster controller, ingress, the admin API,
+// metadata) and the
 // node's own peer fabric are all started in START_ORDER and stopped in STOP_ORDER; a role a node does
 // not run is skipped. Roles never import this file: they fit the interface by shape.
 
@@ -20,22 +21,36 @@ export interface Role {
 
 /**
  * Start: the fabric server and client first (every role registers RPC handlers or calls peers);
- * the log-server before bifrost (bifrost stores to the local record store directly); the cluster
- * controller after bifrost (it drives bifrost); the admin API before metadata (a node that waits to
- * join the metadata cluster already answers /health, /ready and /v1/node); metadata last (it
- * registers the node, which needs the admin and fabric addresses).
+ * the log-server before bifrost (bifrost stores to the local record store directly); the worker
+ * after bifrost (its processors read and append partition logs through it); the cluster controller
+ * after bifrost (it drives bifrost); the ingress after the worker (it hands requests to it) and
+ * before the admin API (whose start publishes the node's addresses, the data plane's included);
+ * the admin API before metadata (a node that waits to join the metadata cluster already answers
+ * /health, /ready and /v1/node); metadata last (it registers the node, which needs the admin and
+ * fabric addresses). The worker and the ingress idle until metadata knows the cluster.
  */
-export const START_ORDER = ["fabric-server", "fabric-client", "log-server", "bifrost", "cluster-controller", "admin-api", "metadata"] as const;
+export const START_ORDER = ["fabric-server", "fabric-client", "log-server", "bifrost", "worker", "cluster-controller", "ingress", "admin-api", "metadata"] as const;
 
 /**
- * Stop, outside in: first the admin API (its open connections are closed, so a request still in
- * flight ends unanswered, which its client must treat as "may have been applied"), then the fabric
- * server (peers' requests drain), the cluster controller, bifrost and the log-server, and metadata
- * after them; the fabric client last. The other way round, an append still retrying inside bifrost
+ * Stop, outside in: first the ingress and the admin API (their open connections are closed, so a
+ * request still in flight ends unanswered, which its client must treat as "may have been applied"),
+ * then the fabric server (peers' requests, forwarded data-plane ones included, drain), the worker
+ * (its processors still read the log through bifrost), the cluster controller, bifrost and the
+ * log-server, and metadata after them; the fabric client last. The other way round, an append still retrying inside bifrost
  * found the metadata service gone and was answered 503 CAIRN-CLUSTER-0001 ("not provisioned":
  * nothing applied) although its records had been stored (chaos seed 101, fsync-error nemesis).
  */
-export const STOP_ORDER: readonly RoleName[] = ["admin-api", "fabric-server", "cluster-controller", "bifrost", "log-server", "metadata", "fabric-client"];
+export const STOP_ORDER: readonly RoleName[] = [
+  "ingress",
+  "admin-api",
+  "fabric-server",
+  "worker",
+  "cluster-controller",
+  "bifrost",
+  "log-server",
+  "metadata",
+  "fabric-client",
+];
 
 /** Starts and stops a node's roles in the declared orders. */
 export class RoleSet {

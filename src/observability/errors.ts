@@ -513,6 +513,66 @@ export const ERRORS = {
     "Restart the member named in the message: the metadata service keeps its quorum, but one more failure would stop it.",
   ),
 
+  // ---- PARTITION: partition processors, leadership and placement --------------------------------
+  PARTITION_NOT_LEADER: spec(
+    "CAIRN-PARTITION-0001",
+    503,
+    "This node does not lead the partition (any more)",
+    "Retry after the delay in Retry-After: the request is sent to the partition's current leader once one is known (`cairn ctl partitions list` shows leaders).",
+  ),
+  PARTITION_UNAVAILABLE: spec(
+    "CAIRN-PARTITION-0002",
+    503,
+    "The partition has no leader right now",
+    "Retry after the delay in Retry-After; a new leader is placed within seconds while a worker is alive. If it persists, check `cairn ctl partitions list` and that worker nodes are running.",
+  ),
+  PARTITION_STOPPED: spec(
+    "CAIRN-PARTITION-0003",
+    500,
+    "The partition processor stopped: it met a record it cannot apply",
+    "The log holds a record kind or format this build does not know (written by a newer cairn), or its log was trimmed past what the store holds. Upgrade this node to the version that wrote it; skipping the record would make replicas diverge.",
+  ),
+  PARTITION_WRITE_INDETERMINATE: spec(
+    "CAIRN-PARTITION-0004",
+    504,
+    "The write may or may not have been applied",
+    "Read the object to see whether it was applied, or retry with the same Idempotency-Key: a retry with the key applies at most once.",
+  ),
+
+  PARTITION_OVERLOADED: spec(
+    "CAIRN-PARTITION-0005",
+    503,
+    "The partition's leader has too many writes in flight",
+    "Retry after the delay in Retry-After, or send fewer concurrent writes to the same partition; the bound is worker.max-pending-proposals.",
+  ),
+
+  // ---- STATE: the data plane's object state API -------------------------------------------------
+  STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
+  STATE_VERSION_MISMATCH: spec(
+    "CAIRN-STATE-0002",
+    412,
+    "The object is not at the version given in If-Match",
+    "Read the object again (its current version is in the answer and the ETag header) and retry with that version.",
+  ),
+  STATE_VALUE_TOO_LARGE: spec(
+    "CAIRN-STATE-0003",
+    413,
+    "The value or request body is larger than the data plane accepts",
+    "Keep values under ingress.max-value-bytes (and a PATCH under ingress.max-body-bytes), or raise those limits.",
+  ),
+  STATE_IDEMPOTENCY_CONFLICT: spec(
+    "CAIRN-STATE-0004",
+    422,
+    "The Idempotency-Key was used before with a different request",
+    "Use a new Idempotency-Key for a different request; reuse a key only to retry exactly the same request.",
+  ),
+  STATE_INVALID_REQUEST: spec(
+    "CAIRN-STATE-0005",
+    400,
+    "The request is malformed (service, key or entry name, header or body)",
+    "Service names match [A-Za-z0-9_.-]{1,128}; keys and entry names are 1..512 bytes without control characters; If-Match holds an object version (a non-negative integer); a PATCH body is {\"set\": {name: value}, \"delete\": [names]}.",
+  ),
+
   // ---- CTL: the operator's tool -----------------------------------------------------------------
   CTL_UNREACHABLE: spec(
     "CAIRN-CTL-0001",

@@ -22,6 +22,8 @@ export interface ChaosNode {
   readonly logFile: string;
   adminPort: number;
   fabricPort: number;
+  /** The data plane's port (kept across restarts, like the others). */
+  ingressPort: number;
   /** The proxy listener other nodes dial (the node's advertised fabric address). */
   readonly advertised: string;
   process: SpawnedNode | null;
@@ -185,6 +187,10 @@ export class ChaosCluster {
     return `http://${n.ip}:${n.adminPort}`;
   }
 
+  ingressUrl(n: ChaosNode): string {
+    return `http://${n.ip}:${n.ingressPort}`;
+  }
+
   /** Nodes whose process runs (paused ones included). */
   running(): ChaosNode[] {
     return this.nodes.filter((n) => n.process !== null && isRunning(n.process.proc));
@@ -209,6 +215,7 @@ export class ChaosCluster {
         logFile: join(dir, `${name}.log`),
         adminPort: await freePort(ip),
         fabricPort: await freePort(ip),
+        ingressPort: await freePort(ip),
         advertised,
         process: null,
         paused: false,
@@ -252,7 +259,10 @@ export class ChaosCluster {
       "--fabric-address",
       `${n.ip}:${n.fabricPort}`,
       "--ingress-address",
-      `${n.ip}:0`,
+      `${n.ip}:${n.ingressPort}`,
+      // The log workloads append raw records to partition logs: no worker unless a workload asks.
+      "--roles",
+      "metadata-server,log-server,admin,ingress",
       "--set",
       `net.advertised-address=${n.advertised}`,
       ...(seeds.length > 0 ? ["--set", `metadata-client.addresses=${seeds.join(",")}`] : []),
@@ -300,6 +310,7 @@ export class ChaosCluster {
       if (i >= 0) this.unexpectedExits.splice(i, 1);
       n.adminPort = await freePort(n.ip);
       n.fabricPort = await freePort(n.ip);
+      n.ingressPort = await freePort(n.ip);
       this.log(`${n.name} exited during start; retrying with admin port ${n.adminPort}, fabric port ${n.fabricPort}`);
     }
   }

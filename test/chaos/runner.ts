@@ -15,11 +15,12 @@ import { REPO_ROOT } from "./node-process.ts";
 import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
+import { StateWorkload } from "./workloads/state.ts";
 import { SetWorkload } from "./workloads/set.ts";
 import { HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
 import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./workloads/types.ts";
 
-export const WORKLOADS = ["register", "set", "log"] as const;
+export const WORKLOADS = ["register", "set", "log", "state"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface ChaosOptions {
@@ -128,6 +129,8 @@ function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
       return new SetWorkload({ ...(clients ? { clients } : {}), ...(options.setAddsPerKey ? { addsPerKey: options.setAddsPerKey } : {}) });
     case "log":
       return new LogWorkload(undefined, clients ? { clients } : {});
+    case "state":
+      return new StateWorkload({ ...(clients ? { clients } : {}), ...(options.opsPerKey ? { opsPerKey: options.opsPerKey } : {}), ...(options.checkBounds ? { bounds: options.checkBounds } : {}) });
   }
 }
 
@@ -164,7 +167,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       history,
       runId,
       requestTimeoutMs: options.requestTimeoutMs,
-      endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n) })),
+      endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n), ingress: c.ingressUrl(n) })),
       log,
     };
     const workloads: Workload[] = [];
@@ -276,7 +279,7 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
           const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
           if (r.kind === "ok") {
             if (!logToo) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-            const a = await logApi.append({ name: n.name, admin: base }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
+            const a = await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
             if (a.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
             lastError = `log append: ${a.code}`;
           } else lastError = `read: ${r.code}`;
@@ -334,4 +337,17 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
     copyFileSync(join(dir, f), join(out, "strace", f));
   }
   return out;
+}
+
+/** What a chaos test prints and fails with: the run's log lines, each check, liveness, crashes, how to rerun. */
+export function testSummary(result: ChaosResult, seed: number, lines: readonly string[], testFile: string): string {
+  return [
+    ...lines,
+    ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
+    ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
+    ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
+    `seed ${seed}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
+    ...(result.error ? [`error: ${result.error}`] : []),
+    ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${seed} bun test ${testFile}`] : []),
+  ].join("\n");
 }

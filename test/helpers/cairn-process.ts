@@ -90,6 +90,11 @@ export interface NodeProcess {
 }
 
 /** Spawn `cairn server` on port 0 with its own data dir, and wait until /ready answers 200. */
+/** Every role but the worker (see startNode). */
+export const TEST_DEFAULT_ROLES = "metadata-server,log-server,admin,ingress";
+/** Every role, the worker included: for tests of partitions and the data plane. */
+export const ALL_ROLES = "metadata-server,log-server,worker,admin,ingress";
+
 export async function startNode(
   options: {
     name?: string;
@@ -114,6 +119,9 @@ export async function startNode(
       "--admin-address", "127.0.0.1:0",
       "--fabric-address", "127.0.0.1:0",
       "--ingress-address", "127.0.0.1:0",
+      // No worker unless a test asks for it (a later --roles wins): tests of raw logs append their
+      // own records to logs 0..n, which are partition logs; a processor would (rightly) stop on them.
+      "--roles", TEST_DEFAULT_ROLES,
       ...(options.args ?? []),
     ],
     { env: { ...cleanEnv(), ...options.env }, stdout: logFd, stderr: logFd, stdin: "ignore" },

@@ -11,6 +11,7 @@ import { clusterRoutes } from "./cluster-routes.ts";
 import { metadataRoutes } from "./metadata-routes.ts";
 import { metadataServerRoutes } from "./metadata-server-routes.ts";
 import { logRoutes } from "./log-routes.ts";
+import { partitionRoutes } from "./partition-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
@@ -73,7 +74,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(clusterRoutes(deps))
     .use(metadataRoutes(deps))
     .use(metadataServerRoutes(deps))
-    .use(logRoutes(deps));
+    .use(logRoutes(deps))
+    .use(partitionRoutes(deps));
 }
 
 function specPlugin() {
@@ -96,6 +98,7 @@ function specPlugin() {
         { name: "metadata", description: "The versioned metadata store (any node answers)" },
         { name: "metadata-server", description: "The metadata cluster's servers and membership" },
         { name: "logs", description: "Logs (chains of segments): tail, seal, trim, reconfigure, append and read" },
+        { name: "partitions", description: "Partitions: placement, leader epochs, processors' applied and durable LSNs" },
       ],
     },
   });

@@ -7,6 +7,7 @@ import type { MetadataApi } from "../../metadata/api.ts";
 import type { ClusterInfo } from "../../metadata/nodes-config.ts";
 import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
+import type { PartitionOverview } from "../../worker/index.ts";
 import type { NodeInfo } from "./models.ts";
 import type { ClusterStatus } from "../status/schema.ts";
 
@@ -33,6 +34,8 @@ export interface AdminDeps {
   metadataService(): MetadataService | undefined;
   /** The node's logs layer (undefined before it started). */
   logs(): Bifrost | undefined;
+  /** The cluster's partitions as every worker reports them; undefined while not provisioned. */
+  partitions(): Promise<PartitionOverview[] | undefined>;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

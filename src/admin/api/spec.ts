@@ -68,6 +68,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     clusterStatus: unavailable,
     metadataService: unavailable,
     logs: unavailable,
+    partitions: unavailable,
     onBug: unavailable,
   };
   return finishSpec((await renderOpenApi(deps)) as Record<string, unknown>);

@@ -1,13 +1,15 @@
 // The cluster controller: the decisions that need one actor for the whole cluster, taken on the node
 // that leads the metadata cluster (a new leader takes over with a fresh view; elsewhere it idles).
-// Today that is the log controller (segments, sequencers, nodesets); partition placement and
-// snapshot scheduling join it here. The node starts and stops it as a role, after bifrost.
+// The log controller (segments, sequencers, nodesets) and the partition controller (which worker
+// leads and follows each partition); snapshot scheduling joins them here. The node starts and stops it as a role, after bifrost.
 import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
+import type { MetadataApi } from "../../metadata/api.ts";
 import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
+import { PartitionController } from "./partition-controller.ts";
 
 export interface ClusterControllerDeps {
   readonly bifrost: BifrostRole;
@@ -15,6 +17,8 @@ export interface ClusterControllerDeps {
   readonly config: BifrostConfig;
   /** Whether this node should act: it leads the metadata cluster (or holds the local metadata store). */
   readonly isLeader: () => boolean;
+  /** The metadata store (undefined before provisioning): partition placement is written there. */
+  readonly metadata: () => MetadataApi | undefined;
   readonly logger: Logger;
 }
 
@@ -23,6 +27,7 @@ const IMPROVE_INTERVAL_MIN_MS = 10_000;
 
 export class ClusterController {
   private logs: LogController | undefined;
+  private partitions: PartitionController | undefined;
 
   constructor(private readonly deps: ClusterControllerDeps) {}
 
@@ -33,22 +38,29 @@ export class ClusterController {
     const b = bifrost.bifrost();
     if (peers === undefined || b === undefined) throw new Error("the cluster controller starts after bifrost");
     const addressOf = (id: NodeId) => bifrost.directory.addressOf(id);
-    this.logs = new LogController({
-      bifrost: b,
+    const connectionLost = (id: NodeId) => {
+      const address = addressOf(id);
+      const s = address === undefined ? null : fabricClient.peerStatus(address);
+      return s !== null && !s.connected && s.consecutiveFailures > 0;
+    };
+    const refusesConnections = (id: NodeId, signal: AbortSignal) => {
+      const address = addressOf(id);
+      return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
+    };
+    // What both controllers need to find live nodes; each keeps its own liveness tracker (the log
+    // controller resets its tracker when it pauses, and pings log-servers only).
+    const shared = {
       peers,
       directory: bifrost.directory,
-      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
-      refusesConnections: (id, signal) => {
-        const address = addressOf(id);
-        return address === undefined ? Promise.resolve(false) : connectionRefused(address, signal);
-      },
-      connectionLost: (id) => {
-        const address = addressOf(id);
-        const s = address === undefined ? null : fabricClient.peerStatus(address);
-        return s !== null && !s.connected && s.consecutiveFailures > 0;
-      },
+      refusesConnections,
+      connectionLost,
       isLeader: this.deps.isLeader,
       refreshNodes: () => bifrost.refreshNodes(),
+    };
+    this.logs = new LogController({
+      ...shared,
+      bifrost: b,
+      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       options: {
         intervalMs: c["controller-interval-ms"],
         failureTimeoutMs: c["failure-timeout-ms"],
@@ -62,10 +74,22 @@ export class ClusterController {
       logger: this.deps.logger.child({ component: "log-controller" }),
     });
     this.logs.start();
+    this.partitions = new PartitionController({
+      ...shared,
+      metadata: this.deps.metadata,
+      liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
+      intervalMs: c["controller-interval-ms"],
+      probeIntervalMs: Math.max(50, c["probe-interval-ms"] || 100),
+      failureTimeoutMs: c["failure-timeout-ms"],
+      logger: this.deps.logger.child({ component: "partition-controller" }),
+    });
+    this.partitions.start();
   }
 
   /** Waits for reconfigurations in flight; call before bifrost stops. */
   async stop(): Promise<void> {
+    await this.partitions?.stop();
+    this.partitions = undefined;
     await this.logs?.stop();
     this.logs = undefined;
   }

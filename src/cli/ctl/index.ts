@@ -5,8 +5,40 @@ import { Command, Option } from "commander";
 import { stringify as toToml } from "smol-toml";
 import { EXIT } from "../exit-codes.ts";
 import { adminClient, call, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
+import type { CtlHelpers } from "./logs.ts";
 import { logsCommand } from "./logs.ts";
+import { table } from "./format.ts";
 import { statusCommand } from "./status.ts";
+/** `cairn ctl partitions list`: leader, followers, epoch, applied/durable LSN, log tail and lag. */
+function partitionsCommand(h: CtlHelpers): Command {
+  const cmd = new Command("partitions").description("Partitions: where their processors run and how far they are");
+  cmd
+    .command("list")
+    .description("Every partition: leader, followers, epoch, the leader's applied and durable LSN, the log tail and the lag")
+    .action(
+      h.action(async (g) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.GET("/v1/partitions"));
+        h.print(g, r, () =>
+          table([
+            ["ID", "LEADER", "FOLLOWERS", "EPOCH", "LEADING", "APPLIED", "DURABLE", "TAIL", "LAG"],
+            ...r.partitions.map((p) => [
+              p.id,
+              p.leader ?? "-",
+              p.followers.join(",") || "-",
+              p.epochHolder === null ? "-" : `${p.epoch} (${p.epochHolder})`,
+              p.leaderApplied ? "yes" : "no",
+              p.appliedLsn ?? "-",
+              p.durableLsn ?? "-",
+              p.tailLsn ?? "-",
+              p.lag ?? "-",
+            ]),
+          ]),
+        );
+      }),
+    );
+  return cmd;
+}
 
 function usage(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -218,6 +250,7 @@ export function ctlCommand(): Command {
     );
 
   ctl.addCommand(logsCommand({ action, print, intArg, usage }));
+  ctl.addCommand(partitionsCommand({ action, print, intArg, usage }));
 
   const config = ctl.command("config").description("Configuration of a node");
   config

@@ -104,6 +104,7 @@ export function statusCommand(h: CtlHelpers): Command {
           `State      ${node.lifecycle.state}${readiness.ready ? ", ready" : `, not ready: ${readiness.reasons.join("; ")}`}`,
           `Roles      ${node.roles.join(", ")}`,
           `Admin      ${node.addresses.admin}`,
+          `Data plane ${node.addresses.ingress ?? "-  (no ingress role)"}`,
           `Fabric     ${node.addresses.fabric}`,
           `Data dir   ${node.dataDir}`,
           `Version    ${node.version} (pid ${node.pid})`,

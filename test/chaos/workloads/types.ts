@@ -9,6 +9,8 @@ export interface Endpoint {
   readonly name: string;
   /** Base URL of the node's admin API (called directly, not through the fault proxy). */
   readonly admin: string;
+  /** Base URL of the node's data-plane API (also direct). */
+  readonly ingress: string;
 }
 
 export interface WorkloadContext {

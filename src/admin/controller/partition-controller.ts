@@ -1,0 +1,200 @@
+// The partition controller: on the metadata leader, decides for every partition which live worker
+// leads it and which follow (planPartitionPlacement, pure), and writes the result to the
+// `partition_placement` document by compare-and-set; workers act on it (worker/role.ts). A leader
+// whose node died moves to a live follower (it has replayed the log), followers are refilled, and a
+// node that joins takes leaderships over one at a time until they are spread evenly.
+// Invariants: a live leader is never moved except to even out leaderships (at most one move per
+// round, so joins do not churn); every leader and follower is a distinct, live worker.
+import type { Logger } from "../../observability/log.ts";
+import { ANSWERED, REFUSED, SILENT, type BifrostPeers, type LivenessTracker, type NodeDirectory, type ProbeResult } from "../../bifrost/index.ts";
+import type { NodeId } from "../../ids/index.ts";
+import type { MetadataApi } from "../../metadata/api.ts";
+import { DOES_NOT_EXIST, matchesVersion } from "../../metadata/kv.ts";
+import { PLACEMENT_KEY, type PartitionPlacement, type PartitionPlacementEntry, type PartitionTable } from "../../worker/index.ts";
+
+export interface PartitionPlanInput {
+  readonly partitions: readonly number[];
+  readonly current: PartitionPlacement | undefined;
+  /** Live workers (nodes running the worker role that answered). */
+  readonly alive: readonly NodeId[];
+  /** Copies of each partition's processor: one leader and `replication - 1` followers. */
+  readonly replication: number;
+}
+
+/** The placement for this round (pure; equal input gives equal output). */
+export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlacement {
+  const alive = [...input.alive].sort();
+  const isAlive = new Set<string>(alive);
+  const leads = new Map<string, number>(alive.map((n) => [n, 0]));
+  const holds = new Map<string, number>(alive.map((n) => [n, 0]));
+  const previous = new Map((input.current?.partitions ?? []).map((p) => [p.id, p]));
+  const least = (candidates: readonly string[], count: Map<string, number>, salt: number): string | undefined => {
+    let best: string | undefined;
+    let bestScore = Infinity;
+    candidates.forEach((c, i) => {
+      // Ties go round-robin by partition id, so a fresh cluster spreads leaders evenly.
+      const score = (count.get(c) ?? 0) * 1e6 + ((i - salt) % candidates.length + candidates.length) % candidates.length;
+      if (score < bestScore) {
+        bestScore = score;
+        best = c;
+      }
+    });
+    return best;
+  };
+  const out: PartitionPlacementEntry[] = [];
+  // Keep every live leader first, so the counts that place the others include them.
+  for (const id of input.partitions) {
+    const prev = previous.get(id);
+    if (prev?.leader != null && isAlive.has(prev.leader)) leads.set(prev.leader, (leads.get(prev.leader) ?? 0) + 1);
+  }
+  for (const id of input.partitions) {
+    const prev = previous.get(id);
+    let leader = prev?.leader != null && isAlive.has(prev.leader) ? prev.leader : undefined;
+    const liveFollowers = (prev?.followers ?? []).filter((f) => isAlive.has(f) && f !== leader);
+    if (leader === undefined) {
+      // A follower has replayed the log: it takes over with little to catch up.
+      leader = least(liveFollowers, leads, id) ?? least(alive, leads, id);
+      if (leader !== undefined) leads.set(leader, (leads.get(leader) ?? 0) + 1);
+    }
+    const followers = liveFollowers.filter((f) => f !== leader).slice(0, Math.max(0, input.replication - 1));
+    while (leader !== undefined && followers.length < input.replication - 1) {
+      const next = least(alive.filter((n) => n !== leader && !followers.includes(n)), holds, id);
+      if (next === undefined) break;
+      followers.push(next);
+    }
+    for (const n of [leader, ...followers]) if (n !== undefined) holds.set(n, (holds.get(n) ?? 0) + 1);
+    out.push({ id, leader: leader ?? null, followers });
+  }
+  // Even out leaderships: one move per round, to a follower of the partition where possible.
+  if (alive.length > 1) {
+    const count = (n: string) => out.filter((p) => p.leader === n).length;
+    const busiest = alive.reduce((a, b) => (count(b) > count(a) ? b : a));
+    const idlest = alive.reduce((a, b) => (count(b) < count(a) ? b : a));
+    if (count(busiest) - count(idlest) > 1) {
+      const candidates = out.filter((p) => p.leader === busiest);
+      const move = candidates.find((p) => p.followers.includes(idlest)) ?? candidates[candidates.length - 1];
+      if (move !== undefined) {
+        const followers = [busiest, ...move.followers.filter((f) => f !== idlest)].slice(0, Math.max(0, input.replication - 1));
+        out[out.indexOf(move)] = { id: move.id, leader: idlest, followers };
+      }
+    }
+  }
+  return { partitions: out };
+}
+
+export interface PartitionControllerDeps {
+  readonly metadata: () => MetadataApi | undefined;
+  readonly peers: BifrostPeers;
+  readonly directory: NodeDirectory;
+  readonly liveness: LivenessTracker;
+  readonly refusesConnections: (id: NodeId, signal: AbortSignal) => Promise<boolean>;
+  /** Whether the fabric lost its connection to the node and has not reconnected (cheap, local). */
+  readonly connectionLost?: (id: NodeId) => boolean;
+  readonly isLeader: () => boolean;
+  readonly refreshNodes: () => Promise<void>;
+  readonly intervalMs: number;
+  /** A round follows this soon when a worker is under suspicion (its last ping failed). */
+  readonly probeIntervalMs: number;
+  readonly failureTimeoutMs: number;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+export class PartitionController {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private watchTimer: ReturnType<typeof setInterval> | undefined;
+  private running = false;
+  private stopped = false;
+  private readonly abort = new AbortController();
+  private lastWarnMs = 0;
+  private readonly nowMs: () => number;
+
+  constructor(private readonly deps: PartitionControllerDeps) {
+    this.nowMs = deps.nowMs ?? Date.now;
+  }
+
+  start(): void {
+    this.schedule(this.deps.intervalMs);
+    // Between rounds: a worker whose fabric connection dropped (a killed process drops it at once)
+    // starts a round now instead of at the next tick; the round's pings and refusals decide.
+    if (this.deps.connectionLost !== undefined) this.watchTimer = setInterval(() => this.watch(), this.deps.probeIntervalMs);
+  }
+
+  private watch(): void {
+    if (this.running || this.stopped || !this.deps.isLeader()) return;
+    const now = this.nowMs();
+    const lost = this.deps.directory.workers().some((n) => this.deps.liveness.status(n.id, now) === "alive" && this.deps.connectionLost?.(n.id) === true);
+    if (!lost) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    if (this.timer) clearTimeout(this.timer);
+    while (this.running) await Bun.sleep(5);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.round().then((suspect) => this.schedule(suspect ? this.deps.probeIntervalMs : this.deps.intervalMs)), ms);
+  }
+
+  /** One round; resolves whether a worker is under suspicion (then the next round comes sooner). */
+  async round(): Promise<boolean> {
+    if (this.running || this.stopped) return false;
+    this.running = true;
+    try {
+      const api = this.deps.metadata();
+      if (api === undefined || !this.deps.isLeader()) return false;
+      await this.deps.refreshNodes();
+      const workers = this.deps.directory.workers();
+      await Promise.all(workers.map((n) => this.probe(n.id)));
+      const now = this.nowMs();
+      const alive = workers.filter((n) => this.deps.liveness.status(n.id, now) === "alive").map((n) => n.id);
+      const suspect = workers.some((n) => this.deps.liveness.suspect(n.id, now));
+      const [tableV, clusterV, current] = await Promise.all([
+        api.get("partition_table", { consistency: "stale" }),
+        api.get("cluster", { consistency: "stale" }),
+        api.get(PLACEMENT_KEY, { consistency: "linearizable" }),
+      ]);
+      if (tableV === undefined) return suspect;
+      const table = tableV.value as PartitionTable;
+      const replication = Math.min(3, Math.max(1, (clusterV?.value as { replication?: number } | undefined)?.replication ?? 1));
+      const plan = planPartitionPlacement({
+        partitions: table.partitions.map((p) => p.id),
+        current: current?.value as PartitionPlacement | undefined,
+        alive,
+        replication,
+      });
+      if (JSON.stringify(plan) !== JSON.stringify(current?.value)) {
+        await api.put(PLACEMENT_KEY, plan, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
+        this.deps.logger.info({ placement: plan.partitions.map((p) => `${p.id}:${p.leader ?? "-"}[${p.followers.join(",")}]`).join(" ") }, "partition placement changed");
+      }
+      return suspect;
+    } catch (e) {
+      if (this.nowMs() - this.lastWarnMs > 10_000) {
+        this.lastWarnMs = this.nowMs();
+        this.deps.logger.warn({ err: e }, "partition controller round failed; retrying");
+      }
+      return true;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async probe(id: NodeId): Promise<void> {
+    const timeoutMs = Math.max(50, Math.min(1000, Math.floor(this.deps.failureTimeoutMs / 2)));
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
+    const answer = await this.deps.peers.ping(id, signal).catch(() => undefined);
+    let result: ProbeResult = SILENT;
+    if (answer !== undefined && answer.node === id) result = ANSWERED(answer.generation);
+    else if (answer === undefined && !signal.aborted) {
+      const dial = AbortSignal.any([AbortSignal.timeout(500), this.abort.signal]);
+      if (await this.deps.refusesConnections(id, dial).catch(() => false)) result = REFUSED;
+    }
+    this.deps.liveness.probed(id, this.nowMs(), result);
+  }
+}

@@ -1,0 +1,356 @@
+// The partition processor's driver: tails its partition's log from the applied LSN, decodes records,
+// asks the pure core (core.ts) what each means, and commits a batch of effects with the new applied
+// LSN in one store transaction; then it answers the proposals that batch decided. As leader it
+// proposes records (announce-leader, mutations) and waits for its own apply of them.
+// Invariants: a proposal is answered only after the record is durable in the log and applied here;
+// a record this build cannot apply stops the partition (status `stopped`), it is never skipped; a
+// deposed leader's pending proposals are failed, never answered as applied.
+import type { Logger } from "../observability/log.ts";
+import { CairnError, invariant } from "../observability/errors.ts";
+import { decide, type CoreOptions, type Outcome, type ProcessorMeta } from "./core.ts";
+import { decodeEnvelope, encodeEnvelope, type RecordBody } from "./envelope.ts";
+import type { PartitionStore } from "./store.ts";
+
+export type ReadEntry =
+  | { readonly kind: "record"; readonly lsn: number; readonly payload: Uint8Array }
+  | { readonly kind: "trim-gap"; readonly from: number; readonly to: number };
+
+/** The partition's log as the processor sees it (bifrost in production). */
+export interface PartitionLog {
+  read(from: number, limit: number, signal: AbortSignal): Promise<{ entries: ReadEntry[]; tailLsn: number }>;
+  append(payloads: Uint8Array[], signal: AbortSignal): Promise<{ first: number; last: number }>;
+}
+
+export interface ProcessorOptions extends CoreOptions {
+  /** Most records read and applied in one store transaction. */
+  readonly readBatchRecords: number;
+  /** Longest wait between two reads of an idle log (followers; a leader is woken by its appends). */
+  readonly idlePollMaxMs: number;
+  /** Period of the store checkpoint that advances the durable LSN. */
+  readonly durabilityIntervalMs: number;
+  /** Most proposals of one partition waiting for their apply; more are refused (503, retry). */
+  readonly maxPendingProposals: number;
+}
+
+export type ProcessorRole =
+  | { readonly kind: "follower" }
+  | { readonly kind: "candidate"; readonly epoch: number }
+  | { readonly kind: "leader"; readonly epoch: number };
+
+export interface ProcessorStatus {
+  readonly partition: number;
+  readonly role: ProcessorRole["kind"];
+  readonly epoch: number;
+  readonly appliedLsn: number;
+  readonly durableLsn: number;
+  readonly tailLsn: number;
+  readonly leaderEpoch: number;
+  readonly leaderNode: string | null;
+  readonly stopped: string | null;
+}
+
+export interface ProcessorDeps {
+  readonly partition: number;
+  readonly store: PartitionStore;
+  readonly log: PartitionLog;
+  readonly self: () => { node: string; generation: number };
+  readonly options: ProcessorOptions;
+  readonly logger: Logger;
+  readonly nowMs: () => number;
+  /** Called after each applied batch (metrics): records, seconds spent applying. */
+  readonly onApplied?: (records: number, seconds: number) => void;
+  readonly onLeaderChange?: () => void;
+}
+
+interface Pending {
+  readonly epoch: number;
+  readonly seq: number;
+  /** Set once the append returned: if the applied LSN passes it unresolved, the record was ignored. */
+  lastLsn: number;
+  resolve(o: Outcome): void;
+  reject(e: Error): void;
+}
+
+export class PartitionProcessor {
+  private meta: ProcessorMeta;
+  private roleValue: ProcessorRole = { kind: "follower" };
+  private nextSeq = 0;
+  /** Proposals waiting for their apply, by `epoch:seq`. */
+  private readonly pending = new Map<string, Pending>();
+  private readonly stopping = new AbortController();
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private durabilityTimer: ReturnType<typeof setInterval> | undefined;
+  private tailLsn = 0;
+  private stoppedReason: string | null = null;
+  private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
+
+  constructor(private readonly deps: ProcessorDeps) {
+    this.meta = deps.store.meta();
+  }
+
+  get partition(): number {
+    return this.deps.partition;
+  }
+
+  get role(): ProcessorRole {
+    return this.roleValue;
+  }
+
+  get appliedLsn(): number {
+    return this.meta.appliedLsn;
+  }
+
+  status(): ProcessorStatus {
+    const r = this.roleValue;
+    return {
+      partition: this.deps.partition,
+      role: r.kind,
+      epoch: r.kind === "follower" ? 0 : r.epoch,
+      appliedLsn: this.meta.appliedLsn,
+      durableLsn: this.deps.store.durableLsn,
+      tailLsn: Math.max(this.tailLsn, this.meta.appliedLsn + 1),
+      leaderEpoch: this.meta.leaderEpoch,
+      leaderNode: this.meta.leaderNode,
+      stopped: this.stoppedReason,
+    };
+  }
+
+  start(): void {
+    invariant(this.loop === undefined, "processor started twice");
+    this.loop = this.run();
+    this.durabilityTimer = setInterval(() => this.checkpoint(), this.deps.options.durabilityIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.durabilityTimer) clearInterval(this.durabilityTimer);
+    this.stopping.abort();
+    this.wake?.();
+    await this.loop;
+    this.failPending();
+    this.checkpoint();
+    this.deps.store.close();
+  }
+
+  /** Becomes a candidate at `epoch` (already won in metadata) and appends announce-leader. */
+  async announce(epoch: number): Promise<void> {
+    invariant(epoch > 0, "epochs start at 1");
+    this.roleValue = { kind: "candidate", epoch };
+    this.nextSeq = 1;
+    const self = this.deps.self();
+    const body: RecordBody = { kind: "announce-leader", epoch, node: self.node, generation: self.generation };
+    const payload = encodeEnvelope({ producer: { ...self, epoch }, seq: 1, tsMs: this.deps.nowMs(), body });
+    const { last } = await this.deps.log.append([payload], this.stopping.signal);
+    this.kick();
+    await this.appliedUpTo(last);
+  }
+
+  /**
+   * Steps down (the placement moved leadership away, or a newer epoch exists): no new proposals.
+   * Proposals already appended keep waiting for their apply: applied under this epoch they are
+   * answered as applied, fenced by a newer announce they are answered "not applied".
+   */
+  stepDown(): void {
+    if (this.roleValue.kind === "follower") return;
+    this.roleValue = { kind: "follower" };
+    this.deps.onLeaderChange?.();
+  }
+
+  /** Proposes a record as leader; resolves with its outcome once it is durable and applied here. */
+  async propose(body: RecordBody, signal: AbortSignal): Promise<Outcome> {
+    this.checkRunning();
+    const role = this.roleValue;
+    if (role.kind !== "leader") throw this.notLeader();
+    if (this.pending.size >= this.deps.options.maxPendingProposals) {
+      throw new CairnError("PARTITION_OVERLOADED", `partition ${this.deps.partition} has ${this.pending.size} writes in flight (worker.max-pending-proposals)`, {
+        partition: this.deps.partition,
+        retryAfterSeconds: 1,
+      });
+    }
+    const seq = ++this.nextSeq;
+    const self = this.deps.self();
+    const payload = encodeEnvelope({ producer: { ...self, epoch: role.epoch }, seq, tsMs: this.deps.nowMs(), body });
+    const id = `${role.epoch}:${seq}`;
+    const outcome = new Promise<Outcome>((resolve, reject) => this.pending.set(id, { epoch: role.epoch, seq, lastLsn: Number.MAX_SAFE_INTEGER, resolve, reject }));
+    // It may be failed (processor stopping) while the append is still awaited, before the caller
+    // awaits it: that rejection is handled where `outcome` is returned, never left unhandled.
+    outcome.catch(() => {});
+    let appended: { last: number };
+    try {
+      appended = await this.deps.log.append([payload], AbortSignal.any([signal, this.stopping.signal]));
+    } catch (e) {
+      this.pending.delete(id);
+      // The append may have reached the log: the outcome is unknown, not "not applied".
+      throw new CairnError("PARTITION_WRITE_INDETERMINATE", `the write to partition ${this.deps.partition} may or may not have been applied: ${(e as Error).message}`, {
+        partition: this.deps.partition,
+      });
+    }
+    const p = this.pending.get(id);
+    if (p !== undefined) p.lastLsn = appended.last;
+    this.kick();
+    this.settleIgnored();
+    return outcome;
+  }
+
+  /** Resolves once everything up to `lsn` is applied. */
+  appliedUpTo(lsn: number): Promise<void> {
+    this.checkRunning();
+    if (this.meta.appliedLsn >= lsn) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
+  }
+
+  /** Reads from the store; callers check leadership first (see WorkerRole.confirm). */
+  get store(): PartitionStore {
+    this.checkRunning();
+    return this.deps.store;
+  }
+
+  private checkRunning(): void {
+    if (this.stoppedReason !== null) {
+      throw new CairnError("PARTITION_STOPPED", `partition ${this.deps.partition} stopped: ${this.stoppedReason}`, { partition: this.deps.partition });
+    }
+  }
+
+  private notLeader(): CairnError {
+    return new CairnError("PARTITION_NOT_LEADER", `this node does not lead partition ${this.deps.partition}`, { partition: this.deps.partition });
+  }
+
+  private kick(): void {
+    this.wake?.();
+  }
+
+  private async run(): Promise<void> {
+    const { options, log } = this.deps;
+    let idleMs = 1;
+    while (!this.stopping.signal.aborted && this.stoppedReason === null) {
+      let entries: ReadEntry[] = [];
+      try {
+        const r = await log.read(this.meta.appliedLsn + 1, options.readBatchRecords, this.stopping.signal);
+        entries = r.entries;
+        this.tailLsn = r.tailLsn;
+      } catch (e) {
+        if (this.stopping.signal.aborted) break;
+        this.deps.logger.debug({ err: e, partition: this.deps.partition }, "reading the partition log failed; retrying");
+      }
+      if (entries.length > 0) {
+        try {
+          this.applyBatch(entries);
+        } catch (e) {
+          // The store failed (disk full, I/O error): the transaction rolled back, nothing of the batch
+          // counts as applied. The partition stops here, loudly, rather than retrying blindly.
+          this.halt(`the partition store failed: ${(e as Error).message}`);
+        }
+        idleMs = 1;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, idleMs);
+        this.wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+      idleMs = Math.min(options.idlePollMaxMs, idleMs * 2);
+    }
+  }
+
+  private applyBatch(entries: ReadEntry[]): void {
+    const started = performance.now();
+    const outcomes: Array<{ seq: number; epoch: number; outcome: Outcome }> = [];
+    const { store, options } = this.deps;
+    let stop: string | undefined;
+    const before = this.meta;
+    store.transaction(() => {
+      let meta = this.meta;
+      for (const entry of entries) {
+        if (entry.kind === "trim-gap") {
+          stop = `the log is trimmed over LSNs ${entry.from}..${entry.to}, past the applied LSN ${meta.appliedLsn}, and no snapshot is available to bootstrap from`;
+          break;
+        }
+        const decoded = decodeEnvelope(entry.payload);
+        const d = decide(meta, store, entry.lsn, decoded, options);
+        if (d.kind === "stop") {
+          stop = d.reason;
+          break;
+        }
+        store.execute(d.effects);
+        meta = d.meta;
+        if (decoded.kind === "ok") outcomes.push({ seq: decoded.envelope.seq, epoch: decoded.envelope.producer.epoch, outcome: d.outcome });
+      }
+      store.writeMeta(meta);
+      this.meta = meta;
+    });
+    this.deps.onApplied?.(this.meta.appliedLsn - before.appliedLsn, (performance.now() - started) / 1000);
+    this.afterApply(outcomes);
+    if (stop !== undefined) this.halt(stop);
+  }
+
+  private halt(reason: string): void {
+    this.stoppedReason = reason;
+    this.deps.logger.error({ partition: this.deps.partition, appliedLsn: this.meta.appliedLsn, reason }, `partition ${this.deps.partition} STOPPED: ${reason}`);
+    this.roleValue = { kind: "follower" };
+    this.failPending();
+  }
+
+  private afterApply(outcomes: Array<{ seq: number; epoch: number; outcome: Outcome }>): void {
+    const role = this.roleValue;
+    const self = this.deps.self();
+    const meta = this.meta;
+    if (role.kind !== "follower") {
+      if (meta.leaderEpoch > role.epoch || (meta.leaderEpoch === role.epoch && (meta.leaderNode !== self.node || meta.leaderGeneration !== self.generation))) {
+        this.deps.logger.info({ partition: this.deps.partition, epoch: role.epoch, newEpoch: meta.leaderEpoch, newLeader: meta.leaderNode }, "a newer leader announced itself: stepping down");
+        this.stepDown();
+      } else if (role.kind === "candidate" && meta.leaderEpoch === role.epoch) {
+        this.roleValue = { kind: "leader", epoch: role.epoch };
+        this.deps.logger.info({ partition: this.deps.partition, epoch: role.epoch, appliedLsn: meta.appliedLsn }, `leading partition ${this.deps.partition}`);
+        this.deps.onLeaderChange?.();
+      }
+    }
+    for (const o of outcomes) {
+      if (o.outcome.status === "ignored" && o.outcome.reason !== "no-effect") continue;
+      const id = `${o.epoch}:${o.seq}`;
+      const p = this.pending.get(id);
+      if (p === undefined) continue;
+      this.pending.delete(id);
+      p.resolve(o.outcome);
+    }
+    this.settleIgnored();
+    for (let i = this.appliedWaiters.length - 1; i >= 0; i--) {
+      const w = this.appliedWaiters[i]!;
+      if (w.lsn <= meta.appliedLsn) {
+        this.appliedWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  /** A proposal whose appended LSN is applied without an outcome was ignored (a newer epoch fenced it). */
+  private settleIgnored(): void {
+    for (const p of this.pending.values()) {
+      if (p.lastLsn <= this.meta.appliedLsn) {
+        this.pending.delete(`${p.epoch}:${p.seq}`);
+        p.reject(this.notLeader());
+      }
+    }
+  }
+
+  /**
+   * Fails the proposals still waiting: their records may be in the log and still apply (nothing
+   * fenced them yet), so the answer is "unknown outcome", never "not applied".
+   */
+  private failPending(): void {
+    for (const p of this.pending.values()) {
+      p.reject(new CairnError("PARTITION_WRITE_INDETERMINATE", `the write to partition ${this.deps.partition} may or may not have been applied: this node stopped leading it`, { partition: this.deps.partition }));
+    }
+    this.pending.clear();
+  }
+
+  private checkpoint(): void {
+    try {
+      this.deps.store.checkpoint();
+    } catch (e) {
+      this.deps.logger.warn({ err: e, partition: this.deps.partition }, "checkpointing the partition store failed");
+    }
+  }
+}

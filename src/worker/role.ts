@@ -1,0 +1,314 @@
+// The worker role: runs a partition processor for every partition the placement gives this node
+// (leader or follower), claims leadership where the placement names it leader (bump pp_epoch/<p> by
+// CAS, move the log's sequencer here, append announce-leader), steps down where it no longer does,
+// and answers the `worker` RPCs: reads and writes of objects of the partitions it leads.
+// Invariants: a read is answered only after a linearizable read of pp_epoch/<p> made after the
+// request arrived still shows this node's epoch (a deposed leader, paused or cut off, finds out
+// before it answers); a write is answered only once applied here (processor.ts).
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { segmentSequencer, tailSegment, type Bifrost } from "../bifrost/index.ts";
+import { logId, lsn, type NodeId } from "../ids/index.ts";
+import type { MetadataApi } from "../metadata/api.ts";
+import { DOES_NOT_EXIST, matchesVersion } from "../metadata/kv.ts";
+import type { FabricServer } from "../net/index.ts";
+import { CairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
+import type { Outcome } from "./core.ts";
+import { epochKey, PLACEMENT_KEY, type EpochRecord, type PartitionPlacement } from "./placement.ts";
+import { PartitionProcessor, type PartitionLog, type ProcessorOptions, type ProcessorStatus } from "./processor.ts";
+import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest } from "./rpc.ts";
+import { PartitionStore } from "./store.ts";
+
+export interface WorkerOptions extends ProcessorOptions {
+  /** Period of the placement check (start/stop processors, claim or give up leadership). */
+  readonly reconcileIntervalMs: number;
+}
+
+export interface WorkerRoleDeps {
+  readonly dataDir: string;
+  readonly options: WorkerOptions;
+  readonly metadata: () => MetadataApi | undefined;
+  readonly bifrost: () => Bifrost | undefined;
+  readonly self: () => { id: NodeId | undefined; generation: number };
+  readonly fabricServer: FabricServer;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+/** A claim that failed is retried at the next reconcile, but not sooner than this. */
+const CLAIM_RETRY_MS = 200;
+
+export class WorkerRole {
+  private readonly processors = new Map<number, PartitionProcessor>();
+  private readonly claiming = new Map<number, Promise<void>>();
+  private readonly lastClaimFailedMs = new Map<number, number>();
+  /** Leadership confirmations in flight per partition (reads arriving meanwhile wait for the next). */
+  private readonly confirms = new Map<number, { running: Promise<void>; next: Promise<void> | undefined }>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private reconciling = false;
+  private stopped = false;
+  private readonly nowMs: () => number;
+  private readonly metrics;
+
+  constructor(private readonly deps: WorkerRoleDeps) {
+    this.nowMs = deps.nowMs ?? Date.now;
+    const registers = [deps.registry];
+    this.metrics = {
+      applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
+      durable: new Gauge({ name: "cairn_partition_durable_lsn", help: "Applied LSN at the last fsync of the partition store, per partition", labelNames: ["partition"], registers }),
+      lag: new Gauge({ name: "cairn_partition_lag_records", help: "Records in the log not applied yet by this node's processor, per partition", labelNames: ["partition"], registers }),
+      leader: new Gauge({ name: "cairn_partition_leader", help: "1 when this node leads the partition", labelNames: ["partition"], registers }),
+      applySeconds: new Histogram({
+        name: "cairn_partition_apply_seconds",
+        help: "Time to apply one batch of records into the partition store, per partition",
+        labelNames: ["partition"],
+        buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
+        registers,
+      }),
+      leaderChanges: new Counter({ name: "cairn_partition_leader_changes_total", help: "Times this node's processor became or stopped being leader, per partition", labelNames: ["partition"], registers }),
+    };
+  }
+
+  start(): void {
+    mkdirSync(this.partitionsDir(), { recursive: true });
+    this.deps.fabricServer
+      .register(WORKER_RPCS.read, (req) => this.read(req))
+      .register(WORKER_RPCS.mutate, (req) => this.mutate(req))
+      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }));
+    this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled(this.claiming.values());
+    await Promise.all([...this.processors.values()].map((p) => p.stop()));
+    this.processors.clear();
+  }
+
+  /** A stopped partition (a record it cannot apply) keeps the node from being ready: it needs an operator. */
+  notReadyReasons(): string[] {
+    return [...this.processors.values()].flatMap((p) => {
+      const stopped = p.status().stopped;
+      return stopped === null ? [] : [`partition ${p.partition} stopped: ${stopped}`];
+    });
+  }
+
+  /** Status of every processor on this node (GET /v1/partitions merges them across nodes). */
+  statuses(): ProcessorStatus[] {
+    return [...this.processors.values()].map((p) => p.status()).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** The processor if this node leads `partition` right now (as far as it knows). */
+  leading(partition: number): PartitionProcessor | undefined {
+    const p = this.processors.get(partition);
+    return p?.role.kind === "leader" ? p : undefined;
+  }
+
+  // ---- the data plane, on the leader ------------------------------------------------------------
+
+  async read(req: ReadRequest): Promise<ObjectAnswer> {
+    const p = this.requireLeader(req.partition);
+    await this.confirmLeadership(req.partition, p);
+    const store = p.store;
+    if (req.name === null) return store.object(req.service, req.key);
+    const entry = store.entry(req.service, req.key, req.name);
+    return { version: store.objectVersion(req.service, req.key), entries: entry === undefined ? [] : [entry] };
+  }
+
+  async mutate(req: MutateRequest): Promise<MutateAnswer> {
+    const p = this.requireLeader(req.partition);
+    const outcome: Outcome = await p.propose(
+      { kind: "mutate", service: req.service, key: req.key, ops: req.ops, expectedVersion: req.expectedVersion, idempotency: req.idempotency },
+      AbortSignal.timeout(req.timeoutMs),
+    );
+    switch (outcome.status) {
+      case "applied":
+      case "version-mismatch":
+      case "idempotency-conflict":
+        return outcome;
+      default:
+        throw new CairnError("PARTITION_NOT_LEADER", `partition ${req.partition}: the write was not applied (${outcome.status})`, { partition: req.partition });
+    }
+  }
+
+  private requireLeader(partition: number): PartitionProcessor {
+    const p = this.leading(partition);
+    if (p === undefined) throw new CairnError("PARTITION_NOT_LEADER", `node ${this.deps.self().id ?? "?"} does not lead partition ${partition}`, { partition });
+    return p;
+  }
+
+  /**
+   * Confirms that this node still holds the partition's epoch, by a linearizable read started after
+   * the caller arrived: reads that arrive while a check runs share the next one (bounded cost).
+   */
+  private confirmLeadership(partition: number, p: PartitionProcessor): Promise<void> {
+    const role = p.role;
+    if (role.kind !== "leader") return Promise.reject(this.notLeader(partition));
+    const check = async () => {
+      const api = this.deps.metadata();
+      if (api === undefined) throw this.notLeader(partition);
+      const v = await api.get(epochKey(partition), { consistency: "linearizable" });
+      const rec = v?.value as EpochRecord | undefined;
+      const self = this.deps.self();
+      if (rec === undefined || rec.epoch !== role.epoch || rec.node !== self.id || rec.generation !== self.generation) {
+        // Only the leadership this check was made for: the processor may have claimed a newer epoch since.
+        const now = p.role;
+        if (now.kind !== "follower" && now.epoch === role.epoch) {
+          this.deps.logger.info({ partition, epoch: role.epoch, current: rec }, "a newer leader holds the partition's epoch: stepping down");
+          p.stepDown();
+        }
+        throw this.notLeader(partition);
+      }
+    };
+    let slot = this.confirms.get(partition);
+    if (slot === undefined) {
+      const running = check().finally(() => this.advanceConfirm(partition));
+      this.confirms.set(partition, { running, next: undefined });
+      return running;
+    }
+    slot.next ??= slot.running.catch(() => {}).then(check);
+    return slot.next;
+  }
+
+  private advanceConfirm(partition: number): void {
+    const slot = this.confirms.get(partition);
+    if (slot === undefined) return;
+    if (slot.next === undefined) this.confirms.delete(partition);
+    else {
+      const running = slot.next.finally(() => this.advanceConfirm(partition));
+      // Its waiters hold `slot.next`; this derived promise only sequences the next check.
+      running.catch(() => {});
+      this.confirms.set(partition, { running, next: undefined });
+    }
+  }
+
+  private notLeader(partition: number): CairnError {
+    return new CairnError("PARTITION_NOT_LEADER", `node ${this.deps.self().id ?? "?"} does not lead partition ${partition}`, { partition });
+  }
+
+  // ---- placement and leadership -----------------------------------------------------------------
+
+  /** One placement check (tests call it directly); a tick that finds one running is dropped. */
+  async reconcile(): Promise<void> {
+    if (this.reconciling || this.stopped) return;
+    this.reconciling = true;
+    try {
+      const api = this.deps.metadata();
+      const bifrost = this.deps.bifrost();
+      const self = this.deps.self().id;
+      if (api === undefined || bifrost === undefined || self === undefined) return;
+      const v = await api.get(PLACEMENT_KEY, { consistency: "stale" });
+      if (v === undefined) return;
+      const placement = v.value as PartitionPlacement;
+      const wanted = new Set<number>();
+      for (const entry of placement.partitions) {
+        const leads = entry.leader === self;
+        if (!leads && !entry.followers.includes(self)) continue;
+        wanted.add(entry.id);
+        const p = this.ensureProcessor(entry.id, bifrost);
+        if (!leads) p.stepDown();
+        else if (p.role.kind === "follower" && !this.claiming.has(entry.id) && p.status().stopped === null) {
+          if (this.nowMs() - (this.lastClaimFailedMs.get(entry.id) ?? 0) < CLAIM_RETRY_MS) continue;
+          const job = this.claim(entry.id, p, api, bifrost)
+            .catch((e: unknown) => {
+              this.lastClaimFailedMs.set(entry.id, this.nowMs());
+              this.deps.logger.warn({ err: e, partition: entry.id }, "claiming partition leadership failed; retrying");
+            })
+            .finally(() => this.claiming.delete(entry.id));
+          this.claiming.set(entry.id, job);
+        }
+      }
+      for (const [id, p] of this.processors) {
+        if (wanted.has(id) || this.claiming.has(id)) continue;
+        this.processors.delete(id);
+        await p.stop();
+      }
+      this.updateGauges();
+    } catch (e) {
+      this.deps.logger.debug({ err: e }, "worker reconcile failed; retrying next round");
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private ensureProcessor(partition: number, bifrost: Bifrost): PartitionProcessor {
+    let p = this.processors.get(partition);
+    if (p !== undefined) return p;
+    const store = new PartitionStore(join(this.partitionsDir(), `p${partition}.sqlite`));
+    const label = { partition: String(partition) };
+    p = new PartitionProcessor({
+      partition,
+      store,
+      log: partitionLog(bifrost, partition),
+      self: () => ({ node: this.deps.self().id ?? "", generation: this.deps.self().generation }),
+      options: this.deps.options,
+      logger: this.deps.logger,
+      nowMs: this.nowMs,
+      onApplied: (_records, seconds) => this.metrics.applySeconds.observe(label, seconds),
+      onLeaderChange: () => this.metrics.leaderChanges.inc(label),
+    });
+    this.processors.set(partition, p);
+    p.start();
+    return p;
+  }
+
+  /** Bump the epoch by CAS, bring the log's sequencer here, announce; leader once the announce applies. */
+  private async claim(partition: number, p: PartitionProcessor, api: MetadataApi, bifrost: Bifrost): Promise<void> {
+    const self = this.deps.self();
+    if (self.id === undefined) return;
+    const current = await api.get(epochKey(partition), { consistency: "linearizable" });
+    const prev = current?.value as EpochRecord | undefined;
+    const next: EpochRecord = { epoch: (prev?.epoch ?? 0) + 1, node: self.id, generation: self.generation };
+    await api.put(epochKey(partition), next, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
+    this.deps.logger.info({ partition, epoch: next.epoch, previous: prev }, "claimed partition leadership epoch");
+    await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
+    await p.announce(next.epoch);
+    this.updateGauges();
+  }
+
+  /**
+   * Appends from the leader are cheapest when it sequences the log itself: if the open segment's
+   * sequencer is another node, add a segment sequenced here (seals the old one). Local segments stay.
+   */
+  private async moveSequencerHere(partition: number, bifrost: Bifrost, self: NodeId, generation: number): Promise<void> {
+    const chain = await bifrost.chain(logId(partition), true);
+    const tail = tailSegment(chain);
+    if (tail === undefined || tail.kind !== "replicated") return;
+    const seq = segmentSequencer(tail);
+    if (seq.id === self && seq.generation === generation && tail.sealedTail === undefined) return;
+    await bifrost.reconfigure(logId(partition), { sequencer: self }, { reason: "partition-leader", acceptConcurrent: true, expectTailIndex: tail.index });
+  }
+
+  private updateGauges(): void {
+    for (const p of this.processors.values()) {
+      const s = p.status();
+      const label = { partition: String(s.partition) };
+      this.metrics.applied.set(label, s.appliedLsn);
+      this.metrics.durable.set(label, s.durableLsn);
+      this.metrics.lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
+      this.metrics.leader.set(label, s.role === "leader" ? 1 : 0);
+    }
+  }
+
+  private partitionsDir(): string {
+    return join(this.deps.dataDir, "partitions");
+  }
+}
+
+/** The partition's log through bifrost (log id = partition id). */
+function partitionLog(bifrost: Bifrost, partition: number): PartitionLog {
+  const log = logId(partition);
+  return {
+    read: async (from, limit, signal) => {
+      // The cached chain: a processor polls its log often; freshness is not needed for correctness
+      // (leadership is confirmed in metadata, writes by their own apply).
+      const r = await bifrost.read(log, lsn(from), { limit, signal, fresh: false });
+      return { entries: r.entries.map((e) => (e.kind === "record" ? e : { kind: "trim-gap", from: e.from, to: e.to })), tailLsn: r.tailLsn };
+    },
+    append: (payloads, signal) => bifrost.append(log, payloads, signal),
+  };
+}

@@ -1,0 +1,50 @@
+import { describe, expect, test } from "bun:test";
+import { planPartitionPlacement } from "../../../src/admin/controller/partition-controller.ts";
+import { nodeId, type NodeId } from "../../../src/ids/index.ts";
+
+const N = (...ns: number[]): NodeId[] => ns.map((n) => nodeId(n));
+const ids = [0, 1, 2, 3, 4, 5, 6, 7];
+const leaders = (p: ReturnType<typeof planPartitionPlacement>) => p.partitions.map((x) => x.leader);
+const leadCount = (p: ReturnType<typeof planPartitionPlacement>, n: string) => p.partitions.filter((x) => x.leader === n).length;
+
+describe("partition placement", () => {
+  test("a fresh cluster spreads leaders evenly and gives each partition distinct followers", () => {
+    const p = planPartitionPlacement({ partitions: ids, current: undefined, alive: N(1, 2, 3), replication: 2 });
+    for (const n of ["N1", "N2", "N3"]) expect(leadCount(p, n)).toBeGreaterThanOrEqual(2);
+    for (const e of p.partitions) {
+      expect(e.followers).toHaveLength(1);
+      expect(e.followers).not.toContain(e.leader);
+    }
+  });
+
+  test("a dead leader's partitions move to their live follower; live leaders stay", () => {
+    const before = planPartitionPlacement({ partitions: ids, current: undefined, alive: N(1, 2, 3), replication: 2 });
+    const after = planPartitionPlacement({ partitions: ids, current: before, alive: N(1, 3), replication: 2 });
+    before.partitions.forEach((b, i) => {
+      const a = after.partitions[i]!;
+      if (b.leader !== "N2") expect(a.leader).toBe(b.leader);
+      else if (b.followers[0] !== "N2") expect(a.leader).toBe(b.followers[0]!);
+      expect(a.leader).not.toBe("N2");
+      expect([a.leader, ...a.followers]).not.toContain("N2");
+    });
+  });
+
+  test("a joining node takes over leaderships one per round until they are even", () => {
+    let p = planPartitionPlacement({ partitions: ids, current: undefined, alive: N(1, 2), replication: 1 });
+    expect(leadCount(p, "N3")).toBe(0);
+    const rounds: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const next = planPartitionPlacement({ partitions: ids, current: p, alive: N(1, 2, 3), replication: 1 });
+      rounds.push(leaders(next).filter((l, j) => l !== leaders(p)[j]).length);
+      p = next;
+    }
+    expect(rounds.every((moves) => moves <= 1)).toBe(true);
+    expect(leadCount(p, "N3")).toBeGreaterThanOrEqual(2);
+    // Stable once even: another round changes nothing.
+    expect(planPartitionPlacement({ partitions: ids, current: p, alive: N(1, 2, 3), replication: 1 })).toEqual(p);
+  });
+
+  test("without live workers no partition has a leader", () => {
+    expect(leaders(planPartitionPlacement({ partitions: ids, current: undefined, alive: [], replication: 2 }))).toEqual(ids.map(() => null));
+  });
+});
