@@ -82,6 +82,13 @@ export class PartitionProcessor {
   private loop: Promise<void> | undefined;
   private durabilityTimer: ReturnType<typeof setInterval> | undefined;
   private tailLsn = 0;
+  /**
+   * Records this leader appended, by LSN, until applied. The log holds exactly these bytes at these
+   * LSNs (the appends were acknowledged there), so when the next LSN to apply is one of them it is
+   * applied from here instead of being read back from the log-servers: one network round trip less
+   * per write on the leader. Followers, and anything another producer wrote, are read from the log.
+   */
+  private readonly ownRecords = new Map<number, Uint8Array>();
   private stoppedReason: string | null = null;
   private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
 
@@ -175,7 +182,7 @@ export class PartitionProcessor {
     // It may be failed (processor stopping) while the append is still awaited, before the caller
     // awaits it: that rejection is handled where `outcome` is returned, never left unhandled.
     outcome.catch(() => {});
-    let appended: { last: number };
+    let appended: { first: number; last: number };
     try {
       appended = await this.deps.log.append([payload], AbortSignal.any([signal, this.stopping.signal]));
     } catch (e) {
@@ -187,6 +194,7 @@ export class PartitionProcessor {
     }
     const p = this.pending.get(id);
     if (p !== undefined) p.lastLsn = appended.last;
+    if (appended.first === appended.last && appended.last > this.meta.appliedLsn) this.ownRecords.set(appended.last, payload);
     this.kick();
     this.settleIgnored();
     return outcome;
@@ -223,14 +231,16 @@ export class PartitionProcessor {
     const { options, log } = this.deps;
     let idleMs = 1;
     while (!this.stopping.signal.aborted && this.stoppedReason === null) {
-      let entries: ReadEntry[] = [];
-      try {
-        const r = await log.read(this.meta.appliedLsn + 1, options.readBatchRecords, this.stopping.signal);
-        entries = r.entries;
-        this.tailLsn = r.tailLsn;
-      } catch (e) {
-        if (this.stopping.signal.aborted) break;
-        this.deps.logger.debug({ err: e, partition: this.deps.partition }, "reading the partition log failed; retrying");
+      let entries: ReadEntry[] = this.takeOwnRecords(options.readBatchRecords);
+      if (entries.length === 0) {
+        try {
+          const r = await log.read(this.meta.appliedLsn + 1, options.readBatchRecords, this.stopping.signal);
+          entries = r.entries;
+          this.tailLsn = r.tailLsn;
+        } catch (e) {
+          if (this.stopping.signal.aborted) break;
+          this.deps.logger.debug({ err: e, partition: this.deps.partition }, "reading the partition log failed; retrying");
+        }
       }
       if (entries.length > 0) {
         try {
@@ -253,6 +263,20 @@ export class PartitionProcessor {
       this.wake = undefined;
       idleMs = Math.min(options.idlePollMaxMs, idleMs * 2);
     }
+  }
+
+  /** The run of this leader's own records that starts at the next LSN to apply (possibly none). */
+  private takeOwnRecords(limit: number): ReadEntry[] {
+    if (this.ownRecords.size === 0) return [];
+    const out: ReadEntry[] = [];
+    let at = this.meta.appliedLsn + 1;
+    for (; out.length < limit; at++) {
+      const payload = this.ownRecords.get(at);
+      if (payload === undefined) break;
+      out.push({ kind: "record", lsn: at, payload });
+    }
+    if (out.length > 0) this.tailLsn = Math.max(this.tailLsn, at);
+    return out;
   }
 
   private applyBatch(entries: ReadEntry[]): void {
@@ -281,6 +305,7 @@ export class PartitionProcessor {
       store.writeMeta(meta);
       this.meta = meta;
     });
+    for (const at of this.ownRecords.keys()) if (at <= this.meta.appliedLsn) this.ownRecords.delete(at);
     this.deps.onApplied?.(this.meta.appliedLsn - before.appliedLsn, (performance.now() - started) / 1000);
     this.afterApply(outcomes);
     if (stop !== undefined) this.halt(stop);
