@@ -38,6 +38,8 @@ export interface WorkerRoleDeps {
   readonly nowMs?: () => number;
 }
 
+/** Least time between two moves of one partition log's sequencer back to its leader. */
+const SEQUENCER_RETURN_MS = 2_000;
 /** A claim that failed is retried at the next reconcile, but not sooner than this. */
 const CLAIM_RETRY_MS = 200;
 
@@ -45,6 +47,8 @@ export class WorkerRole {
   private readonly processors = new Map<number, PartitionProcessor>();
   private readonly claiming = new Map<number, Promise<void>>();
   private readonly lastClaimFailedMs = new Map<number, number>();
+  private readonly movingSequencer = new Set<number>();
+  private readonly lastSequencerMoveMs = new Map<number, number>();
   /** Leadership confirmations in flight per partition (reads arriving meanwhile wait for the next). */
   private readonly confirms = new Map<number, { running: Promise<void>; next: Promise<void> | undefined }>();
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -211,6 +215,7 @@ export class WorkerRole {
         wanted.add(entry.id);
         const p = this.ensureProcessor(entry.id, bifrost);
         if (!leads) p.stepDown();
+        else if (p.role.kind === "leader") this.keepSequencerHere(entry.id, bifrost);
         else if (p.role.kind === "follower" && !this.claiming.has(entry.id) && p.status().stopped === null) {
           if (this.nowMs() - (this.lastClaimFailedMs.get(entry.id) ?? 0) < CLAIM_RETRY_MS) continue;
           const job = this.claim(entry.id, p, api, bifrost)
@@ -268,6 +273,30 @@ export class WorkerRole {
     await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
     await p.announce(next.epoch);
     this.updateGauges();
+  }
+
+  /**
+   * A leader whose log's sequencer moved away since its claim (the log controller replaced the
+   * segment after a node died or joined, choosing its sequencer without regard to partitions) brings
+   * it back: every append from elsewhere pays a forwarding hop. At most once per SEQUENCER_RETURN_MS.
+   */
+  private keepSequencerHere(partition: number, bifrost: Bifrost): void {
+    if (this.movingSequencer.has(partition) || this.nowMs() - (this.lastSequencerMoveMs.get(partition) ?? 0) < SEQUENCER_RETURN_MS) return;
+    const self = this.deps.self();
+    if (self.id === undefined) return;
+    const me = self.id;
+    this.movingSequencer.add(partition);
+    void (async () => {
+      const tail = tailSegment(await bifrost.chain(logId(partition), false));
+      if (tail === undefined || tail.kind !== "replicated" || tail.sealedTail !== undefined) return;
+      const seq = segmentSequencer(tail);
+      if (seq.id === me && seq.generation === self.generation) return;
+      this.lastSequencerMoveMs.set(partition, this.nowMs());
+      this.deps.logger.info({ partition, sequencer: `${seq.id}:${seq.generation}` }, "the partition log's sequencer is elsewhere: moving it back to its leader");
+      await this.moveSequencerHere(partition, bifrost, me, self.generation);
+    })()
+      .catch((e: unknown) => this.deps.logger.warn({ err: e, partition }, "moving the partition log's sequencer to its leader failed; retrying later"))
+      .finally(() => this.movingSequencer.delete(partition));
   }
 
   /**

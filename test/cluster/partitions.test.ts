@@ -155,6 +155,29 @@ describe("data plane on 3 real nodes", () => {
     expect(status.stdout).toContain(`Data plane ${cluster.nodes[1]!.addresses.ingress}`);
   });
 
+  test("a partition log's sequencer moved away from its leader comes back to it, and writes go on", async () => {
+    const admin = cluster.nodes[0]!.addresses.admin;
+    type Row = { id: number; leader: string | null };
+    const rows = (await json<{ partitions: Row[] }>(`${admin}/v1/partitions`)).body.partitions;
+    const row = rows.find((r) => r.leader !== null)!;
+    const ids = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
+    const other = ids.find((id) => id !== row.leader)!;
+    // As the log controller does after a node joins or dies: a new segment sequenced elsewhere.
+    const moved = await json(`${admin}/v1/logs/${row.id}/reconfigure`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sequencer: other }),
+    });
+    expect(moved.status).toBe(200);
+    const sequencerOf = async () => {
+      const logs = (await json<{ logs: Array<{ id: number; segments: Array<{ sequencer: string }> }> }>(`${admin}/v1/logs`)).body.logs;
+      return logs.find((l) => l.id === row.id)!.segments.at(-1)!.sequencer.split(":")[0];
+    };
+    await eventually("the sequencer to return to the partition's leader", async () => ((await sequencerOf()) === row.leader ? true : undefined), 30_000);
+    // Writes to keys of every partition (that one included) go on.
+    for (let i = 0; i < 24; i++) expect((await put(i % 3, "seq", `k${i}`, "a", "after-move")).status).toBe(200);
+  });
+
   test("a paused leader is superseded; resumed, it never answers a read with its old state", async () => {
     const { rows, names, victimIndex } = await partitionLeaderVictim();
     const victim = cluster.nodes[victimIndex]!;
