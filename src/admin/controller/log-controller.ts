@@ -20,6 +20,7 @@ import {
   REFUSED,
   SILENT,
   desiredNodesetSize,
+  planRereplication,
   segmentSequencer,
   tailSegment,
   type Bifrost,
@@ -120,6 +121,8 @@ export interface ControllerOptions {
   readonly improveIntervalMs: number;
   readonly nodesetSize: number;
   readonly defaultProvider: "local" | "replicated";
+  /** Sealed segments copied onto more log-servers at once (re-replication); 0: none automatically. */
+  readonly rereplicationMaxConcurrent?: number;
 }
 
 export interface ControllerDeps {
@@ -146,6 +149,9 @@ export interface ControllerDeps {
 /** Budget of the TCP connect that follows a failed ping (a refusal on a reachable host is immediate). */
 const CONNECT_PROBE_MS = 500;
 
+/** Least time between a failed re-replication of a log and the next attempt. */
+const REREPLICATION_RETRY_MS = 5_000;
+
 export class LogController {
   /** Log-servers that answered but whose store refuses writes (placed in no new segment). */
   private readonly unwritable = new Set<NodeId>();
@@ -156,6 +162,9 @@ export class LogController {
   private again = false;
   private leading = false;
   private readonly inflight = new Map<number, Promise<void>>();
+  /** Re-replications running, per log (one at a time per log). */
+  private readonly copying = new Map<number, Promise<void>>();
+  private readonly lastCopyFailedMs = new Map<number, number>();
   /** One probe per node at a time; a round joins a probe the watch already started. */
   private readonly probing = new Map<NodeId, Promise<void>>();
   private readonly lastImprovedMs = new Map<number, number>();
@@ -180,7 +189,7 @@ export class LogController {
     this.timer = undefined;
     this.watchTimer = undefined;
     this.abort.abort();
-    await Promise.allSettled([...this.inflight.values(), ...this.probing.values()]);
+    await Promise.allSettled([...this.inflight.values(), ...this.probing.values(), ...this.copying.values()]);
   }
 
   /** One round (tests call it directly). A tick that finds a round running is dropped. */
@@ -235,6 +244,7 @@ export class LogController {
         if (this.inflight.size >= this.deps.options.maxConcurrent) break;
         this.launch(action, candidates);
       }
+      this.rereplicate(doc, candidates, now);
     } catch (e) {
       this.warn("round", { err: e }, "log controller round failed; retrying next round");
     } finally {
@@ -331,6 +341,42 @@ export class LogController {
       )
       .finally(() => this.inflight.delete(action.log));
     this.inflight.set(action.log, job);
+  }
+
+  /**
+   * Re-replication: counts the under-replicated records of every log (metrics) and starts copies of
+   * sealed segments short of their log's replication, within the concurrency bound. A node no longer
+   * in the nodes configuration lost its copies.
+   */
+  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number): void {
+    const max = this.deps.options.rereplicationMaxConcurrent ?? 0;
+    const known = new Set(this.deps.directory.all().map((n) => n.id));
+    const waiting = new Set(this.copying.keys());
+    for (const [log, at] of this.lastCopyFailedMs) if (now - at < REREPLICATION_RETRY_MS) waiting.add(log);
+    const plan = planRereplication({
+      doc,
+      candidates: candidates.map((c) => c.id),
+      lost: (id) => !known.has(id),
+      inflight: waiting,
+      maxPlans: Math.max(0, max - this.copying.size),
+    });
+    this.deps.bifrost.noteUnderReplicated(doc, plan.underReplicatedRecords);
+    for (const b of plan.blocked) {
+      this.warn(`copies-${b.log}`, { log: b.log, segment: b.segment, copies: b.copies, wanted: b.wanted }, "a sealed segment has fewer copies than its log's replication and no live log-server can take one (CAIRN-LOG-0024)");
+    }
+    for (const copy of plan.copies) {
+      const job = this.deps.bifrost
+        .rereplicate(copy, this.abort.signal)
+        .then(
+          () => void this.lastCopyFailedMs.delete(copy.log),
+          (e: unknown) => {
+            this.lastCopyFailedMs.set(copy.log, this.nowMs());
+            this.warn(`copy-${copy.log}`, { err: e, log: copy.log, segment: copy.segment, targets: copy.targets }, "re-replicating a sealed segment failed; the controller retries");
+          },
+        )
+        .finally(() => this.copying.delete(copy.log));
+      this.copying.set(copy.log, job);
+    }
   }
 
   /** At most one warning per subject every 10 s: a stuck log must not flood the log. */
