@@ -1067,6 +1067,8 @@ export interface components {
                 };
                 /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
                 storeWritable: boolean | null;
+                /** @description true: its log-server store came back empty and is in data-loss mode (CAIRN-LOG-0025) until every segment naming it was moved or re-replicated; null: unknown or no log-server. */
+                storeRecovering: boolean | null;
             }[];
             /** @description The metadata service. */
             metadata: {
@@ -1119,6 +1121,8 @@ export interface components {
             };
             /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
             storeWritable: boolean | null;
+            /** @description true: its log-server store came back empty and is in data-loss mode (CAIRN-LOG-0025) until every segment naming it was moved or re-replicated; null: unknown or no log-server. */
+            storeRecovering: boolean | null;
         };
         /** @description The metadata service. */
         ClusterStatusMetadata: {

@@ -311,3 +311,19 @@ export function withSegmentNodeset(log: LogChain, index: number, expectNodeset: 
   checkLog(next);
   return next;
 }
+
+/**
+ * Loglets whose nodeset names `node` and that may hold records it should have: open segments, and
+ * sealed ones with records above the log's trim point (an empty sealed segment holds nothing).
+ */
+export function segmentsNaming(doc: LogsDocument, node: NodeId): string[] {
+  const out: string[] = [];
+  for (const log of doc.logs) {
+    for (const s of log.segments) {
+      if (!s.params.nodeset.includes(node)) continue;
+      const empty = s.sealedTail !== undefined && s.sealedTail <= Math.max(s.baseLsn, log.trimPoint + 1);
+      if (!empty) out.push(s.params.loglet);
+    }
+  }
+  return out;
+}

@@ -7,7 +7,8 @@
 // current replication is its tail segment's. A segment short of it gets whole copies on new
 // log-servers (each target receives every record), so afterwards each record has at least
 // (surviving copies + targets) copies, which is the segment's new replication; members whose copies
-// are gone leave the nodeset in the same compare-and-set.
+// are gone leave the nodeset in the same compare-and-set. With too few log-servers outside the
+// nodeset, surviving members become targets too (a full copy fills their holes).
 //
 // Invariants: only sealed, non-tail segments are planned (an open segment is the sequencer's); a
 // target is never a current nodeset member; the new replication never exceeds the copies the
@@ -79,6 +80,16 @@ export function survivingCopies(segment: Segment, lost: (id: NodeId) => boolean)
   return Math.max(0, segment.params.replication - gone);
 }
 
+/**
+ * Copies every record has once each target holds all of them: the targets, plus what the surviving
+ * members that are not targets still guarantee (`have` copies among survivors, minus the survivors
+ * turned into targets, which are already counted).
+ */
+function fullCopies(targets: readonly NodeId[], sources: readonly NodeId[], have: number): number {
+  const filled = targets.filter((t) => sources.includes(t)).length;
+  return targets.length + Math.max(0, have - filled);
+}
+
 export function planRereplication(input: RereplicationInput): RereplicationPlan {
   invariant(input.maxPlans >= 0, "maxPlans ≥ 0");
   const copies: SegmentCopyPlan[] = [];
@@ -104,15 +115,23 @@ export function planRereplication(input: RereplicationInput): RereplicationPlan 
       const members = s.params.nodeset.map((n) => nodeId(n));
       const sources = members.filter((m) => !input.lost(m));
       const targets = input.candidates.filter((c) => !members.includes(c)).slice(0, wanted - have);
-      if (targets.length === 0 || sources.length === 0) {
+      // Not enough log-servers outside the nodeset: surviving members that are live get a full copy
+      // too (filling the holes they have); each full holder then counts once for every record.
+      const liveSources = sources.filter((m) => input.candidates.includes(m));
+      const outsidersOnly = fullCopies(targets, sources, have);
+      const filled = [...targets];
+      while (fullCopies(filled, sources, have) < wanted && liveSources.length > 0) filled.push(liveSources.shift()!);
+      // Filling pays only once it adds copies (each filled survivor first replaces the share it held).
+      if (fullCopies(filled, sources, have) > outsidersOnly) targets.splice(0, targets.length, ...filled);
+      const replication = fullCopies(targets, sources, have);
+      if (replication <= have || sources.length === 0) {
         blocked.push(shortfall);
         continue;
       }
       planned = true;
-      const replication = have + targets.length;
-      const nodeset = [...sources, ...targets];
+      const nodeset = [...sources, ...targets.filter((t) => !sources.includes(t))];
       invariant(replication <= nodeset.length && replication <= wanted, "planned replication within the copies provided");
-      copies.push({ log: logId(log.id), segment: s.index, expectNodeset: [...s.params.nodeset], sources, targets, nodeset, replication: Math.max(1, replication), records });
+      copies.push({ log: logId(log.id), segment: s.index, expectNodeset: [...s.params.nodeset], sources, targets, nodeset, replication, records });
     }
   }
   return { copies, shortfalls, underReplicatedRecords, blocked };

@@ -68,6 +68,21 @@ describe("re-replication planning", () => {
     ]);
   });
 
+  test("with no log-server outside the nodeset, live survivors take full copies when that adds copies (a wiped member of a 3-node nodeset)", () => {
+    const doc: LogsDocument = {
+      defaultReplication: 2,
+      logs: [{ id: 0, trimPoint: 0, segments: [seg(0, 1, 11, ["N1", "N2", "N3"], 2), seg(1, 11, undefined, ["N1", "N3"], 2)] }],
+    };
+    const p = planRereplication(input(doc, { candidates: N(1, 3), lost: (id) => id === nodeId(2) }));
+    expect(p.copies).toEqual([
+      { log: logId(0), segment: 0, expectNodeset: ["N1", "N2", "N3"], sources: N(1, 3), targets: N(1, 3), nodeset: N(1, 3), replication: 2, records: 10 },
+    ]);
+    // One survivor alone adds nothing (it already counts once): blocked rather than a useless copy.
+    const one = planRereplication(input(doc, { candidates: N(1), lost: (id) => id === nodeId(2) }));
+    expect(one.copies).toEqual([]);
+    expect(one.blocked).toHaveLength(1);
+  });
+
   test("without a log-server outside the nodeset the segment is blocked, still counted", () => {
     const p = planRereplication(input(grown, { candidates: N(1) }));
     expect(p.copies).toEqual([]);

@@ -3,6 +3,8 @@
 // written before the growth is re-replicated in the background; kill -9 of the first node; every
 // acknowledged record is still read back, compared record by record.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { runCairn, type NodeProcess } from "../helpers/cairn-process.ts";
 import { eventually, json, servers, startCluster, type TestCluster } from "../helpers/cluster.ts";
 
@@ -21,6 +23,8 @@ interface LogInfo {
 type Entry = { kind: "record"; lsn: number; data: string } | { kind: "trim-gap"; fromLsn: number; toLsn: number };
 
 let cluster: TestCluster;
+/** Every acknowledged record of log 0, in LSN order (the tests run in order and share it). */
+const acked: Array<[number, string]> = [];
 
 beforeAll(async () => {
   cluster = await startCluster(1, { replication: 1 });
@@ -28,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
-});
+}, 60_000);
 
 async function append(node: NodeProcess, records: string[]): Promise<Array<[number, string]>> {
   const r = await json<{ firstLsn: number; lastLsn: number }>(`${node.addresses.admin}/v1/logs/0/records`, {
@@ -62,7 +66,6 @@ describe("growth from one node to three", () => {
   test("the segment written before the growth is re-replicated and survives kill -9 of the first node", async () => {
     const first = cluster.nodes[0]!;
     await eventually("log 0 has a segment", async () => ((await log0(first)).segments.length > 0 ? true : undefined));
-    const acked: Array<[number, string]> = [];
     for (let i = 0; i < 20; i++) acked.push(...(await append(first, [`before-${i}-a`, `before-${i}-b`])));
 
     await cluster.start("n2");
@@ -108,6 +111,38 @@ describe("growth from one node to three", () => {
     const read = await eventually("every acknowledged record read back from a survivor", async () => readAll(survivor), 30_000);
     expect(read).toEqual(acked);
     const more = await eventually("appends after the kill", async () => append(survivor, ["after-kill"]).catch(() => undefined), 30_000);
-    expect(await readAll(cluster.nodes[2]!)).toEqual([...acked, ...more]);
+    acked.push(...more);
+    expect(await readAll(cluster.nodes[2]!)).toEqual(acked);
+  }, 180_000);
+
+  test("a log-server whose store is wiped comes back in data-loss mode, is moved off, and leaves it with every record still readable", async () => {
+    // The first node back (same disk): three live log-servers again.
+    const first = await cluster.start("n1");
+    const third = cluster.nodes[2]!;
+    // Every log at replication 2 (logs 1–3 still continue the local segments of the single node).
+    // (A reconfiguration racing the controller's own — the first node just restarted — is retried.)
+    for (const log of [1, 2, 3]) {
+      await eventually(`log ${log} at replication 2`, async () => {
+        const r = await json(`${first.addresses.admin}/v1/logs/${log}/reconfigure`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ kind: "replicated", replication: 2 }),
+        });
+        return r.status === 200 ? true : undefined;
+      }, 30_000);
+    }
+    acked.push(...(await append(first, ["before-wipe"])));
+    await third.stop("SIGTERM");
+    for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm", "logserver.sqlite.created"]) rmSync(join(third.dataDir, f), { force: true });
+    // Ready only once it left data-loss mode: every segment that named it was moved or re-replicated.
+    const back = await cluster.start("n3");
+    expect(back.log()).toContain("data-loss mode");
+    expect(back.log()).toContain("leaves data-loss mode");
+    const metrics = await (await fetch(`${back.addresses.admin}/metrics`)).text();
+    expect(metrics).toContain("cairn_logserver_store_recovering 0");
+    await eventually("log 0 fully replicated again", async () => ((await log0(first)).underReplicatedRecords === 0 ? true : undefined), 30_000);
+    acked.push(...(await append(back, ["after-wipe"])));
+    expect(await readAll(back)).toEqual(acked);
+    expect(await readAll(first)).toEqual(acked);
   }, 180_000);
 });

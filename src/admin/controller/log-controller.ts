@@ -40,6 +40,7 @@ export type ReconfigurationReason =
   | "sequencer-restarted"
   | "sequencer-gone"
   | "nodeset-member-dead"
+  | "nodeset-member-lost-data"
   | "nodeset-too-small";
 
 export interface LogAction {
@@ -64,6 +65,8 @@ export interface PlanInput {
   readonly improveIntervalMs: number;
   readonly nodesetSize: number;
   readonly defaultProvider: "local" | "replicated";
+  /** Whether a node's log-server store is in data-loss mode (came back empty); none when absent. */
+  readonly lostData?: (id: NodeId) => boolean;
 }
 
 /** What the controller should do this round, per log (pure). */
@@ -94,9 +97,19 @@ export function planLogActions(input: PlanInput): LogAction[] {
     }
     // An operator's seal stays until an operator reconfigures; so does a manual placement.
     if (tail.sealedTail !== undefined || !input.autoImprove || tail.placement !== "auto" || tail.kind !== "replicated") continue;
-    if (input.nowMs - (input.lastImprovedMs.get(log.id) ?? 0) < input.improveIntervalMs) continue;
     const members = tail.params.nodeset as NodeId[];
-    const outsiders = alive.filter((n) => !members.includes(n.id));
+    // A member whose store came back empty holds none of the segment's records and takes no normal
+    // store: move the log off it as soon as enough other live log-servers can carry r copies (not
+    // rate-limited: data loss does not flap).
+    const lostData = input.lostData ?? (() => false);
+    const usable = alive.filter((n) => !lostData(n.id));
+    if (members.some((m) => lostData(m)) && usable.length >= tail.params.replication) {
+      out.push({ log: id, reason: "nodeset-member-lost-data", expectTailIndex: tail.index });
+      continue;
+    }
+    if (input.nowMs - (input.lastImprovedMs.get(log.id) ?? 0) < input.improveIntervalMs) continue;
+    // A log-server in data-loss mode takes no new segment: it is no replacement.
+    const outsiders = usable.filter((n) => !members.includes(n.id));
     if (outsiders.length > 0 && members.some((m) => input.liveness(m) === "dead")) {
       out.push({ log: id, reason: "nodeset-member-dead", expectTailIndex: tail.index });
       continue;
@@ -155,6 +168,8 @@ const REREPLICATION_RETRY_MS = 5_000;
 export class LogController {
   /** Log-servers that answered but whose store refuses writes (placed in no new segment). */
   private readonly unwritable = new Set<NodeId>();
+  /** Log-servers whose store is in data-loss mode (their copies of older segments are gone). */
+  private readonly recovering = new Set<NodeId>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
   private running = false;
@@ -238,6 +253,7 @@ export class LogController {
         improveIntervalMs: this.deps.options.improveIntervalMs,
         nodesetSize: this.deps.options.nodesetSize,
         defaultProvider: this.deps.options.defaultProvider,
+        lostData: (id) => this.recovering.has(id),
       });
       const candidates = this.candidates(now);
       for (const action of actions) {
@@ -311,6 +327,8 @@ export class LogController {
         // Alive, but a store that refuses writes cannot take part in a new segment.
         if (answer.storeWritable === false) this.unwritable.add(id);
         else this.unwritable.delete(id);
+        if (answer.storeRecovering === true) this.recovering.add(id);
+        else this.recovering.delete(id);
       } else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
         // The ping failed before its deadline (a timed-out one means a silent peer, not a refusing
         // port): does anything listen there at all?
@@ -324,7 +342,7 @@ export class LogController {
   }
 
   private launch(action: LogAction, candidates: Candidate[]): void {
-    const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-too-small";
+    const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-member-lost-data" || action.reason === "nodeset-too-small";
     if (improvement) this.lastImprovedMs.set(action.log, this.nowMs());
     const job = this.deps.bifrost
       .reconfigure(action.log, {}, {
@@ -346,7 +364,7 @@ export class LogController {
   /**
    * Re-replication: counts the under-replicated records of every log (metrics) and starts copies of
    * sealed segments short of their log's replication, within the concurrency bound. A node no longer
-   * in the nodes configuration lost its copies.
+   * in the nodes configuration, or whose store is in data-loss mode, lost its copies.
    */
   private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number): void {
     const max = this.deps.options.rereplicationMaxConcurrent ?? 0;
@@ -356,7 +374,7 @@ export class LogController {
     const plan = planRereplication({
       doc,
       candidates: candidates.map((c) => c.id),
-      lost: (id) => !known.has(id),
+      lost: (id) => !known.has(id) || this.recovering.has(id),
       inflight: waiting,
       maxPlans: Math.max(0, max - this.copying.size),
     });
