@@ -67,6 +67,19 @@ describe("re-replication of sealed segments", () => {
     expect(await readAll(c, 2)).toEqual(expected);
   });
 
+  test("the copy is paced to bifrost.rereplication-bytes-per-second", async () => {
+    // 300 records of 4–5 bytes (~1.3 KB) at 2 KB/s take over half a second; unpaced, a few ms.
+    const { c } = await grown(300, { rereplicationBytesPerSecond: 2000 });
+    const started = performance.now();
+    await c.node(2).bifrost.rereplicateLog(L1);
+    expect(performance.now() - started).toBeGreaterThan(400);
+    await c.close();
+    const fast = await grown(300);
+    const t0 = performance.now();
+    await fast.c.node(2).bifrost.rereplicateLog(L1);
+    expect(performance.now() - t0).toBeLessThan(400);
+  });
+
   test("the nodeset does not change when a target fails before its copy is durable", async () => {
     const { c } = await grown(200, { rereplicationBatchRecords: 32 });
     const before = findLog(await doc(c), L1)!.segments[0]!;
