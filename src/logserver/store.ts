@@ -216,6 +216,22 @@ export class LogStore implements LogServerApi {
   /** When data-loss mode began (Unix ms), if the store is in it and the time was recorded. */
   readonly dataLossSinceMs: number | undefined;
 
+  /**
+   * Enters data-loss mode (persisted first): the node learnt that this store replaces one it had
+   * (its data directory was wiped: the nodes configuration knows it from another incarnation).
+   */
+  enterDataLoss(): void {
+    if (this.dataLoss) return;
+    if (this.closed) throw closedError(this.path);
+    this.db.run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [DATA_LOSS_KEY, String(Date.now())]);
+    this.dataLoss = true;
+    this.metrics?.recovering.set(1);
+    this.logger?.warn(
+      { path: this.path, code: "CAIRN-LOG-0025" },
+      "this node's data directory was replaced (the cluster knows it from another incarnation): the log-server record store enters data-loss mode (no seal, tail or digest evidence, repair stores only) until no segment names this node",
+    );
+  }
+
   /** Leaves data-loss mode for good (persisted before it takes effect). */
   clearDataLoss(): void {
     if (!this.dataLoss) return;

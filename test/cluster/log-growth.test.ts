@@ -145,4 +145,25 @@ describe("growth from one node to three", () => {
     expect(await readAll(back)).toEqual(acked);
     expect(await readAll(first)).toEqual(acked);
   }, 180_000);
+
+  test("a node whose whole data directory is wiped rejoins under its name in data-loss mode and leaves it with every record still readable", async () => {
+    const third = cluster.nodes[2]!;
+    await third.stop("SIGTERM");
+    rmSync(third.dataDir, { recursive: true, force: true });
+    // A new incarnation of n3: the cluster knows the name, so the new, empty store is no evidence.
+    // It answers /ready while still joining, so wait for it to find out and then to recover.
+    const back = await cluster.start("n3");
+    // The log file keeps earlier incarnations' lines: look at this one's only.
+    const latest = () => back.log().slice(back.log().lastIndexOf("starting node n3"));
+    await eventually("n3 left data-loss mode", async () => (latest().includes("leaves data-loss mode") ? true : undefined), 60_000).catch((e: unknown) => {
+      console.error(latest().split("\n").filter((l) => !l.includes('"debug"')).slice(0, 60).join("\n"));
+      throw e;
+    });
+    expect(latest()).toContain("enters data-loss mode");
+    const first = cluster.nodes[0]!;
+    await eventually("every log fully replicated again", async () => ((await log0(first)).underReplicatedRecords === 0 ? true : undefined), 30_000);
+    acked.push(...(await append(back, ["after-dir-wipe"])));
+    expect(await readAll(back)).toEqual(acked);
+    expect(await readAll(cluster.nodes[1]!)).toEqual(acked);
+  }, 180_000);
 });

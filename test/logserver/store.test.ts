@@ -389,10 +389,18 @@ describe("log store damage", () => {
     const c = LogStore.open({ path, provisioned: true });
     expect(c.recovering).toBe(false);
     await c.close();
-    // Never provisioned: nothing can have been acknowledged, so no data-loss mode.
-    const fresh = LogStore.open({ path: join(tempDir(), "logstore.sqlite") });
+    // Never provisioned: nothing can have been acknowledged, so no data-loss mode — until the node
+    // learns its data directory replaced an earlier incarnation's (enterDataLoss, persisted).
+    const freshPath = join(tempDir(), "logstore.sqlite");
+    const fresh = LogStore.open({ path: freshPath });
     expect(fresh.recovering).toBe(false);
+    fresh.enterDataLoss();
+    expect(fresh.recovering).toBe(true);
+    expect((await fresh.store(storeReq(L1, 1, 1))).status).toBe("disabled");
     await fresh.close();
+    const again = LogStore.open({ path: freshPath });
+    expect(again.recovering).toBe(true);
+    await again.close();
   });
 
   test("a crash while creating leaves no store under its name; the next open discards the leftovers and creates it", async () => {
