@@ -399,6 +399,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/logs/{log}/rereplicate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Copy the log's under-replicated sealed segment onto more log-servers now
+         * @description Re-replication on demand (the log controller also runs it in the background): the first sealed segment with fewer copies than the log's current replication is copied onto live log-servers outside its nodeset, and its nodeset and replication change once the copies are durable. Answers when done (nothing to do is a success). 409 CAIRN-LOG-0024: no log-server can take a copy; 503 CAIRN-LOG-0022/0023: a source or target failed (the nodeset is unchanged).
+         */
+        post: operations["rereplicateLog"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/logs/{log}/records": {
         parameters: {
             query?: never;
@@ -1022,6 +1042,26 @@ export interface components {
                  */
                 "nodeset-size": number;
                 /**
+                 * @description Sealed segments the log controller copies onto more log-servers at once (re-replication: a segment with fewer copies than its log's current replication). 0: no automatic re-replication (the operator's trigger still works).
+                 * @default 2
+                 */
+                "rereplication-max-concurrent": number;
+                /**
+                 * @description Bandwidth bound of one re-replication: payload bytes read and stored per second.
+                 * @default 33554432
+                 */
+                "rereplication-bytes-per-second": number;
+                /**
+                 * @description Most records re-replication reads and stores in one request.
+                 * @default 1024
+                 */
+                "rereplication-batch-records": number;
+                /**
+                 * @description Most payload bytes re-replication reads and stores in one request (must fit net.max-request-bytes).
+                 * @default 1048576
+                 */
+                "rereplication-batch-bytes": number;
+                /**
                  * @description Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.
                  * @default true
                  */
@@ -1097,6 +1137,8 @@ export interface components {
                 };
                 /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
                 storeWritable: boolean | null;
+                /** @description true: its log-server store came back empty and is in data-loss mode (CAIRN-LOG-0025) until every segment naming it was moved or re-replicated; null: unknown or no log-server. */
+                storeRecovering: boolean | null;
             }[];
             /** @description The metadata service. */
             metadata: {
@@ -1149,6 +1191,8 @@ export interface components {
             };
             /** @description false: its log-server store refuses writes; null: unknown or no log-server. */
             storeWritable: boolean | null;
+            /** @description true: its log-server store came back empty and is in data-loss mode (CAIRN-LOG-0025) until every segment naming it was moved or re-replicated; null: unknown or no log-server. */
+            storeRecovering: boolean | null;
         };
         /** @description The metadata service. */
         ClusterStatusMetadata: {
@@ -1210,6 +1254,23 @@ export interface components {
             placement: "auto" | "manual";
             createdAtMs: number;
         };
+        /** @description The latest re-replication of the log run by the answering node (the metadata leader runs the automatic ones). */
+        LogRereplication: {
+            /** @description The sealed segment being (or last) copied. */
+            segment: number;
+            /** @description Log-servers receiving a full copy. */
+            targets: string[];
+            /** @description Records to copy. */
+            records: number;
+            /** @description Records durable on every target so far. */
+            copiedRecords: number;
+            /** @enum {string} */
+            state: "copying" | "done" | "failed";
+            /** @description Why it failed (with its CAIRN code). */
+            error?: string;
+            startedAtMs: number;
+            finishedAtMs: number | null;
+        };
         /** @description A log and its chain of segments. */
         LogInfo: {
             /** @description Log id (one log per partition). */
@@ -1239,6 +1300,25 @@ export interface components {
                 placement: "auto" | "manual";
                 createdAtMs: number;
             }[];
+            /** @description Records of sealed segments with fewer copies than the log's current replication (its tail segment's); re-replication copies them onto more log-servers. */
+            underReplicatedRecords: number;
+            /** @description The latest re-replication of the log run by the answering node (the metadata leader runs the automatic ones). */
+            rereplication: {
+                /** @description The sealed segment being (or last) copied. */
+                segment: number;
+                /** @description Log-servers receiving a full copy. */
+                targets: string[];
+                /** @description Records to copy. */
+                records: number;
+                /** @description Records durable on every target so far. */
+                copiedRecords: number;
+                /** @enum {string} */
+                state: "copying" | "done" | "failed";
+                /** @description Why it failed (with its CAIRN code). */
+                error?: string;
+                startedAtMs: number;
+                finishedAtMs: number | null;
+            } | null;
         };
         /** @description Every log with its chain. */
         LogList: {
@@ -1271,6 +1351,25 @@ export interface components {
                     placement: "auto" | "manual";
                     createdAtMs: number;
                 }[];
+                /** @description Records of sealed segments with fewer copies than the log's current replication (its tail segment's); re-replication copies them onto more log-servers. */
+                underReplicatedRecords: number;
+                /** @description The latest re-replication of the log run by the answering node (the metadata leader runs the automatic ones). */
+                rereplication: {
+                    /** @description The sealed segment being (or last) copied. */
+                    segment: number;
+                    /** @description Log-servers receiving a full copy. */
+                    targets: string[];
+                    /** @description Records to copy. */
+                    records: number;
+                    /** @description Records durable on every target so far. */
+                    copiedRecords: number;
+                    /** @enum {string} */
+                    state: "copying" | "done" | "failed";
+                    /** @description Why it failed (with its CAIRN code). */
+                    error?: string;
+                    startedAtMs: number;
+                    finishedAtMs: number | null;
+                } | null;
             }[];
             /** @description Version of the `logs` metadata key. */
             version: number;
@@ -1318,6 +1417,25 @@ export interface components {
                     placement: "auto" | "manual";
                     createdAtMs: number;
                 }[];
+                /** @description Records of sealed segments with fewer copies than the log's current replication (its tail segment's); re-replication copies them onto more log-servers. */
+                underReplicatedRecords: number;
+                /** @description The latest re-replication of the log run by the answering node (the metadata leader runs the automatic ones). */
+                rereplication: {
+                    /** @description The sealed segment being (or last) copied. */
+                    segment: number;
+                    /** @description Log-servers receiving a full copy. */
+                    targets: string[];
+                    /** @description Records to copy. */
+                    records: number;
+                    /** @description Records durable on every target so far. */
+                    copiedRecords: number;
+                    /** @enum {string} */
+                    state: "copying" | "done" | "failed";
+                    /** @description Why it failed (with its CAIRN code). */
+                    error?: string;
+                    startedAtMs: number;
+                    finishedAtMs: number | null;
+                } | null;
             };
             /** @description Where a log ends. */
             tail: {
@@ -2750,6 +2868,82 @@ export interface operations {
                 "application/json": components["schemas"]["LogReconfigureRequest"];
             };
         };
+        responses: {
+            /** @description A log's chain and its current tail. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LogDescription"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rereplicateLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                log: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
         responses: {
             /** @description A log's chain and its current tail. */
             200: {

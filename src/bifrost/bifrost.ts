@@ -5,12 +5,14 @@
 import type { Version } from "../metadata/kv.ts";
 import { CairnError } from "../observability/errors.ts";
 import { Appender } from "./appender.ts";
-import type { LogChain, LogsDocument } from "./chain.ts";
+import { requireLog, type LogChain, type LogsDocument } from "./chain.ts";
 import { ChainView } from "./chain-view.ts";
 import { BifrostContext, type BifrostDeps, type BifrostOptions } from "./context.ts";
 import { Reader, type LogReadResult } from "./reader.ts";
 import { Reconfigurer, type ReconfigureContext, type ReconfigureRequest } from "./reconfigure.ts";
 import type { AppendRequest, AppendResponse, TailRequest, TailResponse } from "./rpc.ts";
+import { Rereplicator, type RereplicationProgress } from "./rereplicator.ts";
+import { planRereplication, type SegmentCopyPlan } from "./rereplication-plan.ts";
 import { Sequencers } from "./sequencers.ts";
 import { TailFinder, type LogTail } from "./tail.ts";
 import { Trimmer } from "./trim.ts";
@@ -20,6 +22,7 @@ export { bifrostOptions, type BifrostDeps, type BifrostOptions, type Placer } fr
 export type { LogReadEntry, LogReadResult } from "./reader.ts";
 export type { ReconfigureContext, ReconfigureRequest } from "./reconfigure.ts";
 export type { LogTail } from "./tail.ts";
+export type { RereplicationProgress } from "./rereplicator.ts";
 
 export class Bifrost {
   private readonly stopping = new AbortController();
@@ -30,9 +33,12 @@ export class Bifrost {
   private readonly reader: Reader;
   private readonly trimmer: Trimmer;
   private readonly reconfigurer: Reconfigurer;
+  private readonly rereplicator: Rereplicator;
+  private readonly ctx: BifrostContext;
 
   constructor(private readonly deps: BifrostDeps) {
     const ctx = new BifrostContext(deps, this.stopping.signal);
+    this.ctx = ctx;
     this.sequencers = new Sequencers(ctx);
     // Every document this node adopts retires the sequencers of segments it no longer shows as the open tail.
     this.view = new ChainView(ctx, (doc) => this.sequencers.retireSuperseded(doc));
@@ -41,6 +47,7 @@ export class Bifrost {
     this.tails = new TailFinder(ctx, this.view, this.sequencers);
     this.reader = new Reader(ctx, this.view, this.tails);
     this.trimmer = new Trimmer(ctx, this.view, this.tails);
+    this.rereplicator = new Rereplicator(ctx, this.view);
   }
 
   get options(): BifrostOptions {
@@ -117,5 +124,49 @@ export class Bifrost {
    */
   reconfigure(log: LogId, request: ReconfigureRequest, context: ReconfigureContext): Promise<LogChain> {
     return this.reconfigurer.reconfigure(log, request, context);
+  }
+
+  /**
+   * Copies a sealed segment onto more log-servers (re-replication) and, once every copy is durable,
+   * records its new nodeset and replication by compare-and-set.
+   */
+  rereplicate(plan: SegmentCopyPlan, signal?: AbortSignal): Promise<void> {
+    return this.rereplicator.copy(plan, signal);
+  }
+
+  /**
+   * The operator's trigger: plans re-replication of one log now (candidates: the log-servers that
+   * answer a ping) and copies its first under-replicated segment. Resolves with the plan it ran,
+   * or undefined when nothing needs copies; fails with CAIRN-LOG-0024 when no log-server can take them.
+   */
+  async rereplicateLog(log: LogId, signal?: AbortSignal): Promise<SegmentCopyPlan | undefined> {
+    const { doc } = await this.view.logsDocument(true);
+    requireLog(doc, log);
+    const candidates = (await this.deps.placer.candidates(signal)).map((c) => c.id);
+    const plan = planRereplication({ doc, candidates, lost: () => false, inflight: new Set(), maxPlans: 1, only: log });
+    const first = plan.copies[0];
+    if (first === undefined) {
+      const b = plan.blocked[0];
+      if (b === undefined) return undefined;
+      throw new CairnError("LOG_REREPLICATION_NO_TARGETS", `segment ${b.segment} of log ${log} has ${b.copies} copies of each record and needs ${b.wanted}, but no live log-server outside its nodeset can take one`, {
+        log,
+        segment: b.segment,
+      });
+    }
+    if (this.rereplicator.running(log)) throw new CairnError("LOG_CHAIN_CONFLICT", `a re-replication of log ${log} is already running on this node`, { log });
+    await this.rereplicator.copy(first, signal);
+    return first;
+  }
+
+  /** Publishes the under-replicated records per log (the controller's count; logs absent have none). */
+  noteUnderReplicated(doc: LogsDocument, counts: ReadonlyMap<number, number>): void {
+    const gauge = this.ctx.metrics?.underReplicatedRecords;
+    if (gauge === undefined) return;
+    for (const l of doc.logs) gauge.set({ log: String(l.id) }, counts.get(l.id) ?? 0);
+  }
+
+  /** This node's latest re-replication of a log (running or finished), if any. */
+  rereplicationProgress(log: LogId): RereplicationProgress | undefined {
+    return this.rereplicator.progress(log);
   }
 }

@@ -291,3 +291,39 @@ function chainConflict(log: LogChain, why: string): CairnError {
 export function initialLogsDocument(logIds: readonly number[], defaultReplication: number): LogsDocument {
   return { defaultReplication, logs: logIds.map((id) => ({ id, trimPoint: 0, segments: [] })) };
 }
+
+/**
+ * Re-replication's nodeset change of a sealed segment (compare-and-set by content): `index` must still
+ * be sealed with the nodeset `expectNodeset`. The new nodeset keeps the members whose copies survive
+ * and adds the ones that received full copies; call only once every record is durable on those.
+ */
+export function withSegmentNodeset(log: LogChain, index: number, expectNodeset: readonly string[], nodeset: readonly NodeId[], replication: number): LogChain {
+  const target = log.segments.find((s) => s.index === index);
+  if (target === undefined) throw chainConflict(log, `segment ${index} is no longer in the chain`);
+  if (target.sealedTail === undefined) throw chainConflict(log, `segment ${index} is not sealed`);
+  const current = target.params.nodeset;
+  if (current.length !== expectNodeset.length || current.some((n, i) => n !== expectNodeset[i])) {
+    throw chainConflict(log, `segment ${index} has nodeset ${current.join(",")}, not ${expectNodeset.join(",")}`);
+  }
+  invariant(nodeset.length > 0 && new Set(nodeset).size === nodeset.length, "a nodeset of distinct members");
+  const segment: Segment = { ...target, kind: "replicated", params: { ...target.params, nodeset: [...nodeset], replication } };
+  const next = { ...log, segments: log.segments.map((s) => (s.index === index ? segment : s)) };
+  checkLog(next);
+  return next;
+}
+
+/**
+ * Loglets whose nodeset names `node` and that may hold records it should have: open segments, and
+ * sealed ones with records above the log's trim point (an empty sealed segment holds nothing).
+ */
+export function segmentsNaming(doc: LogsDocument, node: NodeId): string[] {
+  const out: string[] = [];
+  for (const log of doc.logs) {
+    for (const s of log.segments) {
+      if (!s.params.nodeset.includes(node)) continue;
+      const empty = s.sealedTail !== undefined && s.sealedTail <= Math.max(s.baseLsn, log.trimPoint + 1);
+      if (!empty) out.push(s.params.loglet);
+    }
+  }
+  return out;
+}

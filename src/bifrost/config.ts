@@ -43,6 +43,14 @@ export const BifrostSection = Type.Object(
     ),
     "max-concurrent-reconfigurations": Count("Logs the controller seals and reconfigures at once.", 8),
     "nodeset-size": Count("Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.", 0, 0),
+    "rereplication-max-concurrent": Count(
+      "Sealed segments the log controller copies onto more log-servers at once (re-replication: a segment with fewer copies than its log's current replication). 0: no automatic re-replication (the operator's trigger still works).",
+      2,
+      0,
+    ),
+    "rereplication-bytes-per-second": Count("Bandwidth bound of one re-replication: payload bytes read and stored per second.", 32 * 1024 * 1024),
+    "rereplication-batch-records": Count("Most records re-replication reads and stores in one request.", 1024),
+    "rereplication-batch-bytes": Count("Most payload bytes re-replication reads and stores in one request (must fit net.max-request-bytes).", 1024 * 1024),
     "auto-improve": Type.Boolean({
       description:
         "Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.",

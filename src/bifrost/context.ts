@@ -27,6 +27,9 @@ export interface BifrostOptions {
   readonly maxInflightBytes: number;
   readonly maxQueuedAppends: number;
   readonly nodesetSize: number;
+  readonly rereplicationBytesPerSecond: number;
+  readonly rereplicationBatchRecords: number;
+  readonly rereplicationBatchBytes: number;
 }
 
 export function bifrostOptions(c: BifrostConfig): BifrostOptions {
@@ -43,6 +46,9 @@ export function bifrostOptions(c: BifrostConfig): BifrostOptions {
     maxInflightBytes: c["max-inflight-bytes"],
     maxQueuedAppends: c["max-queued-appends"],
     nodesetSize: c["nodeset-size"],
+    rereplicationBytesPerSecond: c["rereplication-bytes-per-second"],
+    rereplicationBatchRecords: c["rereplication-batch-records"],
+    rereplicationBatchBytes: c["rereplication-batch-bytes"],
   };
 }
 

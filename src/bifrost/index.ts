@@ -19,3 +19,5 @@ export {
 } from "./nodes.ts";
 export { BIFROST_RPCS, type BifrostPeers } from "./rpc.ts";
 export * from "./replicated/index.ts";
+export { planRereplication, liveRecords, survivingCopies, type RereplicationInput, type RereplicationPlan, type SegmentCopyPlan, type SegmentShortfall } from "./rereplication-plan.ts";
+export type { RereplicationProgress } from "./rereplicator.ts";

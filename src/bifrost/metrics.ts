@@ -14,6 +14,9 @@ export class BifrostMetrics {
   readonly replicationLag: Gauge<"log" | "node">;
   readonly trimPoint: Gauge<"log">;
   readonly reconfigurations: Counter<"log" | "reason">;
+  readonly rereplicatedRecords: Counter<"log">;
+  readonly rereplicatedSegments: Counter<"log">;
+  readonly underReplicatedRecords: Gauge<"log">;
 
   private constructor(registry: Registry) {
     const registers = [registry];
@@ -43,6 +46,24 @@ export class BifrostMetrics {
       name: "cairn_bifrost_reconfigurations_total",
       help: "Segments added to a log's chain by this node, per log and reason",
       labelNames: ["log", "reason"],
+      registers,
+    });
+    this.rereplicatedRecords = new Counter({
+      name: "cairn_bifrost_rereplicated_records_total",
+      help: "Records of sealed segments copied onto more log-servers by this node (re-replication), per log",
+      labelNames: ["log"],
+      registers,
+    });
+    this.rereplicatedSegments = new Counter({
+      name: "cairn_bifrost_rereplicated_segments_total",
+      help: "Sealed segments whose nodeset this node raised after copying them (re-replication), per log",
+      labelNames: ["log"],
+      registers,
+    });
+    this.underReplicatedRecords = new Gauge({
+      name: "cairn_bifrost_under_replicated_records",
+      help: "Records of sealed segments with fewer copies than their log's current replication, per log (set by the log controller on the metadata leader)",
+      labelNames: ["log"],
       registers,
     });
   }

@@ -13,6 +13,7 @@ import { fabricLogServerTransport } from "./fabric-transport.ts";
 import { NodeDirectory } from "./nodes.ts";
 import type { Candidate } from "./placement.ts";
 import { BIFROST_RPCS, fabricBifrostPeers, type BifrostPeers } from "./rpc.ts";
+import { segmentsNaming } from "./chain.ts";
 import type { NodeId } from "../ids/index.ts";
 
 export interface BifrostRoleDeps {
@@ -73,12 +74,16 @@ export class BifrostRole {
         return {
           node: this.deps.self().id ?? null,
           generation: this.deps.self().generation,
-          ...(store ? { storeWritable: store.writable } : {}),
+          // A store in data-loss mode takes repair stores only: no new segment may be placed on it.
+          ...(store ? { storeWritable: store.writable && !store.recovering, ...(store.recovering ? { storeRecovering: true } : {}) } : {}),
           ...(this.deps.startedAtMs ? { startedAtMs: this.deps.startedAtMs() } : {}),
         };
       });
     bifrost.start();
-    this.directoryTimer = setInterval(() => void this.refreshNodes().catch(() => {}), options.chainRefreshIntervalMs);
+    this.directoryTimer = setInterval(() => {
+      void this.refreshNodes().catch(() => {});
+      void this.leaveDataLoss().catch(() => {});
+    }, options.chainRefreshIntervalMs);
   }
 
   /** Bifrost of this node (appends and reads go through any node); undefined before start(). */
@@ -95,6 +100,22 @@ export class BifrostRole {
   async refreshNodes(): Promise<void> {
     const api = this.deps.metadata();
     if (api !== undefined) await this.directory.refresh(api);
+  }
+
+  /**
+   * A local store in data-loss mode leaves it once no segment of any chain names this node: open
+   * segments were moved off it and sealed ones re-replicated elsewhere (or it never held any).
+   */
+  private async leaveDataLoss(): Promise<void> {
+    const store = this.deps.localStore();
+    const self = this.deps.self().id;
+    const b = this.bifrostValue;
+    if (store === undefined || !store.recovering || self === undefined || b === undefined) return;
+    const { doc } = await b.logsDocument(true);
+    const named = segmentsNaming(doc, self);
+    if (named.length > 0) return;
+    store.clearDataLoss();
+    this.deps.logger.info({ node: self }, "the log-server store leaves data-loss mode: no segment names this node any more");
   }
 
   /** Live log-server nodes with their current generation (for placements requested off the controller). */

@@ -47,6 +47,8 @@ export const PingResponseSchema = Type.Object({
   generation: Type.Integer({ minimum: 0 }),
   /** false: this node's log-server store refuses writes (a write failed; it takes writes again after a restart). */
   storeWritable: Type.Optional(Type.Boolean()),
+  /** true: this node's log-server store is in data-loss mode (came back empty): its copies of older segments are gone. */
+  storeRecovering: Type.Optional(Type.Boolean()),
   /** When the answering process started (Unix ms): cluster status shows each node's uptime. */
   startedAtMs: Type.Optional(Type.Integer({ minimum: 0 })),
 });

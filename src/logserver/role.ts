@@ -55,11 +55,22 @@ export class LogServerRole {
     const store = LogStore.open({ path, ...logStoreOptions(args.config), provisioned: args.provisioned, registry: args.registry, logger: args.logger });
     registerLogServerRpcs(args.fabric, store);
     args.logger.info({ path, sync: args.config.sync }, "log-server record store open");
+    if (store.recovering) {
+      args.logger.warn(
+        { path, code: "CAIRN-LOG-0025" },
+        "the log-server record store came back empty in a provisioned data directory: data-loss mode (no seal, tail or digest evidence, repair stores only) until no segment names this node",
+      );
+    }
     this.storeValue = store;
   }
 
-  /** Why the node is not ready because of this role (a store that takes no writes). */
+  /** Why the node is not ready because of this role (a store that takes no writes, or one recovering from data loss). */
   notReadyReasons(): string[] {
+    if (this.storeValue?.recovering === true) {
+      return [
+        `log-server store ${this.storeValue.path} is recovering from data loss (it came back empty where this node had one): it answers no seal, tail or digest as evidence and takes only repair stores until re-replication has moved or restored every segment that names this node (CAIRN-LOG-0025)`,
+      ];
+    }
     // A record store disabled by a failed write stays disabled until the process restarts (a disk
     // that failed once is not trusted): the role serves reads only, so the node is not ready.
     const failure = this.storeValue?.writeFailureReason;

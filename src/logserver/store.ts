@@ -133,6 +133,7 @@ interface StoreMetrics {
   batchOps: Histogram;
   trimmed: Counter;
   writable: Gauge;
+  recovering: Gauge;
 }
 
 const metricsByRegistry = new WeakMap<Registry, StoreMetrics>();
@@ -164,6 +165,11 @@ function storeMetrics(registry: Registry): StoreMetrics {
         help: "1 while the record store takes writes; 0 once a failed write disabled it (fix the disk, then restart the node)",
         registers,
       }),
+      recovering: new Gauge({
+        name: "cairn_logserver_store_recovering",
+        help: "1 while the record store is in data-loss mode (it came back empty where this node had one): no seal, tail or digest evidence, repair stores only, until no segment names the node",
+        registers,
+      }),
     };
     metricsByRegistry.set(registry, m);
   }
@@ -182,7 +188,8 @@ export class LogStore implements LogServerApi {
   readonly path: string;
   private readonly db: Database;
   private readonly opts: Required<Omit<LogStoreOptions, "registry" | "logger" | "path" | "dataLoss" | "provisioned">>;
-  private readonly dataLoss: boolean;
+  /** Data-loss (recovering) mode: see README "Data loss". Persisted in `meta` until cleared. */
+  private dataLoss: boolean;
   private readonly logger: Logger | undefined;
   private readonly metrics: StoreMetrics | undefined;
   private readonly states = new Map<LogletId, LogletState>();
@@ -195,6 +202,43 @@ export class LogStore implements LogServerApi {
   /** False once a write failed (the store then refuses writes until the process restarts) or it closed. */
   get writable(): boolean {
     return !this.closed && this.writeFailure === undefined;
+  }
+
+  /**
+   * True in data-loss mode: the store came back empty where this node had one (see README "Data
+   * loss"). It answers non-authoritatively (no evidence for seals and find-tail) and takes repair
+   * stores only, until `clearDataLoss` (the node, once no segment in the chains names it).
+   */
+  get recovering(): boolean {
+    return this.dataLoss;
+  }
+
+  /** When data-loss mode began (Unix ms), if the store is in it and the time was recorded. */
+  readonly dataLossSinceMs: number | undefined;
+
+  /**
+   * Enters data-loss mode (persisted first): the node learnt that this store replaces one it had
+   * (its data directory was wiped: the nodes configuration knows it from another incarnation).
+   */
+  enterDataLoss(): void {
+    if (this.dataLoss) return;
+    if (this.closed) throw closedError(this.path);
+    this.db.run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [DATA_LOSS_KEY, String(Date.now())]);
+    this.dataLoss = true;
+    this.metrics?.recovering.set(1);
+    this.logger?.warn(
+      { path: this.path, code: "CAIRN-LOG-0025" },
+      "this node's data directory was replaced (the cluster knows it from another incarnation): the log-server record store enters data-loss mode (no seal, tail or digest evidence, repair stores only) until no segment names this node",
+    );
+  }
+
+  /** Leaves data-loss mode for good (persisted before it takes effect). */
+  clearDataLoss(): void {
+    if (!this.dataLoss) return;
+    if (this.closed) throw closedError(this.path);
+    this.db.run("DELETE FROM meta WHERE key = ?", [DATA_LOSS_KEY]);
+    this.dataLoss = false;
+    this.metrics?.recovering.set(0);
   }
 
   /** Why the store takes no writes any more (the failed write's error), if a write failed. */
@@ -239,10 +283,13 @@ export class LogStore implements LogServerApi {
     for (const [k, v] of Object.entries(this.opts)) {
       if (typeof v === "number") invariant(Number.isSafeInteger(v) && v > 0, () => `log store option ${k} must be a positive integer, got ${v}`);
     }
-    this.dataLoss = options.dataLoss ?? false;
+    const lostAt = db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(DATA_LOSS_KEY);
+    this.dataLoss = (options.dataLoss ?? false) || lostAt !== null;
+    this.dataLossSinceMs = lostAt === null ? undefined : Number(lostAt.value);
     this.logger = options.logger;
     this.metrics = options.registry ? storeMetrics(options.registry) : undefined;
     this.metrics?.writable.set(1);
+    this.metrics?.recovering.set(this.dataLoss ? 1 : 0);
     this.q = {
       loadState: db.query(
         "SELECT sequencer, sealed, trim_point, local_tail, known_global_tail FROM loglets WHERE loglet_id = ?",
@@ -302,6 +349,10 @@ export class LogStore implements LogServerApi {
           );
         }
         createStoreFile(path);
+        // Provisioned, no store and no trace of one: either this node never had a store (it gained
+        // the role later) or its store was wiped with its marker. It cannot tell which, so it starts
+        // in data-loss mode; the node clears it at once if no segment names it.
+        if (options.provisioned === true) markDataLoss(path, Date.now());
       }
       // Stores created before the marker existed get one now: from here on, losing the file is noticed.
       if (!existsSync(marker)) writeCreatedMarker(marker);
@@ -780,6 +831,20 @@ function createStoreFile(path: string): void {
   fsyncPath(temp);
   renameSync(temp, path);
   fsyncPath(dirname(path));
+}
+
+/** `meta` key present while the store is in data-loss mode (value: since when, Unix ms). */
+const DATA_LOSS_KEY = "data_loss_since_ms";
+
+function markDataLoss(path: string, nowMs: number): void {
+  const db = new Database(path, { create: false });
+  try {
+    db.run("PRAGMA synchronous = FULL");
+    db.run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [DATA_LOSS_KEY, String(nowMs)]);
+  } finally {
+    db.close();
+  }
+  fsyncPath(path);
 }
 
 /**

@@ -39,6 +39,12 @@ export interface ReplicatedMetadataServiceDeps {
   onRegistered: (nodeId: number) => void;
   /** Move this node's generation to at least `minimum` (durably). */
   advanceGeneration: (minimum: number) => void;
+  /**
+   * The nodes configuration knows this node (by name) from another incarnation: its data directory
+   * was wiped or replaced, so whatever it stored before is gone (the log-server enters data-loss
+   * mode). Called before it registers, i.e. before peers learn its new addresses.
+   */
+  onDataDirReplaced?: () => void;
   /** The node's metrics registry. */
   registry?: Registry;
   /** Period of the metadata storage's background integrity check. */
@@ -277,6 +283,7 @@ export class ReplicatedMetadataService implements MetadataService {
       } catch (e) {
         if (!(e instanceof StaleGenerationError)) throw e;
         this.deps.log.warn({ registered: e.registered, local: self.generation }, "a newer generation of this node is registered (wiped data directory?): moving past it");
+        this.deps.onDataDirReplaced?.();
         this.deps.advanceGeneration(e.registered + 1);
         return this.register();
       }

@@ -464,6 +464,8 @@ export class Node {
       advanceGeneration: (minimum) => {
         this.generationValue = this.dataDir.advanceGeneration(minimum);
       },
+      // Its log-server store is new: the records this node held before are gone (CAIRN-LOG-0025).
+      onDataDirReplaced: () => this.logServer?.openStore()?.enterDataLoss(),
     });
     this.metadataService = service; // so a failed start still stops it
     await service.start();

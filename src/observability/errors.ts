@@ -448,7 +448,33 @@ export const ERRORS = {
     "CAIRN-LOG-0021",
     500,
     "The log-server's record store file is empty or gone, but this node belongs to a provisioned cluster and had one",
-    "The file named in the message was truncated, replaced or removed: the records this server acknowledged are not in it. Stop the node and restore the file (and its -wal file) from a backup. Without a backup, first move every log off this node (`cairn ctl logs reconfigure <log> --nodeset …` without it, for each log whose tail segment lists it), so the other replicas seal and repair those loglets; then delete the store file, its -wal file and the `.created` marker beside it, and start the node: it starts with an empty store.",
+    "The file named in the message was truncated, replaced or removed: the records this server acknowledged are not in it. Stop the node and restore the file (and its -wal file) from a backup. Without a backup, first move every log off this node (`cairn ctl logs reconfigure <log> --nodeset …` without it, for each log whose tail segment lists it), so the other replicas seal and repair those loglets; then delete the store file, its -wal file and the `.created` marker beside it, and start the node: it starts with an empty store in data-loss mode (CAIRN-LOG-0025), which it leaves once re-replication has moved every segment that names it.",
+  ),
+
+  LOG_REREPLICATION_SOURCE_MISSING: spec(
+    "CAIRN-LOG-0022",
+    503,
+    "Re-replication found records of a sealed segment on none of its reachable log-servers",
+    "The nodeset members that hold them are down or lost their data. Bring them back; re-replication retries every controller round. If they are gone for good, those records are lost: the message names the loglet and the first missing offset.",
+  ),
+  LOG_REREPLICATION_TARGET_FAILED: spec(
+    "CAIRN-LOG-0023",
+    503,
+    "A log-server refused or failed to store re-replicated records",
+    "The segment's nodeset is left unchanged (copies count only once durable); re-replication retries with other log-servers on the next controller round. Check the named node's store (`cairn ctl status`).",
+  ),
+  LOG_REREPLICATION_NO_TARGETS: spec(
+    "CAIRN-LOG-0024",
+    409,
+    "Not enough live log-servers outside the segment's nodeset to raise its copies",
+    "Start or add log-servers (the segment needs as many as the message says), or lower the log's replication; re-replication resumes by itself once they answer.",
+  ),
+
+  LOG_STORE_RECOVERING: spec(
+    "CAIRN-LOG-0025",
+    503,
+    "The log-server store is recovering from data loss",
+    "The store came back empty (wiped, or its file and marker removed) in a provisioned data directory. Nothing to do if other log-servers live: the log controller moves open segments off this node and re-replicates sealed ones elsewhere, then the node leaves data-loss mode by itself (`cairn ctl logs describe` shows under-replicated records; the node's /ready says when). If no other copy exists, those records are lost.",
   ),
 
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------

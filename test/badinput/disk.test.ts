@@ -196,18 +196,24 @@ describe("regressions: bugs these tests found", () => {
 });
 
 describe("a record store that is legitimately new is not refused", () => {
-  // The provisioned node never created the file (e.g. it got the log-server role later, or an
-  // operator removed the damaged file and its marker on purpose, as CAIRN-LOG-0021's hint says): it
-  // starts with a new store, and marks it.
-  test("a provisioned node without logserver.sqlite and its marker starts and creates both", async () => {
+  // The provisioned node has no store and no marker (it got the log-server role later, or its store
+  // was wiped with the marker, e.g. by an operator following CAIRN-LOG-0021's hint): it starts with a
+  // new store, marks it, and — since it cannot tell which — in data-loss mode, which it leaves once
+  // no segment names it. Here its own segments name it and no other copy exists: it stays there.
+  test("a provisioned node without logserver.sqlite and its marker starts, creates both, and says it is recovering from data loss", async () => {
     const dir = join(tempDir("cairn-damage-"), "node");
     cpSync(replicated, dir, { recursive: true });
     rmSync(join(dir, "addresses.json"), { force: true });
     for (const f of ["logserver.sqlite", "logserver.sqlite-wal", "logserver.sqlite-shm", "logserver.sqlite.created"]) rmSync(join(dir, f), { force: true });
-    const node = await startNode({ name: "disk-replicated", dataDir: dir });
+    const node = await startNode({ name: "disk-replicated", dataDir: dir, readyPath: "/health" });
     expect(statSync(join(dir, "logserver.sqlite")).size).toBeGreaterThan(0);
     expect(existsSync(join(dir, "logserver.sqlite.creating"))).toBe(false);
     expect(existsSync(join(dir, "logserver.sqlite.created"))).toBe(true);
+    const ready = await fetch(`${node.addresses.admin}/ready`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain("CAIRN-LOG-0025");
+    const metrics = await (await fetch(`${node.addresses.admin}/metrics`)).text();
+    expect(metrics).toContain("cairn_logserver_store_recovering 1");
     expect(await node.stop("SIGTERM")).toBe(0);
   }, 30_000);
 

@@ -118,3 +118,24 @@ describe("placement", () => {
     expect(chooseSequencer({ log: 1, candidates: three, load, previous: generationalNodeId(2, 1), avoid: N(2) })).toEqual(generationalNodeId(3, 3));
   });
 });
+
+describe("segments naming a node (data-loss recovery)", () => {
+  test("open segments and sealed ones with records above the trim point count; empty or trimmed sealed ones do not", async () => {
+    const { segmentsNaming } = await import("../../src/bifrost/chain.ts");
+    const seg = (index: number, baseLsn: number, sealedTail: number | undefined, nodeset: string[]) => ({
+      index,
+      baseLsn,
+      kind: "replicated" as const,
+      params: { loglet: `0_${index}`, sequencer: "N1:1", nodeset, replication: 1 },
+      ...(sealedTail !== undefined ? { sealedTail } : {}),
+      placement: "auto" as const,
+      createdAtMs: 0,
+    });
+    const doc = {
+      defaultReplication: 1,
+      logs: [{ id: 0, trimPoint: 4, segments: [seg(0, 1, 5, ["N3"]), seg(1, 5, 5, ["N3"]), seg(2, 5, 9, ["N3"]), seg(3, 9, undefined, ["N3"])] }],
+    };
+    expect(segmentsNaming(doc, "N3" as never)).toEqual(["0_2", "0_3"]);
+    expect(segmentsNaming(doc, "N1" as never)).toEqual([]);
+  });
+});

@@ -60,6 +60,9 @@ export const TEST_OPTIONS: BifrostOptions = {
   maxInflightBytes: 8 << 20,
   maxQueuedAppends: 1024,
   nodesetSize: 0,
+  rereplicationBytesPerSecond: 64 << 20,
+  rereplicationBatchRecords: 1024,
+  rereplicationBatchBytes: 1 << 20,
 };
 
 export interface TestNode {

@@ -355,6 +355,7 @@ describe("log store damage", () => {
     const missing = join(tempDir(), "logstore.sqlite");
     const a = LogStore.open({ path: missing, provisioned: true });
     expect(a.pageSizeBytes()).toBe(8192);
+    a.clearDataLoss(); // provisioned: created in data-loss mode (next test); the node clears it
     await a.store(storeReq(L1, 1, 3));
     await a.close();
     const reopened = LogStore.open({ path: missing, provisioned: true });
@@ -366,6 +367,40 @@ describe("log store damage", () => {
     const b = LogStore.open({ path: empty });
     expect((await b.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(1));
     await b.close();
+  });
+
+  test("a store created missing in a provisioned data directory starts in data-loss mode, kept across restarts until cleared", async () => {
+    const path = join(tempDir(), "logstore.sqlite");
+    const a = LogStore.open({ path, provisioned: true });
+    expect(a.recovering).toBe(true);
+    expect(a.dataLossSinceMs).toBeGreaterThan(0);
+    // No evidence: non-authoritative seals and digests; only repair stores are taken.
+    expect((await a.store(storeReq(L1, 1, 2))).status).toBe("disabled");
+    expect((await a.seal({ loglet: L1 })).authoritative).toBe(false);
+    expect((await a.getDigest({ loglet: L1, from: logletOffset(1), to: logletOffset(5) })).authoritative).toBe(false);
+    expect((await a.store({ ...storeReq(L1, 1, 2), repair: true })).status).toBe("stored");
+    await a.close();
+    const b = LogStore.open({ path, provisioned: true });
+    expect(b.recovering).toBe(true);
+    b.clearDataLoss();
+    expect(b.recovering).toBe(false);
+    expect((await b.getLogletInfo({ loglet: L1 })).authoritative).toBe(true);
+    await b.close();
+    const c = LogStore.open({ path, provisioned: true });
+    expect(c.recovering).toBe(false);
+    await c.close();
+    // Never provisioned: nothing can have been acknowledged, so no data-loss mode — until the node
+    // learns its data directory replaced an earlier incarnation's (enterDataLoss, persisted).
+    const freshPath = join(tempDir(), "logstore.sqlite");
+    const fresh = LogStore.open({ path: freshPath });
+    expect(fresh.recovering).toBe(false);
+    fresh.enterDataLoss();
+    expect(fresh.recovering).toBe(true);
+    expect((await fresh.store(storeReq(L1, 1, 1))).status).toBe("disabled");
+    await fresh.close();
+    const again = LogStore.open({ path: freshPath });
+    expect(again.recovering).toBe(true);
+    await again.close();
   });
 
   test("a crash while creating leaves no store under its name; the next open discards the leftovers and creates it", async () => {

@@ -8,7 +8,8 @@
 // utf8 (the default), `base64` otherwise. Trim gaps are entries of their own, never skipped.
 import { Elysia, t } from "elysia";
 import { Type } from "@sinclair/typebox";
-import type { Bifrost, LogReadEntry } from "../../bifrost/bifrost.ts";
+import type { Bifrost, LogReadEntry, RereplicationProgress } from "../../bifrost/bifrost.ts";
+import { planRereplication } from "../../bifrost/rereplication-plan.ts";
 import { tailSegment, type LogChain, type Segment } from "../../bifrost/chain.ts";
 import { logId, lsn, nodeId, type NodeId } from "../../ids/index.ts";
 import { CairnError } from "../../observability/errors.ts";
@@ -38,12 +39,33 @@ export const LogSegment = Type.Object(
   { description: "One segment (loglet) of a log's chain." },
 );
 
+export const LogRereplication = Type.Object(
+  {
+    segment: Type.Integer({ minimum: 0, description: "The sealed segment being (or last) copied." }),
+    targets: Type.Array(Type.String(), { description: "Log-servers receiving a full copy." }),
+    records: Type.Integer({ minimum: 0, description: "Records to copy." }),
+    copiedRecords: Type.Integer({ minimum: 0, description: "Records durable on every target so far." }),
+    state: Type.Union([Type.Literal("copying"), Type.Literal("done"), Type.Literal("failed")], {
+      description: "`done`: the segment's nodeset now names the targets. `failed`: the nodeset is unchanged; the controller retries.",
+    }),
+    error: Type.Optional(Type.String({ description: "Why it failed (with its CAIRN code)." })),
+    startedAtMs: Type.Integer(),
+    finishedAtMs: Type.Union([Type.Integer(), Type.Null()]),
+  },
+  { description: "The latest re-replication of the log run by the answering node (the metadata leader runs the automatic ones)." },
+);
+
 export const LogInfo = Type.Object(
   {
     id: Type.Integer({ minimum: 0, description: "Log id (one log per partition)." }),
     trimPoint: LsnInt("Last trimmed LSN; 0 = never trimmed."),
     sealed: Type.Boolean({ description: "The tail segment is sealed: appends wait for a reconfiguration." }),
     segments: Type.Array(LogSegment),
+    underReplicatedRecords: Type.Integer({
+      minimum: 0,
+      description: "Records of sealed segments with fewer copies than the log's current replication (its tail segment's); re-replication copies them onto more log-servers.",
+    }),
+    rereplication: Type.Union([LogRereplication, Type.Null()], { description: "This node's latest re-replication of the log; null if none." }),
   },
   { description: "A log and its chain of segments." },
 );
@@ -138,6 +160,7 @@ export const LogRecords = Type.Object(
 
 const logModels = new Elysia({ name: "log-models" }).model(closed({
   LogSegment,
+  LogRereplication,
   LogInfo,
   LogList,
   LogTailInfo,
@@ -165,8 +188,29 @@ function segmentInfo(s: Segment) {
   };
 }
 
-function logInfo(l: LogChain) {
-  return { id: l.id, trimPoint: l.trimPoint, sealed: tailSegment(l)?.sealedTail !== undefined, segments: l.segments.map(segmentInfo) };
+function logInfo(l: LogChain, progress: RereplicationProgress | undefined) {
+  // Pure count from the chain (a segment's copies against the tail segment's replication).
+  const plan = planRereplication({ doc: { defaultReplication: 1, logs: [l] }, candidates: [], lost: () => false, inflight: new Set(), maxPlans: 0 });
+  return {
+    id: l.id,
+    trimPoint: l.trimPoint,
+    sealed: tailSegment(l)?.sealedTail !== undefined,
+    segments: l.segments.map(segmentInfo),
+    underReplicatedRecords: plan.underReplicatedRecords.get(l.id) ?? 0,
+    rereplication:
+      progress === undefined
+        ? null
+        : {
+            segment: progress.segment,
+            targets: [...progress.targets],
+            records: progress.records,
+            copiedRecords: progress.copiedRecords,
+            state: progress.state,
+            ...(progress.error !== undefined ? { error: progress.error } : {}),
+            startedAtMs: progress.startedAtMs,
+            finishedAtMs: progress.finishedAtMs ?? null,
+          },
+  };
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -222,7 +266,8 @@ export function logRoutes(deps: AdminDeps) {
       "/v1/logs",
       async () => {
         const { doc, version } = await bifrost().logsDocument(true);
-        return { defaultReplication: doc.defaultReplication, logs: doc.logs.map(logInfo), version };
+        const b = bifrost();
+        return { defaultReplication: doc.defaultReplication, logs: doc.logs.map((l) => logInfo(l, b.rereplicationProgress(logId(l.id)))), version };
       },
       {
         response: { 200: "LogList", ...errors },
@@ -234,7 +279,7 @@ export function logRoutes(deps: AdminDeps) {
       async ({ params }) => {
         const log = parseLogId(params.log);
         const chain = await bifrost().chain(log, true);
-        return { log: logInfo(chain), tail: await tail(log) };
+        return { log: logInfo(chain, bifrost().rereplicationProgress(log)), tail: await tail(log) };
       },
       {
         params: LogParams,
@@ -300,7 +345,7 @@ export function logRoutes(deps: AdminDeps) {
           },
           { reason: "operator" },
         );
-        return { log: logInfo(chain), tail: await tail(log) };
+        return { log: logInfo(chain, bifrost().rereplicationProgress(log)), tail: await tail(log) };
       },
       {
         parse: "json",
@@ -313,6 +358,26 @@ export function logRoutes(deps: AdminDeps) {
           summary: "Seal the tail segment and continue the log in a new one",
           description:
             "Seals the tail segment (if open), records its tail, and appends a segment with the given kind, replication, nodeset and sequencer (anything left out is kept or chosen among live log-servers). Local → replicated is this call with kind = replicated. Older segments stay readable.",
+        },
+      },
+    )
+    .post(
+      "/v1/logs/:log/rereplicate",
+      async ({ params, request }) => {
+        const log = parseLogId(params.log);
+        await bifrost().rereplicateLog(log, request.signal);
+        const chain = await bifrost().chain(log, true);
+        return { log: logInfo(chain, bifrost().rereplicationProgress(log)), tail: await tail(log) };
+      },
+      {
+        params: LogParams,
+        response: { 200: "LogDescription", 409: "Problem", ...errors },
+        detail: {
+          operationId: "rereplicateLog",
+          tags: ["logs"],
+          summary: "Copy the log's under-replicated sealed segment onto more log-servers now",
+          description:
+            "Re-replication on demand (the log controller also runs it in the background): the first sealed segment with fewer copies than the log's current replication is copied onto live log-servers outside its nodeset, and its nodeset and replication change once the copies are durable. Answers when done (nothing to do is a success). 409 CAIRN-LOG-0024: no log-server can take a copy; 503 CAIRN-LOG-0022/0023: a source or target failed (the nodeset is unchanged).",
         },
       },
     )

@@ -70,6 +70,7 @@ export class ClusterController {
         improveIntervalMs: Math.max(IMPROVE_INTERVAL_MIN_MS, 10 * c["controller-interval-ms"]),
         nodesetSize: c["nodeset-size"],
         defaultProvider: c["default-provider"],
+        rereplicationMaxConcurrent: c["rereplication-max-concurrent"],
       },
       logger: this.deps.logger.child({ component: "log-controller" }),
     });

@@ -20,6 +20,7 @@ import {
   REFUSED,
   SILENT,
   desiredNodesetSize,
+  planRereplication,
   segmentSequencer,
   tailSegment,
   type Bifrost,
@@ -39,6 +40,7 @@ export type ReconfigurationReason =
   | "sequencer-restarted"
   | "sequencer-gone"
   | "nodeset-member-dead"
+  | "nodeset-member-lost-data"
   | "nodeset-too-small";
 
 export interface LogAction {
@@ -63,6 +65,8 @@ export interface PlanInput {
   readonly improveIntervalMs: number;
   readonly nodesetSize: number;
   readonly defaultProvider: "local" | "replicated";
+  /** Whether a node's log-server store is in data-loss mode (came back empty); none when absent. */
+  readonly lostData?: (id: NodeId) => boolean;
 }
 
 /** What the controller should do this round, per log (pure). */
@@ -93,9 +97,19 @@ export function planLogActions(input: PlanInput): LogAction[] {
     }
     // An operator's seal stays until an operator reconfigures; so does a manual placement.
     if (tail.sealedTail !== undefined || !input.autoImprove || tail.placement !== "auto" || tail.kind !== "replicated") continue;
-    if (input.nowMs - (input.lastImprovedMs.get(log.id) ?? 0) < input.improveIntervalMs) continue;
     const members = tail.params.nodeset as NodeId[];
-    const outsiders = alive.filter((n) => !members.includes(n.id));
+    // A member whose store came back empty holds none of the segment's records and takes no normal
+    // store: move the log off it as soon as enough other live log-servers can carry r copies (not
+    // rate-limited: data loss does not flap).
+    const lostData = input.lostData ?? (() => false);
+    const usable = alive.filter((n) => !lostData(n.id));
+    if (members.some((m) => lostData(m)) && usable.length >= tail.params.replication) {
+      out.push({ log: id, reason: "nodeset-member-lost-data", expectTailIndex: tail.index });
+      continue;
+    }
+    if (input.nowMs - (input.lastImprovedMs.get(log.id) ?? 0) < input.improveIntervalMs) continue;
+    // A log-server in data-loss mode takes no new segment: it is no replacement.
+    const outsiders = usable.filter((n) => !members.includes(n.id));
     if (outsiders.length > 0 && members.some((m) => input.liveness(m) === "dead")) {
       out.push({ log: id, reason: "nodeset-member-dead", expectTailIndex: tail.index });
       continue;
@@ -120,6 +134,8 @@ export interface ControllerOptions {
   readonly improveIntervalMs: number;
   readonly nodesetSize: number;
   readonly defaultProvider: "local" | "replicated";
+  /** Sealed segments copied onto more log-servers at once (re-replication); 0: none automatically. */
+  readonly rereplicationMaxConcurrent?: number;
 }
 
 export interface ControllerDeps {
@@ -146,9 +162,14 @@ export interface ControllerDeps {
 /** Budget of the TCP connect that follows a failed ping (a refusal on a reachable host is immediate). */
 const CONNECT_PROBE_MS = 500;
 
+/** Least time between a failed re-replication of a log and the next attempt. */
+const REREPLICATION_RETRY_MS = 5_000;
+
 export class LogController {
   /** Log-servers that answered but whose store refuses writes (placed in no new segment). */
   private readonly unwritable = new Set<NodeId>();
+  /** Log-servers whose store is in data-loss mode (their copies of older segments are gone). */
+  private readonly recovering = new Set<NodeId>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
   private running = false;
@@ -156,6 +177,9 @@ export class LogController {
   private again = false;
   private leading = false;
   private readonly inflight = new Map<number, Promise<void>>();
+  /** Re-replications running, per log (one at a time per log). */
+  private readonly copying = new Map<number, Promise<void>>();
+  private readonly lastCopyFailedMs = new Map<number, number>();
   /** One probe per node at a time; a round joins a probe the watch already started. */
   private readonly probing = new Map<NodeId, Promise<void>>();
   private readonly lastImprovedMs = new Map<number, number>();
@@ -180,7 +204,7 @@ export class LogController {
     this.timer = undefined;
     this.watchTimer = undefined;
     this.abort.abort();
-    await Promise.allSettled([...this.inflight.values(), ...this.probing.values()]);
+    await Promise.allSettled([...this.inflight.values(), ...this.probing.values(), ...this.copying.values()]);
   }
 
   /** One round (tests call it directly). A tick that finds a round running is dropped. */
@@ -229,12 +253,14 @@ export class LogController {
         improveIntervalMs: this.deps.options.improveIntervalMs,
         nodesetSize: this.deps.options.nodesetSize,
         defaultProvider: this.deps.options.defaultProvider,
+        lostData: (id) => this.recovering.has(id),
       });
       const candidates = this.candidates(now);
       for (const action of actions) {
         if (this.inflight.size >= this.deps.options.maxConcurrent) break;
         this.launch(action, candidates);
       }
+      this.rereplicate(doc, candidates, now);
     } catch (e) {
       this.warn("round", { err: e }, "log controller round failed; retrying next round");
     } finally {
@@ -301,6 +327,8 @@ export class LogController {
         // Alive, but a store that refuses writes cannot take part in a new segment.
         if (answer.storeWritable === false) this.unwritable.add(id);
         else this.unwritable.delete(id);
+        if (answer.storeRecovering === true) this.recovering.add(id);
+        else this.recovering.delete(id);
       } else if (answer === undefined && this.deps.refusesConnections !== undefined && !signal.aborted) {
         // The ping failed before its deadline (a timed-out one means a silent peer, not a refusing
         // port): does anything listen there at all?
@@ -314,7 +342,7 @@ export class LogController {
   }
 
   private launch(action: LogAction, candidates: Candidate[]): void {
-    const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-too-small";
+    const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-member-lost-data" || action.reason === "nodeset-too-small";
     if (improvement) this.lastImprovedMs.set(action.log, this.nowMs());
     const job = this.deps.bifrost
       .reconfigure(action.log, {}, {
@@ -331,6 +359,42 @@ export class LogController {
       )
       .finally(() => this.inflight.delete(action.log));
     this.inflight.set(action.log, job);
+  }
+
+  /**
+   * Re-replication: counts the under-replicated records of every log (metrics) and starts copies of
+   * sealed segments short of their log's replication, within the concurrency bound. A node no longer
+   * in the nodes configuration, or whose store is in data-loss mode, lost its copies.
+   */
+  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number): void {
+    const max = this.deps.options.rereplicationMaxConcurrent ?? 0;
+    const known = new Set(this.deps.directory.all().map((n) => n.id));
+    const waiting = new Set(this.copying.keys());
+    for (const [log, at] of this.lastCopyFailedMs) if (now - at < REREPLICATION_RETRY_MS) waiting.add(log);
+    const plan = planRereplication({
+      doc,
+      candidates: candidates.map((c) => c.id),
+      lost: (id) => !known.has(id) || this.recovering.has(id),
+      inflight: waiting,
+      maxPlans: Math.max(0, max - this.copying.size),
+    });
+    this.deps.bifrost.noteUnderReplicated(doc, plan.underReplicatedRecords);
+    for (const b of plan.blocked) {
+      this.warn(`copies-${b.log}`, { log: b.log, segment: b.segment, copies: b.copies, wanted: b.wanted }, "a sealed segment has fewer copies than its log's replication and no live log-server can take one (CAIRN-LOG-0024)");
+    }
+    for (const copy of plan.copies) {
+      const job = this.deps.bifrost
+        .rereplicate(copy, this.abort.signal)
+        .then(
+          () => void this.lastCopyFailedMs.delete(copy.log),
+          (e: unknown) => {
+            this.lastCopyFailedMs.set(copy.log, this.nowMs());
+            this.warn(`copy-${copy.log}`, { err: e, log: copy.log, segment: copy.segment, targets: copy.targets }, "re-replicating a sealed segment failed; the controller retries");
+          },
+        )
+        .finally(() => this.copying.delete(copy.log));
+      this.copying.set(copy.log, job);
+    }
   }
 
   /** At most one warning per subject every 10 s: a stuck log must not flood the log. */

@@ -40,6 +40,8 @@ export interface NodeSignal {
   readonly answeredGeneration: number | null;
   /** false: its log-server store refuses writes; null: unknown or no log-server role. */
   readonly storeWritable: boolean | null;
+  /** true: its log-server store is in data-loss mode (came back empty); absent or null: no / unknown. */
+  readonly storeRecovering?: boolean | null;
 }
 
 export interface LogSignal {
@@ -140,7 +142,15 @@ export function decideClusterStatus(s: ClusterSignals): ClusterStatusDecision {
       if (members.includes(n.id)) reasons.push(item("CLUSTER_METADATA_MEMBER_DOWN", n.id, `metadata member ${n.id} (${n.name}) does not answer`));
       else reasons.push(item("CLUSTER_NODE_DEAD", n.id, `node ${n.id} (${n.name}) does not answer`));
     } else if (n.storeWritable === false) {
-      reasons.push(item("CLUSTER_LOG_STORE_DISABLED", n.id, `the log-server store of ${n.id} (${n.name}) refuses writes`));
+      reasons.push(
+        item(
+          "CLUSTER_LOG_STORE_DISABLED",
+          n.id,
+          n.storeRecovering === true
+            ? `the log-server store of ${n.id} (${n.name}) is recovering from data loss (CAIRN-LOG-0025): it takes no new segment until every segment that names it was moved or re-replicated`
+            : `the log-server store of ${n.id} (${n.name}) refuses writes`,
+        ),
+      );
     }
   }
   const stuck = (s.logs ?? []).filter((l) => logNotWritable(l, nodes) !== undefined);

@@ -196,6 +196,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
       fabricAddress: entry.fabricAddress,
       metadataServer: { state: n.metadataServerState, local: server?.status?.state ?? null, raftRole: server?.status?.raft?.role ?? null },
       storeWritable: n.storeWritable,
+      storeRecovering: n.storeRecovering ?? null,
     };
   });
   const nodeSignals = nodes.map((n) => n.signal);
@@ -242,7 +243,7 @@ async function pingAll(src: StatusSources, config: NodesConfiguration | undefine
       };
       if (id === self.id) {
         const answer = await src.ping(entry.fabricAddress, AbortSignal.timeout(PING_DEADLINE_MS)).catch(() => undefined);
-        const signal: NodeSignal = { ...base, alive: true, answeredGeneration: answer?.generation ?? null, storeWritable: answer?.storeWritable ?? null };
+        const signal: NodeSignal = { ...base, alive: true, answeredGeneration: answer?.generation ?? null, storeWritable: answer?.storeWritable ?? null, storeRecovering: answer?.storeRecovering ?? null };
         return { signal, entry, uptimeMs: Math.max(0, src.nowMs() - self.startedAtMs) };
       }
       const answer = await src.ping(entry.fabricAddress, AbortSignal.timeout(PING_DEADLINE_MS)).catch(() => undefined);
@@ -253,6 +254,7 @@ async function pingAll(src: StatusSources, config: NodesConfiguration | undefine
         alive: ok,
         answeredGeneration: ok ? answer.generation : null,
         storeWritable: ok ? (answer.storeWritable ?? null) : null,
+        storeRecovering: ok ? (answer.storeRecovering ?? null) : null,
       };
       const uptimeMs = ok && answer.startedAtMs !== undefined ? Math.max(0, src.nowMs() - answer.startedAtMs) : null;
       return { signal, entry, uptimeMs };

@@ -32,6 +32,9 @@ export const ClusterStatusNode = Type.Object(
       raftRole: Type.Union([Type.String(), Type.Null()]),
     }),
     storeWritable: Type.Union([Type.Boolean(), Type.Null()], { description: "false: its log-server store refuses writes; null: unknown or no log-server." }),
+    storeRecovering: Type.Union([Type.Boolean(), Type.Null()], {
+      description: "true: its log-server store came back empty and is in data-loss mode (CAIRN-LOG-0025) until every segment naming it was moved or re-replicated; null: unknown or no log-server.",
+    }),
   },
   { description: "One node of the nodes configuration as this node sees it now." },
 );

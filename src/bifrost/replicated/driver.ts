@@ -11,6 +11,7 @@ import type { Logger } from "../../observability/log.ts";
 import type { SealResponse } from "../../logserver/protocol.ts";
 import { logletOffset, type LogletOffset, type NodeId } from "../../ids/index.ts";
 import type { ReplicatedLogletParams } from "./params.ts";
+import { CopyTask, type CopyEvent, type CopyOptions, type CopyPlanParams } from "./copy.ts";
 import { systemRandom, type Random } from "./random.ts";
 import { ReaderCore, type ReaderEvent, type ReaderOptions } from "./reader.ts";
 import { TailRecovery, type RecoveryEvent, type RecoveryOptions, type RecoveryResult } from "./recovery.ts";
@@ -314,6 +315,30 @@ function runToEnd<Event, T>(
     signal?.addEventListener("abort", onAbort, { once: true });
     driver.start();
   });
+}
+
+/**
+ * Copies a sealed loglet onto more log-servers (re-replication); resolves with the records copied
+ * once every target holds every record durably. `onProgress` sees the records copied so far.
+ */
+export function copyLoglet(
+  params: CopyPlanParams,
+  transport: LogServerTransport,
+  options: Partial<CopyOptions & DriverOptions> & { onProgress?: (copiedRecords: number) => void } = {},
+  signal?: AbortSignal,
+): Promise<number> {
+  return runToEnd<CopyEvent, number>(new CopyTask(params, options), transport, { ...DRIVER_DEFAULTS, ...options }, (e) => {
+    if (e.kind === "progress") {
+      options.onProgress?.(e.copiedRecords);
+      return undefined;
+    }
+    if (e.kind === "done") return { done: true, value: e.copiedRecords };
+    const code = e.reason === "source-missing" ? "LOG_REREPLICATION_SOURCE_MISSING" : "LOG_REREPLICATION_TARGET_FAILED";
+    return {
+      done: true,
+      error: new CairnError(code, e.detail, { loglet: params.loglet, ...(e.node !== undefined ? { node: e.node } : {}), ...(e.offset !== undefined ? { offset: e.offset } : {}) }),
+    };
+  }, signal);
 }
 
 /** Seals the loglet on an f-majority of its nodeset; answers per server. */

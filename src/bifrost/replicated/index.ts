@@ -7,6 +7,7 @@ export * from "./sequencer.ts";
 export * from "./seal.ts";
 export * from "./recovery.ts";
 export * from "./reader.ts";
+export * from "./copy.ts";
 export * from "./transport.ts";
 export * from "./driver.ts";
 export { NodeRetries, PendingRequests, RETRY_DEFAULTS, type RetryOptions } from "./tracking.ts";

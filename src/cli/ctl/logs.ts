@@ -29,13 +29,23 @@ function segmentRows(log: Schemas["LogInfo"]): Array<Array<string | number>> {
   ]);
 }
 
+function rereplicationText(l: Schemas["LogInfo"]): string {
+  let out = `Under-replicated records: ${l.underReplicatedRecords}\n`;
+  const r = l.rereplication;
+  if (r !== null) {
+    out += `Re-replication (this node): segment ${r.segment} → ${r.targets.join(",")}: ${r.state}, ${r.copiedRecords}/${r.records} records${r.error !== undefined ? ` (${r.error})` : ""}\n`;
+  }
+  return out;
+}
+
 function describeText(d: Schemas["LogDescription"]): string {
   const t = d.tail;
   return (
     `Log ${d.log.id}: tail LSN ${t.tailLsn}${t.sealed ? " (sealed: waiting for a reconfiguration)" : ""}, trim point ${d.log.trimPoint}\n` +
     (d.log.segments.length === 0
       ? "  no segment yet (the log controller adds the first one)\n"
-      : table([["SEGMENT", "KIND", "BASE", "SEALED-TAIL", "SEQUENCER", "NODESET", "R", "PLACEMENT"], ...segmentRows(d.log)]))
+      : table([["SEGMENT", "KIND", "BASE", "SEALED-TAIL", "SEQUENCER", "NODESET", "R", "PLACEMENT"], ...segmentRows(d.log)])) +
+    rereplicationText(d.log)
   );
 }
 
@@ -151,6 +161,17 @@ export function logsCommand(h: CtlHelpers): Command {
         const client = adminClient(g);
         const r = await call(g, () => client.POST("/v1/logs/{log}/reconfigure", { params: { path: { log: logArg(log) } }, body }));
         h.print(g, r, () => `reconfigured.\n${describeText(r)}`);
+      }),
+    );
+
+  logs
+    .command("rereplicate <log>")
+    .description("Copy the log's under-replicated sealed segment onto more log-servers now (the controller also does it in the background)")
+    .action(
+      h.action(async (g, [log]) => {
+        const client = adminClient(g);
+        const r = await call(g, () => client.POST("/v1/logs/{log}/rereplicate", { params: { path: { log: logArg(log) } } }));
+        h.print(g, r, () => describeText(r));
       }),
     );
 

@@ -28,7 +28,7 @@ function nodeRows(status: Status): Array<Array<string | number>> {
       !n.roles.includes("metadata-server")
         ? "-"
         : `${n.metadataServer.state}${n.metadataServer.raftRole ? ` (${n.metadataServer.raftRole})` : n.metadataServer.local && n.metadataServer.local !== n.metadataServer.state ? ` (${n.metadataServer.local})` : ""}`,
-      n.roles.join(",") + (n.storeWritable === false ? " [store refuses writes]" : ""),
+      n.roles.join(",") + (n.storeRecovering === true ? " [store recovering from data loss]" : n.storeWritable === false ? " [store refuses writes]" : ""),
     ]),
   ];
 }

@@ -86,6 +86,15 @@ describe("controller decisions", () => {
     expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { lastImprovedMs: new Map([[1, 95_000]]) })).toEqual([]);
     expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { autoImprove: false })).toEqual([]);
   });
+  test("a member whose store lost its data is moved off once enough other live log-servers carry r copies", () => {
+    const logs = (s: Segment) => [{ id: 1, trimPoint: 0, segments: [s] }];
+    const n3Lost = { lostData: (id: NodeId) => id === nodeId(3) };
+    // N1, N2, N4 live and writable: enough for r = 2 (no outsider is needed).
+    expect(plan(logs(segment(0, "N1:1", ["N1", "N2", "N3"])), {}, n3Lost)).toEqual([{ log: logId(1), reason: "nodeset-member-lost-data", expectTailIndex: 0 }]);
+    expect(plan(logs(segment(0, "N1:1", ["N1", "N2", "N3"])), { N2: "dead", N4: "dead" }, n3Lost)).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", ["N1", "N2", "N4"])), {}, n3Lost)).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", ["N1", "N2", "N3"], { placement: "manual" })), {}, n3Lost)).toEqual([]);
+  });
   test("liveness: alive while answers are fresh, dead after the failure timeout of silence, unknown before", () => {
     const t = new LivenessTracker(1000);
     const n = nodeId(1);
