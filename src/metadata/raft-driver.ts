@@ -52,6 +52,11 @@ export interface RaftTransport {
 const SNAPSHOT_PAGE_BYTES = 1024 * 1024;
 /** Pause before a failed snapshot transfer starts again. */
 const SNAPSHOT_RETRY_MS = 200;
+/**
+ * How long the leader keeps the log entries after a snapshot it sent, for that follower to continue
+ * from once it installed it. Past this the follower is presumed gone and the log is compacted again.
+ */
+const SNAPSHOT_HOLD_MS = 5 * 60_000;
 
 interface PendingProposal {
   startedMs: number;
@@ -89,6 +94,12 @@ export class RaftDriver {
   /** A Ready whose snapshot's state is being pulled from another member: nothing else is handled meanwhile. */
   private installing: Ready | undefined;
   private readonly stopSignal = new AbortController();
+  /**
+   * Snapshots sent, per follower: their index and when. The log is not compacted past them until the
+   * follower's match reaches them: a follower that pulls a large store for seconds must find the
+   * entries after its snapshot still there, or it would be sent a newer snapshot, forever.
+   */
+  private readonly snapshotsSent = new Map<RaftId, { index: Index; atMs: number }>();
   private readonly metrics: MetadataMetrics;
 
   constructor(
@@ -524,6 +535,7 @@ export class RaftDriver {
     }
     for (const [to, batch] of byPeer) {
       const hasSnapshot = batch.some((m) => m.type === "snapshot");
+      for (const m of batch) if (m.type === "snapshot") this.snapshotsSent.set(to, { index: m.snapshot.metadata.index, atMs: Date.now() });
       this.transport.send(to, batch.map(encodeMessage)).then(
         (replies) => {
           if (this.stopped) return;
@@ -540,13 +552,35 @@ export class RaftDriver {
     }
   }
 
+  /** The lowest index the log must keep entries after, for followers installing a snapshot sent to them. */
+  private heldIndex(): number {
+    if (this.snapshotsSent.size === 0) return Number.MAX_SAFE_INTEGER;
+    const status = this.node.status();
+    if (status.role !== "leader") {
+      // Only a leader sends entries; a former one keeps nothing for anyone.
+      this.snapshotsSent.clear();
+      return Number.MAX_SAFE_INTEGER;
+    }
+    const progress = status.progress;
+    let held = Number.MAX_SAFE_INTEGER;
+    for (const [peer, sent] of this.snapshotsSent) {
+      const match = progress.get(peer)?.match ?? 0;
+      if (match >= sent.index || Date.now() - sent.atMs > SNAPSHOT_HOLD_MS) {
+        this.snapshotsSent.delete(peer);
+        continue;
+      }
+      held = Math.min(held, sent.index);
+    }
+    return held;
+  }
+
   private maybeSnapshot(): void {
     if (this.appliedIndex - this.lastSnapshotIndex < this.options.snapshotIntervalEntries) return;
     // The store is the state: a snapshot is its Raft metadata and a marker, and costs nothing to take.
     // The core's applied index (not the store's, which may be ahead after a pulled snapshot) bounds it.
     const index = Math.min(this.appliedIndex, this.node.inspect.applied()) as Index;
     if (index <= this.lastSnapshotIndex) return;
-    this.storage.saveSnapshot(index, this.node.appliedConfState(), ON_DISK_SNAPSHOT_MARKER, this.options.snapshotKeepEntries);
+    this.storage.saveSnapshot(index, this.node.appliedConfState(), ON_DISK_SNAPSHOT_MARKER, Math.max(this.options.snapshotKeepEntries, index - this.heldIndex()));
     this.lastSnapshotIndex = index;
     this.metrics.snapshotsTaken.inc();
     this.log.debug({ index }, "metadata snapshot taken, log compacted");

@@ -28,9 +28,14 @@ afterEach(() => {
 
 /** Links that drop every message (a partitioned member): `${from}>${to}`. */
 const cut = new Set<string>();
+/** Transfers begun by any member, and the pause before each page is served (a slow transfer). */
+let transfersStarted = 0;
+let pageDelayMs = 1;
 
 function cluster(options: { snapshotIntervalEntries?: number; snapshotKeepEntries?: number } = {}): { drivers: Map<number, RaftDriver>; events: Event[] } {
   cut.clear();
+  transfersStarted = 0;
+  pageDelayMs = 1;
   const ids = [1, 2, 3].map(asRaftId);
   const dir = tempDir();
   const events: Event[] = [];
@@ -59,7 +64,8 @@ function cluster(options: { snapshotIntervalEntries?: number; snapshotKeepEntrie
         return replies;
       },
       snapshotChunk: async (from: RaftId, req: SnapshotChunkRequest) => {
-        await Bun.sleep(1);
+        if (req.table === "kv" && req.after === null) transfersStarted++;
+        await Bun.sleep(pageDelayMs);
         if (cut.has(`${id}>${from}`) || cut.has(`${from}>${id}`)) throw new Error(`link N${id}-N${from} is cut`);
         return structuredClone(sourceOf.get(from)!.chunk(req));
       },
@@ -150,5 +156,29 @@ describe("metadata raft driver", () => {
     for (let i = 0; i < 300 && lagging.sm.kv.get("key/7") === undefined; i++) await Bun.sleep(10);
     expect(lagging.sm.kv.get("key/7")).toEqual(leader.sm.kv.get("key/7"));
     expect(leader.sm.kv.get("key/7")?.version).toBeGreaterThan(1); // re-created above its old versions
+  });
+
+  test("a slow snapshot pull while writes go on ends in one install: the leader keeps the entries after the snapshot it sent", async () => {
+    const { drivers: ds } = cluster({ snapshotIntervalEntries: 20, snapshotKeepEntries: 5 });
+    const leader = await leaderOf(ds);
+    const lagging = [...ds.values()].find((d) => d !== leader)!;
+    for (const d of ds.values()) if (d !== lagging) cut.add(`${lagging.id}>${d.id}`);
+    for (let k = 0; k < 400; k++) {
+      await leader.propose({ t: "kv", id: `p${k}`, cmd: { op: "put", key: `big/${k}`, value: "x".repeat(600), precondition: NONE } }, 5_000);
+    }
+    pageDelayMs = 40; // each page takes a while: the leader compacts many times during one pull
+    cut.clear();
+    let writes = 0;
+    const writer = (async () => {
+      for (; lagging.applied < leader.applied || writes < 100; writes++) {
+        await leader.propose({ t: "kv", id: `w${writes}`, cmd: { op: "put", key: `during/${writes % 50}`, value: writes, precondition: NONE } }, 5_000);
+        if (writes > 3000) break;
+      }
+    })();
+    await writer;
+    for (let i = 0; i < 500 && lagging.applied < leader.applied; i++) await Bun.sleep(10);
+    expect(lagging.applied).toBeGreaterThanOrEqual(leader.applied);
+    expect(transfersStarted).toBeLessThanOrEqual(2);
+    for (let k = 0; k < 50; k++) expect(lagging.sm.kv.get(`during/${k}`)).toEqual(leader.sm.kv.get(`during/${k}`));
   });
 });
