@@ -49,7 +49,7 @@ export interface RaftTransport {
 }
 
 /** Bytes of rows per snapshot page (bounded memory on both sides; well under the fabric's body limit). */
-const SNAPSHOT_PAGE_BYTES = 1024 * 1024;
+const SNAPSHOT_PAGE_BYTES = 256 * 1024;
 /** Pause before a failed snapshot transfer starts again. */
 const SNAPSHOT_RETRY_MS = 200;
 /**

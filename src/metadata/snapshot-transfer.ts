@@ -29,7 +29,7 @@ export interface SnapshotChunk {
   next: string | null;
 }
 
-const PAGE_ROWS = 2_000;
+const PAGE_ROWS = 500;
 const TABLE_SQL: Record<SnapshotTable, string> = {
   kv: "SELECT key AS a, version AS b, value AS c FROM kv WHERE key > ? ORDER BY key LIMIT " + PAGE_ROWS,
   requests: "SELECT id AS a, idx AS b, result AS c FROM kv_requests WHERE id > ? ORDER BY id LIMIT " + PAGE_ROWS,
