@@ -74,6 +74,7 @@ export class StateWorkload implements Workload {
     } else if (!(read.kind === "fail" && read.status === 404)) return;
     const id = `${ctx.runId}-incr-${this.nextIncrement++}`;
     let target = node;
+    let earlierUnknown = false;
     for (let attempt = 0; attempt <= INCREMENT_RETRIES; attempt++) {
       const r: Outcome = await request(target.ingress, "PUT", entryPath(this.counterKey), {
         body: n + 1,
@@ -85,11 +86,15 @@ export class StateWorkload implements Workload {
         if (attempt > 0) this.tally.ackedOnRetry++;
         return;
       }
-      if (r.kind === "fail") {
-        // 412: another client won; any other refusal changed nothing either.
+      // 412 (another client won) and 422 come from the partition's core after it looked the key up, so
+      // they speak for every attempt with this key. Any other refusal (503: no leader right now, the
+      // retry fenced) speaks only for this attempt: after an earlier unknown outcome, that earlier one
+      // may still have applied, so it stays unknown and is retried.
+      if (r.kind === "fail" && (!earlierUnknown || r.status === 412 || r.status === 422)) {
         this.tally.refused++;
         return;
       }
+      earlierUnknown = true;
       // Unknown outcome: the same request with the same key, maybe through another node.
       target = client.rng.pick(ctx.endpoints());
       await Bun.sleep(200);
