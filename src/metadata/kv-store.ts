@@ -10,7 +10,7 @@
 // to it; applying the same entries from the same state gives the same rows on every replica.
 import type { Database, Statement } from "bun:sqlite";
 import { invariant } from "../observability/errors.ts";
-import { NO_VERSION, asVersion, checkPrecondition, type KvCommand, type KvResult, type Precondition, type Version, type VersionedValue } from "./kv.ts";
+import { NO_VERSION, asVersion, checkPrecondition, type KvCommand, type KvResult, type Version, type VersionedValue } from "./kv.ts";
 
 /** Keys whose parsed value is kept in memory (read on every applied entry by the membership logic). */
 const CACHED_KEYS = new Set(["nodes_config", "cluster"]);
@@ -127,10 +127,6 @@ export class SqliteKvStore {
     const more = rows.length > options.limit;
     const page = more ? rows.slice(0, options.limit) : rows;
     return { entries: page.map((r) => ({ key: r.key, version: asVersion(r.version) })), next: more ? page[page.length - 1]!.key : null };
-  }
-
-  check(key: string, precondition: Precondition): KvResult | undefined {
-    return precondition.kind === "none" ? undefined : checkPrecondition(this.getVersion(key), precondition);
   }
 
   /** Apply one command; call inside a transaction (the caller records the applied index with it). */

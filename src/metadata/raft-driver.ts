@@ -114,7 +114,7 @@ export class RaftDriver {
   ) {
     this.readPrefix = seed.toString(36);
     this.metrics = options.metrics ?? MetadataMetrics.for(new Registry());
-    this.sm = new MetadataStateMachine(storage.kv, storage.db, (fn) => storage.applyTransaction(fn));
+    this.sm = new MetadataStateMachine(storage.kv, storage.db);
     const snapshot = storage.mirror.snapshot();
     // The store's own applied index: a restart applies only what comes after it (nothing is replayed
     // into memory). It may be ahead of the snapshot (compaction lags) and, after a snapshot pulled

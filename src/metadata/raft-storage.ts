@@ -230,7 +230,7 @@ export class MetadataRaftStorage {
     const legacy = legacySnapshotData(snap.data);
     if (legacy === undefined) return;
     if (this.kv.appliedIndex() < snap.metadata.index) {
-      const sm = new MetadataStateMachine(this.kv, this.db, (fn) => fn());
+      const sm = new MetadataStateMachine(this.kv, this.db);
       this.db.transaction(() => sm.restoreLegacy(legacy, snap.metadata.index))();
     }
     const marked = this.mirror.createSnapshot(snap.metadata.index, snap.metadata.confState, ON_DISK_SNAPSHOT_MARKER);

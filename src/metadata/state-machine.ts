@@ -99,14 +99,10 @@ export class MetadataStateMachine {
   readonly anomalies: string[] = [];
   private lastPrunedIndex = 0;
 
-  /**
-   * `transaction` runs its argument in one SQLite transaction of the store's database (the
-   * caller picks its durability: entries are in the fsynced Raft log, so this one need not be).
-   */
+  /** `db` is the store's database; every write happens in a transaction the caller holds. */
   constructor(
     readonly kv: SqliteKvStore,
     db: Database,
-    private readonly transaction: <T>(fn: () => T) => T,
   ) {
     this.qSeen = db.query("SELECT result FROM kv_requests WHERE id = ?");
     this.qRemember = db.query("INSERT OR REPLACE INTO kv_requests (id, idx, result) VALUES (?1, ?2, ?3)");
@@ -119,15 +115,10 @@ export class MetadataStateMachine {
   }
 
   /**
-   * Apply committed entries in log order, in one transaction that also records the applied index
-   * (so the store never holds an effect without its index, or the index without its effect).
+   * Apply committed entries in log order and record the applied index, inside the caller's
+   * transaction (the driver's, which also persists the Ready), so the store never holds an effect
+   * without its index, or the index without its effect.
    */
-  applyAll(entries: readonly Entry[]): ApplyOutcome[] {
-    if (entries.length === 0) return [];
-    return this.transaction(() => this.applyWithin(entries));
-  }
-
-  /** applyAll inside a transaction the caller holds (the driver's, which also persists Raft state). */
   applyWithin(entries: readonly Entry[]): ApplyOutcome[] {
     if (entries.length === 0) return [];
     const outcomes = entries.map((e) => this.applyOne(e));

@@ -7,9 +7,10 @@ import { SqliteKvStore } from "../../src/metadata/kv-store.ts";
 import { DEDUP_WINDOW, MetadataStateMachine, encodeCommand, encodeMemberContext, type ApplyOutcome, type MetadataCommand } from "../../src/metadata/state-machine.ts";
 
 /** A state machine over a fresh in-memory database; `apply` applies one entry in its own transaction. */
-function newStateMachine(): MetadataStateMachine & { apply(e: Entry): ApplyOutcome } {
+function newStateMachine(): MetadataStateMachine & { apply(e: Entry): ApplyOutcome; applyAll(es: Entry[]): ApplyOutcome[] } {
   const db = new Database(":memory:", { strict: true });
-  const sm = new MetadataStateMachine(new SqliteKvStore(db), db, (fn) => db.transaction(fn)()) as MetadataStateMachine & { apply(e: Entry): ApplyOutcome };
+  const sm = new MetadataStateMachine(new SqliteKvStore(db), db) as MetadataStateMachine & { apply(e: Entry): ApplyOutcome; applyAll(es: Entry[]): ApplyOutcome[] };
+  sm.applyAll = (es: Entry[]) => db.transaction(() => sm.applyWithin(es))();
   sm.apply = (e: Entry) => sm.applyAll([e])[0]!;
   return sm;
 }
