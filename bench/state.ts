@@ -1,8 +1,9 @@
 // Object-state benchmark: a 3-node cairn cluster (`cairn dev`: 8 partitions, replication 2, workers
 // on every node) against a 3-member etcd cluster, same machine, same run, same load generator
-// (closed-loop HTTP/1.1 keep-alive clients via fetch, 10 s deadline per request, 1 KiB values, 1000
-// keys). cairn's clients spread over the three nodes' data-plane ports (requests are forwarded to
-// each partition's leader); etcd's go to its leader (its best case).
+// (closed-loop HTTP/1.1 keep-alive clients via fetch in separate processes, at most 32 clients each,
+// whose CPU is shown; 10 s deadline per request; 1 KiB values; 10 000 objects preloaded, writes and
+// reads to random ones). cairn's clients spread over the three nodes' data-plane ports (requests
+// are forwarded to each partition's leader); etcd's go to its leader (its best case).
 //  1. put with 1, 16, 64 clients; get with 64 clients (cairn: linearizable, etcd: linearizable)
 //  2. start + provision → every partition led (GET /v1/partitions)
 //  3. failover: kill -9 of a node that leads partitions (not the metadata leader, so only partition
@@ -11,14 +12,17 @@
 // Prints a table and writes bench/results/state.json. Every process started is stopped by PID.
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/state.ts
-// Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --no-etcd --failover-only
+//  4. with --rss-writes N: N more writes over 100 000 objects, then each node's RSS
+// Options: --seconds 3 --warmup 0.5 --rounds 3 --trials 10 --no-etcd --failover-only --rss-writes 1000000
 import { flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { CairnCluster } from "./metadata/cairn.ts";
 import { EtcdCluster, etcdVersion } from "./metadata/etcd.ts";
-import { type LoadStats, percentile, round, runLoad } from "./metadata/load.ts";
+import { type LoadStats, makeValue, mergeRaw, percentile, round, summarizeLoad } from "./metadata/load.ts";
+import type { LoadJob } from "./metadata/load-jobs.ts";
+import { type LoadCpu, LoadProcesses, splitClients } from "./metadata/load-procs.ts";
 import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
 
 const MEASURE_MS = numArg("seconds", 3) * 1000;
@@ -28,7 +32,11 @@ const TRIALS = numArg("trials", 10);
 const WITH_ETCD = !flagArg("no-etcd") && etcdVersion() !== undefined;
 /** Only the failover trials (no load cells). */
 const FAILOVER_ONLY = flagArg("failover-only");
-const KEY_SPACE = 1000;
+const KEY_SPACE = 10_000;
+const CLIENTS_PER_PROCESS = 32;
+/** Extra writes over RSS_OBJECTS objects before RSS is read (0: skip). */
+const RSS_WRITES = Math.round(numArg("rss-writes", 0));
+const RSS_OBJECTS = 100_000;
 const VALUE_BYTES = 1024;
 const DEADLINE_MS = 10_000;
 const RECOVERY_WAIT_MAX_MS = 20_000;
@@ -43,10 +51,7 @@ async function stopEverything(): Promise<void> {
 }
 stopOnExitAndSignals(registry, stopEverything);
 
-const value = (client: number, seq: number) => {
-  const head = `${client}:${seq}:`;
-  return head + "x".repeat(VALUE_BYTES - head.length);
-};
+const value = (client: number, seq: number) => makeValue(client, seq, VALUE_BYTES);
 
 function ingressOf(dataDir: string): string {
   return (JSON.parse(readFileSync(join(dataDir, "addresses.json"), "utf8")) as { ingress: string }).ingress;
@@ -84,12 +89,6 @@ async function cairnPut(base: string, key: number, body: string, signal: AbortSi
   if (!r.ok) throw new Error(`put: HTTP ${r.status}`);
 }
 
-async function cairnGet(base: string, key: number, signal: AbortSignal): Promise<void> {
-  const r = await fetch(`${base}/v1/objects/bench/k${key}/state/v`, { signal });
-  await r.arrayBuffer();
-  if (!r.ok && r.status !== 404) throw new Error(`get: HTTP ${r.status}`);
-}
-
 type Cell = { id: string; op: "put" | "get"; concurrency: number };
 const CELLS: Cell[] = [
   { id: "put-c1", op: "put", concurrency: 1 },
@@ -100,7 +99,7 @@ const CELLS: Cell[] = [
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "cairn-bench-state-"));
-  const results: Record<string, { cairn: LoadStats[]; etcd: LoadStats[] }> = {};
+  const results: Record<string, { cairn: CellRun[]; etcd: CellRun[] }> = {};
   try {
     const t0 = performance.now();
     cairn = await CairnCluster.start(registry, join(dir, "cairn"), 60_000);
@@ -111,45 +110,32 @@ async function main(): Promise<void> {
     console.log(`cairn: cluster up (provisioned) in ${Math.round(upMs)} ms, every partition led ${Math.round(ledMs)} ms after start (${Math.round(ledMs - upMs)} ms after provisioning)`);
     const ingress = () => cairn!.nodes.map((n) => ingressOf((n as unknown as { dataDir: string }).dataDir));
     if (WITH_ETCD) etcd = await EtcdCluster.start(registry, join(dir, "etcd"), 30_000);
-    // Every key exists before reads.
-    const bases = ingress();
-    for (let k = 0; k < KEY_SPACE; k += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => cairnPut(bases[(k + i) % 3]!, k + i, value(0, k + i), AbortSignal.timeout(DEADLINE_MS))));
-    if (etcd) {
-      const leader = (await etcd.roles()).leader;
-      for (let k = 0; k < KEY_SPACE; k += 50) await Promise.all(Array.from({ length: 50 }, (_, i) => etcd!.put(leader, `k${k + i}`, value(0, k + i), AbortSignal.timeout(DEADLINE_MS))));
-    }
+    const logDir = join(dir, "load");
+    mkdirSync(logDir, { recursive: true });
+    const etcdUrl = async () => (await etcd!.roles()).leader.url;
+    // Every object exists before the cells (reads find it; writes rewrite it).
+    await preload("cairn-state", ingress(), KEY_SPACE, logDir);
+    if (etcd) await preload("etcd", [await etcdUrl()], KEY_SPACE, logDir);
     for (const cell of FAILOVER_ONLY ? [] : CELLS) {
       results[cell.id] = { cairn: [], etcd: [] };
       for (let round = 0; round < ROUNDS; round++) {
-        const b = ingress();
-        const c = await runLoad({
-          concurrency: cell.concurrency,
-          warmupMs: WARMUP_MS,
-          measureMs: MEASURE_MS,
-          deadlineMs: DEADLINE_MS,
-          op: (client, seq, signal) => {
-            const key = (client * 7919 + seq) % KEY_SPACE;
-            const base = b[client % 3]!;
-            return cell.op === "put" ? cairnPut(base, key, value(client, seq), signal) : cairnGet(base, key, signal);
-          },
-        });
+        const c = await runCell("cairn-state", ingress(), cell, logDir);
         results[cell.id]!.cairn.push(c);
-        if (etcd) {
-          const leader = (await etcd.roles()).leader;
-          const e = await runLoad({
-            concurrency: cell.concurrency,
-            warmupMs: WARMUP_MS,
-            measureMs: MEASURE_MS,
-            deadlineMs: DEADLINE_MS,
-            op: (client, seq, signal) => {
-              const key = `k${(client * 7919 + seq) % KEY_SPACE}`;
-              return cell.op === "put" ? etcd!.put(leader, key, value(client, seq), signal) : etcd!.get(leader, key, "linearizable", signal);
-            },
-          });
-          results[cell.id]!.etcd.push(e);
-        }
-        console.log(`${cell.id} round ${round + 1}: cairn ${results[cell.id]!.cairn.at(-1)!.opsPerSecond}/s${etcd ? `, etcd ${results[cell.id]!.etcd.at(-1)!.opsPerSecond}/s` : ""}`);
+        if (etcd) results[cell.id]!.etcd.push(await runCell("etcd", [await etcdUrl()], cell, logDir));
+        const last = (xs: CellRun[]) => xs.at(-1)!;
+        console.log(
+          `${cell.id} round ${round + 1}: cairn ${c.opsPerSecond}/s (load ${c.loadCpu.processes} proc(s) ≤${Math.round(c.loadCpu.maxPctOfCore)}% of a core)` +
+            (etcd ? `, etcd ${last(results[cell.id]!.etcd).opsPerSecond}/s` : "") +
+            (c.errors > 0 ? `, cairn errors ${c.errors} ${JSON.stringify(c.errorSamples)}` : ""),
+        );
       }
+    }
+    let rssAfterWrites: { writes: number; objects: number; seconds: number; rssMb: number[] } | undefined;
+    if (RSS_WRITES > 0) {
+      const t = performance.now();
+      await preload("cairn-state", ingress(), RSS_WRITES, logDir, RSS_OBJECTS);
+      rssAfterWrites = { writes: RSS_WRITES, objects: RSS_OBJECTS, seconds: round((performance.now() - t) / 1000, 1), rssMb: cairn.nodes.map((n) => rssMb(n.pid)) };
+      console.log(`RSS after ${RSS_WRITES} more writes over ${RSS_OBJECTS} objects (${rssAfterWrites.seconds} s): ${rssAfterWrites.rssMb.join(", ")} MB`);
     }
     const rss = cairn.nodes.map((n) => rssMb(n.pid));
     const failovers = await failoverTrials();
@@ -169,11 +155,78 @@ async function main(): Promise<void> {
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
     if (!FAILOVER_ONLY) writeFileSync(
       join(import.meta.dir, "results/state.json"),
-      JSON.stringify({ when: new Date().toISOString(), cpus: cpus().length, etcd: etcdVersion() ?? null, rounds: ROUNDS, measureMs: MEASURE_MS, table, results, failoverMs: failovers, upMs, ledMs, rssMb: rss }, null, 2) + "\n",
+      JSON.stringify(
+        {
+          when: new Date().toISOString(),
+          cpus: cpus().length,
+          etcd: etcdVersion() ?? null,
+          rounds: ROUNDS,
+          measureMs: MEASURE_MS,
+          client: `separate Bun processes (bench/metadata/load-worker.ts, at most ${CLIENTS_PER_PROCESS} clients each), fetch, HTTP/1.1 keep-alive, closed loop; ${KEY_SPACE} objects, 1 KiB values`,
+          table,
+          results,
+          failoverMs: failovers,
+          upMs,
+          ledMs,
+          rssMb: rss,
+          rssAfterWrites: rssAfterWrites ?? null,
+        },
+        null,
+        2,
+      ) + "\n",
     );
   } finally {
     await stopEverything();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type CellRun = LoadStats & { loadCpu: LoadCpu };
+
+/** The load of one cell: clients spread evenly over `urls`, in processes of at most CLIENTS_PER_PROCESS. */
+async function runCell(system: "cairn-state" | "etcd", urls: string[], cell: Cell, logDir: string): Promise<CellRun> {
+  const jobs: LoadJob[] = [];
+  urls.forEach((url, i) => {
+    const clients = Math.floor(cell.concurrency / urls.length) + (i < cell.concurrency % urls.length ? 1 : 0);
+    if (clients === 0) return;
+    for (const n of splitClients(clients, CLIENTS_PER_PROCESS)) {
+      const base = { system, url, clients: n, deadlineMs: DEADLINE_MS, warmupMs: WARMUP_MS, measureMs: MEASURE_MS, valueBytes: VALUE_BYTES };
+      jobs.push(cell.op === "put" ? { ...base, kind: "put", keyPrefix: "", keyCount: KEY_SPACE } : { ...base, kind: "get", keyCount: KEY_SPACE, mode: "linearizable" });
+    }
+  });
+  const procs = await LoadProcesses.start(registry, jobs, logDir, `${system} ${cell.id}`);
+  try {
+    procs.go();
+    const outcome = await procs.finish();
+    return { ...summarizeLoad(mergeRaw(outcome.loads)), loadCpu: outcome.cpu };
+  } finally {
+    await procs.close();
+  }
+}
+
+/** Writes preloadKey(i % objects) for i in [0, count), spread over `urls` (one process each, 32 clients). */
+async function preload(system: "cairn-state" | "etcd", urls: string[], count: number, logDir: string, objects = count): Promise<void> {
+  const per = Math.ceil(count / urls.length);
+  const jobs: LoadJob[] = urls.map((url, i) => ({
+    kind: "preload",
+    system,
+    url,
+    clients: 32,
+    deadlineMs: DEADLINE_MS,
+    valueBytes: VALUE_BYTES,
+    from: i * per,
+    to: Math.min(count, (i + 1) * per),
+    attemptsPerKey: 5,
+    ...(objects < count ? { keyModulo: objects } : {}),
+  }));
+  const procs = await LoadProcesses.start(registry, jobs, logDir, `${system} preload`);
+  try {
+    procs.go();
+    const outcome = await procs.finish();
+    const failed = outcome.preloads.reduce((a, p) => a + p.failed, 0);
+    if (failed > 0) throw new Error(`${system}: ${failed} preload writes failed: ${JSON.stringify(outcome.preloads.map((p) => p.errorSamples))}`);
+  } finally {
+    await procs.close();
   }
 }
 

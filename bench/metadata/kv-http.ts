@@ -1,7 +1,8 @@
 // The one request each system needs per benchmark operation (put one key, read one key), as plain
 // functions of a base URL, so the cluster drivers and the separate load-worker processes send
 // exactly the same bytes. cairn: admin API PUT/GET /v1/metadata/{key}; etcd: its JSON gateway
-// (/v3/kv/put, /v3/kv/range; keys and values in base64, stale = serializable).
+// (/v3/kv/put, /v3/kv/range; keys and values in base64, stale = serializable); cairn-state: the
+// data plane's object state (PUT/GET /v1/objects/bench/{key}/state/v; reads are always linearizable).
 import type { ReadMode } from "./cluster.ts";
 import { httpFail } from "./cluster.ts";
 
@@ -49,6 +50,14 @@ export const etcdKv: KvHttp = {
     send(`${url}/v3/kv/range`, { method: "POST", headers: JSON_HEADERS, body: mode === "stale" ? `{"key":"${b64Key(key)}","serializable":true}` : `{"key":"${b64Key(key)}"}`, signal }, "range"),
 };
 
-export function kvFor(system: System): KvHttp {
-  return system === "cairn" ? cairnKv : etcdKv;
+export const cairnStateKv: KvHttp = {
+  put: (url, key, value, signal) => send(`${url}/v1/objects/bench/${key}/state/v`, { method: "PUT", headers: JSON_HEADERS, body: value, signal }, "put state"),
+  get: (url, key, _mode, signal) => send(`${url}/v1/objects/bench/${key}/state/v`, { signal }, "get state"),
+};
+
+/** The systems a load process can drive (metadata benchmarks use the first two). */
+export type LoadSystem = System | "cairn-state";
+
+export function kvFor(system: LoadSystem): KvHttp {
+  return system === "cairn" ? cairnKv : system === "cairn-state" ? cairnStateKv : etcdKv;
 }

@@ -3,11 +3,13 @@
 // ("go", "stop", "exit"; end of input means exit, so a worker never outlives its parent). Key
 // names live here too: every process must agree on which keys exist.
 import type { ReadMode } from "./cluster.ts";
-import type { System } from "./kv-http.ts";
+import type { LoadSystem } from "./kv-http.ts";
 import type { RawLoad } from "./load.ts";
 
 interface JobBase {
-  system: System;
+  system: LoadSystem;
+  /** Size of every value written (default 100 bytes). */
+  valueBytes?: number;
   /** Base URL of the member this process talks to. */
   url: string;
   /** Closed-loop clients in this process (one request in flight each). */
@@ -21,12 +23,18 @@ export interface PreloadJob extends JobBase {
   from: number;
   to: number;
   attemptsPerKey: number;
+  /** Writes preloadKey(i % keyModulo) instead (rewrites of a fixed set of keys). */
+  keyModulo?: number;
 }
 
-/** Closed-loop puts, every one to a new key `${keyPrefix}c${client}-${seq}`. */
+/**
+ * Closed-loop puts, every one to a new key `${keyPrefix}c${client}-${seq}`, or with `keyCount` to
+ * preloadKey(i), i uniformly random in [0, keyCount) (rewrites of a fixed set of keys).
+ */
 export interface PutJob extends JobBase {
   kind: "put";
   keyPrefix: string;
+  keyCount?: number;
   warmupMs: number;
   /** Window length; null = until the parent sends "stop". */
   measureMs: number | null;

@@ -36,7 +36,7 @@ async function preload(job: PreloadJob): Promise<PreloadOutcome> {
       const i = next++;
       for (let attempt = 1; ; attempt++) {
         try {
-          await kv.put(job.url, preloadKey(i), makeValue(c, i), AbortSignal.timeout(job.deadlineMs));
+          await kv.put(job.url, preloadKey(job.keyModulo === undefined ? i : i % job.keyModulo), makeValue(c, i, job.valueBytes), AbortSignal.timeout(job.deadlineMs));
           out.written++;
           break;
         } catch (e) {
@@ -73,7 +73,13 @@ async function main(): Promise<void> {
     } else {
       const op: Op =
         job.kind === "put"
-          ? (c, seq, signal) => kv.put(job.url, `${job.keyPrefix}c${c}-${seq}`, makeValue(c, seq), signal)
+          ? (c, seq, signal) =>
+              kv.put(
+                job.url,
+                job.keyCount === undefined ? `${job.keyPrefix}c${c}-${seq}` : preloadKey(Math.floor(Math.random() * job.keyCount)),
+                makeValue(c, seq, job.valueBytes),
+                signal,
+              )
           : (_c, _seq, signal) => kv.get(job.url, preloadKey(Math.floor(Math.random() * job.keyCount)), job.mode, signal);
       const load = await runLoadRaw({ concurrency: job.clients, warmupMs: job.warmupMs, measure: job.measureMs ?? cmd.stop, deadlineMs: job.deadlineMs, op });
       send({ type: "result", load });

@@ -137,10 +137,10 @@ export async function runLoad(opts: { concurrency: number; warmupMs: number; mea
 
 const VALUE_BYTES = 100;
 
-/** A JSON document of exactly 100 bytes naming its writer and sequence number. */
-export function makeValue(client: number, seq: number): string {
+/** A JSON document of exactly `bytes` bytes (100 by default) naming its writer and sequence number. */
+export function makeValue(client: number, seq: number, bytes: number = VALUE_BYTES): string {
   const head = `{"c":${client},"s":${seq},"p":"`;
-  const padLength = Math.max(0, VALUE_BYTES - head.length - 2);
+  const padLength = Math.max(0, bytes - head.length - 2);
   return `${head}${"x".repeat(padLength)}"}`;
 }
 

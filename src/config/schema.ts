@@ -64,6 +64,16 @@ export const WorkerSection = Type.Object(
     "durability-interval-ms": PositiveInt("How often a partition store is checkpointed (fsynced); the durable LSN advances then.", 1_000),
     "idempotency-retention-ms": PositiveInt("How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).", 24 * 60 * 60 * 1000),
     "max-pending-proposals": PositiveInt("Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.", 4096),
+    "leader-lease-ms": PositiveInt(
+      "How long a partition leader answers reads after confirming its epoch in metadata without confirming it again, and how long (times 1.1) a new leader waits after bumping the epoch before it answers anything: every older leader's lease has run out by then. Longer: fewer confirmations under read load; shorter: faster failover.",
+      250,
+    ),
+    "follower-batch-delay-ms": Type.Integer({
+      minimum: 0,
+      default: 20,
+      description:
+        "After applying fewer records than a full batch, a follower processor waits this long before reading its log again, so that it reads and applies records in batches instead of one network round trip per record. It bounds how far a follower trails its leader. 0: read again at once.",
+    }),
     "idempotency-expire-batch": PositiveInt("Most expired idempotency results removed per applied write (bounds the work of each write).", 64),
   },
   { additionalProperties: false, description: "Partition processors (role `worker`)." },

@@ -219,6 +219,8 @@ export class Node {
           idempotencyRetentionMs: w["idempotency-retention-ms"],
           expireBatch: w["idempotency-expire-batch"],
           maxPendingProposals: w["max-pending-proposals"],
+          leaderLeaseMs: w["leader-lease-ms"],
+          followerBatchDelayMs: w["follower-batch-delay-ms"],
         },
         metadata: () => this.metadataService?.api(),
         bifrost: () => bifrost.bifrost(),

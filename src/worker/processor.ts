@@ -30,6 +30,11 @@ export interface ProcessorOptions extends CoreOptions {
   readonly durabilityIntervalMs: number;
   /** Most proposals of one partition waiting for their apply; more are refused (503, retry). */
   readonly maxPendingProposals: number;
+  /**
+   * After a read from the log returned less than a full batch, a follower waits this long before the
+   * next read (records gather in between: one read and one store transaction for many of them).
+   */
+  readonly followerBatchDelayMs: number;
 }
 
 export type ProcessorRole =
@@ -232,7 +237,9 @@ export class PartitionProcessor {
     let idleMs = 1;
     while (!this.stopping.signal.aborted && this.stoppedReason === null) {
       let entries: ReadEntry[] = this.takeOwnRecords(options.readBatchRecords);
+      let fromLog = false;
       if (entries.length === 0) {
+        fromLog = true;
         try {
           const r = await log.read(this.meta.appliedLsn + 1, options.readBatchRecords, this.stopping.signal);
           entries = r.entries;
@@ -251,18 +258,28 @@ export class PartitionProcessor {
           this.halt(`the partition store failed: ${(e as Error).message}`);
         }
         idleMs = 1;
+        // A follower (or a candidate catching up) that got a partial batch waits for more records
+        // to gather; a leader is woken at once by its own appends.
+        if (fromLog && entries.length < options.readBatchRecords && this.roleValue.kind === "follower" && options.followerBatchDelayMs > 0) {
+          await this.sleep(options.followerBatchDelayMs);
+        }
         continue;
       }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, idleMs);
-        this.wake = () => {
-          clearTimeout(t);
-          resolve();
-        };
-      });
-      this.wake = undefined;
+      await this.sleep(idleMs);
       idleMs = Math.min(options.idlePollMaxMs, idleMs * 2);
     }
+  }
+
+  /** Waits `ms`, or less when kicked (an own append, a stop). */
+  private async sleep(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+    this.wake = undefined;
   }
 
   /** The run of this leader's own records that starts at the next LSN to apply (possibly none). */

@@ -2,9 +2,12 @@
 // (leader or follower), claims leadership where the placement names it leader (bump pp_epoch/<p> by
 // CAS, move the log's sequencer here, append announce-leader), steps down where it no longer does,
 // and answers the `worker` RPCs: reads and writes of objects of the partitions it leads.
-// Invariants: a read is answered only after a linearizable read of pp_epoch/<p> made after the
-// request arrived still shows this node's epoch (a deposed leader, paused or cut off, finds out
-// before it answers); a write is answered only once applied here (processor.ts).
+// Invariants: a read is answered only while this node holds a leader lease of the partition: a
+// linearizable read of pp_epoch/<p> that showed this node's epoch, started less than
+// `leaderLeaseMs` ago by this node's monotonic clock (a deposed leader, paused or cut off, finds its
+// lease expired and asks metadata before it answers); a new leader answers nothing, read or write,
+// until `leaderLeaseMs` (plus a clock-rate margin) has passed since its epoch bump, so every lease of
+// an older epoch has run out first; a write is answered only once applied here (processor.ts).
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { segmentSequencer, tailSegment, type Bifrost } from "../bifrost/index.ts";
@@ -24,7 +27,19 @@ import { PartitionStore } from "./store.ts";
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
   readonly reconcileIntervalMs: number;
+  /**
+   * How long a confirmation of the epoch in metadata lets the leader answer reads without asking
+   * again (counted from when the confirmation started), and how long a new leader waits after its
+   * epoch bump before it answers anything.
+   */
+  readonly leaderLeaseMs: number;
 }
+
+/**
+ * A new leader waits its lease times this before answering: monotonic clocks of two nodes may run at
+ * slightly different rates (NTP slews them by at most 500 ppm; 10 % is a wide margin).
+ */
+export const LEASE_CLOCK_MARGIN = 1.1;
 
 export interface WorkerRoleDeps {
   readonly dataDir: string;
@@ -51,6 +66,10 @@ export class WorkerRole {
   private readonly lastSequencerMoveMs = new Map<number, number>();
   /** Leadership confirmations in flight per partition (reads arriving meanwhile wait for the next). */
   private readonly confirms = new Map<number, { running: Promise<void>; next: Promise<void> | undefined }>();
+  /** Until when (performance.now() ms) this node may answer reads of a partition at an epoch without asking metadata. */
+  private readonly leases = new Map<number, { epoch: number; untilMs: number }>();
+  /** A new leadership answers nothing before this time (performance.now() ms): older leases run out first. */
+  private readonly gates = new Map<number, { epoch: number; notBeforeMs: number }>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
   private stopped = false;
@@ -115,8 +134,9 @@ export class WorkerRole {
   // ---- the data plane, on the leader ------------------------------------------------------------
 
   async read(req: ReadRequest): Promise<ObjectAnswer> {
-    const p = this.requireLeader(req.partition);
-    await this.confirmLeadership(req.partition, p);
+    let p = this.requireLeader(req.partition);
+    if (await this.waitForGate(req.partition, p)) p = this.requireLeader(req.partition);
+    if (!this.holdsLease(req.partition, p)) await this.confirmLeadership(req.partition, p);
     const store = p.store;
     if (req.name === null) return store.object(req.service, req.key);
     const entry = store.entry(req.service, req.key, req.name);
@@ -124,7 +144,8 @@ export class WorkerRole {
   }
 
   async mutate(req: MutateRequest): Promise<MutateAnswer> {
-    const p = this.requireLeader(req.partition);
+    let p = this.requireLeader(req.partition);
+    if (await this.waitForGate(req.partition, p)) p = this.requireLeader(req.partition);
     const outcome: Outcome = await p.propose(
       { kind: "mutate", service: req.service, key: req.key, ops: req.ops, expectedVersion: req.expectedVersion, idempotency: req.idempotency },
       AbortSignal.timeout(req.timeoutMs),
@@ -146,8 +167,33 @@ export class WorkerRole {
   }
 
   /**
+   * Waits until a leadership this node won recently may answer (see `gates`); true when it waited
+   * (the caller checks leadership again: it may have been lost meanwhile).
+   */
+  private async waitForGate(partition: number, p: PartitionProcessor): Promise<boolean> {
+    const gate = this.gates.get(partition);
+    const role = p.role;
+    if (gate === undefined || role.kind !== "leader" || gate.epoch !== role.epoch) return false;
+    const waitMs = gate.notBeforeMs - performance.now();
+    if (waitMs <= 0) {
+      this.gates.delete(partition);
+      return false;
+    }
+    await Bun.sleep(waitMs);
+    return true;
+  }
+
+  /** Whether a confirmation of the current epoch started less than a lease ago. */
+  private holdsLease(partition: number, p: PartitionProcessor): boolean {
+    const lease = this.leases.get(partition);
+    const role = p.role;
+    return lease !== undefined && role.kind === "leader" && lease.epoch === role.epoch && performance.now() < lease.untilMs;
+  }
+
+  /**
    * Confirms that this node still holds the partition's epoch, by a linearizable read started after
-   * the caller arrived: reads that arrive while a check runs share the next one (bounded cost).
+   * the caller arrived: reads that arrive while a check runs share the next one (bounded cost). A
+   * confirmation grants a lease from its start: reads within it need no other.
    */
   private confirmLeadership(partition: number, p: PartitionProcessor): Promise<void> {
     const role = p.role;
@@ -155,6 +201,7 @@ export class WorkerRole {
     const check = async () => {
       const api = this.deps.metadata();
       if (api === undefined) throw this.notLeader(partition);
+      const startedMs = performance.now();
       const v = await api.get(epochKey(partition), { consistency: "linearizable" });
       const rec = v?.value as EpochRecord | undefined;
       const self = this.deps.self();
@@ -167,6 +214,7 @@ export class WorkerRole {
         }
         throw this.notLeader(partition);
       }
+      this.leases.set(partition, { epoch: role.epoch, untilMs: startedMs + this.deps.options.leaderLeaseMs });
     };
     let slot = this.confirms.get(partition);
     if (slot === undefined) {
@@ -269,6 +317,9 @@ export class WorkerRole {
     const prev = current?.value as EpochRecord | undefined;
     const next: EpochRecord = { epoch: (prev?.epoch ?? 0) + 1, node: self.id, generation: self.generation };
     await api.put(epochKey(partition), next, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
+    // Leases of older epochs began before this bump took effect: once a lease (with the margin) has
+    // passed since it returned, all of them have run out.
+    this.gates.set(partition, { epoch: next.epoch, notBeforeMs: performance.now() + this.deps.options.leaderLeaseMs * LEASE_CLOCK_MARGIN });
     this.deps.logger.info({ partition, epoch: next.epoch, previous: prev }, "claimed partition leadership epoch");
     await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
     await p.announce(next.epoch);

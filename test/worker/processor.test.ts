@@ -118,7 +118,7 @@ describe("partition store and processor", () => {
       store,
       log,
       self: () => ({ node, generation: 1 }),
-      options: { ...OPTIONS, readBatchRecords: 16, idlePollMaxMs: 20, durabilityIntervalMs: 50, maxPendingProposals: 64 },
+      options: { ...OPTIONS, readBatchRecords: 16, idlePollMaxMs: 20, durabilityIntervalMs: 50, maxPendingProposals: 64, followerBatchDelayMs: 5 },
       logger,
       nowMs: () => 1_000,
     });
