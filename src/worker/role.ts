@@ -2,7 +2,7 @@
 // (leader or follower), claims leadership where the placement names it leader (bump pp_epoch/<p> by
 // CAS, move the log's sequencer here, append announce-leader), steps down where it no longer does,
 // and answers the `worker` RPCs: reads and writes of objects of the partitions it leads.
-// Invariants: a read is answered only while this node holds a leader lease of the partition: a
+// Invariants (leases: lease.ts): a read is answered only while this node holds a leader lease of the partition: a
 // linearizable read of pp_epoch/<p> that showed this node's epoch, started less than
 // `leaderLeaseMs` ago by this node's monotonic clock (a deposed leader, paused or cut off, finds its
 // lease expired and asks metadata before it answers); a new leader answers nothing, read or write,
@@ -23,6 +23,7 @@ import { epochKey, PLACEMENT_KEY, type EpochRecord, type PartitionPlacement } fr
 import { PartitionProcessor, type PartitionLog, type ProcessorOptions, type ProcessorStatus } from "./processor.ts";
 import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest } from "./rpc.ts";
 import { PartitionStore } from "./store.ts";
+import { LeaderLeases } from "./lease.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -34,12 +35,6 @@ export interface WorkerOptions extends ProcessorOptions {
    */
   readonly leaderLeaseMs: number;
 }
-
-/**
- * A new leader waits its lease times this before answering: monotonic clocks of two nodes may run at
- * slightly different rates (NTP slews them by at most 500 ppm; 10 % is a wide margin).
- */
-export const LEASE_CLOCK_MARGIN = 1.1;
 
 export interface WorkerRoleDeps {
   readonly dataDir: string;
@@ -66,10 +61,8 @@ export class WorkerRole {
   private readonly lastSequencerMoveMs = new Map<number, number>();
   /** Leadership confirmations in flight per partition (reads arriving meanwhile wait for the next). */
   private readonly confirms = new Map<number, { running: Promise<void>; next: Promise<void> | undefined }>();
-  /** Until when (performance.now() ms) this node may answer reads of a partition at an epoch without asking metadata. */
-  private readonly leases = new Map<number, { epoch: number; untilMs: number }>();
-  /** A new leadership answers nothing before this time (performance.now() ms): older leases run out first. */
-  private readonly gates = new Map<number, { epoch: number; notBeforeMs: number }>();
+  /** Leader leases and new-leadership gates, in performance.now() ms. */
+  private readonly leases: LeaderLeases;
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
   private stopped = false;
@@ -78,6 +71,7 @@ export class WorkerRole {
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
+    this.leases = new LeaderLeases(deps.options.leaderLeaseMs);
     const registers = [deps.registry];
     this.metrics = {
       applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
@@ -171,23 +165,18 @@ export class WorkerRole {
    * (the caller checks leadership again: it may have been lost meanwhile).
    */
   private async waitForGate(partition: number, p: PartitionProcessor): Promise<boolean> {
-    const gate = this.gates.get(partition);
     const role = p.role;
-    if (gate === undefined || role.kind !== "leader" || gate.epoch !== role.epoch) return false;
-    const waitMs = gate.notBeforeMs - performance.now();
-    if (waitMs <= 0) {
-      this.gates.delete(partition);
-      return false;
-    }
+    if (role.kind !== "leader") return false;
+    const waitMs = this.leases.waitMs(partition, role.epoch, performance.now());
+    if (waitMs <= 0) return false;
     await Bun.sleep(waitMs);
     return true;
   }
 
   /** Whether a confirmation of the current epoch started less than a lease ago. */
   private holdsLease(partition: number, p: PartitionProcessor): boolean {
-    const lease = this.leases.get(partition);
     const role = p.role;
-    return lease !== undefined && role.kind === "leader" && lease.epoch === role.epoch && performance.now() < lease.untilMs;
+    return role.kind === "leader" && this.leases.holds(partition, role.epoch, performance.now());
   }
 
   /**
@@ -214,7 +203,7 @@ export class WorkerRole {
         }
         throw this.notLeader(partition);
       }
-      this.leases.set(partition, { epoch: role.epoch, untilMs: startedMs + this.deps.options.leaderLeaseMs });
+      this.leases.confirmed(partition, role.epoch, startedMs);
     };
     let slot = this.confirms.get(partition);
     if (slot === undefined) {
@@ -319,7 +308,7 @@ export class WorkerRole {
     await api.put(epochKey(partition), next, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
     // Leases of older epochs began before this bump took effect: once a lease (with the margin) has
     // passed since it returned, all of them have run out.
-    this.gates.set(partition, { epoch: next.epoch, notBeforeMs: performance.now() + this.deps.options.leaderLeaseMs * LEASE_CLOCK_MARGIN });
+    this.leases.won(partition, next.epoch, performance.now());
     this.deps.logger.info({ partition, epoch: next.epoch, previous: prev }, "claimed partition leadership epoch");
     await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
     await p.announce(next.epoch);
