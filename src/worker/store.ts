@@ -17,6 +17,13 @@ export class PartitionStore implements StoreView {
   private readonly db: Database;
   private durableLsnValue: number;
   private readonly q;
+  /** The processor metadata as last written (or read at open). */
+  private metaValue: ProcessorMeta = INITIAL_META;
+  /**
+   * No idempotency result is older than this (Infinity: none is kept). Lets the expiry that every
+   * write carries skip its DELETE when nothing can have expired yet, which is almost always.
+   */
+  private oldestIdempotencyMs = Number.POSITIVE_INFINITY;
 
   constructor(readonly path: string) {
     this.db = new Database(path, { create: true, strict: true });
@@ -53,16 +60,24 @@ export class PartitionStore implements StoreView {
       remember: this.db.query("INSERT OR REPLACE INTO idempotency (service, key, ikey, request_hash, outcome, ts_ms) VALUES (?, ?, ?, ?, ?, ?)"),
       expire: this.db.query("DELETE FROM idempotency WHERE (service, key, ikey) IN (SELECT service, key, ikey FROM idempotency WHERE ts_ms < ? ORDER BY ts_ms LIMIT ?)"),
       idemCount: this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM idempotency"),
+      idemOldest: this.db.query<{ ts: number | null }, []>("SELECT min(ts_ms) AS ts FROM idempotency"),
       getMeta: this.db.query<{ v: string }, [string]>("SELECT v FROM meta WHERE k = ?"),
       putMeta: this.db.query("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"),
     };
+    this.loadCaches();
     // What survived is durable as far as this process knows: reopening reads it from disk.
     this.durableLsnValue = this.meta().appliedLsn;
   }
 
-  meta(): ProcessorMeta {
+  /** Reads what this class keeps of the database in memory (at open, and after a rolled-back transaction). */
+  private loadCaches(): void {
     const row = this.q.getMeta.get("processor");
-    return row === null ? INITIAL_META : (JSON.parse(row.v) as ProcessorMeta);
+    this.metaValue = row === null ? INITIAL_META : (JSON.parse(row.v) as ProcessorMeta);
+    this.oldestIdempotencyMs = this.q.idemOldest.get()?.ts ?? Number.POSITIVE_INFINITY;
+  }
+
+  meta(): ProcessorMeta {
+    return this.metaValue;
   }
 
   objectVersion(service: string, key: string): number {
@@ -90,7 +105,13 @@ export class PartitionStore implements StoreView {
 
   /** Runs `body` in one transaction (its effects and the metadata it writes commit together). */
   transaction<T>(body: () => T): T {
-    return this.db.transaction(body)();
+    try {
+      return this.db.transaction(body)();
+    } catch (e) {
+      // Rolled back: what was cached during the transaction may not be in the database.
+      this.loadCaches();
+      throw e;
+    }
   }
 
   /** Writes effects; call inside transaction(), followed by writeMeta in the same transaction. */
@@ -111,9 +132,13 @@ export class PartitionStore implements StoreView {
           break;
         case "remember":
           this.q.remember.run(e.service, e.key, e.idempotencyKey, e.requestHash, JSON.stringify(e.outcome), e.tsMs);
+          this.oldestIdempotencyMs = Math.min(this.oldestIdempotencyMs, e.tsMs);
           break;
         case "expire-idempotency":
+          // Deletes rows with ts_ms < beforeMs: none while the oldest is not older.
+          if (this.oldestIdempotencyMs >= e.beforeMs) break;
           this.q.expire.run(e.beforeMs, e.limit);
+          this.oldestIdempotencyMs = this.q.idemOldest.get()?.ts ?? Number.POSITIVE_INFINITY;
           break;
       }
     }
@@ -122,6 +147,7 @@ export class PartitionStore implements StoreView {
   writeMeta(meta: ProcessorMeta): void {
     invariant(meta.appliedLsn >= this.meta().appliedLsn, "the applied LSN never goes back");
     this.q.putMeta.run("processor", JSON.stringify(meta));
+    this.metaValue = meta;
   }
 
   /** Fsyncs the store (checkpoint of the WAL); the applied LSN at that point becomes the durable LSN. */
