@@ -131,7 +131,7 @@ export class PartitionProcessor {
   start(): void {
     invariant(this.loop === undefined, "processor started twice");
     this.loop = this.run();
-    this.durabilityTimer = setInterval(() => this.checkpoint(), this.deps.options.durabilityIntervalMs);
+    this.durabilityTimer = setInterval(() => this.syncStore(), this.deps.options.durabilityIntervalMs);
   }
 
   async stop(): Promise<void> {
@@ -139,6 +139,7 @@ export class PartitionProcessor {
     this.stopping.abort();
     this.wake?.();
     await this.loop;
+    await this.syncing;
     this.failPending();
     this.checkpoint();
     this.deps.store.close();
@@ -386,6 +387,20 @@ export class PartitionProcessor {
       p.reject(new CairnError("PARTITION_WRITE_INDETERMINATE", `the write to partition ${this.deps.partition} may or may not have been applied: this node stopped leading it`, { partition: this.deps.partition }));
     }
     this.pending.clear();
+  }
+
+  private syncing: Promise<void> | undefined;
+
+  /** Advances the durable LSN off the event loop (a sync still running skips this tick). */
+  private syncStore(): void {
+    if (this.syncing !== undefined || this.stopping.signal.aborted) return;
+    this.syncing = this.deps.store
+      .sync()
+      .then(
+        () => undefined,
+        (e: unknown) => this.deps.logger.warn({ err: e, partition: this.deps.partition }, "syncing the partition store failed"),
+      )
+      .finally(() => (this.syncing = undefined));
   }
 
   private checkpoint(): void {

@@ -4,6 +4,7 @@
 // transaction as the effects of the records up to it; the durable LSN is the applied LSN as of the
 // last checkpoint that fsynced the store (commits themselves are not fsynced: the log is the truth).
 import { Database } from "bun:sqlite";
+import { closeSync, existsSync, fdatasync, openSync } from "node:fs";
 import { invariant } from "../observability/errors.ts";
 import { INITIAL_META, type Effect, type Outcome, type ProcessorMeta, type StoreView } from "./core.ts";
 
@@ -16,6 +17,7 @@ export interface StateEntry {
 export class PartitionStore implements StoreView {
   private readonly db: Database;
   private durableLsnValue: number;
+  private walFd: number | undefined;
   private readonly q;
   /** The processor metadata as last written (or read at open). */
   private metaValue: ProcessorMeta = INITIAL_META;
@@ -29,7 +31,7 @@ export class PartitionStore implements StoreView {
     this.db = new Database(path, { create: true, strict: true });
     this.db.exec("PRAGMA page_size = 8192");
     this.db.exec("PRAGMA journal_mode = WAL");
-    // Commits are not fsynced (the log holds every record); checkpoint() makes the store durable.
+    // Commits are not fsynced (the log holds every record); sync() and checkpoint() make the store durable.
     this.db.exec("PRAGMA synchronous = NORMAL");
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS objects (service TEXT NOT NULL, key TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (service, key)) WITHOUT ROWID;
@@ -150,7 +152,29 @@ export class PartitionStore implements StoreView {
     this.metaValue = meta;
   }
 
-  /** Fsyncs the store (checkpoint of the WAL); the applied LSN at that point becomes the durable LSN. */
+  /**
+   * Makes what is committed durable without blocking the event loop: an fdatasync of the WAL on the
+   * I/O thread pool (with synchronous = NORMAL a commit only writes the WAL; SQLite's own checkpoints
+   * sync it before copying it into the database and sync the database after). The applied LSN as of
+   * the call becomes the durable LSN once the sync returns.
+   */
+  async sync(): Promise<number> {
+    const applied = this.meta().appliedLsn;
+    if (this.walFd === undefined) {
+      // No WAL yet: nothing was ever committed through it, the database file holds everything.
+      if (!existsSync(`${this.path}-wal`)) {
+        this.checkpoint();
+        return applied;
+      }
+      this.walFd = openSync(`${this.path}-wal`, "r");
+    }
+    const fd = this.walFd;
+    await new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+    this.durableLsnValue = Math.max(this.durableLsnValue, applied);
+    return applied;
+  }
+
+  /** Fsyncs the store (checkpoint of the WAL, on the caller's thread); the applied LSN at that point becomes the durable LSN. */
   checkpoint(): number {
     const applied = this.meta().appliedLsn;
     this.db.exec("PRAGMA wal_checkpoint(FULL)");
@@ -164,5 +188,7 @@ export class PartitionStore implements StoreView {
 
   close(): void {
     this.db.close();
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
   }
 }
