@@ -770,6 +770,16 @@ export interface components {
                  */
                 "max-pending-proposals": number;
                 /**
+                 * @description How long a partition leader answers reads after confirming its epoch in metadata without confirming it again, and how long (times 1.1) a new leader waits after bumping the epoch before it answers anything: every older leader's lease has run out by then. Longer: fewer confirmations under read load; shorter: faster failover.
+                 * @default 250
+                 */
+                "leader-lease-ms": number;
+                /**
+                 * @description After applying fewer records than a full batch, a follower processor waits this long before reading its log again, so that it reads and applies records in batches instead of one network round trip per record. It bounds how far a follower trails its leader. 0: read again at once.
+                 * @default 20
+                 */
+                "follower-batch-delay-ms": number;
+                /**
                  * @description Most expired idempotency results removed per applied write (bounds the work of each write).
                  * @default 64
                  */
@@ -1166,6 +1176,27 @@ export interface components {
                 /** @description First LSN not yet written; null when not asked for or not found in time. */
                 tailLsn: number | null;
                 trimPoint: number;
+            }[] | null;
+            /** @description Null when the partitions could not be read. */
+            partitions: {
+                id: number;
+                /** @description The placed leader `N<id>`. */
+                leader: string | null;
+                followers: string[];
+                /** @description Its leader epoch in metadata (0: never led). */
+                epoch: number;
+                /** @description The placed leader's processor leads (it applied its own announce). */
+                leading: boolean;
+                /** @description The leader's applied LSN. */
+                appliedLsn: number | null;
+                /** @description The leader's durable LSN (applied LSN at its store's last sync). */
+                durableLsn: number | null;
+                /** @description The log's tail; null when not asked for or not found in time. */
+                tailLsn: number | null;
+                /** @description Records in the log the leader has not applied yet. */
+                lag: number | null;
+                /** @description Why processors of it stopped (`N2: …`); empty when none did. */
+                stopped: string[];
             }[] | null;
         };
         /** @description One node of the nodes configuration as this node sees it now. */

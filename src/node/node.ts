@@ -15,7 +15,7 @@ import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import { BIFROST_RPCS, BifrostRole } from "../bifrost/index.ts";
 import { IngressRole, renderDataPlaneOpenApi } from "../ingress/index.ts";
-import { partitionsOverview, StateRouter, WorkerRole } from "../worker/index.ts";
+import { partitionsOverview, StateRouter, WorkerRole, type PartitionOverview } from "../worker/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
@@ -273,6 +273,7 @@ export class Node {
         metadataService: () => this.metadataService,
         logs: () => bifrost.bifrost(),
         ping: (address, signal) => fabricClient.call(address, BIFROST_RPCS.ping, {}, { signal, deadlineMs: 1_000 }),
+        partitions: (tails) => this.partitionsOverview(tails),
         nowMs: this.nowMs,
       },
       intervalMs: config.admin["status-interval-ms"],
@@ -559,21 +560,24 @@ export class Node {
       },
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
-      partitions: async () => {
-        const metadata = this.metadataService?.api();
-        if (metadata === undefined || this.bifrostRole === undefined || this.fabricClient === undefined) return undefined;
-        await this.bifrostRole.refreshNodes();
-        return partitionsOverview({
-          metadata,
-          bifrost: this.bifrostRole.bifrost(),
-          directory: this.bifrostRole.directory,
-          fabricClient: this.fabricClient,
-          self: this.nodeIdValue,
-          localWorker: this.workerRole,
-          deadlineMs: PARTITIONS_OVERVIEW_DEADLINE_MS,
-        });
-      },
+      partitions: () => this.partitionsOverview(true),
     };
+  }
+
+  /** Every partition's placement, epoch and processors (and with `tails` its log's tail); undefined before provisioning. */
+  private async partitionsOverview(tails: boolean): Promise<PartitionOverview[] | undefined> {
+    const metadata = this.metadataService?.api();
+    if (metadata === undefined || this.bifrostRole === undefined || this.fabricClient === undefined || this.metadataService?.cluster() === undefined) return undefined;
+    await this.bifrostRole.refreshNodes();
+    return partitionsOverview({
+      metadata,
+      bifrost: tails ? this.bifrostRole.bifrost() : undefined,
+      directory: this.bifrostRole.directory,
+      fabricClient: this.fabricClient,
+      self: this.nodeIdValue,
+      localWorker: this.workerRole,
+      deadlineMs: PARTITIONS_OVERVIEW_DEADLINE_MS,
+    });
   }
 }
 

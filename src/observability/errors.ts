@@ -538,6 +538,12 @@ export const ERRORS = {
     "A metadata member does not answer",
     "Restart the member named in the message: the metadata service keeps its quorum, but one more failure would stop it.",
   ),
+  CLUSTER_PARTITION_LEADERLESS: spec(
+    "CAIRN-CLUSTER-0020",
+    503,
+    "A partition has no leader answering, or its processor stopped",
+    "Writes and reads of its objects wait or fail with CAIRN-PARTITION-0002 meanwhile. A leader moves by itself within a second or two of a node's death; if it does not, check that a live worker is placed for it (`cairn ctl partitions list`). A stopped processor (a record it cannot apply, a store that failed) needs an operator: its log line says why.",
+  ),
 
   // ---- PARTITION: partition processors, leadership and placement --------------------------------
   PARTITION_NOT_LEADER: spec(

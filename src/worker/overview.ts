@@ -39,7 +39,7 @@ export interface OverviewDeps {
 }
 
 export async function partitionsOverview(deps: OverviewDeps): Promise<PartitionOverview[]> {
-  const [tableV, placementV] = await Promise.all([deps.metadata.get("partition_table", { consistency: "stale" }), deps.metadata.get(PLACEMENT_KEY)]);
+  const [tableV, placementV] = await Promise.all([deps.metadata.get("partition_table", { consistency: "stale" }), deps.metadata.get(PLACEMENT_KEY, { consistency: "stale" })]);
   if (tableV === undefined) return [];
   const table = tableV.value as PartitionTable;
   const placement = new Map(((placementV?.value as PartitionPlacement | undefined)?.partitions ?? []).map((p) => [p.id, p]));

@@ -1,6 +1,7 @@
 // The cluster's lifecycle state, decided from signals any node can gather: its own lifecycle,
 // whether the cluster is provisioned, the metadata service's leader and members, which nodes answer
-// and with which generation, which log-server stores take writes, and every log's tail segment.
+// and with which generation, which log-server stores take writes, every log's tail segment, and
+// which partitions have a leader.
 // Pure: no clock, no I/O; the driver (monitor.ts) gathers the signals and calls `decideClusterStatus`.
 // Invariants: exactly one state; `running` has no reasons; every reason and warning carries a
 // catalogue code; the tracker reports a transition only when the state changes.
@@ -54,6 +55,18 @@ export interface LogSignal {
   readonly replication: number | null;
 }
 
+export interface PartitionSignal {
+  readonly id: number;
+  /** The placed leader `N<id>`; null when none is placed. */
+  readonly leader: string | null;
+  /** The placed leader's processor leads (it applied its own announce). */
+  readonly leading: boolean;
+  /** Its epoch in metadata (0: never led). */
+  readonly epoch: number;
+  /** Why a replica's processor stopped (a record it cannot apply, a failed store); empty when none did. */
+  readonly stopped: readonly string[];
+}
+
 /** For this long after its start a node that has not found the metadata leader yet says `starting`. */
 export const START_GRACE_MS = 10_000;
 
@@ -70,6 +83,8 @@ export interface ClusterSignals {
   readonly nodes: readonly NodeSignal[] | null;
   /** Every log; null when the logs document could not be read. */
   readonly logs: readonly LogSignal[] | null;
+  /** Every partition; null when they could not be read (or the node runs no partitions overview). */
+  readonly partitions?: readonly PartitionSignal[] | null;
 }
 
 export interface ClusterStatusDecision {
@@ -162,9 +177,26 @@ export function decideClusterStatus(s: ClusterSignals): ClusterStatusDecision {
       item("CLUSTER_LOG_NOT_WRITABLE", stuck.length === 1 ? `log ${ids[0]}` : "logs", `${stuck.length} log(s) cannot take appends (${shown}); log ${ids[0]}: ${why}`),
     );
   }
+  // A cluster without the worker role serves no partitions: they are nobody's failure.
+  const hasWorkers = s.nodes === null || s.nodes.some((n) => n.roles.includes("worker"));
+  const partitions = hasWorkers ? (s.partitions ?? []) : [];
+  const leaderless = partitions.filter((p) => !p.leading);
+  if (leaderless.length > 0) {
+    const ids = leaderless.map((p) => p.id);
+    const shown = ids.length > 8 ? `${ids.slice(0, 8).join(", ")}, …` : ids.join(", ");
+    const first = leaderless[0]!;
+    const why = first.leader === null ? "no leader is placed" : `its placed leader ${first.leader} does not lead it (yet)`;
+    reasons.push(item("CLUSTER_PARTITION_LEADERLESS", leaderless.length === 1 ? `partition ${ids[0]}` : "partitions", `${leaderless.length} partition(s) without a leader (${shown}); partition ${ids[0]}: ${why}`));
+  }
+  for (const p of partitions) {
+    if (p.stopped.length > 0) reasons.push(item("CLUSTER_PARTITION_LEADERLESS", `partition ${p.id}`, `a processor of partition ${p.id} stopped: ${p.stopped[0]}`));
+  }
   // Right after provisioning no log has a segment yet: the log controller adds the first ones once
-  // enough log-servers answer. That is the cluster being set up, not a failure.
-  const settingUp = s.logs !== null && s.logs.length > 0 && s.logs.every((l) => l.sequencer === null) && reasons.length === 1;
+  // enough log-servers answer; and no partition was ever led. That is the cluster being set up, not a failure.
+  const logsSettingUp = s.logs !== null && s.logs.length > 0 && s.logs.every((l) => l.sequencer === null);
+  const partitionsSettingUp = partitions.length > 0 && partitions.every((p) => p.epoch === 0 && p.stopped.length === 0);
+  const setupReasons = (logsSettingUp ? 1 : 0) + (partitionsSettingUp && leaderless.length > 0 ? 1 : 0);
+  const settingUp = setupReasons > 0 && reasons.length === setupReasons;
   const state: ClusterState = reasons.length === 0 ? "running" : settingUp ? "starting" : "degraded";
   invariant(state !== "running" || reasons.length === 0, "running with reasons");
   return { state, reasons, warnings };

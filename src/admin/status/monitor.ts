@@ -19,9 +19,11 @@ import {
   type ClusterSignals,
   type LogSignal,
   type NodeSignal,
+  type PartitionSignal,
   type StatusItem,
 } from "./cluster-state.ts";
-import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode } from "./schema.ts";
+import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode, ClusterStatusPartition } from "./schema.ts";
+import type { PartitionOverview } from "../../worker/index.ts";
 
 /** While the cluster is starting, evaluations come this often (not every intervalMs): `running` is logged when it happens. */
 const STARTING_INTERVAL_MS = 500;
@@ -35,6 +37,11 @@ export interface StatusSources {
   cluster(): ClusterInfo | undefined;
   metadataService(): MetadataService | undefined;
   logs(): Bifrost | undefined;
+  /**
+   * The partitions (placement, epochs, every worker's processors); with `tails` also each log's
+   * tail. Undefined when they cannot be read (not provisioned, no metadata).
+   */
+  partitions?(tails: boolean): Promise<PartitionOverview[] | undefined>;
   /** Bifrost's ping of the node at this fabric address. */
   ping(fabricAddress: string, signal: AbortSignal): Promise<PingResponse & { startedAtMs?: number | undefined }>;
   nowMs(): number;
@@ -134,6 +141,7 @@ export class ClusterStatusMonitor {
       nodes: gathered.nodes,
       metadata: gathered.metadata,
       logs: gathered.logs,
+      partitions: gathered.partitions,
     };
   }
 
@@ -163,6 +171,7 @@ interface Gathered {
   nodes: ClusterStatusNode[];
   metadata: ClusterStatus["metadata"];
   logs: ClusterStatusLog[] | null;
+  partitions: ClusterStatusPartition[] | null;
 }
 
 async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
@@ -172,15 +181,17 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
   const api = service?.api();
   const base = { nodeLifecycle: lifecycle, nodeUptimeMs: Math.max(0, src.nowMs() - src.self().startedAtMs), provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
   if (cluster === undefined || service === undefined || api === undefined) {
-    return { signals: { ...base, metadata: null, nodes: null, logs: null }, nodes: [], metadata: null, logs: null };
+    return { signals: { ...base, metadata: null, nodes: null, logs: null, partitions: null }, nodes: [], metadata: null, logs: null, partitions: null };
   }
   // This node's copy: the status must be had while the metadata service has no quorum.
   const config = (await api.get(KEYS.nodesConfig, { consistency: "stale" }).catch(() => undefined))?.value as NodesConfiguration | undefined;
-  const [nodes, servers, chains] = await Promise.all([
+  const [nodes, servers, chains, overview] = await Promise.all([
     pingAll(src, config),
     service.listServers("stale").catch(() => [] as MetadataServerListEntry[]),
     readLogs(src.logs()),
+    src.partitions?.(tails).catch(() => undefined),
   ]);
+  const partitions = overview === undefined ? null : overview.map(partitionStatus);
   const metadata = metadataOf(config, servers);
   const byServer = new Map(servers.map((s) => [s.node, s]));
   const statusNodes: ClusterStatusNode[] = nodes.map(({ signal: n, entry, uptimeMs }) => {
@@ -222,10 +233,17 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
           };
         });
   return {
-    signals: { ...base, metadata: metadata === null ? null : { leader: metadata.leader, members: metadata.members }, nodes: config === undefined ? null : nodeSignals, logs: logSignals },
+    signals: {
+      ...base,
+      metadata: metadata === null ? null : { leader: metadata.leader, members: metadata.members },
+      nodes: config === undefined ? null : nodeSignals,
+      logs: logSignals,
+      partitions: partitions?.map((p): PartitionSignal => ({ id: p.id, leader: p.leader, leading: p.leading, epoch: p.epoch, stopped: p.stopped })) ?? null,
+    },
     nodes: statusNodes,
     metadata,
     logs,
+    partitions,
   };
 }
 
@@ -312,4 +330,19 @@ async function findTails(bifrost: Bifrost, chains: readonly LogChain[]): Promise
     }),
   );
   return new Map(found.filter((x) => x !== undefined));
+}
+
+function partitionStatus(p: PartitionOverview): ClusterStatusPartition {
+  return {
+    id: p.id,
+    leader: p.leader,
+    followers: [...p.followers],
+    epoch: p.epoch,
+    leading: p.leaderApplied,
+    appliedLsn: p.appliedLsn,
+    durableLsn: p.durableLsn,
+    tailLsn: p.tailLsn,
+    lag: p.lag,
+    stopped: p.replicas.filter((r) => r.stopped !== null).map((r) => `${r.node}: ${r.stopped}`),
+  };
 }

@@ -1,6 +1,7 @@
 // The cluster status document (`GET /v1/cluster/status`, `cairn ctl status`): the state with its
-// reasons and warnings, and the overview they were decided from (nodes, metadata service, logs).
-// Partitions and snapshots join as fields of their own once those exist.
+// reasons and warnings, and the overview they were decided from (nodes, metadata service, logs,
+// partitions).
+// Snapshots join as a field of their own once those exist.
 import { Type, type Static } from "@sinclair/typebox";
 import { ROLES, StringEnum } from "../../ids/index.ts";
 import { CLUSTER_STATES } from "./cluster-state.ts";
@@ -65,6 +66,22 @@ export const ClusterStatusLog = Type.Object(
   { description: "One log." },
 );
 
+export const ClusterStatusPartition = Type.Object(
+  {
+    id: Type.Integer({ minimum: 0 }),
+    leader: Type.Union([Type.String(), Type.Null()], { description: "The placed leader `N<id>`." }),
+    followers: Type.Array(Type.String()),
+    epoch: Type.Integer({ minimum: 0, description: "Its leader epoch in metadata (0: never led)." }),
+    leading: Type.Boolean({ description: "The placed leader's processor leads (it applied its own announce)." }),
+    appliedLsn: NullableInt("The leader's applied LSN."),
+    durableLsn: NullableInt("The leader's durable LSN (applied LSN at its store's last sync)."),
+    tailLsn: NullableInt("The log's tail; null when not asked for or not found in time."),
+    lag: NullableInt("Records in the log the leader has not applied yet."),
+    stopped: Type.Array(Type.String(), { description: "Why processors of it stopped (`N2: …`); empty when none did." }),
+  },
+  { description: "One partition." },
+);
+
 export const ClusterStatus = Type.Object(
   {
     state: StringEnum(CLUSTER_STATES, {
@@ -82,9 +99,11 @@ export const ClusterStatus = Type.Object(
     nodes: Type.Array(ClusterStatusNode),
     metadata: Type.Union([ClusterStatusMetadata, Type.Null()], { description: "Null when it could not be reached or before provisioning." }),
     logs: Type.Union([Type.Array(ClusterStatusLog), Type.Null()], { description: "Null when the logs could not be read." }),
+    partitions: Type.Union([Type.Array(ClusterStatusPartition), Type.Null()], { description: "Null when the partitions could not be read." }),
   },
   { description: "The cluster's lifecycle state, why, and the overview it was decided from." },
 );
 export type ClusterStatus = Static<typeof ClusterStatus>;
 export type ClusterStatusNode = Static<typeof ClusterStatusNode>;
 export type ClusterStatusLog = Static<typeof ClusterStatusLog>;
+export type ClusterStatusPartition = Static<typeof ClusterStatusPartition>;

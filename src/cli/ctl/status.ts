@@ -1,7 +1,7 @@
 // `cairn ctl status`: one overview of the cluster from any node, also one without the metadata-server
 // role: the node answering, the cluster's lifecycle state with its reasons, every node (alive,
-// generation, roles, uptime, metadata-server state), the metadata service, every log, and the
-// warnings. On a node that is not provisioned it says so and what to run (exit 4).
+// generation, roles, uptime, metadata-server state), the metadata service, every log, every
+// partition (leader, epoch, applied/durable LSN, lag), and the warnings. On a node that is not provisioned it says so and what to run (exit 4).
 import { Command } from "commander";
 import type { components } from "../../../openapi/cairn.d.ts";
 import { EXIT } from "../exit-codes.ts";
@@ -48,6 +48,23 @@ function logRows(logs: NonNullable<Status["logs"]>): Array<Array<string | number
   ];
 }
 
+function partitionRows(partitions: NonNullable<Status["partitions"]>): Array<Array<string | number>> {
+  return [
+    ["ID", "LEADER", "FOLLOWERS", "EPOCH", "LEADING", "APPLIED", "DURABLE", "TAIL", "LAG"],
+    ...partitions.map((p) => [
+      p.id,
+      p.leader ?? "-",
+      p.followers.join(",") || "-",
+      p.epoch,
+      p.stopped.length > 0 ? "STOPPED" : p.leading ? "yes" : "NO",
+      p.appliedLsn ?? "?",
+      p.durableLsn ?? "?",
+      p.tailLsn ?? "?",
+      p.lag ?? "?",
+    ]),
+  ];
+}
+
 const indent = (text: string) =>
   text
     .split("\n")
@@ -70,6 +87,7 @@ export function renderClusterStatus(status: Status): string {
   }
   if (status.nodes.length > 0) out.push("", "Nodes", indent(table(nodeRows(status))).trimEnd());
   if (status.logs !== null && status.logs.length > 0) out.push("", "Logs", indent(table(logRows(status.logs))).trimEnd());
+  if (status.partitions !== null && status.partitions.length > 0) out.push("", "Partitions", indent(table(partitionRows(status.partitions))).trimEnd());
   if (status.warnings.length > 0) {
     out.push("", "Warnings");
     for (const w of status.warnings) out.push(`  warning ${w.code}: ${w.message}`);
@@ -80,7 +98,7 @@ export function renderClusterStatus(status: Status): string {
 export function statusCommand(h: CtlHelpers): Command {
   return new Command("status")
     .description(
-      "Show the cluster from any node: its state and why, nodes, metadata service, logs and warnings (and the node answering)",
+      "Show the cluster from any node: its state and why, nodes, metadata service, logs, partitions and warnings (and the node answering)",
     )
     .action(
       h.action(async (g) => {

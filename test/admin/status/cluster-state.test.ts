@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { ClusterStateTracker, decideClusterStatus, START_GRACE_MS, type ClusterSignals, type LogSignal, type NodeSignal } from "../../../src/admin/status/cluster-state.ts";
+import { ClusterStateTracker, decideClusterStatus, START_GRACE_MS, type ClusterSignals, type LogSignal, type NodeSignal, type PartitionSignal } from "../../../src/admin/status/cluster-state.ts";
 import { ERRORS } from "../../../src/observability/errors.ts";
 
 function node(id: string, over: Partial<NodeSignal> = {}): NodeSignal {
@@ -7,7 +7,7 @@ function node(id: string, over: Partial<NodeSignal> = {}): NodeSignal {
     id,
     name: `node-${id}`,
     generation: 1,
-    roles: ["metadata-server", "log-server"],
+    roles: ["metadata-server", "log-server", "worker"],
     metadataServerState: "member",
     alive: true,
     answeredGeneration: 1,
@@ -33,6 +33,10 @@ function healthy(over: Partial<ClusterSignals> = {}): ClusterSignals {
   };
 }
 
+function partition(id: number, over: Partial<PartitionSignal> = {}): PartitionSignal {
+  return { id, leader: "N1", leading: true, epoch: 1, stopped: [], ...over };
+}
+
 const codes = (items: readonly { code: string }[]) => items.map((i) => i.code);
 
 describe("cluster lifecycle state", () => {
@@ -41,6 +45,29 @@ describe("cluster lifecycle state", () => {
     expect(d.state).toBe("running");
     expect(d.reasons).toEqual([]);
     expect(d.warnings).toEqual([]);
+  });
+
+  test("a partition whose placed leader does not lead it, or whose processor stopped, degrades the cluster and says which", () => {
+    expect(decideClusterStatus(healthy({ partitions: [partition(0), partition(1)] })).state).toBe("running");
+    const leaderless = decideClusterStatus(healthy({ partitions: [partition(0), partition(1, { leading: false, leader: "N2", epoch: 3 })] }));
+    expect(leaderless.state).toBe("degraded");
+    expect(codes(leaderless.reasons)).toEqual([ERRORS.CLUSTER_PARTITION_LEADERLESS.code]);
+    expect(leaderless.reasons[0]!.message).toContain("partition 1: its placed leader N2 does not lead it");
+    const stopped = decideClusterStatus(healthy({ partitions: [partition(0, { stopped: ["N3: unknown record kind"] })] }));
+    expect(stopped.state).toBe("degraded");
+    expect(stopped.reasons[0]!.message).toContain("unknown record kind");
+  });
+
+  test("a cluster without workers serves no partitions and is not degraded by them", () => {
+    const nodes = ["N1", "N2", "N3"].map((id) => node(id, { roles: ["metadata-server", "log-server"] }));
+    expect(decideClusterStatus(healthy({ nodes, partitions: [partition(0, { leading: false, leader: null, epoch: 0 })] })).state).toBe("running");
+  });
+
+  test("partitions never led yet, right after provisioning, are the cluster starting, not degraded", () => {
+    const fresh = [partition(0, { leading: false, epoch: 0 }), partition(1, { leading: false, epoch: 0, leader: null })];
+    expect(decideClusterStatus(healthy({ partitions: fresh })).state).toBe("starting");
+    // Once any was led, a partition without a leader is a failure.
+    expect(decideClusterStatus(healthy({ partitions: [fresh[0]!, partition(1, { leading: false, epoch: 2 })] })).state).toBe("degraded");
   });
 
   test("a node still starting, or stopping, says so whatever the cluster looks like", () => {
