@@ -273,6 +273,72 @@ describe("log store", () => {
   });
 });
 
+describe("a store disabled by a failed write", () => {
+  /** A real SQLite write failure that lasts until lifted: the connection refuses every write (SQLITE_READONLY). */
+  function db(store: LogStore): Database {
+    return (store as unknown as { db: Database }).db;
+  }
+
+  async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await Bun.sleep(5);
+    }
+  }
+
+  test("refuses writes while the fault lasts, probing with backoff, and takes writes again once a probe succeeds", async () => {
+    const registry = new Registry();
+    const store = openStore(tempDir(), { registry, recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 40 });
+    expect((await store.store(storeReq(L1, 1, 3))).status).toBe("stored");
+    db(store).run("PRAGMA query_only = 1");
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("disabled");
+    expect(store.writable).toBe(false);
+    expect(store.writeFailureReason).toBeDefined();
+    expect(isCairnError(await store.seal({ loglet: L1 }).catch((e) => e), "LOG_STORE_UNAVAILABLE")).toBe(true);
+    // Probes fail while the fault lasts; the delay doubles up to its bound.
+    await until("three failed probes", () => (store.recoveryStatus?.failedProbes ?? 0) >= 3);
+    expect(store.writable).toBe(false);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(40);
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("disabled");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_writable")).toContain("cairn_logserver_store_writable 0");
+    // Reads keep working meanwhile, and nothing of the failed batches is visible.
+    expect(dataOffsets((await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(10), byteBudget: 1 << 20 })).entries)).toEqual([1, 2, 3]);
+
+    db(store).run("PRAGMA query_only = 0"); // the fault is gone
+    await until("the store to take writes again", () => store.writable);
+    expect(store.recoveryStatus).toBeUndefined();
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("stored");
+    expect((await store.seal({ loglet: L1 })).sealed).toBe(true);
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_writable")).toContain("cairn_logserver_store_writable 1");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_reenabled_total")).toContain("cairn_logserver_store_reenabled_total 1");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_recovery_probes_total")).toMatch(/result="failed"\} [3-9]/);
+    await store.close();
+  });
+
+  test("a second failure after recovery disables it again and starts probing from the initial delay", async () => {
+    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 20 });
+    for (let round = 0; round < 2; round++) {
+      db(store).run("PRAGMA query_only = 1");
+      expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("disabled");
+      expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+      db(store).run("PRAGMA query_only = 0");
+      await until("recovery", () => store.writable);
+      expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("stored");
+    }
+    await store.close();
+  });
+
+  test("closing a disabled store stops its probe (no timer keeps the process alive)", async () => {
+    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 60_000, recoveryProbeMaxDelayMs: 60_000 });
+    db(store).run("PRAGMA query_only = 1");
+    expect((await store.store(storeReq(L1, 1, 1))).status).toBe("disabled");
+    expect((store as unknown as { probeTimer: unknown }).probeTimer).toBeDefined();
+    await store.close();
+    expect((store as unknown as { probeTimer: unknown }).probeTimer).toBeUndefined();
+  });
+});
+
 describe("log store damage", () => {
   async function filledFile(): Promise<string> {
     const dir = tempDir();
