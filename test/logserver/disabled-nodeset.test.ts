@@ -9,6 +9,7 @@ import { logId, lsn, nodeId } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { TestCluster } from "../bifrost/harness.ts";
+import { eventually } from "../helpers/cluster.ts";
 import { useTempDirs } from "./helpers.ts";
 
 const tempDir = useTempDirs();
@@ -24,13 +25,6 @@ afterEach(async () => {
 
 const db = (s: LogStore) => (s as unknown as { db: Database }).db;
 
-async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 describe("a nodeset with two disabled stores", () => {
   test("a seal reports exactly why it cannot complete, and succeeds once the stores' recovery probes re-enable them", async () => {
@@ -52,7 +46,7 @@ describe("a nodeset with two disabled stores", () => {
     for (const i of [2, 3]) db(c.node(i).store).run("PRAGMA query_only = 1");
     const during = await c.node(1).bifrost.append(L1, [enc("during")]).catch((e: unknown) => e);
     expect(during).toBeInstanceOf(CairnError);
-    await until("both stores disabled", () => !c.node(2).store.writable && !c.node(3).store.writable);
+    await eventually("both stores disabled", async () => (!c.node(2).store.writable && !c.node(3).store.writable) || undefined);
 
     const refused = await c.node(1).bifrost.seal(L1).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(CairnError);
@@ -63,7 +57,7 @@ describe("a nodeset with two disabled stores", () => {
     for (const n of ["N2", "N3"]) expect(e.message).toMatch(new RegExp(`${n}: [^;]*cannot write`));
 
     for (const i of [2, 3]) db(c.node(i).store).run("PRAGMA query_only = 0");
-    await until("both stores re-enabled by their probes", () => c.node(2).store.writable && c.node(3).store.writable);
+    await eventually("both stores re-enabled by their probes", async () => (c.node(2).store.writable && c.node(3).store.writable) || undefined);
     const sealed = await c.node(1).bifrost.seal(L1);
     expect(sealed.segments.at(-1)!.sealedTail).toBeDefined();
     await c.node(1).bifrost.reconfigure(L1, {}, { reason: "test" });

@@ -7,6 +7,7 @@ import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
 import { createdMarkerPath } from "../../src/logserver/store.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { Registry } from "../../src/observability/metrics.ts";
+import { eventually } from "../helpers/cluster.ts";
 import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, useTempDirs } from "./helpers.ts";
 
 const tempDir = useTempDirs();
@@ -279,13 +280,6 @@ describe("a store disabled by a failed write", () => {
     return (store as unknown as { db: Database }).db;
   }
 
-  async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(5);
-    }
-  }
 
   test("refuses writes while the fault lasts, probing with backoff, and takes writes again once a probe succeeds", async () => {
     const registry = new Registry();
@@ -297,7 +291,7 @@ describe("a store disabled by a failed write", () => {
     expect(store.writeFailureReason).toBeDefined();
     expect(isCairnError(await store.seal({ loglet: L1 }).catch((e) => e), "LOG_STORE_UNAVAILABLE")).toBe(true);
     // Probes fail while the fault lasts; the delay doubles up to its bound.
-    await until("three failed probes", () => (store.recoveryStatus?.failedProbes ?? 0) >= 3);
+    await eventually("three failed probes", async () => ((store.recoveryStatus?.failedProbes ?? 0) >= 3) || undefined);
     expect(store.writable).toBe(false);
     expect(store.recoveryStatus?.nextProbeDelayMs).toBe(40);
     expect((await store.store(storeReq(L1, 4, 2))).status).toBe("disabled");
@@ -306,7 +300,7 @@ describe("a store disabled by a failed write", () => {
     expect(dataOffsets((await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(10), byteBudget: 1 << 20 })).entries)).toEqual([1, 2, 3]);
 
     db(store).run("PRAGMA query_only = 0"); // the fault is gone
-    await until("the store to take writes again", () => store.writable);
+    await eventually("the store to take writes again", async () => (store.writable) || undefined);
     expect(store.recoveryStatus).toBeUndefined();
     expect((await store.store(storeReq(L1, 4, 2))).status).toBe("stored");
     expect((await store.seal({ loglet: L1 })).sealed).toBe(true);
@@ -323,7 +317,7 @@ describe("a store disabled by a failed write", () => {
       expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("disabled");
       expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
       db(store).run("PRAGMA query_only = 0");
-      await until("recovery", () => store.writable);
+      await eventually("recovery", async () => (store.writable) || undefined);
       expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("stored");
     }
     await store.close();
