@@ -226,6 +226,8 @@ export class LogStore implements LogServerApi {
   private probeTimer: ReturnType<typeof setTimeout> | undefined;
   private probeDelayMs: number;
   private failedProbes = 0;
+  /** When a probe last re-enabled writes, and the delay that probe had waited (flap damping). */
+  private lastReenabled: { atMs: number; delayMs: number } | undefined;
 
   /** False once a write failed (the store then refuses writes until a recovery probe succeeds) or it closed. */
   get writable(): boolean {
@@ -602,7 +604,12 @@ export class LogStore implements LogServerApi {
     this.writeFailure = e instanceof Error ? e : new Error(String(e));
     this.writeFailureSinceMs = Date.now();
     this.failedProbes = 0;
-    this.probeDelayMs = this.opts.recoveryProbeInitialDelayMs;
+    // Failing again soon after a recovery (a disk with a little room freed, a flaky device): the
+    // probe is not proof enough, so back off from where the last recovery stood instead of
+    // re-enabling every initial delay.
+    const last = this.lastReenabled;
+    const flapping = last !== undefined && this.writeFailureSinceMs - last.atMs < this.opts.recoveryProbeMaxDelayMs;
+    this.probeDelayMs = flapping ? Math.min(last.delayMs * 2, this.opts.recoveryProbeMaxDelayMs) : this.opts.recoveryProbeInitialDelayMs;
     this.metrics?.writable.set(0);
     this.logger?.error(
       { err: this.writeFailure, path: this.path, code: "CAIRN-LOG-0007", probeInMs: this.probeDelayMs },
@@ -648,6 +655,7 @@ export class LogStore implements LogServerApi {
     }
     const failure = this.writeFailure;
     const disabledMs = Date.now() - (this.writeFailureSinceMs ?? Date.now());
+    this.lastReenabled = { atMs: Date.now(), delayMs: this.probeDelayMs };
     this.writeFailure = undefined;
     this.writeFailureSinceMs = undefined;
     this.failedProbes = 0;

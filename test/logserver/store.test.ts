@@ -310,18 +310,32 @@ describe("a store disabled by a failed write", () => {
     await store.close();
   });
 
-  test("a second failure after recovery disables it again and starts probing from the initial delay", async () => {
-    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 20 });
-    for (let round = 0; round < 2; round++) {
+  test("failing again soon after a recovery backs off from the last delay (flap damping); later failures start afresh", async () => {
+    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 3_000 });
+    const fail = async (offset: number) => {
       db(store).run("PRAGMA query_only = 1");
-      expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("disabled");
-      expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+      expect((await store.store(storeReq(L1, offset, 1))).status).toBe("disabled");
+    };
+    const recover = async (offset: number) => {
       db(store).run("PRAGMA query_only = 0");
-      await eventually("recovery", async () => (store.writable) || undefined);
-      expect((await store.store(storeReq(L1, round + 1, 1))).status).toBe("stored");
-    }
+      await eventually("recovery", async () => store.writable || undefined);
+      expect((await store.store(storeReq(L1, offset, 1))).status).toBe("stored");
+    };
+    await fail(1);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+    await recover(1);
+    await fail(2); // within the maximum delay of the recovery: flapping
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(20);
+    await recover(2);
+    await fail(3);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(40);
+    await recover(3);
+    await Bun.sleep(3_100); // a quiet spell longer than the maximum delay
+    await fail(4);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+    await recover(4);
     await store.close();
-  });
+  }, 20_000);
 
   test("closing a disabled store stops its probe (no timer keeps the process alive)", async () => {
     const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 60_000, recoveryProbeMaxDelayMs: 60_000 });
