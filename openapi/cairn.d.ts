@@ -966,6 +966,16 @@ export interface components {
                  * @default 67108864
                  */
                 "wal-size-limit-bytes": number;
+                /**
+                 * @description After a failed write disabled the record store: delay before the first recovery probe (a test transaction and checkpoint, fsynced); doubled after each failed probe.
+                 * @default 1000
+                 */
+                "recovery-probe-initial-delay-ms": number;
+                /**
+                 * @description Longest delay between two recovery probes of a disabled record store.
+                 * @default 30000
+                 */
+                "recovery-probe-max-delay-ms": number;
             };
             /** @description Logs: appends, reads and the log controller. */
             bifrost: {

@@ -49,7 +49,7 @@ if (values.help) {
       "  --runs K            K runs with seeds N, N+1, … (default 1)",
       "  --nodes 3|5         cluster size (default 3)",
       "  --duration S        traffic seconds per run, warm-up and quiet period included (default 60)",
-      "  --nemesis LIST      kill,pause,isolate,split,asymmetric,ring,delay,reset,fsync-error,disk-full,membership;",
+      "  --nemesis LIST      kill,pause,isolate,split,asymmetric,ring,delay,reset,fsync-error,disk-full,membership,refuse;",
       "                      partition = isolate,split,asymmetric; all (default all; ring only with 5 nodes;",
       "                      fsync-error and disk-full need root and are left out of all when they cannot run)",
       "  --workload LIST     register,set,log (default register,set,log; log runs once the log routes exist)",

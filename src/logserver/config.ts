@@ -19,6 +19,11 @@ export const LogServerSection = Type.Object(
     "max-digest-offsets": Bound("Most offsets one get-digest answer covers.", LOG_STORE_DEFAULTS.maxDigestOffsets),
     "trim-chunk-records": Bound("Records deleted per background trim transaction.", LOG_STORE_DEFAULTS.trimChunkRecords),
     "wal-size-limit-bytes": Bound("Size the SQLite WAL file is truncated to after checkpoints.", LOG_STORE_DEFAULTS.walSizeLimitBytes),
+    "recovery-probe-initial-delay-ms": Bound(
+      "After a failed write disabled the record store: delay before the first recovery probe (a test transaction and checkpoint, fsynced); doubled after each failed probe.",
+      LOG_STORE_DEFAULTS.recoveryProbeInitialDelayMs,
+    ),
+    "recovery-probe-max-delay-ms": Bound("Longest delay between two recovery probes of a disabled record store.", LOG_STORE_DEFAULTS.recoveryProbeMaxDelayMs),
   },
   { additionalProperties: false, description: "The record store of the log-server role (one SQLite file in the data directory)." },
 );
@@ -35,5 +40,7 @@ export function logStoreOptions(c: LogServerConfig): Omit<LogStoreOptions, "path
     maxDigestOffsets: c["max-digest-offsets"],
     trimChunkRecords: c["trim-chunk-records"],
     walSizeLimitBytes: c["wal-size-limit-bytes"],
+    recoveryProbeInitialDelayMs: c["recovery-probe-initial-delay-ms"],
+    recoveryProbeMaxDelayMs: Math.max(c["recovery-probe-max-delay-ms"], c["recovery-probe-initial-delay-ms"]),
   };
 }

@@ -71,11 +71,15 @@ export class LogServerRole {
         `log-server store ${this.storeValue.path} is recovering from data loss (it came back empty where this node had one): it answers no seal, tail or digest as evidence and takes only repair stores until re-replication has moved or restored every segment that names this node (CAIRN-LOG-0025)`,
       ];
     }
-    // A record store disabled by a failed write stays disabled until the process restarts (a disk
-    // that failed once is not trusted): the role serves reads only, so the node is not ready.
+    // A record store disabled by a failed write serves reads only until its recovery probe proves
+    // the disk writes and syncs again: the node is not ready meanwhile.
     const failure = this.storeValue?.writeFailureReason;
+    const status = this.storeValue?.recoveryStatus;
     if (this.storeValue === undefined || failure === undefined) return [];
-    return [`log-server store ${this.storeValue.path} takes no writes since a write failed (${failure}); fix the disk, then restart the node`];
+    const probes = status === undefined ? "" : `; ${status.failedProbes} recovery probe${status.failedProbes === 1 ? "" : "s"} failed, next in ${status.nextProbeDelayMs} ms`;
+    return [
+      `log-server store ${this.storeValue.path} takes no writes since a write failed (${failure})${probes}: fix the disk; writes resume by themselves once a recovery probe (test write + fsync) succeeds (CAIRN-LOG-0007)`,
+    ];
   }
 
   async stop(): Promise<void> {

@@ -13,6 +13,10 @@
 // damage that may have held acknowledged records, and opening it fails with CAIRN-LOG-0021 instead
 // of starting an empty store in its place.
 //
+// A failed write disables writes (stores answer `disabled`) until a recovery probe succeeds: with
+// backoff, a durable test transaction plus a WAL checkpoint on the same connection, both fsynced; only
+// then does the store take writes again. Nothing a failed transaction wrote was ever published.
+//
 // Invariants: the acceptance rules are those of rules.ts, applied at commit time in arrival order;
 // the in-memory state cache equals the durable state after every commit's sync (during the sync it
 // holds the state before the batch); reads see durable data only; records at or below a loglet's trim point are never returned (a trim gap is reported
@@ -87,6 +91,10 @@ export interface LogStoreOptions {
   readonly maxDigestOffsets?: number;
   /** Bound on the WAL file after checkpoints (journal_size_limit). */
   readonly walSizeLimitBytes?: number;
+  /** Delay before the first recovery probe after a failed write; doubled after every failed probe. */
+  readonly recoveryProbeInitialDelayMs?: number;
+  /** Longest delay between two recovery probes. */
+  readonly recoveryProbeMaxDelayMs?: number;
   readonly registry?: Registry;
   readonly logger?: Logger;
 }
@@ -100,6 +108,8 @@ export const LOG_STORE_DEFAULTS = {
   maxReadRecords: 4096,
   maxDigestOffsets: 65_536,
   walSizeLimitBytes: 64 * 1024 * 1024,
+  recoveryProbeInitialDelayMs: 1_000,
+  recoveryProbeMaxDelayMs: 30_000,
 } as const;
 
 /** Counters a test or the admin API can read without a metrics registry. */
@@ -138,6 +148,8 @@ interface StoreMetrics {
   trimmed: Counter;
   writable: Gauge;
   recovering: Gauge;
+  probes: Counter<"result">;
+  reenabled: Counter;
 }
 
 const metricsByRegistry = new WeakMap<Registry, StoreMetrics>();
@@ -166,7 +178,18 @@ function storeMetrics(registry: Registry): StoreMetrics {
       trimmed: new Counter({ name: "cairn_logserver_records_trimmed_total", help: "Records deleted by trims", registers }),
       writable: new Gauge({
         name: "cairn_logserver_store_writable",
-        help: "1 while the record store takes writes; 0 once a failed write disabled it (fix the disk, then restart the node)",
+        help: "1 while the record store takes writes; 0 once a failed write disabled it, until a recovery probe (test write + fsync) succeeds",
+        registers,
+      }),
+      probes: new Counter({
+        name: "cairn_logserver_store_recovery_probes_total",
+        help: "Recovery probes of a disabled record store (a durable test transaction and a WAL checkpoint), by result",
+        labelNames: ["result"],
+        registers,
+      }),
+      reenabled: new Counter({
+        name: "cairn_logserver_store_reenabled_total",
+        help: "Times a recovery probe re-enabled writes to a record store that a failed write had disabled",
         registers,
       }),
       recovering: new Gauge({
@@ -202,8 +225,15 @@ export class LogStore implements LogServerApi {
   private flushScheduled = false;
   /** Set after a failed transaction: stores answer `disabled`, seals and trims fail (Restate's failsafe). */
   private writeFailure: Error | undefined;
+  /** When the write failure began (Unix ms), while the store is disabled. */
+  private writeFailureSinceMs: number | undefined;
+  private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  private probeDelayMs: number;
+  private failedProbes = 0;
+  /** When a probe last re-enabled writes, and the delay that probe had waited (flap damping). */
+  private lastReenabled: { atMs: number; delayMs: number } | undefined;
 
-  /** False once a write failed (the store then refuses writes until the process restarts) or it closed. */
+  /** False once a write failed (the store then refuses writes until a recovery probe succeeds) or it closed. */
   get writable(): boolean {
     return !this.closed && this.writeFailure === undefined;
   }
@@ -249,6 +279,12 @@ export class LogStore implements LogServerApi {
   get writeFailureReason(): string | undefined {
     return this.writeFailure?.message;
   }
+
+  /** While disabled: since when, how many recovery probes failed, and the delay before the next one. */
+  get recoveryStatus(): { sinceMs: number; failedProbes: number; nextProbeDelayMs: number } | undefined {
+    if (this.writeFailure === undefined || this.writeFailureSinceMs === undefined) return undefined;
+    return { sinceMs: this.writeFailureSinceMs, failedProbes: this.failedProbes, nextProbeDelayMs: this.probeDelayMs };
+  }
   private closed = false;
   private readonly pendingTrims = new Map<LogletId, LogletOffset>();
   private trimScheduled = false;
@@ -287,10 +323,14 @@ export class LogStore implements LogServerApi {
       maxReadRecords: options.maxReadRecords ?? LOG_STORE_DEFAULTS.maxReadRecords,
       maxDigestOffsets: options.maxDigestOffsets ?? LOG_STORE_DEFAULTS.maxDigestOffsets,
       walSizeLimitBytes: options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes,
+      recoveryProbeInitialDelayMs: options.recoveryProbeInitialDelayMs ?? LOG_STORE_DEFAULTS.recoveryProbeInitialDelayMs,
+      recoveryProbeMaxDelayMs: options.recoveryProbeMaxDelayMs ?? LOG_STORE_DEFAULTS.recoveryProbeMaxDelayMs,
     };
     for (const [k, v] of Object.entries(this.opts)) {
       if (typeof v === "number") invariant(Number.isSafeInteger(v) && v > 0, () => `log store option ${k} must be a positive integer, got ${v}`);
     }
+    invariant(this.opts.recoveryProbeInitialDelayMs <= this.opts.recoveryProbeMaxDelayMs, "recovery probe initial delay above its maximum");
+    this.probeDelayMs = this.opts.recoveryProbeInitialDelayMs;
     const lostAt = db.query<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?").get(DATA_LOSS_KEY);
     this.dataLoss = (options.dataLoss ?? false) || lostAt !== null;
     this.dataLossSinceMs = lostAt === null ? undefined : Number(lostAt.value);
@@ -556,10 +596,9 @@ export class LogStore implements LogServerApi {
       })();
     } catch (e) {
       // The transaction rolled back: nothing of this batch is durable. Stop taking writes (a disk that
-      // failed once is not trusted again until restart); reads keep working.
-      this.writeFailure = e instanceof Error ? e : new Error(String(e));
-      this.metrics?.writable.set(0);
-      this.logger?.error({ err: this.writeFailure, path: this.path }, "log store write failed; store writes disabled");
+      // failed once is not trusted again until a recovery probe proves it writes and syncs); reads
+      // keep working.
+      this.disable(e);
       for (const op of batch) this.answerAfterFailure(op);
       return;
     }
@@ -620,6 +659,78 @@ export class LogStore implements LogServerApi {
     for (const answer of answers) answer();
     for (const [loglet, state] of staged) this.wakeWaiters(loglet, state);
     if (trimsToRun.length > 0) this.scheduleTrim();
+  }
+
+  // ---- disabled after a failed write: recovery probe ------------------------------------------
+
+  private disable(e: unknown): void {
+    this.writeFailure = e instanceof Error ? e : new Error(String(e));
+    this.writeFailureSinceMs = Date.now();
+    this.failedProbes = 0;
+    // Failing again soon after a recovery (a disk with a little room freed, a flaky device): the
+    // probe is not proof enough, so back off from where the last recovery stood instead of
+    // re-enabling every initial delay.
+    const last = this.lastReenabled;
+    const flapping = last !== undefined && this.writeFailureSinceMs - last.atMs < this.opts.recoveryProbeMaxDelayMs;
+    this.probeDelayMs = flapping ? Math.min(last.delayMs * 2, this.opts.recoveryProbeMaxDelayMs) : this.opts.recoveryProbeInitialDelayMs;
+    this.metrics?.writable.set(0);
+    this.logger?.error(
+      { err: this.writeFailure, path: this.path, code: "CAIRN-LOG-0007", probeInMs: this.probeDelayMs },
+      "log store write failed; store writes disabled until a recovery probe (test write + fsync) succeeds",
+    );
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.closed || this.probeTimer !== undefined) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = undefined;
+      this.probe();
+    }, this.probeDelayMs);
+  }
+
+  /**
+   * One recovery probe: a durable test transaction (the WAL written and fsynced) and a truncating
+   * checkpoint (the main file written and fsynced, the WAL reset), on the connection that failed.
+   * SQLite rolled the failed transaction back and never published it, so this connection's view is
+   * the durable one; the probe proves both files take writes and syncs again before any store does.
+   * Runs between event-loop turns, so no group commit interleaves with it.
+   */
+  private probe(): void {
+    if (this.closed || this.writeFailure === undefined) return;
+    try {
+      this.db.transaction(() => {
+        this.db.run("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", [PROBE_KEY, String(Date.now())]);
+      })();
+      const cp = this.db.query<{ busy: number }, []>("PRAGMA wal_checkpoint(TRUNCATE)").get();
+      if (cp === null || cp.busy !== 0) throw new Error(`the WAL checkpoint did not complete (${JSON.stringify(cp)})`);
+    } catch (e) {
+      this.failedProbes++;
+      this.metrics?.probes.inc({ result: "failed" });
+      const delayMs = this.probeDelayMs;
+      this.probeDelayMs = Math.min(this.probeDelayMs * 2, this.opts.recoveryProbeMaxDelayMs);
+      this.logger?.warn(
+        { err: e, path: this.path, failedProbes: this.failedProbes, nextProbeInMs: this.probeDelayMs, lastDelayMs: delayMs },
+        "log store recovery probe failed; store writes stay disabled",
+      );
+      this.scheduleProbe();
+      return;
+    }
+    const failure = this.writeFailure;
+    const disabledMs = Date.now() - (this.writeFailureSinceMs ?? Date.now());
+    this.lastReenabled = { atMs: Date.now(), delayMs: this.probeDelayMs };
+    this.writeFailure = undefined;
+    this.writeFailureSinceMs = undefined;
+    this.failedProbes = 0;
+    this.probeDelayMs = this.opts.recoveryProbeInitialDelayMs;
+    this.metrics?.probes.inc({ result: "succeeded" });
+    this.metrics?.reenabled.inc();
+    this.metrics?.writable.set(1);
+    this.logger?.warn(
+      { path: this.path, disabledMs, failure: failure.message },
+      "log store recovery probe succeeded (test write and checkpoint fsynced): store writes re-enabled",
+    );
+    if (this.queue.length > 0) this.scheduleFlush();
   }
 
   private answerAfterFailure(op: WriteOp): void {
@@ -825,6 +936,8 @@ export class LogStore implements LogServerApi {
       });
     }
     this.closed = true;
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
     for (const set of this.waiters.values()) {
       for (const w of [...set]) {
         w.cleanup();
@@ -900,6 +1013,9 @@ function createStoreFile(path: string): void {
   renameSync(temp, path);
   fsyncPath(dirname(path));
 }
+
+/** `meta` key the recovery probe writes (value: when, Unix ms); nothing reads it. */
+const PROBE_KEY = "recovery_probe_at_ms";
 
 /** `meta` key present while the store is in data-loss mode (value: since when, Unix ms). */
 const DATA_LOSS_KEY = "data_loss_since_ms";

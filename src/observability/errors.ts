@@ -364,7 +364,7 @@ export const ERRORS = {
     "CAIRN-LOG-0007",
     503,
     "The log-server's record store cannot write",
-    "Check the disk of the node named in the message (space, permissions, I/O errors in the system log) and restart the node.",
+    "Check the disk of the node named in the message (space, permissions, I/O errors in the system log). Once the fault is gone the store re-enables itself at its next recovery probe (log-server.recovery-probe-*-delay-ms; watch cairn_logserver_store_writable); no restart is needed.",
   ),
   LOG_WRITE_UNAVAILABLE: spec(
     "CAIRN-LOG-0008",
@@ -518,7 +518,7 @@ export const ERRORS = {
     "CAIRN-CLUSTER-0007",
     503,
     "A log-server's store refuses writes",
-    "A write to the node's record store failed (disk full or I/O error): fix the disk and restart the node named in the message.",
+    "A write to the node's record store failed (disk full or I/O error): fix the disk of the node named in the message; its store re-enables itself at its next recovery probe (log-server.recovery-probe-*-delay-ms).",
   ),
   CLUSTER_SINGLE_REPLICA: spec(
     "CAIRN-CLUSTER-0008",

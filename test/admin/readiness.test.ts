@@ -12,7 +12,12 @@ let node: Node;
 let base: string;
 
 beforeAll(async () => {
-  node = inProcessNode("ready-test", join(tempDir(), "ready-test"), [["bifrost.append-timeout-ms", "2000"]]);
+  node = inProcessNode("ready-test", join(tempDir(), "ready-test"), [
+    ["bifrost.append-timeout-ms", "2000"],
+    // The fault below lasts only for this connection: no recovery probe before the assertions.
+    ["log-server.recovery-probe-initial-delay-ms", "600000"],
+    ["log-server.recovery-probe-max-delay-ms", "600000"],
+  ]);
   await node.start();
   base = node.addresses.admin;
 });

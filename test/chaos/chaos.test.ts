@@ -1,5 +1,6 @@
 // The CI chaos profile: one seeded run of ~36 s of traffic on 3 real nodes behind the fault proxy,
-// with kill -9 + restart and partitions (isolate one, majority/minority split, one-way), register, set
+// with kill -9 + restart, partitions (isolate one, majority/minority split, one-way) and a live node's
+// refused fabric port (the log controller's refused-means-dead rule must fire), register, set
 // and log workloads, then heal, liveness and the checkers. Longer runs: `bun run chaos` (scripts/chaos.ts).
 // CAIRN_CHAOS_SEED picks another seed; a failure prints the seed and the artifacts folder.
 import { afterAll, expect, test } from "bun:test";
@@ -13,7 +14,7 @@ afterAll(async () => {
 });
 
 test(
-  `3 nodes under kill -9 and partitions keep the metadata KV linearizable, lose no set element or log record, and recover (seed ${SEED})`,
+  `3 nodes under kill -9, partitions and refused ports keep the metadata KV linearizable, lose no set element or log record, and recover (seed ${SEED})`,
   async () => {
     const lines: string[] = [];
     const result = await runChaos({ ...CI_PROFILE, seed: SEED, log: (l) => lines.push(l) });

@@ -100,7 +100,13 @@ export const CHAOS_NODE_ARGS = [
   "metadata-server.request-timeout-ms=2000",
   "--set",
   "log.format=json",
+  // A store disabled by a storage fault probes at most every 2 s, so it is back soon after the heal.
+  "--set",
+  "log-server.recovery-probe-max-delay-ms=2000",
 ] as const;
+
+/** How long after a storage fault's heal a disabled log-server store may take to re-enable itself. */
+const STORE_RECOVERY_WAIT_MS = 15_000;
 
 function fileSize(path: string): number {
   try {
@@ -355,8 +361,10 @@ export class ChaosCluster {
   }
 
   /**
-   * After a storage fault: a node that survived it but whose log-server disabled its store (it takes
-   * no writes again until restarted, by design) is restarted, as an operator would. Returns what was done.
+   * After a storage fault: a node that survived it but whose log-server disabled its store must
+   * re-enable it by itself (its recovery probe) once the fault is gone; one that has not within
+   * STORE_RECOVERY_WAIT_MS is restarted, as an operator would, and the timeline says so loudly.
+   * Returns what was done.
    */
   private async restartIfStoreDisabled(name: string): Promise<string> {
     const n = this.node(name);
@@ -365,11 +373,21 @@ export class ChaosCluster {
     // A process started since (after an exit) has a fresh store.
     if (pid === undefined || n.process === null || n.process.pid !== pid || !isRunning(n.process.proc)) return "";
     if (!(await this.storeDisabled(n))) return "";
+    const began = performance.now();
+    while (performance.now() - began < STORE_RECOVERY_WAIT_MS) {
+      await Bun.sleep(250);
+      if (!isRunning(n.process.proc)) return "";
+      if (!(await this.storeDisabled(n))) {
+        const ms = Math.round(performance.now() - began);
+        this.log(`${name}: its log-server store, disabled under the fault, re-enabled itself ${ms} ms after the heal`);
+        return `; its log-server store re-enabled itself (recovery probe) ${ms} ms after the heal`;
+      }
+    }
     n.stopping = true;
     await stopServer(n.process.proc, "SIGTERM", 10_000);
     await this.restart(name);
-    this.log(`${name}: its log-server disabled its store under the fault; restarted`);
-    return "; its log-server had disabled its store: restarted";
+    this.log(`${name}: its log-server store stayed disabled ${STORE_RECOVERY_WAIT_MS} ms after the heal (no recovery); restarted`);
+    return `; its log-server store did NOT re-enable itself within ${STORE_RECOVERY_WAIT_MS} ms: restarted`;
   }
 
   /**
@@ -589,6 +607,38 @@ export class ChaosCluster {
     }
   }
 
+  /** The node's id (`N2`) as its admin API reports it, undefined when it does not answer. */
+  async nodeId(name: string): Promise<string | undefined> {
+    try {
+      const r = await fetch(`${this.adminUrl(this.node(name))}/v1/node`, { signal: AbortSignal.timeout(2000) });
+      return ((await r.json()) as { id?: string }).id;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Where every node's log ends now (see logsSince). */
+  logMarks(): Map<string, number> {
+    return new Map(this.nodes.map((n) => [n.name, fileSize(n.logFile)]));
+  }
+
+  /** What every node logged since `marks` (restarts included: the log file is shared across them). */
+  logsSince(marks: ReadonlyMap<string, number>): Array<{ node: string; text: string }> {
+    return this.nodes.map((n) => ({ node: n.name, text: readSince(n.logFile, marks.get(n.name) ?? 0) }));
+  }
+
+  /**
+   * The node's fabric port (the proxy listener every peer dials) refuses connections: open ones are
+   * reset, new ones refused by the kernel, while the process keeps running. Returns the resets.
+   */
+  async refuseConnections(name: string): Promise<number> {
+    return await this.proxy.refuse(this.node(name).name);
+  }
+
+  async acceptConnections(name: string): Promise<void> {
+    await this.proxy.accept(this.node(name).name);
+  }
+
   /** Waits until `name`'s entry in the nodes configuration is in one of `states`. */
   async waitMetadataState(name: string, states: readonly string[], timeoutMs: number): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
@@ -635,6 +685,7 @@ export class ChaosCluster {
   /** Everything back to normal: links healed, paused nodes resumed, storage faults healed, dead nodes restarted, removed metadata servers re-added. */
   async healAll(): Promise<void> {
     this.proxy.heal();
+    for (const name of this.proxy.refused()) await this.proxy.accept(name);
     for (const n of this.nodes) if (n.paused) this.resume(n.name);
     for (const name of [...this.fsyncFaults.keys()]) await this.healFsync(name);
     for (const n of this.nodes) if (n.tmpfs !== null && this.exitExcuses.get(n.name)?.untilMs === Infinity) await this.drainDisk(n.name);

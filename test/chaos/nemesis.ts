@@ -13,6 +13,10 @@
 //               half the time only those on the log-server's store
 //   disk-full   the node whose data directory is a size-limited tmpfs gets it filled by a ballast file
 //   membership  a metadata member is removed (never below a majority of the cluster's size), re-added on heal
+//   refuse      one node (never the metadata leader, whose log controller watches) has its fabric port
+//               refuse every connection while its process lives: the log controller's refused-means-dead
+//               rule must fire (its log line naming the node is looked for on heal); a run that
+//               scheduled it and never saw the rule fire fails (see refuseEffects)
 // The last three need root; a node they make exit is restarted on heal (see cluster.ts).
 import { join } from "node:path";
 import type { ChaosCluster } from "./cluster.ts";
@@ -22,7 +26,23 @@ import type { Rng } from "./rng.ts";
 /** The log-server's record store in a data directory (src/logserver), with its write-ahead log. */
 const LOG_SERVER_STORE_FILES = ["logserver.sqlite", "logserver.sqlite-wal"] as const;
 
-export const NEMESES = ["kill", "pause", "isolate", "split", "asymmetric", "ring", "delay", "reset", "fsync-error", "disk-full", "membership"] as const;
+export const NEMESES = ["kill", "pause", "isolate", "split", "asymmetric", "ring", "delay", "reset", "fsync-error", "disk-full", "membership", "refuse"] as const;
+
+/** What the log controller logs when refused connections prove a node dead (src/admin/controller/log-controller.ts). */
+const REFUSED_DEAD_MESSAGE = "log-server node refuses connections (its process is gone): the log controller acts now";
+
+/** Whether a node's log text holds the controller's refused-means-dead verdict on `nodeId`. */
+export function refusedDeadVerdict(logText: string, nodeId: string): boolean {
+  for (const line of logText.split("\n")) {
+    if (!line.includes(REFUSED_DEAD_MESSAGE)) continue;
+    try {
+      if ((JSON.parse(line) as { node?: unknown }).node === nodeId) return true;
+    } catch {
+      if (line.includes(nodeId)) return true; // a pretty-printed log
+    }
+  }
+  return false;
+}
 export type NemesisKind = (typeof NEMESES)[number];
 
 export function parseNemeses(list: string): NemesisKind[] {
@@ -63,6 +83,8 @@ interface ActiveFault {
 export class Nemesis {
   readonly timeline: TimelineEntry[] = [];
   private fsyncFaults = 0;
+  /** `refuse` faults started on a node, and those during which a log controller declared it dead by refusals. */
+  readonly refuseEffects = { scheduled: 0, tookEffect: 0 };
 
   constructor(
     private readonly cluster: ChaosCluster,
@@ -275,6 +297,34 @@ export class Nemesis {
           },
         };
         detail = `remove: ${removed.answer}; nodes configuration says ${state ?? "?"}, the node says ${own ?? "?"}`;
+        break;
+      }
+      case "refuse": {
+        const leader = await this.cluster.leader();
+        const candidates = this.cluster.running().filter((n) => !n.paused && n.name !== leader?.name);
+        if (leader === undefined || candidates.length === 0) {
+          fault = { nemesis: kind, targets: [], heal: async () => {} };
+          detail = leader === undefined ? "no metadata leader answered (its log controller would watch): nothing done" : "no running node besides the leader: nothing done";
+          break;
+        }
+        const t = this.rng.pick(candidates).name;
+        const id = await this.cluster.nodeId(t);
+        const marks = this.cluster.logMarks();
+        const reset = await this.cluster.refuseConnections(t);
+        this.refuseEffects.scheduled++;
+        fault = {
+          nemesis: kind,
+          targets: [t],
+          heal: async () => {
+            await this.cluster.acceptConnections(t);
+            const by = id === undefined ? [] : this.cluster.logsSince(marks).filter((l) => refusedDeadVerdict(l.text, id));
+            if (by.length > 0) this.refuseEffects.tookEffect++;
+            return by.length > 0
+              ? `took effect: the log controller on ${by.map((b) => b.node).join(",")} declared ${id} dead by refused connections`
+              : `NO EFFECT: no log controller declared ${id ?? t} dead by refused connections`;
+          },
+        };
+        detail = `its fabric port refuses every connection (${reset} open connection${reset === 1 ? "" : "s"} reset) while the process runs (${id ?? "id unknown"}; leader ${leader.name})`;
         break;
       }
       case "reset": {

@@ -68,6 +68,26 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5000): Promi
 }
 
 describe("fault proxy", () => {
+  test("refuse: open connections are reset and new ones refused by the kernel; accept listens again on the same address", async () => {
+    const echo = await echoServer();
+    const { proxy, address } = await proxyTo(echo.port);
+    const before = await connectFromA(address);
+    expect(await proxy.refuse("b")).toBe(1);
+    await until("the open connection to close", () => before.events.includes("close"));
+    const refused = await connectFromA(address).then(
+      () => "connected",
+      (e: NodeJS.ErrnoException) => e.code,
+    );
+    expect(refused).toBe("ECONNREFUSED");
+    expect(proxy.refused()).toEqual(["b"]);
+    await proxy.accept("b");
+    expect(proxy.refused()).toEqual([]);
+    const after = await connectFromA(address);
+    after.socket.write("again");
+    await until("the echo", () => after.got() === "again");
+    after.socket.destroy();
+  });
+
   test("forwards both directions", async () => {
     const echo = await echoServer();
     const { address } = await proxyTo(echo.port);

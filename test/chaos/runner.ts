@@ -75,6 +75,9 @@ export interface ChaosResult {
   /** Node processes that a storage fault made exit (fatal persist, I/O error); restarted on heal. */
   readonly expectedExits: readonly ExpectedExit[];
   readonly timeline: readonly TimelineEntry[];
+  /** Faults started, per nemesis; for `refuse`, also how many took effect (the controller's verdict seen). */
+  readonly faultCounts: Readonly<Record<string, number>>;
+  readonly refuseEffects: { readonly scheduled: number; readonly tookEffect: number };
   readonly operations: number;
   readonly okOperations: number;
   readonly skippedWorkloads: readonly string[];
@@ -89,7 +92,7 @@ export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   durationMs: 36_000,
   warmupMs: 4_000,
   quietMs: 8_000,
-  nemeses: ["kill", "isolate", "split", "asymmetric"],
+  nemeses: ["kill", "isolate", "split", "asymmetric", "refuse"],
   workloads: ["register", "set", "log"],
   requestTimeoutMs: 4_000,
   holdMs: [2_000, 4_500],
@@ -231,6 +234,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   if (error !== undefined) verdict = "error";
   else if (checks.some((c) => c.verdict === "illegal") || liveness.some((l) => !l.ok) || (cluster?.unexpectedExits.length ?? 0) > 0) verdict = "illegal";
   else if (checks.some((c) => c.verdict === "unknown")) verdict = "unknown";
+  else if (nemesis !== undefined && nemesis.refuseEffects.scheduled > 0 && nemesis.refuseEffects.tookEffect === 0) {
+    // The nemesis exists to exercise the log controller's refused-means-dead rule: a run in which it
+    // never fired proves nothing about it (and may hide a harness that no longer refuses).
+    verdict = "error";
+    error = `the refuse nemesis ran ${nemesis.refuseEffects.scheduled} time(s) and no log controller ever declared its node dead by refused connections`;
+  }
   else if (checks.length > 0 && okOperations === 0) {
     verdict = "unknown";
     error = "no operation succeeded: the run proves nothing";
@@ -243,6 +252,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     unexpectedExits: cluster?.unexpectedExits ?? [],
     expectedExits: cluster?.expectedExits ?? [],
     timeline: nemesis?.timeline ?? [],
+    faultCounts: countFaults(nemesis?.timeline ?? []),
+    refuseEffects: { ...(nemesis?.refuseEffects ?? { scheduled: 0, tookEffect: 0 }) },
     operations: ops.length,
     okOperations,
     skippedWorkloads,
@@ -339,6 +350,13 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
   return out;
 }
 
+/** Faults started per nemesis (from the timeline). */
+export function countFaults(timeline: readonly TimelineEntry[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const t of timeline) if (t.event === "start") counts[t.nemesis] = (counts[t.nemesis] ?? 0) + 1;
+  return counts;
+}
+
 /** What a chaos test prints and fails with: the run's log lines, each check, liveness, crashes, how to rerun. */
 export function testSummary(result: ChaosResult, seed: number, lines: readonly string[], testFile: string): string {
   return [
@@ -346,6 +364,7 @@ export function testSummary(result: ChaosResult, seed: number, lines: readonly s
     ...result.checks.map((c) => `${c.workload}: ${c.verdict} — ${c.summary}`),
     ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
     ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
+    `faults: ${Object.entries(result.faultCounts).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}${result.refuseEffects.scheduled > 0 ? `; refuse took effect ${result.refuseEffects.tookEffect}/${result.refuseEffects.scheduled}` : ""}`,
     `seed ${seed}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
     ...(result.error ? [`error: ${result.error}`] : []),
     ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${seed} bun test ${testFile}`] : []),

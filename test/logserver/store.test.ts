@@ -7,6 +7,7 @@ import { LogStore, type ReadEntry } from "../../src/logserver/index.ts";
 import { createdMarkerPath } from "../../src/logserver/store.ts";
 import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { Registry } from "../../src/observability/metrics.ts";
+import { eventually } from "../helpers/cluster.ts";
 import { L1, L2, SEQ_A, SEQ_B, decode, storeReq, useTempDirs } from "./helpers.ts";
 
 const tempDir = useTempDirs();
@@ -270,6 +271,79 @@ describe("log store", () => {
     expect((await store.store(storeReq(L1, 1, 1, { repair: true }))).status).toBe("stored");
     expect(await store.seal({ loglet: L1 })).toMatchObject({ authoritative: false, localTail: 2 });
     await store.close();
+  });
+});
+
+describe("a store disabled by a failed write", () => {
+  /** A real SQLite write failure that lasts until lifted: the connection refuses every write (SQLITE_READONLY). */
+  function db(store: LogStore): Database {
+    return (store as unknown as { db: Database }).db;
+  }
+
+
+  test("refuses writes while the fault lasts, probing with backoff, and takes writes again once a probe succeeds", async () => {
+    const registry = new Registry();
+    const store = openStore(tempDir(), { registry, recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 40 });
+    expect((await store.store(storeReq(L1, 1, 3))).status).toBe("stored");
+    db(store).run("PRAGMA query_only = 1");
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("disabled");
+    expect(store.writable).toBe(false);
+    expect(store.writeFailureReason).toBeDefined();
+    expect(isCairnError(await store.seal({ loglet: L1 }).catch((e) => e), "LOG_STORE_UNAVAILABLE")).toBe(true);
+    // Probes fail while the fault lasts; the delay doubles up to its bound.
+    await eventually("three failed probes", async () => ((store.recoveryStatus?.failedProbes ?? 0) >= 3) || undefined);
+    expect(store.writable).toBe(false);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(40);
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("disabled");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_writable")).toContain("cairn_logserver_store_writable 0");
+    // Reads keep working meanwhile, and nothing of the failed batches is visible.
+    expect(dataOffsets((await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(10), byteBudget: 1 << 20 })).entries)).toEqual([1, 2, 3]);
+
+    db(store).run("PRAGMA query_only = 0"); // the fault is gone
+    await eventually("the store to take writes again", async () => (store.writable) || undefined);
+    expect(store.recoveryStatus).toBeUndefined();
+    expect((await store.store(storeReq(L1, 4, 2))).status).toBe("stored");
+    expect((await store.seal({ loglet: L1 })).sealed).toBe(true);
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_writable")).toContain("cairn_logserver_store_writable 1");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_reenabled_total")).toContain("cairn_logserver_store_reenabled_total 1");
+    expect(await registry.getSingleMetricAsString("cairn_logserver_store_recovery_probes_total")).toMatch(/result="failed"\} [3-9]/);
+    await store.close();
+  });
+
+  test("failing again soon after a recovery backs off from the last delay (flap damping); later failures start afresh", async () => {
+    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 10, recoveryProbeMaxDelayMs: 3_000 });
+    const fail = async (offset: number) => {
+      db(store).run("PRAGMA query_only = 1");
+      expect((await store.store(storeReq(L1, offset, 1))).status).toBe("disabled");
+    };
+    const recover = async (offset: number) => {
+      db(store).run("PRAGMA query_only = 0");
+      await eventually("recovery", async () => store.writable || undefined);
+      expect((await store.store(storeReq(L1, offset, 1))).status).toBe("stored");
+    };
+    await fail(1);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+    await recover(1);
+    await fail(2); // within the maximum delay of the recovery: flapping
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(20);
+    await recover(2);
+    await fail(3);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(40);
+    await recover(3);
+    await Bun.sleep(3_100); // a quiet spell longer than the maximum delay
+    await fail(4);
+    expect(store.recoveryStatus?.nextProbeDelayMs).toBe(10);
+    await recover(4);
+    await store.close();
+  }, 20_000);
+
+  test("closing a disabled store stops its probe (no timer keeps the process alive)", async () => {
+    const store = openStore(tempDir(), { recoveryProbeInitialDelayMs: 60_000, recoveryProbeMaxDelayMs: 60_000 });
+    db(store).run("PRAGMA query_only = 1");
+    expect((await store.store(storeReq(L1, 1, 1))).status).toBe("disabled");
+    expect((store as unknown as { probeTimer: unknown }).probeTimer).toBeDefined();
+    await store.close();
+    expect((store as unknown as { probeTimer: unknown }).probeTimer).toBeUndefined();
   });
 });
 

@@ -29,6 +29,8 @@ export type SealEvent =
  */
 export class SealRounds {
   readonly responses = new Map<NodeId, SealResponse>();
+  /** Each server's last failure (an error, a timeout), so a failed seal can say who failed and how. */
+  private readonly lastErrors = new Map<NodeId, string>();
   private readonly retries: NodeRetries;
   private readonly pending = new PendingRequests<NodeId>();
   private readonly needed: number;
@@ -62,7 +64,10 @@ export class SealRounds {
   }
 
   tick(now: number): void {
-    for (const node of this.pending.expire(now)) this.retries.failed(node, now);
+    for (const node of this.pending.expire(now)) {
+      this.retries.failed(node, now);
+      this.lastErrors.set(node, "no answer in time");
+    }
     this.evaluate();
   }
 
@@ -71,6 +76,7 @@ export class SealRounds {
     if (node === undefined) return;
     if (!outcome.ok) {
       this.retries.failed(node, now);
+      this.lastErrors.set(node, outcome.error);
     } else {
       invariant(outcome.rpc === "seal", () => `seal got a ${outcome.rpc} answer`);
       invariant(outcome.response.sealed, () => `log-server ${node} answered a seal without being sealed`);
@@ -106,9 +112,15 @@ export class SealRounds {
 
   failureReason(): string {
     const { counted } = this.counts();
+    const why: string[] = [];
+    for (const node of this.params.nodeset) {
+      const r = this.responses.get(node);
+      if (r !== undefined && this.options.requireAuthoritative && !r.authoritative) why.push(`${node}: sealed but not authoritative (lost data)`);
+      else if (r === undefined) why.push(`${node}: ${this.lastErrors.get(node) ?? "no answer yet"}`);
+    }
     return `only ${counted} of the ${this.needed} log-servers needed (n=${this.params.nodeset.length}, r=${this.params.replication}${
       this.options.requireAuthoritative ? ", authoritative only" : ""
-    }) answered the seal`;
+    }) answered the seal${why.length > 0 ? `; ${why.join("; ")}` : ""}`;
   }
 }
 

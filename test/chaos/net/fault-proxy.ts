@@ -9,6 +9,9 @@
 //                   held bytes are delivered, as TCP would after a short partition
 //   reset           reset every connection carrying the link now, and every new one at once
 //   delay           deliver each chunk ms + jitter later, in order
+// Besides links, a destination's listener can be closed (`refuse`): every connection to it is reset
+// and new ones are refused by the kernel (nothing listens), as if its process were gone, while the
+// process lives; `accept` listens again on the same address.
 // Invariants: bytes of one direction are delivered in order, at most once; a socket error on one side
 // becomes a reset on the other (through the link, so a partitioned link also holds resets back); the
 // proxy connects only to loopback addresses; close() destroys every socket and listener.
@@ -216,6 +219,10 @@ export interface ProxyStats {
 
 export class FaultProxy {
   private readonly listeners = new Map<string, net.Server>();
+  /** Where each destination listens (kept while its listener is closed by `refuse`). */
+  private readonly listenAddresses = new Map<string, { host: string; port: number }>();
+  /** Destinations whose listener `refuse` closed. */
+  private readonly refusing = new Set<string>();
   private readonly targets = new Map<string, { host: string; port: number }>();
   private readonly links = new Map<string, LinkMode>();
   private readonly connections = new Set<ProxiedConnection>();
@@ -232,7 +239,7 @@ export class FaultProxy {
   async listen(destination: string, host: string, port = 0): Promise<string> {
     assertLoopback(host);
     if (this.listeners.has(destination)) throw new Error(`proxy: ${destination} already has a listener`);
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(destination, socket));
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.acceptConnection(destination, socket));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(port, host, () => {
@@ -242,7 +249,46 @@ export class FaultProxy {
     });
     this.listeners.set(destination, server);
     const a = server.address() as net.AddressInfo;
+    this.listenAddresses.set(destination, { host, port: a.port });
     return `${host}:${a.port}`;
+  }
+
+  /**
+   * Closes `destination`'s listener and resets every connection to or from it: connecting to its
+   * address is refused (ECONNREFUSED) until `accept`. Returns the connections reset.
+   */
+  async refuse(destination: string): Promise<number> {
+    const server = this.listeners.get(destination);
+    if (server === undefined || this.refusing.has(destination)) return 0;
+    this.refusing.add(destination);
+    this.listeners.delete(destination);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const reset = this.resetConnections(destination);
+    await closed;
+    return reset;
+  }
+
+  /** Listens for `destination` again on the address `refuse` closed. */
+  async accept(destination: string): Promise<void> {
+    if (!this.refusing.has(destination)) return;
+    const address = this.listenAddresses.get(destination);
+    if (address === undefined) throw new Error(`proxy: ${destination} never listened`);
+    this.refusing.delete(destination);
+    // The same port again: peers know the node by it. A port just closed is free to listen on at once.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.listen(destination, address.host, address.port);
+        return;
+      } catch (e) {
+        if (attempt >= 20) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+
+  /** Destinations whose listener is closed. */
+  refused(): string[] {
+    return [...this.refusing];
   }
 
   /** Where connections to `destination` go (its real fabric address). Existing ones are not moved. */
@@ -335,7 +381,7 @@ export class FaultProxy {
     }
   }
 
-  private accept(destination: string, client: net.Socket): void {
+  private acceptConnection(destination: string, client: net.Socket): void {
     this.stats.connections++;
     const conn = new ProxiedConnection(this, destination, client);
     this.connections.add(conn);
