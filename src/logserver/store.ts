@@ -607,12 +607,11 @@ export class LogStore implements LogServerApi {
         () => this.publish(batch, staged, answers, trimsToRun, recordsWritten, bytesWritten, statusCounts, started),
         (e: unknown) => {
           // Committed but maybe not on disk: nothing of the batch is answered as stored, and the store
-          // takes no more writes (a failed fsync may have dropped pages). The cached states of the
-          // batch's loglets are dropped: what the file says is what a restart will find.
-          this.writeFailure = e instanceof Error ? e : new Error(String(e));
-          this.metrics?.writable.set(0);
-          this.logger?.error({ err: this.writeFailure, path: this.path }, "log store sync failed; store writes disabled");
+          // takes no more writes until a recovery probe (whose checkpoint writes and syncs whatever
+          // the file holds, this batch included) succeeds. The cached states of the batch's loglets
+          // are dropped: from here on the file is the truth.
           for (const loglet of staged.keys()) this.states.delete(loglet);
+          this.disable(e);
           for (const op of batch) this.answerAfterFailure(op);
         },
       );
@@ -690,10 +689,11 @@ export class LogStore implements LogServerApi {
   }
 
   /**
-   * One recovery probe: a durable test transaction (the WAL written and fsynced) and a truncating
-   * checkpoint (the main file written and fsynced, the WAL reset), on the connection that failed.
-   * SQLite rolled the failed transaction back and never published it, so this connection's view is
-   * the durable one; the probe proves both files take writes and syncs again before any store does.
+   * One recovery probe: a test transaction (the WAL written) and a truncating checkpoint (the WAL
+   * synced, the main file written and synced, the WAL reset), on the connection that failed. A
+   * failed commit was rolled back; a commit whose sync failed is in the file and is made durable by
+   * the checkpoint (its loglets' cached states were dropped, so the file is what the store serves).
+   * The probe proves both files take writes and syncs again before any store does.
    * Runs between event-loop turns, so no group commit interleaves with it.
    */
   private probe(): void {
