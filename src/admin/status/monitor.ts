@@ -2,7 +2,8 @@
 // the metadata members' reports, the logs document, on request the logs' tails), hands them to the
 // pure decision (cluster-state.ts), and keeps the last state: a transition is logged once and
 // counted, a warning is logged when it appears and when it clears. Evaluates in the background
-// every `intervalMs` and on every request. Every call to another node has a deadline.
+// every `intervalMs` and on every request. Every call to another node has a deadline. The trim
+// policy's warnings are read from its state in the metadata store, so every node shows and logs them.
 import type { Bifrost } from "../../bifrost/bifrost.ts";
 import { tailSegment, type LogChain } from "../../bifrost/chain.ts";
 import type { PingResponse } from "../../bifrost/rpc.ts";
@@ -22,6 +23,7 @@ import {
   type StatusItem,
 } from "./cluster-state.ts";
 import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode } from "./schema.ts";
+import { trimWarnings } from "../controller/trim-inputs.ts";
 
 /** While the cluster is starting, evaluations come this often (not every intervalMs): `running` is logged when it happens. */
 const STARTING_INTERVAL_MS = 500;
@@ -120,7 +122,9 @@ export class ClusterStatusMonitor {
   async status(options: { tails: boolean }): Promise<ClusterStatus> {
     const src = this.options.sources;
     const gathered = await gather(src, options.tails);
-    const decision = decideClusterStatus(gathered.signals);
+    const decided = decideClusterStatus(gathered.signals);
+    // The trim policy's warnings come from the controller's state (trim/state), not from signals.
+    const decision = { ...decided, warnings: [...decided.warnings, ...gathered.trimWarnings] };
     if (!this.stopped) this.record(decision, true);
     const self = src.self();
     const c = src.cluster();
@@ -163,6 +167,7 @@ interface Gathered {
   nodes: ClusterStatusNode[];
   metadata: ClusterStatus["metadata"];
   logs: ClusterStatusLog[] | null;
+  trimWarnings: StatusItem[];
 }
 
 async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
@@ -172,14 +177,15 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
   const api = service?.api();
   const base = { nodeLifecycle: lifecycle, nodeUptimeMs: Math.max(0, src.nowMs() - src.self().startedAtMs), provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
   if (cluster === undefined || service === undefined || api === undefined) {
-    return { signals: { ...base, metadata: null, nodes: null, logs: null }, nodes: [], metadata: null, logs: null };
+    return { signals: { ...base, metadata: null, nodes: null, logs: null }, nodes: [], metadata: null, logs: null, trimWarnings: [] };
   }
   // This node's copy: the status must be had while the metadata service has no quorum.
   const config = (await api.get(KEYS.nodesConfig, { consistency: "stale" }).catch(() => undefined))?.value as NodesConfiguration | undefined;
-  const [nodes, servers, chains] = await Promise.all([
+  const [nodes, servers, chains, trim] = await Promise.all([
     pingAll(src, config),
     service.listServers("stale").catch(() => [] as MetadataServerListEntry[]),
     readLogs(src.logs()),
+    trimWarnings(api),
   ]);
   const metadata = metadataOf(config, servers);
   const byServer = new Map(servers.map((s) => [s.node, s]));
@@ -226,6 +232,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
     nodes: statusNodes,
     metadata,
     logs,
+    trimWarnings: trim,
   };
 }
 

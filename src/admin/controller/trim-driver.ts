@@ -1,0 +1,217 @@
+// Applies the trim policy (trim-policy.ts) on the metadata leader: every `interval-ms` it reads the
+// nodes configuration, the policy's durable state, the logs, the processors' durable LSNs (the
+// partitions overview, over the fabric) and the archived indexes, asks the pure core, then trims.
+// Invariants: before persisted-lsn trims a log, the point is recorded in `trim/persisted-lsn-used`
+// (a join is refused on it) and the nodes configuration is read again: with a second node, no trim;
+// switching persisted-lsn off is durable (`trim/state`) before anything else happens in the round.
+import type { Bifrost, NodeDirectory } from "../../bifrost/index.ts";
+import type { TrimConfig } from "../../config/index.ts";
+import { logId, lsn, type NodeId } from "../../ids/index.ts";
+import type { MetadataApi } from "../../metadata/api.ts";
+import { DOES_NOT_EXIST, matchesVersion, asVersion } from "../../metadata/kv.ts";
+import { KEYS, type NodesConfiguration } from "../../metadata/nodes-config.ts";
+import type { FabricClient } from "../../net/index.ts";
+import { ERRORS, isCairnError } from "../../observability/errors.ts";
+import type { Logger } from "../../observability/log.ts";
+import { Counter, Gauge, type Registry } from "../../observability/metrics.ts";
+import { partitionsOverview, type PartitionOverview, type WorkerRole } from "../../worker/index.ts";
+import { archivedLsnOf, PERSISTED_LSN_USED_KEY, readArchivedIndex, readPersistedLsnUsed, readTrimState, TRIM_STATE_KEY, type TrimState } from "./trim-inputs.ts";
+import { decideTrims, resolveTrimPolicy, type Candidate, type EffectiveTrimPolicy, type LogTrimInput } from "./trim-policy.ts";
+
+export interface TrimDriverDeps {
+  readonly config: TrimConfig;
+  /** A snapshot repository is configured on this node. */
+  readonly repository: boolean;
+  readonly isLeader: () => boolean;
+  readonly metadata: () => MetadataApi | undefined;
+  readonly bifrost: Bifrost;
+  readonly directory: NodeDirectory;
+  readonly fabricClient: FabricClient;
+  readonly self: () => NodeId | undefined;
+  readonly localWorker: () => WorkerRole | undefined;
+  readonly registry?: Registry | undefined;
+  readonly logger: Logger;
+  readonly nowMs?: () => number;
+}
+
+/** Deadline of each worker's status and each log's tail while gathering durable LSNs. */
+const OVERVIEW_DEADLINE_MS = 2_000;
+const EFFECTIVE: readonly EffectiveTrimPolicy[] = ["archived-lsn", "persisted-lsn", "off"];
+
+export class TrimDriver {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private running: Promise<void> | undefined;
+  private candidates: ReadonlyMap<number, Candidate> = new Map();
+  private warned = new Set<string>();
+  private readonly nowMs: () => number;
+  private readonly policyGauge: Gauge<"policy"> | undefined;
+  private readonly pointGauge: Gauge<"log"> | undefined;
+  private readonly applied: Counter<"policy"> | undefined;
+  private readonly rounds: Counter | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: TrimDriverDeps) {
+    this.nowMs = deps.nowMs ?? Date.now;
+    const registers = deps.registry === undefined ? undefined : [deps.registry];
+    if (registers !== undefined) {
+      this.policyGauge = new Gauge({ name: "cairn_trim_policy", help: "1 for the trim policy in force on the metadata leader, 0 for the others", labelNames: ["policy"], registers });
+      this.pointGauge = new Gauge({ name: "cairn_trim_policy_point", help: "The last trim point the trim policy applied, per log", labelNames: ["log"], registers });
+      this.applied = new Counter({ name: "cairn_trim_applied_total", help: "Trims the trim policy applied", labelNames: ["policy"], registers });
+      this.rounds = new Counter({ name: "cairn_trim_rounds_total", help: "Trim policy evaluations completed on this node (as metadata leader)", registers });
+    }
+  }
+
+  start(): void {
+    if (this.deps.config.policy === "off" || this.timer !== undefined) return;
+    this.stopped = false;
+    this.timer = setInterval(() => {
+      this.running ??= this.round().finally(() => (this.running = undefined));
+    }, this.deps.config["interval-ms"]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  /** One evaluation (tests call it directly). Failures are logged and retried next round. */
+  async round(): Promise<void> {
+    if (!this.deps.isLeader()) {
+      this.candidates = new Map();
+      return;
+    }
+    const api = this.deps.metadata();
+    if (api === undefined) return;
+    try {
+      await this.evaluate(api);
+      this.rounds?.inc();
+    } catch (e) {
+      this.deps.logger.warn({ err: e }, "trim policy round failed; retrying next round");
+    }
+  }
+
+  private async evaluate(api: MetadataApi): Promise<void> {
+    const nodesConfig = await readNodes(api);
+    const state = await readTrimState(api);
+    const decision = resolveTrimPolicy({
+      configured: this.deps.config.policy,
+      repository: this.deps.repository,
+      nodes: nodesConfig.nodes.length,
+      workers: nodesConfig.nodes.filter((n) => n.roles.includes("worker")).length,
+      persistedLsnDisabled: state.value?.persistedLsnDisabled ?? false,
+    });
+    const next: TrimState = {
+      policy: decision.effective,
+      persistedLsnDisabled: (state.value?.persistedLsnDisabled ?? false) || decision.disablePersistedLsn,
+      warnings: [...decision.warnings],
+    };
+    if (decision.disablePersistedLsn) {
+      this.deps.logger.warn({ code: ERRORS.TRIM_PERSISTED_LSN_DISABLED.code, nodes: nodesConfig.nodes.length }, "a second node registered: the persisted-lsn trim policy turns itself off (nothing already trimmed is lost; no more trims under it)");
+    }
+    if (JSON.stringify(next) !== JSON.stringify(state.value)) {
+      // The switch-off must be durable before this round goes on (a new leader must not resume it).
+      await api.put(TRIM_STATE_KEY, next, state.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(state.version)));
+    }
+    this.logWarnings(next.warnings);
+    for (const p of EFFECTIVE) this.policyGauge?.set({ policy: p }, p === decision.effective ? 1 : 0);
+    if (decision.effective === "off" || this.stopped) {
+      this.candidates = new Map();
+      return;
+    }
+    const logs = await this.gather(api, decision.effective);
+    const c = this.deps.config;
+    const round = decideTrims({
+      effective: decision.effective,
+      window: { minAgeMs: c["min-age-ms"], minRecords: c["min-records"], delayMs: c["delay-ms"] },
+      nowMs: this.nowMs(),
+      logs,
+      candidates: this.candidates,
+    });
+    this.candidates = round.candidates;
+    for (const d of round.decisions) {
+      if (d.action !== "trim" || this.stopped) continue;
+      if (decision.effective === "persisted-lsn" && !(await this.mayTrimPersisted(api, d.log, d.upTo))) {
+        this.candidates = new Map();
+        return;
+      }
+      const r = await this.deps.bifrost.trim(logId(d.log), lsn(d.upTo));
+      this.applied?.inc({ policy: decision.effective });
+      this.pointGauge?.set({ log: String(d.log) }, r.trimPoint);
+      this.deps.logger.info({ log: d.log, trimPoint: r.trimPoint, policy: decision.effective }, "trimmed a log");
+    }
+  }
+
+  /** Per partition log: its age, trim point, tail, archived LSN and processors' durable LSNs. */
+  private async gather(api: MetadataApi, effective: EffectiveTrimPolicy): Promise<LogTrimInput[]> {
+    const [{ doc }, overview] = await Promise.all([
+      this.deps.bifrost.logsDocument(true),
+      partitionsOverview({
+        metadata: api,
+        bifrost: this.deps.bifrost,
+        directory: this.deps.directory,
+        fabricClient: this.deps.fabricClient,
+        self: this.deps.self(),
+        localWorker: this.deps.localWorker(),
+        deadlineMs: OVERVIEW_DEADLINE_MS,
+      }),
+    ]);
+    const chains = new Map(doc.logs.map((l) => [l.id, l]));
+    return Promise.all(
+      overview.map(async (p): Promise<LogTrimInput> => {
+        const chain = chains.get(p.id);
+        const created = chain === undefined || chain.segments.length === 0 ? null : Math.min(...chain.segments.map((s) => s.createdAtMs));
+        return {
+          log: p.id,
+          createdAtMs: created,
+          trimPoint: chain?.trimPoint ?? 0,
+          tailLsn: p.tailLsn,
+          archivedLsn: effective === "archived-lsn" ? archivedLsnOf(await readArchivedIndex(api, p.id)) : null,
+          durableLsns: effective === "persisted-lsn" ? durableLsns(p) : null,
+        };
+      }),
+    );
+  }
+
+  /**
+   * Records the point persisted-lsn is about to trim to (a join is refused on it), then checks the
+   * cluster still has one node: a node registering meanwhile either sees the record or is seen here.
+   */
+  private async mayTrimPersisted(api: MetadataApi, log: number, upTo: number): Promise<boolean> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const used = await readPersistedLsnUsed(api);
+      const value = used.value ?? { logs: {}, firstAtMs: this.nowMs() };
+      if ((value.logs[String(log)] ?? 0) >= upTo) break;
+      try {
+        await api.put(PERSISTED_LSN_USED_KEY, { ...value, logs: { ...value.logs, [String(log)]: upTo } }, used.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(used.version)));
+        break;
+      } catch (e) {
+        if (!isCairnError(e, "METADATA_VERSION_MISMATCH") || attempt === 4) throw e;
+      }
+    }
+    const nodes = (await readNodes(api)).nodes.length;
+    if (nodes > 1) this.deps.logger.warn({ log, nodes }, "a node registered while persisted-lsn was about to trim: no trim; the policy turns itself off next round");
+    return nodes <= 1;
+  }
+
+  private logWarnings(warnings: TrimState["warnings"]): void {
+    const now = new Set(warnings.map((w) => w.code));
+    for (const w of warnings) if (!this.warned.has(w.code)) this.deps.logger.warn({ code: w.code }, `warning ${w.code}: ${w.message}`);
+    this.warned = now;
+  }
+}
+
+async function readNodes(api: MetadataApi): Promise<NodesConfiguration> {
+  const v = await api.get(KEYS.nodesConfig);
+  if (v === undefined) return { clusterName: "", fingerprint: "", nextNodeId: 1, nodes: [] };
+  return v.value as NodesConfiguration;
+}
+
+/** Durable LSNs of every processor the placement names and of any other still reporting; null when a placed one is silent. */
+function durableLsns(p: PartitionOverview): number[] | null {
+  const placed = [p.leader, ...p.followers].filter((n): n is string => n !== null);
+  if (placed.length === 0) return null;
+  if (placed.some((n) => !p.replicas.some((r) => r.node === n))) return null;
+  return p.replicas.map((r) => r.durableLsn);
+}
