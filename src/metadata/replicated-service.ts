@@ -324,7 +324,7 @@ export class ReplicatedMetadataService implements MetadataService {
       const now = this.deps.nowMs();
       if (isCairnError(e) && (this.refusalLoggedMs === undefined || now - this.refusalLoggedMs >= 60_000)) {
         this.refusalLoggedMs = now;
-        this.deps.log.error({ code: e.code, hint: e.hint }, `this node may not join the cluster: ${e.message} (${e.code}; hint: ${e.hint})`);
+        this.deps.log.error({ code: e.code, hint: e.hint }, `join refused: ${e.message} (${e.code}; hint: ${e.hint})`);
       }
       throw e;
     }

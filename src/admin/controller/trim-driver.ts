@@ -94,13 +94,14 @@ export class TrimDriver {
 
   private async evaluate(api: MetadataApi): Promise<void> {
     const nodesConfig = await readNodes(api);
-    const state = await readTrimState(api);
+    const [state, used] = await Promise.all([readTrimState(api), readPersistedLsnUsed(api)]);
     const decision = resolveTrimPolicy({
       configured: this.deps.config.policy,
       repository: this.deps.repository,
       nodes: nodesConfig.nodes.length,
       workers: nodesConfig.nodes.filter((n) => n.roles.includes("worker")).length,
       persistedLsnDisabled: state.value?.persistedLsnDisabled ?? false,
+      persistedLsnTrimmed: used.value !== undefined,
     });
     const next: TrimState = {
       policy: decision.effective,

@@ -23,6 +23,8 @@ export interface PolicyInput {
   readonly workers: number;
   /** persisted-lsn was switched off before (durable, sticky: it never switches back on by itself). */
   readonly persistedLsnDisabled: boolean;
+  /** persisted-lsn trimmed some log (`trim/persisted-lsn-used` exists). */
+  readonly persistedLsnTrimmed: boolean;
 }
 
 export interface PolicyDecision {
@@ -43,7 +45,9 @@ export function resolveTrimPolicy(input: PolicyInput): PolicyDecision {
   const disablePersistedLsn = persistedCandidate && !single && !input.persistedLsnDisabled;
   const disabled = input.persistedLsnDisabled || disablePersistedLsn;
   const warnings: StatusItem[] = [];
-  if (persistedCandidate && disabled) {
+  // Under `auto`, a cluster that grew before persisted-lsn trimmed anything lost nothing by the
+  // switch-off (it is logged, not shown); one the operator chose, or one that trimmed, is shown.
+  if (persistedCandidate && disabled && (input.configured === "persisted-lsn" || input.persistedLsnTrimmed)) {
     warnings.push(
       warning(
         "TRIM_PERSISTED_LSN_DISABLED",

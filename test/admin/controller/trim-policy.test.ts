@@ -9,9 +9,10 @@ import { repositoryConfigured, uncoveredTrims } from "../../../src/admin/control
 const codes = (ws: readonly { code: string }[]) => ws.map((w) => w.code).sort();
 
 describe("which trim policy runs", () => {
-  const base: PolicyInput = { configured: "auto", repository: false, nodes: 1, workers: 1, persistedLsnDisabled: false };
+  const base: PolicyInput = { configured: "auto", repository: false, nodes: 1, workers: 1, persistedLsnDisabled: false, persistedLsnTrimmed: false };
 
-  // Every combination: configured policy x repository x nodes (1 / 3, all workers) x persisted-lsn switched off before.
+  // Every combination: configured policy x repository x nodes (1 / 3, all workers) x persisted-lsn
+  // switched off before (persisted-lsn never trimmed: see the next tests for one that did).
   const cases: Array<[PolicyInput["configured"], boolean, number, boolean, string, boolean, string[]]> = [
     // configured, repository, nodes, disabledBefore -> effective, disableNow, warnings
     ["auto", true, 1, false, "archived-lsn", false, []],
@@ -19,9 +20,9 @@ describe("which trim policy runs", () => {
     ["auto", true, 1, true, "archived-lsn", false, []],
     ["auto", true, 3, true, "archived-lsn", false, []],
     ["auto", false, 1, false, "persisted-lsn", false, []],
-    ["auto", false, 3, false, "off", true, ["CAIRN-TRIM-0001", "CAIRN-TRIM-0002"]],
-    ["auto", false, 1, true, "off", false, ["CAIRN-TRIM-0001"]],
-    ["auto", false, 3, true, "off", false, ["CAIRN-TRIM-0001", "CAIRN-TRIM-0002"]],
+    ["auto", false, 3, false, "off", true, ["CAIRN-TRIM-0002"]],
+    ["auto", false, 1, true, "off", false, []],
+    ["auto", false, 3, true, "off", false, ["CAIRN-TRIM-0002"]],
     ["archived-lsn", true, 1, false, "archived-lsn", false, []],
     ["archived-lsn", true, 3, false, "archived-lsn", false, []],
     ["archived-lsn", false, 1, false, "off", false, ["CAIRN-TRIM-0005"]],
@@ -37,7 +38,7 @@ describe("which trim policy runs", () => {
   ];
   for (const [configured, repository, nodes, disabled, effective, disableNow, warnings] of cases) {
     test(`${configured}, ${repository ? "a repository" : "no repository"}, ${nodes} node(s)${disabled ? ", persisted-lsn switched off before" : ""}: ${effective}${disableNow ? ", switches persisted-lsn off" : ""}`, () => {
-      const d = resolveTrimPolicy({ configured, repository, nodes, workers: nodes, persistedLsnDisabled: disabled });
+      const d = resolveTrimPolicy({ configured, repository, nodes, workers: nodes, persistedLsnDisabled: disabled, persistedLsnTrimmed: false });
       expect(d.effective).toBe(effective as typeof d.effective);
       expect(d.disablePersistedLsn).toBe(disableNow);
       expect(codes(d.warnings)).toEqual(warnings);
@@ -48,23 +49,32 @@ describe("which trim policy runs", () => {
     expect(new Set(cases.map((c) => c[0]))).toEqual(new Set(TRIM_POLICIES));
   });
 
+  test("auto after persisted-lsn trimmed: the switch-off is shown in status; before any trim it is only logged", () => {
+    const trimmed = resolveTrimPolicy({ ...base, nodes: 2, workers: 1, persistedLsnTrimmed: true });
+    expect(trimmed.disablePersistedLsn).toBe(true);
+    expect(codes(trimmed.warnings)).toEqual(["CAIRN-TRIM-0001"]);
+    const untouched = resolveTrimPolicy({ ...base, nodes: 2, workers: 1 });
+    expect(untouched.disablePersistedLsn).toBe(true);
+    expect(untouched.warnings).toEqual([]);
+  });
+
   test("persisted-lsn before and after growth: on with one node, off the moment a second registers, and it stays off when the cluster shrinks back", () => {
-    const before = resolveTrimPolicy(base);
+    const before = resolveTrimPolicy({ ...base, configured: "persisted-lsn" });
     expect(before).toEqual({ effective: "persisted-lsn", disablePersistedLsn: false, warnings: [] });
-    const grown = resolveTrimPolicy({ ...base, nodes: 2, workers: 2 });
+    const grown = resolveTrimPolicy({ ...base, configured: "persisted-lsn", nodes: 2, workers: 2 });
     expect(grown.effective).toBe("off");
     expect(grown.disablePersistedLsn).toBe(true);
     // The driver stores the switch-off; the next rounds see it.
-    const next = resolveTrimPolicy({ ...base, nodes: 2, workers: 2, persistedLsnDisabled: true });
+    const next = resolveTrimPolicy({ ...base, configured: "persisted-lsn", nodes: 2, workers: 2, persistedLsnDisabled: true });
     expect(next.disablePersistedLsn).toBe(false);
     expect(next.effective).toBe("off");
-    const shrunk = resolveTrimPolicy({ ...base, persistedLsnDisabled: true });
+    const shrunk = resolveTrimPolicy({ ...base, configured: "persisted-lsn", persistedLsnDisabled: true });
     expect(shrunk.effective).toBe("off");
     expect(codes(shrunk.warnings)).toEqual(["CAIRN-TRIM-0001"]);
   });
 
   test("a second node without the worker role switches persisted-lsn off too, without the several-workers warning", () => {
-    const d = resolveTrimPolicy({ ...base, nodes: 2, workers: 1 });
+    const d = resolveTrimPolicy({ ...base, configured: "persisted-lsn", nodes: 2, workers: 1 });
     expect(d.effective).toBe("off");
     expect(d.disablePersistedLsn).toBe(true);
     expect(codes(d.warnings)).toEqual(["CAIRN-TRIM-0001"]);
