@@ -2,7 +2,8 @@
 // nodes configuration, the policy's durable state, the logs, the processors' durable LSNs (the
 // partitions overview, over the fabric) and the archived indexes, asks the pure core, then trims.
 // Invariants: before persisted-lsn trims a log, the point is recorded in `trim/persisted-lsn-used`
-// (a join is refused on it) and the nodes configuration is read again: with a second node, no trim;
+// (a join is refused on it) and the nodes configuration is rewritten by compare-and-set while it has
+// one node (so a concurrent registration either sees the record or is seen): otherwise no trim;
 // switching persisted-lsn off is durable (`trim/state`) before anything else happens in the round.
 import type { Bifrost, NodeDirectory } from "../../bifrost/index.ts";
 import type { TrimConfig } from "../../config/index.ts";
@@ -42,7 +43,6 @@ export class TrimDriver {
   private timer: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
   private candidates: ReadonlyMap<number, Candidate> = new Map();
-  private warned = new Set<string>();
   private readonly nowMs: () => number;
   private readonly policyGauge: Gauge<"policy"> | undefined;
   private readonly pointGauge: Gauge<"log"> | undefined;
@@ -61,8 +61,9 @@ export class TrimDriver {
     }
   }
 
+  /** Runs with every policy, `off` included: its state (no warnings) replaces an earlier one. */
   start(): void {
-    if (this.deps.config.policy === "off" || this.timer !== undefined) return;
+    if (this.timer !== undefined) return;
     this.stopped = false;
     this.timer = setInterval(() => {
       this.running ??= this.round().finally(() => (this.running = undefined));
@@ -115,7 +116,6 @@ export class TrimDriver {
       // The switch-off must be durable before this round goes on (a new leader must not resume it).
       await api.put(TRIM_STATE_KEY, next, state.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(state.version)));
     }
-    this.logWarnings(next.warnings);
     for (const p of EFFECTIVE) this.policyGauge?.set({ policy: p }, p === decision.effective ? 1 : 0);
     if (decision.effective === "off" || this.stopped) {
       this.candidates = new Map();
@@ -131,16 +131,18 @@ export class TrimDriver {
       candidates: this.candidates,
     });
     this.candidates = round.candidates;
-    for (const d of round.decisions) {
-      if (d.action !== "trim" || this.stopped) continue;
-      if (decision.effective === "persisted-lsn" && !(await this.mayTrimPersisted(api, d.log, d.upTo))) {
-        this.candidates = new Map();
-        return;
-      }
-      const r = await this.deps.bifrost.trim(logId(d.log), lsn(d.upTo));
+    const trims = round.decisions.flatMap((d) => (d.action === "trim" ? [{ log: d.log, upTo: d.upTo }] : []));
+    if (trims.length === 0 || this.stopped) return;
+    if (decision.effective === "persisted-lsn" && !(await this.mayTrimPersisted(api, trims))) {
+      this.candidates = new Map();
+      return;
+    }
+    for (const t of trims) {
+      if (this.stopped) return;
+      const r = await this.deps.bifrost.trim(logId(t.log), lsn(t.upTo));
       this.applied?.inc({ policy: decision.effective });
-      this.pointGauge?.set({ log: String(d.log) }, r.trimPoint);
-      this.deps.logger.info({ log: d.log, trimPoint: r.trimPoint, policy: decision.effective }, "trimmed a log");
+      this.pointGauge?.set({ log: String(t.log) }, r.trimPoint);
+      this.deps.logger.info({ log: t.log, trimPoint: r.trimPoint, policy: decision.effective }, "trimmed a log");
     }
   }
 
@@ -176,30 +178,38 @@ export class TrimDriver {
   }
 
   /**
-   * Records the point persisted-lsn is about to trim to (a join is refused on it), then checks the
-   * cluster still has one node: a node registering meanwhile either sees the record or is seen here.
+   * Records the points persisted-lsn is about to trim to (a join is refused on them), then rewrites
+   * the nodes configuration unchanged, by compare-and-set, while it still has one node. A node
+   * registering concurrently read the configuration before its own compare-and-set: either that
+   * write fails and its retry sees the record, or it happened first and this one finds two nodes.
    */
-  private async mayTrimPersisted(api: MetadataApi, log: number, upTo: number): Promise<boolean> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+  private async mayTrimPersisted(api: MetadataApi, trims: ReadonlyArray<{ log: number; upTo: number }>): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
       const used = await readPersistedLsnUsed(api);
       const value = used.value ?? { logs: {}, firstAtMs: this.nowMs() };
-      if ((value.logs[String(log)] ?? 0) >= upTo) break;
+      const logs = { ...value.logs };
+      for (const t of trims) logs[String(t.log)] = Math.max(logs[String(t.log)] ?? 0, t.upTo);
+      if (JSON.stringify(logs) === JSON.stringify(value.logs) && used.value !== undefined) break;
       try {
-        await api.put(PERSISTED_LSN_USED_KEY, { ...value, logs: { ...value.logs, [String(log)]: upTo } }, used.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(used.version)));
+        await api.put(PERSISTED_LSN_USED_KEY, { ...value, logs }, used.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(used.version)));
         break;
       } catch (e) {
-        if (!isCairnError(e, "METADATA_VERSION_MISMATCH") || attempt === 4) throw e;
+        if (!isCairnError(e, "METADATA_VERSION_MISMATCH") || attempt >= 4) throw e;
       }
     }
-    const nodes = (await readNodes(api)).nodes.length;
-    if (nodes > 1) this.deps.logger.warn({ log, nodes }, "a node registered while persisted-lsn was about to trim: no trim; the policy turns itself off next round");
-    return nodes <= 1;
-  }
-
-  private logWarnings(warnings: TrimState["warnings"]): void {
-    const now = new Set(warnings.map((w) => w.code));
-    for (const w of warnings) if (!this.warned.has(w.code)) this.deps.logger.warn({ code: w.code }, `warning ${w.code}: ${w.message}`);
-    this.warned = now;
+    const current = await api.get(KEYS.nodesConfig);
+    const nodes = (current?.value as NodesConfiguration | undefined)?.nodes.length ?? 0;
+    if (current === undefined || nodes > 1) {
+      this.deps.logger.warn({ nodes }, "a node registered while persisted-lsn was about to trim: no trim; the policy turns itself off next round");
+      return false;
+    }
+    try {
+      await api.put(KEYS.nodesConfig, current.value, matchesVersion(current.version));
+    } catch (e) {
+      if (isCairnError(e, "METADATA_VERSION_MISMATCH")) return false; // changed meanwhile: decide again next round
+      throw e;
+    }
+    return true;
   }
 }
 

@@ -4,6 +4,7 @@
 // and the policy's state for every node's status (`trim/state`). Malformed values count as absent.
 import { Type, type Static } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
+import { LOGS_KEY, parseLogsDocument, type LogsDocument } from "../../bifrost/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
 import { CairnError } from "../../observability/errors.ts";
 import type { StatusItem } from "../status/cluster-state.ts";
@@ -77,12 +78,18 @@ export async function trimWarnings(api: MetadataApi): Promise<StatusItem[]> {
 
 /**
  * Logs persisted-lsn trimmed past what their latest snapshot covers: a new worker could not rebuild
- * them. Pure over what was read.
+ * them. A point is counted only as far as the log's trim point reached it (the record is written
+ * before the trim, which may then not have happened). Pure over what was read.
  */
-export function uncoveredTrims(used: PersistedLsnUsed | undefined, latestLsn: (log: number) => number | null): Array<{ log: number; trimmedTo: number; coveredTo: number | null }> {
+export function uncoveredTrims(
+  used: PersistedLsnUsed | undefined,
+  trimPoint: (log: number) => number,
+  latestLsn: (log: number) => number | null,
+): Array<{ log: number; trimmedTo: number; coveredTo: number | null }> {
   if (used === undefined) return [];
   const out: Array<{ log: number; trimmedTo: number; coveredTo: number | null }> = [];
-  for (const [log, trimmedTo] of Object.entries(used.logs)) {
+  for (const [log, recorded] of Object.entries(used.logs)) {
+    const trimmedTo = Math.min(recorded, trimPoint(Number(log)));
     const coveredTo = latestLsn(Number(log));
     if (trimmedTo > 0 && (coveredTo === null || coveredTo < trimmedTo)) out.push({ log: Number(log), trimmedTo, coveredTo });
   }
@@ -98,8 +105,13 @@ export async function checkWorkerJoin(api: MetadataApi, joiner: { name: string; 
   const { value } = await readPersistedLsnUsed(api);
   if (value === undefined) return;
   const latest = new Map<number, number | null>();
-  await Promise.all(Object.keys(value.logs).map(async (log) => latest.set(Number(log), (await readArchivedIndex(api, Number(log)))?.latestLsn ?? null)));
-  const uncovered = uncoveredTrims(value, (log) => latest.get(log) ?? null);
+  const [logsV] = await Promise.all([
+    api.get(LOGS_KEY),
+    ...Object.keys(value.logs).map(async (log) => latest.set(Number(log), (await readArchivedIndex(api, Number(log)))?.latestLsn ?? null)),
+  ]);
+  // An unreadable logs document counts every recorded point as trimmed (refusing is the safe side).
+  const chains = new Map((logsV === undefined ? undefined : tryParseLogs(logsV.value))?.logs.map((l) => [l.id, l.trimPoint]));
+  const uncovered = uncoveredTrims(value, (log) => (chains.size === 0 ? Number.MAX_SAFE_INTEGER : (chains.get(log) ?? 0)), (log) => latest.get(log) ?? null);
   if (uncovered.length === 0) return;
   const list = uncovered.map((u) => `log ${u.log} trimmed to ${u.trimmedTo} (snapshot: ${u.coveredTo ?? "none"})`).join(", ");
   throw new CairnError(
@@ -107,4 +119,12 @@ export async function checkWorkerJoin(api: MetadataApi, joiner: { name: string; 
     `node ${joiner.name} may not join as a worker: the persisted-lsn trim policy trimmed logs no snapshot covers (${list}); configure a snapshot repository and take a snapshot of those partitions first`,
     { logs: uncovered },
   );
+}
+
+function tryParseLogs(value: unknown): LogsDocument | undefined {
+  try {
+    return parseLogsDocument(value);
+  } catch {
+    return undefined;
+  }
 }

@@ -209,13 +209,21 @@ describe("per-log trim decisions", () => {
 
 describe("joins after persisted-lsn trims", () => {
   test("a worker's join waits until a snapshot covers every log persisted-lsn trimmed", () => {
-    expect(uncoveredTrims(undefined, () => null)).toEqual([]);
+    const trimmedAll = () => 1000;
+    expect(uncoveredTrims(undefined, trimmedAll, () => null)).toEqual([]);
     const used = { logs: { "0": 40, "1": 70, "2": 0 }, firstAtMs: 1 };
-    expect(uncoveredTrims(used, () => null)).toEqual([
+    expect(uncoveredTrims(used, trimmedAll, () => null)).toEqual([
       { log: 0, trimmedTo: 40, coveredTo: null },
       { log: 1, trimmedTo: 70, coveredTo: null },
     ]);
-    expect(uncoveredTrims(used, (l) => (l === 0 ? 40 : 69))).toEqual([{ log: 1, trimmedTo: 70, coveredTo: 69 }]);
-    expect(uncoveredTrims(used, () => 70)).toEqual([]);
+    expect(uncoveredTrims(used, trimmedAll, (l) => (l === 0 ? 40 : 69))).toEqual([{ log: 1, trimmedTo: 70, coveredTo: 69 }]);
+    expect(uncoveredTrims(used, trimmedAll, () => 70)).toEqual([]);
+  });
+
+  test("a recorded point the log's trim point never reached counts only as far as it did", () => {
+    const used = { logs: { "0": 40, "1": 70 }, firstAtMs: 1 };
+    // Log 0 was never trimmed (the trim did not follow its record); log 1 only to 50.
+    expect(uncoveredTrims(used, (l) => (l === 0 ? 0 : 50), () => null)).toEqual([{ log: 1, trimmedTo: 50, coveredTo: null }]);
+    expect(uncoveredTrims(used, (l) => (l === 0 ? 0 : 50), () => 50)).toEqual([]);
   });
 });
