@@ -71,6 +71,7 @@ export class ReplicatedMetadataService implements MetadataService {
   private lastConfigVersion = 0;
   /** When the join guard's refusal was last logged (logged once a minute while it lasts). */
   private refusalLoggedMs: number | undefined;
+  private refusal: string | undefined;
 
   constructor(private readonly deps: ReplicatedMetadataServiceDeps) {
     this.server = deps.runsServer
@@ -181,6 +182,10 @@ export class ReplicatedMetadataService implements MetadataService {
     } finally {
       this.reconciling = false;
     }
+  }
+
+  joinRefusal(): string | undefined {
+    return this.registeredId === undefined ? this.refusal : undefined;
   }
 
   serverStatus(): MetadataServerStatus | undefined {
@@ -320,8 +325,10 @@ export class ReplicatedMetadataService implements MetadataService {
     try {
       await guard(this.client, self);
       this.refusalLoggedMs = undefined;
+      this.refusal = undefined;
     } catch (e) {
       const now = this.deps.nowMs();
+      if (isCairnError(e)) this.refusal = `${e.code}: ${e.message}`;
       if (isCairnError(e) && (this.refusalLoggedMs === undefined || now - this.refusalLoggedMs >= 60_000)) {
         this.refusalLoggedMs = now;
         this.deps.log.error({ code: e.code, hint: e.hint }, `join refused: ${e.message} (${e.code}; hint: ${e.hint})`);

@@ -310,7 +310,11 @@ export class Node {
         await this.metadataService?.stop();
         this.metadataService = undefined;
       },
-      notReadyReasons: none,
+      // A refused join keeps the node out of the cluster: /ready says why.
+      notReadyReasons: () => {
+        const refusal = this.metadataService?.joinRefusal?.();
+        return refusal === undefined ? [] : [`this node may not join the cluster: ${refusal}`];
+      },
     });
     return roles;
   }

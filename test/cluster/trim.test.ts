@@ -1,7 +1,8 @@
 // Trim policies on real `cairn` processes (no snapshot repository anywhere):
 // - one node, persisted-lsn with an open window: the logs are trimmed up to at most the processors'
 //   durable LSNs, the state stays readable (also after a restart), and a second worker's join is
-//   refused with CAIRN-TRIM-0003 (it never enters the nodes configuration);
+//   refused with CAIRN-TRIM-0003 (it never enters the nodes configuration) until snapshots cover the
+//   trimmed logs;
 // - one node with persisted-lsn whose window is still closed: a second node joins, the policy turns
 //   itself off (CAIRN-TRIM-0001 in every node's status and in `ctl status`), and no trim follows;
 // - three workers: CAIRN-TRIM-0002 on every node, no trim; `ctl logs trim` refuses to cut records no
@@ -92,7 +93,7 @@ async function roundsPass(c: TestCluster, more: number): Promise<void> {
 }
 
 describe("trim policies on real nodes", () => {
-  test("one node, persisted-lsn: logs trimmed up to the durable LSN, state readable, a second worker's join refused", async () => {
+  test("one node, persisted-lsn: logs trimmed up to the durable LSN, state readable, a second worker's join refused until snapshots cover the trims", async () => {
     const c = await start(1, OPEN_WINDOW);
     const n1 = c.nodes[0]!;
     await writeObjects(n1, "a", 24);
@@ -139,6 +140,24 @@ describe("trim policies on real nodes", () => {
     expect((await status(again)).nodes.map((n) => n.name)).toEqual(["n1"]);
     const node = await json<{ id: string | null }>(`${joiner.addresses.admin}/v1/node`);
     expect(node.body.id ?? null).toBeNull();
+    const ready = await json<{ reasons: string[] }>(`${joiner.addresses.admin}/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.reasons.join("\n")).toContain("CAIRN-TRIM-0003");
+
+    // Snapshots covering every trimmed log (the snapshotter's index, at each log's last record: no
+    // record is written meanwhile, so no later trim passes it) lift the refusal: n2 joins by itself,
+    // and persisted-lsn turns itself off with the warning shown.
+    for (const p of await partitions(again)) {
+      const at = p.tailLsn! - 1;
+      const put = await fetch(`${again.addresses.admin}/v1/metadata/${encodeURIComponent(`snapshots/${p.id}`)}`, {
+        method: "PUT",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ partition: p.id, latestLsn: at, latestId: `test-${at}`, oldestRetainedLsn: at, updatedAtMs: Date.now() }),
+      });
+      expect(put.status).toBe(200);
+    }
+    await eventually("n2 registered", async () => ((await status(again)).nodes.length === 2 ? true : undefined), 60_000);
+    await eventually("CAIRN-TRIM-0001 shown", async () => ((await status(again)).warnings.some((w) => w.code === "CAIRN-TRIM-0001") ? true : undefined));
   }, 240_000);
 
   test("one node, persisted-lsn, window still closed: a second node joins, the policy turns itself off with a warning everywhere, no trim follows", async () => {
