@@ -110,9 +110,17 @@ export class TrimDriver {
       warnings: [...decision.warnings],
     };
     if (decision.disablePersistedLsn) {
-      this.deps.logger.warn({ code: ERRORS.TRIM_PERSISTED_LSN_DISABLED.code, nodes: nodesConfig.nodes.length }, "a second node registered: the persisted-lsn trim policy turns itself off (nothing already trimmed is lost; no more trims under it)");
+      // A warning when it matters (chosen by the operator, or it trimmed); under `auto` before any
+      // trim, a note: every cluster that grows from its first node passes here.
+      const shown = decision.warnings.some((w) => w.code === ERRORS.TRIM_PERSISTED_LSN_DISABLED.code);
+      const fields = { code: ERRORS.TRIM_PERSISTED_LSN_DISABLED.code, nodes: nodesConfig.nodes.length };
+      const text = "a second node registered: the persisted-lsn trim policy turns itself off (nothing already trimmed is lost; no more trims under it)";
+      if (shown) this.deps.logger.warn(fields, text);
+      else this.deps.logger.info(fields, text);
     }
-    if (JSON.stringify(next) !== JSON.stringify(state.value)) {
+    // A cluster with nothing to report and no history keeps no state (no write on every start).
+    const nothingToKeep = state.value === undefined && !next.persistedLsnDisabled && next.warnings.length === 0;
+    if (!nothingToKeep && JSON.stringify(next) !== JSON.stringify(state.value)) {
       // The switch-off must be durable before this round goes on (a new leader must not resume it).
       await api.put(TRIM_STATE_KEY, next, state.version === 0 ? DOES_NOT_EXIST : matchesVersion(asVersion(state.version)));
     }
