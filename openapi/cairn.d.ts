@@ -370,7 +370,7 @@ export interface paths {
         put?: never;
         /**
          * Trim the log up to an LSN
-         * @description Records at or below toLsn (clipped below the tail) are deleted; reads there report a trim gap from then on.
+         * @description Records at or below toLsn (clipped below the tail) are deleted; reads there report a trim gap from then on. A trim that would cut records above the partition's archived LSN (its oldest retained snapshot, none without snapshots) is refused with 409 CAIRN-TRIM-0004 unless force=true.
          */
         post: operations["trimLog"];
         delete?: never;
@@ -1087,6 +1087,31 @@ export interface components {
                  */
                 "auto-improve": boolean;
             };
+            /** @description Automatic trimming of partition logs (decided by the cluster controller on the metadata leader). */
+            trim: {
+                /** @enum {string} */
+                policy: "auto" | "archived-lsn" | "persisted-lsn" | "off";
+                /**
+                 * @description No automatic trim of a log younger than this (since its first segment was created).
+                 * @default 600000
+                 */
+                "min-age-ms": number;
+                /**
+                 * @description No automatic trim of a log holding fewer untrimmed records than this.
+                 * @default 10000
+                 */
+                "min-records": number;
+                /**
+                 * @description A trim point is applied only once it has been a valid trim point for this long (a later, higher one waits its own delay).
+                 * @default 60000
+                 */
+                "delay-ms": number;
+                /**
+                 * @description How often the cluster controller (on the metadata leader) evaluates the trim policy.
+                 * @default 10000
+                 */
+                "interval-ms": number;
+            };
             /** @description Structured logs on standard output. */
             log: {
                 /** @enum {string} */
@@ -1112,7 +1137,7 @@ export interface components {
                 subject: string;
                 message: string;
             }[];
-            /** @description What is not fault tolerant (single replica, single metadata member). */
+            /** @description What is not fault tolerant (single replica, single metadata member), and what keeps logs from being trimmed (CAIRN-TRIM-…). */
             warnings: {
                 /**
                  * @description Catalogue code (docs/errors.md) naming the condition and what to do.
@@ -1501,6 +1526,15 @@ export interface components {
             log: number;
             /** @description The log's trim point now. */
             trimPoint: number;
+            /** @description The partition's archived LSN (its oldest retained snapshot); 0 = nothing archived. */
+            archivedLsn: number;
+            /** @description Records the trim cut past the archived LSN (only with force=true); null when every cut record is covered by a snapshot. */
+            discarded: {
+                /** @description First LSN cut that no snapshot covers. */
+                fromLsn: number;
+                /** @description Last one. */
+                toLsn: number;
+            } | null;
         };
         /** @description Placement of the log's next segment; everything left out is kept or chosen. */
         LogReconfigureRequest: {
@@ -2815,7 +2849,9 @@ export interface operations {
     };
     trimLog: {
         parameters: {
-            query?: never;
+            query?: {
+                force?: boolean;
+            };
             header?: never;
             path: {
                 log: string;

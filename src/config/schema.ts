@@ -156,6 +156,21 @@ export const MetadataClientSection = Type.Object(
   { additionalProperties: false, description: "How a node reaches the metadata cluster." },
 );
 
+export const TrimSection = Type.Object(
+  {
+    policy: StringEnum(["auto", "archived-lsn", "persisted-lsn", "off"] as const, {
+      description:
+        "How the cluster controller trims partition logs. `archived-lsn`: up to each partition's oldest retained snapshot (needs a snapshot repository). `persisted-lsn`: up to the lowest durable LSN of the partition's processors; only while the cluster has one node (it turns itself off, with warning CAIRN-TRIM-0001, when a second node registers). `auto`: archived-lsn with a repository, persisted-lsn on a single node without one, otherwise off with warning CAIRN-TRIM-0002. `off`: never automatically.",
+      default: "auto",
+    }),
+    "min-age-ms": PositiveInt("No automatic trim of a log younger than this (since its first segment was created).", 10 * 60 * 1000, 0),
+    "min-records": PositiveInt("No automatic trim of a log holding fewer untrimmed records than this.", 10_000, 0),
+    "delay-ms": PositiveInt("A trim point is applied only once it has been a valid trim point for this long (a later, higher one waits its own delay).", 60_000, 0),
+    "interval-ms": PositiveInt("How often the cluster controller (on the metadata leader) evaluates the trim policy.", 10_000, 50),
+  },
+  { additionalProperties: false, description: "Automatic trimming of partition logs (decided by the cluster controller on the metadata leader)." },
+);
+
 export const LogSection = Type.Object(
   {
     level: StringEnum(["trace", "debug", "info", "warn", "error"] as const, {
@@ -212,6 +227,7 @@ export const ConfigSchema = Type.Object(
     "metadata-client": MetadataClientSection,
     "log-server": LogServerSection,
     bifrost: BifrostSection,
+    trim: TrimSection,
     log: LogSection,
   },
   { additionalProperties: false },
@@ -221,6 +237,7 @@ export type Config = Static<typeof ConfigSchema>;
 export type NetConfig = Static<typeof NetSection>;
 export type WorkerConfig = Static<typeof WorkerSection>;
 export type IngressConfig = Static<typeof IngressSection>;
+export type TrimConfig = Static<typeof TrimSection>;
 
 /** Walk the schema and collect its defaults into a full config object. */
 export function defaultsOf(schema: TSchema): unknown {

@@ -45,6 +45,12 @@ export interface ReplicatedMetadataServiceDeps {
    * mode). Called before it registers, i.e. before peers learn its new addresses.
    */
   onDataDirReplaced?: () => void;
+  /**
+   * Asked before this node registers for the first time (its name is not in the nodes
+   * configuration): a refusal (it throws a CairnError) keeps the node out of the cluster; it asks
+   * again every round, so it joins once the condition is lifted.
+   */
+  joinGuard?: (api: MetadataApi, joiner: RegisterRequest) => Promise<void>;
   /** The node's metrics registry. */
   registry?: Registry;
   /** Period of the metadata storage's background integrity check. */
@@ -63,6 +69,9 @@ export class ReplicatedMetadataService implements MetadataService {
   private reconciling = false;
   private lastConfig: NodesConfiguration | undefined;
   private lastConfigVersion = 0;
+  /** When the join guard's refusal was last logged (logged once a minute while it lasts). */
+  private refusalLoggedMs: number | undefined;
+  private refusal: string | undefined;
 
   constructor(private readonly deps: ReplicatedMetadataServiceDeps) {
     this.server = deps.runsServer
@@ -175,6 +184,10 @@ export class ReplicatedMetadataService implements MetadataService {
     }
   }
 
+  joinRefusal(): string | undefined {
+    return this.registeredId === undefined ? this.refusal : undefined;
+  }
+
   serverStatus(): MetadataServerStatus | undefined {
     return this.server?.status();
   }
@@ -277,6 +290,8 @@ export class ReplicatedMetadataService implements MetadataService {
     for (let attempt = 0; attempt < 10; attempt++) {
       const current = await this.client.get(KEYS.nodesConfig);
       if (current === undefined) throw new CairnError("METADATA_STORAGE_CORRUPT", "the cluster is provisioned but has no nodes_config");
+      const joining = !(current.value as NodesConfiguration).nodes.some((n) => n.name === self.name);
+      if (joining && this.deps.joinGuard !== undefined) await this.guardJoin(this.deps.joinGuard, self);
       let registered: ReturnType<typeof registerNode>;
       try {
         registered = registerNode(current.value as NodesConfiguration, self);
@@ -303,5 +318,22 @@ export class ReplicatedMetadataService implements MetadataService {
       return;
     }
     throw new CairnError("METADATA_UNAVAILABLE", "could not register in the nodes configuration: too many concurrent changes");
+  }
+
+  /** Runs the join guard; a refusal is logged with its code and hint (once a minute) and rethrown. */
+  private async guardJoin(guard: NonNullable<ReplicatedMetadataServiceDeps["joinGuard"]>, self: RegisterRequest): Promise<void> {
+    try {
+      await guard(this.client, self);
+      this.refusalLoggedMs = undefined;
+      this.refusal = undefined;
+    } catch (e) {
+      const now = this.deps.nowMs();
+      if (isCairnError(e)) this.refusal = `${e.code}: ${e.message}`;
+      if (isCairnError(e) && (this.refusalLoggedMs === undefined || now - this.refusalLoggedMs >= 60_000)) {
+        this.refusalLoggedMs = now;
+        this.deps.log.error({ code: e.code, hint: e.hint }, `join refused: ${e.message} (${e.code}; hint: ${e.hint})`);
+      }
+      throw e;
+    }
   }
 }

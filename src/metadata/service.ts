@@ -28,6 +28,8 @@ export interface MetadataService {
   nodeId(): number | undefined;
   /** This node's metadata server, if it runs one. */
   serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
+  /** Why this node's first registration is refused right now (`CODE: message`); none when it is not. */
+  joinRefusal?(): string | undefined;
   /** Every node with the metadata-server role and its state. */
   /** `stale`: from this node's copy of the nodes configuration, without a linearizable read. */
   listServers(consistency?: Consistency): Promise<MetadataServerListEntry[]>;

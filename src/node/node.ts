@@ -4,7 +4,7 @@
 // declared in role.ts. start() brings it to `running`; stop() releases every port, timer and file lock.
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
-import { ClusterController, ClusterStatusMonitor, createAdminApp, openApiDocument, type AdminDeps } from "../admin/index.ts";
+import { checkWorkerJoin, ClusterController, ClusterStatusMonitor, createAdminApp, openApiDocument, repositoryConfigured, type AdminDeps } from "../admin/index.ts";
 import { CairnError, ERRORS, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
@@ -258,6 +258,13 @@ export class Node {
       isLeader: () => this.leadsMetadata(),
       metadata: () => this.metadataService?.api(),
       logger: this.log,
+      trim: {
+        config: config.trim,
+        repository: repositoryConfigured(config),
+        self: () => this.nodeIdValue,
+        localWorker: () => this.workerRole,
+        registry: this.metrics,
+      },
     });
     roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
     const monitor = new ClusterStatusMonitor({
@@ -306,7 +313,11 @@ export class Node {
         await this.metadataService?.stop();
         this.metadataService = undefined;
       },
-      notReadyReasons: none,
+      // A refused join keeps the node out of the cluster: /ready says why.
+      notReadyReasons: () => {
+        const refusal = this.metadataService?.joinRefusal?.();
+        return refusal === undefined ? [] : [`this node may not join the cluster: ${refusal}`];
+      },
     });
     return roles;
   }
@@ -469,6 +480,8 @@ export class Node {
       },
       // Its log-server store is new: the records this node held before are gone (CAIRN-LOG-0025).
       onDataDirReplaced: () => this.logServer?.openStore()?.enterDataLoss(),
+      // A worker may not join a cluster whose logs persisted-lsn trimmed past its snapshots.
+      joinGuard: (api, joiner) => checkWorkerJoin(api, joiner),
     });
     this.metadataService = service; // so a failed start still stops it
     await service.start();
@@ -549,6 +562,7 @@ export class Node {
       metricsContentType: this.metrics.contentType,
       maxBodyBytes: this.config.admin["max-body-bytes"],
       token: this.config.admin.token,
+      onForcedTrim: (e) => this.log.warn(e, `forced trim of log ${e.log}: LSNs ${e.discarded.fromLsn}..${e.discarded.toLsn} were cut past the archived LSN ${e.archivedLsn}`),
       onBug: (e) => this.log.error({ err: e }, "unexpected error in admin API handler"),
       metadata: () => this.metadataService?.api(),
       maxMetadataValueBytes: this.config["metadata-server"]["max-value-bytes"],

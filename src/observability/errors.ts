@@ -477,6 +477,38 @@ export const ERRORS = {
     "The store came back empty (wiped, or its file and marker removed) in a provisioned data directory. Nothing to do if other log-servers live: the log controller moves open segments off this node and re-replicates sealed ones elsewhere, then the node leaves data-loss mode by itself (`cairn ctl logs describe` shows under-replicated records; the node's /ready says when). If no other copy exists, those records are lost.",
   ),
 
+  // ---- TRIM: automatic and manual log trimming -------------------------------------------------
+  TRIM_PERSISTED_LSN_DISABLED: spec(
+    "CAIRN-TRIM-0001",
+    500,
+    "The persisted-lsn trim policy turned itself off: the cluster has more than one node",
+    "Trimming up to the processors' durable LSNs is safe only while one node holds everything. Configure a snapshot repository (`[snapshots] repository`) and let the archived-lsn policy trim; nothing already trimmed is lost, but logs grow until then.",
+  ),
+  TRIM_NO_REPOSITORY: spec(
+    "CAIRN-TRIM-0002",
+    500,
+    "No automatic trimming: several workers and no snapshot repository",
+    "Logs grow without bound until a snapshot repository is configured (`[snapshots] repository = \"file\"` or `\"s3\"` on every node): then the archived-lsn policy trims each log up to its oldest retained snapshot.",
+  ),
+  TRIM_JOIN_REFUSED: spec(
+    "CAIRN-TRIM-0003",
+    409,
+    "A worker cannot join: the persisted-lsn policy trimmed logs that no snapshot covers",
+    "A new worker could not rebuild those partitions. Configure a snapshot repository on the running node (`[snapshots] repository`), take a snapshot of every partition (`cairn ctl snapshots create`), then start this node again.",
+  ),
+  TRIM_PAST_ARCHIVED: spec(
+    "CAIRN-TRIM-0004",
+    409,
+    "The trim would cut records that no snapshot covers",
+    "Trim at most up to the archived LSN named in the message (take a snapshot first to move it), or repeat with `--force` (API: `?force=true`) accepting that the records named in the message are gone for any processor that has not applied them.",
+  ),
+  TRIM_POLICY_UNUSABLE: spec(
+    "CAIRN-TRIM-0005",
+    500,
+    "The configured trim policy cannot run in this cluster",
+    "archived-lsn needs a snapshot repository (`[snapshots] repository`); persisted-lsn needs a single-node cluster. Change `trim.policy` (`auto` picks what fits) or the cluster.",
+  ),
+
   // ---- CLUSTER: provisioning and cluster state --------------------------------------------------
   CLUSTER_NOT_PROVISIONED: spec(
     "CAIRN-CLUSTER-0001",

@@ -120,7 +120,7 @@ describe("logs on a 3-node cluster", () => {
     const texts = (await readAll(a!, 1)).map((e) => (e.kind === "record" ? e.data : "gap"));
     expect(texts).toEqual(["local-0", "local-1", "local-2", "local-3", "local-4", "replicated-0", "replicated-1", "replicated-2"]);
 
-    const trim = await json<{ trimPoint: number }>(`${a!.addresses.admin}/v1/logs/1/trim`, {
+    const trim = await json<{ trimPoint: number }>(`${a!.addresses.admin}/v1/logs/1/trim?force=true`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ toLsn: 3 }),

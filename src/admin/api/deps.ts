@@ -36,6 +36,8 @@ export interface AdminDeps {
   logs(): Bifrost | undefined;
   /** The cluster's partitions as every worker reports them; undefined while not provisioned. */
   partitions(): Promise<PartitionOverview[] | undefined>;
+  /** An operator forced a trim past the archived LSN (the node logs it); optional. */
+  onForcedTrim?(event: { log: number; archivedLsn: number; discarded: { fromLsn: number; toLsn: number } }): void;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

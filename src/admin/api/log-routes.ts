@@ -13,6 +13,7 @@ import { planRereplication } from "../../bifrost/rereplication-plan.ts";
 import { tailSegment, type LogChain, type Segment } from "../../bifrost/chain.ts";
 import { logId, lsn, nodeId, type NodeId } from "../../ids/index.ts";
 import { CairnError } from "../../observability/errors.ts";
+import { archivedLsnOf, readArchivedIndex } from "../controller/trim-inputs.ts";
 import { closed, models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
@@ -97,7 +98,14 @@ export const LogTrimRequest = Type.Object(
 );
 
 export const LogTrimResult = Type.Object(
-  { log: Type.Integer({ minimum: 0 }), trimPoint: LsnInt("The log's trim point now.") },
+  {
+    log: Type.Integer({ minimum: 0 }),
+    trimPoint: LsnInt("The log's trim point now."),
+    archivedLsn: LsnInt("The partition's archived LSN (its oldest retained snapshot); 0 = nothing archived."),
+    discarded: Type.Union([Type.Object({ fromLsn: LsnInt("First LSN cut that no snapshot covers."), toLsn: LsnInt("Last one.") }), Type.Null()], {
+      description: "Records the trim cut past the archived LSN (only with force=true); null when every cut record is covered by a snapshot.",
+    }),
+  },
   { description: "The trim point after the trim." },
 );
 
@@ -313,21 +321,43 @@ export function logRoutes(deps: AdminDeps) {
     )
     .post(
       "/v1/logs/:log/trim",
-      async ({ params, body }) => {
+      async ({ params, body, query }) => {
         const log = parseLogId(params.log);
+        const api = deps.metadata();
+        const archivedLsn = (api === undefined ? null : archivedLsnOf(await readArchivedIndex(api, log))) ?? 0;
+        const before = await tail(log);
+        // What this trim would cut that no snapshot covers: from above both the trim point and
+        // the archived LSN up to the (clipped) target.
+        const cutTo = Math.min(body.toLsn, before.tailLsn - 1);
+        const fromLsn = Math.max(archivedLsn, before.trimPoint) + 1;
+        const discarded = cutTo >= fromLsn ? { fromLsn, toLsn: cutTo } : null;
+        if (discarded !== null && query.force !== true) {
+          throw new CairnError(
+            "TRIM_PAST_ARCHIVED",
+            `trimming log ${log} to ${body.toLsn} would discard LSNs ${discarded.fromLsn}..${discarded.toLsn} (${discarded.toLsn - discarded.fromLsn + 1} records) that no snapshot covers (archived LSN ${archivedLsn})`,
+            { archivedLsn, discarded },
+          );
+        }
         const r = await bifrost().trim(log, lsn(body.toLsn));
-        return { log, trimPoint: r.trimPoint };
+        if (discarded !== null) deps.onForcedTrim?.({ log, archivedLsn, discarded });
+        return { log, trimPoint: r.trimPoint, archivedLsn, discarded };
       },
       {
         parse: "json",
         params: LogParams,
+        query: t.Object({
+          force: t.Optional(
+            t.Boolean({ description: "Cut past the archived LSN too: the records above it are lost for any processor that has not applied them. Default false: such a trim is refused (CAIRN-TRIM-0004)." }),
+          ),
+        }),
         body: "LogTrimRequest",
         response: { 200: "LogTrimResult", 409: "Problem", ...errors },
         detail: {
           operationId: "trimLog",
           tags: ["logs"],
           summary: "Trim the log up to an LSN",
-          description: "Records at or below toLsn (clipped below the tail) are deleted; reads there report a trim gap from then on.",
+          description:
+            "Records at or below toLsn (clipped below the tail) are deleted; reads there report a trim gap from then on. A trim that would cut records above the partition's archived LSN (its oldest retained snapshot, none without snapshots) is refused with 409 CAIRN-TRIM-0004 unless force=true.",
         },
       },
     )

@@ -1,7 +1,8 @@
 // The cluster controller: the decisions that need one actor for the whole cluster, taken on the node
 // that leads the metadata cluster (a new leader takes over with a fresh view; elsewhere it idles).
 // The log controller (segments, sequencers, nodesets) and the partition controller (which worker
-// leads and follows each partition); snapshot scheduling joins them here. The node starts and stops it as a role, after bifrost.
+// leads and follows each partition), and the trim driver (automatic log trimming); snapshot
+// scheduling joins them here. The node starts and stops it as a role, after bifrost.
 import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -10,6 +11,7 @@ import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
 import { PartitionController } from "./partition-controller.ts";
+import { TrimDriver, type TrimDriverDeps } from "./trim-driver.ts";
 
 export interface ClusterControllerDeps {
   readonly bifrost: BifrostRole;
@@ -20,6 +22,8 @@ export interface ClusterControllerDeps {
   /** The metadata store (undefined before provisioning): partition placement is written there. */
   readonly metadata: () => MetadataApi | undefined;
   readonly logger: Logger;
+  /** The trim policy's configuration and what its driver needs beyond the above; none: no automatic trimming. */
+  readonly trim?: Pick<TrimDriverDeps, "config" | "repository" | "self" | "localWorker" | "registry"> | undefined;
 }
 
 /** Least time between two automatic nodeset improvements of one log. */
@@ -28,6 +32,7 @@ const IMPROVE_INTERVAL_MIN_MS = 10_000;
 export class ClusterController {
   private logs: LogController | undefined;
   private partitions: PartitionController | undefined;
+  private trims: TrimDriver | undefined;
 
   constructor(private readonly deps: ClusterControllerDeps) {}
 
@@ -85,10 +90,24 @@ export class ClusterController {
       logger: this.deps.logger.child({ component: "partition-controller" }),
     });
     this.partitions.start();
+    if (this.deps.trim !== undefined) {
+      this.trims = new TrimDriver({
+        ...this.deps.trim,
+        isLeader: this.deps.isLeader,
+        metadata: this.deps.metadata,
+        bifrost: b,
+        directory: bifrost.directory,
+        fabricClient,
+        logger: this.deps.logger.child({ component: "trim" }),
+      });
+      this.trims.start();
+    }
   }
 
   /** Waits for reconfigurations in flight; call before bifrost stops. */
   async stop(): Promise<void> {
+    await this.trims?.stop();
+    this.trims = undefined;
     await this.partitions?.stop();
     this.partitions = undefined;
     await this.logs?.stop();

@@ -2,7 +2,8 @@
 // the metadata members' reports, the logs document, on request the logs' tails), hands them to the
 // pure decision (cluster-state.ts), and keeps the last state: a transition is logged once and
 // counted, a warning is logged when it appears and when it clears. Evaluates in the background
-// every `intervalMs` and on every request. Every call to another node has a deadline.
+// every `intervalMs` and on every request. Every call to another node has a deadline. The trim
+// policy's warnings are read from its state in the metadata store, so every node shows and logs them.
 import type { Bifrost } from "../../bifrost/bifrost.ts";
 import { tailSegment, type LogChain } from "../../bifrost/chain.ts";
 import type { PingResponse } from "../../bifrost/rpc.ts";
@@ -24,6 +25,7 @@ import {
 } from "./cluster-state.ts";
 import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode, ClusterStatusPartition } from "./schema.ts";
 import type { PartitionOverview } from "../../worker/index.ts";
+import { trimWarnings } from "../controller/trim-inputs.ts";
 
 /** While the cluster is starting, evaluations come this often (not every intervalMs): `running` is logged when it happens. */
 const STARTING_INTERVAL_MS = 500;
@@ -127,7 +129,9 @@ export class ClusterStatusMonitor {
   async status(options: { tails: boolean }): Promise<ClusterStatus> {
     const src = this.options.sources;
     const gathered = await gather(src, options.tails);
-    const decision = decideClusterStatus(gathered.signals);
+    const decided = decideClusterStatus(gathered.signals);
+    // The trim policy's warnings come from the controller's state (trim/state), not from signals.
+    const decision = { ...decided, warnings: [...decided.warnings, ...gathered.trimWarnings] };
     if (!this.stopped) this.record(decision, true);
     const self = src.self();
     const c = src.cluster();
@@ -172,6 +176,7 @@ interface Gathered {
   metadata: ClusterStatus["metadata"];
   logs: ClusterStatusLog[] | null;
   partitions: ClusterStatusPartition[] | null;
+  trimWarnings: StatusItem[];
 }
 
 async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
@@ -181,15 +186,16 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
   const api = service?.api();
   const base = { nodeLifecycle: lifecycle, nodeUptimeMs: Math.max(0, src.nowMs() - src.self().startedAtMs), provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
   if (cluster === undefined || service === undefined || api === undefined) {
-    return { signals: { ...base, metadata: null, nodes: null, logs: null, partitions: null }, nodes: [], metadata: null, logs: null, partitions: null };
+    return { signals: { ...base, metadata: null, nodes: null, logs: null, partitions: null }, nodes: [], metadata: null, logs: null, partitions: null, trimWarnings: [] };
   }
   // This node's copy: the status must be had while the metadata service has no quorum.
   const config = (await api.get(KEYS.nodesConfig, { consistency: "stale" }).catch(() => undefined))?.value as NodesConfiguration | undefined;
-  const [nodes, servers, chains, overview] = await Promise.all([
+  const [nodes, servers, chains, overview, trim] = await Promise.all([
     pingAll(src, config),
     service.listServers("stale").catch(() => [] as MetadataServerListEntry[]),
     readLogs(src.logs()),
     src.partitions?.(tails).catch(() => undefined),
+    trimWarnings(api),
   ]);
   const partitions = overview === undefined ? null : overview.map(partitionStatus);
   const metadata = metadataOf(config, servers);
@@ -244,6 +250,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
     metadata,
     logs,
     partitions,
+    trimWarnings: trim,
   };
 }
 

@@ -90,7 +90,7 @@ export const ClusterStatus = Type.Object(
     }),
     sinceMs: Type.Integer({ description: "When this node first saw the cluster in this state (Unix ms)." }),
     reasons: Type.Array(StatusItemSchema, { description: "Why the state is not `running` (empty when it is)." }),
-    warnings: Type.Array(StatusItemSchema, { description: "What is not fault tolerant (single replica, single metadata member)." }),
+    warnings: Type.Array(StatusItemSchema, { description: "What is not fault tolerant (single replica, single metadata member), and what keeps logs from being trimmed (CAIRN-TRIM-…)." }),
     observedBy: Type.Object({ node: Type.Union([Type.String(), Type.Null()]), name: Type.String(), adminAddress: Type.String() }),
     cluster: Type.Union(
       [Type.Object({ name: Type.String(), fingerprint: Type.String(), numPartitions: Type.Integer(), replication: Type.Integer() }), Type.Null()],

@@ -125,12 +125,23 @@ export function logsCommand(h: CtlHelpers): Command {
     .command("trim <log>")
     .description("Trim the log up to an LSN (inclusive; clipped below the tail)")
     .requiredOption("--to <lsn>", "last LSN to trim")
+    .option("--force", "also cut records past the archived LSN (no snapshot covers them: they are lost for any processor that has not applied them)")
     .action(
-      h.action<{ to: string }>(async (g, [log], opts) => {
+      h.action<{ to: string; force?: boolean }>(async (g, [log], opts) => {
         const toLsn = h.intArg("--to", opts.to);
         const client = adminClient(g);
-        const r = await call(g, () => client.POST("/v1/logs/{log}/trim", { params: { path: { log: logArg(log) } }, body: { toLsn } }));
-        h.print(g, r, () => `log ${r.log}: trim point ${r.trimPoint}\n`);
+        const r = await call(g, () =>
+          client.POST("/v1/logs/{log}/trim", { params: { path: { log: logArg(log) }, query: opts.force === true ? { force: true } : {} }, body: { toLsn } }),
+        );
+        h.print(
+          g,
+          r,
+          () =>
+            `log ${r.log}: trim point ${r.trimPoint}\n` +
+            (r.discarded === null
+              ? ""
+              : `discarded LSNs ${r.discarded.fromLsn}..${r.discarded.toLsn} (${r.discarded.toLsn - r.discarded.fromLsn + 1} records) that no snapshot covered (archived LSN ${r.archivedLsn})\n`),
+        );
       }),
     );
 
