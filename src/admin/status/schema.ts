@@ -65,6 +65,15 @@ export const ClusterStatusLog = Type.Object(
   { description: "One log." },
 );
 
+export const ReplicationProgressSchema = Type.Object(
+  {
+    target: Type.Integer({ minimum: 1, description: "The cluster's replication setting." }),
+    logs: Type.Integer({ minimum: 0 }),
+    logsAtTarget: Type.Integer({ minimum: 0, description: "Logs whose tail segment has the target replication and whose sealed segments have at least that many copies." }),
+  },
+  { description: "How far the logs are on their way to the cluster's replication setting." },
+);
+
 export const ClusterStatus = Type.Object(
   {
     state: StringEnum(CLUSTER_STATES, {
@@ -82,6 +91,7 @@ export const ClusterStatus = Type.Object(
     nodes: Type.Array(ClusterStatusNode),
     metadata: Type.Union([ClusterStatusMetadata, Type.Null()], { description: "Null when it could not be reached or before provisioning." }),
     logs: Type.Union([Type.Array(ClusterStatusLog), Type.Null()], { description: "Null when the logs could not be read." }),
+    replication: Type.Union([ReplicationProgressSchema, Type.Null()], { description: "Progress towards the replication setting; null when the logs could not be read." }),
   },
   { description: "The cluster's lifecycle state, why, and the overview it was decided from." },
 );

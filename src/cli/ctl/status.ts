@@ -70,6 +70,10 @@ export function renderClusterStatus(status: Status): string {
   }
   if (status.nodes.length > 0) out.push("", "Nodes", indent(table(nodeRows(status))).trimEnd());
   if (status.logs !== null && status.logs.length > 0) out.push("", "Logs", indent(table(logRows(status.logs))).trimEnd());
+  const r = status.replication;
+  if (r !== null && r.logs > 0) {
+    out.push(`  ${r.logsAtTarget}/${r.logs} logs at replication ${r.target}${r.logsAtTarget < r.logs ? " (the log controller is moving the others)" : ""}`);
+  }
   if (status.warnings.length > 0) {
     out.push("", "Warnings");
     for (const w of status.warnings) out.push(`  warning ${w.code}: ${w.message}`);
