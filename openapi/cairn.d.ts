@@ -1280,7 +1280,7 @@ export interface components {
                 /** @description The cluster's replication setting. */
                 target: number;
                 logs: number;
-                /** @description Logs whose tail segment has the target replication and whose sealed segments have at least that many copies. */
+                /** @description Logs whose tail segment and sealed segments (with records) have at least the target replication. */
                 logsAtTarget: number;
             } | null;
         };
@@ -1350,7 +1350,7 @@ export interface components {
         };
         /** @description The cluster's settings and how far the logs are on their way to them. */
         ClusterConfig: {
-            /** @description Default replication of logs and partitions; the log controller moves every automatically placed log to it. */
+            /** @description Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay). */
             replication: string | number;
             /** @description Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1). */
             nodesetSize: string | number;
@@ -1361,7 +1361,7 @@ export interface components {
                 /** @description The cluster's replication setting. */
                 target: number;
                 logs: number;
-                /** @description Logs whose tail segment has the target replication and whose sealed segments have at least that many copies. */
+                /** @description Logs whose tail segment and sealed segments (with records) have at least the target replication. */
                 logsAtTarget: number;
             } | null;
         };

@@ -16,7 +16,7 @@ import type { AdminDeps } from "./deps.ts";
 
 const ClusterConfig = t.Object(
   {
-    replication: t.Integer({ minimum: 1, description: "Default replication of logs and partitions; the log controller moves every automatically placed log to it." }),
+    replication: t.Integer({ minimum: 1, description: "Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay)." }),
     nodesetSize: t.Integer({ minimum: 0, description: "Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1)." }),
     version: t.Integer({ description: "Version of the `cluster` metadata key." }),
     progress: t.Union([ReplicationProgressSchema, t.Null()], { description: "Logs at the replication setting; null when the logs could not be read." }),

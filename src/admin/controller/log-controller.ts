@@ -4,7 +4,7 @@
 // one's node died, restarted (a new generation can never resume an old sequencer) or left, or — when
 // auto-improve is on and the placement is automatic — a better nodeset because a member died or
 // more log-servers are available than the nodeset uses; or because the cluster's replication setting
-// (`cluster` document, `cairn ctl config set`) differs from the log's, a bounded number of logs per
+// (`cluster` document, `cairn ctl config set`) is above the log's, a bounded number of logs per
 // round so a change is spread over time. Reconfigurations of different logs run in
 // parallel, bounded; the chain writer serialises their metadata writes.
 // Between rounds, a node under suspicion (its last ping failed, or the fabric lost its connection)
@@ -116,10 +116,11 @@ export function planLogActions(input: PlanInput): LogAction[] {
     const lostData = input.lostData ?? (() => false);
     const usable = alive.filter((n) => !lostData(n.id));
     const target = input.targetReplication;
-    if (target !== undefined && segmentReplication(tail) !== target) {
-      // The operator changed the setting: move the log when enough live log-servers can keep the
-      // copies, a bounded number per round (the rest next round). A local segment only moves up.
-      if (changes < (input.maxReplicationChanges ?? Infinity) && usable.length >= target && (tail.kind === "replicated" || target > 1)) {
+    if (target !== undefined && segmentReplication(tail) < target) {
+      // The operator raised the setting: move the log when enough live log-servers can keep the
+      // copies, a bounded number per round (the rest next round). Logs above it stay (an operator
+      // may have raised one log on purpose); a lower setting applies to new logs' first segments.
+      if (changes < (input.maxReplicationChanges ?? Infinity) && usable.length >= target) {
         changes++;
         out.push({ log: id, reason: "replication-setting", expectTailIndex: tail.index, request: { replication: target, ...(tail.kind === "local" ? { kind: "replicated" as const } : {}) } });
       }

@@ -1,5 +1,5 @@
 // Progress of a replication change, pure: how many logs already are at the cluster's replication
-// setting (tail segment at it, sealed segments with at least that many surviving copies). Shown in
+// setting (tail segment at least at it, sealed segments with at least that many surviving copies). Shown in
 // /v1/cluster/status, /v1/cluster/config and `cairn ctl status`.
 import { liveRecords, survivingCopies, tailSegment, type LogsDocument } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -7,7 +7,7 @@ import type { NodeId } from "../../ids/index.ts";
 export interface ReplicationProgress {
   readonly target: number;
   readonly logs: number;
-  /** Logs whose tail segment has the target replication and whose sealed segments have at least it. */
+  /** Logs whose tail segment and sealed segments (with records) have at least the target replication. */
   readonly logsAtTarget: number;
 }
 
@@ -21,7 +21,7 @@ export function replicationProgress(doc: LogsDocument, target: number, known: (n
     const tail = tailSegment(log);
     if (tail === undefined) continue;
     const tailReplication = tail.kind === "local" ? 1 : tail.params.replication;
-    if (tailReplication !== target) continue;
+    if (tailReplication < target) continue;
     const sealedShort = log.segments.some(
       (s) => s !== tail && s.sealedTail !== undefined && liveRecords(s, log.trimPoint) > 0 && survivingCopies(s, (n) => !known(n)) < target,
     );

@@ -69,7 +69,7 @@ export const ReplicationProgressSchema = Type.Object(
   {
     target: Type.Integer({ minimum: 1, description: "The cluster's replication setting." }),
     logs: Type.Integer({ minimum: 0 }),
-    logsAtTarget: Type.Integer({ minimum: 0, description: "Logs whose tail segment has the target replication and whose sealed segments have at least that many copies." }),
+    logsAtTarget: Type.Integer({ minimum: 0, description: "Logs whose tail segment and sealed segments (with records) have at least the target replication." }),
   },
   { description: "How far the logs are on their way to the cluster's replication setting." },
 );
