@@ -117,7 +117,7 @@ describe("cluster settings: raising the replication after growth", () => {
     const done = await eventually(
       "every log at replication 2",
       async () => {
-        const r = await json<{ replication: number; progress: Progress }>(`${first.addresses.admin}/v1/cluster/config`);
+        const r = await json<{ replication: number; nodesetSize: number; version: number; progress: Progress }>(`${first.addresses.admin}/v1/cluster/config`);
         return r.body.progress.logsAtTarget === LOGS.length ? r.body : undefined;
       },
       120_000,
