@@ -107,9 +107,10 @@ export function clusterRoutes(deps: AdminDeps) {
       async () => {
         const c = deps.cluster();
         if (c === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
-        // The node keeps the document it first saw; the settings may have changed since.
-        const api = deps.metadata();
-        return api === undefined ? c : (await readCluster(api)).cluster;
+        // The node keeps the document it first saw; the settings may have changed since. This
+        // node's copy suffices (and answers without a metadata quorum, as this route always did).
+        const current = await deps.metadata()?.get(KEYS.cluster, { consistency: "stale" }).catch(() => undefined);
+        return (current?.value as ClusterInfo | undefined) ?? c;
       },
       {
         response: { 200: "ClusterInfo", 503: "Problem" },
