@@ -1152,7 +1152,7 @@ export interface components {
                 /** @enum {string} */
                 state: "active" | "removed";
                 /** @description The generation that last registered; null for a removed node. */
-                generation: (string | number) | null;
+                generation: number | null;
                 roles: string[];
                 fabricAddress: string | null;
                 adminAddress: string | null;
@@ -1160,10 +1160,10 @@ export interface components {
                 metadataServer: string | null;
                 /** @description Answered a ping just now; null when not asked (removed). */
                 alive: boolean | null;
-                removedAtMs: (string | number) | null;
+                removedAtMs: number | null;
             }[];
             /** @description Version of the `nodes_config` metadata key. */
-            version: string | number;
+            version: number;
         };
         /** @description One node of the nodes configuration. */
         NodeListEntry: {
@@ -1173,7 +1173,7 @@ export interface components {
             /** @enum {string} */
             state: "active" | "removed";
             /** @description The generation that last registered; null for a removed node. */
-            generation: (string | number) | null;
+            generation: number | null;
             roles: string[];
             fabricAddress: string | null;
             adminAddress: string | null;
@@ -1181,7 +1181,7 @@ export interface components {
             metadataServer: string | null;
             /** @description Answered a ping just now; null when not asked (removed). */
             alive: boolean | null;
-            removedAtMs: (string | number) | null;
+            removedAtMs: number | null;
         };
         /** @description The cluster's lifecycle state, why, and the overview it was decided from. */
         ClusterStatus: {
@@ -1351,11 +1351,11 @@ export interface components {
         /** @description The cluster's settings and how far the logs are on their way to them. */
         ClusterConfig: {
             /** @description Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay). */
-            replication: string | number;
+            replication: number;
             /** @description Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1). */
-            nodesetSize: string | number;
+            nodesetSize: number;
             /** @description Version of the `cluster` metadata key. */
-            version: string | number;
+            version: number;
             /** @description How far the logs are on their way to the cluster's replication setting. */
             progress: {
                 /** @description The cluster's replication setting. */
@@ -1368,9 +1368,9 @@ export interface components {
         /** @description Settings to change; absent fields stay. */
         ClusterConfigPatch: {
             /** @description Refused (409) above the number of live log-server nodes. */
-            replication?: string | number;
+            replication?: number;
             /** @description 0: automatic; otherwise at least the replication. */
-            nodesetSize?: string | number;
+            nodesetSize?: number;
         };
         /** @description One segment (loglet) of a log's chain. */
         LogSegment: {

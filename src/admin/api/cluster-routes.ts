@@ -2,6 +2,7 @@
 // cluster) and its settings (replication, nodeset size), changed by compare-and-set on `cluster`; the
 // log controller then moves every log to them by itself.
 import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
 import type { LogsDocument } from "../../bifrost/index.ts";
 import { nodeId } from "../../ids/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
@@ -14,20 +15,20 @@ import { ClusterStatus, ClusterStatusLog, ReplicationProgressSchema, ClusterStat
 import { closed, models } from "./models.ts";
 import type { AdminDeps } from "./deps.ts";
 
-const ClusterConfig = t.Object(
+const ClusterConfig = Type.Object(
   {
-    replication: t.Integer({ minimum: 1, description: "Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay)." }),
-    nodesetSize: t.Integer({ minimum: 0, description: "Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1)." }),
-    version: t.Integer({ description: "Version of the `cluster` metadata key." }),
-    progress: t.Union([ReplicationProgressSchema, t.Null()], { description: "Logs at the replication setting; null when the logs could not be read." }),
+    replication: Type.Integer({ minimum: 1, description: "Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay)." }),
+    nodesetSize: Type.Integer({ minimum: 0, description: "Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1)." }),
+    version: Type.Integer({ description: "Version of the `cluster` metadata key." }),
+    progress: Type.Union([ReplicationProgressSchema, Type.Null()], { description: "Logs at the replication setting; null when the logs could not be read." }),
   },
   { description: "The cluster's settings and how far the logs are on their way to them." },
 );
 
-const ClusterConfigPatch = t.Object(
+const ClusterConfigPatch = Type.Object(
   {
-    replication: t.Optional(t.Integer({ minimum: 1, maximum: 9, description: "Refused (409) above the number of live log-server nodes." })),
-    nodesetSize: t.Optional(t.Integer({ minimum: 0, maximum: 64, description: "0: automatic; otherwise at least the replication." })),
+    replication: Type.Optional(Type.Integer({ minimum: 1, maximum: 9, description: "Refused (409) above the number of live log-server nodes." })),
+    nodesetSize: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: "0: automatic; otherwise at least the replication." })),
   },
   { description: "Settings to change; absent fields stay." },
 );

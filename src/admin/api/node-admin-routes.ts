@@ -3,6 +3,7 @@
 // leaves `nodes` for `removed`, so it is never placed again, its id is never reused, and a process
 // coming back under its name is refused registration (CAIRN-NODE-0008) by the cluster.
 import { Elysia, t } from "elysia";
+import { Type } from "@sinclair/typebox";
 import { type LogsDocument } from "../../bifrost/index.ts";
 import { nodeId } from "../../ids/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
@@ -14,24 +15,24 @@ import { removalRefusal } from "./cluster-operations.ts";
 import type { AdminDeps } from "./deps.ts";
 import { closed, models } from "./models.ts";
 
-const NodeListEntry = t.Object(
+const NodeListEntry = Type.Object(
   {
-    id: t.String({ description: "`N<id>`." }),
-    name: t.String(),
-    state: t.Union([t.Literal("active"), t.Literal("removed")], { description: "removed: retired by an operator; never placed again." }),
-    generation: t.Union([t.Integer(), t.Null()], { description: "The generation that last registered; null for a removed node." }),
-    roles: t.Array(t.String()),
-    fabricAddress: t.Union([t.String(), t.Null()]),
-    adminAddress: t.Union([t.String(), t.Null()]),
-    metadataServer: t.Union([t.String(), t.Null()], { description: "State in the nodes configuration (auto-join, member, standby); null for a removed node." }),
-    alive: t.Union([t.Boolean(), t.Null()], { description: "Answered a ping just now; null when not asked (removed)." }),
-    removedAtMs: t.Union([t.Integer(), t.Null()]),
+    id: Type.String({ description: "`N<id>`." }),
+    name: Type.String(),
+    state: Type.Union([Type.Literal("active"), Type.Literal("removed")], { description: "removed: retired by an operator; never placed again." }),
+    generation: Type.Union([Type.Integer(), Type.Null()], { description: "The generation that last registered; null for a removed node." }),
+    roles: Type.Array(Type.String()),
+    fabricAddress: Type.Union([Type.String(), Type.Null()]),
+    adminAddress: Type.Union([Type.String(), Type.Null()]),
+    metadataServer: Type.Union([Type.String(), Type.Null()], { description: "State in the nodes configuration (auto-join, member, standby); null for a removed node." }),
+    alive: Type.Union([Type.Boolean(), Type.Null()], { description: "Answered a ping just now; null when not asked (removed)." }),
+    removedAtMs: Type.Union([Type.Integer(), Type.Null()]),
   },
   { description: "One node of the nodes configuration." },
 );
 
-const NodeList = t.Object(
-  { nodes: t.Array(NodeListEntry), version: t.Integer({ description: "Version of the `nodes_config` metadata key." }) },
+const NodeList = Type.Object(
+  { nodes: Type.Array(NodeListEntry), version: Type.Integer({ description: "Version of the `nodes_config` metadata key." }) },
   { description: "Every node the cluster has known, active and removed, by id." },
 );
 

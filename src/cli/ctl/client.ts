@@ -113,22 +113,22 @@ export function guidance(globals: CtlGlobals, problem: Record<string, unknown>):
     case "CAIRN-CTL-0001":
       return (
         `error ${code}: no cairn node answers at ${where} (${detail}).\n` +
-        `  Is the node running? Start one with \`cairn server\` (or a local cluster with \`cairn dev\`), ` +
+        `  hint: is the node running? Start one with \`cairn server\` (or a local cluster with \`cairn dev\`), ` +
         `or point cairn ctl at a running node's admin API with --address <http://host:port> (or CAIRN_ADDRESS).`
       );
     case "CAIRN-CLUSTER-0001":
       return (
         `error ${code}: the node at ${where} runs, but its cluster is not provisioned yet (${detail}).\n` +
-        `  Provision it once, through a node with the metadata-server role: \`cairn ctl --address ${where} provision [--replication R]\`, ` +
-        `then run this command again.`
+        `  hint: provision it once with \`cairn ctl provision\` through a node with the metadata-server role ` +
+        `(\`cairn ctl --address ${where} provision [--replication R]\`), then run this command again.`
       );
     case "CAIRN-API-0006":
       return (
         `error ${code}: the node at ${where} refused the admin token (${detail}).\n` +
-        `  Pass the admin.token of the node's configuration with --token <token> (or CAIRN_TOKEN), then run this command again.`
+        `  hint: pass the admin.token of the node's configuration with --token <token> (or CAIRN_TOKEN), then run this command again.`
       );
     case "CAIRN-CTL-0003":
-      return `error ${code}: ${detail}.\n  ${hint}`;
+      return `error ${code}: ${detail}.\n  hint: ${hint}`;
     default:
       return `error ${code}: ${detail}\n  hint: ${hint}`;
   }
