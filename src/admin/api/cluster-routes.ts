@@ -13,7 +13,7 @@ import { replicationProgress } from "../status/progress.ts";
 import { checkSettingsChange } from "./cluster-operations.ts";
 import { ClusterStatus, ClusterStatusLog, ReplicationProgressSchema, ClusterStatusMetadata, ClusterStatusNode, StatusItemSchema } from "../status/schema.ts";
 import { closed, models } from "./models.ts";
-import type { AdminDeps } from "./deps.ts";
+import { requireMetadata, type AdminDeps } from "./deps.ts";
 
 const ClusterConfig = Type.Object(
   {
@@ -39,12 +39,6 @@ const statusModels = new Elysia({ name: "cluster-status-models" }).model(
 
 /** Attempts of a settings compare-and-set before answering with a conflict. */
 const SETTINGS_CAS_ATTEMPTS = 5;
-
-function metadataOf(deps: AdminDeps): MetadataApi {
-  const api = deps.metadata();
-  if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
-  return api;
-}
 
 async function readCluster(api: MetadataApi) {
   const v = await api.get(KEYS.cluster, { consistency: "linearizable" });
@@ -121,7 +115,7 @@ export function clusterRoutes(deps: AdminDeps) {
     .get(
       "/v1/cluster/config",
       async () => {
-        const api = metadataOf(deps);
+        const api = requireMetadata(deps);
         const { cluster, version } = await readCluster(api);
         return configView(api, cluster, version);
       },
@@ -137,7 +131,7 @@ export function clusterRoutes(deps: AdminDeps) {
     .patch(
       "/v1/cluster/config",
       async ({ body }) => {
-        const api = metadataOf(deps);
+        const api = requireMetadata(deps);
         const status = await deps.clusterStatus({ tails: false });
         const liveLogServers = status.nodes.filter((n) => n.alive === true && n.roles.includes("log-server")).length;
         for (let attempt = 0; attempt < SETTINGS_CAS_ATTEMPTS; attempt++) {

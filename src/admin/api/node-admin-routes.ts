@@ -12,7 +12,7 @@ import { findNode, KEYS, removeNode, type NodesConfiguration } from "../../metad
 import { CairnError, isCairnError } from "../../observability/errors.ts";
 import { PLACEMENT_KEY, type PartitionPlacement } from "../../worker/index.ts";
 import { removalRefusal } from "./cluster-operations.ts";
-import type { AdminDeps } from "./deps.ts";
+import { requireMetadata, type AdminDeps } from "./deps.ts";
 import { closed, models } from "./models.ts";
 
 const NodeListEntry = Type.Object(
@@ -41,12 +41,6 @@ const nodeModels = new Elysia({ name: "node-admin-models" }).model(closed({ Node
 /** Attempts of the compare-and-set on nodes_config before answering with a conflict. */
 const REMOVE_CAS_ATTEMPTS = 5;
 
-function metadataOf(deps: AdminDeps): MetadataApi {
-  const api = deps.metadata();
-  if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
-  return api;
-}
-
 async function readNodesConfig(api: MetadataApi) {
   const v = await api.get(KEYS.nodesConfig, { consistency: "linearizable" });
   if (v === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster has no nodes configuration yet");
@@ -66,7 +60,7 @@ export function nodeAdminRoutes(deps: AdminDeps) {
     .get(
       "/v1/nodes",
       async () => {
-        const api = metadataOf(deps);
+        const api = requireMetadata(deps);
         const [{ config, version }, alive] = await Promise.all([readNodesConfig(api), aliveNodes(deps)]);
         return nodeList(config, version, alive);
       },
@@ -82,7 +76,7 @@ export function nodeAdminRoutes(deps: AdminDeps) {
     .post(
       "/v1/nodes/:node/remove",
       async ({ params }) => {
-        const api = metadataOf(deps);
+        const api = requireMetadata(deps);
         for (let attempt = 0; attempt < REMOVE_CAS_ATTEMPTS; attempt++) {
           const { config, version } = await readNodesConfig(api);
           const node = findNode(config, params.node);
