@@ -3,7 +3,8 @@
 // makes the log controller move every log to replication 2 and re-replicate the segments written
 // before, with no further command; the old records are read back after kill -9 of the first node.
 // Then `nodes list` shows every node, `nodes remove` of a metadata member is refused with its code,
-// the removal of a stopped node holding nothing succeeds, and that node is refused when it returns.
+// the removal of a paused node holding nothing succeeds, its peers then refuse its requests, and
+// restarted it is refused registration.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { runCairn, startNode, type NodeProcess } from "../helpers/cairn-process.ts";
 import { FAST_RAFT, eventually, json, servers, startCluster, type TestCluster } from "../helpers/cluster.ts";
@@ -147,7 +148,7 @@ describe("cluster settings: raising the replication after growth", () => {
     }
   }, 300_000);
 
-  test("nodes list shows every node; remove refuses a metadata member and retires a stopped node that holds nothing", async () => {
+  test("nodes list shows every node; remove refuses a metadata member, retires a paused node that holds nothing, and its peers refuse it", async () => {
     const survivor = cluster.nodes[1]!;
     // A node holding nothing: no log-server, no metadata server, no worker.
     const spare = await cluster.start("n4", ["--roles", "admin"]);
@@ -173,11 +174,25 @@ describe("cluster settings: raising the replication after growth", () => {
     expect(unknown.exitCode).toBe(5);
     expect(unknown.stderr).toContain("CAIRN-CLUSTER-0015");
 
-    await spare.stop("SIGKILL");
-    const removed = await eventually("n4 removed once it stopped answering", async () => {
-      const r = await ctl(survivor, "--json", "nodes", "remove", "n4");
-      return r.exitCode === 0 ? r : undefined;
+    // Paused, it no longer answers: it can be removed. Resumed, its peers refuse its requests.
+    process.kill(spare.pid, "SIGSTOP");
+    let removed: Awaited<ReturnType<typeof ctl>>;
+    try {
+      removed = await eventually("n4 removed once it stopped answering", async () => {
+        const r = await ctl(survivor, "--json", "nodes", "remove", "n4");
+        return r.exitCode === 0 ? r : undefined;
+      }, 30_000);
+    } finally {
+      process.kill(spare.pid, "SIGCONT");
+    }
+    await eventually("the peers refuse the removed node's requests", async () => {
+      for (const n of [survivor, cluster.nodes[2]!]) {
+        const metrics = await (await fetch(`${n.addresses.admin}/metrics`)).text();
+        if (/cairn_fabric_server_requests_total\{[^}]*outcome="CAIRN-NODE-0008"\} [1-9]/.test(metrics)) return true;
+      }
+      return undefined;
     }, 30_000);
+    await spare.stop("SIGKILL");
     const after = (JSON.parse(removed.stdout) as { nodes: Array<{ name: string; state: string }> }).nodes;
     expect(after.find((n) => n.name === "n4")!.state).toBe("removed");
     const again = await ctl(survivor, "nodes", "remove", "n4");
