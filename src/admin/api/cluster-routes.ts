@@ -145,7 +145,8 @@ export function clusterRoutes(deps: AdminDeps) {
             if (isCairnError(e, "METADATA_VERSION_MISMATCH")) continue;
             throw e;
           }
-          await followInLogs(api, settings.replication);
+          // The setting is written; the controller acts on it even if this copy cannot be updated now.
+          await followInLogs(api, settings.replication).catch(() => undefined);
           return configView(api, next, written);
         }
         throw new CairnError("CLUSTER_SETTINGS_CONFLICT", `the cluster settings kept changing during ${SETTINGS_CAS_ATTEMPTS} attempts`);
