@@ -115,6 +115,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every node of the cluster: id, name, roles, addresses, metadata-server state, whether it answers; removed nodes too */
+        get: operations["listNodes"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/{node}/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remove a stopped node that holds nothing it would lose; it is never placed again and its id is never reused
+         * @description Refused (409) while the node answers pings (CAIRN-CLUSTER-0014), is a metadata member (CAIRN-CLUSTER-0011), leads a partition (CAIRN-CLUSTER-0013), or sequences a log or holds the only copy of a log's records (CAIRN-CLUSTER-0012). Copies it held of sealed segments are re-replicated by the log controller.
+         */
+        post: operations["removeNode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/cluster/status": {
         parameters: {
             query?: never;
@@ -150,6 +187,27 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/cluster/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The cluster's settings (replication, nodeset size) and how many logs are at them */
+        get: operations["getClusterConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change the cluster's replication or nodeset size; the log controller reconfigures every log to them by itself
+         * @description A replication above the live log-server nodes is refused (409, CAIRN-CLUSTER-0017). Logs move a few per controller round (bifrost.max-replication-changes-per-round); sealed segments are re-replicated in the background. Progress: `progress` here and in /v1/cluster/status.
+         */
+        patch: operations["patchClusterConfig"];
         trace?: never;
     };
     "/v1/cluster/provision": {
@@ -540,8 +598,13 @@ export interface components {
             fingerprint: string;
             provisionedAtMs: number;
             numPartitions: number;
-            /** @description Default replication of logs and partitions. */
+            /** @description Default replication of logs and partitions (the current setting). */
             replication: number;
+            /** @description Settings changed after provisioning (`PATCH /v1/cluster/config`); absent until the first change. */
+            settings?: {
+                replication: number;
+                nodesetSize: number;
+            };
         };
         /** @description Parameters of a new cluster. */
         ProvisionRequest: {
@@ -1057,6 +1120,11 @@ export interface components {
                  */
                 "max-concurrent-reconfigurations": number;
                 /**
+                 * @description When the cluster's replication setting changes (`cairn ctl config set --replication`), logs the controller moves to it per round (the rest follow in later rounds, so the change is spread over time).
+                 * @default 2
+                 */
+                "max-replication-changes-per-round": number;
+                /**
                  * @description Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.
                  * @default 0
                  */
@@ -1119,6 +1187,46 @@ export interface components {
                 /** @enum {string} */
                 format: "auto" | "json" | "text";
             };
+        };
+        /** @description Every node the cluster has known, active and removed, by id. */
+        NodeList: {
+            nodes: {
+                /** @description `N<id>`. */
+                id: string;
+                name: string;
+                /** @enum {string} */
+                state: "active" | "removed";
+                /** @description The generation that last registered; null for a removed node. */
+                generation: number | null;
+                roles: string[];
+                fabricAddress: string | null;
+                adminAddress: string | null;
+                /** @description State in the nodes configuration (auto-join, member, standby); null for a removed node. */
+                metadataServer: string | null;
+                /** @description Answered a ping just now; null when not asked (removed). */
+                alive: boolean | null;
+                removedAtMs: number | null;
+            }[];
+            /** @description Version of the `nodes_config` metadata key. */
+            version: number;
+        };
+        /** @description One node of the nodes configuration. */
+        NodeListEntry: {
+            /** @description `N<id>`. */
+            id: string;
+            name: string;
+            /** @enum {string} */
+            state: "active" | "removed";
+            /** @description The generation that last registered; null for a removed node. */
+            generation: number | null;
+            roles: string[];
+            fabricAddress: string | null;
+            adminAddress: string | null;
+            /** @description State in the nodes configuration (auto-join, member, standby); null for a removed node. */
+            metadataServer: string | null;
+            /** @description Answered a ping just now; null when not asked (removed). */
+            alive: boolean | null;
+            removedAtMs: number | null;
         };
         /** @description The cluster's lifecycle state, why, and the overview it was decided from. */
         ClusterStatus: {
@@ -1233,6 +1341,14 @@ export interface components {
                 /** @description Why processors of it stopped (`N2: …`); empty when none did. */
                 stopped: string[];
             }[] | null;
+            /** @description How far the logs are on their way to the cluster's replication setting. */
+            replication: {
+                /** @description The cluster's replication setting. */
+                target: number;
+                logs: number;
+                /** @description Logs whose tail segment and sealed segments (with records) have at least the target replication. */
+                logsAtTarget: number;
+            } | null;
         };
         /** @description One node of the nodes configuration as this node sees it now. */
         ClusterStatusNode: {
@@ -1297,6 +1413,30 @@ export interface components {
             /** @description What it is about: `N2`, `log 3`, `metadata`, `cluster`. */
             subject: string;
             message: string;
+        };
+        /** @description The cluster's settings and how far the logs are on their way to them. */
+        ClusterConfig: {
+            /** @description Default replication of logs and partitions; the log controller raises every automatically placed log below it to it (logs above it stay). */
+            replication: number;
+            /** @description Log-servers in a new nodeset; 0: automatic (each node's bifrost.nodeset-size, itself 0 = 2r − 1). */
+            nodesetSize: number;
+            /** @description Version of the `cluster` metadata key. */
+            version: number;
+            /** @description How far the logs are on their way to the cluster's replication setting. */
+            progress: {
+                /** @description The cluster's replication setting. */
+                target: number;
+                logs: number;
+                /** @description Logs whose tail segment and sealed segments (with records) have at least the target replication. */
+                logsAtTarget: number;
+            } | null;
+        };
+        /** @description Settings to change; absent fields stay. */
+        ClusterConfigPatch: {
+            /** @description Refused (409) above the number of live log-server nodes. */
+            replication?: number;
+            /** @description 0: automatic; otherwise at least the replication. */
+            nodesetSize?: number;
         };
         /** @description One segment (loglet) of a log's chain. */
         LogSegment: {
@@ -1822,6 +1962,120 @@ export interface operations {
             };
         };
     };
+    listNodes: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every node the cluster has known, active and removed, by id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeNode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every node the cluster has known, active and removed, by id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NodeList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getClusterStatus: {
         parameters: {
             query?: {
@@ -1900,6 +2154,123 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getClusterConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The cluster's settings and how far the logs are on their way to them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterConfig"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    patchClusterConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Settings to change; absent fields stay. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClusterConfigPatch"];
+            };
+        };
+        responses: {
+            /** @description The cluster's settings and how far the logs are on their way to them. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterConfig"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -42,6 +42,10 @@ export const BifrostSection = Type.Object(
       0,
     ),
     "max-concurrent-reconfigurations": Count("Logs the controller seals and reconfigures at once.", 8),
+    "max-replication-changes-per-round": Count(
+      "When the cluster's replication setting changes (`cairn ctl config set --replication`), logs the controller moves to it per round (the rest follow in later rounds, so the change is spread over time).",
+      2,
+    ),
     "nodeset-size": Count("Log-servers in a new nodeset. 0: automatic, max(2r−1, r+1) capped by the live log-servers.", 0, 0),
     "rereplication-max-concurrent": Count(
       "Sealed segments the log controller copies onto more log-servers at once (re-replication: a segment with fewer copies than its log's current replication). 0: no automatic re-replication (the operator's trigger still works).",

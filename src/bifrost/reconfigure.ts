@@ -41,6 +41,8 @@ export interface ReconfigureContext {
   readonly acceptConcurrent?: boolean;
   /** Only act if the tail segment is still this one (the controller decided on an older view). */
   readonly expectTailIndex?: number;
+  /** Nodeset size of an automatic placement (the cluster's setting); default: bifrost.nodeset-size. */
+  readonly nodesetSize?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -175,7 +177,7 @@ export class Reconfigurer {
         log: chain.id,
         candidates,
         replication,
-        size: keepManual ? previous.params.nodeset.length : desiredNodesetSize(replication, this.ctx.deps.options.nodesetSize),
+        size: keepManual ? previous.params.nodeset.length : desiredNodesetSize(replication, context.nodesetSize ?? this.ctx.deps.options.nodesetSize),
         ...(previous ? { previous: previous.params.nodeset as NodeId[] } : {}),
       });
     }

@@ -12,6 +12,10 @@ export const EXIT = {
   NOT_PROVISIONED: 4,
   /** The node refused the request (HTTP 4xx: validation, precondition, conflict). */
   REFUSED: 5,
+  /** The node refused the admin token (missing or wrong). */
+  UNAUTHORIZED: 6,
+  /** The node belongs to another cluster than `--cluster` names. */
+  WRONG_CLUSTER: 7,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

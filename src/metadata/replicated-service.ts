@@ -68,6 +68,8 @@ export class ReplicatedMetadataService implements MetadataService {
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
   private lastConfig: NodesConfiguration | undefined;
+  /** The node learnt it was removed from the cluster (reported once). */
+  private removedReported = false;
   private lastConfigVersion = 0;
   /** When the join guard's refusal was last logged (logged once a minute while it lasts). */
   private refusalLoggedMs: number | undefined;
@@ -178,7 +180,11 @@ export class ReplicatedMetadataService implements MetadataService {
       const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true }).catch(() => undefined);
       if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
     } catch (e) {
-      this.deps.log.debug({ err: e }, "metadata reconcile round failed; will retry");
+      if (isCairnError(e, "NODE_REMOVED")) {
+        // An operator retired this node: it stays out (its peers refuse it too); say so once, loudly.
+        if (!this.removedReported) this.deps.log.error({ err: e, code: e.code }, `${e.message}: this node will not rejoin (CAIRN-NODE-0008)`);
+        this.removedReported = true;
+      } else this.deps.log.debug({ err: e }, "metadata reconcile round failed; will retry");
     } finally {
       this.reconciling = false;
     }

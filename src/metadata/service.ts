@@ -26,6 +26,8 @@ export interface MetadataService {
   provision(documents: InitialDocuments): Promise<ClusterInfo>;
   /** The node's id in the nodes configuration once registered (undefined before). */
   nodeId(): number | undefined;
+  /** This node's latest copy of the nodes configuration, when the service keeps one. */
+  nodesConfig?(): import("./nodes-config.ts").NodesConfiguration | undefined;
   /** This node's metadata server, if it runs one. */
   serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
   /** Why this node's first registration is refused right now (`CODE: message`); none when it is not. */

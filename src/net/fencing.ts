@@ -17,6 +17,8 @@ export interface ClusterIdentity {
   readonly fingerprint: string | null;
   /** `net.cluster-secret`: when set, sent with every request and required of every request. */
   readonly secret?: string;
+  /** Whether an operator removed node `N<id>` from the cluster (its requests are refused). */
+  readonly removed?: (node: string) => boolean;
 }
 
 /** What a sending node says about itself. `nodeId` (`N<id>`) is null until the node is registered. */
@@ -105,6 +107,11 @@ export function checkCluster(own: ClusterIdentity, request: FencingHeaders): voi
     throw new CairnError("NET_CLUSTER_MISMATCH", `request for cluster "${request.clusterName}" reached a node of cluster "${own.clusterName}"`, {
       expectedCluster: own.clusterName,
       receivedCluster: request.clusterName,
+    });
+  }
+  if (request.from.node !== null && own.removed?.(request.from.node) === true) {
+    throw new CairnError("NODE_REMOVED", `node ${request.from.node} was removed from cluster "${own.clusterName}" by an operator; its peers refuse its requests`, {
+      node: request.from.node,
     });
   }
   if (own.fingerprint !== null && own.fingerprint !== "" && request.fingerprint !== "" && request.fingerprint !== own.fingerprint) {

@@ -391,7 +391,7 @@ export class Node {
     const server = new FabricServer({
       host,
       port: Number(port),
-      identity: () => ({ clusterName, fingerprint: fingerprint(), secret }),
+      identity: () => ({ clusterName, fingerprint: fingerprint(), secret, removed: (node) => this.isRemovedNode(node) }),
       registry: this.metrics,
       options: this.fabricOptions(),
       logger: this.log.child({ component: "fabric" }),
@@ -408,6 +408,12 @@ export class Node {
       options: this.fabricOptions(),
     });
     return { server, client };
+  }
+
+  /** Whether an operator removed node `N<id>` (this node's copy of the nodes configuration says so). */
+  private isRemovedNode(node: string): boolean {
+    const removed = this.metadataService?.nodesConfig?.()?.removed;
+    return removed !== undefined && removed.some((r) => `N${r.id}` === node);
   }
 
   /** Starts the fabric server; returns the address peers reach it at. */

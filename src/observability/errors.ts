@@ -94,6 +94,12 @@ export const ERRORS = {
     "A file in the data directory is damaged",
     "Restore the file named in the message from a backup, or start the node with an empty data directory.",
   ),
+  NODE_REMOVED: spec(
+    "CAIRN-NODE-0008",
+    409,
+    "This node was removed from the cluster",
+    "An operator removed the node (`cairn ctl nodes remove`): its id and name are retired. Start it with an empty data directory and a new node-name to add a new node.",
+  ),
 
   // ---- API: request validation, generic HTTP answers ------------------------------------------
   API_VALIDATION: spec(
@@ -570,6 +576,54 @@ export const ERRORS = {
     "A metadata member does not answer",
     "Restart the member named in the message: the metadata service keeps its quorum, but one more failure would stop it.",
   ),
+  CLUSTER_REMOVE_METADATA_MEMBER: spec(
+    "CAIRN-CLUSTER-0011",
+    409,
+    "The node is a member of the metadata cluster and cannot be removed",
+    "Remove it from the metadata cluster first (`cairn ctl metadata-server remove <node>`), then remove the node.",
+  ),
+  CLUSTER_REMOVE_HOLDS_LOG: spec(
+    "CAIRN-CLUSTER-0012",
+    409,
+    "The node sequences a log or holds the only copy of a log's records",
+    "Wait for the log controller to move the log's sequencer and re-replicate its sealed segments (`cairn ctl logs list`), or trim the log; then remove the node.",
+  ),
+  CLUSTER_REMOVE_PARTITION_LEADER: spec(
+    "CAIRN-CLUSTER-0013",
+    409,
+    "The node leads a partition",
+    "Wait until the partition controller has moved its leaderships (`cairn ctl partitions list`): it does so once the node is dead.",
+  ),
+  CLUSTER_REMOVE_NODE_ALIVE: spec(
+    "CAIRN-CLUSTER-0014",
+    409,
+    "The node still answers: only a stopped node can be removed",
+    "Stop the node's process first; the cluster moves what it held, then remove it.",
+  ),
+  CLUSTER_UNKNOWN_NODE: spec(
+    "CAIRN-CLUSTER-0015",
+    404,
+    "No node of the cluster has this id or name",
+    "`cairn ctl nodes list` shows every node with its id (N<x>) and name.",
+  ),
+  CLUSTER_INVALID_SETTINGS: spec(
+    "CAIRN-CLUSTER-0016",
+    400,
+    "The cluster settings are not valid",
+    "replication is 1..9; nodeset-size is 0 (automatic) or at least the replication; give at least one of them.",
+  ),
+  CLUSTER_REPLICATION_UNSATISFIABLE: spec(
+    "CAIRN-CLUSTER-0017",
+    409,
+    "The live log-server nodes cannot keep this many copies",
+    "Start more log-server nodes (`cairn ctl status` shows which answer), or ask for a replication no larger than the live log-servers.",
+  ),
+  CLUSTER_SETTINGS_CONFLICT: spec(
+    "CAIRN-CLUSTER-0018",
+    409,
+    "The cluster settings or nodes configuration changed concurrently",
+    "Another operator changed them at the same time: read them again (`cairn ctl config show`) and retry.",
+  ),
   CLUSTER_PARTITION_LEADERLESS: spec(
     "CAIRN-CLUSTER-0020",
     503,
@@ -649,6 +703,12 @@ export const ERRORS = {
     502,
     "The node answered with something cairn ctl cannot read",
     "Use a cairn ctl of the same version as the node.",
+  ),
+  CTL_WRONG_CLUSTER: spec(
+    "CAIRN-CTL-0003",
+    409,
+    "The node belongs to another cluster than the one cairn ctl was told to operate",
+    "Check --address (or CAIRN_ADDRESS) and --cluster (or CAIRN_CLUSTER): they name nodes of different clusters.",
   ),
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -51,6 +51,9 @@ describe("cluster status", () => {
 
   test("with one node killed, ctl status through several addresses (the dead one first) shows the cluster degraded, from a live node", async () => {
     const [n1, n2, n3] = cluster.nodes;
+    // n2 must have seen the cluster running before the kill (its background evaluation runs every
+    // 5 s; asking records the state): the last test counts its transition from running to degraded.
+    await eventually("n2 sees the cluster running", async () => ((await status(n2!.addresses.admin)).state === "running" ? true : undefined));
     await n1!.stop("SIGKILL");
     const a = [n1!.addresses.admin, n2!.addresses.admin].join(",");
     const r = await eventually("ctl status naming n1 dead", async () => {

@@ -68,7 +68,8 @@ describe("cairn ctl", () => {
     expect(((await denied.json()) as { code: string }).code).toBe("CAIRN-API-0006");
     expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
     expect((await fetch(`${base}/v1/node`, { headers: { authorization: "Bearer t0ken" } })).status).toBe(200);
-    expect((await runCairn(["ctl", "--address", base, "status"])).exitCode).toBe(5);
+    // A missing or wrong token has its own exit code (6), distinct from other refusals (5).
+    expect((await runCairn(["ctl", "--address", base, "status"])).exitCode).toBe(6);
     // With the token it gets through (and learns the node is not provisioned: exit 4).
     expect((await runCairn(["ctl", "--address", base, "status"], { env: { CAIRN_TOKEN: "t0ken" } })).exitCode).toBe(4);
     expect((await runCairn(["ctl", "--address", base, "--token", "t0ken", "config", "get"])).exitCode).toBe(0);

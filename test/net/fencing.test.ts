@@ -48,6 +48,14 @@ describe("fencing headers", () => {
     expect(codeOf(() => checkCluster(own, req("a", "", "s3creT")))).toBe("CAIRN-NET-0014");
   });
 
+  test("requests from a node an operator removed are refused, whatever its generation", () => {
+    const own = { clusterName: "a", fingerprint: "f", removed: (node: string) => node === "N4" };
+    const from = (node: string | null) => ({ ...req("a", "f"), from: { node, generation: 9 } });
+    expect(codeOf(() => checkCluster(own, from("N4")))).toBe("CAIRN-NODE-0008");
+    expect(codeOf(() => checkCluster(own, from("N3")))).toBe("no error");
+    expect(codeOf(() => checkCluster(own, from(null)))).toBe("no error");
+  });
+
   test("a node's older generations are refused once a newer one was seen", () => {
     const fence = new GenerationFence();
     expect(fence.admit({ node: "N1", generation: 2 })).toEqual({ newer: true, previous: undefined });

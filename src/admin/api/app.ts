@@ -13,6 +13,7 @@ import { metadataServerRoutes } from "./metadata-server-routes.ts";
 import { logRoutes } from "./log-routes.ts";
 import { partitionRoutes } from "./partition-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
+import { nodeAdminRoutes } from "./node-admin-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
 
 export const OPENAPI_PATH = "/openapi.json";
@@ -71,6 +72,7 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .onError({ as: "global" }, ({ code, error }) => problemResponse(toCairnError(code, error, deps.onBug)))
     .use(systemRoutes(deps))
     .use(nodeRoutes(deps))
+    .use(nodeAdminRoutes(deps))
     .use(clusterRoutes(deps))
     .use(metadataRoutes(deps))
     .use(metadataServerRoutes(deps))

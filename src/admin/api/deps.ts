@@ -4,6 +4,7 @@ import type { Static } from "@sinclair/typebox";
 import type { Bifrost } from "../../bifrost/bifrost.ts";
 import type { Config } from "../../config/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
+import { CairnError } from "../../observability/errors.ts";
 import type { ClusterInfo } from "../../metadata/nodes-config.ts";
 import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
@@ -40,4 +41,11 @@ export interface AdminDeps {
   onForcedTrim?(event: { log: number; archivedLsn: number; discarded: { fromLsn: number; toLsn: number } }): void;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
+}
+
+/** The metadata store, or CAIRN-CLUSTER-0001 while the cluster is not provisioned. */
+export function requireMetadata(deps: AdminDeps): MetadataApi {
+  const api = deps.metadata();
+  if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
+  return api;
 }

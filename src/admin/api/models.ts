@@ -99,7 +99,13 @@ export const ClusterInfo = Type.Object(
     fingerprint: Type.String({ description: "Random id chosen at provisioning; peers of another cluster are refused." }),
     provisionedAtMs: Type.Integer(),
     numPartitions: Type.Integer({ minimum: 1 }),
-    replication: Type.Integer({ minimum: 1, description: "Default replication of logs and partitions." }),
+    replication: Type.Integer({ minimum: 1, description: "Default replication of logs and partitions (the current setting)." }),
+    settings: Type.Optional(
+      Type.Object({
+        replication: Type.Integer({ minimum: 1 }),
+        nodesetSize: Type.Integer({ minimum: 0 }),
+      }, { description: "Settings changed after provisioning (`PATCH /v1/cluster/config`); absent until the first change." }),
+    ),
   },
   { description: "The cluster's identity and provisioning settings." },
 );

@@ -7,6 +7,7 @@ import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
+import { KEYS, clusterSettings, type ClusterInfo } from "../../metadata/nodes-config.ts";
 import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
@@ -65,6 +66,11 @@ export class ClusterController {
     this.logs = new LogController({
       ...shared,
       bifrost: b,
+      settings: async () => {
+        // This node's copy suffices: the controller converges on a later round if it lags.
+        const v = await this.deps.metadata()?.get(KEYS.cluster, { consistency: "stale" });
+        return v === undefined ? undefined : clusterSettings(v.value as ClusterInfo);
+      },
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       options: {
         intervalMs: c["controller-interval-ms"],
@@ -76,6 +82,7 @@ export class ClusterController {
         nodesetSize: c["nodeset-size"],
         defaultProvider: c["default-provider"],
         rereplicationMaxConcurrent: c["rereplication-max-concurrent"],
+        maxReplicationChangesPerRound: c["max-replication-changes-per-round"],
       },
       logger: this.deps.logger.child({ component: "log-controller" }),
     });

@@ -3,7 +3,9 @@
 // pure) whether its chain needs a new segment: a first segment, a new sequencer because the old
 // one's node died, restarted (a new generation can never resume an old sequencer) or left, or — when
 // auto-improve is on and the placement is automatic — a better nodeset because a member died or
-// more log-servers are available than the nodeset uses. Reconfigurations of different logs run in
+// more log-servers are available than the nodeset uses; or because the cluster's replication setting
+// (`cluster` document, `cairn ctl config set`) is above the log's, a bounded number of logs per
+// round so a change is spread over time. Reconfigurations of different logs run in
 // parallel, bounded; the chain writer serialises their metadata writes.
 // Between rounds, a node under suspicion (its last ping failed, or the fabric lost its connection)
 // is probed every `probeIntervalMs`; a failed ping is followed by a TCP connect to learn whether the
@@ -33,6 +35,7 @@ import {
   type ProbeResult,
 } from "../../bifrost/index.ts";
 import { logId, type LogId, type NodeId } from "../../ids/index.ts";
+import type { ClusterSettings } from "../../metadata/nodes-config.ts";
 
 export type ReconfigurationReason =
   | "no-segment"
@@ -41,7 +44,8 @@ export type ReconfigurationReason =
   | "sequencer-gone"
   | "nodeset-member-dead"
   | "nodeset-member-lost-data"
-  | "nodeset-too-small";
+  | "nodeset-too-small"
+  | "replication-setting";
 
 export interface LogAction {
   readonly log: LogId;
@@ -49,6 +53,8 @@ export interface LogAction {
   /** The tail segment index the decision was made on (-1: empty chain). */
   readonly expectTailIndex: number;
   readonly avoidSequencer?: NodeId;
+  /** The new segment's replication (and kind, leaving a local segment), for "replication-setting". */
+  readonly request?: { readonly replication: number; readonly kind?: "replicated" };
 }
 
 export interface PlanInput {
@@ -67,6 +73,15 @@ export interface PlanInput {
   readonly defaultProvider: "local" | "replicated";
   /** Whether a node's log-server store is in data-loss mode (came back empty); none when absent. */
   readonly lostData?: (id: NodeId) => boolean;
+  /** The cluster's replication setting; logs placed automatically move to it. Absent: no setting. */
+  readonly targetReplication?: number;
+  /** Most logs moved to the replication setting by this plan. */
+  readonly maxReplicationChanges?: number;
+}
+
+/** A log's replication as the setting compares it: a local segment keeps one copy. */
+export function segmentReplication(tail: { kind: string; params: { replication: number } }): number {
+  return tail.kind === "local" ? 1 : tail.params.replication;
 }
 
 /** What the controller should do this round, per log (pure). */
@@ -74,12 +89,13 @@ export function planLogActions(input: PlanInput): LogAction[] {
   const out: LogAction[] = [];
   const alive = input.nodes.filter((n) => n.logServer && input.liveness(n.id) === "alive");
   const aliveIds = new Set(alive.map((n) => n.id));
+  let changes = 0;
   for (const log of input.doc.logs) {
     if (input.inflight.has(log.id)) continue;
     const id = logId(log.id);
     const tail = tailSegment(log);
     if (tail === undefined) {
-      const r = input.defaultProvider === "local" ? 1 : input.doc.defaultReplication;
+      const r = input.defaultProvider === "local" ? 1 : (input.targetReplication ?? input.doc.defaultReplication);
       if (alive.length >= r) out.push({ log: id, reason: "no-segment", expectTailIndex: -1 });
       continue;
     }
@@ -96,13 +112,25 @@ export function planLogActions(input: PlanInput): LogAction[] {
       continue;
     }
     // An operator's seal stays until an operator reconfigures; so does a manual placement.
-    if (tail.sealedTail !== undefined || !input.autoImprove || tail.placement !== "auto" || tail.kind !== "replicated") continue;
+    if (tail.sealedTail !== undefined || tail.placement !== "auto") continue;
+    const lostData = input.lostData ?? (() => false);
+    const usable = alive.filter((n) => !lostData(n.id));
+    const target = input.targetReplication;
+    if (target !== undefined && segmentReplication(tail) < target) {
+      // The operator raised the setting: move the log when enough live log-servers can keep the
+      // copies, a bounded number per round (the rest next round). Logs above it stay (an operator
+      // may have raised one log on purpose); a lower setting applies to new logs' first segments.
+      if (changes < (input.maxReplicationChanges ?? Infinity) && usable.length >= target) {
+        changes++;
+        out.push({ log: id, reason: "replication-setting", expectTailIndex: tail.index, request: { replication: target, ...(tail.kind === "local" ? { kind: "replicated" as const } : {}) } });
+      }
+      continue;
+    }
+    if (!input.autoImprove || tail.kind !== "replicated") continue;
     const members = tail.params.nodeset as NodeId[];
     // A member whose store came back empty holds none of the segment's records and takes no normal
     // store: move the log off it as soon as enough other live log-servers can carry r copies (not
     // rate-limited: data loss does not flap).
-    const lostData = input.lostData ?? (() => false);
-    const usable = alive.filter((n) => !lostData(n.id));
     if (members.some((m) => lostData(m)) && usable.length >= tail.params.replication) {
       out.push({ log: id, reason: "nodeset-member-lost-data", expectTailIndex: tail.index });
       continue;
@@ -136,6 +164,8 @@ export interface ControllerOptions {
   readonly defaultProvider: "local" | "replicated";
   /** Sealed segments copied onto more log-servers at once (re-replication); 0: none automatically. */
   readonly rereplicationMaxConcurrent?: number;
+  /** Logs moved to a changed replication setting per round. */
+  readonly maxReplicationChangesPerRound?: number;
 }
 
 export interface ControllerDeps {
@@ -154,6 +184,8 @@ export interface ControllerDeps {
   readonly isLeader: () => boolean;
   /** Refreshes the directory (nodes configuration). */
   readonly refreshNodes: () => Promise<void>;
+  /** The cluster's settings (`cluster` document); undefined before provisioning or when unreadable. */
+  readonly settings?: () => Promise<ClusterSettings | undefined>;
   readonly options: ControllerOptions;
   readonly logger: Logger;
   readonly nowMs?: () => number;
@@ -228,6 +260,7 @@ export class LogController {
       // never against ones a slow metadata read has aged (that declared healthy nodes dead: a new
       // metadata leader's first read can take seconds).
       const { doc } = await this.deps.bifrost.logsDocument(true);
+      const settings = await this.deps.settings?.().catch(() => undefined);
       const readMs = performance.now();
       await this.probe();
       const probedMs = performance.now();
@@ -251,14 +284,16 @@ export class LogController {
         nowMs: now,
         autoImprove: this.deps.options.autoImprove,
         improveIntervalMs: this.deps.options.improveIntervalMs,
-        nodesetSize: this.deps.options.nodesetSize,
+        nodesetSize: this.nodesetSize(settings),
         defaultProvider: this.deps.options.defaultProvider,
         lostData: (id) => this.recovering.has(id),
+        ...(settings !== undefined ? { targetReplication: settings.replication } : {}),
+        maxReplicationChanges: this.deps.options.maxReplicationChangesPerRound ?? 2,
       });
       const candidates = this.candidates(now);
       for (const action of actions) {
         if (this.inflight.size >= this.deps.options.maxConcurrent) break;
-        this.launch(action, candidates);
+        this.launch(action, candidates, this.nodesetSize(settings));
       }
       this.rereplicate(doc, candidates, now);
     } catch (e) {
@@ -341,13 +376,19 @@ export class LogController {
     return job;
   }
 
-  private launch(action: LogAction, candidates: Candidate[]): void {
+  /** The cluster's nodeset size when set, otherwise this node's bifrost.nodeset-size (0: automatic). */
+  private nodesetSize(settings: ClusterSettings | undefined): number {
+    return settings !== undefined && settings.nodesetSize > 0 ? settings.nodesetSize : this.deps.options.nodesetSize;
+  }
+
+  private launch(action: LogAction, candidates: Candidate[], nodesetSize: number): void {
     const improvement = action.reason === "nodeset-member-dead" || action.reason === "nodeset-member-lost-data" || action.reason === "nodeset-too-small";
     if (improvement) this.lastImprovedMs.set(action.log, this.nowMs());
     const job = this.deps.bifrost
-      .reconfigure(action.log, {}, {
+      .reconfigure(action.log, action.request ?? {}, {
         reason: action.reason,
         candidates,
+        nodesetSize,
         acceptConcurrent: true,
         expectTailIndex: action.expectTailIndex,
         signal: this.abort.signal,

@@ -10,6 +10,7 @@ import { ANSWERED, REFUSED, SILENT, type BifrostPeers, type LivenessTracker, typ
 import type { NodeId } from "../../ids/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
 import { DOES_NOT_EXIST, matchesVersion } from "../../metadata/kv.ts";
+import { clusterSettings, type ClusterInfo } from "../../metadata/nodes-config.ts";
 import { PLACEMENT_KEY, type PartitionPlacement, type PartitionPlacementEntry, type PartitionTable } from "../../worker/index.ts";
 
 export interface PartitionPlanInput {
@@ -162,7 +163,8 @@ export class PartitionController {
       ]);
       if (tableV === undefined) return suspect;
       const table = tableV.value as PartitionTable;
-      const replication = Math.min(3, Math.max(1, (clusterV?.value as { replication?: number } | undefined)?.replication ?? 1));
+      // The cluster's replication setting (`cairn ctl config set --replication`), at most 3 copies.
+      const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
       const plan = planPartitionPlacement({
         partitions: table.partitions.map((p) => p.id),
         current: current?.value as PartitionPlacement | undefined,

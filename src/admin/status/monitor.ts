@@ -8,7 +8,7 @@ import type { Bifrost } from "../../bifrost/bifrost.ts";
 import { tailSegment, type LogChain } from "../../bifrost/chain.ts";
 import type { PingResponse } from "../../bifrost/rpc.ts";
 import { logId, nodeId, type NodeLifecycleState } from "../../ids/index.ts";
-import { KEYS, type ClusterInfo, type NodesConfiguration } from "../../metadata/nodes-config.ts";
+import { KEYS, clusterSettings, type ClusterInfo, type NodesConfiguration } from "../../metadata/nodes-config.ts";
 import type { MetadataService, MetadataServerListEntry } from "../../metadata/service.ts";
 import type { Logger } from "../../observability/log.ts";
 import { Counter, Gauge, type Registry } from "../../observability/metrics.ts";
@@ -26,6 +26,7 @@ import {
 import type { ClusterStatus, ClusterStatusLog, ClusterStatusNode, ClusterStatusPartition } from "./schema.ts";
 import type { PartitionOverview } from "../../worker/index.ts";
 import { trimWarnings } from "../controller/trim-inputs.ts";
+import { replicationProgress, type ReplicationProgress } from "./progress.ts";
 
 /** While the cluster is starting, evaluations come this often (not every intervalMs): `running` is logged when it happens. */
 const STARTING_INTERVAL_MS = 500;
@@ -141,11 +142,12 @@ export class ClusterStatusMonitor {
       reasons: [...decision.reasons],
       warnings: [...decision.warnings],
       observedBy: { node: self.id, name: self.name, adminAddress: self.adminAddress },
-      cluster: c === undefined ? null : { name: c.name, fingerprint: c.fingerprint, numPartitions: c.numPartitions, replication: c.replication },
+      cluster: c === undefined ? null : { name: c.name, fingerprint: c.fingerprint, numPartitions: c.numPartitions, replication: gathered.replication?.target ?? c.replication },
       nodes: gathered.nodes,
       metadata: gathered.metadata,
       logs: gathered.logs,
       partitions: gathered.partitions,
+      replication: gathered.replication,
     };
   }
 
@@ -177,6 +179,7 @@ interface Gathered {
   logs: ClusterStatusLog[] | null;
   partitions: ClusterStatusPartition[] | null;
   trimWarnings: StatusItem[];
+  replication: ReplicationProgress | null;
 }
 
 async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
@@ -186,10 +189,17 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
   const api = service?.api();
   const base = { nodeLifecycle: lifecycle, nodeUptimeMs: Math.max(0, src.nowMs() - src.self().startedAtMs), provisioned: cluster !== undefined, defaultReplication: cluster?.replication ?? null };
   if (cluster === undefined || service === undefined || api === undefined) {
-    return { signals: { ...base, metadata: null, nodes: null, logs: null, partitions: null }, nodes: [], metadata: null, logs: null, partitions: null, trimWarnings: [] };
+    return { signals: { ...base, metadata: null, nodes: null, logs: null, partitions: null }, nodes: [], metadata: null, logs: null, partitions: null, trimWarnings: [], replication: null };
   }
   // This node's copy: the status must be had while the metadata service has no quorum.
-  const config = (await api.get(KEYS.nodesConfig, { consistency: "stale" }).catch(() => undefined))?.value as NodesConfiguration | undefined;
+  const [configValue, clusterValue] = await Promise.all([
+    api.get(KEYS.nodesConfig, { consistency: "stale" }).catch(() => undefined),
+    api.get(KEYS.cluster, { consistency: "stale" }).catch(() => undefined),
+  ]);
+  const config = configValue?.value as NodesConfiguration | undefined;
+  // The settings may have changed since the node first saw the cluster document.
+  const settings = clusterSettings((clusterValue?.value as ClusterInfo | undefined) ?? cluster);
+  base.defaultReplication = settings.replication;
   const [nodes, servers, chains, overview, trim] = await Promise.all([
     pingAll(src, config),
     service.listServers("stale").catch(() => [] as MetadataServerListEntry[]),
@@ -238,6 +248,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
             trimPoint: l.trimPoint,
           };
         });
+  const known = new Set((config?.nodes ?? []).map((n) => nodeId(n.id) as string));
   return {
     signals: {
       ...base,
@@ -251,6 +262,7 @@ async function gather(src: StatusSources, tails: boolean): Promise<Gathered> {
     logs,
     partitions,
     trimWarnings: trim,
+    replication: chains === null || config === undefined ? null : replicationProgress({ defaultReplication: settings.replication, logs: chains }, settings.replication, (n) => known.has(n)),
   };
 }
 

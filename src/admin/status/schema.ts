@@ -82,6 +82,15 @@ export const ClusterStatusPartition = Type.Object(
   { description: "One partition." },
 );
 
+export const ReplicationProgressSchema = Type.Object(
+  {
+    target: Type.Integer({ minimum: 1, description: "The cluster's replication setting." }),
+    logs: Type.Integer({ minimum: 0 }),
+    logsAtTarget: Type.Integer({ minimum: 0, description: "Logs whose tail segment and sealed segments (with records) have at least the target replication." }),
+  },
+  { description: "How far the logs are on their way to the cluster's replication setting." },
+);
+
 export const ClusterStatus = Type.Object(
   {
     state: StringEnum(CLUSTER_STATES, {
@@ -100,6 +109,7 @@ export const ClusterStatus = Type.Object(
     metadata: Type.Union([ClusterStatusMetadata, Type.Null()], { description: "Null when it could not be reached or before provisioning." }),
     logs: Type.Union([Type.Array(ClusterStatusLog), Type.Null()], { description: "Null when the logs could not be read." }),
     partitions: Type.Union([Type.Array(ClusterStatusPartition), Type.Null()], { description: "Null when the partitions could not be read." }),
+    replication: Type.Union([ReplicationProgressSchema, Type.Null()], { description: "Progress towards the replication setting; null when the logs could not be read." }),
   },
   { description: "The cluster's lifecycle state, why, and the overview it was decided from." },
 );

@@ -14,6 +14,8 @@ export type AdminClient = ReturnType<typeof createClient<paths>>;
 
 export interface CtlGlobals {
   address: string;
+  /** The cluster the operator means (`--cluster`); a node of another one is refused. */
+  cluster?: string;
   json?: boolean;
   timeoutMs: string;
   token?: string;
@@ -76,7 +78,7 @@ export async function call<T>(
     result = await fn();
   } catch (e) {
     const err = new CairnError("CTL_UNREACHABLE", `cannot reach any node (tried ${(e as Error).message})`);
-    throw new CtlFailure(EXIT.UNREACHABLE, err.toDisplay(), err.toProblem());
+    throw new CtlFailure(EXIT.UNREACHABLE, guidance(globals, err.toProblem()), err.toProblem());
   }
   if (result.response.ok && result.data !== undefined) return result.data;
   const body = result.error;
@@ -87,7 +89,64 @@ export async function call<T>(
   const code = String(problem.code);
   const status = result.response.status;
   const exitCode: ExitCode =
-    code === "CAIRN-CLUSTER-0001" ? EXIT.NOT_PROVISIONED : status >= 400 && status < 500 ? EXIT.REFUSED : EXIT.FAILURE;
+    code === "CAIRN-CLUSTER-0001"
+      ? EXIT.NOT_PROVISIONED
+      : code === "CAIRN-API-0006" || status === 401
+        ? EXIT.UNAUTHORIZED
+        : status >= 400 && status < 500
+          ? EXIT.REFUSED
+          : EXIT.FAILURE;
+  throw new CtlFailure(exitCode, guidance(globals, problem), problem);
+}
+
+/**
+ * One paragraph for the operator: what ctl found and what to run next. The situations every command
+ * can meet (no node, not provisioned, wrong token, another cluster) get their own words; the rest
+ * print the node's message and the catalogue's hint.
+ */
+export function guidance(globals: CtlGlobals, problem: Record<string, unknown>): string {
+  const code = String(problem.code);
+  const detail = String(problem.detail ?? problem.title ?? "");
+  const where = globals.address;
   const hint = String(problem.hint ?? specByCode(code)?.hint ?? "");
-  throw new CtlFailure(exitCode, `error ${code}: ${String(problem.detail ?? problem.title)}\n  hint: ${hint}`, problem);
+  switch (code) {
+    case "CAIRN-CTL-0001":
+      return (
+        `error ${code}: no cairn node answers at ${where} (${detail}).\n` +
+        `  hint: is the node running? Start one with \`cairn server\` (or a local cluster with \`cairn dev\`), ` +
+        `or point cairn ctl at a running node's admin API with --address <http://host:port> (or CAIRN_ADDRESS).`
+      );
+    case "CAIRN-CLUSTER-0001":
+      return (
+        `error ${code}: the node at ${where} runs, but its cluster is not provisioned yet (${detail}).\n` +
+        `  hint: provision it once with \`cairn ctl provision\` through a node with the metadata-server role ` +
+        `(\`cairn ctl --address ${where} provision [--replication R]\`), then run this command again.`
+      );
+    case "CAIRN-API-0006":
+      return (
+        `error ${code}: the node at ${where} refused the admin token (${detail}).\n` +
+        `  hint: pass the admin.token of the node's configuration with --token <token> (or CAIRN_TOKEN), then run this command again.`
+      );
+    case "CAIRN-CTL-0003":
+      return `error ${code}: ${detail}.\n  hint: ${hint}`;
+    default:
+      return `error ${code}: ${detail}\n  hint: ${hint}`;
+  }
+}
+
+/**
+ * With `--cluster`, refuses to act on a node of another cluster (exit 7): a wrong address in a script
+ * must not change some other cluster.
+ */
+export async function checkCluster(globals: CtlGlobals): Promise<void> {
+  if (globals.cluster === undefined || globals.cluster === "") return;
+  const client = adminClient(globals);
+  const node = await call(globals, () => client.GET("/v1/node"));
+  if (node.cluster.name === globals.cluster) return;
+  const err = new CairnError(
+    "CTL_WRONG_CLUSTER",
+    `the node at ${globals.address} (${node.name}) belongs to cluster '${node.cluster.name}', not '${globals.cluster}'`,
+    { expected: globals.cluster, found: node.cluster.name },
+  );
+  throw new CtlFailure(EXIT.WRONG_CLUSTER, guidance(globals, err.toProblem()), err.toProblem());
 }

@@ -68,7 +68,7 @@ export function mayRetryElsewhere(method: string, error: unknown): boolean {
 
 /** Reads of the cluster (any node answers the same): worth asking another node when one cannot. */
 export function clusterWide(path: string): boolean {
-  return /^\/v1\/(cluster(\/status)?|metadata|metadata\/.*|metadata-servers|logs(\/.*)?)$/.test(path);
+  return /^\/v1\/(cluster(\/status|\/config)?|nodes|metadata|metadata\/.*|metadata-servers|logs(\/.*)?)$/.test(path);
 }
 
 export interface FailoverOptions {

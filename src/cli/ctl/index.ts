@@ -2,9 +2,10 @@
 // addresses, comma-separated, are tried in turn, and the other nodes are learnt from the cluster).
 // Every command has --json output and exits non-zero on failure with a documented exit code.
 import { Command, Option } from "commander";
-import { stringify as toToml } from "smol-toml";
 import { EXIT } from "../exit-codes.ts";
-import { adminClient, call, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
+import { adminClient, call, checkCluster, CtlFailure, DEFAULT_ADDRESS, type CtlGlobals } from "./client.ts";
+import { configCommand } from "./config.ts";
+import { nodesCommand } from "./nodes.ts";
 import type { CtlHelpers } from "./logs.ts";
 import { logsCommand } from "./logs.ts";
 import { table } from "./format.ts";
@@ -64,6 +65,7 @@ function action<O = Record<string, never>>(fn: (globals: CtlGlobals, args: strin
   return async function (this: Command, ...args: unknown[]) {
     const globals = globalsOf(this);
     try {
+      await checkCluster(globals);
       await fn(globals, args.filter((a) => typeof a === "string") as string[], this.opts() as O);
     } catch (e) {
       if (!(e instanceof CtlFailure)) throw e;
@@ -81,11 +83,12 @@ export function ctlCommand(): Command {
       new Option("-a, --address <urls>", "admin API of any node; several, comma-separated, are tried in turn").env("CAIRN_ADDRESS").default(DEFAULT_ADDRESS),
     )
     .addOption(new Option("--token <token>", "admin API bearer token (admin.token of the node)").env("CAIRN_TOKEN"))
+    .addOption(new Option("--cluster <name>", "act only on nodes of this cluster (a node of another one is refused, exit 7)").env("CAIRN_CLUSTER"))
     .option("--json", "print machine-readable JSON")
     .option("--timeout-ms <ms>", "deadline of each request", "10000")
     .addHelpText(
       "after",
-      `\nExit codes: ${EXIT.OK} ok, ${EXIT.FAILURE} failure, ${EXIT.USAGE} usage, ${EXIT.UNREACHABLE} node unreachable, ${EXIT.NOT_PROVISIONED} not provisioned, ${EXIT.REFUSED} refused by the node.`,
+      `\nExit codes: ${EXIT.OK} ok, ${EXIT.FAILURE} failure, ${EXIT.USAGE} usage, ${EXIT.UNREACHABLE} node unreachable, ${EXIT.NOT_PROVISIONED} not provisioned, ${EXIT.REFUSED} refused by the node, ${EXIT.UNAUTHORIZED} wrong or missing admin token, ${EXIT.WRONG_CLUSTER} node of another cluster (--cluster).`,
     );
 
   ctl.addCommand(statusCommand({ action, print, intArg, usage }));
@@ -252,16 +255,7 @@ export function ctlCommand(): Command {
   ctl.addCommand(logsCommand({ action, print, intArg, usage }));
   ctl.addCommand(partitionsCommand({ action, print, intArg, usage }));
 
-  const config = ctl.command("config").description("Configuration of a node");
-  config
-    .command("get")
-    .description("Print the effective configuration of the node (TOML, or JSON with --json)")
-    .action(
-      action(async (g) => {
-        const client = adminClient(g);
-        const cfg = await call(g, () => client.GET("/v1/node/config"));
-        print(g, cfg, () => toToml(cfg as Record<string, unknown>) + "\n");
-      }),
-    );
+  ctl.addCommand(nodesCommand({ action, print, intArg, usage }));
+  ctl.addCommand(configCommand({ action, print, intArg, usage }));
   return ctl;
 }

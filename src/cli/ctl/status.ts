@@ -87,6 +87,10 @@ export function renderClusterStatus(status: Status): string {
   }
   if (status.nodes.length > 0) out.push("", "Nodes", indent(table(nodeRows(status))).trimEnd());
   if (status.logs !== null && status.logs.length > 0) out.push("", "Logs", indent(table(logRows(status.logs))).trimEnd());
+  const r = status.replication;
+  if (r !== null && r.logs > 0) {
+    out.push(`  ${r.logsAtTarget}/${r.logs} logs at replication ${r.target}${r.logsAtTarget < r.logs ? " (the log controller is moving the others)" : ""}`);
+  }
   if (status.partitions !== null && status.partitions.length > 0) out.push("", "Partitions", indent(table(partitionRows(status.partitions))).trimEnd());
   if (status.warnings.length > 0) {
     out.push("", "Warnings");

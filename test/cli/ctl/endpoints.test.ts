@@ -27,7 +27,7 @@ describe("ctl addresses", () => {
   });
 
   test("only cluster-wide reads are asked of other nodes; a node's own state is not", () => {
-    for (const p of ["/v1/cluster", "/v1/cluster/status", "/v1/metadata", "/v1/metadata/app/x", "/v1/metadata-servers", "/v1/logs", "/v1/logs/2/tail"]) {
+    for (const p of ["/v1/cluster", "/v1/cluster/status", "/v1/cluster/config", "/v1/nodes", "/v1/metadata", "/v1/metadata/app/x", "/v1/metadata-servers", "/v1/logs", "/v1/logs/2/tail"]) {
       expect(clusterWide(p)).toBe(true);
     }
     for (const p of ["/v1/node", "/v1/node/config", "/v1/metadata-server/status", "/ready", "/health", "/metrics"]) expect(clusterWide(p)).toBe(false);
