@@ -198,6 +198,9 @@ export function devCommand(): Command {
             "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
             // JSON always: the log file keeps it, and this supervisor renders it for a terminal.
             "--set", "log.format=json",
+            // One repository for every node (any may lead a partition and snapshot or bootstrap it).
+            "--set", "snapshots.repository=file",
+            "--set", `snapshots.path=${join(baseDir, "snapshots")}`,
             ...extra,
           ],
           {

@@ -18,8 +18,9 @@ import { Counter, Gauge, Histogram, type Registry } from "../observability/metri
 import type { Outcome } from "./core.ts";
 import { epochKey, PLACEMENT_KEY, type EpochRecord, type PartitionPlacement } from "./placement.ts";
 import { PartitionProcessor, type PartitionLog, type ProcessorOptions, type ProcessorStatus } from "./processor.ts";
-import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest } from "./rpc.ts";
+import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
 import { PartitionStore } from "./store.ts";
+import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -36,6 +37,8 @@ export interface WorkerRoleDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** The snapshot repository and this node's export limit (none: `worker/snapshot` is refused). */
+  readonly snapshots?: WorkerSnapshotSettings;
 }
 
 /** Least time between two moves of one partition log's sequencer back to its leader. */
@@ -56,9 +59,19 @@ export class WorkerRole {
   private stopped = false;
   private readonly nowMs: () => number;
   private readonly metrics;
+  private readonly snapshots: WorkerSnapshots;
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
+    this.snapshots = new WorkerSnapshots({
+      settings: deps.snapshots ?? { repository: undefined, maxConcurrent: 1 },
+      dataDir: deps.dataDir,
+      leading: (partition) => this.leading(partition),
+      metadata: deps.metadata,
+      node: () => deps.self().id ?? "?",
+      nowMs: this.nowMs,
+      logger: deps.logger,
+    });
     const registers = [deps.registry];
     this.metrics = {
       applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
@@ -81,7 +94,8 @@ export class WorkerRole {
     this.deps.fabricServer
       .register(WORKER_RPCS.read, (req) => this.read(req))
       .register(WORKER_RPCS.mutate, (req) => this.mutate(req))
-      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }));
+      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }))
+      .register(WORKER_RPCS.snapshot, (req) => this.snapshot(req));
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }
 
@@ -104,6 +118,11 @@ export class WorkerRole {
   /** Status of every processor on this node (GET /v1/partitions merges them across nodes). */
   statuses(): ProcessorStatus[] {
     return [...this.processors.values()].map((p) => p.status()).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Snapshots a partition this node leads (the controller's request, here or over the fabric). */
+  snapshot(req: SnapshotRequest): Promise<SnapshotAnswer> {
+    return this.snapshots.handle(req);
   }
 
   /** The processor if this node leads `partition` right now (as far as it knows). */

@@ -140,3 +140,6 @@ export class PartitionStore implements StoreView {
     this.db.close();
   }
 }
+
+/** Over a copy of a partition store (a snapshot): the applied LSN it is exactly as of. */
+export const APPLIED_LSN_QUERY = "SELECT json_extract(v, '$.appliedLsn') AS lsn FROM meta WHERE k = 'processor'";

@@ -9,6 +9,7 @@ import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { PartitionOverview } from "../../worker/index.ts";
 import type { NodeInfo } from "./models.ts";
+import type { Snapshotter } from "../controller/snapshotter.ts";
 import type { ClusterStatus } from "../status/schema.ts";
 
 export interface AdminDeps {
@@ -36,6 +37,8 @@ export interface AdminDeps {
   logs(): Bifrost | undefined;
   /** The cluster's partitions as every worker reports them; undefined while not provisioned. */
   partitions(): Promise<PartitionOverview[] | undefined>;
+  /** Snapshot jobs and the repository's listing. */
+  snapshots(): Pick<Snapshotter, "create" | "job" | "list">;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */
   onBug(error: unknown): void;
 }

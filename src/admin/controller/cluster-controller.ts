@@ -1,7 +1,8 @@
 // The cluster controller: the decisions that need one actor for the whole cluster, taken on the node
 // that leads the metadata cluster (a new leader takes over with a fresh view; elsewhere it idles).
 // The log controller (segments, sequencers, nodesets) and the partition controller (which worker
-// leads and follows each partition); snapshot scheduling joins them here. The node starts and stops it as a role, after bifrost.
+// leads and follows each partition) and the snapshotter (snapshot jobs; it also forwards requests
+// that reach another node to this one). The node starts and stops it as a role, after bifrost.
 import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -10,6 +11,7 @@ import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
 import { PartitionController } from "./partition-controller.ts";
+import { Snapshotter, type SnapshotterDeps } from "./snapshotter.ts";
 
 export interface ClusterControllerDeps {
   readonly bifrost: BifrostRole;
@@ -20,6 +22,8 @@ export interface ClusterControllerDeps {
   /** The metadata store (undefined before provisioning): partition placement is written there. */
   readonly metadata: () => MetadataApi | undefined;
   readonly logger: Logger;
+  /** The snapshotter's own needs (its repository, limits, the local worker). */
+  readonly snapshots: Omit<SnapshotterDeps, "fabricClient" | "directory" | "refreshNodes" | "metadata" | "isLeader" | "logger">;
 }
 
 /** Least time between two automatic nodeset improvements of one log. */
@@ -28,8 +32,20 @@ const IMPROVE_INTERVAL_MIN_MS = 10_000;
 export class ClusterController {
   private logs: LogController | undefined;
   private partitions: PartitionController | undefined;
+  /** Exists from construction: the admin API reaches it before the controller starts. */
+  readonly snapshotter: Snapshotter;
 
-  constructor(private readonly deps: ClusterControllerDeps) {}
+  constructor(private readonly deps: ClusterControllerDeps) {
+    this.snapshotter = new Snapshotter({
+      ...deps.snapshots,
+      fabricClient: deps.fabricClient,
+      directory: deps.bifrost.directory,
+      refreshNodes: () => deps.bifrost.refreshNodes(),
+      metadata: deps.metadata,
+      isLeader: deps.isLeader,
+      logger: deps.logger.child({ component: "snapshotter" }),
+    });
+  }
 
   /** Starts the controllers; call after bifrost started (they use its peers and directory). */
   start(): void {
@@ -85,10 +101,12 @@ export class ClusterController {
       logger: this.deps.logger.child({ component: "partition-controller" }),
     });
     this.partitions.start();
+    this.snapshotter.start();
   }
 
   /** Waits for reconfigurations in flight; call before bifrost stops. */
   async stop(): Promise<void> {
+    await this.snapshotter.stop();
     await this.partitions?.stop();
     this.partitions = undefined;
     await this.logs?.stop();
