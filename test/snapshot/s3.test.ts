@@ -1,0 +1,107 @@
+// The S3 repository against a real S3-compatible server (s3rver on 127.0.0.1, random port): the
+// layout under the prefix, latest.json forward-only, retention, a roundtrip of a real store; a
+// missing bucket and wrong credentials fail with CAIRN-SNAPSHOT-0002 naming the cause, and publish
+// nothing.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import S3rver from "s3rver";
+import { join } from "node:path";
+import { createSnapshot, importStore, S3BlobStore, SnapshotRepository, type S3StoreOptions } from "../../src/snapshot/index.ts";
+import { isCairnError, type CairnError } from "../../src/observability/errors.ts";
+import { APPLIED_LSN_QUERY, PartitionStore } from "../../src/worker/store.ts";
+import { applyWrite, removeTempDirs, storeDigest, tempDir } from "./support.ts";
+
+let server: S3rver;
+let endpoint: string;
+const BUCKET = "cairn-snapshots";
+
+beforeAll(async () => {
+  server = new S3rver({ port: 0, address: "127.0.0.1", silent: true, directory: tempDir("cairn-s3rver-"), configureBuckets: [{ name: BUCKET }] });
+  const address = await server.run();
+  endpoint = `http://127.0.0.1:${address.port}`;
+});
+afterAll(async () => {
+  await server?.close();
+  removeTempDirs();
+});
+
+function s3(options: Partial<S3StoreOptions> = {}): S3BlobStore {
+  // s3rver's built-in account.
+  return new S3BlobStore({ endpoint, bucket: BUCKET, prefix: "cluster-a", region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", requestTimeoutMs: 10_000, ...options });
+}
+
+function seededStore(n: number): PartitionStore {
+  const store = new PartitionStore(join(tempDir(), "p.sqlite"));
+  for (let lsn = 1; lsn <= n; lsn++) applyWrite(store, lsn, 200);
+  return store;
+}
+
+function snapshotOf(repository: SnapshotRepository, store: PartitionStore, partition: number) {
+  return createSnapshot({
+    repository,
+    partition,
+    keyRange: { start: "0", end: "9" },
+    storePath: store.path,
+    lsnQuery: APPLIED_LSN_QUERY,
+    scratchDir: tempDir(),
+    cluster: { name: "c", fingerprint: "f" },
+    node: "N2",
+    nowMs: () => 1_000,
+  });
+}
+
+describe("S3 snapshot repository (s3rver)", () => {
+  test("snapshots roundtrip through the bucket under the prefix; latest.json moves forward and retention deletes the older", async () => {
+    const blobs = s3();
+    const repo = new SnapshotRepository(blobs, { numRetained: 1 });
+    const store = seededStore(40);
+    const first = await snapshotOf(repo, store, 2);
+    expect(first).toMatchObject({ lsn: 40, uploaded: true });
+    for (let lsn = 41; lsn <= 60; lsn++) applyWrite(store, lsn, 200);
+    const second = await snapshotOf(repo, store, 2);
+    expect(second).toMatchObject({ lsn: 60, uploaded: true, oldestRetainedLsn: 60 });
+    const keys = await blobs.list("2/");
+    expect(keys).toEqual(["2/latest.json", `2/${second.path}/metadata.json`, `2/${second.path}/store.sqlite`]);
+    expect(second.path).toMatch(/^lsn_00000000000000000060-[0-9a-f]{12}$/);
+    // The objects really are under the prefix in the bucket.
+    const raw = new S3BlobStore({ endpoint, bucket: BUCKET, prefix: "", region: "us-east-1", accessKeyId: "S3RVER", secretAccessKey: "S3RVER", requestTimeoutMs: 10_000 });
+    expect(await raw.list("cluster-a/2/")).toContain("cluster-a/2/latest.json");
+    const [meta] = await repo.list(2);
+    const target = join(tempDir(), "imported.sqlite");
+    await importStore(repo, meta!, target);
+    expect(storeDigest(target).lsn).toBe(60);
+    expect(storeDigest(target).digest).toBe(storeDigest(store.path).digest);
+    expect((await repo.latest(2))?.lsn).toBe(60);
+    store.close();
+  }, 60_000);
+
+  test("a bucket that does not exist: CAIRN-SNAPSHOT-0002 naming NoSuchBucket, nothing published", async () => {
+    const repo = new SnapshotRepository(s3({ bucket: "no-such-bucket" }), { numRetained: 1 });
+    const store = seededStore(5);
+    const err = (await snapshotOf(repo, store, 3).catch((e: unknown) => e)) as CairnError;
+    expect(isCairnError(err, "SNAPSHOT_REPOSITORY_UNAVAILABLE")).toBe(true);
+    expect(err.details.s3Code).toBe("NoSuchBucket");
+    expect(err.message).toContain("no-such-bucket");
+    expect(await s3().list("3/")).toEqual([]);
+    store.close();
+  }, 60_000);
+
+  test("wrong credentials: CAIRN-SNAPSHOT-0002 naming the refusal, nothing published", async () => {
+    const repo = new SnapshotRepository(s3({ accessKeyId: "NOT-A-KEY", secretAccessKey: "nope" }), { numRetained: 1 });
+    const store = seededStore(5);
+    const err = (await snapshotOf(repo, store, 4).catch((e: unknown) => e)) as CairnError;
+    expect(isCairnError(err, "SNAPSHOT_REPOSITORY_UNAVAILABLE")).toBe(true);
+    expect(err.details.s3Code).toBe("InvalidAccessKeyId");
+    expect(await s3().list("4/")).toEqual([]);
+    store.close();
+  }, 60_000);
+
+  test("the conditional write of latest.json refuses a writer that read an older version", async () => {
+    const blobs = s3({ prefix: "cond" });
+    expect(await blobs.putTextIf("0/latest.json", "a", null)).toBe(true);
+    expect(await blobs.putTextIf("0/latest.json", "b", null)).toBe(false);
+    const v = await blobs.getText("0/latest.json");
+    expect(await blobs.putTextIf("0/latest.json", "c", v!.token)).toBe(true);
+    expect(await blobs.putTextIf("0/latest.json", "d", v!.token)).toBe(false);
+    expect((await blobs.getText("0/latest.json"))?.text).toBe("c");
+  });
+});
