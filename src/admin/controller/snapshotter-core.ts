@@ -224,7 +224,8 @@ export interface AutoSnapshotInput {
 
 /**
  * Partitions automatic snapshots make due: `everyRecords` applied since the last snapshot, or
- * `everySeconds` passed since it while records were applied (0 turns either off). A partition
+ * `everySeconds` passed since it while records were applied (0 turns either off; a partition never
+ * snapshotted is due at once under `everySeconds`). A partition
  * with nothing applied since its last snapshot is never due.
  */
 export function dueForSnapshot(inputs: readonly AutoSnapshotInput[], nowMs: number, everyRecords: number, everySeconds: number): number[] {
@@ -234,7 +235,8 @@ export function dueForSnapshot(inputs: readonly AutoSnapshotInput[], nowMs: numb
     const since = i.appliedLsn - (i.lastLsn ?? 0);
     if (since <= 0) continue;
     if (everyRecords > 0 && since >= everyRecords) due.push(i.partition);
-    else if (everySeconds > 0 && nowMs - (i.lastAtMs ?? 0) >= everySeconds * 1000) due.push(i.partition);
+    // A partition never snapshotted is due at once (as soon as it has records).
+    else if (everySeconds > 0 && (i.lastAtMs === undefined || nowMs - i.lastAtMs >= everySeconds * 1000)) due.push(i.partition);
   }
   return due;
 }
