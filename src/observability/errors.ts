@@ -628,6 +628,13 @@ export const ERRORS = {
     "Wait for a running job to finish (`GET /v1/snapshots/jobs/{id}`); the bound is snapshots.max-running-jobs.",
   ),
 
+  SNAPSHOT_BOOTSTRAP_IMPOSSIBLE: spec(
+    "CAIRN-SNAPSHOT-0010",
+    500,
+    "A partition's log is trimmed past its store and no snapshot covers the gap",
+    "Configure this node with the snapshot repository the cluster writes to (snapshots.repository and snapshots.path or s3-*) and restart it, or create a snapshot of the partition on a node that holds its state (`cairn ctl snapshots create --partition <p>`); the processor retries the bootstrap by itself once one exists.",
+  ),
+
   // ---- STATE: the data plane's object state API -------------------------------------------------
   STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
   STATE_VERSION_MISMATCH: spec(

@@ -21,6 +21,7 @@ import { PartitionProcessor, type PartitionLog, type ProcessorOptions, type Proc
 import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
 import { PartitionStore } from "./store.ts";
 import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
+import { PartitionBootstrap } from "./bootstrap.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -43,6 +44,8 @@ export interface WorkerRoleDeps {
 
 /** Least time between two moves of one partition log's sequencer back to its leader. */
 const SEQUENCER_RETURN_MS = 2_000;
+/** A partition stopped by a trim gap is bootstrapped from a snapshot at most this often. */
+const BOOTSTRAP_RETRY_MS = 5_000;
 /** A claim that failed is retried at the next reconcile, but not sooner than this. */
 const CLAIM_RETRY_MS = 200;
 
@@ -60,6 +63,7 @@ export class WorkerRole {
   private readonly nowMs: () => number;
   private readonly metrics;
   private readonly snapshots: WorkerSnapshots;
+  private readonly bootstrap: PartitionBootstrap;
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -71,6 +75,13 @@ export class WorkerRole {
       node: () => deps.self().id ?? "?",
       nowMs: this.nowMs,
       logger: deps.logger,
+    });
+    this.bootstrap = new PartitionBootstrap({
+      repository: deps.snapshots?.repository,
+      storePath: (partition) => this.storePath(partition),
+      logger: deps.logger,
+      nowMs: this.nowMs,
+      retryMs: BOOTSTRAP_RETRY_MS,
     });
     const registers = [deps.registry];
     this.metrics = {
@@ -103,6 +114,7 @@ export class WorkerRole {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled(this.claiming.values());
+    await this.bootstrap.stop();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
     this.processors.clear();
   }
@@ -232,7 +244,15 @@ export class WorkerRole {
         const leads = entry.leader === self;
         if (!leads && !entry.followers.includes(self)) continue;
         wanted.add(entry.id);
+        if (!this.processors.has(entry.id) && this.bootstrap.holdsBack(entry.id)) continue;
         const p = this.ensureProcessor(entry.id, bifrost);
+        if (p.trimGap !== undefined && p.status().stopped !== null) {
+          this.bootstrap.recover(p, async () => {
+            if (this.processors.get(entry.id) === p) this.processors.delete(entry.id);
+            await p.stop();
+          });
+          continue;
+        }
         if (!leads) p.stepDown();
         else if (p.role.kind === "leader") this.keepSequencerHere(entry.id, bifrost);
         else if (p.role.kind === "follower" && !this.claiming.has(entry.id) && p.status().stopped === null) {
@@ -262,7 +282,7 @@ export class WorkerRole {
   private ensureProcessor(partition: number, bifrost: Bifrost): PartitionProcessor {
     let p = this.processors.get(partition);
     if (p !== undefined) return p;
-    const store = new PartitionStore(join(this.partitionsDir(), `p${partition}.sqlite`));
+    const store = new PartitionStore(this.storePath(partition));
     const label = { partition: String(partition) };
     p = new PartitionProcessor({
       partition,
@@ -340,6 +360,10 @@ export class WorkerRole {
       this.metrics.lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
       this.metrics.leader.set(label, s.role === "leader" ? 1 : 0);
     }
+  }
+
+  private storePath(partition: number): string {
+    return join(this.partitionsDir(), `p${partition}.sqlite`);
   }
 
   private partitionsDir(): string {
