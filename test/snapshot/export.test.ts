@@ -4,10 +4,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createSnapshot, exportStore, FileBlobStore, importStore, SnapshotRepository } from "../../src/snapshot/index.ts";
+import { exportStore, FileBlobStore, importStore, SnapshotRepository } from "../../src/snapshot/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { PartitionStore, APPLIED_LSN_QUERY } from "../../src/worker/store.ts";
-import { applyWrite, removeTempDirs, storeDigest, tempDir } from "./support.ts";
+import { applyWrite, removeTempDirs, snapshotStore, storeDigest, tempDir } from "./support.ts";
 
 afterEach(removeTempDirs);
 
@@ -58,17 +58,7 @@ describe("partition store export", () => {
   test("export, upload, import: the imported store equals the source at the snapshot's LSN", async () => {
     const store = seeded(500, 100);
     const repo = new SnapshotRepository(new FileBlobStore(tempDir()), { numRetained: 1 });
-    const created = await createSnapshot({
-      repository: repo,
-      partition: 0,
-      keyRange: { start: "0", end: "100" },
-      storePath: store.path,
-      lsnQuery: APPLIED_LSN_QUERY,
-      scratchDir: tempDir(),
-      cluster: { name: "c", fingerprint: "f" },
-      node: "N1",
-      nowMs: () => 1_000,
-    });
+    const created = await snapshotStore(repo, store.path, 0, 1_000);
     expect(created).toMatchObject({ partition: 0, lsn: 500, uploaded: true, oldestRetainedLsn: 500 });
     // More writes after the snapshot do not change it.
     applyWrite(store, 501, 100);
@@ -80,17 +70,7 @@ describe("partition store export", () => {
     expect(reopened.meta().appliedLsn).toBe(500);
     reopened.close();
     // Nothing new applied: a second snapshot uploads nothing and names the published one.
-    const again = await createSnapshot({
-      repository: repo,
-      partition: 0,
-      keyRange: { start: "0", end: "100" },
-      storePath: target,
-      lsnQuery: APPLIED_LSN_QUERY,
-      scratchDir: tempDir(),
-      cluster: { name: "c", fingerprint: "f" },
-      node: "N1",
-      nowMs: () => 2_000,
-    });
+    const again = await snapshotStore(repo, target, 0, 2_000);
     expect(again).toMatchObject({ lsn: 500, id: created.id, uploaded: false });
     store.close();
   }, 60_000);
@@ -99,17 +79,7 @@ describe("partition store export", () => {
     const store = seeded(50, 10);
     const root = tempDir();
     const repo = new SnapshotRepository(new FileBlobStore(root), { numRetained: 1 });
-    const created = await createSnapshot({
-      repository: repo,
-      partition: 0,
-      keyRange: { start: "0", end: "1" },
-      storePath: store.path,
-      lsnQuery: APPLIED_LSN_QUERY,
-      scratchDir: tempDir(),
-      cluster: { name: "c", fingerprint: "f" },
-      node: "N1",
-      nowMs: () => 1,
-    });
+    const created = await snapshotStore(repo, store.path, 0, 1);
     store.close();
     writeFileSync(join(root, "0", created.path, "store.sqlite"), "not the store");
     const target = join(tempDir(), "existing.sqlite");

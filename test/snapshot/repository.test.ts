@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FileBlobStore, fileChecksum, SnapshotRepository, type SnapshotMetadata } from "../../src/snapshot/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
-import { metadataFor, removeTempDirs, tempDir } from "./support.ts";
+import { expectConditionalWrites, metadataFor, removeTempDirs, tempDir } from "./support.ts";
 
 afterEach(removeTempDirs);
 
@@ -95,13 +95,7 @@ describe("file snapshot repository", () => {
   });
 
   test("a conditional write of latest.json fails when another writer moved it since it was read", async () => {
-    const store = new FileBlobStore(tempDir());
-    expect(await store.putTextIf("0/latest.json", "one", null)).toBe(true);
-    expect(await store.putTextIf("0/latest.json", "two", null)).toBe(false);
-    const v = await store.getText("0/latest.json");
-    expect(await store.putTextIf("0/latest.json", "three", v!.token)).toBe(true);
-    expect(await store.putTextIf("0/latest.json", "four", v!.token)).toBe(false);
-    expect((await store.getText("0/latest.json"))?.text).toBe("three");
+    await expectConditionalWrites(new FileBlobStore(tempDir()));
   });
 
   test("concurrent publishers of one partition end with latest.json at the highest LSN", async () => {

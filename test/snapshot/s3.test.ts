@@ -5,10 +5,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import S3rver from "s3rver";
 import { join } from "node:path";
-import { createSnapshot, importStore, S3BlobStore, SnapshotRepository, type S3StoreOptions } from "../../src/snapshot/index.ts";
+import { importStore, S3BlobStore, SnapshotRepository, type S3StoreOptions } from "../../src/snapshot/index.ts";
 import { isCairnError, type CairnError } from "../../src/observability/errors.ts";
-import { APPLIED_LSN_QUERY, PartitionStore } from "../../src/worker/store.ts";
-import { applyWrite, removeTempDirs, storeDigest, tempDir } from "./support.ts";
+import { PartitionStore } from "../../src/worker/store.ts";
+import { applyWrite, expectConditionalWrites, removeTempDirs, snapshotStore, storeDigest, tempDir } from "./support.ts";
 
 let server: S3rver;
 let endpoint: string;
@@ -36,17 +36,7 @@ function seededStore(n: number): PartitionStore {
 }
 
 function snapshotOf(repository: SnapshotRepository, store: PartitionStore, partition: number) {
-  return createSnapshot({
-    repository,
-    partition,
-    keyRange: { start: "0", end: "9" },
-    storePath: store.path,
-    lsnQuery: APPLIED_LSN_QUERY,
-    scratchDir: tempDir(),
-    cluster: { name: "c", fingerprint: "f" },
-    node: "N2",
-    nowMs: () => 1_000,
-  });
+  return snapshotStore(repository, store.path, partition);
 }
 
 describe("S3 snapshot repository (s3rver)", () => {
@@ -96,12 +86,6 @@ describe("S3 snapshot repository (s3rver)", () => {
   }, 60_000);
 
   test("the conditional write of latest.json refuses a writer that read an older version", async () => {
-    const blobs = s3({ prefix: "cond" });
-    expect(await blobs.putTextIf("0/latest.json", "a", null)).toBe(true);
-    expect(await blobs.putTextIf("0/latest.json", "b", null)).toBe(false);
-    const v = await blobs.getText("0/latest.json");
-    expect(await blobs.putTextIf("0/latest.json", "c", v!.token)).toBe(true);
-    expect(await blobs.putTextIf("0/latest.json", "d", v!.token)).toBe(false);
-    expect((await blobs.getText("0/latest.json"))?.text).toBe("c");
+    await expectConditionalWrites(s3({ prefix: "cond" }));
   });
 });

@@ -7,7 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProcessorMeta } from "../../src/worker/core.ts";
 import { PartitionStore } from "../../src/worker/store.ts";
-import { SNAPSHOT_FORMAT_VERSION, type SnapshotMetadata } from "../../src/snapshot/index.ts";
+import { expect } from "bun:test";
+import { createSnapshot, SNAPSHOT_FORMAT_VERSION, type BlobStore, type CreatedSnapshot, type SnapshotMetadata, type SnapshotRepository } from "../../src/snapshot/index.ts";
+import { APPLIED_LSN_QUERY } from "../../src/worker/store.ts";
 
 const dirs: string[] = [];
 export function tempDir(prefix = "cairn-snap-"): string {
@@ -69,4 +71,29 @@ export function metadataFor(partition: number, lsn: number, id: string, extra: P
     checksum: "sha256:0",
     ...extra,
   };
+}
+
+/** One snapshot of the store at `storePath` into `repository`, as a partition leader makes it. */
+export function snapshotStore(repository: SnapshotRepository, storePath: string, partition = 0, nowMs = 1_000): Promise<CreatedSnapshot> {
+  return createSnapshot({
+    repository,
+    partition,
+    keyRange: { start: "0", end: "9" },
+    storePath,
+    lsnQuery: APPLIED_LSN_QUERY,
+    scratchDir: tempDir(),
+    cluster: { name: "c", fingerprint: "f" },
+    node: "N1",
+    nowMs: () => nowMs,
+  });
+}
+
+/** What every backend's conditional write must do: refuse a writer that read an older version. */
+export async function expectConditionalWrites(store: BlobStore): Promise<void> {
+  expect(await store.putTextIf("0/latest.json", "one", null)).toBe(true);
+  expect(await store.putTextIf("0/latest.json", "two", null)).toBe(false);
+  const v = await store.getText("0/latest.json");
+  expect(await store.putTextIf("0/latest.json", "three", v!.token)).toBe(true);
+  expect(await store.putTextIf("0/latest.json", "four", v!.token)).toBe(false);
+  expect((await store.getText("0/latest.json"))?.text).toBe("three");
 }
