@@ -314,22 +314,24 @@ export class Snapshotter {
     return api;
   }
 
-  /** Asks the other nodes in turn; `skip` is the refusal of a node that is not the one wanted. */
+  /** Asks every other node at once; the one that runs the controller (or the job) answers. */
   private async forward(call: (address: string) => Promise<SnapshotJobView>, skip: "SNAPSHOT_NOT_CONTROLLER" | "SNAPSHOT_NOT_FOUND", jobId?: string): Promise<SnapshotJobView> {
     await this.deps.refreshNodes().catch(() => {});
     const self = this.deps.self();
-    let lastError: unknown;
-    for (const n of this.deps.directory.all()) {
-      if (n.id === self) continue;
-      try {
-        return await call(n.fabricAddress);
-      } catch (e) {
-        if (!(isCairnError(e, "SNAPSHOT_NOT_CONTROLLER") || isCairnError(e, "SNAPSHOT_NOT_FOUND"))) lastError = e;
-      }
+    const others = this.deps.directory.all().filter((n) => n.id !== self);
+    try {
+      return await Promise.any(others.map((n) => call(n.fabricAddress)));
+    } catch (e) {
+      const errors = e instanceof AggregateError ? e.errors : [e];
+      // A node that is not the one wanted refuses with one of these, an unreachable one fails in
+      // the fabric: the controller's own refusal (a bad request, a limit) is the answer.
+      const real = errors.find(
+        (x) => isCairnError(x) && !x.code.startsWith("CAIRN-NET-") && !(isCairnError(x, "SNAPSHOT_NOT_CONTROLLER") || isCairnError(x, "SNAPSHOT_NOT_FOUND")),
+      );
+      if (skip === "SNAPSHOT_NOT_FOUND") throw new CairnError("SNAPSHOT_NOT_FOUND", `no node knows snapshot job ${jobId}`, { job: jobId });
+      if (isCairnError(real)) throw real;
+      throw new CairnError("SNAPSHOT_NOT_CONTROLLER", "no node acting as cluster controller answered", { retryAfterSeconds: 1 });
     }
-    if (skip === "SNAPSHOT_NOT_FOUND") throw new CairnError("SNAPSHOT_NOT_FOUND", `no node knows snapshot job ${jobId}`, { job: jobId });
-    if (isCairnError(lastError)) throw lastError;
-    throw new CairnError("SNAPSHOT_NOT_CONTROLLER", "no node acting as cluster controller answered", { retryAfterSeconds: 1 });
   }
 
   private forgetOldJobs(): void {
