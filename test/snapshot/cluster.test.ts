@@ -45,6 +45,8 @@ beforeAll(async () => {
       "--set", "snapshots.retry-backoff-initial-ms=200",
       "--set", "snapshots.retry-backoff-max-ms=1000",
       "--set", "snapshots.max-attempts=8",
+      // Two at a time: a job spans several rounds (the kill below lands while one runs).
+      "--set", "snapshots.max-concurrent-cluster=2",
     ],
   });
   await allLed();
@@ -131,6 +133,13 @@ describe("snapshots on 3 real nodes", () => {
       expect(t.lsn).toBeGreaterThan(0);
       expect(t.sizeBytes).toBeGreaterThan(0);
     }
+
+    // The controller's metrics saw every partition.
+    const metrics = await (await fetch(`${controller.addresses.admin}/metrics`)).text();
+    expect(Number(/^cairn_snapshot_duration_seconds_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(NUM_PARTITIONS);
+    for (const t of job.partitions) expect(metrics).toContain(`cairn_snapshot_last_lsn{partition="${t.partition}"} ${t.lsn}`);
+    expect(metrics).toMatch(/^cairn_snapshot_age_seconds\{partition="0"\} /m);
+    expect(metrics).toMatch(/^cairn_snapshots_in_flight 0$/m);
 
     const list = await json<{ snapshots: Array<{ partition: number; lsn: number; id: string; latest: boolean; checksum: string }> }>(`${other.addresses.admin}/v1/snapshots`);
     expect(list.status).toBe(200);
