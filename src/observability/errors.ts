@@ -601,7 +601,7 @@ export const ERRORS = {
     "CAIRN-SNAPSHOT-0005",
     503,
     "No node acting as cluster controller answered the snapshot request",
-    "Retry after the delay in Retry-After: the cluster controller runs on the metadata leader, which is being elected or cannot be reached (`cairn ctl status`).",
+    "Retry in a second: the cluster controller runs on the metadata leader, which is being elected or cannot be reached (`cairn ctl status`).",
   ),
   SNAPSHOT_INVALID_REQUEST: spec(
     "CAIRN-SNAPSHOT-0006",

@@ -127,6 +127,7 @@ export class Snapshotter {
 
   /** Starts a job (here if this node is the controller, else on the controller); its first view. */
   async create(partitions: number[] | null): Promise<SnapshotJobView> {
+    this.requireMetadata();
     if (this.deps.isLeader()) return this.createHere(partitions);
     return this.forward((address) => this.deps.fabricClient.call(address, SNAPSHOTTER_RPCS.create, { partitions }, { deadlineMs: FORWARD_DEADLINE_MS }), "SNAPSHOT_NOT_CONTROLLER");
   }
