@@ -254,6 +254,7 @@ export function devCommand(): Command {
         process.stdout.write(
           `\nTry:  curl ${nodes[0]!.addresses!.admin}/v1/node\n` +
             (dp ? `      curl -X PUT ${dp}/v1/objects/greeter/alice/state/greeting -d hello && curl ${dp}/v1/objects/greeter/alice/state\n` : "") +
+            `      CAIRN_ADDRESS=${nodes[0]!.addresses!.admin} cairn ctl snapshots create   (snapshots go to ${join(baseDir, "snapshots")})\n` +
             `Stop with Ctrl-C.\n`,
         );
       }
