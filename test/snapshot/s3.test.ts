@@ -1,13 +1,16 @@
 // The S3 repository against a real S3-compatible server (s3rver on 127.0.0.1, random port): the
 // layout under the prefix, latest.json forward-only, retention, a roundtrip of a real store; a
 // missing bucket and wrong credentials fail with CAIRN-SNAPSHOT-0002 naming the cause, and publish
-// nothing.
+// nothing. A real node configured for S3 (credentials from AWS_* in its environment) runs a job
+// into the bucket.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import S3rver from "s3rver";
 import { join } from "node:path";
 import { importStore, S3BlobStore, SnapshotRepository, type S3StoreOptions } from "../../src/snapshot/index.ts";
 import { isCairnError, type CairnError } from "../../src/observability/errors.ts";
 import { PartitionStore } from "../../src/worker/store.ts";
+import { ALL_ROLES, startNode } from "../helpers/cairn-process.ts";
+import { eventually, FAST_RAFT, json } from "../helpers/cluster.ts";
 import { applyWrite, expectConditionalWrites, removeTempDirs, snapshotStore, storeDigest, tempDir } from "./support.ts";
 
 let server: S3rver;
@@ -88,4 +91,41 @@ describe("S3 snapshot repository (s3rver)", () => {
   test("the conditional write of latest.json refuses a writer that read an older version", async () => {
     await expectConditionalWrites(s3({ prefix: "cond" }));
   });
+
+  test("a node with an s3 repository (credentials from AWS_* variables) snapshots its partitions into the bucket", async () => {
+    const node = await startNode({
+      args: [
+        "--roles", ALL_ROLES, ...FAST_RAFT,
+        "--set", "snapshots.repository=s3",
+        "--set", `snapshots.s3-endpoint=${endpoint}`,
+        "--set", `snapshots.s3-bucket=${BUCKET}`,
+        "--set", "snapshots.s3-prefix=node-test",
+      ],
+      env: { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" },
+      readyPath: "/health",
+    });
+    try {
+      const admin = node.addresses.admin;
+      expect((await json(`${admin}/v1/cluster/provision`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ numPartitions: 2, replication: 1 }) })).status).toBe(200);
+      await eventually("both partitions led", async () => {
+        const r = await json<{ partitions: Array<{ leaderApplied: boolean }> }>(`${admin}/v1/partitions`);
+        return r.status === 200 && r.body.partitions.length === 2 && r.body.partitions.every((p) => p.leaderApplied) ? true : undefined;
+      });
+      const w = await fetch(`${node.addresses.ingress}/v1/objects/s3svc/k/state/v`, { method: "PUT", body: "x", headers: { "content-type": "text/plain" } });
+      expect(w.status).toBe(200);
+      const started = await json<{ id: string }>(`${admin}/v1/snapshots`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      expect(started.status).toBe(202);
+      const job = await eventually("the job", async () => {
+        const r = await json<{ state: string }>(`${admin}/v1/snapshots/jobs/${started.body.id}`);
+        return r.body.state === "running" ? undefined : r.body;
+      });
+      expect(job.state).toBe("succeeded");
+      const keys = await s3({ prefix: "node-test" }).list("");
+      expect(keys.filter((k) => k.endsWith("latest.json")).sort()).toEqual(["0/latest.json", "1/latest.json"]);
+      const listed = await json<{ snapshots: Array<{ partition: number; latest: boolean }> }>(`${admin}/v1/snapshots`);
+      expect(listed.body.snapshots.map((x) => [x.partition, x.latest])).toEqual([[0, true], [1, true]]);
+    } finally {
+      await node.stop();
+    }
+  }, 120_000);
 });
