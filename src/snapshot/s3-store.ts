@@ -119,8 +119,13 @@ export class S3BlobStore implements BlobStore {
   }
 
   private async io<T>(what: string, body: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Bun's S3 calls take no signal: the deadline is a race (an abandoned call finishes unobserved).
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new S3Failure("Timeout", `no answer within ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+    });
     try {
-      return await body();
+      return await Promise.race([body(), deadline]);
     } catch (e) {
       if (e instanceof CairnError) throw e;
       const code = codeOf(e);
@@ -129,6 +134,8 @@ export class S3BlobStore implements BlobStore {
         `snapshot repository ${this.description} at ${this.options.endpoint}: ${what} failed${code ? ` (${code})` : ""}: ${(e as Error).message}`,
         { repository: this.description, s3Code: code || null },
       );
+    } finally {
+      clearTimeout(timer);
     }
   }
 }

@@ -88,6 +88,20 @@ describe("S3 snapshot repository (s3rver)", () => {
     store.close();
   }, 60_000);
 
+  test("a store that never answers fails each request at its deadline with CAIRN-SNAPSHOT-0002", async () => {
+    const silent = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Promise<Response>(() => {}) });
+    try {
+      const store = s3({ endpoint: `http://127.0.0.1:${silent.port}`, requestTimeoutMs: 300 });
+      for (const attempt of [() => store.putText("0/x", "y"), () => store.getText("0/x"), () => store.list("0/")]) {
+        const err = (await attempt().catch((e: unknown) => e)) as CairnError;
+        expect(isCairnError(err, "SNAPSHOT_REPOSITORY_UNAVAILABLE")).toBe(true);
+        expect(err.details.s3Code).toBe("Timeout");
+      }
+    } finally {
+      silent.stop(true);
+    }
+  });
+
   test("the conditional write of latest.json refuses a writer that read an older version", async () => {
     await expectConditionalWrites(s3({ prefix: "cond" }));
   });
