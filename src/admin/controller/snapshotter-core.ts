@@ -2,7 +2,8 @@
 // per-node and per-cluster limits, what a failure means (retry after exponential backoff, or give up
 // after `maxAttempts`), when the job is over, and which partitions automatic snapshots make due.
 // Invariants: never more than `maxPerNode` requests in flight on one node nor `maxCluster` in all;
-// a partition is in flight at most once; a finished partition never runs again in the same job.
+// a partition is in flight at most once, across jobs too; a finished partition never runs again in
+// the same job.
 import { Type, type Static } from "@sinclair/typebox";
 import { invariant } from "../../observability/errors.ts";
 
@@ -101,7 +102,7 @@ export class SnapshotJobCore {
     leaders: ReadonlyMap<number, string>,
     nowMs: number,
     /** Requests in flight across all jobs, this one's included (the limits are the cluster's). Default: this job's. */
-    busy?: { perNode: ReadonlyMap<string, number>; total: number },
+    busy?: { perNode: ReadonlyMap<string, number>; total: number; partitions?: ReadonlySet<number> },
   ): { starts: Array<{ partition: number; node: string }>; noLeader: number[] } {
     const perNode = new Map<string, number>(busy?.perNode ?? []);
     let total = busy?.total ?? 0;
@@ -117,6 +118,8 @@ export class SnapshotJobCore {
     for (const t of this.tasks.values()) {
       if (total >= this.limits.maxCluster) break;
       if (!(t.state === "pending" || (t.state === "retrying" && t.notBeforeMs <= nowMs))) continue;
+      // Another job snapshots it right now: two uploads of one partition would race in retention.
+      if (busy?.partitions?.has(t.partition)) continue;
       const node = leaders.get(t.partition);
       if (node === undefined) {
         noLeader.push(t.partition);

@@ -64,6 +64,7 @@ export class Snapshotter {
   private readonly jobs = new Map<string, SnapshotJobCore>();
   private readonly running = new Map<string, Promise<void>>();
   private readonly inFlight = new Map<NodeId | string, number>();
+  private readonly partitionsInFlight = new Set<number>();
   private readonly lastSnapshot = new Map<number, { lsn: number; atMs: number }>();
   private autoTimer: ReturnType<typeof setInterval> | undefined;
   private autoJob: string | undefined;
@@ -198,7 +199,7 @@ export class Snapshotter {
       const waiting = job.waiting(this.nowMs());
       if (waiting.length > 0) {
         const leaders = await this.leadersOf(waiting);
-        const busy = { perNode: new Map(this.inFlight), total: [...this.inFlight.values()].reduce((a, b) => a + b, 0) };
+        const busy = { perNode: new Map(this.inFlight), total: [...this.inFlight.values()].reduce((a, b) => a + b, 0), partitions: this.partitionsInFlight };
         const { starts } = job.start(leaders, this.nowMs(), busy);
         for (const s of starts) {
           const a: Promise<void> = this.attempt(job, s.partition, s.node).finally(() => {
@@ -243,6 +244,7 @@ export class Snapshotter {
   private async attempt(job: SnapshotJobCore, partition: number, node: string): Promise<void> {
     const startedMs = this.nowMs();
     this.inFlight.set(node, (this.inFlight.get(node) ?? 0) + 1);
+    this.partitionsInFlight.add(partition);
     this.metrics.inFlight.inc();
     try {
       const timeoutMs = this.deps.config["request-timeout-ms"];
@@ -276,6 +278,7 @@ export class Snapshotter {
     } finally {
       this.inFlight.set(node, (this.inFlight.get(node) ?? 1) - 1);
       if (this.inFlight.get(node) === 0) this.inFlight.delete(node);
+      this.partitionsInFlight.delete(partition);
       this.metrics.inFlight.dec();
     }
   }

@@ -25,10 +25,15 @@ describe("snapshot job core", () => {
     expect(job.view().partitions.find((p) => p.partition === 0)).toMatchObject({ state: "succeeded", lsn: 7, durationMs: 5, attempts: 1 });
   });
 
-  test("requests of other jobs count against the same limits", () => {
-    const job = new SnapshotJobCore("j", "N1", 0, [0, 1], LIMITS);
-    const busy = { perNode: new Map([["N1", 2]]), total: 2 };
-    expect(job.start(leaders([[0, "N1"], [1, "N2"]]), 0, busy).starts).toEqual([{ partition: 1, node: "N2" }]);
+  test("requests of other jobs count against the same limits, and a partition another job snapshots waits", () => {
+    const job = new SnapshotJobCore("j", "N1", 0, [0, 1, 2], LIMITS);
+    const busy = { perNode: new Map([["N1", 2]]), total: 2, partitions: new Set([2]) };
+    expect(job.start(leaders([[0, "N1"], [1, "N2"], [2, "N3"]]), 0, busy).starts).toEqual([{ partition: 1, node: "N2" }]);
+    expect(job.view().partitions.find((p) => p.partition === 2)!.state).toBe("pending");
+    expect(job.start(leaders([[0, "N1"], [1, "N2"], [2, "N3"]]), 1, { perNode: new Map([["N2", 1]]), total: 1, partitions: new Set([1]) }).starts).toEqual([
+      { partition: 0, node: "N1" },
+      { partition: 2, node: "N3" },
+    ]);
   });
 
   test("a failed attempt is retried after a backoff that doubles up to its cap, and fails the partition after max-attempts", () => {
