@@ -515,6 +515,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Snapshots in the repository, oldest first per partition; `latest` marks what latest.json names */
+        get: operations["listSnapshots"];
+        put?: never;
+        /**
+         * Start a snapshot job for all partitions or a list
+         * @description Runs on the cluster controller (the metadata leader; other nodes forward the request). Each partition's leader exports its store as of one applied LSN and publishes it; requests run concurrently under snapshots.max-concurrent-per-node and max-concurrent-cluster, failed ones are rolled back and retried with backoff. Follow it with GET /v1/snapshots/jobs/{id}.
+         */
+        post: operations["createSnapshots"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/snapshots/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A snapshot job's state: per partition its state, LSN, bytes, duration and error */
+        get: operations["getSnapshotJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -847,6 +885,101 @@ export interface components {
                  * @default 64
                  */
                 "idempotency-expire-batch": number;
+            };
+            /** @description Partition snapshots: the repository, the snapshotter's limits and retries, automatic snapshots. */
+            snapshots: {
+                /** @enum {string} */
+                repository: "none" | "file" | "s3";
+                /**
+                 * @description Directory of the `file` repository. Empty: `<data-dir>/snapshots` (this node's alone; share one path between nodes on one host).
+                 * @default
+                 */
+                path: string;
+                /**
+                 * @description URL of the S3-compatible endpoint (`s3` repository), e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+                 * @default
+                 */
+                "s3-endpoint": string;
+                /**
+                 * @description Bucket of the `s3` repository (it must exist).
+                 * @default
+                 */
+                "s3-bucket": string;
+                /**
+                 * @description Key prefix inside the bucket under which partitions' snapshots are kept (e.g. `cairn/prod`); empty: the bucket's root.
+                 * @default
+                 */
+                "s3-prefix": string;
+                /**
+                 * @description Region of the bucket.
+                 * @default us-east-1
+                 */
+                "s3-region": string;
+                /**
+                 * @description Access key of the `s3` repository. Empty: the AWS_ACCESS_KEY_ID environment variable.
+                 * @default
+                 */
+                "s3-access-key-id": string;
+                /**
+                 * @description Secret key of the `s3` repository. Empty: the AWS_SECRET_ACCESS_KEY environment variable.
+                 * @default
+                 */
+                "s3-secret-access-key": string;
+                /**
+                 * @description Snapshots kept per partition; older ones are deleted after a newer one is published.
+                 * @default 1
+                 */
+                "num-retained": number;
+                /**
+                 * @description Most snapshots one node exports at once. 0: half the node's cores, at least 1.
+                 * @default 0
+                 */
+                "max-concurrent-per-node": number;
+                /**
+                 * @description Most snapshots the cluster controller runs at once across all nodes.
+                 * @default 8
+                 */
+                "max-concurrent-cluster": number;
+                /**
+                 * @description Attempts per partition in a snapshot job before that partition is reported failed (each failed attempt is rolled back).
+                 * @default 4
+                 */
+                "max-attempts": number;
+                /**
+                 * @description Wait before the first retry of a failed partition snapshot; doubles per attempt.
+                 * @default 500
+                 */
+                "retry-backoff-initial-ms": number;
+                /**
+                 * @description Longest wait between two attempts of a partition snapshot.
+                 * @default 10000
+                 */
+                "retry-backoff-max-ms": number;
+                /**
+                 * @description Longest time one partition snapshot (export and upload on its leader) may take.
+                 * @default 300000
+                 */
+                "request-timeout-ms": number;
+                /**
+                 * @description Most snapshot jobs the controller runs at once; more requests get 429.
+                 * @default 4
+                 */
+                "max-running-jobs": number;
+                /**
+                 * @description Finished jobs the controller remembers for GET /v1/snapshots/jobs/{id}.
+                 * @default 64
+                 */
+                "max-finished-jobs": number;
+                /**
+                 * @description Automatic snapshots: snapshot a partition once its leader applied this many records since its last snapshot. 0: off.
+                 * @default 0
+                 */
+                "auto-every-records": number;
+                /**
+                 * @description Automatic snapshots: snapshot a partition that applied records at least this often (seconds). 0: off.
+                 * @default 0
+                 */
+                "auto-every-seconds": number;
             };
             /** @description The peer fabric: HTTP/2 between nodes. */
             net: {
@@ -1724,6 +1857,87 @@ export interface components {
             tailLsn: number;
             /** @description The log's trim point. */
             trimPoint: number;
+        };
+        SnapshotJob: {
+            id: string;
+            /** @enum {string} */
+            state: "running" | "succeeded" | "failed";
+            /** @description The node running the job (the metadata leader when it started). */
+            controller: string;
+            createdAtMs: number;
+            finishedAtMs: number | null;
+            partitions: {
+                partition: number;
+                /** @enum {string} */
+                state: "pending" | "running" | "retrying" | "succeeded" | "failed";
+                attempts: number;
+                /** @description The leader that exported it (last attempt). */
+                node: string | null;
+                snapshotId: string | null;
+                /** @description The applied LSN the published snapshot is as of. */
+                lsn: number | null;
+                sizeBytes: number | null;
+                /** @description False when the repository already held a snapshot at this LSN (nothing new was written). */
+                uploaded: boolean | null;
+                /** @description Of the successful attempt. */
+                durationMs: number | null;
+                /** @description The last attempt's error. */
+                error: string | null;
+            }[];
+        };
+        SnapshotList: {
+            snapshots: {
+                /** @constant */
+                formatVersion: 1;
+                id: string;
+                /** @description The cluster's name */
+                cluster: string;
+                clusterFingerprint: string;
+                partition: number;
+                /** @description Inclusive, decimal u64. */
+                keyRange: {
+                    start: string;
+                    end: string;
+                };
+                /** @description The applied LSN the store is exactly as of. */
+                lsn: number;
+                /** @description The node that exported it (`N<n>`). */
+                node: string;
+                createdAtMs: number;
+                sizeBytes: number;
+                /** @description `sha256:<hex>` of the store file. */
+                checksum: string;
+                /** @description The partition's latest.json names it. */
+                latest: boolean;
+            }[];
+        };
+        CreateSnapshotsRequest: {
+            /** @description Partitions to snapshot; absent or empty: all. */
+            partitions?: number[];
+        };
+        SnapshotRow: {
+            /** @constant */
+            formatVersion: 1;
+            id: string;
+            /** @description The cluster's name */
+            cluster: string;
+            clusterFingerprint: string;
+            partition: number;
+            /** @description Inclusive, decimal u64. */
+            keyRange: {
+                start: string;
+                end: string;
+            };
+            /** @description The applied LSN the store is exactly as of. */
+            lsn: number;
+            /** @description The node that exported it (`N<n>`). */
+            node: string;
+            createdAtMs: number;
+            sizeBytes: number;
+            /** @description `sha256:<hex>` of the store file. */
+            checksum: string;
+            /** @description The partition's latest.json names it. */
+            latest: boolean;
         };
     };
     responses: never;
@@ -3679,6 +3893,266 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSnapshots: {
+        parameters: {
+            query?: {
+                partition?: string | number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createSnapshots: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Partitions to snapshot; absent or empty: all. */
+                    partitions?: number[];
+                };
+            };
+        };
+        responses: {
+            /** @description Response for status 202 */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotJob"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSnapshotJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotJob"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,7 @@ const cmd = [
   "src/main.ts",
   // Worker entry points must be in the binary (new Worker() finds them there by path).
   "src/metadata/quick-check-worker.ts",
+  "src/snapshot/export-worker.ts",
   "--outfile",
   "dist/cairn",
 ];

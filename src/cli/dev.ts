@@ -198,6 +198,9 @@ export function devCommand(): Command {
             "--ingress-address", `127.0.0.1:${portFor(ingressBase, i)}`,
             // JSON always: the log file keeps it, and this supervisor renders it for a terminal.
             "--set", "log.format=json",
+            // One repository for every node (any may lead a partition and snapshot or bootstrap it).
+            "--set", "snapshots.repository=file",
+            "--set", `snapshots.path=${join(baseDir, "snapshots")}`,
             ...extra,
           ],
           {
@@ -251,6 +254,7 @@ export function devCommand(): Command {
         process.stdout.write(
           `\nTry:  curl ${nodes[0]!.addresses!.admin}/v1/node\n` +
             (dp ? `      curl -X PUT ${dp}/v1/objects/greeter/alice/state/greeting -d hello && curl ${dp}/v1/objects/greeter/alice/state\n` : "") +
+            `      CAIRN_ADDRESS=${nodes[0]!.addresses!.admin} cairn ctl snapshots create   (snapshots go to ${join(baseDir, "snapshots")})\n` +
             `Stop with Ctrl-C.\n`,
         );
       }

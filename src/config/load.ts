@@ -240,6 +240,17 @@ function checkConflicts(config: Config): void {
       { keys: ["metadata-server.heartbeat-interval-ticks", "metadata-server.election-timeout-ticks"] },
     );
   }
+  const snap = config.snapshots;
+  if (snap.repository === "s3" && (snap["s3-endpoint"] === "" || snap["s3-bucket"] === "")) {
+    throw new CairnError("CONFIG_CONFLICT", `'snapshots.repository' is "s3", so 'snapshots.s3-endpoint' and 'snapshots.s3-bucket' must be set`, {
+      keys: ["snapshots.repository", "snapshots.s3-endpoint", "snapshots.s3-bucket"],
+    });
+  }
+  if (snap["retry-backoff-max-ms"] < snap["retry-backoff-initial-ms"]) {
+    throw new CairnError("CONFIG_CONFLICT", `'snapshots.retry-backoff-max-ms' must be at least 'snapshots.retry-backoff-initial-ms'`, {
+      keys: ["snapshots.retry-backoff-max-ms", "snapshots.retry-backoff-initial-ms"],
+    });
+  }
   if (config.net["reconnect-backoff-max-ms"] < config.net["reconnect-backoff-initial-ms"]) {
     throw new CairnError(
       "CONFIG_CONFLICT",

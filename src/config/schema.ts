@@ -79,6 +79,35 @@ export const WorkerSection = Type.Object(
   { additionalProperties: false, description: "Partition processors (role `worker`)." },
 );
 
+export const SnapshotsSection = Type.Object(
+  {
+    repository: StringEnum(["none", "file", "s3"] as const, {
+      description:
+        "Where partition snapshots are kept: `none` (no snapshots), `file` (a directory: `path`), `s3` (an S3-compatible bucket). Every node of a cluster should name the same repository: any node may lead a partition and write its snapshots, and any may bootstrap from them.",
+      default: "none",
+    }),
+    path: Type.String({ description: "Directory of the `file` repository. Empty: `<data-dir>/snapshots` (this node's alone; share one path between nodes on one host).", default: "" }),
+    "s3-endpoint": Type.String({ description: "URL of the S3-compatible endpoint (`s3` repository), e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.", default: "" }),
+    "s3-bucket": Type.String({ description: "Bucket of the `s3` repository (it must exist).", default: "" }),
+    "s3-prefix": Type.String({ description: "Key prefix inside the bucket under which partitions' snapshots are kept (e.g. `cairn/prod`); empty: the bucket's root.", default: "" }),
+    "s3-region": Type.String({ description: "Region of the bucket.", default: "us-east-1" }),
+    "s3-access-key-id": Type.String({ description: "Access key of the `s3` repository. Empty: the AWS_ACCESS_KEY_ID environment variable.", default: "" }),
+    "s3-secret-access-key": Type.String({ description: "Secret key of the `s3` repository. Empty: the AWS_SECRET_ACCESS_KEY environment variable.", default: "" }),
+    "num-retained": PositiveInt("Snapshots kept per partition; older ones are deleted after a newer one is published.", 1, 1, 1_000),
+    "max-concurrent-per-node": PositiveInt("Most snapshots one node exports at once. 0: half the node's cores, at least 1.", 0, 0, 1_024),
+    "max-concurrent-cluster": PositiveInt("Most snapshots the cluster controller runs at once across all nodes.", 8, 1, 4_096),
+    "max-attempts": PositiveInt("Attempts per partition in a snapshot job before that partition is reported failed (each failed attempt is rolled back).", 4, 1, 100),
+    "retry-backoff-initial-ms": PositiveInt("Wait before the first retry of a failed partition snapshot; doubles per attempt.", 500, 1),
+    "retry-backoff-max-ms": PositiveInt("Longest wait between two attempts of a partition snapshot.", 10_000, 1),
+    "request-timeout-ms": PositiveInt("Longest time one partition snapshot (export and upload on its leader) may take.", 300_000, 1_000),
+    "max-running-jobs": PositiveInt("Most snapshot jobs the controller runs at once; more requests get 429.", 4, 1, 1_000),
+    "max-finished-jobs": PositiveInt("Finished jobs the controller remembers for GET /v1/snapshots/jobs/{id}.", 64, 1, 100_000),
+    "auto-every-records": PositiveInt("Automatic snapshots: snapshot a partition once its leader applied this many records since its last snapshot. 0: off.", 0, 0),
+    "auto-every-seconds": PositiveInt("Automatic snapshots: snapshot a partition that applied records at least this often (seconds). 0: off.", 0, 0),
+  },
+  { additionalProperties: false, description: "Partition snapshots: the repository, the snapshotter's limits and retries, automatic snapshots." },
+);
+
 const F = DEFAULT_FABRIC_OPTIONS;
 
 export const NetSection = Type.Object(
@@ -222,6 +251,7 @@ export const ConfigSchema = Type.Object(
     admin: AdminSection,
     ingress: IngressSection,
     worker: WorkerSection,
+    snapshots: SnapshotsSection,
     net: NetSection,
     "metadata-server": MetadataServerSection,
     "metadata-client": MetadataClientSection,
@@ -236,6 +266,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type NetConfig = Static<typeof NetSection>;
 export type WorkerConfig = Static<typeof WorkerSection>;
+export type SnapshotsConfig = Static<typeof SnapshotsSection>;
 export type IngressConfig = Static<typeof IngressSection>;
 export type TrimConfig = Static<typeof TrimSection>;
 

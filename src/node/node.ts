@@ -24,6 +24,7 @@ import { clearAddresses, DataDir, type Addresses, type ClusterMarker } from "./d
 import { autoReplication, DEFAULT_NUM_PARTITIONS, initialDocuments } from "./provision.ts";
 import { NodeLifecycle, NODE_STATES, type NodeLifecycleState } from "./lifecycle.ts";
 import { RoleSet, type Role } from "./role.ts";
+import { openRepository, type SnapshotRepository } from "../snapshot/index.ts";
 
 /** How long GET /v1/partitions waits for each worker's status and each log's tail. */
 const PARTITIONS_OVERVIEW_DEADLINE_MS = 1_000;
@@ -59,6 +60,7 @@ export class Node {
   private workerRole: WorkerRole | undefined;
   private ingressRole: IngressRole | undefined;
   private stateRouter: StateRouter | undefined;
+  private controller: ClusterController | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
   /** Random per process start (see RegisterRequest.incarnation). */
@@ -206,6 +208,7 @@ export class Node {
       localStore: () => this.logServer?.openStore(),
     });
     this.bifrostRole = bifrost;
+    const snapshotRepository = this.snapshotRepository();
     roles.push({ name: "bifrost", start: () => bifrost.start(), stop: () => bifrost.stop(), notReadyReasons: none });
     if (config.roles.includes("worker")) {
       const w = config.worker;
@@ -228,6 +231,7 @@ export class Node {
         fabricServer,
         registry: this.metrics,
         logger: this.log.child({ component: "worker" }),
+        snapshots: { repository: snapshotRepository, maxConcurrent: config.snapshots["max-concurrent-per-node"] },
       });
       this.workerRole = worker;
       roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: () => worker.notReadyReasons() });
@@ -265,7 +269,17 @@ export class Node {
         localWorker: () => this.workerRole,
         registry: this.metrics,
       },
+      snapshots: {
+        config: config.snapshots,
+        repository: snapshotRepository,
+        fabricServer,
+        self: () => this.nodeIdValue,
+        localWorker: () => this.workerRole,
+        registry: this.metrics,
+        nowMs: this.nowMs,
+      },
     });
+    this.controller = controller;
     roles.push({ name: "cluster-controller", start: () => controller.start(), stop: () => controller.stop(), notReadyReasons: none });
     const monitor = new ClusterStatusMonitor({
       sources: {
@@ -320,6 +334,26 @@ export class Node {
       },
     });
     return roles;
+  }
+
+  /** The repository `[snapshots]` names (the same for the worker, which writes, and the controller, which lists). */
+  private snapshotRepository(): SnapshotRepository | undefined {
+    const c = this.config.snapshots;
+    return openRepository(
+      {
+        repository: c.repository,
+        path: c.path,
+        s3Endpoint: c["s3-endpoint"],
+        s3Bucket: c["s3-bucket"],
+        s3Prefix: c["s3-prefix"],
+        s3Region: c["s3-region"],
+        s3AccessKeyId: c["s3-access-key-id"],
+        s3SecretAccessKey: c["s3-secret-access-key"],
+        numRetained: c["num-retained"],
+        requestTimeoutMs: c["request-timeout-ms"],
+      },
+      this.dataDir.path,
+    );
   }
 
   /** The cluster controller acts on the metadata leader (or on the node holding a local metadata store). */
@@ -581,6 +615,10 @@ export class Node {
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
       partitions: () => this.partitionsOverview(true),
+      snapshots: () => {
+        if (this.controller === undefined) throw new CairnError("NODE_NOT_READY", "the cluster controller of this node is not running");
+        return this.controller.snapshotter;
+      },
     };
   }
 

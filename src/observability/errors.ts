@@ -664,6 +664,69 @@ export const ERRORS = {
     "Retry after the delay in Retry-After, or send fewer concurrent writes to the same partition; the bound is worker.max-pending-proposals.",
   ),
 
+  // ---- SNAPSHOT: the snapshot repository, export/import of partition stores, snapshot jobs -------
+  SNAPSHOT_NO_REPOSITORY: spec(
+    "CAIRN-SNAPSHOT-0001",
+    409,
+    "No snapshot repository is configured",
+    "Set snapshots.repository to \"file\" (with snapshots.path, shared by every node, or empty for <data-dir>/snapshots) or \"s3\" (with snapshots.s3-endpoint, s3-bucket and credentials) on every node, then restart them.",
+  ),
+  SNAPSHOT_REPOSITORY_UNAVAILABLE: spec(
+    "CAIRN-SNAPSHOT-0002",
+    503,
+    "The snapshot repository cannot be reached or refused the request",
+    "Check snapshots.path (exists, writable) or the S3 endpoint, bucket and credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or CAIRN_SNAPSHOTS__S3_ACCESS_KEY_ID / ..._SECRET_ACCESS_KEY); the message names what failed.",
+  ),
+  SNAPSHOT_CHECKSUM_MISMATCH: spec(
+    "CAIRN-SNAPSHOT-0003",
+    500,
+    "A snapshot's store does not match the checksum in its metadata.json",
+    "The snapshot is damaged (partial copy, bit rot or tampering); it was not imported. Create a new snapshot (`cairn ctl snapshots create --partition <p>`) or import an older one.",
+  ),
+  SNAPSHOT_NOT_FOUND: spec(
+    "CAIRN-SNAPSHOT-0004",
+    404,
+    "No such snapshot or snapshot job",
+    "List snapshots with `cairn ctl snapshots list`; a job is known only to the node that ran it while it leads the metadata cluster (jobs are not kept across leader changes).",
+  ),
+  SNAPSHOT_NOT_CONTROLLER: spec(
+    "CAIRN-SNAPSHOT-0005",
+    503,
+    "No node acting as cluster controller answered the snapshot request",
+    "Retry in a second: the cluster controller runs on the metadata leader, which is being elected or cannot be reached (`cairn ctl status`).",
+  ),
+  SNAPSHOT_INVALID_REQUEST: spec(
+    "CAIRN-SNAPSHOT-0006",
+    400,
+    "The snapshot request names partitions that do not exist",
+    "Name partitions between 0 and the cluster's partition count minus one (`cairn ctl partitions list`), or none for all.",
+  ),
+  SNAPSHOT_FAILED: spec(
+    "CAIRN-SNAPSHOT-0007",
+    500,
+    "Creating the snapshot failed",
+    "The message names the cause (the store export, the repository, the partition's leadership); nothing partial was published. The job retries with backoff up to snapshots.max-attempts; run `cairn ctl snapshots create` again after fixing the cause.",
+  ),
+  SNAPSHOT_INVALID_METADATA: spec(
+    "CAIRN-SNAPSHOT-0008",
+    500,
+    "A snapshot's metadata.json or latest.json is unreadable or inconsistent",
+    "The repository holds an object cairn did not write or a damaged one; remove it (the message names it) or create a new snapshot.",
+  ),
+  SNAPSHOT_JOB_LIMIT: spec(
+    "CAIRN-SNAPSHOT-0009",
+    429,
+    "Too many snapshot jobs are running",
+    "Wait for a running job to finish (`GET /v1/snapshots/jobs/{id}`); the bound is snapshots.max-running-jobs.",
+  ),
+
+  SNAPSHOT_BOOTSTRAP_IMPOSSIBLE: spec(
+    "CAIRN-SNAPSHOT-0010",
+    500,
+    "A partition's log is trimmed past its store and no snapshot covers the gap",
+    "Configure this node with the snapshot repository the cluster writes to (snapshots.repository and snapshots.path or s3-*) and restart it, or create a snapshot of the partition on a node that holds its state (`cairn ctl snapshots create --partition <p>`); the processor retries the bootstrap by itself once one exists.",
+  ),
+
   // ---- STATE: the data plane's object state API -------------------------------------------------
   STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
   STATE_VERSION_MISMATCH: spec(

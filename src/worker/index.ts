@@ -9,3 +9,5 @@ export { StateRouter, RETRY_AFTER_SECONDS, type StateRouterDeps } from "./router
 export type { ProcessorStatus } from "./processor.ts";
 export type { MutateAnswer, ObjectAnswer } from "./rpc.ts";
 export { partitionsOverview, type OverviewDeps, type PartitionOverview } from "./overview.ts";
+export { WORKER_RPCS, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
+export { defaultSnapshotConcurrency, type WorkerSnapshotSettings } from "./snapshots.ts";

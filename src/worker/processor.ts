@@ -95,6 +95,8 @@ export class PartitionProcessor {
    */
   private readonly ownRecords = new Map<number, Uint8Array>();
   private stoppedReason: string | null = null;
+  /** The trim gap that stopped it, if that is why (the worker bootstraps from a snapshot then). */
+  private trimGapValue: { from: number; to: number } | undefined;
   private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
 
   constructor(private readonly deps: ProcessorDeps) {
@@ -213,6 +215,17 @@ export class PartitionProcessor {
     return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
   }
 
+  /** The trim gap past the applied LSN that stopped this processor (undefined: none met). */
+  get trimGap(): { from: number; to: number } | undefined {
+    return this.trimGapValue;
+  }
+
+  /** Replaces the reason a stopped processor reports (the worker knows why no bootstrap helps). */
+  explainStop(reason: string): void {
+    invariant(this.stoppedReason !== null, "only a stopped processor's reason is explained");
+    this.stoppedReason = reason;
+  }
+
   /** Reads from the store; callers check leadership first (see WorkerRole.confirm). */
   get store(): PartitionStore {
     this.checkRunning();
@@ -307,6 +320,7 @@ export class PartitionProcessor {
       let meta = this.meta;
       for (const entry of entries) {
         if (entry.kind === "trim-gap") {
+          this.trimGapValue = { from: entry.from, to: entry.to };
           stop = `the log is trimmed over LSNs ${entry.from}..${entry.to}, past the applied LSN ${meta.appliedLsn}, and no snapshot is available to bootstrap from`;
           break;
         }

@@ -21,9 +21,11 @@ import { Counter, Gauge, Histogram, type Registry } from "../observability/metri
 import type { Outcome } from "./core.ts";
 import { epochKey, PLACEMENT_KEY, type EpochRecord, type PartitionPlacement } from "./placement.ts";
 import { PartitionProcessor, type PartitionLog, type ProcessorOptions, type ProcessorStatus } from "./processor.ts";
-import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest } from "./rpc.ts";
+import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
 import { PartitionStore } from "./store.ts";
 import { LeaderLeases } from "./lease.ts";
+import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
+import { PartitionBootstrap } from "./bootstrap.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -46,10 +48,14 @@ export interface WorkerRoleDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly nowMs?: () => number;
+  /** The snapshot repository and this node's export limit (none: `worker/snapshot` is refused). */
+  readonly snapshots?: WorkerSnapshotSettings;
 }
 
 /** Least time between two moves of one partition log's sequencer back to its leader. */
 const SEQUENCER_RETURN_MS = 2_000;
+/** A partition stopped by a trim gap is bootstrapped from a snapshot at most this often. */
+const BOOTSTRAP_RETRY_MS = 5_000;
 /** A claim that failed is retried at the next reconcile, but not sooner than this. */
 const CLAIM_RETRY_MS = 200;
 
@@ -68,10 +74,28 @@ export class WorkerRole {
   private stopped = false;
   private readonly nowMs: () => number;
   private readonly metrics;
+  private readonly snapshots: WorkerSnapshots;
+  private readonly bootstrap: PartitionBootstrap;
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
     this.leases = new LeaderLeases(deps.options.leaderLeaseMs);
+    this.snapshots = new WorkerSnapshots({
+      settings: deps.snapshots ?? { repository: undefined, maxConcurrent: 1 },
+      dataDir: deps.dataDir,
+      leading: (partition) => this.leading(partition),
+      metadata: deps.metadata,
+      node: () => deps.self().id ?? "?",
+      nowMs: this.nowMs,
+      logger: deps.logger,
+    });
+    this.bootstrap = new PartitionBootstrap({
+      repository: deps.snapshots?.repository,
+      storePath: (partition) => this.storePath(partition),
+      logger: deps.logger,
+      nowMs: this.nowMs,
+      retryMs: BOOTSTRAP_RETRY_MS,
+    });
     const registers = [deps.registry];
     this.metrics = {
       applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
@@ -94,7 +118,8 @@ export class WorkerRole {
     this.deps.fabricServer
       .register(WORKER_RPCS.read, (req) => this.read(req))
       .register(WORKER_RPCS.mutate, (req) => this.mutate(req))
-      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }));
+      .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }))
+      .register(WORKER_RPCS.snapshot, (req) => this.snapshot(req));
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }
 
@@ -102,6 +127,7 @@ export class WorkerRole {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled(this.claiming.values());
+    await this.bootstrap.stop();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
     this.processors.clear();
   }
@@ -117,6 +143,11 @@ export class WorkerRole {
   /** Status of every processor on this node (GET /v1/partitions merges them across nodes). */
   statuses(): ProcessorStatus[] {
     return [...this.processors.values()].map((p) => p.status()).sort((a, b) => a.partition - b.partition);
+  }
+
+  /** Snapshots a partition this node leads (the controller's request, here or over the fabric). */
+  snapshot(req: SnapshotRequest): Promise<SnapshotAnswer> {
+    return this.snapshots.handle(req);
   }
 
   /** The processor if this node leads `partition` right now (as far as it knows). */
@@ -250,7 +281,15 @@ export class WorkerRole {
         const leads = entry.leader === self;
         if (!leads && !entry.followers.includes(self)) continue;
         wanted.add(entry.id);
+        if (!this.processors.has(entry.id) && this.bootstrap.holdsBack(entry.id)) continue;
         const p = this.ensureProcessor(entry.id, bifrost);
+        if (p.trimGap !== undefined && p.status().stopped !== null) {
+          this.bootstrap.recover(p, async () => {
+            if (this.processors.get(entry.id) === p) this.processors.delete(entry.id);
+            await p.stop();
+          });
+          continue;
+        }
         if (!leads) p.stepDown();
         else if (p.role.kind === "leader") this.keepSequencerHere(entry.id, bifrost);
         else if (p.role.kind === "follower" && !this.claiming.has(entry.id) && p.status().stopped === null) {
@@ -280,7 +319,7 @@ export class WorkerRole {
   private ensureProcessor(partition: number, bifrost: Bifrost): PartitionProcessor {
     let p = this.processors.get(partition);
     if (p !== undefined) return p;
-    const store = new PartitionStore(join(this.partitionsDir(), `p${partition}.sqlite`));
+    const store = new PartitionStore(this.storePath(partition));
     const label = { partition: String(partition) };
     p = new PartitionProcessor({
       partition,
@@ -361,6 +400,10 @@ export class WorkerRole {
       this.metrics.lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
       this.metrics.leader.set(label, s.role === "leader" ? 1 : 0);
     }
+  }
+
+  private storePath(partition: number): string {
+    return join(this.partitionsDir(), `p${partition}.sqlite`);
   }
 
   private partitionsDir(): string {

@@ -52,7 +52,28 @@ export const ProcessorStatusSchema = Type.Object({
 });
 export const StatusAnswer = Type.Object({ processors: Type.Array(ProcessorStatusSchema) });
 
+/** Snapshot the partition this node leads: export, upload, publish (snapshot/create.ts). */
+export const SnapshotRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  /** The controller's job (for the logs). */
+  jobId: Type.String(),
+  /** How long the caller waits; the export is abandoned (and cleaned up) after it. */
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const SnapshotAnswer = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  id: Type.String(),
+  lsn: Type.Integer({ minimum: 0 }),
+  sizeBytes: Type.Integer({ minimum: 0 }),
+  path: Type.String(),
+  uploaded: Type.Boolean(),
+  oldestRetainedLsn: Type.Integer({ minimum: 0 }),
+  node: Type.String(),
+});
+
 export type ReadRequest = Static<typeof ReadRequest>;
+export type SnapshotRequest = Static<typeof SnapshotRequest>;
+export type SnapshotAnswer = Static<typeof SnapshotAnswer>;
 export type ObjectAnswer = Static<typeof ObjectAnswer>;
 export type MutateRequest = Static<typeof MutateRequest>;
 export type MutateAnswer = Static<typeof MutateAnswer>;
@@ -61,4 +82,5 @@ export const WORKER_RPCS = {
   read: defineRpc({ service: "worker", method: "read", request: ReadRequest, response: ObjectAnswer }),
   mutate: defineRpc({ service: "worker", method: "mutate", request: MutateRequest, response: MutateAnswer }),
   status: defineRpc({ service: "worker", method: "status", request: StatusRequest, response: StatusAnswer }),
+  snapshot: defineRpc({ service: "worker", method: "snapshot", request: SnapshotRequest, response: SnapshotAnswer }),
 };

@@ -192,3 +192,6 @@ export class PartitionStore implements StoreView {
     this.walFd = undefined;
   }
 }
+
+/** Over a copy of a partition store (a snapshot): the applied LSN it is exactly as of. */
+export const APPLIED_LSN_QUERY = "SELECT json_extract(v, '$.appliedLsn') AS lsn FROM meta WHERE k = 'processor'";

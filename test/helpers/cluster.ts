@@ -48,7 +48,7 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 
 export const FAST_RAFT = ["--set", "metadata-server.tick-interval-ms=50"];
 
-export async function startCluster(size: number, options: { replication?: number; extraArgs?: string[] } = {}): Promise<TestCluster> {
+export async function startCluster(size: number, options: { replication?: number; extraArgs?: string[]; numPartitions?: number } = {}): Promise<TestCluster> {
   const dir = tempDir("cairn-cluster-");
   const nodes: NodeProcess[] = [];
   const extra = [...FAST_RAFT, ...(options.extraArgs ?? [])];
@@ -57,7 +57,7 @@ export async function startCluster(size: number, options: { replication?: number
   const p = await json(`${first.addresses.admin}/v1/cluster/provision`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ numPartitions: 4, replication: options.replication ?? 1 }),
+    body: JSON.stringify({ numPartitions: options.numPartitions ?? 4, replication: options.replication ?? 1 }),
   });
   if (p.status !== 200) throw new Error(`provisioning failed: ${p.status} ${JSON.stringify(p.body)}`);
   // Seeds: every running node (a restarted node has a new port, so a fixed list would go stale).

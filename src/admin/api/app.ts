@@ -12,6 +12,7 @@ import { metadataRoutes } from "./metadata-routes.ts";
 import { metadataServerRoutes } from "./metadata-server-routes.ts";
 import { logRoutes } from "./log-routes.ts";
 import { partitionRoutes } from "./partition-routes.ts";
+import { snapshotRoutes } from "./snapshot-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { nodeAdminRoutes } from "./node-admin-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
@@ -77,7 +78,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(metadataRoutes(deps))
     .use(metadataServerRoutes(deps))
     .use(logRoutes(deps))
-    .use(partitionRoutes(deps));
+    .use(partitionRoutes(deps))
+    .use(snapshotRoutes(deps));
 }
 
 function specPlugin() {
@@ -101,6 +103,7 @@ function specPlugin() {
         { name: "metadata-server", description: "The metadata cluster's servers and membership" },
         { name: "logs", description: "Logs (chains of segments): tail, seal, trim, reconfigure, append and read" },
         { name: "partitions", description: "Partitions: placement, leader epochs, processors' applied and durable LSNs" },
+        { name: "snapshots", description: "Partition snapshots: jobs (create, progress) and the repository's contents" },
       ],
     },
   });

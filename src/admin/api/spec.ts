@@ -69,6 +69,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     metadataService: unavailable,
     logs: unavailable,
     partitions: unavailable,
+    snapshots: unavailable,
     onBug: unavailable,
   };
   return finishSpec((await renderOpenApi(deps)) as Record<string, unknown>);

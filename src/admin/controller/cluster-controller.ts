@@ -3,6 +3,8 @@
 // The log controller (segments, sequencers, nodesets) and the partition controller (which worker
 // leads and follows each partition), and the trim driver (automatic log trimming); snapshot
 // scheduling joins them here. The node starts and stops it as a role, after bifrost.
+// leads and follows each partition) and the snapshotter (snapshot jobs; it also forwards requests
+// that reach another node to this one). The node starts and stops it as a role, after bifrost.
 import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -13,6 +15,7 @@ import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
 import { PartitionController } from "./partition-controller.ts";
 import { TrimDriver, type TrimDriverDeps } from "./trim-driver.ts";
+import { Snapshotter, type SnapshotterDeps } from "./snapshotter.ts";
 
 export interface ClusterControllerDeps {
   readonly bifrost: BifrostRole;
@@ -25,6 +28,8 @@ export interface ClusterControllerDeps {
   readonly logger: Logger;
   /** The trim policy's configuration and what its driver needs beyond the above; none: no automatic trimming. */
   readonly trim?: Pick<TrimDriverDeps, "config" | "repository" | "self" | "localWorker" | "registry"> | undefined;
+  /** The snapshotter's own needs (its repository, limits, the local worker). */
+  readonly snapshots: Omit<SnapshotterDeps, "fabricClient" | "directory" | "refreshNodes" | "metadata" | "isLeader" | "logger">;
 }
 
 /** Least time between two automatic nodeset improvements of one log. */
@@ -34,8 +39,20 @@ export class ClusterController {
   private logs: LogController | undefined;
   private partitions: PartitionController | undefined;
   private trims: TrimDriver | undefined;
+  /** Exists from construction: the admin API reaches it before the controller starts. */
+  readonly snapshotter: Snapshotter;
 
-  constructor(private readonly deps: ClusterControllerDeps) {}
+  constructor(private readonly deps: ClusterControllerDeps) {
+    this.snapshotter = new Snapshotter({
+      ...deps.snapshots,
+      fabricClient: deps.fabricClient,
+      directory: deps.bifrost.directory,
+      refreshNodes: () => deps.bifrost.refreshNodes(),
+      metadata: deps.metadata,
+      isLeader: deps.isLeader,
+      logger: deps.logger.child({ component: "snapshotter" }),
+    });
+  }
 
   /** Starts the controllers; call after bifrost started (they use its peers and directory). */
   start(): void {
@@ -109,12 +126,14 @@ export class ClusterController {
       });
       this.trims.start();
     }
+    this.snapshotter.start();
   }
 
   /** Waits for reconfigurations in flight; call before bifrost stops. */
   async stop(): Promise<void> {
     await this.trims?.stop();
     this.trims = undefined;
+    await this.snapshotter.stop();
     await this.partitions?.stop();
     this.partitions = undefined;
     await this.logs?.stop();

@@ -4,3 +4,5 @@ export { ClusterController, type ClusterControllerDeps } from "./cluster-control
 export { LogController, planLogActions, type ControllerDeps, type ControllerOptions, type LogAction, type PlanInput, type ReconfigurationReason } from "./log-controller.ts";
 export { decideTrims, resolveTrimPolicy, trimBound, TRIM_POLICIES, type Candidate, type ConfiguredTrimPolicy, type EffectiveTrimPolicy, type LogTrimDecision, type LogTrimInput, type PolicyInput, type TrimWindow } from "./trim-policy.ts";
 export { ArchivedIndex, archivedIndexKey, archivedLsnOf, checkWorkerJoin, readArchivedIndex, repositoryConfigured, trimWarnings, uncoveredTrims, PERSISTED_LSN_USED_KEY, TRIM_STATE_KEY } from "./trim-inputs.ts";
+export { Snapshotter, SNAPSHOTTER_RPCS, SnapshotRow, CreateJobRequest, type SnapshotterDeps } from "./snapshotter.ts";
+export { SnapshotJobCore, SnapshotJobView, SnapshotTaskView, backoffMs, dueForSnapshot, type JobLimits } from "./snapshotter-core.ts";

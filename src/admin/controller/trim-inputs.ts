@@ -3,6 +3,8 @@
 // (`trim/persisted-lsn-used`: it refuses a second worker's join until snapshots cover those trims),
 // and the policy's state for every node's status (`trim/state`). Malformed values count as absent.
 import { Type, type Static } from "@sinclair/typebox";
+import { readSnapshotIndex, snapshotIndexKey, SnapshotIndex } from "../../snapshot/index.ts";
+import type { Config } from "../../config/index.ts";
 import { Value } from "@sinclair/typebox/value";
 import { LOGS_KEY, parseLogsDocument, type LogsDocument } from "../../bifrost/index.ts";
 import type { MetadataApi } from "../../metadata/api.ts";
@@ -10,33 +12,23 @@ import { CairnError } from "../../observability/errors.ts";
 import type { StatusItem } from "../status/cluster-state.ts";
 
 /** The snapshotter's per-partition index (to be unified with the one src/snapshot/ exports). */
-export const ArchivedIndex = Type.Object({
-  partition: Type.Integer({ minimum: 0 }),
-  latestLsn: Type.Integer({ minimum: 0 }),
-  latestId: Type.String(),
-  oldestRetainedLsn: Type.Integer({ minimum: 0 }),
-  updatedAtMs: Type.Integer(),
-});
-export type ArchivedIndex = Static<typeof ArchivedIndex>;
+/** The snapshot index (`snapshots/<p>`, written by the snapshotter) read as the partition's archive. */
+export const ArchivedIndex = SnapshotIndex;
+export type ArchivedIndex = SnapshotIndex;
 
-export const archivedIndexKey = (partition: number): string => `snapshots/${partition}`;
+export const archivedIndexKey = snapshotIndexKey;
 
 /** The partition's archived index; undefined when nothing is archived (or the value is unreadable). */
-export async function readArchivedIndex(api: MetadataApi, partition: number): Promise<ArchivedIndex | undefined> {
-  const v = await api.get(archivedIndexKey(partition));
-  return v !== undefined && Value.Check(ArchivedIndex, v.value) ? v.value : undefined;
+export function readArchivedIndex(api: MetadataApi, partition: number): Promise<ArchivedIndex | undefined> {
+  return readSnapshotIndex(api, partition);
 }
 
 /** The LSN up to which the policy may trim under archived-lsn: the oldest retained snapshot's. */
 export const archivedLsnOf = (index: ArchivedIndex | undefined): number | null => (index === undefined ? null : index.oldestRetainedLsn);
 
-/**
- * Whether the node has a snapshot repository. `[snapshots] repository` is another section's key
- * (the snapshot role owns it); a configuration without it has none.
- */
-export function repositoryConfigured(config: unknown): boolean {
-  const repository = (config as { snapshots?: { repository?: unknown } } | undefined)?.snapshots?.repository;
-  return typeof repository === "string" && repository !== "none";
+/** Whether the node has a snapshot repository (`[snapshots] repository` other than "none"). */
+export function repositoryConfigured(config: Pick<Config, "snapshots">): boolean {
+  return config.snapshots.repository !== "none";
 }
 
 export const PERSISTED_LSN_USED_KEY = "trim/persisted-lsn-used";

@@ -10,6 +10,7 @@ import type { CtlHelpers } from "./logs.ts";
 import { logsCommand } from "./logs.ts";
 import { table } from "./format.ts";
 import { statusCommand } from "./status.ts";
+import { snapshotsCommand } from "./snapshots.ts";
 /** `cairn ctl partitions list`: leader, followers, epoch, applied/durable LSN, log tail and lag. */
 function partitionsCommand(h: CtlHelpers): Command {
   const cmd = new Command("partitions").description("Partitions: where their processors run and how far they are");
@@ -253,6 +254,7 @@ export function ctlCommand(): Command {
     );
 
   ctl.addCommand(logsCommand({ action, print, intArg, usage }));
+  ctl.addCommand(snapshotsCommand({ action, print, intArg, usage }));
   ctl.addCommand(partitionsCommand({ action, print, intArg, usage }));
 
   ctl.addCommand(nodesCommand({ action, print, intArg, usage }));

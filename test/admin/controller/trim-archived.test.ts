@@ -28,11 +28,10 @@ beforeAll(async () => {
       ["trim.min-records", "1"],
       ["trim.delay-ms", "0"],
       ["trim.interval-ms", "100"],
+      ["snapshots.repository", "file"],
     ],
   });
-  // The snapshot helper's `[snapshots] repository` key, read the way the driver reads it.
-  const withRepository = { ...config, snapshots: { repository: "file" } } as Config;
-  node = new Node({ config: withRepository, logger: silentLogger() });
+  node = new Node({ config, logger: silentLogger() });
   await node.start();
   admin = node.addresses.admin;
   ingress = node.addresses.ingress!;

@@ -3,6 +3,7 @@
 // log, the protection window (age, records), the settling delay and the bounds (archived LSN, the
 // lowest durable LSN, the tail); and which persisted-lsn trims refuse a worker's join.
 import { describe, expect, test } from "bun:test";
+import { defaultConfig, type Config } from "../../../src/config/index.ts";
 import { decideTrims, resolveTrimPolicy, TRIM_POLICIES, trimBound, type Candidate, type LogTrimInput, type PolicyInput } from "../../../src/admin/controller/trim-policy.ts";
 import { repositoryConfigured, uncoveredTrims } from "../../../src/admin/controller/trim-inputs.ts";
 
@@ -84,13 +85,12 @@ describe("which trim policy runs", () => {
     expect(resolveTrimPolicy({ ...base, repository: true, nodes: 3, workers: 3, persistedLsnDisabled: true }).effective).toBe("archived-lsn");
   });
 
-  test("the repository accessor treats a missing section or 'none' as no repository", () => {
-    expect(repositoryConfigured({})).toBe(false);
-    expect(repositoryConfigured(undefined)).toBe(false);
-    expect(repositoryConfigured({ snapshots: { repository: "none" } })).toBe(false);
-    expect(repositoryConfigured({ snapshots: {} })).toBe(false);
-    expect(repositoryConfigured({ snapshots: { repository: "file" } })).toBe(true);
-    expect(repositoryConfigured({ snapshots: { repository: "s3" } })).toBe(true);
+  test("the repository accessor: 'none' is no repository, a file or s3 backend is one", () => {
+    const with_ = (repository: Config["snapshots"]["repository"]) => repositoryConfigured({ snapshots: { ...defaultConfig().snapshots, repository } });
+    expect(with_("none")).toBe(false);
+    expect(with_("file")).toBe(true);
+    expect(with_("s3")).toBe(true);
+    expect(repositoryConfigured(defaultConfig())).toBe(false);
   });
 });
 

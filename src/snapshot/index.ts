@@ -1,0 +1,12 @@
+// Public surface of snapshot/: the repository (file and S3 backends, layout, retention), export and
+// import of partition stores, one partition snapshot end to end, and the metadata index
+// `snapshots/<partition>` (the trim policy reads `oldestRetainedLsn` from it).
+export { SnapshotRepository, fileChecksum, type PublishResult, type RepositoryOptions } from "./repository.ts";
+export type { BlobStore, VersionedText } from "./blob-store.ts";
+export { FileBlobStore } from "./file-store.ts";
+export { S3BlobStore, type S3StoreOptions } from "./s3-store.ts";
+export { SnapshotMetadata, LatestPointer, SNAPSHOT_FORMAT_VERSION, STORE_FILE, METADATA_FILE, LATEST_FILE, snapshotDirName, parseSnapshotDirName } from "./layout.ts";
+export { exportStore, importStore, type ExportResult } from "./export.ts";
+export { createSnapshot, newSnapshotId, type CreateSnapshotInput, type CreatedSnapshot } from "./create.ts";
+export { openRepository, type RepositorySettings } from "./open.ts";
+export { snapshotIndexKey, SnapshotIndex, readSnapshotIndex, advanceSnapshotIndex, SNAPSHOT_INDEX_PREFIX } from "./index-key.ts";

@@ -1,0 +1,109 @@
+// The worker's side of the snapshotter: answers `worker/snapshot` for a partition this node leads by
+// exporting its store as of one applied LSN and publishing it to the repository (snapshot/create.ts),
+// at most `maxConcurrent` at once on this node (more wait their turn, within the caller's deadline).
+// Invariant: only the partition's current leader snapshots it; a failed attempt leaves nothing
+// published (create.ts removes what it uploaded).
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { KEYS, type ClusterInfo } from "../metadata/nodes-config.ts";
+import type { MetadataApi } from "../metadata/api.ts";
+import { CairnError } from "../observability/errors.ts";
+import type { Logger } from "../observability/log.ts";
+import { createSnapshot, type SnapshotRepository } from "../snapshot/index.ts";
+import type { PartitionTable } from "./partition-table.ts";
+import type { PartitionProcessor } from "./processor.ts";
+import type { SnapshotAnswer, SnapshotRequest } from "./rpc.ts";
+import { APPLIED_LSN_QUERY } from "./store.ts";
+
+export interface WorkerSnapshotSettings {
+  readonly repository: SnapshotRepository | undefined;
+  /** Most snapshots this node exports at once; 0: half its cores, at least 1. */
+  readonly maxConcurrent: number;
+}
+
+export interface WorkerSnapshotDeps {
+  readonly settings: WorkerSnapshotSettings;
+  readonly dataDir: string;
+  readonly leading: (partition: number) => PartitionProcessor | undefined;
+  readonly metadata: () => MetadataApi | undefined;
+  readonly node: () => string;
+  readonly nowMs: () => number;
+  readonly logger: Logger;
+}
+
+export function defaultSnapshotConcurrency(configured: number): number {
+  return configured > 0 ? configured : Math.max(1, Math.floor(cpus().length / 2));
+}
+
+export class WorkerSnapshots {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+  private readonly limit: number;
+
+  constructor(private readonly deps: WorkerSnapshotDeps) {
+    this.limit = defaultSnapshotConcurrency(deps.settings.maxConcurrent);
+  }
+
+  async handle(req: SnapshotRequest): Promise<SnapshotAnswer> {
+    const repository = this.deps.settings.repository;
+    if (repository === undefined) throw new CairnError("SNAPSHOT_NO_REPOSITORY", `node ${this.deps.node()} has no snapshot repository (snapshots.repository = "none")`);
+    const signal = AbortSignal.timeout(req.timeoutMs);
+    await this.acquire(signal);
+    try {
+      const p = this.deps.leading(req.partition);
+      if (p === undefined) throw new CairnError("PARTITION_NOT_LEADER", `node ${this.deps.node()} does not lead partition ${req.partition}`, { partition: req.partition });
+      const api = this.deps.metadata();
+      if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
+      const [clusterV, tableV] = await Promise.all([api.get(KEYS.cluster, { consistency: "stale" }), api.get(KEYS.partitionTable, { consistency: "stale" })]);
+      const cluster = clusterV?.value as ClusterInfo | undefined;
+      const range = (tableV?.value as PartitionTable | undefined)?.partitions.find((x) => x.id === req.partition)?.keyRange;
+      if (cluster === undefined || range === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
+      const started = this.deps.nowMs();
+      const created = await createSnapshot({
+        repository,
+        partition: req.partition,
+        keyRange: range,
+        storePath: p.store.path,
+        lsnQuery: APPLIED_LSN_QUERY,
+        scratchDir: join(this.deps.dataDir, "snapshot-scratch"),
+        cluster: { name: cluster.name, fingerprint: cluster.fingerprint },
+        node: this.deps.node(),
+        nowMs: this.deps.nowMs,
+        signal,
+      });
+      this.deps.logger.info(
+        { partition: req.partition, job: req.jobId, lsn: created.lsn, id: created.id, bytes: created.sizeBytes, uploaded: created.uploaded, ms: this.deps.nowMs() - started },
+        `snapshot of partition ${req.partition} at LSN ${created.lsn} published to ${repository.description}`,
+      );
+      return { ...created, node: this.deps.node() };
+    } finally {
+      this.release();
+    }
+  }
+
+  private acquire(signal: AbortSignal): Promise<void> {
+    if (this.running < this.limit) {
+      this.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const go = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.running++;
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(go);
+        if (i >= 0) this.waiting.splice(i, 1);
+        reject(new CairnError("SNAPSHOT_FAILED", `waited too long for a snapshot slot on node ${this.deps.node()} (snapshots.max-concurrent-per-node = ${this.limit})`));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiting.push(go);
+    });
+  }
+
+  private release(): void {
+    this.running--;
+    this.waiting.shift()?.();
+  }
+}
