@@ -18,9 +18,9 @@ function take(core: CopyTask): { requests: CoreRequest[]; events: CopyEvent[] } 
 
 const sealed: RpcOutcome = { ok: true, rpc: "seal", response: { authoritative: true } } as never;
 const stored: RpcOutcome = { ok: true, rpc: "store", response: { status: "stored" } } as never;
-function records(from: number, to: number): RpcOutcome {
+function records(from: number, to: number, bytes = 0): RpcOutcome {
   const entries = [];
-  for (let o = from; o <= to; o++) entries.push({ kind: "data", offset: logletOffset(o), payload: enc(`r${o}`) });
+  for (let o = from; o <= to; o++) entries.push({ kind: "data", offset: logletOffset(o), payload: enc(`r${o}`.padEnd(bytes, ".")) });
   return { ok: true, rpc: "getRecords", response: { entries, nextOffset: logletOffset(to + 1) } } as never;
 }
 function only(reqs: CoreRequest[], rpc: CoreRequest["rpc"]): CoreRequest[] {
@@ -91,5 +91,39 @@ describe("re-replication copy core", () => {
     // The read in flight is ignored once the copy failed.
     core.receive(only(out, "getRecords")[0]!.id, records(3, 4));
     expect(core.hasReady()).toBe(false);
+  });
+
+  test("pacing moves bytesPerTick on average: what a tick adds beyond a window is not lost", () => {
+    // 10 windows of 10 records × 100 bytes at 300 bytes per tick: 10 000 bytes take about 33 ticks.
+    // Capping the credit at one window (1000) dropped 200 bytes per window: 4 ticks each, 40 in all.
+    const core = new CopyTask(
+      { loglet: asLogletId("0_0"), sequencer: generationalNodeId(1, 1), sources: [N1], targets: [N2], from: 1, end: 101 },
+      { batchRecords: 10, batchBytes: 1000, bytesPerTick: 300, requestTimeoutTicks: 1000 },
+    );
+    let ticks = 0;
+    let done = false;
+    while (!done && ticks < 200) {
+      // Every request is answered at once: only the pacing holds the copy back.
+      for (let more = true; more; ) {
+        const out = take(core);
+        more = out.requests.length > 0;
+        if (out.events.some((e) => e.kind === "done")) done = true;
+        for (const r of out.requests) {
+          if (r.rpc === "seal") core.receive(r.id, sealed);
+          else if (r.rpc === "store") core.receive(r.id, stored);
+          else if (r.rpc === "getRecords") {
+            const q = r.request as { from: number; to: number };
+            core.receive(r.id, records(q.from, q.to, 100));
+          }
+        }
+      }
+      if (!done) {
+        core.tick();
+        ticks++;
+      }
+    }
+    expect(done).toBe(true);
+    expect(ticks).toBeGreaterThanOrEqual(Math.floor((10_000 - 2 * 1300) / 300));
+    expect(ticks).toBeLessThanOrEqual(Math.ceil(10_000 / 300) + 1);
   });
 });
