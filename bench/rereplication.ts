@@ -430,6 +430,11 @@ function bifrostEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith("CAIRN_BIFROST__") && e[1] !== undefined));
 }
 
+/** A round's stores (three copies of --mb MB per system) go once the round is over, unless --keep. */
+function dropRoundDir(dir: string): void {
+  if (!KEEP_DIRS) rmSync(dir, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const base = mkdtempSync(join(tmpdir(), "cairn-bench-rerep-"));
@@ -448,6 +453,7 @@ async function main(): Promise<void> {
         anomaly(`cairn round ${r} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
       }
       await registry.stopAll(10_000);
+      dropRoundDir(join(base, `cairn-${r}`));
       if (WITH_NATS && version !== undefined) {
         try {
           natsRounds.push(await natsRound(r, join(base, `nats-${r}`)));
@@ -456,6 +462,7 @@ async function main(): Promise<void> {
           anomaly(`nats round ${r} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
         }
         await registry.stopAll(10_000);
+        dropRoundDir(join(base, `nats-${r}`));
       }
     }
   } finally {
@@ -482,17 +489,23 @@ async function main(): Promise<void> {
     `\ncairn ${source.commit?.slice(0, 7) ?? "?"}${source.srcDirty ? " (src/ modified)" : ""}; ${cpus()[0]?.model ?? "?"}, ${cpus().length} cores; Bun ${Bun.version}; ${version ?? "nats-server not run"}; ${mbOf(RECORDS)} MB of 1 KiB records; ${ROUNDS} round(s)${SMOKE ? " (SMOKE)" : ""}; CPU of other users during the run ${cpuRun.otherPct}% of the machine`,
   );
   lines.push(`cairn re-replication settings: ${JSON.stringify(rereplicationSettings)}${Object.keys(bifrostEnv()).length ? `; env ${JSON.stringify(bifrostEnv())}` : ""}\n`);
-  lines.push(`| system | MB | seconds (spread) | MB/s (spread) | append p99 baseline ms | append p99 during ms | p99 ratio (spread) |`);
-  lines.push(`|---|---:|---:|---:|---:|---:|---:|`);
+  lines.push(`| system | MB | seconds (spread) | MB/s (spread) | append p99 baseline ms | append p99 during ms | p99 ratio (spread) | MB/s ÷ JetStream's |`);
+  lines.push(`|---|---:|---:|---:|---:|---:|---:|---:|`);
   const cs = (k: keyof typeof c, rounds: number[]) => `${fmt(c[k].median)} (${spread(rounds)})`;
   if (cairnRounds.length) {
     lines.push(
-      `| cairn r1 → r${REPLICATION} (2 new log-servers) | ${mbOf(RECORDS)} | ${cs("seconds", cairnRounds.map((r) => r.copy.seconds))} | ${cs("mbPerSecond", cairnRounds.map((r) => r.mbPerSecond))} | ${fmt(c.p99BaselineMs.median)} | ${fmt(c.p99DuringMs.median)} | ${fmt(c.p99Ratio.median)} (${spread(cairnRounds.flatMap((r) => (r.p99Ratio === null ? [] : [r.p99Ratio])))}) |`,
+      `| cairn r1 → r${REPLICATION} (2 new log-servers) | ${mbOf(RECORDS)} | ${cs("seconds", cairnRounds.map((r) => r.copy.seconds))} | ${cs("mbPerSecond", cairnRounds.map((r) => r.mbPerSecond))} | ${fmt(c.p99BaselineMs.median)} | ${fmt(c.p99DuringMs.median)} | ${fmt(c.p99Ratio.median)} (${spread(cairnRounds.flatMap((r) => (r.p99Ratio === null ? [] : [r.p99Ratio])))}) | ${fmt(speedRatio)} |`,
     );
   }
   if (natsRounds.length) {
-    lines.push(`| JetStream R1 → R${REPLICATION} | ${mbOf(RECORDS)} | ${fmt(n.seconds.median)} (${spread(natsRounds.map((r) => r.seconds))}) | ${fmt(n.mbPerSecond.median)} (${spread(natsRounds.map((r) => r.mbPerSecond))}) | — | — | — |`);
+    lines.push(`| JetStream R1 → R${REPLICATION} | ${mbOf(RECORDS)} | ${fmt(n.seconds.median)} (${spread(natsRounds.map((r) => r.seconds))}) | ${fmt(n.mbPerSecond.median)} (${spread(natsRounds.map((r) => r.mbPerSecond))}) | — | — | — | 1 |`);
   }
+  for (const r of cairnRounds) {
+    lines.push(
+      `cairn round ${r.round} CPU (% of the machine) baseline ${JSON.stringify(r.baseline.cpu.byGroupPct)}, during the copy ${JSON.stringify(r.during.cpu.byGroupPct)} (other users ${r.during.cpu.otherPct}%); load process ${r.during.loadCpu.maxPctOfCore}% of a core`,
+    );
+  }
+  for (const r of natsRounds) lines.push(`JetStream round ${r.round} CPU (% of the machine) during R1 → R${REPLICATION}: ${JSON.stringify(r.cpu.byGroupPct)} (other users ${r.cpu.otherPct}%)`);
   lines.push(`\ncairn MB/s ÷ JetStream MB/s: ${fmt(speedRatio)} (goal ≥ 1); append p99 during ÷ baseline: ${fmt(c.p99Ratio.median)} (goal ≤ 2)`);
   if (failed.length) lines.push(`failed: ${failed.join(", ")}`);
   console.log(lines.join("\n"));
@@ -512,7 +525,7 @@ async function main(): Promise<void> {
       load: `separate Bun process (bench/metadata/load-worker.ts), ${LOAD_CLIENTS} closed-loop clients, one 1 KiB record per append (fetch, HTTP/1.1 keep-alive) to log ${LOAD_LOG}'s sequencer node; ${LOAD_WARMUP_MS} ms warm-up`,
       fill: { cairn: `${FILL_RECORDS_PER_REQUEST} records per append, ${FILL_IN_FLIGHT} in flight`, nats: `js.publish, ${NATS_FILL_IN_FLIGHT} in flight` },
       done: {
-        cairn: `reconfigure of log ${COPY_LOG} to replication ${REPLICATION} → underReplicatedRecords 0 and every segment below the fill's last LSN with a nodeset of ${REPLICATION} (polled every ${POLL_MS} ms)`,
+        cairn: `reconfigure of log ${COPY_LOG} to replication ${REPLICATION} → underReplicatedRecords 0 and every segment below the fill's last LSN with a nodeset of ${REPLICATION} (polled every ${POLL_MS} ms); includes the controller's reaction (copy.startDelaySeconds); copy.copySeconds is the copying node's own start → end. The 'during' load window is the same span (from the reconfigure to done)`,
         nats: `streams.update(num_replicas ${REPLICATION}) → ${REPLICATION - 1} replicas current with lag 0 (polled every ${POLL_MS} ms)`,
       },
       rereplication: rereplicationSettings,
