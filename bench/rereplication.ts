@@ -442,8 +442,13 @@ async function main(): Promise<void> {
   const cairnRounds: CairnRound[] = [];
   const natsRounds: NatsRound[] = [];
   const failed: string[] = [];
+  if (WITH_NATS && Bun.which("nats-server") === null) {
+    console.error("nats-server is missing: running bench/setup-nats.sh");
+    const r = Bun.spawnSync(["bash", join(import.meta.dir, "setup-nats.sh")], { stdout: "inherit", stderr: "inherit", stdin: "ignore" });
+    if (r.exitCode !== 0) anomaly(`bench/setup-nats.sh failed (exit ${r.exitCode})`);
+  }
   const version = WITH_NATS ? natsVersion() : undefined;
-  if (WITH_NATS && version === undefined) anomaly("nats-server not found (bench/setup-nats.sh installs it): no JetStream rounds");
+  if (WITH_NATS && version === undefined) anomaly("nats-server not found: no JetStream rounds");
   try {
     for (let r = 1; r <= ROUNDS; r++) {
       try {
