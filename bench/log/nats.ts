@@ -5,10 +5,10 @@
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { type JetStreamClient, type NatsConnection, StorageType, connect } from "nats";
+import { type JetStreamClient, type JetStreamManager, type NatsConnection, StorageType, connect } from "nats";
 import type { ProcessRegistry } from "../metadata/procs.ts";
 
-const STREAM = "BENCH";
+export const STREAM = "BENCH";
 export const SUBJECT = "bench.log";
 
 async function freePort(): Promise<number> {
@@ -73,36 +73,38 @@ export class NatsCluster {
     return new NatsCluster(servers, registry);
   }
 
-  /** Creates the R3 file stream (retrying while the JetStream meta group elects) and returns a
-   * publisher connected to the stream leader's server. */
-  async streamPublisher(timeoutMs: number): Promise<{ js: JetStreamClient; leader: string }> {
+  /** Creates the file stream with `replicas` copies (R3 unless told; retrying while the JetStream
+   * meta group elects) and returns a publisher connected to the stream leader's server, and the
+   * stream manager (on a connection to any server). */
+  async streamPublisher(timeoutMs: number, replicas = 3): Promise<{ js: JetStreamClient; jsm: JetStreamManager; leader: string }> {
     const deadline = performance.now() + timeoutMs;
     // The servers take a moment to listen: connect refused until then.
     const admin = await retryConnect(this.servers.map((s) => `127.0.0.1:${s.port}`), deadline);
     this.conns.push(admin);
     let leader: string | undefined;
+    let jsm: JetStreamManager | undefined;
     let last: unknown;
     while (leader === undefined && performance.now() < deadline) {
       try {
-        const jsm = await admin.jetstreamManager({ timeout: 5000 });
+        jsm = await admin.jetstreamManager({ timeout: 5000 });
         try {
           await jsm.streams.info(STREAM);
         } catch {
-          await jsm.streams.add({ name: STREAM, subjects: ["bench.>"], num_replicas: 3, storage: StorageType.File });
+          await jsm.streams.add({ name: STREAM, subjects: ["bench.>"], num_replicas: replicas, storage: StorageType.File });
         }
         const info = await jsm.streams.info(STREAM);
-        if (info.cluster?.leader && (info.cluster.replicas ?? []).filter((r) => r.current).length === 2) leader = info.cluster.leader;
+        if (info.cluster?.leader && (info.cluster.replicas ?? []).filter((r) => r.current).length === replicas - 1) leader = info.cluster.leader;
         else await Bun.sleep(200);
       } catch (e) {
         last = e;
         await Bun.sleep(300);
       }
     }
-    if (leader === undefined) throw new Error(`JetStream stream not ready within ${timeoutMs} ms: ${String(last)}`);
+    if (leader === undefined || jsm === undefined) throw new Error(`JetStream stream not ready within ${timeoutMs} ms: ${String(last)}`);
     const server = this.servers.find((s) => s.name === leader)!;
     const nc = await retryConnect([`127.0.0.1:${server.port}`], deadline);
     this.conns.push(nc);
-    return { js: nc.jetstream({ timeout: 10_000 }), leader };
+    return { js: nc.jetstream({ timeout: 10_000 }), jsm, leader };
   }
 
   async stop(): Promise<void> {

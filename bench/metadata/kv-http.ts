@@ -55,9 +55,18 @@ export const cairnStateKv: KvHttp = {
   get: (url, key, _mode, signal) => send(`${url}/v1/objects/bench/${key}/state/v`, { signal }, "get state"),
 };
 
+/**
+ * cairn's logs (bench/rereplication.ts): `url` is a log's base URL (`<admin>/v1/logs/<id>`), a put
+ * appends the value as one record (the key is not used); there is nothing to get.
+ */
+export const cairnLogKv: KvHttp = {
+  put: (url, _key, value, signal) => send(`${url}/records`, { method: "POST", headers: JSON_HEADERS, body: JSON.stringify({ records: [value] }), signal }, "append"),
+  get: () => Promise.reject(new Error("cairn-log: reads are not a load of this benchmark")),
+};
+
 /** The systems a load process can drive (metadata benchmarks use the first two). */
-export type LoadSystem = System | "cairn-state";
+export type LoadSystem = System | "cairn-state" | "cairn-log";
 
 export function kvFor(system: LoadSystem): KvHttp {
-  return system === "cairn" ? cairnKv : system === "cairn-state" ? cairnStateKv : etcdKv;
+  return system === "cairn" ? cairnKv : system === "cairn-state" ? cairnStateKv : system === "cairn-log" ? cairnLogKv : etcdKv;
 }
