@@ -14,6 +14,7 @@ import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
 import { PartitionController } from "./partition-controller.ts";
+import { WORKER_RPCS } from "../../worker/index.ts";
 import { TrimDriver, type TrimDriverDeps } from "./trim-driver.ts";
 import { Snapshotter, type SnapshotterDeps } from "./snapshotter.ts";
 
@@ -107,6 +108,16 @@ export class ClusterController {
     this.partitions = new PartitionController({
       ...shared,
       metadata: this.deps.metadata,
+      processorsApplied: async (signal) => {
+        const out = new Map<string, ReadonlyMap<number, number>>();
+        await Promise.all(
+          bifrost.directory.workers().map(async (n) => {
+            const r = await fabricClient.call(n.fabricAddress, WORKER_RPCS.status, {}, { signal, deadlineMs: 1_000 }).catch(() => undefined);
+            if (r !== undefined) out.set(n.id, new Map(r.processors.map((p) => [p.partition, p.appliedLsn])));
+          }),
+        );
+        return out;
+      },
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       intervalMs: c["controller-interval-ms"],
       probeIntervalMs: Math.max(50, c["probe-interval-ms"] || 100),

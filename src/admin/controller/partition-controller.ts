@@ -4,7 +4,8 @@
 // whose node died moves to a live follower (it has replayed the log), followers are refilled, and a
 // node that joins takes leaderships over one at a time until they are spread evenly.
 // Invariants: a live leader is never moved except to even out leaderships (at most one move per
-// round, so joins do not churn); every leader and follower is a distinct, live worker.
+// round, so joins do not churn), and only to a follower that has caught up with it (else the node
+// first becomes a follower); every leader and follower is a distinct, live worker.
 import type { Logger } from "../../observability/log.ts";
 import { ANSWERED, REFUSED, SILENT, type BifrostPeers, type LivenessTracker, type NodeDirectory, type ProbeResult } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -20,6 +21,13 @@ export interface PartitionPlanInput {
   readonly alive: readonly NodeId[];
   /** Copies of each partition's processor: one leader and `replication - 1` followers. */
   readonly replication: number;
+  /**
+   * Whether `node`'s processor of `partition` has applied (nearly) as much as its leader: only such a
+   * follower takes a leadership over when leaderships are evened out, since any other would replay
+   * the log (from the start, for a new follower) before the partition answers again. Absent: every
+   * placed follower counts as caught up.
+   */
+  readonly caughtUp?: (partition: number, node: string) => boolean;
 }
 
 /** The placement for this round (pure; equal input gives equal output). */
@@ -66,22 +74,41 @@ export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlac
     for (const n of [leader, ...followers]) if (n !== undefined) holds.set(n, (holds.get(n) ?? 0) + 1);
     out.push({ id, leader: leader ?? null, followers });
   }
-  // Even out leaderships: one move per round, to a follower of the partition where possible.
+  // Even out leaderships: one change per round. A leadership moves only to a caught-up follower;
+  // without one, the idlest node first becomes a follower of one of the busiest node's partitions
+  // (it replays the log meanwhile) and takes the leadership over in a later round, once caught up.
+  // With replication 1 there are no followers: the leadership moves and the new leader replays.
   if (alive.length > 1) {
     const count = (n: string) => out.filter((p) => p.leader === n).length;
     const busiest = alive.reduce((a, b) => (count(b) > count(a) ? b : a));
     const idlest = alive.reduce((a, b) => (count(b) < count(a) ? b : a));
     if (count(busiest) - count(idlest) > 1) {
       const candidates = out.filter((p) => p.leader === busiest);
-      const move = candidates.find((p) => p.followers.includes(idlest)) ?? candidates[candidates.length - 1];
-      if (move !== undefined) {
-        const followers = [busiest, ...move.followers.filter((f) => f !== idlest)].slice(0, Math.max(0, input.replication - 1));
-        out[out.indexOf(move)] = { id: move.id, leader: idlest, followers };
+      const followerOf = candidates.filter((p) => p.followers.includes(idlest));
+      const ready = followerOf.find((p) => input.caughtUp?.(p.id, idlest) ?? true);
+      const maxFollowers = Math.max(0, input.replication - 1);
+      if (ready !== undefined) {
+        const followers = [busiest, ...ready.followers.filter((f) => f !== idlest)].slice(0, maxFollowers);
+        out[out.indexOf(ready)] = { id: ready.id, leader: idlest, followers };
+      } else if (maxFollowers === 0) {
+        const move = candidates[candidates.length - 1];
+        if (move !== undefined) out[out.indexOf(move)] = { id: move.id, leader: idlest, followers: [] };
+      } else if (followerOf.length === 0) {
+        const prepare = candidates[candidates.length - 1];
+        if (prepare !== undefined) {
+          out[out.indexOf(prepare)] = { id: prepare.id, leader: busiest, followers: [idlest, ...prepare.followers].slice(0, maxFollowers) };
+        }
       }
+      // Otherwise the idlest node already follows one of them and is catching up: wait for it.
     }
   }
   return { partitions: out };
 }
+
+/** A follower this close to its leader's applied LSN counts as caught up (a few milliseconds of replay). */
+export const CAUGHT_UP_RECORDS = 1_000;
+/** Deadline of the round's processor status requests (a silent worker counts as not caught up). */
+const STATUS_DEADLINE_MS = 1_000;
 
 export interface PartitionControllerDeps {
   readonly metadata: () => MetadataApi | undefined;
@@ -93,6 +120,8 @@ export interface PartitionControllerDeps {
   readonly connectionLost?: (id: NodeId) => boolean;
   readonly isLeader: () => boolean;
   readonly refreshNodes: () => Promise<void>;
+  /** The applied LSN of every processor of every live worker (for the caught-up rule); absent: not used. */
+  readonly processorsApplied?: (signal: AbortSignal) => Promise<ReadonlyMap<string, ReadonlyMap<number, number>>>;
   readonly intervalMs: number;
   /** A round follows this soon when a worker is under suspicion (its last ping failed). */
   readonly probeIntervalMs: number;
@@ -165,11 +194,24 @@ export class PartitionController {
       const table = tableV.value as PartitionTable;
       // The cluster's replication setting (`cairn ctl config set --replication`), at most 3 copies.
       const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
+      const placed = current?.value as PartitionPlacement | undefined;
+      const applied = await this.deps.processorsApplied?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined);
+      const leaderOf = new Map((placed?.partitions ?? []).map((p) => [p.id, p.leader]));
+      const caughtUp =
+        applied === undefined
+          ? undefined
+          : (partition: number, node: string): boolean => {
+              const leader = leaderOf.get(partition);
+              const mine = applied.get(node)?.get(partition);
+              const theirs = leader == null ? undefined : applied.get(leader)?.get(partition);
+              return mine !== undefined && theirs !== undefined && mine + CAUGHT_UP_RECORDS >= theirs;
+            };
       const plan = planPartitionPlacement({
         partitions: table.partitions.map((p) => p.id),
-        current: current?.value as PartitionPlacement | undefined,
+        current: placed,
         alive,
         replication,
+        ...(caughtUp !== undefined ? { caughtUp } : {}),
       });
       if (JSON.stringify(plan) !== JSON.stringify(current?.value)) {
         await api.put(PLACEMENT_KEY, plan, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));

@@ -44,6 +44,41 @@ describe("partition placement", () => {
     expect(planPartitionPlacement({ partitions: ids, current: p, alive: N(1, 2, 3), replication: 1 })).toEqual(p);
   });
 
+  test("evening out moves a leadership only to a follower that has caught up; a node that follows none first becomes a follower", () => {
+    // N1 and N2 lead four partitions each and follow each other's; N3 joins and follows nothing yet.
+    const current = { partitions: ids.map((id) => ({ id, leader: id < 4 ? "N1" : "N2", followers: [id < 4 ? "N2" : "N1"] })) };
+    const lagging = () => false;
+    const first = planPartitionPlacement({ partitions: ids, current, alive: N(1, 2, 3), replication: 2, caughtUp: lagging });
+    // No leadership moves to N3 (it would replay the log before answering): it becomes a follower of one partition.
+    expect(leadCount(first, "N3")).toBe(0);
+    const prepared = first.partitions.filter((p) => p.followers.includes("N3"));
+    expect(prepared).toHaveLength(1);
+    // While it replays, nothing changes.
+    expect(planPartitionPlacement({ partitions: ids, current: first, alive: N(1, 2, 3), replication: 2, caughtUp: lagging })).toEqual(first);
+    // Caught up, it takes that partition's leadership over, and the old leader follows.
+    const caughtUp = (partition: number, node: string) => node === "N3" && partition === prepared[0]!.id;
+    const moved = planPartitionPlacement({ partitions: ids, current: first, alive: N(1, 2, 3), replication: 2, caughtUp });
+    const entry = moved.partitions.find((p) => p.id === prepared[0]!.id)!;
+    expect(entry.leader).toBe("N3");
+    expect(entry.followers).toEqual([prepared[0]!.leader]);
+  });
+
+  test("a follower still replaying is waited for, not replaced by a node that would replay from the start", () => {
+    const current = { partitions: ids.map((id) => ({ id, leader: "N1", followers: ["N2"] })) };
+    const p = planPartitionPlacement({ partitions: ids, current, alive: N(1, 2), replication: 2, caughtUp: () => false });
+    expect(p).toEqual(current);
+    const ready = planPartitionPlacement({ partitions: ids, current, alive: N(1, 2), replication: 2, caughtUp: () => true });
+    expect(leadCount(ready, "N2")).toBe(1);
+  });
+
+  test("a dead leader's partition goes to its follower even when evening out waits for catch-up", () => {
+    const current = { partitions: ids.map((id) => ({ id, leader: id < 4 ? "N1" : "N2", followers: [id < 4 ? "N2" : "N1"] })) };
+    const p = planPartitionPlacement({ partitions: ids, current, alive: N(1, 3), replication: 2, caughtUp: () => false });
+    for (const e of p.partitions) expect(e.leader).toBe("N1");
+    // The new followers are on N3 (the only other live worker); none of them leads yet.
+    for (const e of p.partitions) expect(e.followers).toEqual(["N3"]);
+  });
+
   test("without live workers no partition has a leader", () => {
     expect(leaders(planPartitionPlacement({ partitions: ids, current: undefined, alive: [], replication: 2 }))).toEqual(ids.map(() => null));
   });
