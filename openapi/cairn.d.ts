@@ -851,8 +851,8 @@ export interface components {
                  */
                 "read-batch-records": number;
                 /**
-                 * @description Longest wait between two reads of an idle partition log by a follower (a leader is woken by its own appends).
-                 * @default 200
+                 * @description Longest wait between two reads of an idle partition log (a leader is woken by its own appends; a follower of an idle partition notices a new record within this long, and reads at once while records keep coming).
+                 * @default 1000
                  */
                 "idle-poll-max-ms": number;
                 /**

@@ -110,6 +110,17 @@ export const CAUGHT_UP_RECORDS = 1_000;
 /** Deadline of the round's processor status requests (a silent worker counts as not caught up). */
 const STATUS_DEADLINE_MS = 1_000;
 
+/** Whether live nodes' leadership counts differ by more than one, or a leader is not alive (a move may follow). */
+function unevenLeaderships(placement: PartitionPlacement | undefined, alive: readonly string[]): boolean {
+  if (placement === undefined || alive.length < 2) return placement !== undefined;
+  const counts = new Map<string, number>(alive.map((n) => [n, 0]));
+  for (const p of placement.partitions) {
+    if (p.leader === null || !counts.has(p.leader)) return true;
+    counts.set(p.leader, counts.get(p.leader)! + 1);
+  }
+  return Math.max(...counts.values()) - Math.min(...counts.values()) > 1;
+}
+
 export interface PartitionControllerDeps {
   readonly metadata: () => MetadataApi | undefined;
   readonly peers: BifrostPeers;
@@ -195,7 +206,10 @@ export class PartitionController {
       // The cluster's replication setting (`cairn ctl config set --replication`), at most 3 copies.
       const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
       const placed = current?.value as PartitionPlacement | undefined;
-      const applied = await this.deps.processorsApplied?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined);
+      // Catch-up matters only when leaderships may move to even them out: ask the workers then only.
+      const applied = unevenLeaderships(placed, alive)
+        ? await this.deps.processorsApplied?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined)
+        : undefined;
       const leaderOf = new Map((placed?.partitions ?? []).map((p) => [p.id, p.leader]));
       const caughtUp =
         applied === undefined

@@ -60,7 +60,7 @@ describe("partition placement", () => {
     const moved = planPartitionPlacement({ partitions: ids, current: first, alive: N(1, 2, 3), replication: 2, caughtUp });
     const entry = moved.partitions.find((p) => p.id === prepared[0]!.id)!;
     expect(entry.leader).toBe("N3");
-    expect(entry.followers).toEqual([prepared[0]!.leader]);
+    expect(entry.followers).toEqual([prepared[0]!.leader!]);
   });
 
   test("a follower still replaying is waited for, not replaced by a node that would replay from the start", () => {
