@@ -980,6 +980,21 @@ export interface components {
                  * @default 0
                  */
                 "auto-every-seconds": number;
+                /**
+                 * @description Largest chunk of a partition store copied from a peer in one request (bootstrap without a covering snapshot in the repository). Must stay below net.max-response-bytes.
+                 * @default 1048576
+                 */
+                "peer-transfer-chunk-bytes": number;
+                /**
+                 * @description A store exported for a peer is deleted once no chunk of it was asked for this long (the peer went away).
+                 * @default 30000
+                 */
+                "peer-transfer-idle-timeout-ms": number;
+                /**
+                 * @description Most store exports one node keeps open for peers at once; more requests are refused (the peer tries another node or retries).
+                 * @default 2
+                 */
+                "peer-transfer-max-open": number;
             };
             /** @description The peer fabric: HTTP/2 between nodes. */
             net: {

@@ -104,6 +104,14 @@ export const SnapshotsSection = Type.Object(
     "max-finished-jobs": PositiveInt("Finished jobs the controller remembers for GET /v1/snapshots/jobs/{id}.", 64, 1, 100_000),
     "auto-every-records": PositiveInt("Automatic snapshots: snapshot a partition once its leader applied this many records since its last snapshot. 0: off.", 0, 0),
     "auto-every-seconds": PositiveInt("Automatic snapshots: snapshot a partition that applied records at least this often (seconds). 0: off.", 0, 0),
+    "peer-transfer-chunk-bytes": PositiveInt(
+      "Largest chunk of a partition store copied from a peer in one request (bootstrap without a covering snapshot in the repository). Must stay below net.max-response-bytes.",
+      1_048_576,
+      4_096,
+      8_388_608,
+    ),
+    "peer-transfer-idle-timeout-ms": PositiveInt("A store exported for a peer is deleted once no chunk of it was asked for this long (the peer went away).", 30_000, 1_000),
+    "peer-transfer-max-open": PositiveInt("Most store exports one node keeps open for peers at once; more requests are refused (the peer tries another node or retries).", 2, 1, 64),
   },
   { additionalProperties: false, description: "Partition snapshots: the repository, the snapshotter's limits and retries, automatic snapshots." },
 );

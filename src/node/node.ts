@@ -232,6 +232,16 @@ export class Node {
         registry: this.metrics,
         logger: this.log.child({ component: "worker" }),
         snapshots: { repository: snapshotRepository, maxConcurrent: config.snapshots["max-concurrent-per-node"] },
+        peerTransfer: {
+          fabricClient,
+          addressOf: (id) => bifrost.directory.addressOf(id),
+          limits: {
+            chunkBytes: config.snapshots["peer-transfer-chunk-bytes"],
+            idleTimeoutMs: config.snapshots["peer-transfer-idle-timeout-ms"],
+            maxOpen: config.snapshots["peer-transfer-max-open"],
+          },
+          requestTimeoutMs: config.snapshots["request-timeout-ms"],
+        },
       });
       this.workerRole = worker;
       roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: () => worker.notReadyReasons() });

@@ -723,8 +723,14 @@ export const ERRORS = {
   SNAPSHOT_BOOTSTRAP_IMPOSSIBLE: spec(
     "CAIRN-SNAPSHOT-0010",
     500,
-    "A partition's log is trimmed past its store and no snapshot covers the gap",
-    "Configure this node with the snapshot repository the cluster writes to (snapshots.repository and snapshots.path or s3-*) and restart it, or create a snapshot of the partition on a node that holds its state (`cairn ctl snapshots create --partition <p>`); the processor retries the bootstrap by itself once one exists.",
+    "A partition's log is trimmed past its store and neither a snapshot nor a peer covers the gap",
+    "Configure this node with the snapshot repository the cluster writes to (snapshots.repository and snapshots.path or s3-*) and restart it, or create a snapshot of the partition on a node that holds its state (`cairn ctl snapshots create --partition <p>`), or bring back a node that holds the partition (its store is then copied from it); the processor retries the bootstrap by itself once one exists.",
+  ),
+  SNAPSHOT_PEER_TRANSFER: spec(
+    "CAIRN-SNAPSHOT-0011",
+    503,
+    "A partition store could not be copied from a peer",
+    "The message names the peer and the cause (it does not hold the partition, serves too many transfers, or the transfer expired after snapshots.peer-transfer-idle-timeout-ms); the bootstrapping node tries the other peers and retries by itself.",
   ),
 
   // ---- STATE: the data plane's object state API -------------------------------------------------

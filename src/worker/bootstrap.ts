@@ -1,15 +1,25 @@
-// Bootstrap of partition stores from snapshots: a processor about to start on a node without local
-// state imports the partition's latest snapshot first (then replays the log after it); a processor
-// stopped because its log is trimmed past its applied LSN is taken down, replaced by the newest
-// snapshot if that covers the gap, and started again by the next reconcile. Without a repository or
-// a covering snapshot the processor stays stopped, its reason naming cause and fix (CAIRN-SNAPSHOT-0010).
-// Invariants: a store is replaced only while no processor has it open; a snapshot below the gap's
-// end is never imported (records between would be missing).
+// Bootstrap of partition stores: a processor about to start on a node without local state imports
+// the partition's latest snapshot first (then replays the log after it); a processor stopped because
+// its log is trimmed past its applied LSN is taken down, replaced by the newest snapshot if that
+// covers the gap, else by a copy of the store of a peer holding the partition (peer-transfer.ts) if
+// that covers it, and started again by the next reconcile. With neither, the processor stays
+// stopped, its reason naming both causes and the fix (CAIRN-SNAPSHOT-0010).
+// Invariants: a store is replaced only while no processor has it open; a store below the gap's end
+// is never installed (records between would be missing); a peer's copy is verified before it is.
 import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { ERRORS } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { importStore, type SnapshotRepository } from "../snapshot/index.ts";
+import { installStore, pullStore } from "./peer-transfer.ts";
 import type { PartitionProcessor } from "./processor.ts";
+import type { FetchStoreChunk, FetchStoreRequest } from "./rpc.ts";
+
+/** A node that holds the partition (per the placement), as a source of its store. */
+export interface StorePeer {
+  readonly node: string;
+  readonly fetch: (req: FetchStoreRequest) => Promise<FetchStoreChunk>;
+}
 
 export interface BootstrapDeps {
   readonly repository: SnapshotRepository | undefined;
@@ -18,6 +28,10 @@ export interface BootstrapDeps {
   readonly nowMs: () => number;
   /** Least time between two bootstrap attempts of one stopped partition. */
   readonly retryMs: number;
+  /** The other nodes the placement gives the partition (followers first: spare the leader). */
+  readonly peers: (partition: number) => Promise<StorePeer[]>;
+  /** Chunk size asked of a peer (snapshots.peer-transfer-chunk-bytes). */
+  readonly chunkBytes: number;
 }
 
 export class PartitionBootstrap {
@@ -57,22 +71,58 @@ export class PartitionBootstrap {
     const status = p.status();
     const repository = this.deps.repository;
     const cause = `the log of partition ${partition} is trimmed up to LSN ${gap.to}, past this store's applied LSN ${status.appliedLsn}`;
-    if (repository === undefined) {
-      p.explainStop(`${cause}, and snapshots.repository is "none" on this node (${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.code}): ${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.hint}`);
-      return;
-    }
     this.run(partition, async () => {
-      const latest = await repository.latest(partition);
-      if (latest === undefined || latest.lsn < gap.to) {
-        p.explainStop(
-          `${cause}, and ${repository.description} holds ${latest === undefined ? "no snapshot of it" : `its newest snapshot at LSN ${latest.lsn} only`} (${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.code}): ${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.hint}`,
-        );
+      const missing: string[] = [];
+      if (repository === undefined) missing.push('snapshots.repository is "none" on this node');
+      else {
+        const latest = await repository.latest(partition);
+        if (latest !== undefined && latest.lsn >= gap.to) {
+          this.deps.logger.warn({ partition, gap, appliedLsn: status.appliedLsn, snapshotLsn: latest.lsn }, `${cause}: bootstrapping it from the snapshot at LSN ${latest.lsn}`);
+          await detach();
+          await this.importLatest(repository, partition, gap.to);
+          return;
+        }
+        missing.push(`${repository.description} holds ${latest === undefined ? "no snapshot of it" : `its newest snapshot at LSN ${latest.lsn} only`}`);
+      }
+      const fromPeer = await this.copyFromPeer(partition, gap.to, cause);
+      if (fromPeer.installed) {
+        try {
+          await detach();
+          await installStore(fromPeer.tempPath, this.deps.storePath(partition));
+        } finally {
+          await rm(fromPeer.tempPath, { force: true });
+        }
+        this.deps.logger.info({ partition, lsn: fromPeer.lsn, node: fromPeer.node, bytes: fromPeer.sizeBytes }, `partition ${partition} bootstrapped from node ${fromPeer.node}'s store at LSN ${fromPeer.lsn}`);
         return;
       }
-      this.deps.logger.warn({ partition, gap, appliedLsn: status.appliedLsn, snapshotLsn: latest.lsn }, `${cause}: bootstrapping it from the snapshot at LSN ${latest.lsn}`);
-      await detach();
-      await this.importLatest(repository, partition, gap.to);
+      missing.push(fromPeer.why);
+      p.explainStop(`${cause}, and ${missing.join(", and ")} (${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.code}): ${ERRORS.SNAPSHOT_BOOTSTRAP_IMPOSSIBLE.hint}`);
     });
+  }
+
+  /**
+   * Tries the partition's peers one after the other for a verified copy of its store at or past
+   * `minLsn`, staged next to the store; says why when none had one.
+   */
+  private async copyFromPeer(
+    partition: number,
+    minLsn: number,
+    cause: string,
+  ): Promise<{ installed: true; tempPath: string; lsn: number; node: string; sizeBytes: number } | { installed: false; why: string }> {
+    const peers = await this.deps.peers(partition);
+    if (peers.length === 0) return { installed: false, why: `no other node holds partition ${partition} to copy its store from` };
+    const failures: string[] = [];
+    for (const peer of peers) {
+      const tempPath = `${this.deps.storePath(partition)}.from-${peer.node}`;
+      try {
+        this.deps.logger.warn({ partition, peer: peer.node, minLsn }, `${cause}: copying its store from node ${peer.node}`);
+        const pulled = await pullStore({ partition, minLsn, tempPath, chunkBytes: this.deps.chunkBytes, fetch: peer.fetch });
+        return { installed: true, tempPath, ...pulled };
+      } catch (e) {
+        failures.push(`${peer.node}: ${(e as Error).message}`);
+      }
+    }
+    return { installed: false, why: `no peer could provide a store covering LSN ${minLsn} (${failures.join("; ")})` };
   }
 
   async stop(): Promise<void> {

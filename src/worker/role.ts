@@ -14,7 +14,7 @@ import { segmentSequencer, tailSegment, type Bifrost } from "../bifrost/index.ts
 import { logId, lsn, type NodeId } from "../ids/index.ts";
 import type { MetadataApi } from "../metadata/api.ts";
 import { DOES_NOT_EXIST, matchesVersion } from "../metadata/kv.ts";
-import type { FabricServer } from "../net/index.ts";
+import type { FabricClient, FabricServer } from "../net/index.ts";
 import { CairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { Counter, Gauge, Histogram, type Registry } from "../observability/metrics.ts";
@@ -25,7 +25,8 @@ import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, 
 import { PartitionStore } from "./store.ts";
 import { LeaderLeases } from "./lease.ts";
 import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
-import { PartitionBootstrap } from "./bootstrap.ts";
+import { PartitionBootstrap, type StorePeer } from "./bootstrap.ts";
+import { DEFAULT_STORE_TRANSFER_LIMITS, StoreTransferSource, type StoreTransferLimits } from "./peer-transfer.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -50,6 +51,14 @@ export interface WorkerRoleDeps {
   readonly nowMs?: () => number;
   /** The snapshot repository and this node's export limit (none: `worker/snapshot` is refused). */
   readonly snapshots?: WorkerSnapshotSettings;
+  /** How peers' stores are reached for a bootstrap without a covering snapshot (none: no peer transfer). */
+  readonly peerTransfer?: {
+    readonly fabricClient: FabricClient;
+    readonly addressOf: (node: NodeId) => string | undefined;
+    readonly limits: StoreTransferLimits;
+    /** Deadline of one chunk request (the first one waits for the peer's export). */
+    readonly requestTimeoutMs: number;
+  };
 }
 
 /** Least time between two moves of one partition log's sequencer back to its leader. */
@@ -76,6 +85,7 @@ export class WorkerRole {
   private readonly metrics;
   private readonly snapshots: WorkerSnapshots;
   private readonly bootstrap: PartitionBootstrap;
+  private readonly storeSource: StoreTransferSource;
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -95,6 +105,17 @@ export class WorkerRole {
       logger: deps.logger,
       nowMs: this.nowMs,
       retryMs: BOOTSTRAP_RETRY_MS,
+      peers: (partition) => this.storePeers(partition),
+      chunkBytes: (deps.peerTransfer?.limits ?? DEFAULT_STORE_TRANSFER_LIMITS).chunkBytes,
+    });
+    this.storeSource = new StoreTransferSource({
+      scratchDir: join(deps.dataDir, "snapshot-scratch"),
+      limits: deps.peerTransfer?.limits ?? DEFAULT_STORE_TRANSFER_LIMITS,
+      storeOf: (partition) => {
+        const p = this.processors.get(partition);
+        return p !== undefined && p.status().stopped === null ? p.store.path : undefined;
+      },
+      node: () => deps.self().id ?? "?",
     });
     const registers = [deps.registry];
     this.metrics = {
@@ -119,7 +140,8 @@ export class WorkerRole {
       .register(WORKER_RPCS.read, (req) => this.read(req))
       .register(WORKER_RPCS.mutate, (req) => this.mutate(req))
       .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }))
-      .register(WORKER_RPCS.snapshot, (req) => this.snapshot(req));
+      .register(WORKER_RPCS.snapshot, (req) => this.snapshot(req))
+      .register(WORKER_RPCS.fetchStore, (req) => this.storeSource.chunk(req));
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }
 
@@ -128,6 +150,7 @@ export class WorkerRole {
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled(this.claiming.values());
     await this.bootstrap.stop();
+    await this.storeSource.close();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
     this.processors.clear();
   }
@@ -154,6 +177,25 @@ export class WorkerRole {
   leading(partition: number): PartitionProcessor | undefined {
     const p = this.processors.get(partition);
     return p?.role.kind === "leader" ? p : undefined;
+  }
+
+  /** The other nodes the placement gives `partition`, followers first (the leader serves the data plane). */
+  private async storePeers(partition: number): Promise<StorePeer[]> {
+    const transfer = this.deps.peerTransfer;
+    const api = this.deps.metadata();
+    const self = this.deps.self().id;
+    if (transfer === undefined || api === undefined) return [];
+    const entry = ((await api.get(PLACEMENT_KEY, { consistency: "stale" }))?.value as PartitionPlacement | undefined)?.partitions.find((e) => e.id === partition);
+    if (entry === undefined) return [];
+    const nodes = [...entry.followers, ...(entry.leader === undefined || entry.leader === null ? [] : [entry.leader])].filter((n) => n !== self);
+    return [...new Set(nodes)].map((node) => ({
+      node,
+      fetch: (req) => {
+        const address = transfer.addressOf(node as NodeId);
+        if (address === undefined) throw new CairnError("SNAPSHOT_PEER_TRANSFER", `the address of node ${node} is not known`);
+        return transfer.fabricClient.call(address, WORKER_RPCS.fetchStore, req, { deadlineMs: transfer.requestTimeoutMs });
+      },
+    }));
   }
 
   // ---- the data plane, on the leader ------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The worker's node-to-node RPCs (service "worker"): read an object and mutate an object on the node
 // that leads its partition (the ingress of any node forwards to it). The handler refuses with
 // CAIRN-PARTITION-0001 when it does not lead the partition: nothing was done, the caller may retry.
+// Also: status, snapshot (export and publish) and fetch-store (a store copied to a bootstrapping peer).
 import { Type, type Static } from "@sinclair/typebox";
 import { defineRpc } from "../net/index.ts";
 
@@ -71,7 +72,33 @@ export const SnapshotAnswer = Type.Object({
   node: Type.String(),
 });
 
+/**
+ * One chunk of a partition store copied to a peer that bootstraps without a covering snapshot
+ * (peer-transfer.ts). The first request of a transfer (offset 0) exports the store as of this node's
+ * applied LSN; every chunk of one transfer comes from that one export.
+ */
+export const FetchStoreRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  /** Chosen by the requesting node; names one export on the answering node. */
+  transfer: Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" }),
+  offset: Type.Integer({ minimum: 0 }),
+  maxBytes: Type.Integer({ minimum: 1 }),
+});
+export const FetchStoreChunk = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  node: Type.String(),
+  /** The applied LSN the exported store is exactly as of. */
+  lsn: Type.Integer({ minimum: 0 }),
+  sizeBytes: Type.Integer({ minimum: 0 }),
+  /** `sha256:<hex>` of the whole exported store. */
+  checksum: Type.String(),
+  offset: Type.Integer({ minimum: 0 }),
+  data: Type.Uint8Array(),
+});
+
 export type ReadRequest = Static<typeof ReadRequest>;
+export type FetchStoreRequest = Static<typeof FetchStoreRequest>;
+export type FetchStoreChunk = Static<typeof FetchStoreChunk>;
 export type SnapshotRequest = Static<typeof SnapshotRequest>;
 export type SnapshotAnswer = Static<typeof SnapshotAnswer>;
 export type ObjectAnswer = Static<typeof ObjectAnswer>;
@@ -83,4 +110,5 @@ export const WORKER_RPCS = {
   mutate: defineRpc({ service: "worker", method: "mutate", request: MutateRequest, response: MutateAnswer }),
   status: defineRpc({ service: "worker", method: "status", request: StatusRequest, response: StatusAnswer }),
   snapshot: defineRpc({ service: "worker", method: "snapshot", request: SnapshotRequest, response: SnapshotAnswer }),
+  fetchStore: defineRpc({ service: "worker", method: "fetch-store", request: FetchStoreRequest, response: FetchStoreChunk }),
 };

@@ -2,8 +2,8 @@
 // snapshot, the logs are trimmed up to it; then a partition whose store is gone (no local state) and
 // a partition whose store is older than the trim point (trimmed past its applied LSN) both come back
 // by importing the snapshot and replaying the rest: every object written is read back. The same old
-// store with no repository configured leaves the partition stopped with CAIRN-SNAPSHOT-0010 naming
-// cause and fix, and the node not ready.
+// store with no repository configured and no peer holding the partition leaves it stopped with
+// CAIRN-SNAPSHOT-0010 naming both causes and the fix, and the node not ready.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { copyFileSync, existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -123,6 +123,8 @@ test("stores lost or older than a trimmed log are bootstrapped from the latest s
   });
   expect(stopped).toContain("trimmed up to LSN");
   expect(stopped).toContain('snapshots.repository is "none"');
+  // Both sources were tried: the repository (none) and the peers (a single node: none holds it).
+  expect(stopped).toContain("no other node holds partition 0");
   const ready = await json<{ reasons: string[] }>(`${node!.addresses.admin}/ready`);
   expect(ready.status).toBe(503);
   expect(ready.body.reasons.join("\n")).toContain("CAIRN-SNAPSHOT-0010");
