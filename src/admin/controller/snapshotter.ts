@@ -195,7 +195,11 @@ export class Snapshotter {
   private async runJob(job: SnapshotJobCore): Promise<void> {
     const attempts = new Set<Promise<void>>();
     let wake: (() => void) | undefined;
+    // An attempt that ends while no one waits (the loop is reading leaders) must not be missed: the
+    // loop then goes round at once instead of waiting for the timer.
+    let ended = false;
     while (!job.done && !this.stopped) {
+      ended = false;
       const waiting = job.waiting(this.nowMs());
       if (waiting.length > 0) {
         const leaders = await this.leadersOf(waiting);
@@ -204,6 +208,7 @@ export class Snapshotter {
         for (const s of starts) {
           const a: Promise<void> = this.attempt(job, s.partition, s.node).finally(() => {
             attempts.delete(a);
+            ended = true;
             wake?.();
           });
           attempts.add(a);
@@ -211,6 +216,7 @@ export class Snapshotter {
       }
       if (job.done) break;
       const retryAtMs = job.nextRetryAtMs();
+      if (ended) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, retryAtMs === undefined ? 1_000 : Math.max(1, retryAtMs - this.nowMs()));
         wake = () => {
