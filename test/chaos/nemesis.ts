@@ -28,6 +28,9 @@ const LOG_SERVER_STORE_FILES = ["logserver.sqlite", "logserver.sqlite-wal"] as c
 
 export const NEMESES = ["kill", "pause", "isolate", "split", "asymmetric", "ring", "delay", "reset", "fsync-error", "disk-full", "membership", "refuse"] as const;
 
+/** Longest a `refuse` fault stays past its hold, waiting for the log controller's verdict. */
+const REFUSE_VERDICT_WAIT_MS = 10_000;
+
 /** What the log controller logs when refused connections prove a node dead (src/admin/controller/log-controller.ts). */
 const REFUSED_DEAD_MESSAGE = "log-server node refuses connections (its process is gone): the log controller acts now";
 
@@ -316,8 +319,14 @@ export class Nemesis {
           nemesis: kind,
           targets: [t],
           heal: async () => {
+            // On a busy machine the controller may need longer than the hold to see two refusals
+            // spread over refused-dead-ms: keep refusing until its verdict is in a log, up to a cap
+            // (a verdict that never comes still fails the run).
+            const verdict = () => (id === undefined ? [] : this.cluster.logsSince(marks).filter((l) => refusedDeadVerdict(l.text, id)));
+            const capAt = performance.now() + REFUSE_VERDICT_WAIT_MS;
+            while (verdict().length === 0 && performance.now() < capAt) await Bun.sleep(100);
             await this.cluster.acceptConnections(t);
-            const by = id === undefined ? [] : this.cluster.logsSince(marks).filter((l) => refusedDeadVerdict(l.text, id));
+            const by = verdict();
             if (by.length > 0) this.refuseEffects.tookEffect++;
             return by.length > 0
               ? `took effect: the log controller on ${by.map((b) => b.node).join(",")} declared ${id} dead by refused connections`
