@@ -19,6 +19,7 @@
 //   --only reconfiguration: part 4 alone (3 nodes, sync=true, no throughput cells); writes
 //   bench/results/log-reconfiguration.json and leaves log.json alone. CAIRN_BIFROST__* variables in
 //   the environment reach every node (e.g. CAIRN_BIFROST__REFUSED_DEAD_MS=0 for the timeout alone).
+import { logBenchSession } from "./log/session.ts";
 import { choiceArg, flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
@@ -28,8 +29,7 @@ import { sqliteGroupCommitLimit, type DiskLimit } from "./log/disk.ts";
 import { NatsCluster, SUBJECT, natsVersion } from "./log/nats.ts";
 import type { BenchNode } from "./metadata/cluster.ts";
 import { type LoadStats, errorText, percentile, round, runLoad } from "./metadata/load.ts";
-import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
-import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
+import type { CpuUsage } from "./metadata/procstat.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -64,20 +64,7 @@ const PAYLOAD = new TextEncoder().encode(RECORD);
 // ---------------------------------------------------------------------------------------------
 // Processes: everything we start is tracked and stopped, whatever happens.
 
-const registry = new ProcessRegistry();
-const stoppers: Array<() => Promise<void>> = [];
-async function stopEverything(): Promise<void> {
-  for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
-  await registry.stopAll(10_000);
-}
-stopOnExitAndSignals(registry, stopEverything);
-
-const anomalies: string[] = [];
-function anomaly(text: string): void {
-  anomalies.push(text);
-  console.error(`ANOMALY: ${text}`);
-}
-const cpuMeter = new CpuMeter(process.pid, (pid) => registry.groupOf(pid));
+const { registry, stoppers, stopEverything, anomalies, anomaly, cpuMeter } = logBenchSession();
 
 // ---------------------------------------------------------------------------------------------
 // Cells

@@ -23,6 +23,7 @@
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/rereplication.ts
 // Options: --mb 200 --rounds 3 --seconds 10 (baseline window) --no-nats --keep (temp dirs)
 // CAIRN_BIFROST__* variables reach every node (e.g. CAIRN_BIFROST__REREPLICATION_BYTES_PER_SECOND).
+import { logBenchSession } from "./log/session.ts";
 import { flagArg, numArg } from "./args.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, release, tmpdir, totalmem } from "node:os";
@@ -34,8 +35,7 @@ import { httpFail } from "./metadata/cluster.ts";
 import { type LoadStats, mergeRaw, round, summarizeLoad } from "./metadata/load.ts";
 import type { LoadJob } from "./metadata/load-jobs.ts";
 import { type LoadCpu, LoadProcesses } from "./metadata/load-procs.ts";
-import { ProcessRegistry, stopOnExitAndSignals } from "./metadata/procs.ts";
-import { CpuMeter, type CpuUsage } from "./metadata/procstat.ts";
+import type { CpuUsage } from "./metadata/procstat.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -73,20 +73,7 @@ const encoder = new TextEncoder();
 // ---------------------------------------------------------------------------------------------
 // Processes: everything we start is tracked and stopped, whatever happens.
 
-const registry = new ProcessRegistry();
-const stoppers: Array<() => Promise<void>> = [];
-async function stopEverything(): Promise<void> {
-  for (const s of stoppers.splice(0).reverse()) await s().catch(() => undefined);
-  await registry.stopAll(10_000);
-}
-stopOnExitAndSignals(registry, stopEverything);
-
-const anomalies: string[] = [];
-function anomaly(text: string): void {
-  anomalies.push(text);
-  console.error(`ANOMALY: ${text}`);
-}
-const cpuMeter = new CpuMeter(process.pid, (pid) => registry.groupOf(pid));
+const { registry, stoppers, stopEverything, anomalies, anomaly, cpuMeter } = logBenchSession();
 const mbOf = (records: number) => round((records * RECORD_BYTES) / 1e6, 1);
 
 // ---------------------------------------------------------------------------------------------
