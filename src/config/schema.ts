@@ -56,6 +56,26 @@ export const IngressSection = Type.Object(
   { additionalProperties: false, description: "The data-plane HTTP API." },
 );
 
+export const InvokerSection = Type.Object(
+  {
+    "max-concurrent-attempts": PositiveInt("Most invocation attempts one partition leader runs against service endpoints at once; more wait their turn.", 256),
+    "attempt-timeout-ms": PositiveInt(
+      "Longest one attempt may take (cairn speaks request/response: an attempt ends at the handler's first wait that the journal cannot answer). A longer one is aborted and retried.",
+      60_000,
+    ),
+    "retry-initial-interval-ms": PositiveInt("Delay before the first retry of a failed attempt (a service's or handler's retry policy overrides it).", 500),
+    "retry-max-interval-ms": PositiveInt("Longest delay between two retries.", 60_000),
+    "retry-factor": Type.Number({ minimum: 1, maximum: 10, default: 2, description: "Each retry's delay is the previous one times this, up to retry-max-interval-ms." }),
+    "retry-max-attempts": Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1, default: 70, description: "Failed attempts in a row before retry-on-max-attempts applies; 0: retry forever." }),
+    "retry-on-max-attempts": StringEnum(["pause", "kill"], { default: "pause", description: "What happens after retry-max-attempts: `pause` keeps the invocation for an operator (`cairn ctl invocations resume|kill`), `kill` ends it with a failure." }),
+    "completed-retention-ms": PositiveInt("How long a completed invocation (its status and result) is kept when it has neither an idempotency key nor is a workflow run.", 10 * 60 * 1000),
+    "idempotency-retention-ms": PositiveInt("How long the result of an invocation with an idempotency key is kept (a duplicate request gets it back).", 24 * 60 * 60 * 1000),
+    "workflow-retention-ms": PositiveInt("How long a workflow's run result, state and promises are kept after the run completed.", 24 * 60 * 60 * 1000),
+    "call-wait-ms": PositiveInt("Longest a partition leader holds one request that waits for an invocation's result; the ingress then asks again (attach) until its own timeout.", 30_000),
+  },
+  { additionalProperties: false, description: "Durable invocations: how partition leaders run Restate SDK handlers." },
+);
+
 export const WorkerSection = Type.Object(
   {
     "reconcile-interval-ms": PositiveInt("How often a worker checks the partition placement (starts and stops processors, claims leadership).", 100),
@@ -259,6 +279,7 @@ export const ConfigSchema = Type.Object(
     admin: AdminSection,
     ingress: IngressSection,
     worker: WorkerSection,
+    invoker: InvokerSection,
     snapshots: SnapshotsSection,
     net: NetSection,
     "metadata-server": MetadataServerSection,
@@ -274,6 +295,7 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type NetConfig = Static<typeof NetSection>;
 export type WorkerConfig = Static<typeof WorkerSection>;
+export type InvokerConfig = Static<typeof InvokerSection>;
 export type SnapshotsConfig = Static<typeof SnapshotsSection>;
 export type IngressConfig = Static<typeof IngressSection>;
 export type TrimConfig = Static<typeof TrimSection>;

@@ -734,6 +734,24 @@ export const ERRORS = {
   ),
 
   // ---- STATE: the data plane's object state API -------------------------------------------------
+  INVOKE_UNKNOWN_TARGET: spec(
+    "CAIRN-INVOKE-0050",
+    404,
+    "No registered service has this handler",
+    "Register the deployment that serves it (cairn ctl deployments register <url>), or check the service and handler names (GET /services on the admin API).",
+  ),
+  INVOKE_NOT_FOUND: spec(
+    "CAIRN-INVOKE-0051",
+    404,
+    "No such invocation",
+    "Check the invocation id (inv_1…). Completed invocations are kept for invoker.completed-retention-ms (with an idempotency key or as a workflow run: longer), then forgotten.",
+  ),
+  INVOKE_BAD_AWAKEABLE_ID: spec(
+    "CAIRN-INVOKE-0052",
+    400,
+    "Not an awakeable id",
+    "Awakeable ids start with sign_1 and come from ctx.awakeable() in a handler; pass the id exactly as the handler produced it.",
+  ),
   STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
   STATE_VERSION_MISMATCH: spec(
     "CAIRN-STATE-0002",

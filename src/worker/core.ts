@@ -6,6 +6,8 @@
 // leader's is ignored (fencing of deposed leaders); within an epoch a sequence number applies once;
 // a mutation applies entirely or not at all; an object's version grows by one per applied mutation.
 import type { Decoded, Envelope, MutationOp } from "./envelope.ts";
+import type { InvocationRecord } from "./invoker/records.ts";
+import type { InvocationOutcome } from "./invoker/state-machine.ts";
 
 export interface ProcessorMeta {
   readonly appliedLsn: number;
@@ -27,7 +29,8 @@ export type Outcome =
   | { readonly status: "idempotency-conflict" }
   | { readonly status: "leader"; readonly epoch: number }
   /** The record changed nothing: it came from a deposed leader, was a duplicate, or is a marker. */
-  | { readonly status: "ignored"; readonly reason: "stale-epoch" | "duplicate" | "no-effect" };
+  | { readonly status: "ignored"; readonly reason: "stale-epoch" | "duplicate" | "no-effect" }
+  | Extract<InvocationOutcome, { status: "invocation" }>;
 
 export interface StoreView {
   objectVersion(service: string, key: string): number;
@@ -49,7 +52,9 @@ export type Effect =
       readonly tsMs: number;
     }
   /** Forget idempotency results recorded before `beforeMs` (at most `limit` per record: bounded work). */
-  | { readonly type: "expire-idempotency"; readonly beforeMs: number; readonly limit: number };
+  | { readonly type: "expire-idempotency"; readonly beforeMs: number; readonly limit: number }
+  /** An invocation record: applied by the invocation state machine (its outcome replaces this decision's). */
+  | { readonly type: "invocation"; readonly record: InvocationRecord; readonly tsMs: number };
 
 export interface CoreOptions {
   /** How long an idempotency key and its answer are kept, in record time. */
@@ -104,6 +109,12 @@ export function decide(meta: ProcessorMeta, view: StoreView, lsn: number, record
       }
       if (idempotency !== null) effects.push({ type: "remember", service, key, idempotencyKey: idempotency.key, requestHash: idempotency.requestHash, outcome, tsMs: e.tsMs });
       return { kind: "apply", effects, outcome, meta: next };
+    }
+    default: {
+      // Durable invocations: fenced and deduplicated like mutations, applied by invoker/state-machine.ts.
+      if (!fromCurrentLeader(meta, e)) return ignored("stale-epoch");
+      if (e.seq <= meta.lastSeq) return ignored("duplicate");
+      return { kind: "apply", effects: [{ type: "invocation", record: e.body, tsMs: e.tsMs }], outcome: { status: "ignored", reason: "no-effect" }, meta: { ...at, lastSeq: e.seq } };
     }
   }
 }

@@ -6,6 +6,7 @@
 // Invariants: decode(encode(r)) = r; a record of a format or kind this build does not know decodes
 // to `unknown`, and the processor stops that partition loudly instead of skipping it.
 import { invariant } from "../observability/errors.ts";
+import { INVOCATION_RECORD_KINDS, type InvocationRecord } from "./invoker/records.ts";
 
 export const ENVELOPE_MAGIC = 0xca;
 export const ENVELOPE_FORMAT = 1;
@@ -46,10 +47,12 @@ export type RecordBody =
       readonly idempotency: { readonly key: string; readonly requestHash: string } | null;
     }
   /** The leader reports that processors have made the store durable up to `durableLsn` (trim marker). */
-  | { readonly kind: "durability"; readonly durableLsn: number };
+  | { readonly kind: "durability"; readonly durableLsn: number }
+  /** Durable invocations (invoker/records.ts): their bytes travel as blobs, like mutation values. */
+  | InvocationRecord;
 
 export type RecordKind = RecordBody["kind"];
-export const RECORD_KINDS: readonly RecordKind[] = ["announce-leader", "mutate", "durability"];
+export const RECORD_KINDS: readonly RecordKind[] = ["announce-leader", "mutate", "durability", ...INVOCATION_RECORD_KINDS];
 
 export interface Envelope {
   readonly producer: Producer;
@@ -78,6 +81,7 @@ export function encodeEnvelope(e: Envelope): Uint8Array {
       }),
     };
   }
+  else if (e.body.kind !== "announce-leader" && e.body.kind !== "durability") body = withBlobRefs(e.body, blobs);
   const header = encoder.encode(JSON.stringify({ producer: e.producer, seq: e.seq, tsMs: e.tsMs, body, blobs: blobs.length }));
   const size = 6 + header.length + blobs.reduce((n, b) => n + 4 + b.length, 0);
   const out = new Uint8Array(size);
@@ -133,6 +137,50 @@ export function decodeEnvelope(bytes: Uint8Array): Decoded {
       else return { kind: "unknown", reason: `mutation op ${JSON.stringify(op.op)}` };
     }
     body = { ...body, ops: decodedOps };
+  } else if (body.kind !== "announce-leader" && body.kind !== "durability") {
+    const revived = withBlobs(body, blobs);
+    if (revived === undefined) return { kind: "unknown", reason: "record refers to a missing blob" };
+    body = revived as RecordBody;
   }
   return { kind: "ok", envelope: { producer: header.producer, seq: header.seq, tsMs: header.tsMs, body } };
+}
+
+/** A copy of `value` with every Uint8Array replaced by `{ $blob: i }` (its bytes appended to `blobs`). */
+function withBlobRefs(value: unknown, blobs: Uint8Array[]): unknown {
+  if (value instanceof Uint8Array) {
+    blobs.push(value);
+    return { $blob: blobs.length - 1 };
+  }
+  if (Array.isArray(value)) return value.map((v) => withBlobRefs(v, blobs));
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = withBlobRefs(v, blobs);
+    return out;
+  }
+  return value;
+}
+
+/** The inverse of withBlobRefs; undefined when a reference names no blob. */
+function withBlobs(value: unknown, blobs: readonly Uint8Array[]): unknown {
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    for (const v of value) {
+      const r = withBlobs(v, blobs);
+      if (r === undefined && v !== undefined) return undefined;
+      out.push(r);
+    }
+    return out;
+  }
+  if (value !== null && typeof value === "object") {
+    const ref = (value as { $blob?: unknown }).$blob;
+    if (typeof ref === "number") return blobs[ref];
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const r = withBlobs(v, blobs);
+      if (r === undefined) return undefined;
+      out[k] = r;
+    }
+    return out;
+  }
+  return value;
 }

@@ -10,6 +10,7 @@ import { CairnError, invariant } from "../observability/errors.ts";
 import { decide, type CoreOptions, type Outcome, type ProcessorMeta } from "./core.ts";
 import { decodeEnvelope, encodeEnvelope, type RecordBody } from "./envelope.ts";
 import type { PartitionStore } from "./store.ts";
+import { InvocationStateMachine, type InvokerAction } from "./invoker/state-machine.ts";
 
 export type ReadEntry =
   | { readonly kind: "record"; readonly lsn: number; readonly payload: Uint8Array }
@@ -65,6 +66,12 @@ export interface ProcessorDeps {
   /** Called after each applied batch (metrics): records, seconds spent applying. */
   readonly onApplied?: (records: number, seconds: number) => void;
   readonly onLeaderChange?: () => void;
+  /** The partition owning a 64-bit partition key (invocations address other partitions by key). */
+  readonly partitionOfKey?: (partitionKey: bigint) => number;
+  /** After a batch applied: what the invocation state machine asks the leader to do. */
+  readonly onInvokerActions?: (actions: InvokerAction[]) => void;
+  /** Most expired invocations deleted per applied invocation record. */
+  readonly invocationExpireBatch?: number;
 }
 
 interface Pending {
@@ -99,8 +106,15 @@ export class PartitionProcessor {
   private trimGapValue: { from: number; to: number } | undefined;
   private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
 
+  private readonly invocations: InvocationStateMachine;
+
   constructor(private readonly deps: ProcessorDeps) {
     this.meta = deps.store.meta();
+    this.invocations = new InvocationStateMachine(deps.store.invocations, deps.store, {
+      partition: deps.partition,
+      partitionOfKey: deps.partitionOfKey ?? (() => deps.partition),
+      expireBatch: deps.invocationExpireBatch ?? 100,
+    });
   }
 
   get partition(): number {
@@ -313,6 +327,7 @@ export class PartitionProcessor {
   private applyBatch(entries: ReadEntry[]): void {
     const started = performance.now();
     const outcomes: Array<{ seq: number; epoch: number; outcome: Outcome }> = [];
+    const actions: InvokerAction[] = [];
     const { store, options } = this.deps;
     let stop: string | undefined;
     const before = this.meta;
@@ -331,8 +346,15 @@ export class PartitionProcessor {
           break;
         }
         store.execute(d.effects);
+        let outcome = d.outcome;
+        for (const effect of d.effects) {
+          if (effect.type !== "invocation") continue;
+          const applied = this.invocations.apply(effect.record, effect.tsMs);
+          outcome = applied.outcome;
+          actions.push(...applied.actions);
+        }
         meta = d.meta;
-        if (decoded.kind === "ok") outcomes.push({ seq: decoded.envelope.seq, epoch: decoded.envelope.producer.epoch, outcome: d.outcome });
+        if (decoded.kind === "ok") outcomes.push({ seq: decoded.envelope.seq, epoch: decoded.envelope.producer.epoch, outcome });
       }
       store.writeMeta(meta);
       this.meta = meta;
@@ -340,6 +362,7 @@ export class PartitionProcessor {
     for (const at of this.ownRecords.keys()) if (at <= this.meta.appliedLsn) this.ownRecords.delete(at);
     this.deps.onApplied?.(this.meta.appliedLsn - before.appliedLsn, (performance.now() - started) / 1000);
     this.afterApply(outcomes);
+    if (actions.length > 0) this.deps.onInvokerActions?.(actions);
     if (stop !== undefined) this.halt(stop);
   }
 

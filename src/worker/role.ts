@@ -27,6 +27,13 @@ import { LeaderLeases } from "./lease.ts";
 import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
 import { PartitionBootstrap, type StorePeer } from "./bootstrap.ts";
 import { DEFAULT_STORE_TRANSFER_LIMITS, StoreTransferSource, type StoreTransferLimits } from "./peer-transfer.ts";
+import type { InvokerConfig } from "../config/schema.ts";
+import type { SchemaSource } from "./invoker/model.ts";
+import { PartitionInvoker } from "./invoker/invoker.ts";
+import { InvocationService } from "./invoker/service.ts";
+import { InvocationTransport } from "./invoker/protocol/index.ts";
+import { INVOCATION_RPCS } from "./rpc.ts";
+import { partitionForKey, type PartitionTable } from "./partition-table.ts";
 
 export interface WorkerOptions extends ProcessorOptions {
   /** Period of the placement check (start/stop processors, claim or give up leadership). */
@@ -59,6 +66,13 @@ export interface WorkerRoleDeps {
     /** Deadline of one chunk request (the first one waits for the peer's export). */
     readonly requestTimeoutMs: number;
   };
+  /** Durable invocations: the registry of services, the invoker settings, and the way to other partitions' leaders. */
+  readonly invocations?: {
+    readonly schema: SchemaSource;
+    readonly config: InvokerConfig;
+    /** Sends records to the leader of `partition` (the router: here, or over the fabric). */
+    readonly deliver: (partition: number, records: Uint8Array[]) => Promise<void>;
+  };
 }
 
 /** Least time between two moves of one partition log's sequencer back to its leader. */
@@ -86,6 +100,11 @@ export class WorkerRole {
   private readonly snapshots: WorkerSnapshots;
   private readonly bootstrap: PartitionBootstrap;
   private readonly storeSource: StoreTransferSource;
+  private readonly invokers = new Map<number, PartitionInvoker>();
+  private readonly transport = new InvocationTransport({});
+  private readonly invocationService: InvocationService | undefined;
+  /** The partition table (fixed at provisioning), read once before the first processor starts. */
+  private table: PartitionTable | undefined;
 
   constructor(private readonly deps: WorkerRoleDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -117,6 +136,18 @@ export class WorkerRole {
       },
       node: () => deps.self().id ?? "?",
     });
+    const inv = deps.invocations;
+    this.invocationService =
+      inv === undefined
+        ? undefined
+        : new InvocationService({
+            leader: (partition) => this.servingLeader(partition),
+            invoker: (partition) => this.invokers.get(partition),
+            leadingPartitions: () => [...this.processors.values()].filter((p) => p.role.kind === "leader"),
+            schema: inv.schema,
+            config: inv.config,
+            nowMs: this.nowMs,
+          });
     const registers = [deps.registry];
     this.metrics = {
       applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
@@ -142,6 +173,16 @@ export class WorkerRole {
       .register(WORKER_RPCS.status, () => ({ processors: this.statuses() }))
       .register(WORKER_RPCS.snapshot, (req) => this.snapshot(req))
       .register(WORKER_RPCS.fetchStore, (req) => this.storeSource.chunk(req));
+    const service = this.invocationService;
+    if (service !== undefined) {
+      this.deps.fabricServer
+        .register(INVOCATION_RPCS.invoke, (req) => service.invoke(req))
+        .register(INVOCATION_RPCS.attach, (req) => service.attach(req))
+        .register(INVOCATION_RPCS.signal, (req) => service.signal(req))
+        .register(INVOCATION_RPCS.control, (req) => service.control(req))
+        .register(INVOCATION_RPCS.deliver, (req) => service.deliver(req))
+        .register(INVOCATION_RPCS.list, (req) => service.list(req));
+    }
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }
 
@@ -151,8 +192,51 @@ export class WorkerRole {
     await Promise.allSettled(this.claiming.values());
     await this.bootstrap.stop();
     await this.storeSource.close();
+    for (const i of this.invokers.values()) i.stop();
+    this.invokers.clear();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
     this.processors.clear();
+    this.transport.close();
+  }
+
+  /** The invocation RPCs of this node (also called directly by a local router). */
+  get invocations(): InvocationService | undefined {
+    return this.invocationService;
+  }
+
+  /** The leader of `partition` once it may answer (its new-leadership gate has passed). */
+  private async servingLeader(partition: number): Promise<PartitionProcessor> {
+    let p = this.requireLeader(partition);
+    if (await this.waitForGate(partition, p)) p = this.requireLeader(partition);
+    return p;
+  }
+
+  /** Starts the invoker of a partition this node now leads, stops it where it no longer does. */
+  private syncInvoker(partition: number, p: PartitionProcessor): void {
+    const inv = this.deps.invocations;
+    const current = this.invokers.get(partition);
+    const leads = p.role.kind === "leader" && this.processors.get(partition) === p && !this.stopped;
+    if (!leads || inv === undefined) {
+      if (current !== undefined) {
+        current.stop();
+        this.invokers.delete(partition);
+      }
+      return;
+    }
+    if (current !== undefined && !current.stopped) return;
+    const invoker = new PartitionInvoker({
+      partition,
+      store: () => p.store,
+      propose: (body, signal) => p.propose(body, signal),
+      transport: this.transport,
+      schema: inv.schema,
+      config: inv.config,
+      deliver: inv.deliver,
+      nowMs: this.nowMs,
+      logger: this.deps.logger,
+    });
+    this.invokers.set(partition, invoker);
+    invoker.start();
   }
 
   /** A stopped partition (a record it cannot apply) keeps the node from being ready: it needs an operator. */
@@ -317,6 +401,11 @@ export class WorkerRole {
       if (api === undefined || bifrost === undefined || self === undefined) return;
       const v = await api.get(PLACEMENT_KEY, { consistency: "stale" });
       if (v === undefined) return;
+      if (this.table === undefined) {
+        const t = await api.get("partition_table", { consistency: "stale" });
+        if (t === undefined) return;
+        this.table = t.value as PartitionTable;
+      }
       const placement = v.value as PartitionPlacement;
       const wanted = new Set<number>();
       for (const entry of placement.partitions) {
@@ -348,6 +437,7 @@ export class WorkerRole {
       for (const [id, p] of this.processors) {
         if (wanted.has(id) || this.claiming.has(id)) continue;
         this.processors.delete(id);
+        this.syncInvoker(id, p);
         await p.stop();
       }
       this.updateGauges();
@@ -372,7 +462,12 @@ export class WorkerRole {
       logger: this.deps.logger,
       nowMs: this.nowMs,
       onApplied: (_records, seconds) => this.metrics.applySeconds.observe(label, seconds),
-      onLeaderChange: () => this.metrics.leaderChanges.inc(label),
+      onLeaderChange: () => {
+        this.metrics.leaderChanges.inc(label);
+        if (p !== undefined) this.syncInvoker(partition, p);
+      },
+      partitionOfKey: (key) => partitionForKey(this.table!, key),
+      onInvokerActions: (actions) => this.invokers.get(partition)?.handle(actions),
     });
     this.processors.set(partition, p);
     p.start();

@@ -6,9 +6,11 @@
 // no request waits past its deadline: then it fails with CAIRN-PARTITION-0002 and a retry hint.
 import type { NodeId } from "../ids/index.ts";
 import type { MetadataApi } from "../metadata/api.ts";
-import type { FabricClient } from "../net/index.ts";
+import type { FabricClient, RpcDefinition } from "../net/index.ts";
+import type { Static, TSchema } from "@sinclair/typebox";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import { partitionOfObject } from "./key-hash.ts";
+import { partitionForKey } from "./partition-table.ts";
 import type { PartitionTable } from "./partition-table.ts";
 import { epochKey, type EpochRecord } from "./placement.ts";
 import { WORKER_RPCS, type MutateAnswer, type MutateRequest, type ObjectAnswer, type ReadRequest } from "./rpc.ts";
@@ -55,7 +57,35 @@ export class StateRouter {
     });
   }
 
-  private async withLeader<T>(
+  /**
+   * One RPC on the partition's leader: `local` on this node's worker when it leads, else `rpc` over
+   * the fabric with `request(budgetMs)` (retries as withLeader allows; `idempotent` widens them).
+   */
+  onLeader<Req extends TSchema, Res extends TSchema>(
+    partition: number,
+    deadlineMs: number,
+    idempotent: boolean,
+    rpc: RpcDefinition<Req, Res>,
+    request: (budgetMs: number) => Static<Req>,
+    local: (worker: WorkerRole, req: Static<Req>) => Promise<Static<Res>>,
+  ): Promise<Static<Res>> {
+    return this.withLeader(partition, deadlineMs, idempotent, (worker, address, budgetMs) => {
+      const req = request(budgetMs);
+      return worker !== undefined ? local(worker, req) : this.deps.fabricClient.call(address, rpc, req, { deadlineMs: budgetMs });
+    });
+  }
+
+  /** The partition owning a 64-bit partition key. */
+  async partitionOfKey(key: bigint): Promise<number> {
+    this.table ??= await this.readTable();
+    return partitionForKey(this.table, key);
+  }
+
+  /**
+   * Calls `call` on the partition's leader (this node's worker directly, or over the fabric), retrying
+   * where it is safe until `deadlineMs` (see `retryable`).
+   */
+  async withLeader<T>(
     partition: number,
     deadlineMs: number,
     idempotent: boolean,

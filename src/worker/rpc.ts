@@ -112,3 +112,108 @@ export const WORKER_RPCS = {
   snapshot: defineRpc({ service: "worker", method: "snapshot", request: SnapshotRequest, response: SnapshotAnswer }),
   fetchStore: defineRpc({ service: "worker", method: "fetch-store", request: FetchStoreRequest, response: FetchStoreChunk }),
 };
+
+// ---- durable invocations (invoker/): the ingress and other partitions reach a partition's leader ----
+
+const Result = Type.Union([
+  Type.Object({ value: Type.Uint8Array() }),
+  Type.Object({ failure: Type.Object({ code: Type.Integer(), message: Type.String(), metadata: Type.Array(Type.Object({ key: Type.String(), value: Type.String() })) }) }),
+]);
+
+export const InvokeRpcRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  invocationId: Type.String(),
+  service: Type.String(),
+  handler: Type.String(),
+  key: Type.Union([Type.String(), Type.Null()]),
+  input: Type.Uint8Array(),
+  headers: Type.Array(Type.Tuple([Type.String(), Type.String()])),
+  idempotencyKey: Type.Union([Type.String(), Type.Null()]),
+  mode: Type.Union([Type.Literal("call"), Type.Literal("send")]),
+  delayMs: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+  /** How long the caller waits (a call answers `pending` after it). */
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const InvokeRpcAnswer = Type.Union([
+  Type.Object({ status: Type.Literal("completed"), invocationId: Type.String(), result: Result, idempotencyExpiresAtMs: Type.Union([Type.Integer(), Type.Null()]) }),
+  Type.Object({ status: Type.Union([Type.Literal("accepted"), Type.Literal("previously-accepted")]), invocationId: Type.String(), executionTimeMs: Type.Union([Type.Integer(), Type.Null()]) }),
+  Type.Object({ status: Type.Literal("pending"), invocationId: Type.String() }),
+  Type.Object({ status: Type.Literal("workflow-already-invoked"), invocationId: Type.String() }),
+]);
+export const AttachRpcRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  invocationId: Type.String(),
+  /** False: answer at once (output); true: wait for the result up to timeoutMs (attach). */
+  wait: Type.Boolean(),
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const AttachRpcAnswer = Type.Union([
+  Type.Object({ status: Type.Literal("completed"), invocationId: Type.String(), result: Result }),
+  Type.Object({ status: Type.Literal("not-ready"), invocationId: Type.String() }),
+  Type.Object({ status: Type.Literal("not-found") }),
+]);
+export const SignalRpcRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  invocationId: Type.String(),
+  signal: Type.Union([Type.Object({ index: Type.Integer({ minimum: 1 }) }), Type.Object({ name: Type.String() })]),
+  result: Result,
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const ControlRpcRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  invocationId: Type.String(),
+  action: Type.Union([Type.Literal("cancel"), Type.Literal("kill"), Type.Literal("purge"), Type.Literal("resume")]),
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const ControlRpcAnswer = Type.Object({ invocationId: Type.String(), status: Type.String() });
+export const DeliverRpcRequest = Type.Object({
+  partition: Type.Integer({ minimum: 0 }),
+  /** Records in envelope encoding, in the sender's outbox order. */
+  records: Type.Array(Type.Uint8Array(), { maxItems: 1000 }),
+  timeoutMs: Type.Integer({ minimum: 1 }),
+});
+export const InvocationSummary = Type.Object({
+  id: Type.String(),
+  partition: Type.Integer({ minimum: 0 }),
+  service: Type.String(),
+  handler: Type.String(),
+  key: Type.Union([Type.String(), Type.Null()]),
+  status: Type.String(),
+  idempotencyKey: Type.Union([Type.String(), Type.Null()]),
+  createdAtMs: Type.Integer(),
+  modifiedAtMs: Type.Integer(),
+  attempts: Type.Integer({ minimum: 0 }),
+  retryCount: Type.Integer({ minimum: 0 }),
+  journalLength: Type.Integer({ minimum: 0 }),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+  nextRetryAtMs: Type.Union([Type.Integer(), Type.Null()]),
+  completedAtMs: Type.Union([Type.Integer(), Type.Null()]),
+  result: Type.Union([Type.Object({ ok: Type.Literal(true), valueBytes: Type.Integer({ minimum: 0 }) }), Type.Object({ ok: Type.Literal(false), code: Type.Integer(), message: Type.String() }), Type.Null()]),
+});
+export const ListInvocationsRequest = Type.Object({
+  service: Type.Union([Type.String(), Type.Null()]),
+  status: Type.Union([Type.String(), Type.Null()]),
+  limit: Type.Integer({ minimum: 1, maximum: 10_000 }),
+});
+export const ListInvocationsAnswer = Type.Object({ invocations: Type.Array(InvocationSummary), counts: Type.Record(Type.String(), Type.Integer()) });
+
+export type InvokeRpcRequest = Static<typeof InvokeRpcRequest>;
+export type InvokeRpcAnswer = Static<typeof InvokeRpcAnswer>;
+export type AttachRpcRequest = Static<typeof AttachRpcRequest>;
+export type AttachRpcAnswer = Static<typeof AttachRpcAnswer>;
+export type SignalRpcRequest = Static<typeof SignalRpcRequest>;
+export type ControlRpcRequest = Static<typeof ControlRpcRequest>;
+export type ControlRpcAnswer = Static<typeof ControlRpcAnswer>;
+export type DeliverRpcRequest = Static<typeof DeliverRpcRequest>;
+export type InvocationSummary = Static<typeof InvocationSummary>;
+export type ListInvocationsRequest = Static<typeof ListInvocationsRequest>;
+export type ListInvocationsAnswer = Static<typeof ListInvocationsAnswer>;
+
+export const INVOCATION_RPCS = {
+  invoke: defineRpc({ service: "worker", method: "invoke", request: InvokeRpcRequest, response: InvokeRpcAnswer }),
+  attach: defineRpc({ service: "worker", method: "attach", request: AttachRpcRequest, response: AttachRpcAnswer }),
+  signal: defineRpc({ service: "worker", method: "signal", request: SignalRpcRequest, response: Type.Object({}) }),
+  control: defineRpc({ service: "worker", method: "control", request: ControlRpcRequest, response: ControlRpcAnswer }),
+  deliver: defineRpc({ service: "worker", method: "deliver", request: DeliverRpcRequest, response: Type.Object({}) }),
+  list: defineRpc({ service: "worker", method: "invocations", request: ListInvocationsRequest, response: ListInvocationsAnswer }),
+};

@@ -7,6 +7,8 @@ import { Database } from "bun:sqlite";
 import { closeSync, existsSync, fdatasync, openSync } from "node:fs";
 import { invariant } from "../observability/errors.ts";
 import { INITIAL_META, type Effect, type Outcome, type ProcessorMeta, type StoreView } from "./core.ts";
+import { InvocationTables } from "./invoker/tables.ts";
+import type { ObjectState } from "./invoker/state-machine.ts";
 
 export interface StateEntry {
   readonly name: string;
@@ -14,8 +16,10 @@ export interface StateEntry {
   readonly contentType: string;
 }
 
-export class PartitionStore implements StoreView {
+export class PartitionStore implements StoreView, ObjectState {
   private readonly db: Database;
+  /** Durable invocations' tables, in this database (same transactions as the applied LSN). */
+  readonly invocations: InvocationTables;
   private durableLsnValue: number;
   private walFd: number | undefined;
   private readonly q;
@@ -55,6 +59,7 @@ export class PartitionStore implements StoreView {
         "INSERT INTO state (service, key, name, value, content_type) VALUES (?, ?, ?, ?, ?) ON CONFLICT (service, key, name) DO UPDATE SET value = excluded.value, content_type = excluded.content_type",
       ),
       delete: this.db.query("DELETE FROM state WHERE service = ? AND key = ? AND name = ?"),
+      names: this.db.query<{ name: string }, [string, string]>("SELECT name FROM state WHERE service = ? AND key = ? ORDER BY name"),
       clear: this.db.query("DELETE FROM state WHERE service = ? AND key = ?"),
       idem: this.db.query<{ request_hash: string; outcome: string }, [string, string, string]>(
         "SELECT request_hash, outcome FROM idempotency WHERE service = ? AND key = ? AND ikey = ?",
@@ -66,6 +71,7 @@ export class PartitionStore implements StoreView {
       getMeta: this.db.query<{ v: string }, [string]>("SELECT v FROM meta WHERE k = ?"),
       putMeta: this.db.query("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)"),
     };
+    this.invocations = new InvocationTables(this.db);
     this.loadCaches();
     // What survived is durable as far as this process knows: reopening reads it from disk.
     this.durableLsnValue = this.meta().appliedLsn;
@@ -105,6 +111,32 @@ export class PartitionStore implements StoreView {
     return r === null ? undefined : { name: r.name, value: r.value, contentType: r.content_type };
   }
 
+  // ---- object state as durable invocations use it (ObjectState) ----
+
+  get(service: string, key: string, name: string): Uint8Array | undefined {
+    return this.q.entry.get(service, key, name)?.value ?? undefined;
+  }
+
+  names(service: string, key: string): string[] {
+    return this.q.names.all(service, key).map((r) => r.name);
+  }
+
+  set(service: string, key: string, name: string, value: Uint8Array): void {
+    this.q.set.run(service, key, name, value, INVOCATION_STATE_CONTENT_TYPE);
+  }
+
+  delete(service: string, key: string, name: string): void {
+    this.q.delete.run(service, key, name);
+  }
+
+  clear(service: string, key: string): void {
+    this.q.clear.run(service, key);
+  }
+
+  touch(service: string, key: string): void {
+    this.q.setVersion.run(service, key, this.objectVersion(service, key) + 1);
+  }
+
   /** Runs `body` in one transaction (its effects and the metadata it writes commit together). */
   transaction<T>(body: () => T): T {
     try {
@@ -135,6 +167,9 @@ export class PartitionStore implements StoreView {
         case "remember":
           this.q.remember.run(e.service, e.key, e.idempotencyKey, e.requestHash, JSON.stringify(e.outcome), e.tsMs);
           this.oldestIdempotencyMs = Math.min(this.oldestIdempotencyMs, e.tsMs);
+          break;
+        case "invocation":
+          // Applied by the invocation state machine (processor.ts), in this same transaction.
           break;
         case "expire-idempotency":
           // Deletes rows with ts_ms < beforeMs: none while the oldest is not older.
@@ -192,6 +227,9 @@ export class PartitionStore implements StoreView {
     this.walFd = undefined;
   }
 }
+
+/** Values handlers write with ctx.set are the SDK's serialized bytes (JSON with its default serde). */
+export const INVOCATION_STATE_CONTENT_TYPE = "application/json";
 
 /** Over a copy of a partition store (a snapshot): the applied LSN it is exactly as of. */
 export const APPLIED_LSN_QUERY = "SELECT json_extract(v, '$.appliedLsn') AS lsn FROM meta WHERE k = 'processor'";
