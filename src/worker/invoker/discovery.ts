@@ -32,7 +32,7 @@ const HANDLER_NAME = /^([a-zA-Z]|_[a-zA-Z0-9])[a-zA-Z0-9_]*$/;
 export type DiscoveredService = Omit<ServiceSchema, "deploymentId" | "revision">;
 
 export interface Discovered {
-  /** The transport that worked; invocations use the same one. */
+  /** The transport that worked ("h2c" also stands for HTTP/2 over TLS); invocations use the same one. */
   http: "h2c" | "http1.1";
   /** The endpoint's `x-restate-server` header, e.g. `restate-sdk-typescript/1.17.2`. */
   sdkVersion: string | null;
@@ -45,7 +45,7 @@ export interface Discovered {
 }
 
 export interface DiscoverOptions {
-  /** Only HTTP/1.1 (Restate's `use_http_11`); otherwise h2c first, HTTP/1.1 as a fallback for http:// URIs. */
+  /** Only HTTP/1.1 (Restate's `use_http_11`); otherwise HTTP/2 first (h2c, or ALPN for https://), HTTP/1.1 as a fallback. */
   useHttp11?: boolean;
   /** Sent with the discovery request (and later with every invocation). */
   headers?: Record<string, string>;
@@ -125,8 +125,9 @@ export async function discover(uri: string, options: DiscoverOptions): Promise<D
       transport = "h2c";
       answer = await h2Get(target, requestHeaders, deadlineMs, maxBytes);
     } catch (h2Error) {
-      // Only a transport failure falls back (an HTTP/1.1-only endpoint), never an answer we refused.
-      if (!(h2Error instanceof TransportError) || url.protocol !== "http:" || h2Error.timedOut) throw unreachable(url, h2Error);
+      // Only a transport failure falls back (an HTTP/1.1-only endpoint, or an https:// one whose
+      // ALPN offers no h2), never an answer we refused nor a deadline already spent.
+      if (!(h2Error instanceof TransportError) || h2Error.timedOut) throw unreachable(url, h2Error);
       transport = "http1.1";
       try {
         answer = await http1Get(target, requestHeaders, deadlineMs, maxBytes);
