@@ -31,10 +31,13 @@ export interface RegisterResult {
 /** Register a discovered endpoint; see the module header for the rules. */
 export function registerDeployment(reg: SchemaRegistry, discovered: Discovered, options: RegisterOptions): RegisterResult {
   const existing = reg.deployments.find((d) => d.uri === options.uri);
-  if (existing !== undefined && unchanged(reg, existing, discovered, options.additionalHeaders)) {
+  const verdict = existing === undefined ? "changed" : compare(reg, existing, discovered, options.additionalHeaders);
+  if (existing !== undefined && verdict === "unchanged") {
     return { registry: reg, created: false, changed: false, deployment: existing };
   }
-  if (existing !== undefined && !options.force) {
+  // "superseded": the endpoint is as registered, but newer deployments took some of its services
+  // since; registering it again moves them back (a roll-back), like registering a new URI would.
+  if (existing !== undefined && verdict === "changed" && !options.force) {
     throw new CairnError(
       "DEPLOY_EXISTS_CHANGED",
       `deployment ${existing.id} at ${options.uri} is registered with other services, handlers or headers than the endpoint now has`,
@@ -89,16 +92,24 @@ export function registerDeployment(reg: SchemaRegistry, discovered: Discovered, 
   return { registry, created: existing === undefined, changed: true, deployment };
 }
 
-/** Same services (schemas) served by this deployment, same transport, same headers. */
-function unchanged(reg: SchemaRegistry, d: DeploymentSchema, discovered: Discovered, headers: Record<string, string>): boolean {
-  if (d.http !== discovered.http || d.protocolMode !== discovered.protocolMode) return false;
-  if (d.minProtocolVersion !== discovered.minProtocolVersion || d.maxProtocolVersion !== discovered.maxProtocolVersion) return false;
-  if (canonical(d.additionalHeaders) !== canonical(headers)) return false;
-  if (d.services.length !== discovered.services.length) return false;
-  return discovered.services.every((s) => {
+/**
+ * How the endpoint compares with its registered deployment: "unchanged" (same transport, headers,
+ * services, each still served by it with the same schema), "superseded" (the same, except that
+ * other deployments serve some of its services now: their schemas here cannot be compared), or
+ * "changed".
+ */
+function compare(reg: SchemaRegistry, d: DeploymentSchema, discovered: Discovered, headers: Record<string, string>): "unchanged" | "superseded" | "changed" {
+  if (d.http !== discovered.http || d.protocolMode !== discovered.protocolMode) return "changed";
+  if (d.minProtocolVersion !== discovered.minProtocolVersion || d.maxProtocolVersion !== discovered.maxProtocolVersion) return "changed";
+  if (canonical(d.additionalHeaders) !== canonical(headers)) return "changed";
+  if (canonical([...d.services].sort()) !== canonical(discovered.services.map((s) => s.name).sort())) return "changed";
+  let superseded = false;
+  for (const s of discovered.services) {
     const current = reg.services.find((c) => c.name === s.name);
-    return current !== undefined && current.deploymentId === d.id && sameService(current, s);
-  });
+    if (current === undefined || current.deploymentId !== d.id) superseded = true;
+    else if (!sameService(current, s)) return "changed";
+  }
+  return superseded ? "superseded" : "unchanged";
 }
 
 function sameService(current: ServiceSchema, discovered: DiscoveredService): boolean {

@@ -90,6 +90,19 @@ describe("registering deployments", () => {
     expect(refusal(() => serviceOf(forced.registry, "Gone"))).toBe("CAIRN-DEPLOY-0010");
   });
 
+  test("registering an older deployment again moves its services back to it (a roll-back), revision + 1", () => {
+    const v1 = registerDeployment(EMPTY_REGISTRY, discovered(service("Greeter"), service("Solo")), opts("http://a:9080", "dp_a"));
+    const v2 = registerDeployment(v1.registry, discovered(service("Greeter")), opts("http://b:9080", "dp_b"));
+    const back = registerDeployment(v2.registry, discovered(service("Greeter"), service("Solo")), opts("http://a:9080", "dp_x"));
+    expect([back.created, back.changed, back.deployment.id]).toEqual([false, true, "dp_a"]);
+    expect(serviceOf(back.registry, "Greeter")).toMatchObject({ deploymentId: "dp_a", revision: 3 });
+    expect(serviceOf(back.registry, "Solo")).toMatchObject({ deploymentId: "dp_a", revision: 2 });
+    expect(back.registry.deployments.map((d) => d.id)).toEqual(["dp_a", "dp_b"]);
+    // But not when the services it still serves changed meanwhile.
+    const changedSolo = discovered(service("Greeter"), service("Solo", "service", ["h", "new"]));
+    expect(refusal(() => registerDeployment(v2.registry, changedSolo, opts("http://a:9080", "dp_x")))).toBe("CAIRN-DEPLOY-0012");
+  });
+
   test("changed additional headers count as a change of the deployment", () => {
     const v1 = registerDeployment(EMPTY_REGISTRY, discovered(service("Greeter")), opts("http://a:9080", "dp_a", { headers: { "x-token": "1" } }));
     expect(refusal(() => registerDeployment(v1.registry, discovered(service("Greeter")), opts("http://a:9080", "dp_b", { headers: { "x-token": "2" } })))).toBe("CAIRN-DEPLOY-0012");
