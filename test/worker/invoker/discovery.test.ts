@@ -114,17 +114,20 @@ describe("discovery failures are DEPLOY errors with a hint", () => {
     }
   });
 
-  test("an endpoint that refuses every manifest version cairn asks for (415)", async () => {
+  test("an endpoint that refuses every manifest version cairn asks for (415); the path prefix and additional headers reach it", async () => {
     let path = "";
+    let token: unknown;
     const old = await serve((req, res) => {
       path = req.url ?? "";
+      token = req.headers["x-token"];
       expect(req.headers.accept).toContain("application/vnd.restate.endpointmanifest.v4+json");
       res.writeHead(415, { "content-type": "application/json" });
       res.end(JSON.stringify({ message: "Unsupported service discovery protocol version" }));
     });
     try {
-      expect((await codeOf(discover(`${old.uri}/svc/v2`, { timeoutMs: 10_000 }))).code).toBe("CAIRN-DEPLOY-0004");
+      expect((await codeOf(discover(`${old.uri}/svc/v2`, { timeoutMs: 10_000, headers: { "x-token": "t1" } }))).code).toBe("CAIRN-DEPLOY-0004");
       expect(path).toBe("/svc/v2/discover");
+      expect(token).toBe("t1");
     } finally {
       await old.close();
     }
