@@ -553,6 +553,113 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deployments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every registered deployment, with the services it serves the latest revision of */
+        get: operations["listDeployments"];
+        put?: never;
+        /**
+         * Register an SDK endpoint: discover its services and store them in the registry
+         * @description Restate's registration route and body. cairn sends GET {uri}/discover (h2c with prior knowledge, HTTP/1.1 when the endpoint does not speak it or use_http_11 is set), validates the manifest and writes the registry by compare-and-set. 201: a new deployment; 200: this URI was registered already (unchanged, or overwritten with force). Services another deployment served move to this one with their revision + 1.
+         */
+        post: operations["registerDeployment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/deployments/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One deployment and the services it serves */
+        get: operations["getDeployment"];
+        put?: never;
+        post?: never;
+        /** Remove a deployment (refused while it serves the latest revision of a service, unless force) */
+        delete: operations["removeDeployment"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every registered service at its latest revision */
+        get: operations["listServices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One service: type, handlers, deployment and revision */
+        get: operations["getService"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{name}/handlers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The handlers of one service */
+        get: operations["listServiceHandlers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/services/{name}/handlers/{handler}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One handler of a service */
+        get: operations["getServiceHandler"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1953,6 +2060,484 @@ export interface components {
             checksum: string;
             /** @description The partition's latest.json names it. */
             latest: boolean;
+        };
+        /** @description A service as registered (Restate's ServiceMetadata, durations in ms). */
+        ServiceMetadata: {
+            name: string;
+            /** @enum {string} */
+            ty: "Service" | "VirtualObject" | "Workflow";
+            handlers: {
+                name: string;
+                /** @description null for the handlers of plain services. */
+                ty: "Exclusive" | "Shared" | "Workflow" | null;
+                input_required: boolean;
+                /** @description null: any content type is accepted. */
+                input_content_type: string | null;
+                output_content_type: string | null;
+                set_content_type_if_empty: boolean;
+                /** @description How long a workflow's result and state are kept after its run ends. */
+                workflow_completion_retention_ms?: number;
+                /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                retry_policy?: {
+                    initial_interval_ms?: number;
+                    max_interval_ms?: number;
+                    exponentiation_factor?: number;
+                    /** @description null: unlimited. */
+                    max_attempts?: number | null;
+                    /** @enum {string} */
+                    on_max_attempts?: "Pause" | "Kill";
+                };
+                /** @description Idle time after which an attempt is asked to suspend. */
+                inactivity_timeout_ms?: number;
+                /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                abort_timeout_ms?: number;
+                /** @description How long a finished invocation's journal is kept. */
+                journal_retention_ms?: number;
+                /** @description How long the result of an idempotent invocation is kept. */
+                idempotency_retention_ms?: number;
+                enable_lazy_state?: boolean;
+                documentation?: string;
+                /** @description Free-form metadata from the endpoint. */
+                metadata?: {
+                    [key: string]: string;
+                };
+            }[];
+            /** @description The deployment serving the latest revision. */
+            deployment_id: string;
+            /** @description Grows by one each time a deployment registers the service. */
+            revision: number;
+            /** @description False when the endpoint marked it ingress-private. */
+            public: boolean;
+            /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+            retry_policy?: {
+                initial_interval_ms?: number;
+                max_interval_ms?: number;
+                exponentiation_factor?: number;
+                /** @description null: unlimited. */
+                max_attempts?: number | null;
+                /** @enum {string} */
+                on_max_attempts?: "Pause" | "Kill";
+            };
+            /** @description Idle time after which an attempt is asked to suspend. */
+            inactivity_timeout_ms?: number;
+            /** @description Time after the inactivity timeout after which an attempt is aborted. */
+            abort_timeout_ms?: number;
+            /** @description How long a finished invocation's journal is kept. */
+            journal_retention_ms?: number;
+            /** @description How long the result of an idempotent invocation is kept. */
+            idempotency_retention_ms?: number;
+            enable_lazy_state?: boolean;
+            documentation?: string;
+            /** @description Free-form metadata from the endpoint. */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        /** @description A handler as registered. */
+        HandlerMetadata: {
+            name: string;
+            /** @description null for the handlers of plain services. */
+            ty: "Exclusive" | "Shared" | "Workflow" | null;
+            input_required: boolean;
+            /** @description null: any content type is accepted. */
+            input_content_type: string | null;
+            output_content_type: string | null;
+            set_content_type_if_empty: boolean;
+            /** @description How long a workflow's result and state are kept after its run ends. */
+            workflow_completion_retention_ms?: number;
+            /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+            retry_policy?: {
+                initial_interval_ms?: number;
+                max_interval_ms?: number;
+                exponentiation_factor?: number;
+                /** @description null: unlimited. */
+                max_attempts?: number | null;
+                /** @enum {string} */
+                on_max_attempts?: "Pause" | "Kill";
+            };
+            /** @description Idle time after which an attempt is asked to suspend. */
+            inactivity_timeout_ms?: number;
+            /** @description Time after the inactivity timeout after which an attempt is aborted. */
+            abort_timeout_ms?: number;
+            /** @description How long a finished invocation's journal is kept. */
+            journal_retention_ms?: number;
+            /** @description How long the result of an idempotent invocation is kept. */
+            idempotency_retention_ms?: number;
+            enable_lazy_state?: boolean;
+            documentation?: string;
+            /** @description Free-form metadata from the endpoint. */
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        /** @description A deployment: an SDK endpoint cairn invokes. */
+        DeploymentSummary: {
+            /** @example dp_abcdefghijklmnopqrstuvwxyz */
+            id: string;
+            uri: string;
+            /** @enum {string} */
+            protocol_type: "BidiStream" | "RequestResponse";
+            /** @enum {string} */
+            http_version: "HTTP/2.0" | "HTTP/1.1";
+            /** @description Headers sent with every request to the endpoint. */
+            additional_headers: {
+                [key: string]: string;
+            };
+            /** @description RFC 3339 time of the first registration. */
+            created_at: string;
+            min_protocol_version: number;
+            max_protocol_version: number;
+            sdk_version: string | null;
+            /** @description Operator-supplied metadata. */
+            metadata: {
+                [key: string]: string;
+            };
+            /** @description The services this deployment serves the latest revision of. */
+            services: {
+                name: string;
+                revision: number;
+            }[];
+        };
+        /** @description A deployment with the services it serves the latest revision of. */
+        DeploymentDetail: {
+            /** @example dp_abcdefghijklmnopqrstuvwxyz */
+            id: string;
+            uri: string;
+            /** @enum {string} */
+            protocol_type: "BidiStream" | "RequestResponse";
+            /** @enum {string} */
+            http_version: "HTTP/2.0" | "HTTP/1.1";
+            /** @description Headers sent with every request to the endpoint. */
+            additional_headers: {
+                [key: string]: string;
+            };
+            /** @description RFC 3339 time of the first registration. */
+            created_at: string;
+            min_protocol_version: number;
+            max_protocol_version: number;
+            sdk_version: string | null;
+            /** @description Operator-supplied metadata. */
+            metadata: {
+                [key: string]: string;
+            };
+            services: {
+                name: string;
+                /** @enum {string} */
+                ty: "Service" | "VirtualObject" | "Workflow";
+                handlers: {
+                    name: string;
+                    /** @description null for the handlers of plain services. */
+                    ty: "Exclusive" | "Shared" | "Workflow" | null;
+                    input_required: boolean;
+                    /** @description null: any content type is accepted. */
+                    input_content_type: string | null;
+                    output_content_type: string | null;
+                    set_content_type_if_empty: boolean;
+                    /** @description How long a workflow's result and state are kept after its run ends. */
+                    workflow_completion_retention_ms?: number;
+                    /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                    retry_policy?: {
+                        initial_interval_ms?: number;
+                        max_interval_ms?: number;
+                        exponentiation_factor?: number;
+                        /** @description null: unlimited. */
+                        max_attempts?: number | null;
+                        /** @enum {string} */
+                        on_max_attempts?: "Pause" | "Kill";
+                    };
+                    /** @description Idle time after which an attempt is asked to suspend. */
+                    inactivity_timeout_ms?: number;
+                    /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                    abort_timeout_ms?: number;
+                    /** @description How long a finished invocation's journal is kept. */
+                    journal_retention_ms?: number;
+                    /** @description How long the result of an idempotent invocation is kept. */
+                    idempotency_retention_ms?: number;
+                    enable_lazy_state?: boolean;
+                    documentation?: string;
+                    /** @description Free-form metadata from the endpoint. */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                }[];
+                /** @description The deployment serving the latest revision. */
+                deployment_id: string;
+                /** @description Grows by one each time a deployment registers the service. */
+                revision: number;
+                /** @description False when the endpoint marked it ingress-private. */
+                public: boolean;
+                /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                retry_policy?: {
+                    initial_interval_ms?: number;
+                    max_interval_ms?: number;
+                    exponentiation_factor?: number;
+                    /** @description null: unlimited. */
+                    max_attempts?: number | null;
+                    /** @enum {string} */
+                    on_max_attempts?: "Pause" | "Kill";
+                };
+                /** @description Idle time after which an attempt is asked to suspend. */
+                inactivity_timeout_ms?: number;
+                /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                abort_timeout_ms?: number;
+                /** @description How long a finished invocation's journal is kept. */
+                journal_retention_ms?: number;
+                /** @description How long the result of an idempotent invocation is kept. */
+                idempotency_retention_ms?: number;
+                enable_lazy_state?: boolean;
+                documentation?: string;
+                /** @description Free-form metadata from the endpoint. */
+                metadata?: {
+                    [key: string]: string;
+                };
+            }[];
+        };
+        DeploymentList: {
+            deployments: {
+                /** @example dp_abcdefghijklmnopqrstuvwxyz */
+                id: string;
+                uri: string;
+                /** @enum {string} */
+                protocol_type: "BidiStream" | "RequestResponse";
+                /** @enum {string} */
+                http_version: "HTTP/2.0" | "HTTP/1.1";
+                /** @description Headers sent with every request to the endpoint. */
+                additional_headers: {
+                    [key: string]: string;
+                };
+                /** @description RFC 3339 time of the first registration. */
+                created_at: string;
+                min_protocol_version: number;
+                max_protocol_version: number;
+                sdk_version: string | null;
+                /** @description Operator-supplied metadata. */
+                metadata: {
+                    [key: string]: string;
+                };
+                /** @description The services this deployment serves the latest revision of. */
+                services: {
+                    name: string;
+                    revision: number;
+                }[];
+            }[];
+        };
+        ServiceList: {
+            services: {
+                name: string;
+                /** @enum {string} */
+                ty: "Service" | "VirtualObject" | "Workflow";
+                handlers: {
+                    name: string;
+                    /** @description null for the handlers of plain services. */
+                    ty: "Exclusive" | "Shared" | "Workflow" | null;
+                    input_required: boolean;
+                    /** @description null: any content type is accepted. */
+                    input_content_type: string | null;
+                    output_content_type: string | null;
+                    set_content_type_if_empty: boolean;
+                    /** @description How long a workflow's result and state are kept after its run ends. */
+                    workflow_completion_retention_ms?: number;
+                    /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                    retry_policy?: {
+                        initial_interval_ms?: number;
+                        max_interval_ms?: number;
+                        exponentiation_factor?: number;
+                        /** @description null: unlimited. */
+                        max_attempts?: number | null;
+                        /** @enum {string} */
+                        on_max_attempts?: "Pause" | "Kill";
+                    };
+                    /** @description Idle time after which an attempt is asked to suspend. */
+                    inactivity_timeout_ms?: number;
+                    /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                    abort_timeout_ms?: number;
+                    /** @description How long a finished invocation's journal is kept. */
+                    journal_retention_ms?: number;
+                    /** @description How long the result of an idempotent invocation is kept. */
+                    idempotency_retention_ms?: number;
+                    enable_lazy_state?: boolean;
+                    documentation?: string;
+                    /** @description Free-form metadata from the endpoint. */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                }[];
+                /** @description The deployment serving the latest revision. */
+                deployment_id: string;
+                /** @description Grows by one each time a deployment registers the service. */
+                revision: number;
+                /** @description False when the endpoint marked it ingress-private. */
+                public: boolean;
+                /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                retry_policy?: {
+                    initial_interval_ms?: number;
+                    max_interval_ms?: number;
+                    exponentiation_factor?: number;
+                    /** @description null: unlimited. */
+                    max_attempts?: number | null;
+                    /** @enum {string} */
+                    on_max_attempts?: "Pause" | "Kill";
+                };
+                /** @description Idle time after which an attempt is asked to suspend. */
+                inactivity_timeout_ms?: number;
+                /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                abort_timeout_ms?: number;
+                /** @description How long a finished invocation's journal is kept. */
+                journal_retention_ms?: number;
+                /** @description How long the result of an idempotent invocation is kept. */
+                idempotency_retention_ms?: number;
+                enable_lazy_state?: boolean;
+                documentation?: string;
+                /** @description Free-form metadata from the endpoint. */
+                metadata?: {
+                    [key: string]: string;
+                };
+            }[];
+        };
+        HandlerList: {
+            handlers: {
+                name: string;
+                /** @description null for the handlers of plain services. */
+                ty: "Exclusive" | "Shared" | "Workflow" | null;
+                input_required: boolean;
+                /** @description null: any content type is accepted. */
+                input_content_type: string | null;
+                output_content_type: string | null;
+                set_content_type_if_empty: boolean;
+                /** @description How long a workflow's result and state are kept after its run ends. */
+                workflow_completion_retention_ms?: number;
+                /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                retry_policy?: {
+                    initial_interval_ms?: number;
+                    max_interval_ms?: number;
+                    exponentiation_factor?: number;
+                    /** @description null: unlimited. */
+                    max_attempts?: number | null;
+                    /** @enum {string} */
+                    on_max_attempts?: "Pause" | "Kill";
+                };
+                /** @description Idle time after which an attempt is asked to suspend. */
+                inactivity_timeout_ms?: number;
+                /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                abort_timeout_ms?: number;
+                /** @description How long a finished invocation's journal is kept. */
+                journal_retention_ms?: number;
+                /** @description How long the result of an idempotent invocation is kept. */
+                idempotency_retention_ms?: number;
+                enable_lazy_state?: boolean;
+                documentation?: string;
+                /** @description Free-form metadata from the endpoint. */
+                metadata?: {
+                    [key: string]: string;
+                };
+            }[];
+        };
+        /** @description Restate's registration body (snake_case). Lambda deployments (arn) are not supported. */
+        RegisterDeploymentRequest: {
+            /**
+             * @description The SDK endpoint (http:// or https://), path prefix included.
+             * @example http://127.0.0.1:9080
+             */
+            uri: string;
+            /** @description Sent with discovery and every invocation. */
+            additional_headers?: {
+                [key: string]: string;
+            };
+            /** @description Talk HTTP/1.1 (request-response) instead of h2c. */
+            use_http_11?: boolean;
+            /** @description Overwrite a changed deployment at the same URI; allow changing a service's type. */
+            force?: boolean;
+            /** @description Accepted for compatibility with Restate's clients; force covers it. */
+            breaking?: boolean;
+            /** @description Discover and check, but write nothing. */
+            dry_run?: boolean;
+            metadata?: {
+                [key: string]: string;
+            };
+        };
+        /** @description The registered deployment and its services. */
+        RegisterDeploymentResponse: {
+            id: string;
+            services: {
+                name: string;
+                /** @enum {string} */
+                ty: "Service" | "VirtualObject" | "Workflow";
+                handlers: {
+                    name: string;
+                    /** @description null for the handlers of plain services. */
+                    ty: "Exclusive" | "Shared" | "Workflow" | null;
+                    input_required: boolean;
+                    /** @description null: any content type is accepted. */
+                    input_content_type: string | null;
+                    output_content_type: string | null;
+                    set_content_type_if_empty: boolean;
+                    /** @description How long a workflow's result and state are kept after its run ends. */
+                    workflow_completion_retention_ms?: number;
+                    /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                    retry_policy?: {
+                        initial_interval_ms?: number;
+                        max_interval_ms?: number;
+                        exponentiation_factor?: number;
+                        /** @description null: unlimited. */
+                        max_attempts?: number | null;
+                        /** @enum {string} */
+                        on_max_attempts?: "Pause" | "Kill";
+                    };
+                    /** @description Idle time after which an attempt is asked to suspend. */
+                    inactivity_timeout_ms?: number;
+                    /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                    abort_timeout_ms?: number;
+                    /** @description How long a finished invocation's journal is kept. */
+                    journal_retention_ms?: number;
+                    /** @description How long the result of an idempotent invocation is kept. */
+                    idempotency_retention_ms?: number;
+                    enable_lazy_state?: boolean;
+                    documentation?: string;
+                    /** @description Free-form metadata from the endpoint. */
+                    metadata?: {
+                        [key: string]: string;
+                    };
+                }[];
+                /** @description The deployment serving the latest revision. */
+                deployment_id: string;
+                /** @description Grows by one each time a deployment registers the service. */
+                revision: number;
+                /** @description False when the endpoint marked it ingress-private. */
+                public: boolean;
+                /** @description The retry policy the endpoint declared (absent fields: the cluster's defaults). */
+                retry_policy?: {
+                    initial_interval_ms?: number;
+                    max_interval_ms?: number;
+                    exponentiation_factor?: number;
+                    /** @description null: unlimited. */
+                    max_attempts?: number | null;
+                    /** @enum {string} */
+                    on_max_attempts?: "Pause" | "Kill";
+                };
+                /** @description Idle time after which an attempt is asked to suspend. */
+                inactivity_timeout_ms?: number;
+                /** @description Time after the inactivity timeout after which an attempt is aborted. */
+                abort_timeout_ms?: number;
+                /** @description How long a finished invocation's journal is kept. */
+                journal_retention_ms?: number;
+                /** @description How long the result of an idempotent invocation is kept. */
+                idempotency_retention_ms?: number;
+                enable_lazy_state?: boolean;
+                documentation?: string;
+                /** @description Free-form metadata from the endpoint. */
+                metadata?: {
+                    [key: string]: string;
+                };
+            }[];
+            min_protocol_version: number;
+            max_protocol_version: number;
+            sdk_version: string | null;
+        };
+        /** @description The deployment was removed. */
+        RemoveDeploymentResponse: {
+            id: string;
+            /** @description Services unregistered with it (only with force). */
+            removed_services: string[];
         };
     };
     responses: never;
@@ -4150,6 +4735,625 @@ export interface operations {
             };
             /** @description Problem: see the `code` and `hint` fields */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDeployments: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    registerDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description Restate's registration body (snake_case). Lambda deployments (arn) are not supported. */
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterDeploymentRequest"];
+            };
+        };
+        responses: {
+            /** @description The registered deployment and its services. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterDeploymentResponse"];
+                };
+            };
+            /** @description The registered deployment and its services. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegisterDeploymentResponse"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDeployment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A deployment with the services it serves the latest revision of. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeploymentDetail"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeDeployment: {
+        parameters: {
+            query?: {
+                force?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The deployment was removed. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RemoveDeploymentResponse"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listServices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A service as registered (Restate's ServiceMetadata, durations in ms). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServiceMetadata"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listServiceHandlers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Response for status 200 */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HandlerList"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getServiceHandler: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+                handler: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A handler as registered. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HandlerMetadata"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: see the `code` and `hint` fields */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

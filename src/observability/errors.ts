@@ -778,6 +778,86 @@ export const ERRORS = {
     "Service names match [A-Za-z0-9_.-]{1,128}; keys and entry names are 1..512 bytes without control characters; If-Match holds an object version (a non-negative integer); a PATCH body is {\"set\": {name: value}, \"delete\": [names]}.",
   ),
 
+  // ---- DEPLOY: service deployments (discovery of SDK endpoints) and the schema registry ----------
+  DEPLOY_INVALID_URI: spec(
+    "CAIRN-DEPLOY-0001",
+    400,
+    "The deployment URI cannot be used",
+    "Give an absolute http:// or https:// URI of the SDK endpoint (for example http://127.0.0.1:9080), with no query or fragment.",
+  ),
+  DEPLOY_UNREACHABLE: spec(
+    "CAIRN-DEPLOY-0002",
+    400,
+    "The deployment's endpoint did not answer the discovery request",
+    "Check that the service process is running and listening on that address and port, reachable from every cairn node; an HTTP/1.1-only endpoint behind a proxy may need use_http_11 (--http1.1).",
+  ),
+  DEPLOY_NOT_RESTATE: spec(
+    "CAIRN-DEPLOY-0003",
+    400,
+    "The URI does not serve a Restate SDK endpoint",
+    "Point the URI at the endpoint the Restate SDK serves (its GET {uri}/discover answers a manifest); keep any path prefix the endpoint is mounted under.",
+  ),
+  DEPLOY_UNSUPPORTED_VERSION: spec(
+    "CAIRN-DEPLOY-0004",
+    400,
+    "The endpoint speaks no manifest or service-protocol version cairn supports",
+    "cairn reads endpoint manifests v2-v4 and speaks service protocol V5-V7: use a Restate SDK of that generation (for TypeScript, @restatedev/restate-sdk 1.10 or newer).",
+  ),
+  DEPLOY_INVALID_MANIFEST: spec(
+    "CAIRN-DEPLOY-0005",
+    400,
+    "The endpoint's manifest is invalid",
+    "Fix the service definition named in the message (names must match the Restate patterns, handler types must suit the service type), restart the endpoint and register it again.",
+  ),
+  DEPLOY_RESERVED_NAME: spec(
+    "CAIRN-DEPLOY-0006",
+    400,
+    "A service name clashes with one of cairn's own data-plane paths",
+    "Rename the service: v1, restate, openapi.json, openapi-raw.json, metrics and health are paths cairn's data plane already serves.",
+  ),
+  DEPLOY_SERVICE_TYPE_CHANGED: spec(
+    "CAIRN-DEPLOY-0007",
+    409,
+    "The registration would change the type of a registered service",
+    "Changing a service's type (service, virtual object, workflow) breaks its in-flight invocations and state: rename the service, or register again with force if you accept that.",
+  ),
+  DEPLOY_NOT_FOUND: spec(
+    "CAIRN-DEPLOY-0008",
+    404,
+    "No deployment has this id",
+    "List the deployments with GET /deployments (cairn ctl deployments list) and use one of their ids.",
+  ),
+  DEPLOY_IN_USE: spec(
+    "CAIRN-DEPLOY-0009",
+    409,
+    "The deployment still serves the latest revision of some services",
+    "Register a newer deployment of those services first, or remove with force=true (--force), which also unregisters the services it serves.",
+  ),
+  DEPLOY_SERVICE_NOT_FOUND: spec(
+    "CAIRN-DEPLOY-0010",
+    404,
+    "No registered service or handler has this name",
+    "List the services with GET /services (cairn ctl services list); register the deployment that serves it first.",
+  ),
+  DEPLOY_REGISTRY_CONFLICT: spec(
+    "CAIRN-DEPLOY-0011",
+    409,
+    "The schema registry kept changing while this request tried to update it",
+    "Other registrations or removals are running at the same time: retry the request.",
+  ),
+  DEPLOY_EXISTS_CHANGED: spec(
+    "CAIRN-DEPLOY-0012",
+    409,
+    "A deployment with this URI is registered with different services",
+    "Register the changed endpoint under a new URI (a new version of the service), or register again with force=true (--force) to overwrite the deployment in place.",
+  ),
+  DEPLOY_INVALID_HEADERS: spec(
+    "CAIRN-DEPLOY-0013",
+    400,
+    "An additional header cannot be sent to the endpoint",
+    "Header names must be HTTP tokens and not connection-level headers (host, connection, content-length, transfer-encoding, ...); values must be printable.",
+  ),
+
   // ---- CTL: the operator's tool -----------------------------------------------------------------
   CTL_UNREACHABLE: spec(
     "CAIRN-CTL-0001",

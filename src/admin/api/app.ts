@@ -13,6 +13,7 @@ import { metadataServerRoutes } from "./metadata-server-routes.ts";
 import { logRoutes } from "./log-routes.ts";
 import { partitionRoutes } from "./partition-routes.ts";
 import { snapshotRoutes } from "./snapshot-routes.ts";
+import { deploymentRoutes } from "./deployment-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { nodeAdminRoutes } from "./node-admin-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
@@ -79,7 +80,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(metadataServerRoutes(deps))
     .use(logRoutes(deps))
     .use(partitionRoutes(deps))
-    .use(snapshotRoutes(deps));
+    .use(snapshotRoutes(deps))
+    .use(deploymentRoutes(deps));
 }
 
 function specPlugin() {
@@ -104,6 +106,8 @@ function specPlugin() {
         { name: "logs", description: "Logs (chains of segments): tail, seal, trim, reconfigure, append and read" },
         { name: "partitions", description: "Partitions: placement, leader epochs, processors' applied and durable LSNs" },
         { name: "snapshots", description: "Partition snapshots: jobs (create, progress) and the repository's contents" },
+        { name: "deployments", description: "Restate SDK endpoints registered by discovery (Restate's routes, no /v1 prefix)" },
+        { name: "services", description: "The services and handlers the registered deployments serve" },
       ],
     },
   });
