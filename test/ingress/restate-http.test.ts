@@ -2,10 +2,12 @@
 // code and header a caller (curl, the official client) relies on, with an in-memory InvocationClient
 // and SchemaSource standing in for the invoker (the thing under test is the HTTP mapping).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createIngressApp } from "../../src/ingress/index.ts";
+import { defaultConfig } from "../../src/config/index.ts";
+import { createIngressApp, IngressRole } from "../../src/ingress/index.ts";
+import { silentLogger } from "../../src/observability/log.ts";
 import { parseInvocationId } from "../../src/worker/invoker/ids.ts";
-import { startTestIngress, type TestIngress } from "./restate-fixture.ts";
-import { handler, service } from "./restate-memory.ts";
+import { startTestIngress, testHandlers, testSchema, type TestIngress } from "./restate-fixture.ts";
+import { handler, MemoryInvocations, service } from "./restate-memory.ts";
 
 let ing: TestIngress;
 beforeAll(() => {
@@ -413,3 +415,22 @@ async function until<T>(f: () => T | undefined, timeoutMs = 10_000): Promise<T> 
     await Bun.sleep(10);
   }
 }
+
+describe("the ingress role", () => {
+  test("serves Restate's API when given an InvocationClient and a SchemaSource, with ingress.invocation-wait-ms from the config", async () => {
+    const schema = testSchema();
+    const memory = new MemoryInvocations(schema, testHandlers());
+    const config = { ...defaultConfig().ingress, "bind-address": "127.0.0.1:0", "request-timeout-ms": 100, "invocation-wait-ms": 300 };
+    const role = new IngressRole({ config, router: () => undefined, spec: async () => ({}), logger: silentLogger(), invocations: () => memory, schema: () => schema });
+    role.start();
+    try {
+      const ok = await fetch(`${role.url}/Greeter/greet`, { method: "POST", body: '"role"' });
+      expect(await ok.json()).toBe("Hello role");
+      const waited = await fetch(`${role.url}/Greeter/forever`, { method: "POST" });
+      await expectIngressError(waited, 503, "CAIRN-INVOKE-0016");
+    } finally {
+      await role.stop();
+      memory.stop();
+    }
+  });
+});
