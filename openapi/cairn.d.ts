@@ -944,6 +944,11 @@ export interface components {
                  * @default 5000
                  */
                 "request-timeout-ms": number;
+                /**
+                 * @description How long a call (or an attach) to a Restate handler on the data plane waits for the invocation's result; then it is answered 503 with Retry-After and the invocation's id (it goes on running: a retry with the same idempotency-key attaches to it).
+                 * @default 600000
+                 */
+                "invocation-wait-ms": number;
             };
             /** @description Partition processors (role `worker`). */
             worker: {

@@ -52,6 +52,10 @@ export const IngressSection = Type.Object(
       "How long a data-plane request may take, waiting for a partition leader included; then it is answered 503 with Retry-After (or 504 when a write's outcome is unknown).",
       5_000,
     ),
+    "invocation-wait-ms": PositiveInt(
+      "How long a call (or an attach) to a Restate handler on the data plane waits for the invocation's result; then it is answered 503 with Retry-After and the invocation's id (it goes on running: a retry with the same idempotency-key attaches to it).",
+      10 * 60 * 1000,
+    ),
   },
   { additionalProperties: false, description: "The data-plane HTTP API." },
 );

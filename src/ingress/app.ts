@@ -10,6 +10,9 @@ import { Type } from "@sinclair/typebox";
 import { CairnError, isCairnError } from "../observability/errors.ts";
 import { VERSION } from "../version.ts";
 import { OBJECT_KEY_MAX_BYTES, SERVICE_NAME_PATTERN, type MutateAnswer, type ObjectAnswer, type StateRouter } from "../worker/index.ts";
+import type { InvocationClient, SchemaSource } from "../worker/invoker/model.ts";
+import { RestateIngress } from "./restate/index.ts";
+import { ingressError } from "./restate/respond.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 export const DATA_PLANE_SPEC_PATH = "/openapi.json";
@@ -24,7 +27,17 @@ export interface IngressDeps {
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly onBug: (e: unknown) => void;
+  /**
+   * Restate's ingress API (handler calls, sends, attach, awakeables) on the same port, served when both
+   * are given. Its paths are the catch-all: every cairn route (/v1/…, /openapi.json) wins over them.
+   */
+  readonly invocations?: () => InvocationClient | undefined;
+  readonly schema?: () => SchemaSource | undefined;
+  /** How long a Restate call or attach waits for its result (ingress.invocation-wait-ms). */
+  readonly invocationWaitMs?: number;
 }
+
+const DEFAULT_INVOCATION_WAIT_MS = 10 * 60 * 1000;
 
 const Problem = Type.Object(
   {
@@ -118,12 +131,43 @@ export function createIngressApp(deps: IngressDeps, spec?: () => Promise<unknown
     return writeAnswer(answer, service, key);
   };
 
+  const restate =
+    deps.invocations !== undefined && deps.schema !== undefined
+      ? new RestateIngress({
+          invocations: deps.invocations,
+          schema: deps.schema,
+          maxBodyBytes: deps.maxBodyBytes,
+          requestTimeoutMs: deps.requestTimeoutMs,
+          invocationWaitMs: deps.invocationWaitMs ?? DEFAULT_INVOCATION_WAIT_MS,
+          onBug: deps.onBug,
+        })
+      : undefined;
+  // Restate's paths are its API, not cairn's: they are served by one hidden catch-all route and kept
+  // out of the data-plane OpenAPI document.
+  const restateRoutes = new Elysia({ name: "restate-ingress" });
+  if (restate !== undefined) {
+    restateRoutes.all(
+      "/*",
+      async ({ request, server }) => {
+        // A call waits for its handler up to ingress.invocation-wait-ms: the server's idle timeout
+        // (meant for silent keep-alive connections) must not cut it off.
+        server?.timeout(request, 0);
+        return (await restate.handle(request)) ?? problem(new CairnError("API_NOT_FOUND", "no route matches this method and path"));
+      },
+      { parse: "none", detail: { hide: true } },
+    );
+  }
+
   return new Elysia({ name: "cairn-data-plane", normalize: false })
     .use(specRoute)
     .onRequest(({ request }) => {
       const length = Number(request.headers.get("content-length") ?? "0");
       if (length > deps.maxBodyBytes) {
-        return problem(new CairnError("STATE_VALUE_TOO_LARGE", `request body of ${length} bytes exceeds ingress.max-body-bytes (${deps.maxBodyBytes})`, { limitBytes: deps.maxBodyBytes }));
+        const limit = `request body of ${length} bytes exceeds ingress.max-body-bytes (${deps.maxBodyBytes})`;
+        if (restate !== undefined && !new URL(request.url).pathname.startsWith("/v1/")) {
+          return ingressError(new CairnError("INVOKE_BODY_TOO_LARGE", limit, { limitBytes: deps.maxBodyBytes }));
+        }
+        return problem(new CairnError("STATE_VALUE_TOO_LARGE", limit, { limitBytes: deps.maxBodyBytes }));
       }
     })
     .onError({ as: "global" }, ({ code, error }) => problem(toCairnError(code, error, deps.onBug)))
@@ -228,7 +272,8 @@ export function createIngressApp(deps: IngressDeps, spec?: () => Promise<unknown
       "/v1/objects/:service/:key/state",
       ({ params, request }) => write(request, params.service, params.key, [{ op: "clear" }], "clear"),
       { params: Params, headers: WriteHeaders, response: { 200: Written, ...problems(400, 412, 422, 503, 504) }, detail: { operationId: "clearObjectState", summary: "Delete every entry of the object", tags: ["state"] } },
-    );
+    )
+    .use(restateRoutes);
 }
 
 type MutateOps = Array<{ op: "set"; name: string; value: Uint8Array; contentType: string } | { op: "delete"; name: string } | { op: "clear" }>;

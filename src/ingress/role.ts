@@ -6,6 +6,7 @@ import type { IngressConfig } from "../config/index.ts";
 import { CairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import type { StateRouter } from "../worker/index.ts";
+import type { InvocationClient, SchemaSource } from "../worker/invoker/model.ts";
 import { createIngressApp } from "./app.ts";
 
 export interface IngressRoleDeps {
@@ -13,6 +14,9 @@ export interface IngressRoleDeps {
   readonly router: () => StateRouter | undefined;
   readonly spec: () => Promise<unknown>;
   readonly logger: Logger;
+  /** Restate's ingress API is served when both are given (see IngressDeps). */
+  readonly invocations?: () => InvocationClient | undefined;
+  readonly schema?: () => SchemaSource | undefined;
 }
 
 export class IngressRole {
@@ -38,6 +42,9 @@ export class IngressRole {
         maxValueBytes: config["max-value-bytes"],
         maxBodyBytes: config["max-body-bytes"],
         requestTimeoutMs: config["request-timeout-ms"],
+        invocations: this.deps.invocations,
+        schema: this.deps.schema,
+        invocationWaitMs: config["invocation-wait-ms"],
         onBug: (e) => logger.error({ err: e }, "unexpected error in data-plane handler"),
       },
       this.deps.spec,

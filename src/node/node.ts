@@ -15,7 +15,7 @@ import { ReplicatedMetadataService } from "../metadata/replicated-service.ts";
 import { FabricClient, FabricServer, type FabricOptions } from "../net/index.ts";
 import { BIFROST_RPCS, BifrostRole } from "../bifrost/index.ts";
 import { IngressRole, renderDataPlaneOpenApi } from "../ingress/index.ts";
-import { partitionsOverview, StateRouter, WorkerRole, type PartitionOverview } from "../worker/index.ts";
+import { INVOCATION_RPCS, InvocationRouter, partitionsOverview, SchemaCache, StateRouter, WorkerRole, type PartitionOverview } from "../worker/index.ts";
 import { nodeId, type NodeId } from "../ids/index.ts";
 import { LogServerRole } from "../logserver/index.ts";
 import type { ClusterInfo } from "../metadata/nodes-config.ts";
@@ -60,6 +60,7 @@ export class Node {
   private workerRole: WorkerRole | undefined;
   private ingressRole: IngressRole | undefined;
   private stateRouter: StateRouter | undefined;
+  private invocationRouter: InvocationRouter | undefined;
   private controller: ClusterController | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
@@ -210,6 +211,18 @@ export class Node {
     this.bifrostRole = bifrost;
     const snapshotRepository = this.snapshotRepository();
     roles.push({ name: "bifrost", start: () => bifrost.start(), stop: () => bifrost.stop(), notReadyReasons: none });
+    // Object requests and invocations find partition leaders through this router (the ingress's
+    // requests, and records one partition's outbox sends to another's leader).
+    const stateRouter = new StateRouter({
+      metadata: () => this.metadataService?.api(),
+      fabricClient,
+      addressOf: (id) => bifrost.directory.addressOf(id),
+      self: () => this.nodeIdValue,
+      localWorker: () => this.workerRole,
+    });
+    this.stateRouter = stateRouter;
+    const schema = new SchemaCache(() => this.metadataService?.api(), { nowMs: Date.now });
+    this.invocationRouter = new InvocationRouter({ state: stateRouter, schema });
     if (config.roles.includes("worker")) {
       const w = config.worker;
       const worker = new WorkerRole({
@@ -242,22 +255,32 @@ export class Node {
           },
           requestTimeoutMs: config.snapshots["request-timeout-ms"],
         },
+        invocations: {
+          schema,
+          config: config.invoker,
+          deliver: async (partition, records) => {
+            const deadlineMs = Date.now() + config.invoker["call-wait-ms"];
+            await stateRouter.onLeader(
+              partition,
+              deadlineMs,
+              true,
+              INVOCATION_RPCS.deliver,
+              (budgetMs) => ({ partition, records, timeoutMs: Math.max(1, budgetMs) }),
+              (local, req) => local.invocations!.deliver(req),
+            );
+          },
+        },
       });
       this.workerRole = worker;
       roles.push({ name: "worker", start: () => worker.start(), stop: () => worker.stop(), notReadyReasons: () => worker.notReadyReasons() });
     }
     if (config.roles.includes("ingress")) {
-      this.stateRouter = new StateRouter({
-        metadata: () => this.metadataService?.api(),
-        fabricClient,
-        addressOf: (id) => bifrost.directory.addressOf(id),
-        self: () => this.nodeIdValue,
-        localWorker: () => this.workerRole,
-      });
       let spec: Promise<unknown> | undefined;
       const ingress = new IngressRole({
         config: config.ingress,
         router: () => (this.metadataService?.api() === undefined ? undefined : this.stateRouter),
+        invocations: () => (this.metadataService?.api() === undefined ? undefined : this.invocationRouter),
+        schema: () => (this.metadataService?.api() === undefined ? undefined : schema),
         spec: () => (spec ??= renderDataPlaneOpenApi()),
         logger: this.log.child({ component: "ingress" }),
       });

@@ -734,24 +734,6 @@ export const ERRORS = {
   ),
 
   // ---- STATE: the data plane's object state API -------------------------------------------------
-  INVOKE_UNKNOWN_TARGET: spec(
-    "CAIRN-INVOKE-0050",
-    404,
-    "No registered service has this handler",
-    "Register the deployment that serves it (cairn ctl deployments register <url>), or check the service and handler names (GET /services on the admin API).",
-  ),
-  INVOKE_NOT_FOUND: spec(
-    "CAIRN-INVOKE-0051",
-    404,
-    "No such invocation",
-    "Check the invocation id (inv_1…). Completed invocations are kept for invoker.completed-retention-ms (with an idempotency key or as a workflow run: longer), then forgotten.",
-  ),
-  INVOKE_BAD_AWAKEABLE_ID: spec(
-    "CAIRN-INVOKE-0052",
-    400,
-    "Not an awakeable id",
-    "Awakeable ids start with sign_1 and come from ctx.awakeable() in a handler; pass the id exactly as the handler produced it.",
-  ),
   STATE_NOT_FOUND: spec("CAIRN-STATE-0001", 404, "No such object or state entry", "Check the service, key and entry name; an object exists once something was written to it."),
   STATE_VERSION_MISMATCH: spec(
     "CAIRN-STATE-0002",
@@ -856,6 +838,108 @@ export const ERRORS = {
     400,
     "An additional header cannot be sent to the endpoint",
     "Header names must be HTTP tokens and not connection-level headers (host, connection, content-length, transfer-encoding, ...); values must be printable.",
+  // ---- INVOKE: Restate's ingress API on the data-plane port (0001..0049; the invoker uses 0050+) ----
+  INVOKE_SERVICE_NOT_FOUND: spec(
+    "CAIRN-INVOKE-0001",
+    404,
+    "No registered service has this name",
+    "Register the deployment that serves it (`POST /deployments` on the admin API, or `cairn ctl deployments register <url>`); `GET /services` lists what is registered. Names are case-sensitive.",
+  ),
+  INVOKE_HANDLER_NOT_FOUND: spec(
+    "CAIRN-INVOKE-0002",
+    404,
+    "The service has no handler with this name",
+    "Check the handler name (case-sensitive) against `GET /services/{service}`; register the deployment again if the service gained the handler since.",
+  ),
+  INVOKE_BAD_PATH: spec(
+    "CAIRN-INVOKE-0003",
+    400,
+    "The path is not one of the ingress API's",
+    "Services: /{service}/{handler}[/send]; virtual objects and workflows: /{name}/{key}/{handler}[/send] (the key percent-encoded); results: /restate/invocation/{id}/attach|output, /restate/workflow/{name}/{key}/attach|output; awakeables: /restate/awakeables/{id}/resolve|reject.",
+  ),
+  INVOKE_PRIVATE_SERVICE: spec(
+    "CAIRN-INVOKE-0004",
+    400,
+    "The service is private: only other services may call it",
+    "Call it from a handler (ctx.serviceClient), or register it without `ingressPrivate` to expose it on the ingress.",
+  ),
+  INVOKE_BAD_DELAY: spec(
+    "CAIRN-INVOKE-0005",
+    400,
+    "The delay is malformed or not allowed here",
+    "Only sends take a delay: /{…}/{handler}/send?delay=10s. A delay is a duration such as 500ms, 10s, 1m, 1h30m or PT1S.",
+  ),
+  INVOKE_BAD_IDEMPOTENCY_KEY: spec(
+    "CAIRN-INVOKE-0006",
+    400,
+    "The idempotency-key header cannot be used on this request",
+    "Leave it out on a workflow's run handler (the workflow key already makes the run happen once); elsewhere keep it 1..256 characters.",
+  ),
+  INVOKE_INPUT_REQUIRED: spec(
+    "CAIRN-INVOKE-0007",
+    400,
+    "The handler needs an input and the request body is empty",
+    "Send the handler's input as the request body (with the client's serde, JSON by default).",
+  ),
+  INVOKE_BODY_TOO_LARGE: spec(
+    "CAIRN-INVOKE-0008",
+    413,
+    "The request body is larger than the ingress accepts",
+    "Keep inputs under ingress.max-body-bytes, or raise that limit on every node.",
+  ),
+  INVOKE_METHOD_NOT_ALLOWED: spec(
+    "CAIRN-INVOKE-0009",
+    405,
+    "The HTTP method is not allowed on this path",
+    "Handlers take GET or POST; attach and output take GET; awakeables take POST.",
+  ),
+  INVOKE_INVOCATION_NOT_FOUND: spec(
+    "CAIRN-INVOKE-0010",
+    404,
+    "No invocation matches the id, idempotency key or workflow key",
+    "Check the id (the x-restate-id header of the answer that started it); results are kept only for the service's retention after completion.",
+  ),
+  INVOKE_NOT_READY: spec(
+    "CAIRN-INVOKE-0011",
+    470,
+    "The invocation has not completed yet",
+    "Ask again later, or use /attach to wait for the result.",
+  ),
+  INVOKE_OUTPUT_UNSUPPORTED: spec(
+    "CAIRN-INVOKE-0012",
+    400,
+    "The invocation keeps no output to get",
+    "Only invocations started with an idempotency-key, and workflow runs, keep their output. Start it with an idempotency-key to be able to attach to it.",
+  ),
+  INVOKE_BAD_INVOCATION_ID: spec(
+    "CAIRN-INVOKE-0013",
+    400,
+    "The invocation id is malformed",
+    "Use the id from the x-restate-id header or the send answer's invocationId (inv_1…, 38 characters).",
+  ),
+  INVOKE_BAD_AWAKEABLE_ID: spec(
+    "CAIRN-INVOKE-0014",
+    400,
+    "The awakeable id is malformed",
+    "Use the id the handler got from ctx.awakeable() exactly as it is (sign_1…).",
+  ),
+  INVOKE_UNAVAILABLE: spec(
+    "CAIRN-INVOKE-0015",
+    503,
+    "This node cannot serve invocations yet",
+    "Retry after the delay in Retry-After: the node is starting or not provisioned (`cairn ctl status`).",
+  ),
+  INVOKE_STILL_RUNNING: spec(
+    "CAIRN-INVOKE-0016",
+    503,
+    "The invocation is still running after ingress.invocation-wait-ms",
+    "It goes on running. Retry the request with the same idempotency-key (the official client does) or attach to the id in x-restate-id; raise ingress.invocation-wait-ms for longer waits.",
+  ),
+  INVOKE_UNSUPPORTED: spec(
+    "CAIRN-INVOKE-0017",
+    400,
+    "The request uses a Restate ingress feature cairn does not support",
+    "Leave out scopes (/restate/scope/…) and x-restate-limit-key.",
   ),
 
   // ---- CTL: the operator's tool -----------------------------------------------------------------

@@ -11,3 +11,7 @@ export type { MutateAnswer, ObjectAnswer } from "./rpc.ts";
 export { partitionsOverview, type OverviewDeps, type PartitionOverview } from "./overview.ts";
 export { WORKER_RPCS, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
 export { defaultSnapshotConcurrency, type WorkerSnapshotSettings } from "./snapshots.ts";
+export { INVOCATION_RPCS, type InvocationSummary, type ListInvocationsAnswer } from "./rpc.ts";
+export { InvocationRouter } from "./invoker/router.ts";
+export { SchemaCache } from "./invoker/registry-cache.ts";
+export * from "./invoker/model.ts";

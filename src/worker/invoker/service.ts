@@ -46,7 +46,7 @@ export class InvocationService {
     const p = await this.deps.leader(req.partition);
     const resolved = resolveTarget(await this.deps.schema.get(), req.service, req.handler, req.key, req.idempotencyKey !== null, this.deps.config);
     const known = "unknown" in resolved ? resolveTarget(await this.deps.schema.get(true), req.service, req.handler, req.key, req.idempotencyKey !== null, this.deps.config) : resolved;
-    if ("unknown" in known) throw new CairnError("INVOKE_UNKNOWN_TARGET", known.unknown, { service: req.service, handler: req.handler });
+    if ("unknown" in known) throw new CairnError("INVOKE_SERVICE_NOT_FOUND", known.unknown, { service: req.service, handler: req.handler });
     const invoker = this.requireInvoker(req.partition);
     const waitMs = Math.min(req.timeoutMs, this.deps.config["call-wait-ms"]);
     const waiter = req.mode === "call" ? invoker.waitFor(req.invocationId, waitMs) : undefined;
@@ -113,7 +113,7 @@ export class InvocationService {
   async control(req: ControlRpcRequest): Promise<ControlRpcAnswer> {
     const p = await this.deps.leader(req.partition);
     if (p.store.invocations.get(req.invocationId) === undefined) {
-      throw new CairnError("INVOKE_NOT_FOUND", `no invocation ${req.invocationId} (unknown, or its retention ran out)`, { invocationId: req.invocationId });
+      throw new CairnError("INVOKE_INVOCATION_NOT_FOUND", `no invocation ${req.invocationId} (unknown, or its retention ran out)`, { invocationId: req.invocationId });
     }
     const outcome = await p.propose({ kind: "invocation-control", invocationId: req.invocationId, action: req.action, source: null }, AbortSignal.timeout(req.timeoutMs));
     return { invocationId: req.invocationId, status: outcome.status === "invocation" ? outcome.state : "unchanged" };
