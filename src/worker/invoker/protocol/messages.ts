@@ -225,7 +225,19 @@ export type MessageKind = ProtocolMessage["kind"];
 type FieldSpec = { id: number; type: string; rule?: "repeated" };
 const f = (id: number, type: string): FieldSpec => ({ id, type });
 const r = (id: number, type: string): FieldSpec => ({ id, type, rule: "repeated" });
-const msg = (fields: Record<string, FieldSpec>) => ({ fields });
+/**
+ * A message; `oneofs` lists the fields with explicit presence (proto3 oneofs, and proto3 `optional` fields
+ * as one-member oneofs, which is what they are on the wire). Every other field is proto3-implicit: a
+ * default value is not written.
+ */
+const msg = (fields: Record<string, FieldSpec>, oneofs: Record<string, string[]> = {}) => ({
+  fields,
+  oneofs: Object.fromEntries(Object.entries(oneofs).map(([name, members]) => [name, { oneof: members }])),
+});
+/** One-member oneofs for proto3 `optional` fields. */
+const optional = (...names: string[]): Record<string, string[]> => Object.fromEntries(names.map((n) => [`_${n}`, [n]]));
+const VALUE_OR_FAILURE = { result: ["value", "failure"] };
+const TARGET = { target: ["invocationId", "idempotentRequestTarget", "workflowTarget"] };
 const targetFields = { invocationId: f(1, "string"), idempotentRequestTarget: f(3, "IdempotentRequestTarget"), workflowTarget: f(4, "WorkflowTarget") };
 
 const DESCRIPTOR = {
@@ -239,14 +251,14 @@ const DESCRIPTOR = {
         Failure: msg({ code: f(1, "uint32"), message: f(2, "string"), metadata: r(3, "FailureMetadata") }),
         Header: msg({ key: f(1, "string"), value: f(2, "string") }),
         StateEntry: msg({ key: f(1, "bytes"), value: f(2, "bytes") }),
-        WorkflowTarget: msg({ workflowName: f(1, "string"), workflowKey: f(2, "string"), scope: f(7, "string") }),
+        WorkflowTarget: msg({ workflowName: f(1, "string"), workflowKey: f(2, "string"), scope: f(7, "string") }, optional("scope")),
         IdempotentRequestTarget: msg({
           serviceName: f(1, "string"),
           serviceKey: f(2, "string"),
           handlerName: f(3, "string"),
           idempotencyKey: f(4, "string"),
           scope: f(7, "string"),
-        }),
+        }, optional("serviceKey", "scope")),
         Future: msg({
           waitingCompletions: r(1, "uint32"),
           waitingSignals: r(2, "uint32"),
@@ -267,7 +279,7 @@ const DESCRIPTOR = {
           scope: f(10, "string"),
           limitKey: f(11, "string"),
           idempotencyKey: f(12, "string"),
-        }),
+        }, optional("scope", "limitKey", "idempotencyKey")),
         // Both shapes in one message: V5/V6 use fields 1-3, V7 reserves them and uses 4.
         Suspension: msg({
           waitingCompletions: r(1, "uint32"),
@@ -284,20 +296,20 @@ const DESCRIPTOR = {
           relatedCommandType: f(6, "uint32"),
           nextRetryDelay: f(8, "uint64"),
           behavior: f(9, "uint32"),
-        }),
+        }, optional("relatedCommandIndex", "relatedCommandName", "relatedCommandType", "nextRetryDelay", "behavior")),
         End: msg({}),
         CommandAck: msg({ commandIndex: f(1, "uint32") }),
-        ProposeRunCompletion: msg({ resultCompletionId: f(1, "uint32"), value: f(14, "bytes"), failure: f(15, "Failure") }),
+        ProposeRunCompletion: msg({ resultCompletionId: f(1, "uint32"), value: f(14, "bytes"), failure: f(15, "Failure") }, VALUE_OR_FAILURE),
         AwaitingOn: msg({ awaitingOn: f(1, "Future"), executingSideEffects: f(2, "bool") }),
         ProposeRunCompletionAck: msg({ completionId: f(1, "uint32") }),
         Input: msg({ headers: r(1, "Header"), value: f(14, "Value"), name: f(12, "string") }),
-        Output: msg({ value: f(14, "Value"), failure: f(15, "Failure"), name: f(12, "string") }),
+        Output: msg({ value: f(14, "Value"), failure: f(15, "Failure"), name: f(12, "string") }, VALUE_OR_FAILURE),
         GetLazyState: msg({ key: f(1, "bytes"), resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
         SetState: msg({ key: f(1, "bytes"), value: f(3, "Value"), name: f(12, "string") }),
         ClearState: msg({ key: f(1, "bytes"), name: f(12, "string") }),
         ClearAllState: msg({ name: f(12, "string") }),
         GetLazyStateKeys: msg({ resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
-        GetEagerState: msg({ key: f(1, "bytes"), void: f(13, "Void"), value: f(14, "Value"), name: f(12, "string") }),
+        GetEagerState: msg({ key: f(1, "bytes"), void: f(13, "Void"), value: f(14, "Value"), name: f(12, "string") }, { result: ["void", "value"] }),
         GetEagerStateKeys: msg({ value: f(14, "StateKeys"), name: f(12, "string") }),
         GetPromise: msg({ key: f(1, "string"), resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
         PeekPromise: msg({ key: f(1, "string"), resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
@@ -307,7 +319,7 @@ const DESCRIPTOR = {
           completionFailure: f(3, "Failure"),
           resultCompletionId: f(11, "uint32"),
           name: f(12, "string"),
-        }),
+        }, { completion: ["completionValue", "completionFailure"] }),
         Sleep: msg({ wakeUpTime: f(1, "uint64"), resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
         Call: msg({
           serviceName: f(1, "string"),
@@ -321,7 +333,7 @@ const DESCRIPTOR = {
           invocationIdNotificationIdx: f(10, "uint32"),
           resultCompletionId: f(11, "uint32"),
           name: f(12, "string"),
-        }),
+        }, optional("idempotencyKey", "scope", "limitKey")),
         OneWayCall: msg({
           serviceName: f(1, "string"),
           handlerName: f(2, "string"),
@@ -334,7 +346,7 @@ const DESCRIPTOR = {
           limitKey: f(9, "string"),
           invocationIdNotificationIdx: f(10, "uint32"),
           name: f(12, "string"),
-        }),
+        }, optional("idempotencyKey", "scope", "limitKey")),
         SendSignal: msg({
           targetInvocationId: f(1, "string"),
           idx: f(2, "uint32"),
@@ -343,11 +355,11 @@ const DESCRIPTOR = {
           value: f(5, "Value"),
           failure: f(6, "Failure"),
           entryName: f(12, "string"),
-        }),
+        }, { signalId: ["idx", "name"], result: ["void", "value", "failure"] }),
         Run: msg({ resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
-        AttachInvocation: msg({ ...targetFields, resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
-        GetInvocationOutput: msg({ ...targetFields, resultCompletionId: f(11, "uint32"), name: f(12, "string") }),
-        CompleteAwakeable: msg({ awakeableId: f(1, "string"), value: f(2, "Value"), failure: f(3, "Failure"), name: f(12, "string") }),
+        AttachInvocation: msg({ ...targetFields, resultCompletionId: f(11, "uint32"), name: f(12, "string") }, TARGET),
+        GetInvocationOutput: msg({ ...targetFields, resultCompletionId: f(11, "uint32"), name: f(12, "string") }, TARGET),
+        CompleteAwakeable: msg({ awakeableId: f(1, "string"), value: f(2, "Value"), failure: f(3, "Failure"), name: f(12, "string") }, VALUE_OR_FAILURE),
         // The duck type every notification (0x8000..0xFBFF) follows.
         Notification: msg({
           completionId: f(1, "uint32"),
@@ -358,7 +370,7 @@ const DESCRIPTOR = {
           failure: f(6, "Failure"),
           invocationId: f(16, "string"),
           stateKeys: f(17, "StateKeys"),
-        }),
+        }, { id: ["completionId", "signalId", "signalName"], result: ["void", "value", "failure", "invocationId", "stateKeys"] }),
       },
     },
   },
@@ -662,8 +674,8 @@ export function decodeMessage(type: number, payload: Uint8Array): ProtocolMessag
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Encoding: plain objects in the descriptor's field names. Every defined field is written, even at its
-// default value, so a oneof member such as `completionId: 0` or an empty value keeps its presence.
+// Encoding: plain objects in the descriptor's field names. Undefined fields are not written; defaults of
+// implicit-presence fields are not written either (proto3), oneof members always are.
 
 type Plain = Record<string, unknown>;
 const failurePlain = (x: Failure): Plain => ({ code: x.code, message: x.message, metadata: x.metadata.map((m) => ({ key: m.key, value: m.value })) });
