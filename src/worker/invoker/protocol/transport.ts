@@ -277,6 +277,25 @@ function deadline(req: AttemptRequest): Deadline {
   };
 }
 
+/** `promise`, or a rejection as soon as `signal` aborts. */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error("aborted"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error("aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
 export class InvocationTransport {
   readonly connectTimeoutMs: number;
   readonly maxFrameBytes: number;
@@ -384,7 +403,7 @@ export class InvocationTransport {
     for (let tries = 0; tries < 2 && stream === undefined; tries++) {
       let session: http2.ClientHttp2Session;
       try {
-        session = await this.session(url.origin, limit.signal);
+        session = await raceAbort(this.session(url.origin), limit.signal);
       } catch (e) {
         return collector.failed(limit.signal.aborted ? limit.reason() : `cannot connect to ${url.origin}: ${describe(e)}`);
       }
@@ -426,24 +445,21 @@ export class InvocationTransport {
   }
 
   /** The shared session for `origin`, connecting (bounded by connectTimeoutMs) when there is none. */
-  private session(origin: string, signal: AbortSignal): Promise<http2.ClientHttp2Session> {
+  private session(origin: string): Promise<http2.ClientHttp2Session> {
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing.ready;
     const session = http2.connect(origin, { settings: { initialWindowSize: H2_WINDOW_BYTES } });
     const ready = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
       const fail = (e: unknown): void => {
         clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
         this.forget(origin, session);
         session.destroy();
         reject(e instanceof Error ? e : new Error(String(e)));
       };
-      const onAbort = (): void => fail(new Error("aborted while connecting"));
+      // Not tied to one attempt's signal: other attempts may be waiting for the same session.
       const timer = setTimeout(() => fail(new Error(`no connection within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
-      signal.addEventListener("abort", onAbort, { once: true });
       session.once("connect", () => {
         clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
         try {
           session.setLocalWindowSize(H2_WINDOW_BYTES);
         } catch {
