@@ -300,6 +300,8 @@ export class InvocationTransport {
   readonly connectTimeoutMs: number;
   readonly maxFrameBytes: number;
   private readonly sessions = new Map<string, { session: http2.ClientHttp2Session; ready: Promise<http2.ClientHttp2Session> }>();
+  /** Liveness probes in flight, each with its deadline timer (cleared by close()). */
+  private readonly probing = new Map<http2.ClientHttp2Session, ReturnType<typeof setTimeout>>();
   private closed = false;
 
   constructor(options: TransportOptions = {}) {
@@ -334,6 +336,8 @@ export class InvocationTransport {
   /** Closes every h2c session; attempts in flight fail. */
   close(): void {
     this.closed = true;
+    for (const timer of this.probing.values()) clearTimeout(timer);
+    this.probing.clear();
     for (const { session } of this.sessions.values()) session.destroy();
     this.sessions.clear();
   }
@@ -398,6 +402,7 @@ export class InvocationTransport {
     limit: Deadline,
   ): Promise<AttemptOutcome> {
     let stream: http2.ClientHttp2Stream | undefined;
+    let streamSession: http2.ClientHttp2Session | undefined;
     let lastError: unknown;
     // A session that received GOAWAY (or died) between attempts refuses new streams at once: retry on a fresh one.
     for (let tries = 0; tries < 2 && stream === undefined; tries++) {
@@ -409,6 +414,7 @@ export class InvocationTransport {
       }
       try {
         stream = session.request({ ":method": "POST", ":path": `${url.pathname}${url.search}`, ...headers }, { endStream: false });
+        streamSession = session;
       } catch (e) {
         lastError = e;
         this.forget(url.origin, session);
@@ -425,7 +431,12 @@ export class InvocationTransport {
         if (!s.closed && !s.destroyed) s.close(http2.constants.NGHTTP2_CANCEL);
         resolve(outcome);
       };
-      const onAbort = (): void => settle(collector.failed(limit.reason()));
+      const onAbort = (): void => {
+        settle(collector.failed(limit.reason()));
+        // A timed-out stream may mean a dead connection (a silent peer never resets it): check, and
+        // replace the session if it does not answer, or every later attempt would time out as well.
+        if (streamSession !== undefined) this.probe(url.origin, streamSession);
+      };
       if (limit.signal.aborted) return onAbort();
       limit.signal.addEventListener("abort", onAbort, { once: true });
       s.on("response", (h) => {
@@ -475,6 +486,29 @@ export class InvocationTransport {
     ready.catch(() => {});
     this.sessions.set(origin, { session, ready });
     return ready;
+  }
+
+  /** Pings `session`; destroys it (so the next attempt reconnects) when no answer comes within connectTimeoutMs. */
+  private probe(origin: string, session: http2.ClientHttp2Session): void {
+    if (this.closed || session.destroyed || this.probing.has(session)) return;
+    const dead = (): void => {
+      clearTimeout(timer);
+      this.probing.delete(session);
+      this.forget(origin, session);
+      session.destroy();
+    };
+    const timer = setTimeout(dead, this.connectTimeoutMs);
+    this.probing.set(session, timer);
+    try {
+      const sent = session.ping((err) => {
+        if (err !== null) return dead();
+        clearTimeout(timer);
+        this.probing.delete(session);
+      });
+      if (!sent) dead();
+    } catch {
+      dead();
+    }
   }
 
   /** Drops `session` from the pool if it is still the one for `origin`. */

@@ -270,6 +270,37 @@ describe("failures are outcomes", () => {
     }, TEST_TIMEOUT_MS);
   }
 
+  test("h2c: a session whose peer stopped answering is replaced after a timed-out attempt", async () => {
+    const sockets: net.Socket[] = [];
+    let closedSockets = 0;
+    const silent = net.createServer((s) => {
+      sockets.push(s);
+      s.on("error", () => {});
+      s.on("close", () => closedSockets++);
+      // Read (and drop) what arrives: a socket that is never read never sees the peer close it.
+      s.resume();
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const uri = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const transport = new InvocationTransport({ connectTimeoutMs: 300 });
+    try {
+      const attempt = () => transport.attempt(request(uri, "h2c", { service: "Greeter", handler: "greet", input: "x", timeoutMs: 200 }));
+      expect((await attempt()).kind).toBe("failed");
+      expect(sockets.length).toBe(1);
+      // The probe gets no PING answer and drops the connection...
+      const deadline = Date.now() + 30_000;
+      while (closedSockets < 1 && Date.now() < deadline) await Bun.sleep(20);
+      expect(closedSockets).toBe(1);
+      // ...so the next attempt opens a new one.
+      expect((await attempt()).kind).toBe("failed");
+      expect(sockets.length).toBe(2);
+    } finally {
+      transport.close();
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
+  }, TEST_TIMEOUT_MS);
+
   test("a closed transport fails attempts", async () => {
     const transport = new InvocationTransport();
     transport.close();
