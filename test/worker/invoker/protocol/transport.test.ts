@@ -434,6 +434,29 @@ describe("the request and the answer's checks, against scripted endpoints", () =
       }
     }, TEST_TIMEOUT_MS);
   }
+  test("h2c: the stream is closed at End even when the endpoint keeps its response open", async () => {
+    let closedStreams = 0;
+    const server = http2.createServer();
+    server.on("stream", (stream: http2.ServerHttp2Stream) => {
+      stream.on("error", () => {});
+      stream.on("close", () => closedStreams++);
+      stream.respond({ ":status": 200, ...OK_TYPE });
+      // End, but the response stays open (what the SDK does until the server half-closes in bidi mode).
+      stream.write(encodeFrame({ kind: "end" }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const transport = new InvocationTransport();
+    try {
+      const uri = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+      for (let i = 0; i < 3; i++) expect((await transport.attempt(request(uri, "h2c", { service: "S", handler: "h", input: i }))).kind).toBe("end");
+      const deadline = Date.now() + 30_000;
+      while (closedStreams < 3 && Date.now() < deadline) await Bun.sleep(20);
+      expect(closedStreams).toBe(3);
+    } finally {
+      transport.close();
+      server.close();
+    }
+  }, TEST_TIMEOUT_MS);
 });
 
 describe("h2c session recovery", () => {
