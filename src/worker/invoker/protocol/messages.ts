@@ -122,6 +122,20 @@ export interface WorkflowTarget {
 export type InvocationTarget = { invocationId: string } | { idempotentRequest: IdempotentRequestTarget } | { workflow: WorkflowTarget };
 export type ErrorBehavior = "retry" | "pause" | "fail";
 
+/** What Call and OneWayCall share. */
+export interface CallFields {
+  serviceName: string;
+  handlerName: string;
+  parameter: Uint8Array;
+  headers: Header[];
+  key: string;
+  idempotencyKey?: string;
+  scope?: string;
+  limitKey?: string;
+  invocationIdNotificationIdx: number;
+  name: string;
+}
+
 export interface StartMessage {
   kind: "start";
   id: Uint8Array;
@@ -179,35 +193,8 @@ export type ProtocolMessage =
   | { kind: "peekPromise"; key: string; resultCompletionId: number; name: string }
   | { kind: "completePromise"; key: string; completion: ValueOrFailure; resultCompletionId: number; name: string }
   | { kind: "sleep"; wakeUpTimeMs: number; resultCompletionId: number; name: string }
-  | {
-      kind: "call";
-      serviceName: string;
-      handlerName: string;
-      parameter: Uint8Array;
-      headers: Header[];
-      key: string;
-      idempotencyKey?: string;
-      scope?: string;
-      limitKey?: string;
-      invocationIdNotificationIdx: number;
-      resultCompletionId: number;
-      name: string;
-    }
-  | {
-      kind: "oneWayCall";
-      serviceName: string;
-      handlerName: string;
-      parameter: Uint8Array;
-      /** Absolute ms since the Unix epoch; 0 = now. */
-      invokeTimeMs: number;
-      headers: Header[];
-      key: string;
-      idempotencyKey?: string;
-      scope?: string;
-      limitKey?: string;
-      invocationIdNotificationIdx: number;
-      name: string;
-    }
+  | ({ kind: "call"; resultCompletionId: number } & CallFields)
+  | ({ kind: "oneWayCall"; /** Absolute ms since the Unix epoch; 0 = now. */ invokeTimeMs: number } & CallFields)
   | { kind: "sendSignal"; targetInvocationId: string; signal: { idx: number } | { name: string }; result: VoidValueOrFailure; name: string }
   | { kind: "run"; resultCompletionId: number; name: string }
   | { kind: "attachInvocation"; target: InvocationTarget; resultCompletionId: number; name: string }
@@ -522,6 +509,21 @@ function decodeNotification(type: number, o: Decoded): ProtocolMessage {
   return { kind: "notification", type, id, result };
 }
 
+function callFieldsOf(o: Decoded): CallFields {
+  return {
+    serviceName: str(o, "serviceName"),
+    handlerName: str(o, "handlerName"),
+    parameter: bytes(o, "parameter"),
+    headers: headersOf(o, "headers"),
+    key: str(o, "key"),
+    idempotencyKey: optStr(o, "idempotencyKey"),
+    scope: optStr(o, "scope"),
+    limitKey: optStr(o, "limitKey"),
+    invocationIdNotificationIdx: u32(o, "invocationIdNotificationIdx"),
+    name: str(o, "name"),
+  };
+}
+
 function fromDecoded(kind: MessageKind, o: Decoded): ProtocolMessage {
   const name = str(o, "name");
   const resultCompletionId = u32(o, "resultCompletionId");
@@ -607,35 +609,9 @@ function fromDecoded(kind: MessageKind, o: Decoded): ProtocolMessage {
     case "sleep":
       return { kind, wakeUpTimeMs: u64ms(o, "wakeUpTime"), resultCompletionId, name };
     case "call":
-      return {
-        kind,
-        serviceName: str(o, "serviceName"),
-        handlerName: str(o, "handlerName"),
-        parameter: bytes(o, "parameter"),
-        headers: headersOf(o, "headers"),
-        key: str(o, "key"),
-        idempotencyKey: optStr(o, "idempotencyKey"),
-        scope: optStr(o, "scope"),
-        limitKey: optStr(o, "limitKey"),
-        invocationIdNotificationIdx: u32(o, "invocationIdNotificationIdx"),
-        resultCompletionId,
-        name,
-      };
+      return { kind, resultCompletionId, ...callFieldsOf(o) };
     case "oneWayCall":
-      return {
-        kind,
-        serviceName: str(o, "serviceName"),
-        handlerName: str(o, "handlerName"),
-        parameter: bytes(o, "parameter"),
-        invokeTimeMs: u64ms(o, "invokeTime"),
-        headers: headersOf(o, "headers"),
-        key: str(o, "key"),
-        idempotencyKey: optStr(o, "idempotencyKey"),
-        scope: optStr(o, "scope"),
-        limitKey: optStr(o, "limitKey"),
-        invocationIdNotificationIdx: u32(o, "invocationIdNotificationIdx"),
-        name,
-      };
+      return { kind, invokeTimeMs: u64ms(o, "invokeTime"), ...callFieldsOf(o) };
     case "sendSignal": {
       let signal: { idx: number } | { name: string };
       if (has(o, "idx")) signal = { idx: u32(o, "idx") };
@@ -704,6 +680,21 @@ function defined(o: Plain): Plain {
   const out: Plain = {};
   for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
   return out;
+}
+
+function callPlain(m: CallFields): Plain {
+  return {
+    serviceName: m.serviceName,
+    handlerName: m.handlerName,
+    parameter: m.parameter,
+    headers: headersPlain(m.headers),
+    key: m.key,
+    idempotencyKey: m.idempotencyKey,
+    scope: m.scope,
+    limitKey: m.limitKey,
+    invocationIdNotificationIdx: m.invocationIdNotificationIdx,
+    name: m.name,
+  };
 }
 
 function toPlain(m: ProtocolMessage): Plain {
@@ -777,33 +768,9 @@ function toPlain(m: ProtocolMessage): Plain {
     case "sleep":
       return { wakeUpTime: toLongBits(BigInt(m.wakeUpTimeMs)), resultCompletionId: m.resultCompletionId, name: m.name };
     case "call":
-      return {
-        serviceName: m.serviceName,
-        handlerName: m.handlerName,
-        parameter: m.parameter,
-        headers: headersPlain(m.headers),
-        key: m.key,
-        idempotencyKey: m.idempotencyKey,
-        scope: m.scope,
-        limitKey: m.limitKey,
-        invocationIdNotificationIdx: m.invocationIdNotificationIdx,
-        resultCompletionId: m.resultCompletionId,
-        name: m.name,
-      };
+      return { ...callPlain(m), resultCompletionId: m.resultCompletionId };
     case "oneWayCall":
-      return {
-        serviceName: m.serviceName,
-        handlerName: m.handlerName,
-        parameter: m.parameter,
-        invokeTime: toLongBits(BigInt(m.invokeTimeMs)),
-        headers: headersPlain(m.headers),
-        key: m.key,
-        idempotencyKey: m.idempotencyKey,
-        scope: m.scope,
-        limitKey: m.limitKey,
-        invocationIdNotificationIdx: m.invocationIdNotificationIdx,
-        name: m.name,
-      };
+      return { ...callPlain(m), invokeTime: toLongBits(BigInt(m.invokeTimeMs)) };
     case "sendSignal":
       return { targetInvocationId: m.targetInvocationId, ...m.signal, ...voPlain(m.result), entryName: m.name };
     case "run":

@@ -6,7 +6,7 @@
 import http2 from "node:http2";
 import { ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from "./framing.ts";
-import { decodeMessage, MessageType, type ErrorBehavior, type Future } from "./messages.ts";
+import { decodeMessage, MessageType, type ErrorMessage, type Future } from "./messages.ts";
 import type { ProtocolVersion } from "./negotiate.ts";
 
 export interface StartFields {
@@ -44,16 +44,8 @@ export interface AttemptRequest {
   signal: AbortSignal;
 }
 
-export interface AttemptError {
-  code: number;
-  message: string;
-  stacktrace: string;
-  relatedCommandIndex?: number;
-  relatedCommandName?: string;
-  relatedCommandType?: number;
-  nextRetryDelayMs?: number;
-  behavior?: ErrorBehavior;
-}
+/** The SDK's Error message, as the attempt's outcome (optional fields absent when the SDK left them out). */
+export type AttemptError = Omit<ErrorMessage, "kind">;
 
 export interface Awaiting {
   completions: number[];
@@ -167,12 +159,8 @@ export class OutcomeCollector {
       case MessageType.Error: {
         const m = decodeMessage(frame.type, frame.payload);
         if (m.kind !== "error") return undefined;
-        const error: AttemptError = { code: m.code, message: m.message, stacktrace: m.stacktrace };
-        if (m.relatedCommandIndex !== undefined) error.relatedCommandIndex = m.relatedCommandIndex;
-        if (m.relatedCommandName !== undefined) error.relatedCommandName = m.relatedCommandName;
-        if (m.relatedCommandType !== undefined) error.relatedCommandType = m.relatedCommandType;
-        if (m.nextRetryDelayMs !== undefined) error.nextRetryDelayMs = m.nextRetryDelayMs;
-        if (m.behavior !== undefined) error.behavior = m.behavior;
+        const { kind: _, ...fields } = m;
+        const error = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)) as AttemptError;
         return { kind: "error", frames: this.frames, error };
       }
       default:
@@ -277,6 +265,16 @@ function deadline(req: AttemptRequest): Deadline {
   };
 }
 
+/** One attempt's request and what checks its answer. */
+interface Exchange {
+  url: URL;
+  headers: Record<string, string>;
+  body: Uint8Array;
+  expectedType: string;
+  collector: OutcomeCollector;
+  limit: Deadline;
+}
+
 /** `promise`, or a rejection as soon as `signal` aborts. */
 function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(new Error("aborted"));
@@ -325,9 +323,8 @@ export class InvocationTransport {
     const limit = deadline(req);
     try {
       if (limit.signal.aborted) return collector.failed(limit.reason());
-      return req.endpoint.http === "h2c"
-        ? await this.attemptH2(url, headers, body, expectedType, collector, limit)
-        : await this.attemptHttp1(url, headers, body, expectedType, collector, limit);
+      const exchange: Exchange = { url, headers, body, expectedType, collector, limit };
+      return req.endpoint.http === "h2c" ? await this.attemptH2(exchange) : await this.attemptHttp1(exchange);
     } finally {
       limit.dispose();
     }
@@ -342,14 +339,7 @@ export class InvocationTransport {
     this.sessions.clear();
   }
 
-  private async attemptHttp1(
-    url: URL,
-    headers: Record<string, string>,
-    body: Uint8Array,
-    expectedType: string,
-    collector: OutcomeCollector,
-    limit: Deadline,
-  ): Promise<AttemptOutcome> {
+  private async attemptHttp1({ url, headers, body, expectedType, collector, limit }: Exchange): Promise<AttemptOutcome> {
     let response: Response;
     try {
       response = await fetch(url, { method: "POST", headers, body, signal: limit.signal, redirect: "manual" });
@@ -393,14 +383,7 @@ export class InvocationTransport {
     return undefined;
   }
 
-  private async attemptH2(
-    url: URL,
-    headers: Record<string, string>,
-    body: Uint8Array,
-    expectedType: string,
-    collector: OutcomeCollector,
-    limit: Deadline,
-  ): Promise<AttemptOutcome> {
+  private async attemptH2({ url, headers, body, expectedType, collector, limit }: Exchange): Promise<AttemptOutcome> {
     let stream: http2.ClientHttp2Stream | undefined;
     let streamSession: http2.ClientHttp2Session | undefined;
     let lastError: unknown;

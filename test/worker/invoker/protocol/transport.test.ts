@@ -225,6 +225,29 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** A TCP server that accepts connections and never answers (a hung peer). */
+async function silentServer(): Promise<{ uri: string; sockets: net.Socket[]; closed: () => number; stop: () => void }> {
+  const sockets: net.Socket[] = [];
+  let closed = 0;
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on("error", () => {});
+    s.on("close", () => closed++);
+    // Read (and drop) what arrives: a socket that is never read never sees the peer close it.
+    s.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    uri: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    sockets,
+    closed: () => closed,
+    stop: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
 describe("failures are outcomes", () => {
   for (const http of ["h2c", "http1.1"] as const) {
     test(`${http}: an endpoint that is down fails at once, not at the attempt's timeout`, async () => {
@@ -240,13 +263,8 @@ describe("failures are outcomes", () => {
     }, TEST_TIMEOUT_MS);
 
     test(`${http}: a silent endpoint ends at the timeout, or at once when aborted`, async () => {
-      const sockets = new Set<net.Socket>();
-      const silent = net.createServer((s) => {
-        sockets.add(s);
-        s.on("error", () => {});
-      });
-      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-      const uri = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+      const silent = await silentServer();
+      const uri = silent.uri;
       const transport = new InvocationTransport({ connectTimeoutMs: 60_000 });
       try {
         const timedOut = await transport.attempt(request(uri, http, { service: "Greeter", handler: "greet", input: "x", timeoutMs: 300 }));
@@ -264,24 +282,14 @@ describe("failures are outcomes", () => {
         expect(never.kind).toBe("failed");
       } finally {
         transport.close();
-        for (const s of sockets) s.destroy();
-        silent.close();
+        silent.stop();
       }
     }, TEST_TIMEOUT_MS);
   }
 
   test("h2c: a session whose peer stopped answering is replaced after a timed-out attempt", async () => {
-    const sockets: net.Socket[] = [];
-    let closedSockets = 0;
-    const silent = net.createServer((s) => {
-      sockets.push(s);
-      s.on("error", () => {});
-      s.on("close", () => closedSockets++);
-      // Read (and drop) what arrives: a socket that is never read never sees the peer close it.
-      s.resume();
-    });
-    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const uri = `http://127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+    const silent = await silentServer();
+    const { uri, sockets } = silent;
     const transport = new InvocationTransport({ connectTimeoutMs: 300 });
     try {
       const attempt = () => transport.attempt(request(uri, "h2c", { service: "Greeter", handler: "greet", input: "x", timeoutMs: 200 }));
@@ -289,15 +297,14 @@ describe("failures are outcomes", () => {
       expect(sockets.length).toBe(1);
       // The probe gets no PING answer and drops the connection...
       const deadline = Date.now() + 30_000;
-      while (closedSockets < 1 && Date.now() < deadline) await Bun.sleep(20);
-      expect(closedSockets).toBe(1);
+      while (silent.closed() < 1 && Date.now() < deadline) await Bun.sleep(20);
+      expect(silent.closed()).toBe(1);
       // ...so the next attempt opens a new one.
       expect((await attempt()).kind).toBe("failed");
       expect(sockets.length).toBe(2);
     } finally {
       transport.close();
-      for (const s of sockets) s.destroy();
-      silent.close();
+      silent.stop();
     }
   }, TEST_TIMEOUT_MS);
 
