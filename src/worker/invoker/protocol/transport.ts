@@ -4,6 +4,7 @@
 // every attempt ends within its timeoutMs or at its signal, and no stream outlives its attempt.
 // h2c uses one node:http2 session per endpoint origin, reused and replaced when it fails; HTTP/1.1 uses fetch.
 import http2 from "node:http2";
+import { invariant } from "../../../observability/errors.ts";
 import { ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from "./framing.ts";
 import { decodeMessage, MessageType, type ErrorMessage, type Future } from "./messages.ts";
@@ -70,6 +71,8 @@ export interface TransportOptions {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** Flow-control window for h2c sessions: journals are sent whole, so do not stall on 64 KiB windows. */
 const H2_WINDOW_BYTES = 16 * 1024 * 1024;
+/** Errors of `request()` on a session that can no longer open streams. */
+const GOING_AWAY = new Set(["ERR_HTTP2_GOAWAY_SESSION", "ERR_HTTP2_INVALID_SESSION"]);
 /** Request headers a deployment's extra headers may not replace or that HTTP/2 forbids. */
 const RESERVED_HEADERS = new Set([
   "content-type",
@@ -207,11 +210,16 @@ function requestBody(req: AttemptRequest): Uint8Array {
   return body;
 }
 
-function requestHeaders(req: AttemptRequest): Record<string, string> {
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** The request's headers, or a reason they cannot be sent (checked here so no transport half-sends them). */
+function requestHeaders(req: AttemptRequest): Record<string, string> | string {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.endpoint.headers)) {
     const lower = name.toLowerCase();
     if (lower.startsWith(":") || RESERVED_HEADERS.has(lower)) continue;
+    if (!HEADER_NAME.test(lower) || !HEADER_VALUE.test(value)) return `the deployment's header ${JSON.stringify(name)} is not a valid HTTP header`;
     headers[lower] = value;
   }
   const contentType = invocationContentType(req.protocolVersion);
@@ -309,6 +317,7 @@ export class InvocationTransport {
 
   /** Runs one attempt. Never rejects for a remote failure: that is a `failed` outcome. */
   async attempt(req: AttemptRequest): Promise<AttemptOutcome> {
+    invariant(req.start.knownEntries === req.journal.length, () => `Start.knownEntries = ${req.start.knownEntries} but the journal sent has ${req.journal.length} entries`);
     const collector = new OutcomeCollector(this.maxFrameBytes);
     if (this.closed) return collector.failed("the invocation transport is closed");
     let url: URL;
@@ -319,6 +328,7 @@ export class InvocationTransport {
     }
     const body = requestBody(req);
     const headers = requestHeaders(req);
+    if (typeof headers === "string") return collector.failed(headers);
     const expectedType = invocationContentType(req.protocolVersion);
     const limit = deadline(req);
     try {
@@ -400,7 +410,11 @@ export class InvocationTransport {
         streamSession = session;
       } catch (e) {
         lastError = e;
+        // Under Bun a session whose request() threw may cancel its next streams: never reuse it. Only a
+        // session that was going away anyway earns a retry on a fresh one.
         this.forget(url.origin, session);
+        if (!session.closed && !session.destroyed) session.close();
+        if (!GOING_AWAY.has((e as { code?: string }).code ?? "")) break;
       }
     }
     if (stream === undefined) return collector.failed(`cannot open a stream to ${url.origin}: ${describe(lastError)}`);
@@ -462,7 +476,11 @@ export class InvocationTransport {
         resolve(session);
       });
       session.on("error", (e) => fail(e));
-      session.on("goaway", () => this.forget(origin, session));
+      session.on("goaway", () => {
+        this.forget(origin, session);
+        // Lets the streams in flight finish, then releases the connection.
+        if (!session.closed) session.close();
+      });
       session.on("close", () => this.forget(origin, session));
     });
     // A failed connect must not poison the pool: fail() forgets the session, the next attempt reconnects.

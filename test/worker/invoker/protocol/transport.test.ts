@@ -308,6 +308,31 @@ describe("failures are outcomes", () => {
     }
   }, TEST_TIMEOUT_MS);
 
+  test("h2c: an invalid deployment header fails the attempt and leaves the session to the others", async () => {
+    const sdk = await startSdkEndpoint("h2c");
+    const transport = new InvocationTransport();
+    try {
+      const ok = () => transport.attempt(request(sdk.uri, "h2c", { service: "Greeter", handler: "greet", input: "y" }));
+      expect((await ok()).kind).toBe("end");
+      const bad = request(sdk.uri, "h2c", { service: "Greeter", handler: "greet", input: "y" });
+      bad.endpoint.headers = { "x-bad": "line\nbreak" };
+      const refused = await transport.attempt(bad);
+      expect(refused.kind).toBe("failed");
+      if (refused.kind === "failed") expect(refused.reason).toContain("x-bad");
+      expect((await ok()).kind).toBe("end");
+    } finally {
+      transport.close();
+      await sdk.stop();
+    }
+  }, TEST_TIMEOUT_MS);
+
+  test("a journal that does not match Start.knownEntries is a bug in the caller, not an outcome", async () => {
+    const transport = new InvocationTransport();
+    const req = request("http://127.0.0.1:1", "h2c", { service: "Greeter", handler: "greet", input: "x" });
+    await expect(transport.attempt({ ...req, start: { ...req.start, knownEntries: 2 } })).rejects.toThrow("knownEntries");
+    transport.close();
+  });
+
   test("a closed transport fails attempts", async () => {
     const transport = new InvocationTransport();
     transport.close();
