@@ -17,6 +17,7 @@ import {
   type ProtocolMessage,
   type ProtocolVersion,
 } from "../../../../src/worker/invoker/protocol/index.ts";
+import { formatAwakeableId } from "../../../../src/worker/invoker/ids.ts";
 import { startSdkEndpoint, type SdkEndpoint } from "./sdk-endpoint.ts";
 
 const TEST_TIMEOUT_MS = 90_000;
@@ -63,14 +64,23 @@ function outputOf(frames: Frame[]): unknown {
   return dec(out.result.value);
 }
 
+/** The notifications a server answers a command with, appended right after it (sleeps fire at once). */
+type Respond = (m: ProtocolMessage) => Uint8Array[];
+const sleepsFire: Respond = (m) =>
+  m.kind === "sleep" ? [encodeFrame({ kind: "notification", type: MessageType.SleepCompletion, id: { completionId: m.resultCompletionId }, result: { void: true } })] : [];
+
 /**
  * Runs an invocation to End the way the invoker will: commands are appended to the journal as sent,
- * a run proposal becomes its RunCompletion, and after a suspension every awaited sleep fires.
+ * each followed by what `respond` answers, and a run proposal becomes its RunCompletion.
  */
-async function driveToEnd(transport: InvocationTransport, base: AttemptRequest, maxAttempts = 10): Promise<{ outcomes: AttemptOutcome[]; journal: Uint8Array[] }> {
+async function driveToEnd(
+  transport: InvocationTransport,
+  base: AttemptRequest,
+  respond: Respond = sleepsFire,
+  maxAttempts = 10,
+): Promise<{ outcomes: AttemptOutcome[]; journal: Uint8Array[] }> {
   const journal = [...base.journal];
   const outcomes: AttemptOutcome[] = [];
-  const pendingSleeps: number[] = [];
   for (let i = 0; i < maxAttempts; i++) {
     const outcome = await transport.attempt({ ...base, journal, start: { ...base.start, knownEntries: journal.length } });
     outcomes.push(outcome);
@@ -79,16 +89,11 @@ async function driveToEnd(transport: InvocationTransport, base: AttemptRequest, 
       if (m.kind === "proposeRunCompletion") {
         journal.push(encodeFrame({ kind: "notification", type: MessageType.RunCompletion, id: { completionId: m.resultCompletionId }, result: m.result }));
       } else if (m.kind !== "awaitingOn") {
-        journal.push(frame.raw);
-        if (m.kind === "sleep") pendingSleeps.push(m.resultCompletionId);
+        journal.push(frame.raw, ...respond(m));
       }
     }
     if (outcome.kind === "end") return { outcomes, journal };
     if (outcome.kind !== "suspended") throw new Error(`attempt ${i + 1} ended ${outcome.kind}: ${JSON.stringify(outcome)}`);
-    for (const id of pendingSleeps.splice(0)) {
-      expect(outcome.awaiting.completions).toContain(id);
-      journal.push(encodeFrame({ kind: "notification", type: MessageType.SleepCompletion, id: { completionId: id }, result: { void: true } }));
-    }
   }
   throw new Error(`no End within ${maxAttempts} attempts`);
 }
@@ -199,6 +204,83 @@ for (const mode of ["h2c", "http1"] as const) {
       const again = await transport.attempt({ ...req, start: { ...req.start, retryCountSinceLastStoredEntry: 1 } });
       expect(again.kind).toBe("end");
       expect(outputOf(again.frames)).toBe(2);
+    }, TEST_TIMEOUT_MS);
+
+    test("Caller.fanOut: Call and OneWayCall decode; call results replayed after their commands reach End", async () => {
+      const before = Date.now();
+      const calls: ProtocolMessage[] = [];
+      const respond: Respond = (m) => {
+        if (m.kind !== "call" && m.kind !== "oneWayCall") return [];
+        calls.push(m);
+        const childId = encodeFrame({ kind: "notification", type: MessageType.CallInvocationIdCompletion, id: { completionId: m.invocationIdNotificationIdx }, result: { invocationId: `inv_1child${calls.length}` } });
+        if (m.kind === "oneWayCall") return [childId];
+        const result = m.serviceName === "Greeter" ? enc(`Hello ${dec(m.parameter)}`) : enc(1);
+        return [childId, encodeFrame({ kind: "notification", type: MessageType.CallCompletion, id: { completionId: m.resultCompletionId }, result: { value: result } })];
+      };
+      const base = request(sdk.uri, http, { service: "Caller", handler: "fanOut", input: { name: "a", counter: "c1", delayMs: 1000 } });
+      const { outcomes } = await driveToEnd(transport, base, respond);
+      expect(outcomes.map((o) => o.kind)).toEqual(["suspended", "suspended", "end"]);
+      expect(calls.map((c) => c.kind)).toEqual(["call", "call", "oneWayCall"]);
+      const [greet, add, send] = calls;
+      expect(greet).toMatchObject({ serviceName: "Greeter", handlerName: "greet", key: "", invocationIdNotificationIdx: 1, resultCompletionId: 2 });
+      expect(greet?.kind === "call" && dec(greet.parameter)).toBe("a");
+      expect(add).toMatchObject({ serviceName: "Counter", handlerName: "add", key: "c1", invocationIdNotificationIdx: 3, resultCompletionId: 4 });
+      expect(send).toMatchObject({ serviceName: "Counter", handlerName: "add", key: "c1", invocationIdNotificationIdx: 5 });
+      if (send?.kind === "oneWayCall") expect(send.invokeTimeMs).toBeGreaterThanOrEqual(before + 1000);
+      const first = outcomes[0]!;
+      if (first.kind === "suspended") expect(first.awaiting.completions).toContain(2);
+      expect(outputOf(outcomes[2]!.frames)).toEqual({ greeting: "Hello a", count: 1 });
+    }, TEST_TIMEOUT_MS);
+
+    test("Waiter.wait: an awakeable suspends on its signal (17) and a Signal notification completes it", async () => {
+      const base = request(sdk.uri, http, { service: "Waiter", handler: "wait", key: "w1", input: null });
+      const first = await transport.attempt(base);
+      expect(first.kind).toBe("suspended");
+      if (first.kind !== "suspended") return;
+      expect(first.awaiting.signals.sort((x, y) => x - y)).toEqual([1, 17]);
+      const set = decode(first.frames[0]!);
+      expect(set.kind).toBe("setState");
+      if (set.kind === "setState") expect(dec(set.value)).toBe(formatAwakeableId(base.start.id, 17));
+      const journal = [...base.journal, first.frames[0]!.raw, encodeFrame({ kind: "notification", type: MessageType.Signal, id: { signalId: 17 }, result: { value: enc("v") } })];
+      const done = await transport.attempt({ ...base, journal, start: { ...base.start, knownEntries: journal.length } });
+      expect(done.kind).toBe("end");
+      expect(outputOf(done.frames)).toBe("woken with v");
+    }, TEST_TIMEOUT_MS);
+
+    test("Signup: GetPromise, CompletePromise and their completions", async () => {
+      const wf = `wf-${mode}`;
+      const run = request(sdk.uri, http, { service: "Signup", handler: "run", key: wf, input: "a@b" });
+      const respondRun: Respond = (m) =>
+        m.kind === "getPromise"
+          ? [encodeFrame({ kind: "notification", type: MessageType.GetPromiseCompletion, id: { completionId: m.resultCompletionId }, result: { value: enc("123") } })]
+          : sleepsFire(m);
+      const ran = await driveToEnd(transport, run, respondRun);
+      const kinds = ran.journal.map((raw) => decode(parseFrame(raw)).kind);
+      expect(kinds.filter((k) => k !== "notification")).toEqual(["input", "setState", "getPromise", "sleep", "setState", "output"]);
+      expect(decode(parseFrame(ran.journal[2]!))).toEqual({ kind: "getPromise", key: "confirm", resultCompletionId: 1, name: "" });
+      expect(outputOf(ran.outcomes.at(-1)!.frames)).toBe("a@b confirmed with 123");
+      const confirm = request(sdk.uri, http, { service: "Signup", handler: "confirm", key: wf, input: "123" });
+      const confirmed = await driveToEnd(transport, confirm, (m) =>
+        m.kind === "completePromise" ? [encodeFrame({ kind: "notification", type: MessageType.CompletePromiseCompletion, id: { completionId: m.resultCompletionId }, result: { void: true } })] : [],
+      );
+      const complete = decode(parseFrame(confirmed.journal[1]!));
+      expect(complete).toEqual({ kind: "completePromise", key: "confirm", completion: { value: enc("123") }, resultCompletionId: 1, name: "" });
+      expect(outputOf(confirmed.outcomes.at(-1)!.frames)).toBe("ok");
+    }, TEST_TIMEOUT_MS);
+
+    test("large frames both ways (past the 64 KiB default windows); a frame over maxFrameBytes fails the attempt", async () => {
+      const name = "n".repeat(300_000);
+      const big = await transport.attempt(request(sdk.uri, http, { service: "Greeter", handler: "greet", input: name }));
+      expect(big.kind).toBe("end");
+      expect(outputOf(big.frames)).toBe(`Hello ${name}`);
+      const small = new InvocationTransport({ maxFrameBytes: 64 * 1024 });
+      try {
+        const refused = await small.attempt(request(sdk.uri, http, { service: "Greeter", handler: "greet", input: name }));
+        expect(refused.kind).toBe("failed");
+        if (refused.kind === "failed") expect(refused.reason).toContain("bound");
+      } finally {
+        small.close();
+      }
     }, TEST_TIMEOUT_MS);
 
     test("an unknown handler is a failed attempt (HTTP 404), not a throw", async () => {
