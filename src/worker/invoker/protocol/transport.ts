@@ -454,6 +454,7 @@ export class InvocationTransport {
 
   /** The shared session for `origin`, connecting (bounded by connectTimeoutMs) when there is none. */
   private session(origin: string): Promise<http2.ClientHttp2Session> {
+    if (this.closed) return Promise.reject(new Error("the invocation transport is closed"));
     const existing = this.sessions.get(origin);
     if (existing !== undefined && !existing.session.closed && !existing.session.destroyed) return existing.ready;
     const session = http2.connect(origin, { settings: { initialWindowSize: H2_WINDOW_BYTES } });
