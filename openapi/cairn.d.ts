@@ -998,6 +998,61 @@ export interface components {
                  */
                 "idempotency-expire-batch": number;
             };
+            /** @description Durable invocations: how partition leaders run Restate SDK handlers. */
+            invoker: {
+                /**
+                 * @description Most invocation attempts one partition leader runs against service endpoints at once; more wait their turn.
+                 * @default 256
+                 */
+                "max-concurrent-attempts": number;
+                /**
+                 * @description Longest one attempt may take (cairn speaks request/response: an attempt ends at the handler's first wait that the journal cannot answer). A longer one is aborted and retried.
+                 * @default 60000
+                 */
+                "attempt-timeout-ms": number;
+                /**
+                 * @description Delay before the first retry of a failed attempt (a service's or handler's retry policy overrides it).
+                 * @default 500
+                 */
+                "retry-initial-interval-ms": number;
+                /**
+                 * @description Longest delay between two retries.
+                 * @default 60000
+                 */
+                "retry-max-interval-ms": number;
+                /**
+                 * @description Each retry's delay is the previous one times this, up to retry-max-interval-ms.
+                 * @default 2
+                 */
+                "retry-factor": number;
+                /**
+                 * @description Failed attempts in a row before retry-on-max-attempts applies; 0: retry forever.
+                 * @default 70
+                 */
+                "retry-max-attempts": number;
+                /** @enum {string} */
+                "retry-on-max-attempts": "pause" | "kill";
+                /**
+                 * @description How long a completed invocation (its status and result) is kept when it has neither an idempotency key nor is a workflow run.
+                 * @default 600000
+                 */
+                "completed-retention-ms": number;
+                /**
+                 * @description How long the result of an invocation with an idempotency key is kept (a duplicate request gets it back).
+                 * @default 86400000
+                 */
+                "idempotency-retention-ms": number;
+                /**
+                 * @description How long a workflow's run result, state and promises are kept after the run completed.
+                 * @default 86400000
+                 */
+                "workflow-retention-ms": number;
+                /**
+                 * @description Longest a partition leader holds one request that waits for an invocation's result; the ingress then asks again (attach) until its own timeout.
+                 * @default 30000
+                 */
+                "call-wait-ms": number;
+            };
             /** @description Partition snapshots: the repository, the snapshotter's limits and retries, automatic snapshots. */
             snapshots: {
                 /** @enum {string} */

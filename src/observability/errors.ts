@@ -838,6 +838,7 @@ export const ERRORS = {
     400,
     "An additional header cannot be sent to the endpoint",
     "Header names must be HTTP tokens and not connection-level headers (host, connection, content-length, transfer-encoding, ...); values must be printable.",
+  ),
   // ---- INVOKE: Restate's ingress API on the data-plane port (0001..0049; the invoker uses 0050+) ----
   INVOKE_SERVICE_NOT_FOUND: spec(
     "CAIRN-INVOKE-0001",
