@@ -48,7 +48,7 @@ export class InvocationService {
     const known = "unknown" in resolved ? resolveTarget(await this.deps.schema.get(true), req.service, req.handler, req.key, req.idempotencyKey !== null, this.deps.config) : resolved;
     if ("unknown" in known) throw new CairnError("INVOKE_SERVICE_NOT_FOUND", known.unknown, { service: req.service, handler: req.handler });
     const invoker = this.requireInvoker(req.partition);
-    const waitMs = Math.min(req.timeoutMs, this.deps.config["call-wait-ms"]);
+    const waitMs = waitBudgetMs(req.timeoutMs, this.deps.config["call-wait-ms"]);
     const waiter = req.mode === "call" ? invoker.waitFor(req.invocationId, waitMs) : undefined;
     try {
       const executeAtMs = req.delayMs !== null && req.delayMs > 0 ? this.deps.nowMs() + req.delayMs : null;
@@ -88,7 +88,7 @@ export class InvocationService {
   async attach(req: AttachRpcRequest): Promise<AttachRpcAnswer> {
     const p = await this.deps.leader(req.partition);
     const invoker = this.requireInvoker(req.partition);
-    const waiter = req.wait ? invoker.waitFor(req.invocationId, Math.min(req.timeoutMs, this.deps.config["call-wait-ms"])) : undefined;
+    const waiter = req.wait ? invoker.waitFor(req.invocationId, waitBudgetMs(req.timeoutMs, this.deps.config["call-wait-ms"])) : undefined;
     try {
       const row = p.store.invocations.get(req.invocationId);
       if (row === undefined) return { status: "not-found" };
@@ -148,6 +148,11 @@ export class InvocationService {
     if (i === undefined || i.stopped) throw new CairnError("PARTITION_NOT_LEADER", `this node does not lead partition ${partition}`, { partition });
     return i;
   }
+}
+
+/** Answer `pending` a little before the caller's deadline, so the answer reaches it in time. */
+function waitBudgetMs(timeoutMs: number, maxMs: number): number {
+  return Math.max(1, Math.min(maxMs, timeoutMs - Math.min(500, Math.floor(timeoutMs / 5))));
 }
 
 type RpcResult = { value: Uint8Array } | { failure: { code: number; message: string; metadata: Array<{ key: string; value: string }> } };
