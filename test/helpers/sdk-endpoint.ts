@@ -15,8 +15,8 @@ export interface SdkEndpoint {
   stop(): Promise<number>;
 }
 
-export async function startSdkEndpoint(mode: "h2c" | "http1", options: { env?: Record<string, string>; startTimeoutMs?: number } = {}): Promise<SdkEndpoint> {
-  const proc = Bun.spawn([process.execPath, FIXTURE, "--port", "0", "--mode", mode], {
+export async function startSdkEndpoint(mode: "h2c" | "http1", options: { env?: Record<string, string>; startTimeoutMs?: number; port?: number } = {}): Promise<SdkEndpoint> {
+  const proc = Bun.spawn([process.execPath, FIXTURE, "--port", String(options.port ?? 0), "--mode", mode], {
     env: { ...process.env, ...options.env },
     stdout: "pipe",
     stderr: "ignore",
