@@ -27,7 +27,7 @@ import { LeaderLeases } from "./lease.ts";
 import { WorkerSnapshots, type WorkerSnapshotSettings } from "./snapshots.ts";
 import { PartitionBootstrap, type StorePeer } from "./bootstrap.ts";
 import { DEFAULT_STORE_TRANSFER_LIMITS, StoreTransferSource, type StoreTransferLimits } from "./peer-transfer.ts";
-import type { InvokerConfig } from "../config/schema.ts";
+import type { InvokerSettings as InvokerConfig } from "./invoker/model.ts";
 import type { SchemaSource } from "./invoker/model.ts";
 import { PartitionInvoker } from "./invoker/invoker.ts";
 import { InvocationService } from "./invoker/service.ts";
@@ -161,6 +161,26 @@ export class WorkerRole {
         buckets: [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5],
         registers,
       }),
+      attempts: new Counter({ name: "cairn_invocation_attempts_total", help: "Invocation attempts run by this node's invokers, by outcome (end, suspended, error, failed)", labelNames: ["outcome"], registers }),
+      attemptSeconds: new Histogram({
+        name: "cairn_invoker_attempt_seconds",
+        help: "Time of one invocation attempt against the service endpoint (request to End, Suspension or Error)",
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+        registers,
+      }),
+      journalEntries: new Histogram({ name: "cairn_invocation_journal_entries", help: "Journal length replayed at the start of an attempt", buckets: [1, 2, 4, 8, 16, 32, 64, 128, 512, 2048], registers }),
+      active: new Gauge({
+        name: "cairn_invocations",
+        help: "Invocations not completed yet on the partitions this node leads, by status (scheduled, inboxed, ready, suspended, backing-off, paused)",
+        labelNames: ["status"],
+        registers,
+        collect: () => {
+          const g = this.metrics.active;
+          g.reset();
+          for (const [status, n] of Object.entries(this.activeInvocations())) g.set({ status }, n);
+        },
+      }),
+      completed: new Counter({ name: "cairn_invocations_completed_total", help: "Invocations completed on partitions this node leads, by result (success, failure)", labelNames: ["result"], registers }),
       leaderChanges: new Counter({ name: "cairn_partition_leader_changes_total", help: "Times this node's processor became or stopped being leader, per partition", labelNames: ["partition"], registers }),
     };
   }
@@ -234,9 +254,25 @@ export class WorkerRole {
       deliver: inv.deliver,
       nowMs: this.nowMs,
       logger: this.deps.logger,
+      onAttempt: (outcome, seconds, journalEntries) => {
+        this.metrics.attempts.inc({ outcome });
+        this.metrics.attemptSeconds.observe(seconds);
+        this.metrics.journalEntries.observe(journalEntries);
+      },
+      onCompleted: (result) => this.metrics.completed.inc({ result: "value" in result ? "success" : "failure" }),
     });
     this.invokers.set(partition, invoker);
     invoker.start();
+  }
+
+  /** Invocations not completed yet on the partitions this node leads, by status (a gauge read at scrape time). */
+  private activeInvocations(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const p of this.processors.values()) {
+      if (p.role.kind !== "leader" || p.status().stopped !== null) continue;
+      for (const [k, n] of Object.entries(p.store.invocations.countActiveByStatus())) counts[k] = (counts[k] ?? 0) + n;
+    }
+    return counts;
   }
 
   /** A stopped partition (a record it cannot apply) keeps the node from being ready: it needs an operator. */

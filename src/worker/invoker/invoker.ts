@@ -9,7 +9,7 @@
 // their partition's leader accepted them.
 import { createHash } from "node:crypto";
 import type { Logger } from "../../observability/log.ts";
-import type { InvokerConfig } from "../../config/schema.ts";
+import type { InvokerSettings as InvokerConfig } from "./model.ts";
 import type { RecordBody } from "../envelope.ts";
 import { decodeEnvelope } from "../envelope.ts";
 import type { Outcome } from "../core.ts";
@@ -32,7 +32,8 @@ export interface InvokerDeps {
   readonly deliver: (partition: number, records: Uint8Array[]) => Promise<void>;
   readonly nowMs: () => number;
   readonly logger: Logger;
-  readonly onAttempt?: (outcome: AttemptOutcome["kind"], seconds: number) => void;
+  readonly onAttempt?: (outcome: AttemptOutcome["kind"], seconds: number, journalEntries: number) => void;
+  readonly onCompleted?: (result: ResultValue) => void;
 }
 
 const OUTBOX_BATCH = 100;
@@ -96,6 +97,7 @@ export class PartitionInvoker {
           this.scheduleTimer(a.invocationId, a.completionId, a.atMs);
           break;
         case "completed":
+          this.deps.onCompleted?.(a.result);
           this.resolveWaiters(a.invocationId, a.result);
           break;
         case "outbox":
@@ -213,7 +215,7 @@ export class PartitionInvoker {
       signal: this.stopping.signal,
     });
     if (this.stopped) return;
-    this.deps.onAttempt?.(outcome.kind, (performance.now() - started) / 1000);
+    this.deps.onAttempt?.(outcome.kind, (performance.now() - started) / 1000, journal.length);
     let record: AttemptOutcomeRecord;
     let frames: Uint8Array[] = outcome.frames.map((f) => f.raw);
     switch (outcome.kind) {

@@ -170,3 +170,19 @@ export interface InvocationClient {
   /** Completes an awakeable (`sign_1…`) with a value or a failure. */
   resolveAwakeable(awakeableId: string, result: InvocationResult, deadlineMs: number): Promise<void>;
 }
+
+/** The invoker's settings (the `invoker` config section; the node passes it in, the worker does not read config). */
+export interface InvokerSettings {
+  readonly "max-concurrent-attempts": number;
+  readonly "attempt-timeout-ms": number;
+  readonly "retry-initial-interval-ms": number;
+  readonly "retry-max-interval-ms": number;
+  readonly "retry-factor": number;
+  /** 0: unlimited. */
+  readonly "retry-max-attempts": number;
+  readonly "retry-on-max-attempts": "pause" | "kill";
+  readonly "completed-retention-ms": number;
+  readonly "idempotency-retention-ms": number;
+  readonly "workflow-retention-ms": number;
+  readonly "call-wait-ms": number;
+}

@@ -5,7 +5,7 @@
 // answer never reports what a deposed leader decided alone; a waiting request is bounded by its
 // timeout and the leader's `call-wait-ms`.
 import { CairnError } from "../../observability/errors.ts";
-import type { InvokerConfig } from "../../config/schema.ts";
+import type { InvokerSettings as InvokerConfig } from "./model.ts";
 import type { PartitionProcessor } from "../processor.ts";
 import type {
   AttachRpcAnswer,

@@ -97,6 +97,7 @@ export class InvocationTables {
         "SELECT id FROM invocations WHERE (?1 = '' OR service = ?1) AND (?2 = '' OR status = ?2) ORDER BY created_ms DESC LIMIT ?3",
       ),
       countByStatus: db.query<{ status: string; n: number }, []>("SELECT status, count(*) AS n FROM invocations GROUP BY status"),
+      countActive: db.query<{ status: string; n: number }, []>("SELECT status, count(*) AS n FROM invocations WHERE status <> 'completed' GROUP BY status"),
       journal: db.query<{ type: number; nid: string | null; frame: Uint8Array }, [string]>("SELECT type, nid, frame FROM journal WHERE id = ? ORDER BY idx"),
       journalFrom: db.query<{ idx: number; type: number; nid: string | null; frame: Uint8Array }, [string, number]>(
         "SELECT idx, type, nid, frame FROM journal WHERE id = ? AND idx >= ? ORDER BY idx",
@@ -168,6 +169,11 @@ export class InvocationTables {
 
   countByStatus(): Record<string, number> {
     return Object.fromEntries(this.q.countByStatus.all().map((r) => [r.status, r.n]));
+  }
+
+  /** Counts of the invocations that are not completed (cheap: a partial index holds only those). */
+  countActiveByStatus(): Record<string, number> {
+    return Object.fromEntries(this.q.countActive.all().map((r) => [r.status, r.n]));
   }
 
   journal(id: string): JournalEntry[] {
