@@ -17,9 +17,12 @@ import type { PartitionStore } from "../store.ts";
 import { parseInvocationId } from "./ids.ts";
 import type { HandlerSchema, RetryPolicy, SchemaRegistry, SchemaSource, ServiceSchema } from "./model.ts";
 import { chooseProtocolVersion, decodeMessage, MessageType, type AttemptOutcome, type InvocationTransport } from "./protocol/index.ts";
-import { isJournalCommand, type AttemptOutcomeRecord, type DeliverableRecord, type FailureValue, type ResolvedTargetAt, type ResultValue, type TargetSpec } from "./records.ts";
+import { isJournalCommand, type AttemptOutcomeRecord, type AttemptRecord, type DeliverableRecord, type FailureValue, type ResolvedTargetAt, type ResultValue, type TargetSpec } from "./records.ts";
 import type { InvokerAction } from "./state-machine.ts";
 import type { InvocationRow } from "./tables.ts";
+
+/** A first attempt that ended or suspended: recorded together with its invocation. */
+export type FirstAttempt = Pick<AttemptRecord, "frames" | "targets" | "outcome">;
 
 export interface InvokerDeps {
   readonly partition: number;
@@ -51,6 +54,8 @@ export class PartitionInvoker {
   private readonly waiters = new Map<string, Set<(r: ResultValue) => void>>();
   private readonly stopping = new AbortController();
   private shipping = false;
+  /** First attempts running before their invocation is recorded (they count against the limit). */
+  private speculating = 0;
   private horizonTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly deps: InvokerDeps) {}
@@ -172,25 +177,53 @@ export class PartitionInvoker {
       return;
     }
     const journal = store.invocations.journal(id);
+    const t = row.target;
+    const stateMap = t.key === null ? [] : store.names(t.service, t.key).map((name) => ({ key: encoder.encode(name), value: store.get(t.service, t.key!, name) ?? new Uint8Array() }));
+    const executed = await this.execute(row, journal.map((e) => e.frame), stateMap);
+    if (executed === undefined) return;
+    await this.propose({ kind: "invoker-attempt", invocationId: id, journalLength: journal.length, commandCount: row.commandCount, ...executed });
+  }
+
+  /**
+   * The first attempt of a plain service's call, run before the invocation is recorded: when it ends
+   * or suspends, the invocation and the attempt's outcome go into the log as one record (one log
+   * write for a call that needs no other). Undefined when it failed (the invocation is then recorded
+   * alone and retried as usual) or when the invoker is at its concurrency limit.
+   */
+  async firstAttempt(row: InvocationRow, input: Uint8Array): Promise<FirstAttempt | undefined> {
+    if (this.stopped || this.inFlight.size + this.speculating >= this.deps.config["max-concurrent-attempts"]) return undefined;
+    this.speculating++;
+    try {
+      const executed = await this.execute(row, [input], []);
+      if (executed === undefined || executed.outcome.kind === "error") return undefined;
+      return { frames: executed.frames, targets: executed.targets, outcome: executed.outcome };
+    } finally {
+      this.speculating--;
+    }
+  }
+
+  /** Runs one attempt from `journal` (raw frames) and says what to record; undefined once stopped. */
+  private async execute(
+    row: InvocationRow,
+    journal: readonly Uint8Array[],
+    stateMap: Array<{ key: Uint8Array; value: Uint8Array }>,
+  ): Promise<{ frames: Uint8Array[]; targets: ResolvedTargetAt[]; outcome: AttemptOutcomeRecord } | undefined> {
+    const id = row.id;
     const registry = await this.deps.schema.get();
     const service = registry.services.find((s) => s.name === row.target.service);
     const deployment = service === undefined ? undefined : registry.deployments.find((d) => d.id === service.deploymentId);
     const handler = service?.handlers.find((h) => h.name === row.target.handler);
-    const base = { kind: "invoker-attempt" as const, invocationId: id, journalLength: journal.length, commandCount: row.commandCount };
     if (service === undefined || deployment === undefined || handler === undefined) {
       const reason = `no deployment serves ${row.target.service}/${row.target.handler} (register one with cairn ctl deployments register)`;
-      await this.propose({ ...base, frames: [], targets: [], outcome: this.retryOutcome(row, service, handler, reason, undefined) });
-      return;
+      return { frames: [], targets: [], outcome: this.retryOutcome(row, service, handler, reason, undefined) };
     }
     const version = chooseProtocolVersion(deployment.minProtocolVersion, deployment.maxProtocolVersion);
     if (version === undefined) {
       const reason = `deployment ${deployment.id} speaks service protocol ${deployment.minProtocolVersion}..${deployment.maxProtocolVersion}; cairn speaks 5..7`;
-      await this.propose({ ...base, frames: [], targets: [], outcome: this.retryOutcome(row, service, handler, reason, undefined) });
-      return;
+      return { frames: [], targets: [], outcome: this.retryOutcome(row, service, handler, reason, undefined) };
     }
     const idBytes = parseInvocationId(id)!;
     const t = row.target;
-    const stateMap = t.key === null ? [] : store.names(t.service, t.key).map((name) => ({ key: encoder.encode(name), value: store.get(t.service, t.key!, name) ?? new Uint8Array() }));
     const started = performance.now();
     const outcome = await this.deps.transport.attempt({
       endpoint: { uri: deployment.uri, http: deployment.http, headers: deployment.additionalHeaders },
@@ -210,11 +243,11 @@ export class PartitionInvoker {
         durationSinceLastStoredEntryMs: Math.max(0, this.deps.nowMs() - row.lastEntryMs),
         randomSeed: seedOf(idBytes),
       },
-      journal: journal.map((e) => e.frame),
+      journal,
       timeoutMs: this.deps.config["attempt-timeout-ms"],
       signal: this.stopping.signal,
     });
-    if (this.stopped) return;
+    if (this.stopped) return undefined;
     this.deps.onAttempt?.(outcome.kind, (performance.now() - started) / 1000, journal.length);
     let record: AttemptOutcomeRecord;
     let frames: Uint8Array[] = outcome.frames.map((f) => f.raw);
@@ -240,7 +273,7 @@ export class PartitionInvoker {
         break;
     }
     const targets = record.kind === "error" ? [] : this.resolveTargets(registry, row, frames);
-    await this.propose({ ...base, frames, targets, outcome: record });
+    return { frames, targets, outcome: record };
   }
 
   private async propose(body: RecordBody): Promise<void> {

@@ -49,6 +49,11 @@ export type InvokeRecord = {
   /** How long the result is kept after completion (idempotency key or workflow: longer). */
   readonly retentionMs: number;
   readonly source: Source | null;
+  /**
+   * The outcome of a first attempt the leader ran before recording the invocation (a plain service's
+   * call): applied right after admission, as if the attempt had run from the journal [Input].
+   */
+  readonly firstAttempt?: Pick<AttemptRecord, "frames" | "targets" | "outcome">;
 };
 
 export type AttemptOutcomeRecord =

@@ -24,7 +24,7 @@ import type { SchemaSource } from "./model.ts";
 import type { ResultValue } from "./records.ts";
 import { decodeDeliverable, resolveTarget, type PartitionInvoker } from "./invoker.ts";
 import { MessageType } from "./protocol/index.ts";
-import { notificationFrame, resultToProtocol } from "./state-machine.ts";
+import { inputFrame, notificationFrame, resultToProtocol } from "./state-machine.ts";
 import type { InvocationRow, InvocationStatus } from "./tables.ts";
 import { INVOCATION_STATUSES } from "./tables.ts";
 
@@ -52,8 +52,38 @@ export class InvocationService {
     const waiter = req.mode === "call" ? invoker.waitFor(req.invocationId, waitMs) : undefined;
     try {
       const executeAtMs = req.delayMs !== null && req.delayMs > 0 ? this.deps.nowMs() + req.delayMs : null;
+      // A plain service's call without an idempotency key can run its first attempt before it is
+      // recorded: a client that gets no answer (this node fails meanwhile) never had it accepted.
+      const speculate = req.mode === "call" && req.key === null && req.idempotencyKey === null && executeAtMs === null && known.target.serviceType === "service";
+      const firstAttempt = speculate
+        ? await invoker.firstAttempt(
+            {
+              id: req.invocationId,
+              status: "ready",
+              target: known.target,
+              idempotencyKey: null,
+              createdMs: this.deps.nowMs(),
+              modifiedMs: this.deps.nowMs(),
+              executeAtMs: null,
+              attempts: 0,
+              retryCount: 0,
+              lastEntryMs: this.deps.nowMs(),
+              nextRetryMs: null,
+              journalLength: 1,
+              commandCount: 1,
+              awaiting: null,
+              sinks: [],
+              lastError: null,
+              completedMs: null,
+              retentionMs: known.retentionMs,
+              result: null,
+            },
+            inputFrame(req.input, req.headers).frame,
+          )
+        : undefined;
       const outcome = await p.propose(
         {
+          ...(firstAttempt === undefined ? {} : { firstAttempt }),
           kind: "invoke",
           invocationId: req.invocationId,
           target: known.target,

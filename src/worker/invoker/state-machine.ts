@@ -203,12 +203,19 @@ export class InvocationStateMachine {
       this.actions.push({ kind: "timer", invocationId: row.id, completionId: 0, atMs: r.executeAtMs });
       return { status: "invocation", invocationId: row.id, previously: false, state: "scheduled" };
     }
-    const admitted = this.admit(row, tsMs);
+    const first = r.firstAttempt;
+    // A first attempt already ran (only for plain services: no inbox): its outcome applies now, and
+    // no other attempt is started unless that outcome asks for one.
+    const admitted = this.admit(row, tsMs, first === undefined);
+    if (first !== undefined && admitted.status === "ready") {
+      const outcome = this.attempt({ kind: "invoker-attempt", invocationId: row.id, journalLength: 1, commandCount: 1, ...first }, tsMs);
+      return outcome.status === "invocation" ? outcome : { status: "invocation", invocationId: row.id, previously: false, state: "ready" };
+    }
     return { status: "invocation", invocationId: row.id, previously: false, state: admitted.status };
   }
 
   /** Ready to run, or into its object's inbox while another exclusive handler holds the key. */
-  private admit(row: InvocationRow, tsMs: number): InvocationRow {
+  private admit(row: InvocationRow, tsMs: number, run = true): InvocationRow {
     const t = row.target;
     if (isExclusive(t) && t.key !== null) {
       const holder = this.tables.lockHolder(t.service, t.key);
@@ -222,7 +229,7 @@ export class InvocationStateMachine {
     }
     const ready: InvocationRow = { ...row, status: "ready", modifiedMs: tsMs };
     this.tables.put(ready);
-    this.actions.push({ kind: "run", invocationId: row.id });
+    if (run) this.actions.push({ kind: "run", invocationId: row.id });
     return ready;
   }
 

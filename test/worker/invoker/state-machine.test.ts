@@ -180,3 +180,47 @@ describe("invocation state machine", () => {
     expect(store.get("Counter", "k", "count")).toBeUndefined();
   });
 });
+
+describe("a first attempt recorded with its invocation", () => {
+  test("an invocation whose first attempt ended completes in the record that admits it, and no attempt is started", () => {
+    const id = formatInvocationId(randomInvocationId(9n));
+    const r = apply({
+      kind: "invoke",
+      invocationId: id,
+      target: greeter,
+      input: enc.encode('"a"'),
+      headers: [],
+      idempotencyKey: null,
+      executeAtMs: null,
+      caller: null,
+      retentionMs: 60_000,
+      source: null,
+      firstAttempt: { frames: [output('"Hello a"')], targets: [], outcome: end },
+    });
+    expect(r.state).toBe("completed");
+    expect(r.actions.some((a) => a.kind === "run")).toBe(false);
+    expect(r.actions).toContainEqual({ kind: "completed", invocationId: id, result: { value: enc.encode('"Hello a"') } });
+  });
+
+  test("a first attempt that suspended on a run resumes at once from its stored completion", () => {
+    const id = formatInvocationId(randomInvocationId(9n));
+    const run = encodeFrame({ kind: "run", resultCompletionId: 1, name: "r" });
+    const propose = encodeFrame({ kind: "proposeRunCompletion", resultCompletionId: 1, result: { value: enc.encode("1") } });
+    const r = apply({
+      kind: "invoke",
+      invocationId: id,
+      target: greeter,
+      input: enc.encode('"a"'),
+      headers: [],
+      idempotencyKey: null,
+      executeAtMs: null,
+      caller: null,
+      retentionMs: 60_000,
+      source: null,
+      firstAttempt: { frames: [run, propose], targets: [], outcome: suspended([1]) },
+    });
+    expect(r.state).toBe("ready");
+    expect(r.actions.filter((a) => a.kind === "run")).toEqual([{ kind: "run", invocationId: id }]);
+    expect(journalKinds(id)).toEqual(["input", "run", "notification"]);
+  });
+});
