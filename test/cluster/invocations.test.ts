@@ -105,6 +105,21 @@ describe("durable invocations with the Restate SDK", () => {
     expect((await call(0, "Signup/u1/run", "a@b.c")).status).toBe(409);
   }, 120_000);
 
+  test("a handler attaches to invocations of other partitions and gets their results", async () => {
+    const ids = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const r = await call(i % 3, "Runner/sleep/send", 200);
+        expect(r.status).toBe(202);
+        return (r.body as { invocationId: string }).invocationId;
+      }),
+    );
+    const results = await Promise.all(ids.map((id, i) => call(i % 3, "Caller/attachTo", id)));
+    for (const r of results) {
+      expect(r.status).toBe(200);
+      expect(r.body as number).toBeGreaterThanOrEqual(200);
+    }
+  }, 60_000);
+
   test("an idempotency key makes a retried call run once and answer the first result", async () => {
     const first = await call(0, "Counter/idem/add", 5, { "idempotency-key": "once" });
     const second = await call(1, "Counter/idem/add", 5, { "idempotency-key": "once" });

@@ -423,7 +423,7 @@ export function decodeDeliverable(bytes: Uint8Array): DeliverableRecord | undefi
   const d = decodeEnvelope(bytes);
   if (d.kind !== "ok") return undefined;
   const b = d.envelope.body;
-  return b.kind === "invoke" || b.kind === "invocation-notify" || b.kind === "invocation-control" ? b : undefined;
+  return b.kind === "invoke" || b.kind === "invocation-notify" || b.kind === "invocation-control" || b.kind === "invocation-attach" ? b : undefined;
 }
 
 export type { FailureValue };

@@ -111,11 +111,22 @@ export type ControlRecord = {
   readonly source: Source | null;
 };
 
+/** An invocation asks for another's result (AttachInvocation waits for it, GetInvocationOutput does not). */
+export type AttachRecord = {
+  readonly kind: "invocation-attach";
+  /** The invocation whose result is asked for. */
+  readonly invocationId: string;
+  /** Where the answer goes: a completion in the asking invocation's journal. */
+  readonly sink: CallerSink & { readonly notificationType: number };
+  readonly waitForResult: boolean;
+  readonly source: Source | null;
+};
+
 /** The leader delivered outbox entries up to `upToSeq` to their partitions. */
 export type OutboxTruncateRecord = { readonly kind: "outbox-truncate"; readonly upToSeq: number };
 
-export type InvocationRecord = InvokeRecord | AttemptRecord | NotifyRecord | TimerRecord | ControlRecord | OutboxTruncateRecord;
-export const INVOCATION_RECORD_KINDS = ["invoke", "invoker-attempt", "invocation-notify", "invocation-timer", "invocation-control", "outbox-truncate"] as const;
+export type InvocationRecord = InvokeRecord | AttemptRecord | NotifyRecord | TimerRecord | ControlRecord | AttachRecord | OutboxTruncateRecord;
+export const INVOCATION_RECORD_KINDS = ["invoke", "invoker-attempt", "invocation-notify", "invocation-timer", "invocation-control", "invocation-attach", "outbox-truncate"] as const;
 
 /** Record kinds another partition may send through the outbox. */
-export type DeliverableRecord = InvokeRecord | NotifyRecord | ControlRecord;
+export type DeliverableRecord = InvokeRecord | NotifyRecord | ControlRecord | AttachRecord;

@@ -18,6 +18,7 @@ import { derivedInvocationId, formatInvocationId, parseAwakeableId, parseInvocat
 import { decodeMessage, encodeFrame, MessageType, type Failure, type NotificationResult, type ProtocolMessage } from "./protocol/index.ts";
 import { isJournalCommand } from "./records.ts";
 import type {
+  AttachRecord,
   AttemptRecord,
   ControlRecord,
   DeliverableRecord,
@@ -139,6 +140,9 @@ export class InvocationStateMachine {
       case "invocation-control":
         if (!this.firstDelivery(record.source)) return { status: "ignored", reason: "no-effect" };
         return this.control(record, tsMs);
+      case "invocation-attach":
+        if (!this.firstDelivery(record.source)) return { status: "ignored", reason: "no-effect" };
+        return this.attachTo(record, tsMs);
       case "outbox-truncate":
         this.tables.truncateOutbox(record.upToSeq);
         return { status: "ignored", reason: "no-effect" };
@@ -444,18 +448,24 @@ export class InvocationStateMachine {
 
   private attachOrOutput(row: InvocationRow, msg: Extract<ProtocolMessage, { kind: "attachInvocation" | "getInvocationOutput" }>, tsMs: number): JournalEntry[] {
     const type = msg.kind === "attachInvocation" ? MessageType.AttachInvocationCompletion : MessageType.GetInvocationOutputCompletion;
-    const id = { completionId: msg.resultCompletionId };
     const targetId = this.targetId(msg.target);
-    const local = targetId !== undefined && this.partitionOf(targetId) === this.options.partition;
-    if (!local) {
-      return [notificationFrame(type, id, { failure: { code: 501, message: "attaching to an invocation of another partition is not supported yet", metadata: [] } })];
-    }
-    const target = this.tables.get(targetId);
-    if (target === undefined) return [notificationFrame(type, id, { failure: { code: 404, message: `invocation ${targetId} not found`, metadata: [] } })];
-    if (target.status === "completed" && target.result !== null) return [notificationFrame(type, id, resultToProtocol(target.result))];
-    if (msg.kind === "getInvocationOutput") return [notificationFrame(type, id, { void: true })];
-    this.addSink(target, { invocationId: row.id, completionId: msg.resultCompletionId, notificationType: type }, tsMs);
+    const sink: ResultSink = { invocationId: row.id, completionId: msg.resultCompletionId, notificationType: type };
+    if (targetId === undefined) return [notificationFrame(type, { completionId: sink.completionId }, { failure: { code: 404, message: "malformed invocation id", metadata: [] } })];
+    // The target's partition answers (here at once, or later through the outboxes both ways).
+    this.route(targetId, { kind: "invocation-attach", invocationId: targetId, sink, waitForResult: msg.kind === "attachInvocation", source: null }, tsMs);
     return [];
+  }
+
+  /** Another invocation asks for this one's result: now if it has one, else (attach) when it completes. */
+  private attachTo(r: AttachRecord, tsMs: number): InvocationOutcome {
+    const target = this.tables.get(r.invocationId);
+    const reply = (result: { void: true } | ResultValue) =>
+      this.deliver(r.sink.invocationId, notificationFrame(r.sink.notificationType, { completionId: r.sink.completionId }, "void" in result ? result : resultToProtocol(result)), tsMs);
+    if (target === undefined) reply({ failure: { code: 404, message: `invocation ${r.invocationId} not found`, metadata: [] } });
+    else if (target.status === "completed" && target.result !== null) reply(target.result);
+    else if (!r.waitForResult) reply({ void: true });
+    else this.addSink(target, r.sink, tsMs);
+    return { status: "invocation", invocationId: r.invocationId, previously: false, state: target?.status ?? "gone" };
   }
 
   private targetId(t: Extract<ProtocolMessage, { kind: "attachInvocation" }>["target"]): string | undefined {
