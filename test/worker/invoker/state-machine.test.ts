@@ -181,22 +181,14 @@ describe("invocation state machine", () => {
   });
 });
 
+function invokeWithFirstAttempt(id: string, firstAttempt: { frames: Uint8Array[]; targets: []; outcome: AttemptOutcomeRecord }) {
+  return apply({ kind: "invoke", invocationId: id, target: greeter, input: enc.encode('"a"'), headers: [], idempotencyKey: null, executeAtMs: null, caller: null, retentionMs: 60_000, source: null, firstAttempt });
+}
+
 describe("a first attempt recorded with its invocation", () => {
   test("an invocation whose first attempt ended completes in the record that admits it, and no attempt is started", () => {
     const id = formatInvocationId(randomInvocationId(9n));
-    const r = apply({
-      kind: "invoke",
-      invocationId: id,
-      target: greeter,
-      input: enc.encode('"a"'),
-      headers: [],
-      idempotencyKey: null,
-      executeAtMs: null,
-      caller: null,
-      retentionMs: 60_000,
-      source: null,
-      firstAttempt: { frames: [output('"Hello a"')], targets: [], outcome: end },
-    });
+    const r = invokeWithFirstAttempt(id, { frames: [output('"Hello a"')], targets: [], outcome: end });
     expect(r.state).toBe("completed");
     expect(r.actions.some((a) => a.kind === "run")).toBe(false);
     expect(r.actions).toContainEqual({ kind: "completed", invocationId: id, result: { value: enc.encode('"Hello a"') } });
@@ -206,19 +198,7 @@ describe("a first attempt recorded with its invocation", () => {
     const id = formatInvocationId(randomInvocationId(9n));
     const run = encodeFrame({ kind: "run", resultCompletionId: 1, name: "r" });
     const propose = encodeFrame({ kind: "proposeRunCompletion", resultCompletionId: 1, result: { value: enc.encode("1") } });
-    const r = apply({
-      kind: "invoke",
-      invocationId: id,
-      target: greeter,
-      input: enc.encode('"a"'),
-      headers: [],
-      idempotencyKey: null,
-      executeAtMs: null,
-      caller: null,
-      retentionMs: 60_000,
-      source: null,
-      firstAttempt: { frames: [run, propose], targets: [], outcome: suspended([1]) },
-    });
+    const r = invokeWithFirstAttempt(id, { frames: [run, propose], targets: [], outcome: suspended([1]) });
     expect(r.state).toBe("ready");
     expect(r.actions.filter((a) => a.kind === "run")).toEqual([{ kind: "run", invocationId: id }]);
     expect(journalKinds(id)).toEqual(["input", "run", "notification"]);
