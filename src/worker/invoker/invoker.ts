@@ -17,12 +17,9 @@ import type { PartitionStore } from "../store.ts";
 import { parseInvocationId } from "./ids.ts";
 import type { HandlerSchema, RetryPolicy, SchemaRegistry, SchemaSource, ServiceSchema } from "./model.ts";
 import { chooseProtocolVersion, decodeMessage, MessageType, type AttemptOutcome, type InvocationTransport } from "./protocol/index.ts";
-import { isJournalCommand, type AttemptOutcomeRecord, type AttemptRecord, type DeliverableRecord, type FailureValue, type ResolvedTargetAt, type ResultValue, type TargetSpec } from "./records.ts";
+import { isJournalCommand, type AttemptOutcomeRecord, type FirstAttempt, type DeliverableRecord, type FailureValue, type ResolvedTargetAt, type ResultValue, type TargetSpec } from "./records.ts";
 import type { InvokerAction } from "./state-machine.ts";
 import type { InvocationRow } from "./tables.ts";
-
-/** A first attempt that ended or suspended: recorded together with its invocation. */
-export type FirstAttempt = Pick<AttemptRecord, "frames" | "targets" | "outcome">;
 
 export interface InvokerDeps {
   readonly partition: number;
@@ -54,8 +51,8 @@ export class PartitionInvoker {
   private readonly waiters = new Map<string, Set<(r: ResultValue) => void>>();
   private readonly stopping = new AbortController();
   private shipping = false;
-  /** First attempts running before their invocation is recorded (they count against the limit). */
-  private speculating = 0;
+  /** First attempts running before their invocation is recorded, by object (or id): they count against the limit. */
+  private readonly speculating = new Set<string>();
   private horizonTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(private readonly deps: InvokerDeps) {}
@@ -178,8 +175,7 @@ export class PartitionInvoker {
     }
     const journal = store.invocations.journal(id);
     const t = row.target;
-    const stateMap = t.key === null ? [] : store.names(t.service, t.key).map((name) => ({ key: encoder.encode(name), value: store.get(t.service, t.key!, name) ?? new Uint8Array() }));
-    const executed = await this.execute(row, journal.map((e) => e.frame), stateMap);
+    const executed = await this.execute(row, journal.map((e) => e.frame), t.key === null ? [] : this.stateMap(t.service, t.key));
     if (executed === undefined) return;
     await this.propose({ kind: "invoker-attempt", invocationId: id, journalLength: journal.length, commandCount: row.commandCount, ...executed });
   }
@@ -191,15 +187,28 @@ export class PartitionInvoker {
    * alone and retried as usual) or when the invoker is at its concurrency limit.
    */
   async firstAttempt(row: InvocationRow, input: Uint8Array): Promise<FirstAttempt | undefined> {
-    if (this.stopped || this.inFlight.size + this.speculating >= this.deps.config["max-concurrent-attempts"]) return undefined;
-    this.speculating++;
+    if (this.stopped || this.inFlight.size + this.speculating.size >= this.deps.config["max-concurrent-attempts"]) return undefined;
+    const t = row.target;
+    const store = this.deps.store();
+    // One at a time per object, and only while no exclusive handler holds it (else it would only be dropped).
+    const objectKey = t.key === null ? undefined : `${t.service}/${t.key}`;
+    if (objectKey !== undefined && (this.speculating.has(objectKey) || store.invocations.lockHolder(t.service, t.key!) !== undefined)) return undefined;
+    const token = objectKey ?? `#${row.id}`;
+    this.speculating.add(token);
     try {
-      const executed = await this.execute(row, [input], []);
+      const objectVersion = t.key === null ? undefined : store.objectVersion(t.service, t.key);
+      const stateMap = t.key === null ? [] : this.stateMap(t.service, t.key);
+      const executed = await this.execute(row, [input], stateMap);
       if (executed === undefined || executed.outcome.kind === "error") return undefined;
-      return { frames: executed.frames, targets: executed.targets, outcome: executed.outcome };
+      return { frames: executed.frames, targets: executed.targets, outcome: executed.outcome, ...(objectVersion === undefined ? {} : { objectVersion }) };
     } finally {
-      this.speculating--;
+      this.speculating.delete(token);
     }
+  }
+
+  private stateMap(service: string, key: string): Array<{ key: Uint8Array; value: Uint8Array }> {
+    const store = this.deps.store();
+    return store.names(service, key).map((name) => ({ key: encoder.encode(name), value: store.get(service, key, name) ?? new Uint8Array() }));
   }
 
   /** Runs one attempt from `journal` (raw frames) and says what to record; undefined once stopped. */

@@ -50,10 +50,12 @@ export type InvokeRecord = {
   readonly retentionMs: number;
   readonly source: Source | null;
   /**
-   * The outcome of a first attempt the leader ran before recording the invocation (a plain service's
-   * call): applied right after admission, as if the attempt had run from the journal [Input].
+   * The outcome of a first attempt the leader ran before recording the invocation (a call without an
+   * idempotency key): applied right after admission, as if the attempt had run from the journal
+   * [Input]. For a keyed target it counts only if the object is still unlocked and at
+   * `objectVersion` (the state the attempt saw); otherwise it is dropped and the invocation runs anew.
    */
-  readonly firstAttempt?: Pick<AttemptRecord, "frames" | "targets" | "outcome">;
+  readonly firstAttempt?: FirstAttempt;
 };
 
 export type AttemptOutcomeRecord =
@@ -80,6 +82,11 @@ export interface ResolvedTargetAt {
   /** The command's index in the journal (Input is command 0). */
   readonly commandIndex: number;
   readonly resolved: ResolvedTarget;
+}
+
+export interface FirstAttempt extends Pick<AttemptRecord, "frames" | "targets" | "outcome"> {
+  /** The object's version the attempt read its state at (keyed targets only). */
+  readonly objectVersion?: number;
 }
 
 /** Whether a frame of this type is stored as a command of the journal (the SDK replays it). */

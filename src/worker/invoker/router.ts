@@ -2,8 +2,9 @@
 // (keyed targets live in their object's partition; an idempotency key or a workflow run derives the
 // id from a seed, so a retry finds the same invocation), and sends the request to that partition's
 // leader through the StateRouter, waiting in bounded steps for results.
-// Invariants: a request that could start a second invocation when sent twice is only retried when
-// its id is derived (idempotency key, workflow run); attach and output are always safe to retry.
+// Invariants: every request is safe to send again: an invocation's id is chosen once per request
+// (derived from the idempotency key or workflow key, else random) and a partition admits an id once;
+// attach and output change nothing.
 import { CairnError } from "../../observability/errors.ts";
 import { partitionKeyOf, xxh64 } from "../key-hash.ts";
 import type { StateRouter } from "../router.ts";
@@ -34,7 +35,9 @@ export class InvocationRouter implements InvocationClient {
     } else id = randomInvocationId(key !== null ? partitionKeyOf(service, key) : xxh64(crypto.getRandomValues(new Uint8Array(8))));
     const invocationId = formatInvocationId(id);
     const partition = await this.deps.state.partitionOfKey(partitionKeyOfInvocation(id));
-    const idempotent = isWorkflowRun || req.idempotencyKey !== null;
+    // The id is fixed before the first try, and a partition admits an id once (a second invoke of
+    // it attaches to the first): sending it again after a lost answer cannot start a second one.
+    const idempotent = true;
     const answer = await this.deps.state.onLeader(
       partition,
       deadlineMs,

@@ -52,9 +52,14 @@ export class InvocationService {
     const waiter = req.mode === "call" ? invoker.waitFor(req.invocationId, waitMs) : undefined;
     try {
       const executeAtMs = req.delayMs !== null && req.delayMs > 0 ? this.deps.nowMs() + req.delayMs : null;
-      // A plain service's call without an idempotency key can run its first attempt before it is
-      // recorded: a client that gets no answer (this node fails meanwhile) never had it accepted.
-      const speculate = req.mode === "call" && req.key === null && req.idempotencyKey === null && executeAtMs === null && known.target.serviceType === "service";
+      // A call without an idempotency key can run its first attempt before it is recorded: a client
+      // that gets no answer (this node fails meanwhile) never had it accepted. For an object the
+      // state machine keeps the outcome only if nothing ran on the object meanwhile.
+      const speculate =
+        req.mode === "call" &&
+        req.idempotencyKey === null &&
+        executeAtMs === null &&
+        (known.target.serviceType === "service" || (known.target.serviceType === "virtual-object" && known.target.handlerType !== "workflow"));
       const firstAttempt = speculate
         ? await invoker.firstAttempt(
             {

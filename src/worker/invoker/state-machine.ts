@@ -56,6 +56,7 @@ export interface ObjectState {
   clear(service: string, key: string): void;
   /** Bumps the object's version once per attempt that changed its state. */
   touch(service: string, key: string): void;
+  objectVersion(service: string, key: string): number;
 }
 
 export interface StateMachineOptions {
@@ -207,12 +208,17 @@ export class InvocationStateMachine {
       this.actions.push({ kind: "timer", invocationId: row.id, completionId: 0, atMs: r.executeAtMs });
       return { status: "invocation", invocationId: row.id, previously: false, state: "scheduled" };
     }
-    const first = r.firstAttempt;
-    // A first attempt already ran (only for plain services: no inbox): its outcome applies now, and
-    // no other attempt is started unless that outcome asks for one.
+    // A first attempt already ran: its outcome applies now (no other attempt is started unless that
+    // outcome asks for one), if it saw what it would see now: for a keyed target, the object
+    // unlocked (no exclusive handler ran or waits) and at the version whose state it read.
+    const t = r.target;
+    const first =
+      r.firstAttempt !== undefined && (t.key === null || (this.tables.lockHolder(t.service, t.key) === undefined && this.state.objectVersion(t.service, t.key) === r.firstAttempt.objectVersion))
+        ? r.firstAttempt
+        : undefined;
     const admitted = this.admit(row, tsMs, first === undefined);
     if (first !== undefined && admitted.status === "ready") {
-      const outcome = this.attempt({ kind: "invoker-attempt", invocationId: row.id, journalLength: 1, commandCount: 1, ...first }, tsMs);
+      const outcome = this.attempt({ kind: "invoker-attempt", invocationId: row.id, journalLength: 1, commandCount: 1, frames: first.frames, targets: first.targets, outcome: first.outcome }, tsMs);
       return outcome.status === "invocation" ? outcome : { status: "invocation", invocationId: row.id, previously: false, state: "ready" };
     }
     return { status: "invocation", invocationId: row.id, previously: false, state: admitted.status };
