@@ -8,7 +8,10 @@
 // counter load through the survivors, kill -9 of the node leading a chosen counter key's partition
 // (cairn: GET /v1/partitions; Restate: the last node), time until a request started after the kill
 // completes, for that key and for probe keys over every partition. Ratios cairn/Restate per cell,
-// median of rounds with spread. Prints a table, writes bench/results/invocations.json.
+// median of rounds with spread. Each system keeps its defaults (cairn dev: 8 partitions, replication
+// 2 on 3 nodes; Restate: 24 partitions, default-replication 2 on 3 nodes; single node: replication 1).
+// The CPU of the machine per cell is recorded: other users above 15% flag the cell as noisy.
+// Prints a table, writes bench/results/invocations.json.
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/invocations.ts
 // Options: --rounds 3 --seconds 10 --warmup 2 --trials 3 --rss-invocations 1000000
@@ -46,6 +49,8 @@ const PROBE_INTERVAL_MS = 50;
 const PROBE_IN_FLIGHT_MAX = 8;
 const RECOVERY_WAIT_MAX_MS = 30_000;
 const FAILOVER_LOAD_CLIENTS = 16;
+/** Other users' share of the machine during a cell above which the cell is flagged (a noisy machine). */
+const OTHER_CPU_WARN_PCT = 15;
 
 for (const s of SYSTEMS) if (s !== "cairn" && s !== "restate") throw new Error(`--systems takes cairn and/or restate (got ${s})`);
 
@@ -76,7 +81,13 @@ function selected(topology: Topology, id: string): boolean {
   return ONLY.split(",").some((o) => `${topology}/${id}`.startsWith(o) || id.startsWith(o) || (o === topology));
 }
 
-type CellRun = LoadStats & { loadCpu: LoadCpu; servicePctOfCore: number };
+/** Machine CPU over a cell (all cores = 100): busy, ours by group (load, service, cairn, restate), other users. */
+interface MachineCpu {
+  machineBusyPct: number;
+  otherPct: number;
+  byGroupPct: Record<string, number>;
+}
+type CellRun = LoadStats & { loadCpu: LoadCpu; servicePctOfCore: number; machine: MachineCpu };
 interface FailoverTrial {
   key: string;
   killed: string;
@@ -154,11 +165,15 @@ async function runCell(sys: SystemUnderTest, topology: Topology, cell: Cell, rou
   const procs = await LoadProcesses.start(registry, jobsFor(sys.nodes(), cell.op, cell.callers, key, { warmupMs: WARMUP_MS, measureMs: MEASURE_MS }), logDir, `${sys.system} ${cell.id}`, join(import.meta.dir, "invocations/load-worker.ts"));
   try {
     const svc0 = processCpuJiffies(servicePid) ?? 0;
+    const cpu0 = session.cpuMeter.mark();
     const t0 = performance.now();
     procs.go();
     const outcome = await procs.finish();
     const servicePctOfCore = round((100 * ((processCpuJiffies(servicePid) ?? svc0) - svc0)) / JIFFIES_PER_SECOND / ((performance.now() - t0) / 1000), 1);
-    return { ...summarizeLoad(mergeRaw(outcome.loads)), loadCpu: outcome.cpu, servicePctOfCore };
+    const cpu = session.cpuMeter.since(cpu0);
+    const machine = { machineBusyPct: round(cpu.machineBusyPct, 1), otherPct: round(cpu.otherPct, 1), byGroupPct: Object.fromEntries(Object.entries(cpu.byGroupPct).map(([g, v]) => [g, round(v, 1)])) };
+    if (machine.otherPct > OTHER_CPU_WARN_PCT) anomaly(`${sys.system} ${topology}/${cell.id}: other work on the machine used ${machine.otherPct}% of it during the cell`);
+    return { ...summarizeLoad(mergeRaw(outcome.loads)), loadCpu: outcome.cpu, servicePctOfCore, machine };
   } finally {
     await procs.close();
   }
@@ -204,6 +219,7 @@ async function failoverTrial(sys: SystemUnderTest, trial: number, logDir: string
     const recoveredAt = new Map<string, number>();
     const inFlight = new Map<string, number>(keys.map((k) => [k, 0]));
     const t0 = performance.now();
+    session.cpuMeter.mark(); // a killed process's jiffies since the last mark are lost
     sys.killHard(target.node);
     let seq = 0;
     while (recoveredAt.size < keys.length && performance.now() - t0 < RECOVERY_WAIT_MAX_MS) {
@@ -281,7 +297,7 @@ async function main(): Promise<void> {
               r.cells[cell.id]!.push(c);
               console.log(
                 `  ${topology}/${cell.id} round ${n + 1}: ${c.opsPerSecond} req/s, p50 ${c.latencyMsP50} ms, p99 ${c.latencyMsP99} ms, errors ${c.errors}` +
-                  ` (load ${c.loadCpu.processes} proc(s) ≤${Math.round(c.loadCpu.maxPctOfCore)}% of a core, service ${Math.round(c.servicePctOfCore)}%)` +
+                  ` (load ${c.loadCpu.processes} proc(s) ≤${Math.round(c.loadCpu.maxPctOfCore)}% of a core, service ${Math.round(c.servicePctOfCore)}%; machine busy ${c.machine.machineBusyPct}%, other users ${c.machine.otherPct}%)` +
                   (c.errors > 0 ? ` ${JSON.stringify(c.errorSamples)}` : ""),
               );
               if (c.loadCpu.maxPctOfCore > 85) anomaly(`${system} ${topology}/${cell.id}: a load process used ${c.loadCpu.maxPctOfCore}% of a core (the load generator may be the bottleneck)`);
