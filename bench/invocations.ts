@@ -91,8 +91,10 @@ type CellRun = LoadStats & { loadCpu: LoadCpu; servicePctOfCore: number; machine
 interface FailoverTrial {
   key: string;
   killed: string;
+  /** The killed node was known to lead the key's partition. */
+  keyOnNode: boolean;
   how: string;
-  /** Kill → first completed request on the chosen key that started after the kill. */
+  /** Kill → first completed request on the chosen key that started after the kill (null: not known to be on the killed node, or never). */
   chosenKeyMs: number | null;
   /** Kill → every probe key has had such a request complete (null: some never did in time). */
   allKeysMs: number | null;
@@ -242,8 +244,9 @@ async function failoverTrial(sys: SystemUnderTest, trial: number, logDir: string
     const result: FailoverTrial = {
       key: target.key,
       killed: target.node.name,
+      keyOnNode: target.keyOnNode,
       how: target.how,
-      chosenKeyMs: recoveredAt.has(target.key) ? Math.round(recoveredAt.get(target.key)!) : null,
+      chosenKeyMs: target.keyOnNode && recoveredAt.has(target.key) ? Math.round(recoveredAt.get(target.key)!) : null,
       allKeysMs: recoveredAt.size === keys.length ? Math.round(Math.max(...all)) : null,
       probeKeysRecovered: recoveredAt.size,
       load: summarizeLoad(mergeRaw(outcome.loads)),
@@ -359,9 +362,10 @@ function report(results: Record<string, Partial<Record<SystemName, SystemResult>
       const x = bySystem[s];
       if (x?.rss) console.log(`${topology}/rss ${s}: ${x.rss.rssMbAfter.join(", ")} MB per node after ${x.rss.invocations} invocations (before: ${x.rss.rssMbBefore.join(", ")} MB)`);
       if (x && x.failover.length > 0) {
-        const chosen = x.failover.map((f) => f.chosenKeyMs ?? RECOVERY_WAIT_MAX_MS);
+        const chosen = x.failover.filter((f) => f.keyOnNode).map((f) => f.chosenKeyMs ?? RECOVERY_WAIT_MAX_MS);
         const allKeys = x.failover.map((f) => f.allKeysMs ?? RECOVERY_WAIT_MAX_MS);
-        console.log(`${topology}/failover ${s}: chosen key median ${median(chosen)} ms (max ${Math.max(...chosen)}), every probe key median ${median(allKeys)} ms (max ${Math.max(...allKeys)}) over ${x.failover.length} trial(s)`);
+        const chosenText = chosen.length > 0 ? `chosen key median ${median(chosen)} ms (max ${Math.max(...chosen)}), ` : "";
+        console.log(`${topology}/failover ${s}: ${chosenText}every probe key median ${median(allKeys)} ms (max ${Math.max(...allKeys)}) over ${x.failover.length} trial(s)`);
       }
     }
   }

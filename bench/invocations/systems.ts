@@ -22,12 +22,19 @@ export interface SysNode {
   ingress: string;
 }
 
+export interface FailoverTarget {
+  key: string;
+  node: SysNode;
+  keyOnNode: boolean;
+  how: string;
+}
+
 export interface SystemUnderTest {
   readonly system: SystemName;
   readonly version: string;
   nodes(): SysNode[];
-  /** A key of `service` and the node to kill so that the key's partition must fail over. */
-  failoverTarget(service: string): Promise<{ key: string; node: SysNode; how: string }>;
+  /** A key of `service` and the node to kill; `keyOnNode`: the node is known to lead the key's partition. */
+  failoverTarget(service: string): Promise<FailoverTarget>;
   killHard(node: SysNode): void;
   restart(node: SysNode): Promise<void>;
   stop(): Promise<void>;
@@ -112,14 +119,14 @@ class Cairn implements SystemUnderTest {
   }
 
   /** The first key whose partition leader is not the metadata leader (only partition failover is timed). */
-  async failoverTarget(service: string): Promise<{ key: string; node: SysNode; how: string }> {
+  async failoverTarget(service: string): Promise<FailoverTarget> {
     if (!this.cluster) throw new Error("cairn single node: no failover");
     await this.cluster.waitHealthy(READY_TIMEOUT_MS);
     const metadataLeader = (await this.cluster.roles()).leader.name;
     for (let i = 0; i < 256; i++) {
       const key = `failover-${i}`;
       const node = await this.leaderOfKey(service, key);
-      if (node !== null && node.name !== metadataLeader) return { key, node, how: "leader of the key's partition (GET /v1/partitions), not the metadata leader" };
+      if (node !== null && node.name !== metadataLeader) return { key, node, keyOnNode: true, how: "leader of the key's partition (GET /v1/partitions), not the metadata leader" };
     }
     throw new Error("cairn: no key led by a node other than the metadata leader");
   }
@@ -254,8 +261,8 @@ class Restate implements SystemUnderTest {
   }
 
   /** Restate 1.7 names partition leaders only through restatectl or SQL; the last node is killed. */
-  async failoverTarget(): Promise<{ key: string; node: SysNode; how: string }> {
-    return { key: "failover-0", node: this.nodes().at(-1)!, how: "the last node (leaders not looked up); the time covers whichever partitions it led" };
+  async failoverTarget(): Promise<FailoverTarget> {
+    return { key: "failover-0", node: this.nodes().at(-1)!, keyOnNode: false, how: "the last node (Restate 1.7's admin API names no partition leaders): only the every-probe-key time counts" };
   }
 
   killHard(node: SysNode): void {
