@@ -24,7 +24,7 @@ interface EtcdNode extends BenchNode {
 }
 
 /** A port free right now on 127.0.0.1 (the OS picks it; the small race is acceptable here). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);

@@ -4,7 +4,7 @@
 // names live here too: every process must agree on which keys exist.
 import type { ReadMode } from "./cluster.ts";
 import type { LoadSystem } from "./kv-http.ts";
-import type { RawLoad } from "./load.ts";
+import { errorText, type RawLoad } from "./load.ts";
 
 interface JobBase {
   system: LoadSystem;
@@ -83,4 +83,53 @@ export async function forEachLine(stream: ReadableStream<Uint8Array>, onLine: (l
       onLine(line);
     }
   }
+}
+
+/** A worker's commands on stdin: each resolves the first time it arrives; end of input counts as "stop" and "exit". */
+function workerCommands(): Record<WorkerCommand, Promise<void>> {
+  const resolvers = {} as Record<WorkerCommand, () => void>;
+  const promises = {} as Record<WorkerCommand, Promise<void>>;
+  for (const c of ["go", "stop", "exit"] as const) promises[c] = new Promise<void>((r) => (resolvers[c] = r));
+  void (async () => {
+    await forEachLine(Bun.stdin.stream(), (line) => resolvers[line.trim() as WorkerCommand]?.());
+    resolvers.stop();
+    resolvers.exit();
+  })();
+  return promises;
+}
+
+export function sendToParent(m: WorkerMessage): void {
+  process.stdout.write(JSON.stringify(m) + "\n");
+}
+
+/**
+ * A load worker's life: the job from argv[2], "ready", wait for "go", run it (`stop` resolves when
+ * the parent ends an open window), print its result or error, then stay alive until "exit" (the
+ * parent reads this process's CPU after the result).
+ */
+export async function workerMain<J>(usage: string, run: (job: J, stop: Promise<void>) => Promise<WorkerMessage & { type: "result" }>): Promise<void> {
+  const job = JSON.parse(process.argv[2] ?? "null") as J | null;
+  if (job === null) throw new Error(usage);
+  const cmd = workerCommands();
+  sendToParent({ type: "ready" });
+  const started = await Promise.race([cmd.go.then(() => true), cmd.exit.then(() => false)]);
+  if (!started) process.exit(0);
+  try {
+    sendToParent(await run(job, cmd.stop));
+  } catch (e) {
+    sendToParent({ type: "error", message: errorText(e) });
+  }
+  await cmd.exit;
+  process.exit(0);
+}
+
+/** Runs `clients` clients that count into `out`, printing progress every `intervalMs`. */
+export async function withProgress(out: PreloadOutcome, clients: number, client: (c: number) => Promise<void>, intervalMs = 1000): Promise<PreloadOutcome> {
+  const progress = setInterval(() => sendToParent({ type: "progress", written: out.written, failed: out.failed }), intervalMs);
+  try {
+    await Promise.all(Array.from({ length: clients }, (_, c) => client(c)));
+  } finally {
+    clearInterval(progress);
+  }
+  return out;
 }

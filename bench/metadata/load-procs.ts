@@ -6,7 +6,7 @@
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { type LoadJob, type PreloadOutcome, type WorkerMessage, forEachLine } from "./load-jobs.ts";
+import { type PreloadOutcome, type WorkerMessage, forEachLine } from "./load-jobs.ts";
 import { type RawLoad, round } from "./load.ts";
 import type { ProcessRegistry } from "./procs.ts";
 import { JIFFIES_PER_SECOND, processCpuJiffies } from "./procstat.ts";
@@ -52,12 +52,15 @@ export class LoadProcesses {
     private readonly workers: Worker[],
   ) {}
 
-  /** Spawn one worker per job; resolves once every one is ready (or throws, having stopped them). */
-  static async start(registry: ProcessRegistry, jobs: LoadJob[], logDir: string, label: string): Promise<LoadProcesses> {
+  /**
+   * Spawn one worker per job; resolves once every one is ready (or throws, having stopped them).
+   * `workerTs` is another worker script speaking the same messages (bench/invocations/load-worker.ts).
+   */
+  static async start(registry: ProcessRegistry, jobs: readonly object[], logDir: string, label: string, workerTs: string = WORKER_TS): Promise<LoadProcesses> {
     const workers: Worker[] = [];
     const group = new LoadProcesses(registry, workers);
     try {
-      for (const [i, job] of jobs.entries()) workers.push(spawnWorker(registry, job, join(logDir, "load-workers.log"), `${label} #${i + 1}`));
+      for (const [i, job] of jobs.entries()) workers.push(spawnWorker(registry, workerTs, job, join(logDir, "load-workers.log"), `${label} #${i + 1}`));
       const timeout = Bun.sleep(READY_TIMEOUT_MS).then(() => {
         throw new Error(`${label}: load processes not ready within ${READY_TIMEOUT_MS} ms; see ${join(logDir, "load-workers.log")}`);
       });
@@ -136,9 +139,9 @@ function send(w: Worker, command: "go" | "stop" | "exit"): void {
   }
 }
 
-function spawnWorker(registry: ProcessRegistry, job: LoadJob, logPath: string, label: string): Worker {
+function spawnWorker(registry: ProcessRegistry, workerTs: string, job: object, logPath: string, label: string): Worker {
   const log = openSync(logPath, "a");
-  const proc = Bun.spawn([process.execPath, WORKER_TS, JSON.stringify(job)], { stdin: "pipe", stdout: "pipe", stderr: log, env: { ...process.env } });
+  const proc = Bun.spawn([process.execPath, workerTs, JSON.stringify(job)], { stdin: "pipe", stdout: "pipe", stderr: log, env: { ...process.env } });
   closeSync(log);
   registry.track(proc.pid, "load", label, proc);
   let onReady!: () => void;
