@@ -120,6 +120,13 @@ describe("durable invocations with the Restate SDK", () => {
     }
   }, 60_000);
 
+  test("concurrent calls of an exclusive handler through every node run one at a time: the counter ends exactly right", async () => {
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => call(i % 3, "Counter/race/add", 1)));
+    expect(answers.every((a) => a.status === 200)).toBe(true);
+    expect(new Set(answers.map((a) => a.body)).size).toBe(60);
+    expect((await call(0, "Counter/race/get", undefined)).body).toBe(60);
+  }, 60_000);
+
   test("an idempotency key makes a retried call run once and answer the first result", async () => {
     const first = await call(0, "Counter/idem/add", 5, { "idempotency-key": "once" });
     const second = await call(1, "Counter/idem/add", 5, { "idempotency-key": "once" });

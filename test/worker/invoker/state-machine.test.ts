@@ -204,3 +204,44 @@ describe("a first attempt recorded with its invocation", () => {
     expect(journalKinds(id)).toEqual(["input", "run", "notification"]);
   });
 });
+
+describe("a first attempt of an object's handler", () => {
+  const set = (v: string) => encodeFrame({ kind: "setState", key: enc.encode("count"), value: enc.encode(v), name: "" });
+  const invokeObject = (id: string, objectVersion: number) =>
+    apply({
+      kind: "invoke",
+      invocationId: id,
+      target: counter("k"),
+      input: enc.encode("1"),
+      headers: [],
+      idempotencyKey: null,
+      executeAtMs: null,
+      caller: null,
+      retentionMs: 60_000,
+      source: null,
+      firstAttempt: { frames: [set("1"), output("1")], targets: [], outcome: end, objectVersion },
+    });
+
+  test("counts when the object stayed unlocked at the version it read", () => {
+    const id = formatInvocationId(randomInvocationId(partitionKeyOf("Counter", "k")));
+    expect(invokeObject(id, 0).state).toBe("completed");
+    expect(new TextDecoder().decode(store.get("Counter", "k", "count"))).toBe("1");
+  });
+
+  test("is dropped when another handler changed the object meanwhile: the invocation runs anew", () => {
+    const other = invoke(counter("k"));
+    attempt(other, [set("7"), output("7")], end);
+    const id = formatInvocationId(randomInvocationId(partitionKeyOf("Counter", "k")));
+    const r = invokeObject(id, 0);
+    expect(r.state).toBe("ready");
+    expect(r.actions).toContainEqual({ kind: "run", invocationId: id });
+    expect(new TextDecoder().decode(store.get("Counter", "k", "count"))).toBe("7");
+  });
+
+  test("is dropped while another exclusive handler holds the object: it waits in the inbox", () => {
+    invoke(counter("k"));
+    const id = formatInvocationId(randomInvocationId(partitionKeyOf("Counter", "k")));
+    expect(invokeObject(id, 0).state).toBe("inboxed");
+    expect(store.get("Counter", "k", "count")).toBeUndefined();
+  });
+});
