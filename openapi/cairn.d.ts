@@ -1052,6 +1052,11 @@ export interface components {
                  * @default 30000
                  */
                 "call-wait-ms": number;
+                /**
+                 * @description Run the first attempt of a call without an idempotency key before recording the invocation, and record both in one log write (for an object's handler, kept only if nothing else ran on the object meanwhile). A client that gets no answer then never had its call accepted, as with any lost request. false: record first, then run.
+                 * @default true
+                 */
+                "first-attempt-before-record": boolean;
             };
             /** @description Partition snapshots: the repository, the snapshotter's limits and retries, automatic snapshots. */
             snapshots: {

@@ -76,6 +76,11 @@ export const InvokerSection = Type.Object(
     "idempotency-retention-ms": PositiveInt("How long the result of an invocation with an idempotency key is kept (a duplicate request gets it back).", 24 * 60 * 60 * 1000),
     "workflow-retention-ms": PositiveInt("How long a workflow's run result, state and promises are kept after the run completed.", 24 * 60 * 60 * 1000),
     "call-wait-ms": PositiveInt("Longest a partition leader holds one request that waits for an invocation's result; the ingress then asks again (attach) until its own timeout.", 30_000),
+    "first-attempt-before-record": Type.Boolean({
+      default: true,
+      description:
+        "Run the first attempt of a call without an idempotency key before recording the invocation, and record both in one log write (for an object's handler, kept only if nothing else ran on the object meanwhile). A client that gets no answer then never had its call accepted, as with any lost request. false: record first, then run.",
+    }),
   },
   { additionalProperties: false, description: "Durable invocations: how partition leaders run Restate SDK handlers." },
 );

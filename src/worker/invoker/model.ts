@@ -185,4 +185,5 @@ export interface InvokerSettings {
   readonly "idempotency-retention-ms": number;
   readonly "workflow-retention-ms": number;
   readonly "call-wait-ms": number;
+  readonly "first-attempt-before-record": boolean;
 }

@@ -56,6 +56,7 @@ export class InvocationService {
       // that gets no answer (this node fails meanwhile) never had it accepted. For an object the
       // state machine keeps the outcome only if nothing ran on the object meanwhile.
       const speculate =
+        this.deps.config["first-attempt-before-record"] &&
         req.mode === "call" &&
         req.idempotencyKey === null &&
         executeAtMs === null &&
