@@ -17,6 +17,8 @@ import type {
   InvokeRpcAnswer,
   InvokeRpcRequest,
   ListInvocationsAnswer,
+  DescribeInvocationAnswer,
+  DescribeInvocationRequest,
   ListInvocationsRequest,
   SignalRpcRequest,
 } from "../rpc.ts";
@@ -141,6 +143,13 @@ export class InvocationService {
     }
     invocations.sort((a, b) => b.createdAtMs - a.createdAtMs);
     return { invocations: invocations.slice(0, req.limit), counts };
+  }
+
+  /** The summary of one invocation of a partition this node leads (null when it has no row). */
+  async describe(req: DescribeInvocationRequest): Promise<DescribeInvocationAnswer> {
+    const p = await this.deps.leader(req.partition);
+    const row = p.store.invocations.get(req.invocationId);
+    return { invocation: row === undefined ? null : summary(p.partition, row) };
   }
 
   private requireInvoker(partition: number): PartitionInvoker {

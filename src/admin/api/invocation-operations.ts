@@ -1,0 +1,158 @@
+// What operators do to durable invocations through the admin API: list them cluster-wide (every worker
+// answers for the partitions it leads; merged, one row per id, newest first), describe one and act on
+// one (cancel, kill, resume, purge) on its partition's leader. Read-only except for `control`, which
+// sends one record through the partition log; a silent worker leaves the list partial, never stalls it.
+import type { NodeId } from "../../ids/index.ts";
+import type { MetadataApi } from "../../metadata/api.ts";
+import type { FabricClient } from "../../net/index.ts";
+import { CairnError } from "../../observability/errors.ts";
+import {
+  epochKey,
+  INVOCATION_RPCS,
+  parseInvocationId,
+  partitionKeyOfInvocation,
+  type EpochRecord,
+  type InvocationStatus,
+  type InvocationSummary,
+  type ListInvocationsAnswer,
+  type StateRouter,
+  type WorkerRole,
+} from "../../worker/index.ts";
+
+export type InvocationAction = "cancel" | "kill" | "resume" | "purge";
+
+export interface InvocationListFilter {
+  readonly service: string | null;
+  readonly status: InvocationStatus | null;
+  readonly limit: number;
+}
+
+export interface InvocationList {
+  readonly invocations: InvocationSummary[];
+  /** Invocations by status, summed over the workers that answered (all services). */
+  readonly counts: Record<string, number>;
+  /** Workers that did not answer in time: their partitions' invocations are missing. */
+  readonly unreachable: string[];
+}
+
+export interface ControlOutcome {
+  readonly id: string;
+  readonly action: InvocationAction;
+  /** The status before the action (as the leader described it). */
+  readonly previousStatus: string;
+  /** The status right after the action applied (`gone` once purged). */
+  readonly status: string;
+}
+
+export interface InvocationOperationsDeps {
+  readonly router: StateRouter;
+  readonly metadata: () => MetadataApi | undefined;
+  readonly fabricClient: FabricClient;
+  /** Refresh the node directory, then every node with the worker role. */
+  readonly workers: () => Promise<ReadonlyArray<{ readonly id: NodeId; readonly fabricAddress: string }>>;
+  readonly self: () => NodeId | undefined;
+  readonly localWorker: () => WorkerRole | undefined;
+  /** How long one worker may take to answer a list (a slower one is reported unreachable). */
+  readonly listDeadlineMs: number;
+  /** How long a describe or an action may take, finding the partition's leader included. */
+  readonly requestDeadlineMs: number;
+}
+
+/** Which states each action can change; anything else is refused with a conflict (nothing is sent). */
+const ACTS_ON: Record<InvocationAction, (status: string) => boolean> = {
+  cancel: (s) => s !== "completed",
+  kill: (s) => s !== "completed",
+  resume: (s) => s === "paused" || s === "backing-off",
+  purge: (s) => s === "completed",
+};
+
+export class InvocationOperations {
+  constructor(private readonly deps: InvocationOperationsDeps) {}
+
+  async list(filter: InvocationListFilter): Promise<InvocationList> {
+    const request = { service: filter.service, status: filter.status, limit: filter.limit };
+    const workers = await this.deps.workers();
+    const answers = await Promise.all(
+      workers.map(async (n): Promise<{ node: string; answer: ListInvocationsAnswer | undefined }> => {
+        const local = n.id === this.deps.self() ? this.deps.localWorker()?.invocations : undefined;
+        if (local !== undefined) return { node: n.id, answer: local.list(request) };
+        const answer = await this.deps.fabricClient.call(n.fabricAddress, INVOCATION_RPCS.list, request, { deadlineMs: this.deps.listDeadlineMs }).catch(() => undefined);
+        return { node: n.id, answer };
+      }),
+    );
+    const byId = new Map<string, { node: string; row: InvocationSummary }>();
+    const duplicated = new Map<string, Array<{ node: string; row: InvocationSummary }>>();
+    const counts: Record<string, number> = {};
+    for (const { node, answer } of answers) {
+      if (answer === undefined) continue;
+      for (const [status, n] of Object.entries(answer.counts)) counts[status] = (counts[status] ?? 0) + n;
+      for (const row of answer.invocations) {
+        const seen = byId.get(row.id);
+        if (seen === undefined) byId.set(row.id, { node, row });
+        else duplicated.set(row.id, [...(duplicated.get(row.id) ?? [seen]), { node, row }]);
+      }
+    }
+    // Two nodes answered for one partition (a leadership moved while we asked): keep the row of the
+    // node that holds the partition's epoch, else the most recently modified one.
+    for (const [id, candidates] of duplicated) byId.set(id, await this.pickLeaders(candidates));
+    const invocations = [...byId.values()].map((x) => x.row).sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? -1 : 1));
+    const unreachable = answers.filter((a) => a.answer === undefined).map((a) => a.node);
+    return { invocations: invocations.slice(0, filter.limit), counts, unreachable };
+  }
+
+  async describe(id: string): Promise<InvocationSummary> {
+    const partition = await this.partitionOf(id);
+    const answer = await this.deps.router.onLeader(
+      partition,
+      Date.now() + this.deps.requestDeadlineMs,
+      true,
+      INVOCATION_RPCS.describe,
+      () => ({ partition, invocationId: id }),
+      (worker, req) => requireService(worker).describe(req),
+    );
+    if (answer.invocation === null) throw notFound(id);
+    return answer.invocation;
+  }
+
+  async control(id: string, action: InvocationAction): Promise<ControlOutcome> {
+    const before = await this.describe(id);
+    if (!ACTS_ON[action](before.status)) {
+      throw new CairnError("INVOKE_ACTION_NOT_APPLICABLE", `cannot ${action} invocation ${id}: it is ${before.status}`, { invocationId: id, action, status: before.status });
+    }
+    const deadlineMs = Date.now() + this.deps.requestDeadlineMs;
+    // Every action is idempotent on the leader (a second cancel signal after the first is ignored by
+    // the SDK's cancellation; kill, resume and purge of an already changed invocation do nothing).
+    const answer = await this.deps.router.onLeader(
+      before.partition,
+      deadlineMs,
+      true,
+      INVOCATION_RPCS.control,
+      (budgetMs) => ({ partition: before.partition, invocationId: id, action, timeoutMs: Math.max(1, budgetMs) }),
+      (worker, req) => requireService(worker).control(req),
+    );
+    return { id, action, previousStatus: before.status, status: answer.status };
+  }
+
+  private async partitionOf(id: string): Promise<number> {
+    const bytes = parseInvocationId(id);
+    if (bytes === undefined) throw new CairnError("INVOKE_BAD_INVOCATION_ID", `${JSON.stringify(id)} is not an invocation id (inv_1…)`, { invocationId: id });
+    return this.deps.router.partitionOfKey(partitionKeyOfInvocation(bytes));
+  }
+
+  private async pickLeaders(candidates: Array<{ node: string; row: InvocationSummary }>): Promise<{ node: string; row: InvocationSummary }> {
+    const partition = candidates[0]!.row.partition;
+    const epoch = (await this.deps.metadata()?.get(epochKey(partition), { consistency: "stale" }).catch(() => undefined))?.value as EpochRecord | undefined;
+    const leader = candidates.find((c) => c.node === epoch?.node);
+    return leader ?? candidates.reduce((a, b) => (b.row.modifiedAtMs > a.row.modifiedAtMs ? b : a));
+  }
+}
+
+function requireService(worker: WorkerRole) {
+  const s = worker.invocations;
+  if (s === undefined) throw new CairnError("PARTITION_NOT_LEADER", "this node's worker runs no invocations");
+  return s;
+}
+
+function notFound(id: string): CairnError {
+  return new CairnError("INVOKE_INVOCATION_NOT_FOUND", `no invocation ${id} (unknown, or its retention ran out)`, { invocationId: id });
+}
