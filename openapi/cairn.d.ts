@@ -669,7 +669,7 @@ export interface paths {
         };
         /**
          * Durable invocations of the whole cluster, newest first, with counts by status
-         * @description Every worker answers for the partitions it leads (completed invocations stay listed for their retention). Workers that do not answer in time are named in `unreachable`.
+         * @description Every worker answers for the partitions it leads (completed invocations stay listed for their retention); the workers are asked again, for up to 2 s, while a partition has no leader answering. Workers that do not answer in time are named in `unreachable`, partitions nobody answered for in `missingPartitions`.
          */
         get: operations["listInvocations"];
         put?: never;
@@ -2879,6 +2879,8 @@ export interface components {
             };
             /** @description Workers (N<id>) that did not answer in time: the invocations of the partitions they lead are missing. */
             unreachable: string[];
+            /** @description Partitions no worker answered for as leader within the deadline (a leadership moving, a node down): their invocations are missing. */
+            missingPartitions: number[];
         };
         /** @description The action was recorded in the partition's log and applied by its leader. */
         InvocationActionResult: {

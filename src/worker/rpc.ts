@@ -195,7 +195,12 @@ export const ListInvocationsRequest = Type.Object({
   status: Type.Union([Type.String(), Type.Null()]),
   limit: Type.Integer({ minimum: 1, maximum: 10_000 }),
 });
-export const ListInvocationsAnswer = Type.Object({ invocations: Type.Array(InvocationSummary), counts: Type.Record(Type.String(), Type.Integer()) });
+export const ListInvocationsAnswer = Type.Object({
+  invocations: Type.Array(InvocationSummary),
+  counts: Type.Record(Type.String(), Type.Integer()),
+  /** The partitions the answering node led (the list covers exactly these). */
+  partitions: Type.Array(Type.Integer({ minimum: 0 })),
+});
 /** One invocation's summary, asked of its partition's leader (null: unknown, or its retention ran out). */
 export const DescribeInvocationRequest = Type.Object({ partition: Type.Integer({ minimum: 0 }), invocationId: Type.String() });
 export const DescribeInvocationAnswer = Type.Object({ invocation: Type.Union([InvocationSummary, Type.Null()]) });

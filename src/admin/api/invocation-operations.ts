@@ -15,6 +15,7 @@ import {
   type InvocationStatus,
   type InvocationSummary,
   type ListInvocationsAnswer,
+  type PartitionTable,
   type StateRouter,
   type WorkerRole,
 } from "../../worker/index.ts";
@@ -33,6 +34,8 @@ export interface InvocationList {
   readonly counts: Record<string, number>;
   /** Workers that did not answer in time: their partitions' invocations are missing. */
   readonly unreachable: string[];
+  /** Partitions no worker answered for as their leader (their invocations are missing). */
+  readonly missingPartitions: number[];
 }
 
 export interface ControlOutcome {
@@ -52,11 +55,16 @@ export interface InvocationOperationsDeps {
   readonly workers: () => Promise<ReadonlyArray<{ readonly id: NodeId; readonly fabricAddress: string }>>;
   readonly self: () => NodeId | undefined;
   readonly localWorker: () => WorkerRole | undefined;
-  /** How long one worker may take to answer a list (a slower one is reported unreachable). */
+  /** How long a list may take, asking again while a partition has no leader (a slower worker is reported unreachable). */
   readonly listDeadlineMs: number;
   /** How long a describe or an action may take, finding the partition's leader included. */
   readonly requestDeadlineMs: number;
 }
+
+/** The metadata key of the partition table (written at provisioning). */
+const PARTITION_TABLE_KEY = "partition_table";
+/** Pause before asking the workers again while a partition has no leader answering. */
+const LIST_RETRY_PAUSE_MS = 100;
 
 /** Which states each action can change; anything else is refused with a conflict (nothing is sent). */
 const ACTS_ON: Record<InvocationAction, (status: string) => boolean> = {
@@ -69,22 +77,42 @@ const ACTS_ON: Record<InvocationAction, (status: string) => boolean> = {
 export class InvocationOperations {
   constructor(private readonly deps: InvocationOperationsDeps) {}
 
+  /**
+   * Asks every worker for the partitions it leads, again (briefly paused) while some partition had no
+   * leader answering (a leadership moving), until the list budget runs out; then names what is missing.
+   */
   async list(filter: InvocationListFilter): Promise<InvocationList> {
+    const deadlineMs = Date.now() + this.deps.listDeadlineMs;
+    const partitions = await this.partitionIds();
+    for (;;) {
+      const round = await this.listOnce(filter, deadlineMs);
+      const missingPartitions = partitions.filter((p) => !round.covered.has(p));
+      if (missingPartitions.length === 0 || Date.now() + LIST_RETRY_PAUSE_MS >= deadlineMs) {
+        return { invocations: round.invocations, counts: round.counts, unreachable: round.unreachable, missingPartitions };
+      }
+      await Bun.sleep(LIST_RETRY_PAUSE_MS);
+    }
+  }
+
+  private async listOnce(filter: InvocationListFilter, deadlineMs: number) {
     const request = { service: filter.service, status: filter.status, limit: filter.limit };
     const workers = await this.deps.workers();
     const answers = await Promise.all(
       workers.map(async (n): Promise<{ node: string; answer: ListInvocationsAnswer | undefined }> => {
         const local = n.id === this.deps.self() ? this.deps.localWorker()?.invocations : undefined;
         if (local !== undefined) return { node: n.id, answer: local.list(request) };
-        const answer = await this.deps.fabricClient.call(n.fabricAddress, INVOCATION_RPCS.list, request, { deadlineMs: this.deps.listDeadlineMs }).catch(() => undefined);
+        const budgetMs = Math.max(1, deadlineMs - Date.now());
+        const answer = await this.deps.fabricClient.call(n.fabricAddress, INVOCATION_RPCS.list, request, { deadlineMs: budgetMs }).catch(() => undefined);
         return { node: n.id, answer };
       }),
     );
     const byId = new Map<string, { node: string; row: InvocationSummary }>();
     const duplicated = new Map<string, Array<{ node: string; row: InvocationSummary }>>();
     const counts: Record<string, number> = {};
+    const covered = new Set<number>();
     for (const { node, answer } of answers) {
       if (answer === undefined) continue;
+      for (const p of answer.partitions) covered.add(p);
       for (const [status, n] of Object.entries(answer.counts)) counts[status] = (counts[status] ?? 0) + n;
       for (const row of answer.invocations) {
         const seen = byId.get(row.id);
@@ -97,7 +125,19 @@ export class InvocationOperations {
     for (const [id, candidates] of duplicated) byId.set(id, await this.pickLeaders(candidates));
     const invocations = [...byId.values()].map((x) => x.row).sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? -1 : 1));
     const unreachable = answers.filter((a) => a.answer === undefined).map((a) => a.node);
-    return { invocations: invocations.slice(0, filter.limit), counts, unreachable };
+    return { invocations: invocations.slice(0, filter.limit), counts, unreachable, covered };
+  }
+
+  private async partitionIds(): Promise<number[]> {
+    const table = (await this.requireMetadata().get(PARTITION_TABLE_KEY, { consistency: "stale" }))?.value as PartitionTable | undefined;
+    if (table === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster has no partition table yet");
+    return table.partitions.map((p) => p.id);
+  }
+
+  private requireMetadata(): MetadataApi {
+    const api = this.deps.metadata();
+    if (api === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "this node does not know the metadata cluster yet");
+    return api;
   }
 
   async describe(id: string): Promise<InvocationSummary> {

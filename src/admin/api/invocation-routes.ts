@@ -53,6 +53,7 @@ const InvocationList = Type.Object(
     invocations: Type.Array(Invocation, { description: "Newest first." }),
     counts: Type.Record(Type.String(), Type.Integer({ minimum: 0 }), { description: "Invocations by status, over every service (the filters do not apply)." }),
     unreachable: Type.Array(Type.String(), { description: "Workers (N<id>) that did not answer in time: the invocations of the partitions they lead are missing." }),
+    missingPartitions: Type.Array(Type.Integer({ minimum: 0 }), { description: "Partitions no worker answered for as leader within the deadline (a leadership moving, a node down): their invocations are missing." }),
   },
   { description: "Durable invocations, from every worker that leads partitions." },
 );
@@ -124,7 +125,7 @@ export function invocationRoutes(deps: AdminDeps) {
           tags: ["invocations"],
           summary: "Durable invocations of the whole cluster, newest first, with counts by status",
           description:
-            "Every worker answers for the partitions it leads (completed invocations stay listed for their retention). Workers that do not answer in time are named in `unreachable`.",
+            "Every worker answers for the partitions it leads (completed invocations stay listed for their retention); the workers are asked again, for up to 2 s, while a partition has no leader answering. Workers that do not answer in time are named in `unreachable`, partitions nobody answered for in `missingPartitions`.",
         },
       },
     )

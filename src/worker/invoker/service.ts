@@ -136,13 +136,15 @@ export class InvocationService {
     const status = req.status !== null && INVOCATION_STATUSES.includes(req.status as InvocationStatus) ? (req.status as InvocationStatus) : null;
     const invocations: InvocationSummary[] = [];
     const counts: Record<string, number> = {};
+    const partitions: number[] = [];
     for (const p of this.deps.leadingPartitions()) {
+      partitions.push(p.partition);
       const tables = p.store.invocations;
       for (const [k, n] of Object.entries(tables.countByStatus())) counts[k] = (counts[k] ?? 0) + n;
       for (const row of tables.list(req.service, status, req.limit)) invocations.push(summary(p.partition, row));
     }
     invocations.sort((a, b) => b.createdAtMs - a.createdAtMs);
-    return { invocations: invocations.slice(0, req.limit), counts };
+    return { invocations: invocations.slice(0, req.limit), counts, partitions };
   }
 
   /** The summary of one invocation of a partition this node leads (null when it has no row). */
