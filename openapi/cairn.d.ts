@@ -2810,7 +2810,7 @@ export interface components {
             attempts: number;
             /** @description Failed attempts since its journal last grew. */
             retryCount: number;
-            /** @description Entries in its journal (the input included); 0 once completed. */
+            /** @description Entries in its journal (the input included); a completed invocation keeps the count, not the entries. */
             journalLength: number;
             /** @description Why the last attempt failed. */
             lastError: string | null;
@@ -2853,7 +2853,7 @@ export interface components {
                 attempts: number;
                 /** @description Failed attempts since its journal last grew. */
                 retryCount: number;
-                /** @description Entries in its journal (the input included); 0 once completed. */
+                /** @description Entries in its journal (the input included); a completed invocation keeps the count, not the entries. */
                 journalLength: number;
                 /** @description Why the last attempt failed. */
                 lastError: string | null;

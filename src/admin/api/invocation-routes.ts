@@ -33,7 +33,7 @@ const Invocation = Type.Object(
     modifiedAtMs: Type.Integer({ description: "Its last change (Unix ms)." }),
     attempts: Type.Integer({ minimum: 0, description: "Attempts whose outcome was recorded (ended, suspended or failed)." }),
     retryCount: Type.Integer({ minimum: 0, description: "Failed attempts since its journal last grew." }),
-    journalLength: Type.Integer({ minimum: 0, description: "Entries in its journal (the input included); 0 once completed." }),
+    journalLength: Type.Integer({ minimum: 0, description: "Entries in its journal (the input included); a completed invocation keeps the count, not the entries." }),
     lastError: Type.Union([Type.String(), Type.Null()], { description: "Why the last attempt failed." }),
     nextRetryAtMs: NullableMs("When it is retried next (backing-off)."),
     completedAtMs: NullableMs("When it completed."),
