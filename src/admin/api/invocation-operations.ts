@@ -106,26 +106,19 @@ export class InvocationOperations {
         return { node: n.id, answer };
       }),
     );
-    const byId = new Map<string, { node: string; row: InvocationSummary }>();
-    const duplicated = new Map<string, Array<{ node: string; row: InvocationSummary }>>();
-    const counts: Record<string, number> = {};
-    const covered = new Set<number>();
-    for (const { node, answer } of answers) {
-      if (answer === undefined) continue;
-      for (const p of answer.partitions) covered.add(p);
-      for (const [status, n] of Object.entries(answer.counts)) counts[status] = (counts[status] ?? 0) + n;
-      for (const row of answer.invocations) {
-        const seen = byId.get(row.id);
-        if (seen === undefined) byId.set(row.id, { node, row });
-        else duplicated.set(row.id, [...(duplicated.get(row.id) ?? [seen]), { node, row }]);
-      }
-    }
-    // Two nodes answered for one partition (a leadership moved while we asked): keep the row of the
-    // node that holds the partition's epoch, else the most recently modified one.
-    for (const [id, candidates] of duplicated) byId.set(id, await this.pickLeaders(candidates));
-    const invocations = [...byId.values()].map((x) => x.row).sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? -1 : 1));
+    const answered = answers.flatMap((a) => (a.answer === undefined ? [] : [{ node: a.node, answer: a.answer }]));
+    // Two nodes answering for one partition (a leadership moved while we asked): the epoch holder wins.
+    const contested = contestedPartitions(answered);
+    const leaders = new Map<number, string>();
+    await Promise.all(
+      [...contested].map(async (p) => {
+        const epoch = (await this.deps.metadata()?.get(epochKey(p), { consistency: "stale" }).catch(() => undefined))?.value as EpochRecord | undefined;
+        if (epoch !== undefined) leaders.set(p, epoch.node);
+      }),
+    );
+    const merged = mergeInvocationLists(answered, filter.limit, leaders);
     const unreachable = answers.filter((a) => a.answer === undefined).map((a) => a.node);
-    return { invocations: invocations.slice(0, filter.limit), counts, unreachable, covered };
+    return { ...merged, unreachable };
   }
 
   private async partitionIds(): Promise<number[]> {
@@ -178,13 +171,48 @@ export class InvocationOperations {
     if (bytes === undefined) throw new CairnError("INVOKE_BAD_INVOCATION_ID", `${JSON.stringify(id)} is not an invocation id (inv_1…)`, { invocationId: id });
     return this.deps.router.partitionOfKey(partitionKeyOfInvocation(bytes));
   }
+}
 
-  private async pickLeaders(candidates: Array<{ node: string; row: InvocationSummary }>): Promise<{ node: string; row: InvocationSummary }> {
-    const partition = candidates[0]!.row.partition;
-    const epoch = (await this.deps.metadata()?.get(epochKey(partition), { consistency: "stale" }).catch(() => undefined))?.value as EpochRecord | undefined;
-    const leader = candidates.find((c) => c.node === epoch?.node);
-    return leader ?? candidates.reduce((a, b) => (b.row.modifiedAtMs > a.row.modifiedAtMs ? b : a));
+export interface WorkerListAnswer {
+  readonly node: string;
+  readonly answer: ListInvocationsAnswer;
+}
+
+/** Partitions more than one worker answered for. */
+export function contestedPartitions(answers: readonly WorkerListAnswer[]): Set<number> {
+  const seen = new Set<number>();
+  const twice = new Set<number>();
+  for (const { answer } of answers) {
+    for (const p of answer.partitions) (seen.has(p) ? twice : seen).add(p);
   }
+  return twice;
+}
+
+/**
+ * Merges the workers' lists (pure): one row per id, newest first (ties by id), at most `limit`.
+ * Where several workers answered for a partition, a row comes from the node `leaders` names for it,
+ * else from the worker whose copy was modified last. Counts are summed per worker (they are not split
+ * by partition), so a contested partition's invocations may be counted twice for that moment.
+ */
+export function mergeInvocationLists(answers: readonly WorkerListAnswer[], limit: number, leaders: ReadonlyMap<number, string>): { invocations: InvocationSummary[]; counts: Record<string, number>; covered: Set<number> } {
+  const byId = new Map<string, { node: string; row: InvocationSummary }>();
+  const counts: Record<string, number> = {};
+  const covered = new Set<number>();
+  for (const { node, answer } of answers) {
+    for (const p of answer.partitions) covered.add(p);
+    for (const [status, n] of Object.entries(answer.counts)) counts[status] = (counts[status] ?? 0) + n;
+    for (const row of answer.invocations) {
+      const seen = byId.get(row.id);
+      if (seen === undefined || preferred({ node, row }, seen, leaders.get(row.partition))) byId.set(row.id, { node, row });
+    }
+  }
+  const invocations = [...byId.values()].map((x) => x.row).sort((a, b) => b.createdAtMs - a.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return { invocations: invocations.slice(0, limit), counts, covered };
+}
+
+function preferred(candidate: { node: string; row: InvocationSummary }, current: { node: string; row: InvocationSummary }, leader: string | undefined): boolean {
+  if (leader !== undefined && (candidate.node === leader) !== (current.node === leader)) return candidate.node === leader;
+  return candidate.row.modifiedAtMs > current.row.modifiedAtMs;
 }
 
 function requireService(worker: WorkerRole) {
