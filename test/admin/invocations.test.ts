@@ -8,6 +8,7 @@ import type { paths } from "../../openapi/cairn.d.ts";
 import { formatInvocationId, randomInvocationId } from "../../src/worker/invoker/ids.ts";
 import { ALL_ROLES } from "../helpers/cairn-process.ts";
 import { eventually, startCluster, type TestCluster } from "../helpers/cluster.ts";
+import { partitionsSettled } from "../helpers/partitions-settled.ts";
 import { startSdkEndpoint, type SdkEndpoint } from "../helpers/sdk-endpoint.ts";
 
 let cluster: TestCluster;
@@ -21,6 +22,7 @@ beforeAll(async () => {
   ingress = cluster.nodes.map((n) => n.addresses.ingress!);
   const r = await fetch(`${admin[0]}/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ uri: sdk.uri }), signal: AbortSignal.timeout(30_000) });
   expect(r.status).toBe(201);
+  await partitionsSettled(admin[0]!);
 }, 180_000);
 
 afterAll(async () => {
@@ -70,8 +72,7 @@ describe("listing and describing invocations", () => {
   test("calls through every node show up in one list from any node, newest first, with counts", async () => {
     for (let i = 0; i < 3; i++) {
       const r = await invoke(i, "Greeter/greet", `n${i}`);
-      expect(r.status).toBe(200);
-      expect(r.body).toBe(`Hello n${i}`);
+      expect([r.status, r.body]).toEqual([200, `Hello n${i}`]);
       greeted.push(r.id!);
     }
     for (let i = 0; i < 2; i++) expect((await invoke(i, "Counter/list-c/add", 1)).body).toBe(i + 1);
@@ -117,8 +118,10 @@ describe("listing and describing invocations", () => {
   test("bad filters get 422, malformed ids 400, unknown ids 404, each with its code", async () => {
     const badStatus = await get<{ code: string }>(`${admin[0]}/v1/invocations?status=sleeping`);
     expect([badStatus.status, badStatus.body.code]).toEqual([422, "CAIRN-API-0001"]);
-    const badLimit = await get<{ code: string }>(`${admin[0]}/v1/invocations?limit=0`);
-    expect([badLimit.status, badLimit.body.code]).toEqual([422, "CAIRN-API-0001"]);
+    for (const limit of ["0", "2.5", "10001", "ten"]) {
+      const badLimit = await get<{ code: string }>(`${admin[0]}/v1/invocations?limit=${limit}`);
+      expect([limit, badLimit.status, badLimit.body.code]).toEqual([limit, 422, "CAIRN-API-0001"]);
+    }
     const malformed = await get<{ code: string }>(`${admin[0]}/v1/invocations/inv_nonsense`);
     expect([malformed.status, malformed.body.code]).toEqual([400, "CAIRN-INVOKE-0013"]);
     const unknown = formatInvocationId(randomInvocationId(12345n));

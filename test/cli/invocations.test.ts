@@ -6,6 +6,7 @@ import { EXIT } from "../../src/cli/exit-codes.ts";
 import { formatInvocationId, randomInvocationId } from "../../src/worker/invoker/ids.ts";
 import { ALL_ROLES, runCairn } from "../helpers/cairn-process.ts";
 import { eventually, startCluster, type TestCluster } from "../helpers/cluster.ts";
+import { partitionsSettled } from "../helpers/partitions-settled.ts";
 import { startSdkEndpoint, type SdkEndpoint } from "../helpers/sdk-endpoint.ts";
 
 let cluster: TestCluster;
@@ -21,6 +22,7 @@ beforeAll(async () => {
   ctl = (...args: string[]) => runCairn(["ctl", "--address", admin.join(","), ...args]);
   const r = await fetch(`${admin[0]}/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ uri: sdk.uri }), signal: AbortSignal.timeout(30_000) });
   expect(r.status).toBe(201);
+  await partitionsSettled(admin[0]!);
 }, 180_000);
 
 afterAll(async () => {

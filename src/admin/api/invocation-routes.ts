@@ -77,6 +77,21 @@ const ACTION_SUMMARY: Record<InvocationAction, string> = {
   purge: "Forget a completed invocation (its result and idempotency key) before its retention runs out",
 };
 
+/**
+ * The list's limit, checked here as well as by the schema: the compiled binary's query validation lets
+ * numeric bounds through (limit=0, 2.5 and 99999 reached the handler there), and the workers' RPC
+ * schema would then refuse the request as a bug.
+ */
+function listLimit(limit: number | undefined): number {
+  if (limit === undefined) return DEFAULT_INVOCATION_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_INVOCATION_LIST_LIMIT) {
+    throw new CairnError("API_VALIDATION", `invalid query at '/limit': expected a whole number from 1 to ${MAX_INVOCATION_LIST_LIMIT}, got ${limit}`, {
+      errors: [{ path: "/limit", message: `a whole number from 1 to ${MAX_INVOCATION_LIST_LIMIT}` }],
+    });
+  }
+  return limit;
+}
+
 function operations(deps: AdminDeps) {
   const o = deps.invocations();
   if (o === undefined) throw new CairnError("CLUSTER_NOT_PROVISIONED", "the cluster is not provisioned yet");
@@ -111,7 +126,7 @@ export function invocationRoutes(deps: AdminDeps) {
         operations(deps).list({
           service: query.service ?? null,
           status: query.status ?? null,
-          limit: query.limit ?? DEFAULT_INVOCATION_LIST_LIMIT,
+          limit: listLimit(query.limit),
         }),
       {
         query: t.Object({
