@@ -706,7 +706,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel an invocation: the handler gets a cancellation and may run compensations (callers then get 409 canceled) */
+        /** Cancel an invocation: the handler gets a cancellation and may run compensations (callers get its outcome, by default 409 Cancelled) */
         post: operations["cancelInvocation"];
         delete?: never;
         options?: never;
@@ -727,7 +727,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Cancel an invocation: the handler gets a cancellation and may run compensations (callers then get 409 canceled) (Restate's path) */
+        /** Cancel an invocation: the handler gets a cancellation and may run compensations (callers get its outcome, by default 409 Cancelled) (Restate's path) */
         patch: operations["cancelInvocationRestate"];
         trace?: never;
     };

@@ -71,7 +71,7 @@ const invocationModels = new Elysia({ name: "invocation-models" }).model(closed(
 
 const ID = t.String({ minLength: 1, maxLength: 256, description: "The invocation id (inv_1…)." });
 const ACTION_SUMMARY: Record<InvocationAction, string> = {
-  cancel: "Cancel an invocation: the handler gets a cancellation and may run compensations (callers then get 409 canceled)",
+  cancel: "Cancel an invocation: the handler gets a cancellation and may run compensations (callers get its outcome, by default 409 Cancelled)",
   kill: "Kill an invocation: it ends at once without running more user code; callers get 409 killed",
   resume: "Resume a paused or backing-off invocation now",
   purge: "Forget a completed invocation (its result and idempotency key) before its retention runs out",

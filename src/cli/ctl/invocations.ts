@@ -121,7 +121,7 @@ export function invocationsCommand(h: CtlHelpers): Command {
         h.print(g, r, () => describeView(r, Date.now()));
       }),
     );
-  cmd.addCommand(actionCommand(h, "cancel", "Cancel an invocation: the handler is told and may compensate; its callers get 409 canceled"));
+  cmd.addCommand(actionCommand(h, "cancel", "Cancel an invocation: the handler is told and may compensate; its callers get its outcome (by default 409 Cancelled)"));
   cmd.addCommand(actionCommand(h, "kill", "Kill an invocation at once (no more user code runs); its callers get 409 killed"));
   cmd.addCommand(actionCommand(h, "resume", "Retry a paused or backing-off invocation now"));
   cmd.addCommand(actionCommand(h, "purge", "Forget a completed invocation (its result and idempotency key) before its retention runs out"));
