@@ -1,6 +1,7 @@
 // Public surface of the admin role: the HTTP API and the cluster controller.
 export { createAdminApp, renderOpenApi, OPENAPI_PATH, type AdminApp } from "./api/app.ts";
 export type { AdminDeps } from "./api/deps.ts";
+export { InvocationOperations } from "./api/invocation-operations.ts";
 export { NodeInfo, Problem, type ProblemBody } from "./api/models.ts";
 export { PROBLEM_CONTENT_TYPE, problemResponse } from "./api/errors.ts";
 export { openApiDocument, openApiText } from "./api/spec.ts";

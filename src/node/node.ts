@@ -4,7 +4,7 @@
 // declared in role.ts. start() brings it to `running`; stop() releases every port, timer and file lock.
 import type { Server } from "bun";
 import type { Config } from "../config/index.ts";
-import { checkWorkerJoin, ClusterController, ClusterStatusMonitor, createAdminApp, openApiDocument, repositoryConfigured, type AdminDeps } from "../admin/index.ts";
+import { checkWorkerJoin, ClusterController, ClusterStatusMonitor, createAdminApp, InvocationOperations, openApiDocument, repositoryConfigured, type AdminDeps } from "../admin/index.ts";
 import { CairnError, ERRORS, isCairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createRegistry, Gauge, type Registry } from "../observability/metrics.ts";
@@ -28,6 +28,8 @@ import { openRepository, type SnapshotRepository } from "../snapshot/index.ts";
 
 /** How long GET /v1/partitions waits for each worker's status and each log's tail. */
 const PARTITIONS_OVERVIEW_DEADLINE_MS = 1_000;
+/** How long each worker may take to list its invocations for the admin API. */
+const INVOCATIONS_ADMIN_LIST_DEADLINE_MS = 2_000;
 
 export interface NodeOptions {
   config: Config;
@@ -61,6 +63,7 @@ export class Node {
   private ingressRole: IngressRole | undefined;
   private stateRouter: StateRouter | undefined;
   private invocationRouter: InvocationRouter | undefined;
+  private invocationOperations: InvocationOperations | undefined;
   private controller: ClusterController | undefined;
   private fabricAddress = "";
   private nodeIdValue: NodeId | undefined;
@@ -648,6 +651,20 @@ export class Node {
       metadataService: () => this.metadataService,
       logs: () => this.bifrostRole?.bifrost(),
       partitions: () => this.partitionsOverview(true),
+      invocations: () => {
+        const [router, bifrost, fabricClient] = [this.stateRouter, this.bifrostRole, this.fabricClient];
+        if (this.metadataService?.cluster() === undefined || router === undefined || bifrost === undefined || fabricClient === undefined) return undefined;
+        return (this.invocationOperations ??= new InvocationOperations({
+          router,
+          metadata: () => this.metadataService?.api(),
+          fabricClient,
+          workers: async () => (await bifrost.refreshNodes(), bifrost.directory.workers()),
+          self: () => this.nodeIdValue,
+          localWorker: () => this.workerRole,
+          listDeadlineMs: INVOCATIONS_ADMIN_LIST_DEADLINE_MS,
+          requestDeadlineMs: this.config.ingress["request-timeout-ms"],
+        }));
+      },
       snapshots: () => {
         if (this.controller === undefined) throw new CairnError("NODE_NOT_READY", "the cluster controller of this node is not running");
         return this.controller.snapshotter;

@@ -942,6 +942,13 @@ export const ERRORS = {
     "The request uses a Restate ingress feature cairn does not support",
     "Leave out scopes (/restate/scope/…) and x-restate-limit-key.",
   ),
+  // ---- INVOKE 0060..0069: operators' actions on invocations (admin API, `cairn ctl invocations`) ----
+  INVOKE_ACTION_NOT_APPLICABLE: spec(
+    "CAIRN-INVOKE-0060",
+    409,
+    "The action does not apply to the invocation in its current status",
+    "cancel and kill act on invocations that have not completed; resume on paused or backing-off ones; purge on completed ones. See its status with `cairn ctl invocations describe <id>`.",
+  ),
 
   // ---- CTL: the operator's tool -----------------------------------------------------------------
   CTL_UNREACHABLE: spec(

@@ -201,7 +201,8 @@ export class WorkerRole {
         .register(INVOCATION_RPCS.signal, (req) => service.signal(req))
         .register(INVOCATION_RPCS.control, (req) => service.control(req))
         .register(INVOCATION_RPCS.deliver, (req) => service.deliver(req))
-        .register(INVOCATION_RPCS.list, (req) => service.list(req));
+        .register(INVOCATION_RPCS.list, (req) => service.list(req))
+        .register(INVOCATION_RPCS.describe, (req) => service.describe(req));
     }
     this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
   }

@@ -195,7 +195,15 @@ export const ListInvocationsRequest = Type.Object({
   status: Type.Union([Type.String(), Type.Null()]),
   limit: Type.Integer({ minimum: 1, maximum: 10_000 }),
 });
-export const ListInvocationsAnswer = Type.Object({ invocations: Type.Array(InvocationSummary), counts: Type.Record(Type.String(), Type.Integer()) });
+export const ListInvocationsAnswer = Type.Object({
+  invocations: Type.Array(InvocationSummary),
+  counts: Type.Record(Type.String(), Type.Integer()),
+  /** The partitions the answering node led (the list covers exactly these). */
+  partitions: Type.Array(Type.Integer({ minimum: 0 })),
+});
+/** One invocation's summary, asked of its partition's leader (null: unknown, or its retention ran out). */
+export const DescribeInvocationRequest = Type.Object({ partition: Type.Integer({ minimum: 0 }), invocationId: Type.String() });
+export const DescribeInvocationAnswer = Type.Object({ invocation: Type.Union([InvocationSummary, Type.Null()]) });
 
 export type InvokeRpcRequest = Static<typeof InvokeRpcRequest>;
 export type InvokeRpcAnswer = Static<typeof InvokeRpcAnswer>;
@@ -208,6 +216,8 @@ export type DeliverRpcRequest = Static<typeof DeliverRpcRequest>;
 export type InvocationSummary = Static<typeof InvocationSummary>;
 export type ListInvocationsRequest = Static<typeof ListInvocationsRequest>;
 export type ListInvocationsAnswer = Static<typeof ListInvocationsAnswer>;
+export type DescribeInvocationRequest = Static<typeof DescribeInvocationRequest>;
+export type DescribeInvocationAnswer = Static<typeof DescribeInvocationAnswer>;
 
 export const INVOCATION_RPCS = {
   invoke: defineRpc({ service: "worker", method: "invoke", request: InvokeRpcRequest, response: InvokeRpcAnswer }),
@@ -216,4 +226,5 @@ export const INVOCATION_RPCS = {
   control: defineRpc({ service: "worker", method: "control", request: ControlRpcRequest, response: ControlRpcAnswer }),
   deliver: defineRpc({ service: "worker", method: "deliver", request: DeliverRpcRequest, response: Type.Object({}) }),
   list: defineRpc({ service: "worker", method: "invocations", request: ListInvocationsRequest, response: ListInvocationsAnswer }),
+  describe: defineRpc({ service: "worker", method: "describe-invocation", request: DescribeInvocationRequest, response: DescribeInvocationAnswer }),
 };

@@ -14,6 +14,7 @@ import { logRoutes } from "./log-routes.ts";
 import { partitionRoutes } from "./partition-routes.ts";
 import { snapshotRoutes } from "./snapshot-routes.ts";
 import { deploymentRoutes } from "./deployment-routes.ts";
+import { invocationRoutes } from "./invocation-routes.ts";
 import { nodeRoutes } from "./node-routes.ts";
 import { nodeAdminRoutes } from "./node-admin-routes.ts";
 import { systemRoutes } from "./system-routes.ts";
@@ -81,7 +82,8 @@ export function createAdminApp(deps: AdminDeps, spec?: () => Promise<unknown>) {
     .use(logRoutes(deps))
     .use(partitionRoutes(deps))
     .use(snapshotRoutes(deps))
-    .use(deploymentRoutes(deps));
+    .use(deploymentRoutes(deps))
+    .use(invocationRoutes(deps));
 }
 
 function specPlugin() {
@@ -108,6 +110,7 @@ function specPlugin() {
         { name: "snapshots", description: "Partition snapshots: jobs (create, progress) and the repository's contents" },
         { name: "deployments", description: "Restate SDK endpoints registered by discovery (Restate's routes, no /v1 prefix)" },
         { name: "services", description: "The services and handlers the registered deployments serve" },
+        { name: "invocations", description: "Durable invocations: list, describe, cancel, kill, resume, purge (also Restate's PATCH/DELETE /invocations paths)" },
       ],
     },
   });

@@ -10,6 +10,7 @@ import type { MetadataService } from "../../metadata/service.ts";
 import type { VersionInfo } from "../../version.ts";
 import type { PartitionOverview } from "../../worker/index.ts";
 import type { NodeInfo } from "./models.ts";
+import type { InvocationOperations } from "./invocation-operations.ts";
 import type { Snapshotter } from "../controller/snapshotter.ts";
 import type { ClusterStatus } from "../status/schema.ts";
 
@@ -40,6 +41,8 @@ export interface AdminDeps {
   partitions(): Promise<PartitionOverview[] | undefined>;
   /** An operator forced a trim past the archived LSN (the node logs it); optional. */
   onForcedTrim?(event: { log: number; archivedLsn: number; discarded: { fromLsn: number; toLsn: number } }): void;
+  /** Durable invocations: list, describe, act on one; undefined while the cluster is not provisioned. */
+  invocations(): Pick<InvocationOperations, "list" | "describe" | "control"> | undefined;
   /** Snapshot jobs and the repository's listing. */
   snapshots(): Pick<Snapshotter, "create" | "job" | "list">;
   /** Called with errors that are bugs (unexpected exceptions in handlers). */

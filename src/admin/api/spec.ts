@@ -69,6 +69,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
     metadataService: unavailable,
     logs: unavailable,
     partitions: unavailable,
+    invocations: unavailable,
     snapshots: unavailable,
     onBug: unavailable,
   };

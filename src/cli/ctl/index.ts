@@ -12,6 +12,7 @@ import { table } from "./format.ts";
 import { statusCommand } from "./status.ts";
 import { snapshotsCommand } from "./snapshots.ts";
 import { deploymentsCommand, servicesCommand } from "./deployments.ts";
+import { invocationsCommand } from "./invocations.ts";
 /** `cairn ctl partitions list`: leader, followers, epoch, applied/durable LSN, log tail and lag. */
 function partitionsCommand(h: CtlHelpers): Command {
   const cmd = new Command("partitions").description("Partitions: where their processors run and how far they are");
@@ -258,6 +259,7 @@ export function ctlCommand(): Command {
   ctl.addCommand(snapshotsCommand({ action, print, intArg, usage }));
   ctl.addCommand(deploymentsCommand({ action, print, intArg, usage }));
   ctl.addCommand(servicesCommand({ action, print, intArg, usage }));
+  ctl.addCommand(invocationsCommand({ action, print, intArg, usage }));
   ctl.addCommand(partitionsCommand({ action, print, intArg, usage }));
 
   ctl.addCommand(nodesCommand({ action, print, intArg, usage }));

@@ -17,6 +17,8 @@ import type {
   InvokeRpcAnswer,
   InvokeRpcRequest,
   ListInvocationsAnswer,
+  DescribeInvocationAnswer,
+  DescribeInvocationRequest,
   ListInvocationsRequest,
   SignalRpcRequest,
 } from "../rpc.ts";
@@ -170,13 +172,22 @@ export class InvocationService {
     const status = req.status !== null && INVOCATION_STATUSES.includes(req.status as InvocationStatus) ? (req.status as InvocationStatus) : null;
     const invocations: InvocationSummary[] = [];
     const counts: Record<string, number> = {};
+    const partitions: number[] = [];
     for (const p of this.deps.leadingPartitions()) {
+      partitions.push(p.partition);
       const tables = p.store.invocations;
       for (const [k, n] of Object.entries(tables.countByStatus())) counts[k] = (counts[k] ?? 0) + n;
       for (const row of tables.list(req.service, status, req.limit)) invocations.push(summary(p.partition, row));
     }
     invocations.sort((a, b) => b.createdAtMs - a.createdAtMs);
-    return { invocations: invocations.slice(0, req.limit), counts };
+    return { invocations: invocations.slice(0, req.limit), counts, partitions };
+  }
+
+  /** The summary of one invocation of a partition this node leads (null when it has no row). */
+  async describe(req: DescribeInvocationRequest): Promise<DescribeInvocationAnswer> {
+    const p = await this.deps.leader(req.partition);
+    const row = p.store.invocations.get(req.invocationId);
+    return { invocation: row === undefined ? null : summary(p.partition, row) };
   }
 
   private requireInvoker(partition: number): PartitionInvoker {
