@@ -96,7 +96,8 @@ export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   warmupMs: 4_000,
   quietMs: 8_000,
   nemeses: ["kill", "isolate", "split", "asymmetric", "refuse"],
-  workloads: ["register", "set", "log"],
+  // invocations brings the worker role and the SDK fixture: a run of all of it stays near 45 s.
+  workloads: ["register", "set", "log", "invocations"],
   requestTimeoutMs: 4_000,
   holdMs: [2_000, 4_500],
   gapMs: [1_000, 2_500],

@@ -8,6 +8,7 @@ import { request, type Outcome } from "../client.ts";
 import type { CompleteEvent, Operation } from "../history.ts";
 import { startSdkProcess, type SdkProcess } from "../sdk-process.ts";
 import { countStatuses } from "./register.ts";
+import { checkCounters, type CounterIncrement } from "../checker/counters.ts";
 import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./types.ts";
 
 export interface InvocationsOptions {
@@ -23,9 +24,8 @@ export interface InvocationsOptions {
 const RETRY_PAUSE_MS = 200;
 const REGISTER_TIMEOUT_MS = 60_000;
 
-interface Increment {
-  readonly key: string;
-  readonly idempotencyKey: string;
+/** A CounterIncrement as the workload fills it in. */
+interface Increment extends CounterIncrement {
   attempts: number;
   answer: number | null;
 }
@@ -145,32 +145,15 @@ export class InvocationsWorkload implements Workload {
 
   check(ops: readonly Operation[]): CheckOutcome {
     const mine = ops.filter((o) => o.workload === this.name);
-    const anomalies: string[] = [...this.oddAnswers.map((a) => `an answer that is not a count: ${a}`)];
-    const unanswered = this.increments.filter((x) => x.answer === null);
-    for (const u of unanswered) anomalies.push(`increment ${u.idempotencyKey} on ${u.key} unanswered after ${u.attempts} attempts and the quiet period`);
-    const perKey: Record<string, { acknowledged: number; final: Record<string, number | null> }> = {};
-    for (const key of this.keys) {
-      const answers = this.increments.filter((x) => x.key === key && x.answer !== null).map((x) => x.answer!);
-      const seen = new Map<number, number>();
-      for (const a of answers) seen.set(a, (seen.get(a) ?? 0) + 1);
-      for (const [a, n] of seen) if (n > 1) anomalies.push(`${key}: ${n} increments answered ${a} (one increment counted for several, or an answer repeated)`);
-      for (const a of seen.keys()) if (a < 1 || a > answers.length + unanswered.length) anomalies.push(`${key}: answer ${a} outside 1..${answers.length + unanswered.length}`);
-      const final = this.finals.get(key) ?? new Map<string, number | null>();
-      for (const [node, count] of final) {
-        if (count === null) anomalies.push(`${key}: no final get answered through ${node}`);
-        else if (count !== answers.length) anomalies.push(`${key}: final count ${count} through ${node}, but ${answers.length} increments were acknowledged`);
-      }
-      perKey[key] = { acknowledged: answers.length, final: Object.fromEntries(final) };
-    }
-    const acknowledged = this.increments.length - unanswered.length;
-    const retried = this.increments.filter((x) => x.answer !== null && x.attempts > 1).length;
+    const r = checkCounters({ keys: this.keys, increments: this.increments, finals: this.finals });
+    const anomalies = [...this.oddAnswers.map((a) => `an answer that is not a count: ${a}`), ...r.anomalies];
     return {
       workload: this.name,
       verdict: anomalies.length === 0 ? "ok" : "illegal",
       summary:
-        `${this.increments.length} increments on ${this.keys.length} counters (${acknowledged} acknowledged, ${retried} after a retry, ${unanswered.length} unanswered), ` +
-        `${mine.length} ops (${countStatuses(mine)}); final counts ${this.keys.map((k) => perKey[k]?.acknowledged ?? 0).join("/")}; ${anomalies.length} anomalies`,
-      details: { anomalies, perKey, retried },
+        `${this.increments.length} increments on ${this.keys.length} counters (${r.acknowledged} acknowledged, ${r.retried} after a retry, ${r.unanswered} unanswered), ` +
+        `${mine.length} ops (${countStatuses(mine)}); final counts ${this.keys.map((k) => r.perKey[k]?.acknowledged ?? 0).join("/")}; ${anomalies.length} anomalies`,
+      details: { ...r, anomalies },
     };
   }
 }
