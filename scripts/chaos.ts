@@ -3,7 +3,7 @@
 // their history, nemesis timeline and node logs under .chaos/.
 //
 //   bun run chaos [--seed N] [--runs K] [--nodes 3|5] [--duration SECONDS] [--nemesis kill,pause,partition,…]
-//                 [--workload register,set,log] [--warmup S] [--quiet S] [--hold A-B] [--gap A-B] [--keep]
+//                 [--workload register,set,log,state,invocations] [--warmup S] [--quiet S] [--hold A-B] [--gap A-B] [--keep]
 //                 [--profile ci|long] [--sandbox | --no-sandbox] [--disk-size MIB]
 // The sandbox re-runs the whole thing inside `unshare --net` (a private network namespace with only a
 // loopback interface: nothing can leave the machine, and nothing outside can reach the nodes). It is
@@ -52,7 +52,8 @@ if (values.help) {
       "  --nemesis LIST      kill,pause,isolate,split,asymmetric,ring,delay,reset,fsync-error,disk-full,membership,refuse;",
       "                      partition = isolate,split,asymmetric; all (default all; ring only with 5 nodes;",
       "                      fsync-error and disk-full need root and are left out of all when they cannot run)",
-      "  --workload LIST     register,set,log (default register,set,log; log runs once the log routes exist)",
+      "  --workload LIST     register,set,log,state,invocations (default: all; state and invocations run workers and, for",
+      "                      invocations, the Restate SDK fixture as its own process)",
       "  --warmup S          fault-free seconds at the start (default 5)",
       "  --quiet S           seconds after the final heal (default 10)",
       "  --hold A-B          seconds a fault lasts (default 2-6)",
@@ -138,7 +139,7 @@ const base: Omit<ChaosOptions, "seed"> =
         warmupMs: 5_000,
         quietMs: 10_000,
         nemeses: parseNemeses("all"),
-        workloads: ["register", "set", "log"],
+        workloads: [...WORKLOADS],
         holdMs: [2_000, 6_000],
         gapMs: [1_000, 4_000],
         setAddsPerKey: 1_000,

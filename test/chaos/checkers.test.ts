@@ -1,12 +1,14 @@
 // The checkers must be able to fail: hand-made histories with a known anomaly (stale read, lost
-// write, bogus refusal, phantom or lost set element, duplicated or reordered append) are rejected,
-// and correct ones, concurrent and indeterminate operations included, are accepted.
+// write, bogus refusal, phantom or lost set element, duplicated or reordered append, a counter
+// increment counted twice or left unanswered) are rejected, and correct ones, concurrent and
+// indeterminate operations included, are accepted.
 import { describe, expect, test } from "bun:test";
 import { History, handMade, pairOperations, parseJsonl } from "./history.ts";
 import { checkRegisters } from "./checker/register.ts";
 import { checkLinearizable, type Model } from "./checker/linearizable.ts";
 import { checkSet } from "./checker/set.ts";
 import { checkLog } from "./checker/log.ts";
+import { checkCounters } from "./checker/counters.ts";
 import { Rng } from "./rng.ts";
 
 const R = (value: unknown, version: number) => ({ found: true, value, version });
@@ -457,5 +459,44 @@ describe("log checker with another writer on the log", () => {
     expect(checkLog(ops).anomalies.map((a) => a.kind)).toEqual(["phantom"]);
     const gap = handMade([[1, "read", "log", { from: 1 }, 4, 5, "ok", { records: [{ lsn: 1, payload: "x" }, { lsn: 3, payload: "y" }] }]]);
     expect(checkLog(gap, { isOurs: () => false }).anomalies.map((a) => a.kind)).toEqual(["gap"]);
+  });
+});
+
+describe("exactly-once counter checker (invocations)", () => {
+  const inc = (key: string, n: number, answer: number | null, attempts = 1) => ({ key, idempotencyKey: `${key}-${n}`, attempts, answer });
+  const finals = (entries: Record<string, number | null>) => new Map([["c", new Map(Object.entries(entries))]]);
+
+  test("accepts increments answered 1..n once each and a final count of n on every node", () => {
+    const r = checkCounters({ keys: ["c"], increments: [inc("c", 0, 2), inc("c", 1, 1, 3), inc("c", 2, 3)], finals: finals({ n1: 3, n2: 3 }) });
+    expect(r.anomalies).toEqual([]);
+    expect(r.valid).toBe(true);
+    expect(r.retried).toBe(1);
+  });
+
+  test("rejects two increments answered with the same count (one counted for both)", () => {
+    const r = checkCounters({ keys: ["c"], increments: [inc("c", 0, 1), inc("c", 1, 1)], finals: finals({ n1: 2 }) });
+    expect(r.valid).toBe(false);
+    expect(r.anomalies.join()).toContain("2 increments answered 1");
+  });
+
+  test("rejects a final count above the acknowledged increments (a retry applied twice)", () => {
+    const r = checkCounters({ keys: ["c"], increments: [inc("c", 0, 1), inc("c", 1, 3)], finals: finals({ n1: 3 }) });
+    expect(r.valid).toBe(false);
+    expect(r.anomalies.join()).toContain("answer 3 outside 1..2");
+    expect(r.anomalies.join()).toContain("final count 3 through n1, but 2 increments were acknowledged");
+  });
+
+  test("rejects a lost increment, nodes that disagree, and an unread counter", () => {
+    expect(checkCounters({ keys: ["c"], increments: [inc("c", 0, 1), inc("c", 1, 2)], finals: finals({ n1: 1 }) }).valid).toBe(false);
+    expect(checkCounters({ keys: ["c"], increments: [inc("c", 0, 1)], finals: finals({ n1: 1, n2: 0 }) }).valid).toBe(false);
+    expect(checkCounters({ keys: ["c"], increments: [inc("c", 0, 1)], finals: finals({ n1: null }) }).valid).toBe(false);
+    expect(checkCounters({ keys: ["c"], increments: [inc("c", 0, 1)], finals: new Map() }).valid).toBe(false);
+  });
+
+  test("rejects an increment still unanswered after the quiet period", () => {
+    const r = checkCounters({ keys: ["c"], increments: [inc("c", 0, 1), inc("c", 1, null, 40)], finals: finals({ n1: 1 }) });
+    expect(r.valid).toBe(false);
+    expect(r.unanswered).toBe(1);
+    expect(r.anomalies.join()).toContain("unanswered after 40 attempts");
   });
 });

@@ -79,6 +79,8 @@ export interface ChaosClusterOptions {
   readonly readyTimeoutMs?: number;
   /** Replication factor given at provisioning. */
   readonly replication?: number;
+  /** Every node also runs the worker role (partition processors, the invoker). */
+  readonly workers?: boolean;
   /** This node's data directory lives on a tmpfs of this size in a private mount namespace. */
   readonly tmpfsNode?: { readonly name: string; readonly sizeBytes: number };
 }
@@ -266,9 +268,11 @@ export class ChaosCluster {
       `${n.ip}:${n.fabricPort}`,
       "--ingress-address",
       `${n.ip}:${n.ingressPort}`,
-      // The log workloads append raw records to partition logs: no worker unless a workload asks.
+      // Workers only when a workload needs them (the log workload writes its own, non-partition log).
       "--roles",
-      "metadata-server,log-server,admin,ingress",
+      this.options.workers === true ? "metadata-server,log-server,worker,admin,ingress" : "metadata-server,log-server,admin,ingress",
+      // Invocations retry soon after a fault (the defaults back off for much longer than a fault lasts).
+      ...(this.options.workers === true ? ["--set", "invoker.retry-initial-interval-ms=50", "--set", "invoker.retry-max-interval-ms=500"] : []),
       "--set",
       `net.advertised-address=${n.advertised}`,
       ...(seeds.length > 0 ? ["--set", `metadata-client.addresses=${seeds.join(",")}`] : []),

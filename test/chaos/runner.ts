@@ -16,11 +16,14 @@ import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
 import { StateWorkload } from "./workloads/state.ts";
+import { InvocationsWorkload } from "./workloads/invocations.ts";
 import { SetWorkload } from "./workloads/set.ts";
-import { HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
+import { CHAOS_LOG_ID, HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
 import type { CheckOutcome, ClientState, Endpoint, Workload, WorkloadContext } from "./workloads/types.ts";
 
-export const WORKLOADS = ["register", "set", "log", "state"] as const;
+export const WORKLOADS = ["register", "set", "log", "state", "invocations"] as const;
+/** Workloads that need partition processors (the worker role on every node). */
+const WORKER_WORKLOADS: ReadonlySet<WorkloadName> = new Set(["state", "invocations"]);
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface ChaosOptions {
@@ -93,7 +96,8 @@ export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   warmupMs: 4_000,
   quietMs: 8_000,
   nemeses: ["kill", "isolate", "split", "asymmetric", "refuse"],
-  workloads: ["register", "set", "log"],
+  // invocations brings the worker role and the SDK fixture: a run of all of it stays near 45 s.
+  workloads: ["register", "set", "log", "invocations"],
   requestTimeoutMs: 4_000,
   holdMs: [2_000, 4_500],
   gapMs: [1_000, 2_500],
@@ -112,7 +116,8 @@ export const LONG_PROFILE: Omit<ChaosOptions, "seed"> = {
   warmupMs: 10_000,
   quietMs: 20_000,
   nemeses: [...NEMESES],
-  workloads: ["register", "set", "log"],
+  // Every workload at once: the log workload has its own log, so it runs beside the workers.
+  workloads: [...WORKLOADS],
   holdMs: [2_000, 8_000],
   gapMs: [1_000, 5_000],
   livenessTimeoutMs: 30_000,
@@ -134,6 +139,8 @@ function buildWorkload(name: WorkloadName, options: ChaosOptions): Workload {
       return new LogWorkload(undefined, clients ? { clients } : {});
     case "state":
       return new StateWorkload({ ...(clients ? { clients } : {}), ...(options.opsPerKey ? { opsPerKey: options.opsPerKey } : {}), ...(options.checkBounds ? { bounds: options.checkBounds } : {}) });
+    case "invocations":
+      return new InvocationsWorkload(clients ? { clients } : {});
   }
 }
 
@@ -152,6 +159,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let error: string | undefined;
   let stopClients = false;
   const clientLoops: Promise<void>[] = [];
+  const workloads: Workload[] = [];
   log(`chaos seed ${options.seed}: ${options.nodes} nodes, ${options.durationMs} ms, nemeses [${options.nemeses.join(",")}], workloads [${options.workloads.join(",")}]`);
   try {
     const tmpfsNode = options.nemeses.includes("disk-full")
@@ -164,6 +172,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       log,
       ...(options.extraArgs ? { extraArgs: options.extraArgs } : {}),
       ...(tmpfsNode ? { tmpfsNode } : {}),
+      workers: options.workloads.some((w) => WORKER_WORKLOADS.has(w)),
     });
     const c = cluster;
     const ctx: WorkloadContext = {
@@ -173,7 +182,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       endpoints: () => c.nodes.map((n): Endpoint => ({ name: n.name, admin: c.adminUrl(n), ingress: c.ingressUrl(n) })),
       log,
     };
-    const workloads: Workload[] = [];
     for (const name of options.workloads) {
       if (name === "log" && !logRoutesAvailable()) {
         skippedWorkloads.push("log (openapi/cairn.json has no /v1/logs/{log}/records yet)");
@@ -225,6 +233,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await Promise.race([Promise.all(clientLoops), Bun.sleep(options.requestTimeoutMs * 3)]);
   } finally {
     stopClients = true;
+    for (const w of workloads) await w.stop?.().catch((e: unknown) => log(`stopping workload ${w.name}: ${(e as Error).message}`));
     await cluster?.stop().catch((e: unknown) => log(`stopping the cluster: ${(e as Error).message}`));
   }
 
@@ -290,7 +299,7 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
           const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
           if (r.kind === "ok") {
             if (!logToo) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-            const a = await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, "0", `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
+            const a = await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, String(CHAOS_LOG_ID), `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
             if (a.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
             lastError = `log append: ${a.code}`;
           } else lastError = `read: ${r.code}`;

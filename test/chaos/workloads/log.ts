@@ -1,11 +1,13 @@
 // Appends and reads on one log (bifrost's promise as a black box): unique payloads appended from many
-// clients, reads from random LSNs, and after the final heal a full scan from every node. Everything
-// that depends on the HTTP shape of the log routes is in `HttpLogApi`; the workload runs only when
-// openapi/cairn.json has the routes. Records that are not this run's (another writer of the same log,
-// e.g. a partition processor) still count for LSN order and contiguity, not as phantoms.
+// clients, reads from random LSNs, and after the final heal a full scan from every node. The log is
+// not a partition log: setup adds log CHAOS_LOG_ID to the `logs` metadata document (compare-and-set
+// through the metadata route), so raw records never reach a partition processor, which rightly stops
+// on records it cannot decode, and the workload runs beside workers. Everything that depends on the
+// HTTP shape of the log routes is in `HttpLogApi`; the workload runs only when openapi/cairn.json has
+// the routes. Records that are not this run's still count for LSN order and contiguity, not as phantoms.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { request } from "../client.ts";
+import { keyPath, request } from "../client.ts";
 import type { CompleteEvent, Operation } from "../history.ts";
 import { checkLog, type LogReadOutput, type LogRecord, type TrimGap } from "../checker/log.ts";
 import { REPO_ROOT } from "../node-process.ts";
@@ -13,6 +15,44 @@ import { retrying, type CheckOutcome, type ClientState, type Endpoint, type Work
 import { countStatuses } from "./register.ts";
 
 export const LOG_RECORDS_PATH = "/v1/logs/{log}/records";
+
+/** The chaos log: far above any partition id the harness provisions (4 partitions, logs 0..3). */
+export const CHAOS_LOG_ID = 1000;
+/** How long setup waits for the log controller to give the new log its first segment. */
+const LOG_CREATE_TIMEOUT_MS = 60_000;
+
+/**
+ * Adds log `id` (an empty chain: the log controller adds its first segment) to the `logs` document by
+ * compare-and-set through any node's metadata route, then waits until the log has a segment. A log
+ * already there is left as it is (a retried write that applied).
+ */
+export async function createLog(ctx: WorkloadContext, id: number): Promise<void> {
+  const deadline = Date.now() + LOG_CREATE_TIMEOUT_MS;
+  let last = "";
+  while (Date.now() < deadline) {
+    for (const node of ctx.endpoints()) {
+      const r = await request(node.admin, "GET", `${keyPath("logs")}?consistency=linearizable`, { timeoutMs: ctx.requestTimeoutMs });
+      if (r.kind !== "ok") {
+        last = `read logs: ${r.code}`;
+        continue;
+      }
+      const entry = r.body as { version: number; value: { logs: Array<{ id: number; segments: unknown[] }> } };
+      const existing = entry.value.logs.find((l) => l.id === id);
+      if (existing !== undefined) {
+        if (existing.segments.length > 0) return;
+        last = `log ${id} has no segment yet`;
+        await Bun.sleep(200);
+        continue;
+      }
+      const doc = { ...entry.value, logs: [...entry.value.logs, { id, trimPoint: 0, segments: [] }] };
+      const w = await request(node.admin, "PUT", keyPath("logs"), { body: doc, headers: { "if-match": String(entry.version) }, timeoutMs: ctx.requestTimeoutMs });
+      if (w.kind === "ok") ctx.log(`log ${id} added to the logs document (version ${(w.body as { version: number }).version})`);
+      else last = `write logs: ${w.code}`;
+    }
+    await Bun.sleep(200);
+  }
+  throw new Error(`log ${id} was not created within ${LOG_CREATE_TIMEOUT_MS} ms (${last})`);
+}
 
 /** What the log workload needs from a node. */
 export interface LogApi {
@@ -76,8 +116,9 @@ export class LogWorkload implements Workload {
   }
 
   async setup(ctx: WorkloadContext): Promise<void> {
-    this.log = this.options.log ?? "0";
+    this.log = this.options.log ?? String(CHAOS_LOG_ID);
     this.prefix = `${ctx.runId}-`;
+    if (this.options.log === undefined) await createLog(ctx, CHAOS_LOG_ID);
   }
 
   async step(ctx: WorkloadContext, client: ClientState, node: Endpoint): Promise<CompleteEvent> {

@@ -48,6 +48,8 @@ export interface Workload {
   /** Reads after the final heal, from every node, recorded in the history like any other read. */
   finalReads(ctx: WorkloadContext): Promise<void>;
   check(ops: readonly Operation[]): CheckOutcome;
+  /** Stops what setup started (a service process), also when the run failed. */
+  stop?(): Promise<void>;
 }
 
 /** Retries `attempt` until it says done, up to `tries` times with a short pause. */
