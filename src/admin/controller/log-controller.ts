@@ -214,6 +214,8 @@ export class LogController {
   private readonly lastCopyFailedMs = new Map<number, number>();
   /** One probe per node at a time; a round joins a probe the watch already started. */
   private readonly probing = new Map<NodeId, Promise<void>>();
+  /** Nodes whose refused-means-dead verdict was logged (once per death; cleared when they answer again). */
+  private readonly announcedRefused = new Set<NodeId>();
   private readonly lastImprovedMs = new Map<number, number>();
   private readonly lastWarnMs = new Map<string, number>();
   private readonly abort = new AbortController();
@@ -314,19 +316,28 @@ export class LogController {
     const now = this.nowMs();
     const probes: Promise<void>[] = [];
     for (const n of this.deps.directory.logServers()) {
+      const status = liveness.status(n.id, now);
+      if (status !== "dead") this.announcedRefused.delete(n.id);
+      // A round's own ping may have found the refusal first: the verdict is logged all the same.
+      else if (liveness.refusedDead(n.id) && !this.announcedRefused.has(n.id) && this.leading) this.announceRefused(n.id);
       // A probe still running (a silent node's ping waits for its deadline) is not doubled.
-      if (this.probing.has(n.id) || liveness.status(n.id, now) === "dead") continue;
+      if (this.probing.has(n.id) || status === "dead") continue;
       if (!liveness.suspect(n.id, now) && this.deps.connectionLost?.(n.id) !== true) continue;
       probes.push(
         this.probeNode(n.id).then(() => {
           // Only proof of a dead process acts early; silence past the timeout waits for a round.
           if (!liveness.refusedDead(n.id) || !this.leading) return;
-          this.deps.logger.info({ node: n.id }, "log-server node refuses connections (its process is gone): the log controller acts now");
+          this.announceRefused(n.id);
           this.requestRound();
         }),
       );
     }
     await Promise.all(probes);
+  }
+
+  private announceRefused(id: NodeId): void {
+    this.announcedRefused.add(id);
+    this.deps.logger.info({ node: id }, "log-server node refuses connections (its process is gone): the log controller acts now");
   }
 
   /** A round now, or right after the running one (which may have decided before the news). */
