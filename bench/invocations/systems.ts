@@ -69,7 +69,11 @@ interface PartitionRow {
   id: number;
   leader: string | null;
   leaderApplied: boolean;
+  epoch?: number;
 }
+
+/** How long the partition leaderships must stay unchanged before a failover trial kills a node. */
+const SETTLED_MS = 3_000;
 
 function ingressOf(dataDir: string): string {
   return (JSON.parse(readFileSync(join(dataDir, "addresses.json"), "utf8")) as { ingress: string }).ingress;
@@ -118,10 +122,32 @@ class Cairn implements SystemUnderTest {
     });
   }
 
+  /**
+   * Every partition led, leaders on every node, and no leadership change for SETTLED_MS: after a
+   * restart the placement moves leaderships back to the returning node for a few seconds, and a kill
+   * in the middle of that would time those moves, not the failover.
+   */
+  async waitSettled(): Promise<void> {
+    let last = "";
+    let sinceMs = performance.now();
+    await untilTrue("cairn: partition leaderships settled", READY_TIMEOUT_MS, async () => {
+      const rows = await cairnPartitions(this.nodes()[0]!.admin);
+      const led = rows.length > 0 && rows.every((p) => p.leader !== null && p.leaderApplied) && new Set(rows.map((p) => p.leader)).size === this.nodes().length;
+      const signature = rows.map((p) => `${p.id}:${p.leader}:${p.epoch ?? ""}`).join(",");
+      if (!led || signature !== last) {
+        last = signature;
+        sinceMs = performance.now();
+        return false;
+      }
+      return performance.now() - sinceMs >= SETTLED_MS;
+    });
+  }
+
   /** The first key whose partition leader is not the metadata leader (only partition failover is timed). */
   async failoverTarget(service: string): Promise<FailoverTarget> {
     if (!this.cluster) throw new Error("cairn single node: no failover");
     await this.cluster.waitHealthy(READY_TIMEOUT_MS);
+    await this.waitSettled();
     const metadataLeader = (await this.cluster.roles()).leader.name;
     for (let i = 0; i < 256; i++) {
       const key = `failover-${i}`;
