@@ -6,10 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import createClient from "openapi-fetch";
 import type { paths } from "../../openapi/cairn.d.ts";
 import { formatInvocationId, randomInvocationId } from "../../src/worker/invoker/ids.ts";
-import { ALL_ROLES } from "../helpers/cairn-process.ts";
-import { eventually, startCluster, type TestCluster } from "../helpers/cluster.ts";
-import { partitionsSettled } from "../helpers/partitions-settled.ts";
-import { startSdkEndpoint, type SdkEndpoint } from "../helpers/sdk-endpoint.ts";
+import { eventually, type TestCluster } from "../helpers/cluster.ts";
+import { startInvocationCluster } from "../helpers/invocation-cluster.ts";
+import type { SdkEndpoint } from "../helpers/sdk-endpoint.ts";
 
 let cluster: TestCluster;
 let sdk: SdkEndpoint;
@@ -17,12 +16,8 @@ let admin: string[];
 let ingress: string[];
 
 beforeAll(async () => {
-  [cluster, sdk] = await Promise.all([startCluster(3, { extraArgs: ["--roles", ALL_ROLES] }), startSdkEndpoint("h2c")]);
-  admin = cluster.nodes.map((n) => n.addresses.admin);
+  ({ cluster, sdk, admin } = await startInvocationCluster());
   ingress = cluster.nodes.map((n) => n.addresses.ingress!);
-  const r = await fetch(`${admin[0]}/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ uri: sdk.uri }), signal: AbortSignal.timeout(30_000) });
-  expect(r.status).toBe(201);
-  await partitionsSettled(admin[0]!);
 }, 180_000);
 
 afterAll(async () => {

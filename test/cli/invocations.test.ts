@@ -4,10 +4,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { EXIT } from "../../src/cli/exit-codes.ts";
 import { formatInvocationId, randomInvocationId } from "../../src/worker/invoker/ids.ts";
-import { ALL_ROLES, runCairn } from "../helpers/cairn-process.ts";
-import { eventually, startCluster, type TestCluster } from "../helpers/cluster.ts";
-import { partitionsSettled } from "../helpers/partitions-settled.ts";
-import { startSdkEndpoint, type SdkEndpoint } from "../helpers/sdk-endpoint.ts";
+import { runCairn } from "../helpers/cairn-process.ts";
+import { eventually, type TestCluster } from "../helpers/cluster.ts";
+import { startInvocationCluster } from "../helpers/invocation-cluster.ts";
+import type { SdkEndpoint } from "../helpers/sdk-endpoint.ts";
 
 let cluster: TestCluster;
 let sdk: SdkEndpoint;
@@ -15,14 +15,11 @@ let ingress: string;
 let ctl: (...args: string[]) => ReturnType<typeof runCairn>;
 
 beforeAll(async () => {
-  [cluster, sdk] = await Promise.all([startCluster(3, { extraArgs: ["--roles", ALL_ROLES] }), startSdkEndpoint("h2c")]);
-  const admin = cluster.nodes.map((n) => n.addresses.admin);
+  let admin: string[];
+  ({ cluster, sdk, admin } = await startInvocationCluster());
   ingress = cluster.nodes[1]!.addresses.ingress!;
   // Every node's address: ctl fails over between them as operators' scripts do.
   ctl = (...args: string[]) => runCairn(["ctl", "--address", admin.join(","), ...args]);
-  const r = await fetch(`${admin[0]}/deployments`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ uri: sdk.uri }), signal: AbortSignal.timeout(30_000) });
-  expect(r.status).toBe(201);
-  await partitionsSettled(admin[0]!);
 }, 180_000);
 
 afterAll(async () => {
