@@ -240,7 +240,8 @@ export class MetadataClient implements MetadataApi {
     if (kind === "write") {
       if (localMember && local.isLeader()) out.push("local");
       else if (hint) out.push(hint.address);
-    } else if (localMember) {
+    } else if (localMember && kind === "read") {
+      // A remote-first read asks the others first: this replica is the one that may be behind.
       out.push("local");
     }
     const others = shuffle([...this.members], this.random);

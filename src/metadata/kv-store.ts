@@ -12,8 +12,14 @@ import type { Database, Statement } from "bun:sqlite";
 import { invariant } from "../observability/errors.ts";
 import { NO_VERSION, asVersion, checkPrecondition, type KvCommand, type KvResult, type Version, type VersionedValue } from "./kv.ts";
 
-/** Keys whose parsed value is kept in memory (read on every applied entry by the membership logic). */
-const CACHED_KEYS = new Set(["nodes_config", "cluster"]);
+/**
+ * Keys whose parsed value is kept in memory: read on every applied entry by the membership logic
+ * (nodes_config, cluster), or by every node's loops several times a second (the placement, the
+ * partition table, the logs' chains). Readers share the cached object: the keys added for the loops
+ * are frozen (deeply), so a reader that mutates what it read fails loudly instead of corrupting it.
+ */
+const CACHED_KEYS = new Set(["nodes_config", "cluster", "partition_placement", "partition_table", "logs"]);
+const FROZEN_KEYS = new Set(["partition_placement", "partition_table", "logs"]);
 
 export interface KvListPage {
   entries: Array<{ key: string; version: Version }>;
@@ -95,7 +101,7 @@ export class SqliteKvStore {
       if (hit !== undefined) return hit ?? undefined;
     }
     const row = this.qGet.get(key);
-    const v = row === null ? undefined : { value: JSON.parse(row.value) as unknown, version: asVersion(row.version) };
+    const v = row === null ? undefined : { value: parseValue(key, row.value), version: asVersion(row.version) };
     if (cacheable) this.cache.set(key, v ?? null);
     return v;
   }
@@ -179,10 +185,23 @@ export class SqliteKvStore {
   private write(key: string, value: unknown, version: Version): void {
     const text = JSON.stringify(value === undefined ? null : value);
     this.qUpsert.run(key, version, text);
-    if (CACHED_KEYS.has(key)) this.cache.set(key, { value: JSON.parse(text) as unknown, version });
+    if (CACHED_KEYS.has(key)) this.cache.set(key, { value: parseValue(key, text), version });
   }
 
   private meta(k: string): number {
     return this.qMetaGet.get(k)?.v ?? 0;
   }
+}
+
+function parseValue(key: string, text: string): unknown {
+  const value = JSON.parse(text) as unknown;
+  return FROZEN_KEYS.has(key) ? deepFreeze(value) : value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
 }

@@ -108,6 +108,10 @@ export class LocalMetadataService implements MetadataService {
     this.registeredId = node.id;
   }
 
+  leadsAsMember(): boolean {
+    return this.cluster() !== undefined;
+  }
+
   serverStatus(): MetadataServerStatus | undefined {
     return {
       node: this.registeredId !== undefined ? toNodeId(this.registeredId) : null,

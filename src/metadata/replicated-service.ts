@@ -177,7 +177,9 @@ export class ReplicatedMetadataService implements MetadataService {
       }
       if (this.registeredGeneration !== this.deps.self().generation) await this.register();
       // Ask the cluster, not only this replica: a removed member's replica stops at its removal.
-      const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true }).catch(() => undefined);
+      // Another member's copy suffices (older versions are ignored): a linearizable read would cost
+      // the leader a heartbeat round to its followers, twice a second for every node.
+      const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
       if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
     } catch (e) {
       if (isCairnError(e, "NODE_REMOVED")) {
@@ -196,6 +198,10 @@ export class ReplicatedMetadataService implements MetadataService {
 
   serverStatus(): MetadataServerStatus | undefined {
     return this.server?.status();
+  }
+
+  leadsAsMember(): boolean {
+    return this.server !== undefined && this.server.leadsAsMember();
   }
 
   async listServers(consistency: Consistency = "linearizable"): Promise<MetadataServerListEntry[]> {

@@ -127,6 +127,11 @@ export class MetadataServer {
     return this.driver !== undefined && this.driver.leader === this.driver.id;
   }
 
+  /** A member that leads: what status() would say, without its storage figures (a query and a statfs). */
+  leadsAsMember(): boolean {
+    return this.membership.state === "member" && this.isLeader();
+  }
+
   /** Where a client should go: the leader if this node knows it, else some member it knows of. */
   leaderHint(): LeaderHint | undefined {
     return this.membership.leaderHint();

@@ -30,6 +30,8 @@ export interface MetadataService {
   nodesConfig?(): import("./nodes-config.ts").NodesConfiguration | undefined;
   /** This node's metadata server, if it runs one. */
   serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
+  /** Whether this node's metadata server is a member that leads (a local store always does): cheap, for loops. */
+  leadsAsMember(): boolean;
   /** Why this node's first registration is refused right now (`CODE: message`); none when it is not. */
   joinRefusal?(): string | undefined;
   /** Every node with the metadata-server role and its state. */

@@ -394,9 +394,7 @@ export class Node {
 
   /** The cluster controller acts on the metadata leader (or on the node holding a local metadata store). */
   private leadsMetadata(): boolean {
-    const status = this.metadataService?.serverStatus();
-    if (status === undefined || status.state !== "member") return false;
-    return status.raft === null ? true : status.raft.role === "leader";
+    return this.metadataService?.leadsAsMember() ?? false;
   }
 
   private startAdmin(): string {

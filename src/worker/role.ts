@@ -150,10 +150,13 @@ export class WorkerRole {
           });
     const registers = [deps.registry];
     this.metrics = {
-      applied: new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers }),
-      durable: new Gauge({ name: "cairn_partition_durable_lsn", help: "Applied LSN at the last fsync of the partition store, per partition", labelNames: ["partition"], registers }),
-      lag: new Gauge({ name: "cairn_partition_lag_records", help: "Records in the log not applied yet by this node's processor, per partition", labelNames: ["partition"], registers }),
-      leader: new Gauge({ name: "cairn_partition_leader", help: "1 when this node leads the partition", labelNames: ["partition"], registers }),
+      // Computed when scraped (not on every placement check: prom-client's labelled sets are costly).
+      perPartition: [
+        new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers, collect: () => this.collectPartitionGauges() }),
+        new Gauge({ name: "cairn_partition_durable_lsn", help: "Applied LSN at the last fsync of the partition store, per partition", labelNames: ["partition"], registers }),
+        new Gauge({ name: "cairn_partition_lag_records", help: "Records in the log not applied yet by this node's processor, per partition", labelNames: ["partition"], registers }),
+        new Gauge({ name: "cairn_partition_leader", help: "1 when this node leads the partition", labelNames: ["partition"], registers }),
+      ] as const,
       applySeconds: new Histogram({
         name: "cairn_partition_apply_seconds",
         help: "Time to apply one batch of records into the partition store, per partition",
@@ -477,7 +480,6 @@ export class WorkerRole {
         this.syncInvoker(id, p);
         await p.stop();
       }
-      this.updateGauges();
     } catch (e) {
       this.deps.logger.debug({ err: e }, "worker reconcile failed; retrying next round");
     } finally {
@@ -525,7 +527,6 @@ export class WorkerRole {
     this.deps.logger.info({ partition, epoch: next.epoch, previous: prev }, "claimed partition leadership epoch");
     await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
     await p.announce(next.epoch);
-    this.updateGauges();
   }
 
   /**
@@ -565,14 +566,17 @@ export class WorkerRole {
     await bifrost.reconfigure(logId(partition), { sequencer: self }, { reason: "partition-leader", acceptConcurrent: true, expectTailIndex: tail.index });
   }
 
-  private updateGauges(): void {
+  /** Fills the four per-partition gauges from the processors running now (a stopped one disappears). */
+  private collectPartitionGauges(): void {
+    const [applied, durable, lag, leader] = this.metrics.perPartition;
+    for (const g of this.metrics.perPartition) g.reset();
     for (const p of this.processors.values()) {
       const s = p.status();
       const label = { partition: String(s.partition) };
-      this.metrics.applied.set(label, s.appliedLsn);
-      this.metrics.durable.set(label, s.durableLsn);
-      this.metrics.lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
-      this.metrics.leader.set(label, s.role === "leader" ? 1 : 0);
+      applied.set(label, s.appliedLsn);
+      durable.set(label, s.durableLsn);
+      lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
+      leader.set(label, s.role === "leader" ? 1 : 0);
     }
   }
 

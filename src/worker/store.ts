@@ -195,6 +195,8 @@ export class PartitionStore implements StoreView, ObjectState {
    */
   async sync(): Promise<number> {
     const applied = this.meta().appliedLsn;
+    // Nothing applied since the last sync: the durable LSN would not move (an idle partition costs no fsync).
+    if (applied === this.durableLsnValue) return applied;
     if (this.walFd === undefined) {
       // No WAL yet: nothing was ever committed through it, the database file holds everything.
       if (!existsSync(`${this.path}-wal`)) {

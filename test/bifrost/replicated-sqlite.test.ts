@@ -100,6 +100,35 @@ describe("replicated loglet over SQLite stores", () => {
     expect(read.map((e) => (e.kind === "record" ? dec(e.payload) : "gap"))).toEqual([...Array.from({ length: 30 }, (_, i) => [`x${i}`, `y${i}`]).flat(), "alone"]);
   });
 
+  test("an idle sequencer is not ticked; with stores in flight it is, so silent servers still time out and are retried", async () => {
+    const { transport } = cluster();
+    // N2 and N3 never answer their first store (r = 2: the batch cannot commit without a retry).
+    const silenced = new Set<NodeId>([N[1]!, N[2]!]);
+    const silent: LogServerTransport = {
+      ...transport,
+      store: (to, request, signal) => {
+        if (silenced.delete(to)) {
+          return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason as Error), { once: true }));
+        }
+        return transport.store(to, request, signal);
+      },
+    };
+    const a = new ReplicatedLogletAppender(PARAMS, silent, { tickMs: 5, random: new SeededRandom(3), sequencer: { spreadWidth: "r", hedgeTicks: 0, storeTimeoutTicks: 4 } });
+    appenders.push(a);
+    a.start();
+    expect(a.ticking).toBe(false);
+    const pending = a.append([enc("late")]);
+    await Bun.sleep(0);
+    await Bun.sleep(0);
+    expect(a.ticking).toBe(true);
+    expect(await pending).toEqual({ first: logletOffset(1), last: logletOffset(1) });
+    expect(silenced.size).toBe(0); // both silent stores were tried, and the batch committed after their timeouts
+    // Graylisting of the silent servers runs out in ticks; then the sequencer is quiet again.
+    for (let i = 0; i < 400 && a.ticking; i++) await Bun.sleep(5);
+    expect(a.ticking).toBe(false);
+    expect(await a.append([enc("next")])).toEqual({ first: logletOffset(2), last: logletOffset(2) });
+  });
+
   test("appends commit while one log-server of three is unreachable", async () => {
     const { servers } = cluster();
     const partial = new Map(servers) as Map<NodeId, LogServerApi>;

@@ -5,6 +5,7 @@
 // scheduling joins them here. The node starts and stops it as a role, after bifrost.
 // leads and follows each partition) and the snapshotter (snapshot jobs; it also forwards requests
 // that reach another node to this one). The node starts and stops it as a role, after bifrost.
+import { sharedPings } from "./shared-pings.ts";
 import type { BifrostConfig, BifrostRole } from "../../bifrost/index.ts";
 import { LivenessTracker, connectionRefused } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -74,7 +75,8 @@ export class ClusterController {
     // What both controllers need to find live nodes; each keeps its own liveness tracker (the log
     // controller resets its tracker when it pauses, and pings log-servers only).
     const shared = {
-      peers,
+      // Answers younger than most of a round are shared: the two controllers' rounds ping once.
+      peers: sharedPings(peers, Math.floor(0.8 * c["controller-interval-ms"]), connectionLost),
       directory: bifrost.directory,
       refusesConnections,
       connectionLost,

@@ -261,7 +261,10 @@ export class LogController {
       // The chain first, then the pings: liveness is judged against observations made just now,
       // never against ones a slow metadata read has aged (that declared healthy nodes dead: a new
       // metadata leader's first read can take seconds).
-      const { doc } = await this.deps.bifrost.logsDocument(true);
+      // The controller runs on the metadata leader, whose own replica has applied every committed
+      // change (a read there needs no ReadIndex round to the followers, twice a second); the chain
+      // changes it makes are compare-and-set, so a deposed leader's stale view changes nothing.
+      const { doc } = await this.deps.bifrost.logsDocument(true, "stale");
       const settings = await this.deps.settings?.().catch(() => undefined);
       const readMs = performance.now();
       await this.probe();

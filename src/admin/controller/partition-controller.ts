@@ -199,7 +199,8 @@ export class PartitionController {
       const [tableV, clusterV, current] = await Promise.all([
         api.get("partition_table", { consistency: "stale" }),
         api.get("cluster", { consistency: "stale" }),
-        api.get(PLACEMENT_KEY, { consistency: "linearizable" }),
+        // On the metadata leader (see the log controller): its replica is current, writes are CAS.
+        api.get(PLACEMENT_KEY, { consistency: "stale" }),
       ]);
       if (tableV === undefined) return suspect;
       const table = tableV.value as PartitionTable;

@@ -31,6 +31,7 @@ export const DRIVER_DEFAULTS: DriverOptions = { tickMs: 10 };
 export class CoreDriver<Event> {
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly abort = new AbortController();
+  private started = false;
   private stopped = false;
 
   constructor(
@@ -41,16 +42,38 @@ export class CoreDriver<Event> {
   ) {}
 
   start(): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setInterval(() => {
-      this.core.tick();
-      this.flush();
-    }, this.options.tickMs);
+    if (this.started || this.stopped) return;
+    this.started = true;
     this.flush();
+  }
+
+  /** Whether the tick timer runs now (a quiescent core is not ticked; for tests). */
+  get ticking(): boolean {
+    return this.timer !== undefined;
+  }
+
+  /** Ticks while the core has something to time out or retry; idle between its bursts of work. */
+  private schedule(): void {
+    if (!this.started || this.stopped) return;
+    const idle = this.core.quiescent?.() ?? false;
+    if (idle && this.timer !== undefined) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    } else if (!idle && this.timer === undefined) {
+      this.timer = setInterval(() => {
+        this.core.tick();
+        this.flush();
+      }, this.options.tickMs);
+    }
   }
 
   /** Sends what the core has ready and delivers its events. Call after feeding the core input. */
   flush(): void {
+    this.pumpReady();
+    this.schedule();
+  }
+
+  private pumpReady(): void {
     while (!this.stopped && this.core.hasReady()) {
       const ready = this.core.ready();
       this.core.advance();
@@ -181,6 +204,11 @@ export class ReplicatedLogletAppender {
   markSealed(): void {
     this.core.markSealed();
     this.driver.flush();
+  }
+
+  /** Whether the sequencer's tick timer runs (not while nothing is in flight). */
+  get ticking(): boolean {
+    return this.driver.ticking;
   }
 
   /** True once the appender takes no more appends (sealed, write-unavailable or stopped). */

@@ -38,6 +38,11 @@ export interface ProtocolCore<Event> {
   ready(): CoreReady<Event>;
   /** The caller handled everything ready() returned. */
   advance(): void;
+  /**
+   * True when ticks would change nothing until new input (an append, an answer) arrives: the driver
+   * then stops its timer, so an idle core costs no wake-ups. A core without it is ticked always.
+   */
+  quiescent?(): boolean;
 }
 
 /** Exponential backoff in ticks: min · 2^(failures−1), capped. */

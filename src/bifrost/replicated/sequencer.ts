@@ -204,6 +204,13 @@ export class SequencerCore implements ProtocolCore<SequencerEvent> {
     return this.outbox.hasReady();
   }
 
+  /** Nothing in flight and no graylisting left to run out: ticks only count time. */
+  quiescent(): boolean {
+    if (this.batches.length > 0 || this.requests.size > 0) return false;
+    for (const until of this.graylistUntil.values()) if (until > this.now) return false;
+    return true;
+  }
+
   ready(): CoreReady<SequencerEvent> {
     return this.outbox.ready();
   }
