@@ -258,8 +258,14 @@ async function writeLoad(during: (() => Promise<unknown>) | undefined): Promise<
 interface Job {
   id: string;
   state: string;
-  partitions: Array<{ partition: number; state: string; sizeBytes: number | null; error: string | null }>;
+  partitions: Array<{ partition: number; state: string; sizeBytes: number | null; durationMs: number | null; error: string | null }>;
 }
+
+/** Which measurement the jobs started now belong to (for the phase breakdown read from the nodes' logs). */
+let jobCategory = "other";
+const jobsOf = new Map<string, string>();
+/** Per category: each partition's time as the controller saw it (RPC to the leader + index CAS). */
+const controllerMs = new Map<string, number[]>();
 
 async function runJob(partitionIds: number[] | undefined): Promise<{ ms: number; bytes: number }> {
   const n = alive()[0]!;
@@ -271,6 +277,10 @@ async function runJob(partitionIds: number[] | undefined): Promise<{ ms: number;
   }, JOB_TIMEOUT_MS);
   const ms = performance.now() - t;
   if (job.state !== "succeeded") throw new Error(`snapshot job ${job.id} ${job.state}: ${JSON.stringify(job.partitions.filter((p) => p.error))}`);
+  jobsOf.set(job.id, jobCategory);
+  const list = controllerMs.get(jobCategory) ?? [];
+  for (const p of job.partitions) if (p.durationMs !== null) list.push(p.durationMs);
+  controllerMs.set(jobCategory, list);
   return { ms, bytes: job.partitions.reduce((a, p) => a + (p.sizeBytes ?? 0), 0) };
 }
 
@@ -347,6 +357,42 @@ async function bootstrap(kind: "file" | "none"): Promise<{ ms: number; replicas:
   return { ms, replicas: held };
 }
 
+// ---- where the time went ----------------------------------------------------------------------------
+
+/**
+ * Per category of job (serial/parallel × repository, p99): the median over partitions of each phase
+ * the leaders logged (export = copy + checksum/staging write, upload, publish), of the leader's whole
+ * handling, and of each partition's time as the controller saw it.
+ */
+function phaseBreakdown(): Record<string, Record<string, number>> {
+  const byCategory = new Map<string, Map<string, number[]>>();
+  const add = (category: string, phase: string, v: number) => {
+    const m = byCategory.get(category) ?? new Map<string, number[]>();
+    byCategory.set(category, m);
+    m.set(phase, [...(m.get(phase) ?? []), v]);
+  };
+  for (const n of nodes) {
+    const path = join(dir, `${n.name}.log`);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+      if (!line.includes('"phasesMs"')) continue;
+      try {
+        const r = JSON.parse(line) as { job?: string; ms?: number; phasesMs?: Record<string, number> };
+        const category = r.job === undefined ? undefined : jobsOf.get(r.job);
+        if (category === undefined || r.phasesMs === undefined) continue;
+        for (const [phase, v] of Object.entries(r.phasesMs)) add(category, phase, v);
+        if (r.ms !== undefined) add(category, "leader", r.ms);
+      } catch {
+        // Not a JSON line.
+      }
+    }
+  }
+  for (const [category, list] of controllerMs) for (const v of list) add(category, "controller", v);
+  const out: Record<string, Record<string, number>> = {};
+  for (const [category, phases] of byCategory) out[category] = Object.fromEntries([...phases].map(([phase, vs]) => [phase, round(median(vs), 1)]));
+  return out;
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
@@ -372,7 +418,9 @@ async function main(): Promise<void> {
     for (const kind of ["file", "s3"] as const) {
       if (kind === "s3") await restartAll("s3");
       for (let r = 0; r < ROUNDS; r++) {
+        jobCategory = `serial-${kind}`;
         const s = await serial();
+        jobCategory = `parallel-${kind}`;
         const p = await parallel();
         runs[kind].serial.push(s);
         runs[kind].parallel.push(p);
@@ -380,6 +428,7 @@ async function main(): Promise<void> {
       }
     }
 
+    jobCategory = "p99-during";
     const p99: { without: LoadStats[]; during: LoadStats[] } = { without: [], during: [] };
     for (let r = 0; r < ROUNDS; r++) {
       p99.without.push(await writeLoad(undefined));
@@ -388,6 +437,7 @@ async function main(): Promise<void> {
     }
 
     // Bootstrap needs the file repository's snapshots to be recent: one more parallel job there.
+    jobCategory = "other";
     await restartAll("file");
     await parallel();
     const boot: { snapshot: number[]; replay: number[]; replicas: number } = { snapshot: [], replay: [], replicas: 0 };
@@ -419,6 +469,9 @@ async function main(): Promise<void> {
     for (const t of summary) console.log(`${t.repository.padEnd(10)}  ${`${t.serialMs} (${t.serialSpread})`.padEnd(22)}  ${`${t.parallelMs} (${t.parallelSpread})`.padEnd(22)}  ${String(t.speedup).padEnd(7)}  ${t.parallelMbPerSecond}`);
     console.log(`write p99 (16 clients): ${p99Without} ms without a job, ${p99During} ms during a parallel job (ratio ${round(p99During / Math.max(0.001, p99Without), 2)})`);
     console.log(`bootstrap of ${boot.replicas} partition stores: from the snapshot ${median(boot.snapshot)} ms (${spread(boot.snapshot)}), replaying the log ${median(boot.replay)} ms (${spread(boot.replay)})`);
+    const phases = phaseBreakdown();
+    console.log("median ms per partition (leader: copy, hashWrite, export, upload, publish, leader; controller):");
+    for (const [category, m] of Object.entries(phases)) console.log(`  ${category.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(", ")}`);
     console.log(`goals: parallel ≥ 2× serial; s3 ≥ 45 MB/s for the whole job; p99 during ≤ 2× without`);
 
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
@@ -437,6 +490,7 @@ async function main(): Promise<void> {
           summary,
           runs,
           writeP99Ms: { without: p99Without, during: p99During, ratio: round(p99During / Math.max(0.001, p99Without), 2), rounds: p99 },
+          phasesMsMedian: phases,
           bootstrapMs: { fromSnapshot: median(boot.snapshot), replay: median(boot.replay), partitionStores: boot.replicas, rounds: boot },
         },
         null,

@@ -124,6 +124,17 @@ export const SnapshotsSection = Type.Object(
     "s3-secret-access-key": Type.String({ description: "Secret key of the `s3` repository. Empty: the AWS_SECRET_ACCESS_KEY environment variable.", default: "" }),
     "num-retained": PositiveInt("Snapshots kept per partition; older ones are deleted after a newer one is published.", 1, 1, 1_000),
     "max-concurrent-per-node": PositiveInt("Most snapshots one node exports at once. 0: half the node's cores, at least 1.", 0, 0, 1_024),
+    "export-in-memory-max-bytes": PositiveInt(
+      "A partition store up to this size is exported by copying its pages in memory inside one read transaction (fast, little CPU; needs this much memory per export running at once); a larger one with VACUUM INTO (bounded memory, rebuilds the database: several times the CPU). 0: always VACUUM INTO.",
+      268_435_456,
+      0,
+    ),
+    "export-thread-nice": PositiveInt(
+      "Niceness (Linux) of the thread that copies and checksums a store for a snapshot or a peer: above 0 the node's own work (applying, answering the data plane) gets the CPU first while an export runs. 0: the node's priority.",
+      10,
+      0,
+      19,
+    ),
     "max-concurrent-cluster": PositiveInt("Most snapshots the cluster controller runs at once across all nodes.", 8, 1, 4_096),
     "max-attempts": PositiveInt("Attempts per partition in a snapshot job before that partition is reported failed (each failed attempt is rolled back).", 4, 1, 100),
     "retry-backoff-initial-ms": PositiveInt("Wait before the first retry of a failed partition snapshot; doubles per attempt.", 500, 1),

@@ -247,7 +247,11 @@ export class Node {
         fabricServer,
         registry: this.metrics,
         logger: this.log.child({ component: "worker" }),
-        snapshots: { repository: snapshotRepository, maxConcurrent: config.snapshots["max-concurrent-per-node"] },
+        snapshots: {
+          repository: snapshotRepository,
+          maxConcurrent: config.snapshots["max-concurrent-per-node"],
+          export: { inMemoryMaxBytes: config.snapshots["export-in-memory-max-bytes"], threadNice: config.snapshots["export-thread-nice"] },
+        },
         peerTransfer: {
           fabricClient,
           addressOf: (id) => bifrost.directory.addressOf(id),

@@ -135,6 +135,7 @@ export class WorkerRole {
         return p !== undefined && p.status().stopped === null ? p.store.path : undefined;
       },
       node: () => deps.self().id ?? "?",
+      exportOptions: deps.snapshots?.export,
     });
     const inv = deps.invocations;
     this.invocationService =

@@ -9,7 +9,7 @@ import { KEYS, type ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataApi } from "../metadata/api.ts";
 import { CairnError } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
-import { createSnapshot, type SnapshotRepository } from "../snapshot/index.ts";
+import { createSnapshot, type ExportOptions, type SnapshotRepository } from "../snapshot/index.ts";
 import type { PartitionTable } from "./partition-table.ts";
 import type { PartitionProcessor } from "./processor.ts";
 import type { SnapshotAnswer, SnapshotRequest } from "./rpc.ts";
@@ -19,6 +19,8 @@ export interface WorkerSnapshotSettings {
   readonly repository: SnapshotRepository | undefined;
   /** Most snapshots this node exports at once; 0: half its cores, at least 1. */
   readonly maxConcurrent: number;
+  /** How stores are copied (in memory up to a size, the export thread's niceness); default DEFAULT_EXPORT_OPTIONS. */
+  readonly export?: ExportOptions;
 }
 
 export interface WorkerSnapshotDeps {
@@ -70,12 +72,25 @@ export class WorkerSnapshots {
         node: this.deps.node(),
         nowMs: this.deps.nowMs,
         signal,
+        exportOptions: this.deps.settings.export,
       });
+      const phasesMs = Object.fromEntries(Object.entries(created.phasesMs).map(([k, v]) => [k, Math.round(v * 10) / 10]));
       this.deps.logger.info(
-        { partition: req.partition, job: req.jobId, lsn: created.lsn, id: created.id, bytes: created.sizeBytes, uploaded: created.uploaded, ms: this.deps.nowMs() - started },
+        {
+          partition: req.partition,
+          job: req.jobId,
+          lsn: created.lsn,
+          id: created.id,
+          bytes: created.sizeBytes,
+          uploaded: created.uploaded,
+          ms: this.deps.nowMs() - started,
+          phasesMs,
+          exportMethod: created.exportMethod,
+        },
         `snapshot of partition ${req.partition} at LSN ${created.lsn} published to ${repository.description}`,
       );
-      return { ...created, node: this.deps.node() };
+      const { partition, id, lsn, sizeBytes, path, uploaded, oldestRetainedLsn } = created;
+      return { partition, id, lsn, sizeBytes, path, uploaded, oldestRetainedLsn, node: this.deps.node() };
     } finally {
       this.release();
     }
