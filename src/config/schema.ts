@@ -122,6 +122,12 @@ export const SnapshotsSection = Type.Object(
     "s3-region": Type.String({ description: "Region of the bucket.", default: "us-east-1" }),
     "s3-access-key-id": Type.String({ description: "Access key of the `s3` repository. Empty: the AWS_ACCESS_KEY_ID environment variable.", default: "" }),
     "s3-secret-access-key": Type.String({ description: "Secret key of the `s3` repository. Empty: the AWS_SECRET_ACCESS_KEY environment variable.", default: "" }),
+    "s3-part-size-bytes": PositiveInt(
+      "`s3` repository: a snapshot store smaller than this is uploaded with one PUT; a larger one by a multipart upload in parts of this size (one request per part, which the store then assembles).",
+      67_108_864,
+      5_242_880,
+      5_368_709_120,
+    ),
     "num-retained": PositiveInt("Snapshots kept per partition; older ones are deleted after a newer one is published.", 1, 1, 1_000),
     "max-concurrent-per-node": PositiveInt("Most snapshots one node exports at once. 0: half the node's cores, at least 1.", 0, 0, 1_024),
     "export-in-memory-max-bytes": PositiveInt(

@@ -391,6 +391,7 @@ export class Node {
         s3SecretAccessKey: c["s3-secret-access-key"],
         numRetained: c["num-retained"],
         requestTimeoutMs: c["request-timeout-ms"],
+        s3PartSizeBytes: c["s3-part-size-bytes"],
       },
       this.dataDir.path,
     );
