@@ -135,6 +135,13 @@ export const SnapshotsSection = Type.Object(
       268_435_456,
       0,
     ),
+    "busy-duty-cycle-percent": PositiveInt(
+      "While a node serves at least busy-writes-per-second data-plane writes, each of its snapshot slots (max-concurrent-per-node) rests after a snapshot so that snapshots hold it only this share of the time: a job then takes longer but data-plane latency suffers less. 100: no pacing.",
+      50,
+      1,
+      100,
+    ),
+    "busy-writes-per-second": PositiveInt("Data-plane writes per second (those led by the node, over the last second) from which snapshots on the node are paced (busy-duty-cycle-percent).", 100, 1),
     "export-thread-nice": PositiveInt(
       "Niceness (Linux) of the thread that copies and checksums a store for a snapshot or a peer: above 0 the node's own work (applying, answering the data plane) gets the CPU first while an export runs. 0: the node's priority.",
       10,

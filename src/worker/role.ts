@@ -214,6 +214,7 @@ export class WorkerRole {
     await Promise.allSettled(this.claiming.values());
     await this.bootstrap.stop();
     await this.storeSource.close();
+    this.snapshots.stop();
     for (const i of this.invokers.values()) i.stop();
     this.invokers.clear();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
@@ -334,6 +335,7 @@ export class WorkerRole {
 
   async mutate(req: MutateRequest): Promise<MutateAnswer> {
     let p = this.requireLeader(req.partition);
+    this.snapshots.noteWrite();
     if (await this.waitForGate(req.partition, p)) p = this.requireLeader(req.partition);
     const outcome: Outcome = await p.propose(
       { kind: "mutate", service: req.service, key: req.key, ops: req.ops, expectedVersion: req.expectedVersion, idempotency: req.idempotency },

@@ -1,13 +1,15 @@
 // The worker's side of the snapshotter: answers `worker/snapshot` for a partition this node leads by
 // exporting its store as of one applied LSN and publishing it to the repository (snapshot/create.ts),
 // at most `maxConcurrent` at once on this node (more wait their turn, within the caller's deadline).
-// Invariant: only the partition's current leader snapshots it; a failed attempt leaves nothing
-// published (create.ts removes what it uploaded).
+// While the node serves data-plane writes (at least `busyWritesPerSecond`), a slot rests after each
+// snapshot so that snapshots hold it only `dutyCyclePercent` of the time: background work yields to
+// the foreground. Invariant: only the partition's current leader snapshots it; a failed attempt
+// leaves nothing published (create.ts removes what it uploaded).
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { KEYS, type ClusterInfo } from "../metadata/nodes-config.ts";
 import type { MetadataApi } from "../metadata/api.ts";
-import { CairnError } from "../observability/errors.ts";
+import { CairnError, invariant } from "../observability/errors.ts";
 import type { Logger } from "../observability/log.ts";
 import { createSnapshot, type ExportOptions, type SnapshotRepository } from "../snapshot/index.ts";
 import type { PartitionTable } from "./partition-table.ts";
@@ -21,6 +23,58 @@ export interface WorkerSnapshotSettings {
   readonly maxConcurrent: number;
   /** How stores are copied (in memory up to a size, the export thread's niceness); default DEFAULT_EXPORT_OPTIONS. */
   readonly export?: ExportOptions;
+  /** Pacing of snapshots while the node is busy; default DEFAULT_SNAPSHOT_PACING. */
+  readonly pacing?: SnapshotPacing;
+}
+
+export interface SnapshotPacing {
+  /** Share of the time (1..100) a slot may snapshot while the node is busy; 100: no pacing. */
+  readonly dutyCyclePercent: number;
+  /** Data-plane writes per second (this node's, over the last second) from which the node is busy. */
+  readonly busyWritesPerSecond: number;
+}
+
+export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 50, busyWritesPerSecond: 100 };
+
+/**
+ * How long a slot rests after a snapshot that held it `heldMs`, with `recentWrites` data-plane writes
+ * in the last second: none while the node is not busy, else enough that the snapshot held the slot
+ * `dutyCyclePercent` of the time.
+ */
+export function restAfterSnapshotMs(heldMs: number, recentWrites: number, pacing: SnapshotPacing): number {
+  invariant(pacing.dutyCyclePercent >= 1 && pacing.dutyCyclePercent <= 100, "the snapshot duty cycle is 1..100 %");
+  if (pacing.dutyCyclePercent >= 100 || recentWrites < pacing.busyWritesPerSecond) return 0;
+  return Math.round((Math.max(0, heldMs) * (100 - pacing.dutyCyclePercent)) / pacing.dutyCyclePercent);
+}
+
+/** Events counted in buckets of `bucketMs` over the last `windowMs` (time passed in: no clock here). */
+export class RecentCount {
+  private readonly buckets: Array<{ startMs: number; count: number }> = [];
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly bucketMs: number,
+  ) {
+    invariant(bucketMs > 0 && windowMs >= bucketMs, "a window holds at least one bucket");
+  }
+
+  note(nowMs: number): void {
+    const startMs = nowMs - (nowMs % this.bucketMs);
+    const last = this.buckets.at(-1);
+    if (last !== undefined && last.startMs === startMs) last.count++;
+    else this.buckets.push({ startMs, count: 1 });
+    this.prune(nowMs);
+  }
+
+  /** Events in the buckets that overlap the last `windowMs`. */
+  count(nowMs: number): number {
+    this.prune(nowMs);
+    return this.buckets.reduce((a, b) => a + b.count, 0);
+  }
+
+  private prune(nowMs: number): void {
+    while (this.buckets.length > 0 && this.buckets[0]!.startMs + this.bucketMs <= nowMs - this.windowMs) this.buckets.shift();
+  }
 }
 
 export interface WorkerSnapshotDeps {
@@ -41,9 +95,26 @@ export class WorkerSnapshots {
   private running = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly limit: number;
+  private readonly pacing: SnapshotPacing;
+  private readonly writes = new RecentCount(1_000, 100);
+  private readonly resting = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(private readonly deps: WorkerSnapshotDeps) {
     this.limit = defaultSnapshotConcurrency(deps.settings.maxConcurrent);
+    this.pacing = deps.settings.pacing ?? DEFAULT_SNAPSHOT_PACING;
+  }
+
+  /** One data-plane write served by a partition this node leads (the pacing's measure of busy). */
+  noteWrite(): void {
+    this.writes.note(this.deps.nowMs());
+  }
+
+  /** Opens every resting slot at once (the node stops). */
+  stop(): void {
+    for (const t of this.resting) clearTimeout(t);
+    const n = this.resting.size;
+    this.resting.clear();
+    for (let i = 0; i < n; i++) this.release();
   }
 
   async handle(req: SnapshotRequest): Promise<SnapshotAnswer> {
@@ -51,6 +122,7 @@ export class WorkerSnapshots {
     if (repository === undefined) throw new CairnError("SNAPSHOT_NO_REPOSITORY", `node ${this.deps.node()} has no snapshot repository (snapshots.repository = "none")`);
     const signal = AbortSignal.timeout(req.timeoutMs);
     await this.acquire(signal);
+    const heldFromMs = this.deps.nowMs();
     try {
       const p = this.deps.leading(req.partition);
       if (p === undefined) throw new CairnError("PARTITION_NOT_LEADER", `node ${this.deps.node()} does not lead partition ${req.partition}`, { partition: req.partition });
@@ -92,7 +164,16 @@ export class WorkerSnapshots {
       const { partition, id, lsn, sizeBytes, path, uploaded, oldestRetainedLsn } = created;
       return { partition, id, lsn, sizeBytes, path, uploaded, oldestRetainedLsn, node: this.deps.node() };
     } finally {
-      this.release();
+      const nowMs = this.deps.nowMs();
+      const restMs = restAfterSnapshotMs(nowMs - heldFromMs, this.writes.count(nowMs), this.pacing);
+      if (restMs === 0) this.release();
+      else {
+        const t = setTimeout(() => {
+          this.resting.delete(t);
+          this.release();
+        }, restMs);
+        this.resting.add(t);
+      }
     }
   }
 
