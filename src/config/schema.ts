@@ -137,7 +137,7 @@ export const SnapshotsSection = Type.Object(
     ),
     "busy-duty-cycle-percent": PositiveInt(
       "While a node serves at least busy-writes-per-second data-plane writes, each of its snapshot slots (max-concurrent-per-node) rests after a snapshot so that snapshots hold it only this share of the time: a job then takes longer but data-plane latency suffers less. 100: no pacing.",
-      50,
+      25,
       1,
       100,
     ),

@@ -34,7 +34,7 @@ export interface SnapshotPacing {
   readonly busyWritesPerSecond: number;
 }
 
-export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 50, busyWritesPerSecond: 100 };
+export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 25, busyWritesPerSecond: 100 };
 
 /**
  * How long a slot rests after a snapshot that held it `heldMs`, with `recentWrites` data-plane writes
