@@ -7,7 +7,7 @@
 import { Database } from "bun:sqlite";
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readlinkSync, readSync, writeSync } from "node:fs";
-import { setPriority } from "node:os";
+import { getPriority, setPriority } from "node:os";
 
 declare const self: Worker;
 
@@ -28,7 +28,7 @@ export interface ExportJob {
 export type ExportMethod = "serialize" | "vacuum";
 
 export type ExportReply =
-  | { ok: true; lsn: number; sizeBytes: number; checksum: string; method: ExportMethod; copyMs: number; hashWriteMs: number }
+  | { ok: true; lsn: number; sizeBytes: number; checksum: string; method: ExportMethod; copyMs: number; hashWriteMs: number; threadNice: number | null }
   | { ok: false; message: string };
 
 /** Bytes hashed and written per step of the in-memory path. */
@@ -38,8 +38,8 @@ self.onmessage = (event: MessageEvent<ExportJob>) => {
   const job = event.data;
   let reply: ExportReply;
   try {
-    lowerThreadPriority(job.threadNice);
-    reply = { ok: true, ...copyStore(job) };
+    const threadNice = lowerThreadPriority(job.threadNice);
+    reply = { ok: true, ...copyStore(job), threadNice };
   } catch (e) {
     reply = { ok: false, message: (e as Error).message };
   }
@@ -111,13 +111,19 @@ function copyStore(job: ExportJob): { lsn: number; sizeBytes: number; checksum: 
   return { lsn, sizeBytes, checksum: `sha256:${hash.digest("hex")}`, method: image !== undefined ? "serialize" : "vacuum", copyMs: t1 - t0, hashWriteMs: performance.now() - t1 };
 }
 
-/** Sets this thread's niceness (Linux: setpriority on the thread id applies to that thread only). */
-function lowerThreadPriority(nice: number): void {
-  if (nice <= 0 || process.platform !== "linux") return;
+/**
+ * Sets this thread's niceness (Linux: setpriority on the thread id applies to that thread only);
+ * the niceness it runs at, null where it cannot be known (no /proc, another system).
+ */
+function lowerThreadPriority(nice: number): number | null {
+  if (process.platform !== "linux") return null;
   try {
     const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+    if (!Number.isInteger(tid) || tid <= 0) return null;
+    if (nice > 0) setPriority(tid, nice);
+    return getPriority(tid);
   } catch {
-    // No /proc (a container without it): the copy runs at the node's priority.
+    // No /proc (a container without it), or not allowed: the copy runs at the node's priority.
+    return null;
   }
 }

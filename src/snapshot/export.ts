@@ -18,6 +18,8 @@ export interface ExportResult {
   readonly copyMs: number;
   /** Time spent hashing and writing the copy (reading it back, for VACUUM INTO). */
   readonly hashWriteMs: number;
+  /** The niceness the export thread ran at (null: unknown on this system). */
+  readonly threadNice: number | null;
 }
 
 export interface ExportOptions {
@@ -62,7 +64,7 @@ export function exportStore(
     worker.onmessage = (event: MessageEvent<ExportReply>) => {
       finish();
       const r = event.data;
-      if (r.ok) resolve({ lsn: r.lsn, sizeBytes: r.sizeBytes, checksum: r.checksum, method: r.method, copyMs: r.copyMs, hashWriteMs: r.hashWriteMs });
+      if (r.ok) resolve({ lsn: r.lsn, sizeBytes: r.sizeBytes, checksum: r.checksum, method: r.method, copyMs: r.copyMs, hashWriteMs: r.hashWriteMs, threadNice: r.threadNice });
       else reject(new CairnError("SNAPSHOT_FAILED", `exporting the store ${sourcePath} failed: ${r.message}`));
     };
     worker.onerror = (event) => {
