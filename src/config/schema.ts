@@ -131,8 +131,8 @@ export const SnapshotsSection = Type.Object(
     "num-retained": PositiveInt("Snapshots kept per partition; older ones are deleted after a newer one is published.", 1, 1, 1_000),
     "max-concurrent-per-node": PositiveInt("Most snapshots one node exports at once. 0: half the node's cores, at least 1.", 0, 0, 1_024),
     "export-in-memory-max-bytes": PositiveInt(
-      "A partition store up to this size is exported by copying its pages in memory inside one read transaction (fast, little CPU; needs this much memory per export running at once); a larger one with VACUUM INTO (bounded memory, but it rebuilds the database: about 2.5 times the CPU). 0: always VACUUM INTO.",
-      268_435_456,
+      "A partition store up to this size is exported by copying its pages in memory inside one read transaction (fast, little CPU; needs up to twice the store's size in memory per export running at once, snapshots and peer transfers); a larger one with VACUUM INTO (bounded memory, but it rebuilds the database: about 2.5 times the CPU). 0: always VACUUM INTO.",
+      134_217_728,
       0,
     ),
     "busy-duty-cycle-percent": PositiveInt(

@@ -29,7 +29,7 @@ export interface ExportOptions {
   readonly threadNice: number;
 }
 
-export const DEFAULT_EXPORT_OPTIONS: ExportOptions = { inMemoryMaxBytes: 256 * 1024 * 1024, threadNice: 10 };
+export const DEFAULT_EXPORT_OPTIONS: ExportOptions = { inMemoryMaxBytes: 128 * 1024 * 1024, threadNice: 10 };
 
 /** The worker's URL: inside the compiled binary the entry point lives in its virtual file system. */
 function workerUrl(): string {
