@@ -277,16 +277,21 @@ let jobCategory = "other";
 const jobsOf = new Map<string, string>();
 /** Per category: each partition's time as the controller saw it (RPC to the leader + index CAS). */
 const controllerMs = new Map<string, number[]>();
+/** Per category: CPU this process used per ms of job (s3rver runs in it: 1.0 is one core all along). */
+const benchCpuShare = new Map<string, number[]>();
 
 async function runJob(partitionIds: number[] | undefined): Promise<{ ms: number; bytes: number }> {
   const n = alive()[0]!;
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   const started = await api<{ id: string }>(n, "/v1/snapshots", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(partitionIds ? { partitions: partitionIds } : {}) });
   const job = await until(`snapshot job ${started.id}`, async () => {
     const j = await api<Job>(n, `/v1/snapshots/jobs/${started.id}`);
     return j.state === "running" ? undefined : j;
   }, JOB_TIMEOUT_MS);
   const ms = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  benchCpuShare.set(jobCategory, [...(benchCpuShare.get(jobCategory) ?? []), (cpu.user + cpu.system) / 1000 / ms]);
   if (job.state !== "succeeded") throw new Error(`snapshot job ${job.id} ${job.state}: ${JSON.stringify(job.partitions.filter((p) => p.error))}`);
   jobsOf.set(job.id, jobCategory);
   const list = controllerMs.get(jobCategory) ?? [];
@@ -399,8 +404,9 @@ function phaseBreakdown(): Record<string, Record<string, number>> {
     }
   }
   for (const [category, list] of controllerMs) for (const v of list) add(category, "controller", v);
+  for (const [category, list] of benchCpuShare) for (const v of list) add(category, "benchCpuPerJobMs", v);
   const out: Record<string, Record<string, number>> = {};
-  for (const [category, phases] of byCategory) out[category] = Object.fromEntries([...phases].map(([phase, vs]) => [phase, round(median(vs), 1)]));
+  for (const [category, phases] of byCategory) out[category] = Object.fromEntries([...phases].map(([phase, vs]) => [phase, round(median(vs), phase === "benchCpuPerJobMs" ? 2 : 1)]));
   return out;
 }
 
@@ -498,7 +504,7 @@ async function main(): Promise<void> {
     }
     console.log(`bootstrap of ${boot.replicas} partition stores: from the snapshot ${median(boot.snapshot)} ms (${spread(boot.snapshot)}), replaying the log ${median(boot.replay)} ms (${spread(boot.replay)})`);
     const phases = phaseBreakdown();
-    console.log("median ms per partition (leader: copy, hashWrite, export, upload, publish, leader; controller):");
+    console.log("median ms per partition (leader: copy, hashWrite, export, upload, publish, leader; controller); benchCpuPerJobMs: this process's (s3rver's) CPU per ms of job:");
     for (const [category, m] of Object.entries(phases)) console.log(`  ${category.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(", ")}`);
     console.log(`goals: parallel ≥ 2× serial; s3 ≥ 45 MB/s for the whole job; p99 during ≤ 2× without`);
 
