@@ -23,7 +23,7 @@
 // (--skip-speed / --skip-bootstrap while iterating on one part: no results file is written)
 import S3rver from "s3rver";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { flagArg, numArg } from "./args.ts";
 import { type LoadStats, mergeRaw, round, summarizeLoad } from "./metadata/load.ts";
@@ -412,6 +412,11 @@ function phaseBreakdown(): Record<string, Record<string, number>> {
 
 // ---- main ----------------------------------------------------------------------------------------
 
+/**
+ * The machine's 1-minute load average before each round (the cluster itself adds about 1-2 while it
+ * works): other processes on the 2 cores show up here, and in the p99 without a job.
+ */
+const loadAverages: Array<{ at: string; loadavg1m: number }> = [];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const spread = (xs: number[]) => `${Math.min(...xs)}-${Math.max(...xs)}`;
 
@@ -435,6 +440,7 @@ async function main(): Promise<void> {
     for (const kind of SKIP_SPEED ? [] : (["file", "s3"] as const)) {
       if (kind === "s3") await restartAll("s3");
       for (let r = 0; r < ROUNDS; r++) {
+        loadAverages.push({ at: `${kind} round ${r + 1}`, loadavg1m: round(loadavg()[0]!, 2) });
         jobCategory = `serial-${kind}`;
         const s = await serial();
         jobCategory = `parallel-${kind}`;
@@ -454,6 +460,7 @@ async function main(): Promise<void> {
       jobCategory = `p99-during-${kind}`;
       const rounds = p99ByRepo[kind];
       for (let r = 0; r < ROUNDS; r++) {
+        loadAverages.push({ at: `p99 ${kind} round ${r + 1}`, loadavg1m: round(loadavg()[0]!, 2) });
         rounds.without.push(await writeLoad(undefined));
         rounds.during.push(await writeLoad(() => parallel()));
         console.log(`write p99 (${kind}) round ${r + 1}: without a job ${rounds.without.at(-1)!.latencyMsP99} ms, during a parallel job ${rounds.during.at(-1)!.latencyMsP99} ms (the job took ${rounds.during.at(-1)!.seconds} s)`);
@@ -506,6 +513,7 @@ async function main(): Promise<void> {
     const phases = phaseBreakdown();
     console.log("median ms per partition (leader: copy, hashWrite, export, upload, publish, leader; controller); benchCpuPerJobMs: this process's (s3rver's) CPU per ms of job:");
     for (const [category, m] of Object.entries(phases)) console.log(`  ${category.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    console.log(`1-minute load average before each round: ${loadAverages.map((l) => `${l.at} ${l.loadavg1m}`).join("; ")}`);
     console.log(`goals: parallel ≥ 2× serial; s3 ≥ 45 MB/s for the whole job; p99 during ≤ 2× without`);
 
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
@@ -525,6 +533,7 @@ async function main(): Promise<void> {
           runs,
           writeP99Ms: { repository: "s3", without: p99Without, during: p99During, ratio: round(p99During / Math.max(0.001, p99Without), 2), rounds: p99, byRepository: p99Summary, fileRounds: p99ByRepo.file },
           phasesMsMedian: phases,
+          loadAverages,
           bootstrapMs: { fromSnapshot: median(boot.snapshot), replay: median(boot.replay), partitionStores: boot.replicas, rounds: boot },
         },
         null,
