@@ -141,6 +141,11 @@ export const SnapshotsSection = Type.Object(
       1,
       100,
     ),
+    "busy-upload-bytes-per-second": PositiveInt(
+      "While a node is busy (busy-writes-per-second), a snapshot's upload from it flows at most at this rate (bytes per second; a store of s3-part-size-bytes or more goes at full speed): the repository's and the network's work is spread out instead of coming in bursts. 0: no limit.",
+      16_777_216,
+      0,
+    ),
     "busy-writes-per-second": PositiveInt("Data-plane writes per second (those led by the node, over the last second) from which snapshots on the node are paced (busy-duty-cycle-percent).", 100, 1),
     "export-thread-nice": PositiveInt(
       "Niceness (Linux) of the thread that copies and checksums a store for a snapshot or a peer: above 0 the node's own work (applying, answering the data plane) gets the CPU first while an export runs. 0: the node's priority.",

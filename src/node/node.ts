@@ -251,7 +251,11 @@ export class Node {
           repository: snapshotRepository,
           maxConcurrent: config.snapshots["max-concurrent-per-node"],
           export: { inMemoryMaxBytes: config.snapshots["export-in-memory-max-bytes"], threadNice: config.snapshots["export-thread-nice"] },
-          pacing: { dutyCyclePercent: config.snapshots["busy-duty-cycle-percent"], busyWritesPerSecond: config.snapshots["busy-writes-per-second"] },
+          pacing: {
+            dutyCyclePercent: config.snapshots["busy-duty-cycle-percent"],
+            busyWritesPerSecond: config.snapshots["busy-writes-per-second"],
+            busyUploadBytesPerSecond: config.snapshots["busy-upload-bytes-per-second"],
+          },
         },
         peerTransfer: {
           fabricClient,

@@ -8,6 +8,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { DEFAULT_EXPORT_OPTIONS, exportStore, type ExportOptions } from "./export.ts";
 import { SNAPSHOT_FORMAT_VERSION, snapshotDirName, type SnapshotMetadata } from "./layout.ts";
+import type { UploadPace } from "./pace.ts";
 import type { SnapshotRepository } from "./repository.ts";
 
 export interface CreateSnapshotInput {
@@ -24,6 +25,8 @@ export interface CreateSnapshotInput {
   readonly nowMs: () => number;
   readonly signal?: AbortSignal;
   readonly exportOptions?: ExportOptions;
+  /** The rate the store's upload may use (asked as it goes; none: no limit). */
+  readonly uploadPace?: UploadPace;
 }
 
 /** Where one snapshot's time went (milliseconds of the monotonic clock), for logs and the benchmark. */
@@ -103,7 +106,7 @@ export async function createSnapshot(input: CreateSnapshotInput): Promise<Create
       checksum: exported.checksum,
     };
     const t2 = performance.now();
-    await repository.upload(meta, staged);
+    await repository.upload(meta, staged, input.uploadPace);
     const t3 = performance.now();
     const result = await repository.publish(meta, input.nowMs());
     return {

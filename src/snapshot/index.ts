@@ -9,4 +9,5 @@ export { SnapshotMetadata, LatestPointer, SNAPSHOT_FORMAT_VERSION, STORE_FILE, M
 export { exportStore, importStore, DEFAULT_EXPORT_OPTIONS, type ExportOptions, type ExportResult } from "./export.ts";
 export { createSnapshot, newSnapshotId, type CreateSnapshotInput, type CreatedSnapshot, type SnapshotPhasesMs } from "./create.ts";
 export { openRepository, type RepositorySettings } from "./open.ts";
+export { paceWaitMs, pacedChunks, type UploadPace } from "./pace.ts";
 export { snapshotIndexKey, SnapshotIndex, readSnapshotIndex, advanceSnapshotIndex, SNAPSHOT_INDEX_PREFIX } from "./index-key.ts";

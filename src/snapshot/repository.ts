@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { CairnError, invariant } from "../observability/errors.ts";
 import type { BlobStore } from "./blob-store.ts";
+import type { UploadPace } from "./pace.ts";
 import {
   LatestPointer,
   METADATA_FILE,
@@ -48,11 +49,11 @@ export class SnapshotRepository {
     return this.store.description;
   }
 
-  /** Uploads the store file and then its metadata; on any failure removes what it wrote. */
-  async upload(meta: SnapshotMetadata, storePath: string): Promise<void> {
+  /** Uploads the store file (at `pace`, if any) and then its metadata; on any failure removes what it wrote. */
+  async upload(meta: SnapshotMetadata, storePath: string, pace?: UploadPace): Promise<void> {
     const prefix = snapshotPrefix(meta.partition, meta.lsn, meta.id);
     try {
-      await this.store.putFile(prefix + STORE_FILE, storePath);
+      await this.store.putFile(prefix + STORE_FILE, storePath, pace);
       await this.store.putText(prefix + METADATA_FILE, JSON.stringify(meta, null, 2));
     } catch (e) {
       await this.removeSnapshot(meta.partition, meta.lsn, meta.id).catch(() => {});

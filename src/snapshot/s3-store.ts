@@ -6,6 +6,7 @@
 import { S3Client } from "bun";
 import { CairnError } from "../observability/errors.ts";
 import type { BlobStore, VersionedText } from "./blob-store.ts";
+import { pacedChunks, pacedNow, type UploadPace } from "./pace.ts";
 
 export interface S3StoreOptions {
   readonly endpoint: string;
@@ -46,9 +47,30 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  putFile(key: string, localPath: string): Promise<void> {
+  putFile(key: string, localPath: string, pace?: UploadPace): Promise<void> {
     return this.io(`writing ${key}`, async () => {
-      await this.client.write(this.keyOf(key), Bun.file(localPath), { partSize: Math.max(S3_MIN_PART_BYTES, this.options.partSizeBytes ?? S3_DEFAULT_PART_BYTES) });
+      const partSize = Math.max(S3_MIN_PART_BYTES, this.options.partSizeBytes ?? S3_DEFAULT_PART_BYTES);
+      const sizeBytes = Bun.file(localPath).size;
+      if (!pacedNow(pace) || sizeBytes >= partSize) {
+        await this.client.write(this.keyOf(key), Bun.file(localPath), { partSize });
+        return;
+      }
+      // One PUT whose body is read at the pace's rate (a stream with its length: not chunked).
+      const chunks = pacedChunks(localPath, pace);
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await chunks.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+        async cancel() {
+          await chunks.return(undefined);
+        },
+      });
+      const url = this.client.file(this.keyOf(key)).presign({ method: "PUT", expiresIn: Math.ceil(this.options.requestTimeoutMs / 1000) + 60 });
+      const res = await fetch(url, { method: "PUT", body, headers: { "content-length": String(sizeBytes) }, signal: AbortSignal.timeout(this.options.requestTimeoutMs) });
+      if (!res.ok) throw await failureOf(res);
+      await res.arrayBuffer();
     });
   }
 

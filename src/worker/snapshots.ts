@@ -3,7 +3,7 @@
 // at most `maxConcurrent` at once on this node (more wait their turn, within the caller's deadline).
 // While the node serves data-plane writes (at least `busyWritesPerSecond`), a slot rests after each
 // snapshot so that snapshots hold it only `dutyCyclePercent` of the time: background work yields to
-// the foreground. Invariant: only the partition's current leader snapshots it; a failed attempt
+// the foreground, and its upload flows at most at `busyUploadBytesPerSecond`. Invariant: only the partition's current leader snapshots it; a failed attempt
 // leaves nothing published (create.ts removes what it uploaded).
 import { cpus } from "node:os";
 import { join } from "node:path";
@@ -32,9 +32,16 @@ export interface SnapshotPacing {
   readonly dutyCyclePercent: number;
   /** Data-plane writes per second (this node's, over the last second) from which the node is busy. */
   readonly busyWritesPerSecond: number;
+  /** Rate of a snapshot's upload while the node is busy (bytes per second; 0: no limit). */
+  readonly busyUploadBytesPerSecond: number;
 }
 
-export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 25, busyWritesPerSecond: 100 };
+export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 25, busyWritesPerSecond: 100, busyUploadBytesPerSecond: 16 * 1024 * 1024 };
+
+/** The rate a snapshot's upload may use now: the busy rate while the node is busy, else no limit. */
+export function uploadRateNow(recentWrites: number, pacing: SnapshotPacing): number {
+  return pacing.busyUploadBytesPerSecond > 0 && recentWrites >= pacing.busyWritesPerSecond ? pacing.busyUploadBytesPerSecond : Number.POSITIVE_INFINITY;
+}
 
 /**
  * How long a slot rests after a snapshot that held it `heldMs`, with `recentWrites` data-plane writes
@@ -145,6 +152,7 @@ export class WorkerSnapshots {
         nowMs: this.deps.nowMs,
         signal,
         exportOptions: this.deps.settings.export,
+        uploadPace: () => uploadRateNow(this.writes.count(this.deps.nowMs()), this.pacing),
       });
       const phasesMs = Object.fromEntries(Object.entries(created.phasesMs).map(([k, v]) => [k, Math.round(v * 10) / 10]));
       this.deps.logger.info(

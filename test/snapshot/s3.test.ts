@@ -84,10 +84,17 @@ describe("S3 snapshot repository (s3rver)", () => {
         expect(await blobs.getFile(`0/${name}`, join(dir, `${name}.back`))).toBe(true);
         expect(Buffer.compare(new Uint8Array(await Bun.file(join(dir, `${name}.back`)).arrayBuffer()), data)).toBe(0);
       }
+      // Paced (a rate limit while the node is busy): still one PUT of the whole file, every byte.
+      const paced = new Uint8Array(3 * 1024 * 1024 + 5).fill(9);
+      await Bun.write(join(dir, "paced"), paced);
+      await blobs.putFile("0/paced", join(dir, "paced"), () => 32 * 1024 * 1024);
+      expect(await blobs.getFile("0/paced", join(dir, "paced.back"))).toBe(true);
+      expect(Buffer.compare(new Uint8Array(await Bun.file(join(dir, "paced.back")).arrayBuffer()), paced)).toBe(0);
       // Put: one request with the whole body; Post: CompleteMultipartUpload of parts.
       expect(events.filter((e) => e.key.startsWith("parts/0/"))).toEqual([
         { name: "ObjectCreated:Put", key: "parts/0/small" },
         { name: "ObjectCreated:Post", key: "parts/0/large" },
+        { name: "ObjectCreated:Put", key: "parts/0/paced" },
       ]);
     } finally {
       server.off("event", onEvent);
