@@ -136,8 +136,8 @@ export const SnapshotsSection = Type.Object(
       0,
     ),
     "busy-duty-cycle-percent": PositiveInt(
-      "While a node serves at least busy-writes-per-second data-plane writes, each of its snapshot slots (max-concurrent-per-node) rests after a snapshot so that snapshots hold it only this share of the time: a job then takes longer but data-plane latency suffers less. 100: no pacing.",
-      25,
+      "While a node serves at least busy-writes-per-second data-plane writes, each of its snapshot slots (max-concurrent-per-node) rests after a snapshot so that snapshots hold it only this share of the time: a job then takes longer but data-plane latency suffers less. 100: no rests (the default: busy-upload-bytes-per-second paces uploads more evenly).",
+      100,
       1,
       100,
     ),

@@ -36,7 +36,7 @@ export interface SnapshotPacing {
   readonly busyUploadBytesPerSecond: number;
 }
 
-export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 25, busyWritesPerSecond: 100, busyUploadBytesPerSecond: 16 * 1024 * 1024 };
+export const DEFAULT_SNAPSHOT_PACING: SnapshotPacing = { dutyCyclePercent: 100, busyWritesPerSecond: 100, busyUploadBytesPerSecond: 16 * 1024 * 1024 };
 
 /** The rate a snapshot's upload may use now: the busy rate while the node is busy, else no limit. */
 export function uploadRateNow(recentWrites: number, pacing: SnapshotPacing): number {
