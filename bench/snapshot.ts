@@ -6,7 +6,9 @@
 //     partition, one after the other) against one parallel job for all partitions; MB/s for the
 //     whole job. One small write per partition before each measurement, so every snapshot is new.
 //  2. data-plane write p99 (16 clients, 1 KiB values, a separate process) without a snapshot job,
-//     and while a parallel job runs (the window is the job).
+//     and while a parallel job runs (the window is the job), to s3rver (the goal's figure) and to the
+//     directory (same job without s3rver's work on this machine's cores). Snapshots on a node that
+//     serves writes are paced (snapshots.busy-duty-cycle-percent): the job then takes longer.
 //  3. bootstrap: a node's partition stores wiped, the node restarted with the file repository
 //     (imports the latest snapshots, replays the rest) and without one (replays the whole log);
 //     time from spawn until each of its replicas applied what the leaders had applied before.
@@ -15,10 +17,13 @@
 // Every process started is stopped by PID.
 //
 // Run alone on the machine:  flock /tmp/cairn-bench.lock node_modules/.bin/bun bench/snapshot.ts
-// Options: --partitions 16 --mb 20 --rounds 3 --value-kib 64 --p99-seconds 5 --smoke
+// The leaders' logs give where each partition's time went (copy, checksum + staging write, upload,
+// publish), printed and written as medians per kind of job.
+// Options: --partitions 16 --mb 20 --rounds 3 --value-kib 64 --p99-seconds 5 --per-node 0 --smoke
+// (--skip-speed / --skip-bootstrap while iterating on one part: no results file is written)
 import S3rver from "s3rver";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { flagArg, numArg } from "./args.ts";
 import { type LoadStats, mergeRaw, round, summarizeLoad } from "./metadata/load.ts";
@@ -33,6 +38,11 @@ const MB_PER_PARTITION = numArg("mb", SMOKE ? 1 : 20);
 const ROUNDS = Math.max(1, Math.round(numArg("rounds", SMOKE ? 1 : 3)));
 const VALUE_BYTES = Math.round(numArg("value-kib", 64) * 1024);
 const P99_MS = numArg("p99-seconds", SMOKE ? 2 : 5) * 1000;
+/** snapshots.max-concurrent-per-node on every node (0: the default, half the cores). */
+const PER_NODE = Math.round(numArg("per-node", 0));
+/** Iterating on one part: the others are skipped and no results file is written. */
+const SKIP_SPEED = flagArg("skip-speed");
+const SKIP_BOOTSTRAP = flagArg("skip-bootstrap");
 const P99_CLIENTS = 16;
 const FILL_CLIENTS = 16;
 const DEADLINE_MS = 30_000;
@@ -94,6 +104,7 @@ async function spawnNode(name: string, extra: string[]): Promise<Node> {
     "--roles", ROLES,
     "--set", "log.format=json",
     "--set", "trim.policy=off",
+    "--set", `snapshots.max-concurrent-per-node=${PER_NODE}`,
     ...(seeds.length > 0 ? ["--set", `metadata-client.addresses=${seeds.join(",")}`] : []),
     ...repoArgs,
     ...extra,
@@ -258,19 +269,34 @@ async function writeLoad(during: (() => Promise<unknown>) | undefined): Promise<
 interface Job {
   id: string;
   state: string;
-  partitions: Array<{ partition: number; state: string; sizeBytes: number | null; error: string | null }>;
+  partitions: Array<{ partition: number; state: string; sizeBytes: number | null; durationMs: number | null; error: string | null }>;
 }
+
+/** Which measurement the jobs started now belong to (for the phase breakdown read from the nodes' logs). */
+let jobCategory = "other";
+const jobsOf = new Map<string, string>();
+/** Per category: each partition's time as the controller saw it (RPC to the leader + index CAS). */
+const controllerMs = new Map<string, number[]>();
+/** Per category: CPU this process used per ms of job (s3rver runs in it: 1.0 is one core all along). */
+const benchCpuShare = new Map<string, number[]>();
 
 async function runJob(partitionIds: number[] | undefined): Promise<{ ms: number; bytes: number }> {
   const n = alive()[0]!;
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   const started = await api<{ id: string }>(n, "/v1/snapshots", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(partitionIds ? { partitions: partitionIds } : {}) });
   const job = await until(`snapshot job ${started.id}`, async () => {
     const j = await api<Job>(n, `/v1/snapshots/jobs/${started.id}`);
     return j.state === "running" ? undefined : j;
   }, JOB_TIMEOUT_MS);
   const ms = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  benchCpuShare.set(jobCategory, [...(benchCpuShare.get(jobCategory) ?? []), (cpu.user + cpu.system) / 1000 / ms]);
   if (job.state !== "succeeded") throw new Error(`snapshot job ${job.id} ${job.state}: ${JSON.stringify(job.partitions.filter((p) => p.error))}`);
+  jobsOf.set(job.id, jobCategory);
+  const list = controllerMs.get(jobCategory) ?? [];
+  for (const p of job.partitions) if (p.durationMs !== null) list.push(p.durationMs);
+  controllerMs.set(jobCategory, list);
   return { ms, bytes: job.partitions.reduce((a, p) => a + (p.sizeBytes ?? 0), 0) };
 }
 
@@ -347,8 +373,50 @@ async function bootstrap(kind: "file" | "none"): Promise<{ ms: number; replicas:
   return { ms, replicas: held };
 }
 
+// ---- where the time went ----------------------------------------------------------------------------
+
+/**
+ * Per category of job (serial/parallel × repository, p99): the median over partitions of each phase
+ * the leaders logged (export = copy + checksum/staging write, upload, publish), of the leader's whole
+ * handling, and of each partition's time as the controller saw it.
+ */
+function phaseBreakdown(): Record<string, Record<string, number>> {
+  const byCategory = new Map<string, Map<string, number[]>>();
+  const add = (category: string, phase: string, v: number) => {
+    const m = byCategory.get(category) ?? new Map<string, number[]>();
+    byCategory.set(category, m);
+    m.set(phase, [...(m.get(phase) ?? []), v]);
+  };
+  for (const n of nodes) {
+    const path = join(dir, `${n.name}.log`);
+    if (!existsSync(path)) continue;
+    for (const line of readFileSync(path, "utf8").split("\n")) {
+      if (!line.includes('"phasesMs"')) continue;
+      try {
+        const r = JSON.parse(line) as { job?: string; ms?: number; phasesMs?: Record<string, number> };
+        const category = r.job === undefined ? undefined : jobsOf.get(r.job);
+        if (category === undefined || r.phasesMs === undefined) continue;
+        for (const [phase, v] of Object.entries(r.phasesMs)) add(category, phase, v);
+        if (r.ms !== undefined) add(category, "leader", r.ms);
+      } catch {
+        // Not a JSON line.
+      }
+    }
+  }
+  for (const [category, list] of controllerMs) for (const v of list) add(category, "controller", v);
+  for (const [category, list] of benchCpuShare) for (const v of list) add(category, "benchCpuPerJobMs", v);
+  const out: Record<string, Record<string, number>> = {};
+  for (const [category, phases] of byCategory) out[category] = Object.fromEntries([...phases].map(([phase, vs]) => [phase, round(median(vs), phase === "benchCpuPerJobMs" ? 2 : 1)]));
+  return out;
+}
+
 // ---- main ----------------------------------------------------------------------------------------
 
+/**
+ * The machine's 1-minute load average before each round (the cluster itself adds about 1-2 while it
+ * works): other processes on the 2 cores show up here, and in the p99 without a job.
+ */
+const loadAverages: Array<{ at: string; loadavg1m: number }> = [];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
 const spread = (xs: number[]) => `${Math.min(...xs)}-${Math.max(...xs)}`;
 
@@ -369,10 +437,13 @@ async function main(): Promise<void> {
     console.log(`filled ${PARTITIONS} partitions with ${filled.objects} objects of ${VALUE_BYTES / 1024} KiB (~${MB_PER_PARTITION} MB each) in ${filled.seconds} s`);
 
     const runs: Record<"file" | "s3", { serial: JobRun[]; parallel: JobRun[] }> = { file: { serial: [], parallel: [] }, s3: { serial: [], parallel: [] } };
-    for (const kind of ["file", "s3"] as const) {
+    for (const kind of SKIP_SPEED ? [] : (["file", "s3"] as const)) {
       if (kind === "s3") await restartAll("s3");
       for (let r = 0; r < ROUNDS; r++) {
+        loadAverages.push({ at: `${kind} round ${r + 1}`, loadavg1m: round(loadavg()[0]!, 2) });
+        jobCategory = `serial-${kind}`;
         const s = await serial();
+        jobCategory = `parallel-${kind}`;
         const p = await parallel();
         runs[kind].serial.push(s);
         runs[kind].parallel.push(p);
@@ -380,18 +451,28 @@ async function main(): Promise<void> {
       }
     }
 
-    const p99: { without: LoadStats[]; during: LoadStats[] } = { without: [], during: [] };
-    for (let r = 0; r < ROUNDS; r++) {
-      p99.without.push(await writeLoad(undefined));
-      p99.during.push(await writeLoad(() => parallel()));
-      console.log(`write p99 round ${r + 1}: without a job ${p99.without.at(-1)!.latencyMsP99} ms, during a parallel job ${p99.during.at(-1)!.latencyMsP99} ms`);
+    // The write p99, first with the s3 repository (the last the speed runs used; the goal's figure),
+    // then with the file repository (the same job without s3rver's work on this machine's cores).
+    if (SKIP_SPEED) await restartAll("s3");
+    const p99ByRepo: Record<"s3" | "file", { without: LoadStats[]; during: LoadStats[] }> = { s3: { without: [], during: [] }, file: { without: [], during: [] } };
+    for (const kind of ["s3", "file"] as const) {
+      if (kind === "file") await restartAll("file");
+      jobCategory = `p99-during-${kind}`;
+      const rounds = p99ByRepo[kind];
+      for (let r = 0; r < ROUNDS; r++) {
+        loadAverages.push({ at: `p99 ${kind} round ${r + 1}`, loadavg1m: round(loadavg()[0]!, 2) });
+        rounds.without.push(await writeLoad(undefined));
+        rounds.during.push(await writeLoad(() => parallel()));
+        console.log(`write p99 (${kind}) round ${r + 1}: without a job ${rounds.without.at(-1)!.latencyMsP99} ms, during a parallel job ${rounds.during.at(-1)!.latencyMsP99} ms (the job took ${rounds.during.at(-1)!.seconds} s)`);
+      }
     }
+    const p99 = p99ByRepo.s3;
 
     // Bootstrap needs the file repository's snapshots to be recent: one more parallel job there.
-    await restartAll("file");
-    await parallel();
+    jobCategory = "other";
+    if (!SKIP_BOOTSTRAP) await parallel();
     const boot: { snapshot: number[]; replay: number[]; replicas: number } = { snapshot: [], replay: [], replicas: 0 };
-    for (let r = 0; r < ROUNDS; r++) {
+    for (let r = 0; r < (SKIP_BOOTSTRAP ? 0 : ROUNDS); r++) {
       const a = await bootstrap("file");
       const b = await bootstrap("none");
       boot.snapshot.push(a.ms);
@@ -417,12 +498,26 @@ async function main(): Promise<void> {
     const p99During = median(p99.during.map((x) => x.latencyMsP99));
     console.log("\nrepository  serial ms (spread)      parallel ms (spread)    speedup  parallel MB/s");
     for (const t of summary) console.log(`${t.repository.padEnd(10)}  ${`${t.serialMs} (${t.serialSpread})`.padEnd(22)}  ${`${t.parallelMs} (${t.parallelSpread})`.padEnd(22)}  ${String(t.speedup).padEnd(7)}  ${t.parallelMbPerSecond}`);
-    console.log(`write p99 (16 clients): ${p99Without} ms without a job, ${p99During} ms during a parallel job (ratio ${round(p99During / Math.max(0.001, p99Without), 2)})`);
+    const p99Summary = Object.fromEntries(
+      (["s3", "file"] as const).map((kind) => {
+        const w = p99ByRepo[kind].without.map((x) => x.latencyMsP99);
+        const d = p99ByRepo[kind].during.map((x) => x.latencyMsP99);
+        const ratios = p99ByRepo[kind].during.map((x, i) => round(x.latencyMsP99 / Math.max(0.001, p99ByRepo[kind].without[i]!.latencyMsP99), 2));
+        return [kind, { without: median(w), withoutSpread: spread(w), during: median(d), duringSpread: spread(d), ratio: round(median(d) / Math.max(0.001, median(w)), 2), roundRatios: ratios, jobSeconds: p99ByRepo[kind].during.map((x) => x.seconds) }];
+      }),
+    );
+    for (const [kind, s] of Object.entries(p99Summary)) {
+      console.log(`write p99 (16 clients, ${kind} repository): ${s.without} ms (${s.withoutSpread}) without a job, ${s.during} ms (${s.duringSpread}) during a parallel job (ratio of medians ${s.ratio}; per round ${s.roundRatios.join(", ")}; jobs took ${s.jobSeconds.join(", ")} s)`);
+    }
     console.log(`bootstrap of ${boot.replicas} partition stores: from the snapshot ${median(boot.snapshot)} ms (${spread(boot.snapshot)}), replaying the log ${median(boot.replay)} ms (${spread(boot.replay)})`);
+    const phases = phaseBreakdown();
+    console.log("median ms per partition (leader: copy, hashWrite, export, upload, publish, leader; controller); benchCpuPerJobMs: this process's (s3rver's) CPU per ms of job:");
+    for (const [category, m] of Object.entries(phases)) console.log(`  ${category.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+    console.log(`1-minute load average before each round: ${loadAverages.map((l) => `${l.at} ${l.loadavg1m}`).join("; ")}`);
     console.log(`goals: parallel ≥ 2× serial; s3 ≥ 45 MB/s for the whole job; p99 during ≤ 2× without`);
 
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
-    writeFileSync(
+    if (!(SKIP_SPEED || SKIP_BOOTSTRAP)) writeFileSync(
       join(import.meta.dir, "results/snapshot.json"),
       JSON.stringify(
         {
@@ -436,7 +531,9 @@ async function main(): Promise<void> {
           fill: filled,
           summary,
           runs,
-          writeP99Ms: { without: p99Without, during: p99During, ratio: round(p99During / Math.max(0.001, p99Without), 2), rounds: p99 },
+          writeP99Ms: { repository: "s3", without: p99Without, during: p99During, ratio: round(p99During / Math.max(0.001, p99Without), 2), rounds: p99, byRepository: p99Summary, fileRounds: p99ByRepo.file },
+          phasesMsMedian: phases,
+          loadAverages,
           bootstrapMs: { fromSnapshot: median(boot.snapshot), replay: median(boot.replay), partitionStores: boot.replicas, rounds: boot },
         },
         null,

@@ -1288,6 +1288,11 @@ export interface components {
                  */
                 "s3-secret-access-key": string;
                 /**
+                 * @description `s3` repository: a snapshot store smaller than this is uploaded with one PUT; a larger one by a multipart upload in parts of this size (one request per part, which the store then assembles).
+                 * @default 67108864
+                 */
+                "s3-part-size-bytes": number;
+                /**
                  * @description Snapshots kept per partition; older ones are deleted after a newer one is published.
                  * @default 1
                  */
@@ -1297,6 +1302,31 @@ export interface components {
                  * @default 0
                  */
                 "max-concurrent-per-node": number;
+                /**
+                 * @description A partition store up to this size is exported by copying its pages in memory inside one read transaction (fast, little CPU; needs up to twice the store's size in memory per export running at once, snapshots and peer transfers); a larger one with VACUUM INTO (bounded memory, but it rebuilds the database: about 2.5 times the CPU). 0: always VACUUM INTO.
+                 * @default 134217728
+                 */
+                "export-in-memory-max-bytes": number;
+                /**
+                 * @description While a node serves at least busy-writes-per-second data-plane writes, each of its snapshot slots (max-concurrent-per-node) rests after a snapshot so that snapshots hold it only this share of the time: a job then takes longer but data-plane latency suffers less. 100: no rests (the default: busy-upload-bytes-per-second paces uploads more evenly).
+                 * @default 100
+                 */
+                "busy-duty-cycle-percent": number;
+                /**
+                 * @description While a node is busy (busy-writes-per-second), a snapshot's upload from it flows at most at this rate (bytes per second; a store of s3-part-size-bytes or more goes at full speed): the repository's and the network's work is spread out instead of coming in bursts. 0: no limit.
+                 * @default 16777216
+                 */
+                "busy-upload-bytes-per-second": number;
+                /**
+                 * @description Data-plane writes per second (those led by the node, over the last second) from which snapshots on the node are paced (busy-duty-cycle-percent).
+                 * @default 100
+                 */
+                "busy-writes-per-second": number;
+                /**
+                 * @description Niceness (Linux) of the thread that copies and checksums a store for a snapshot or a peer: above 0 the node's own work (applying, answering the data plane) gets the CPU first while an export runs. 0: the node's priority.
+                 * @default 10
+                 */
+                "export-thread-nice": number;
                 /**
                  * @description Most snapshots the cluster controller runs at once across all nodes.
                  * @default 8

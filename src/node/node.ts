@@ -247,7 +247,16 @@ export class Node {
         fabricServer,
         registry: this.metrics,
         logger: this.log.child({ component: "worker" }),
-        snapshots: { repository: snapshotRepository, maxConcurrent: config.snapshots["max-concurrent-per-node"] },
+        snapshots: {
+          repository: snapshotRepository,
+          maxConcurrent: config.snapshots["max-concurrent-per-node"],
+          export: { inMemoryMaxBytes: config.snapshots["export-in-memory-max-bytes"], threadNice: config.snapshots["export-thread-nice"] },
+          pacing: {
+            dutyCyclePercent: config.snapshots["busy-duty-cycle-percent"],
+            busyWritesPerSecond: config.snapshots["busy-writes-per-second"],
+            busyUploadBytesPerSecond: config.snapshots["busy-upload-bytes-per-second"],
+          },
+        },
         peerTransfer: {
           fabricClient,
           addressOf: (id) => bifrost.directory.addressOf(id),
@@ -387,6 +396,7 @@ export class Node {
         s3SecretAccessKey: c["s3-secret-access-key"],
         numRetained: c["num-retained"],
         requestTimeoutMs: c["request-timeout-ms"],
+        s3PartSizeBytes: c["s3-part-size-bytes"],
       },
       this.dataDir.path,
     );

@@ -1,6 +1,7 @@
 // What a repository backend offers: objects under `/`-separated keys, whole-object reads and writes,
 // listing by prefix, and one conditional replace (compare a version token, then write) for the
 // pointer that must only move forward. Implemented by a directory (file-store.ts) and S3 (s3-store.ts).
+import type { UploadPace } from "./pace.ts";
 
 export interface VersionedText {
   readonly text: string;
@@ -11,8 +12,11 @@ export interface VersionedText {
 export interface BlobStore {
   /** Says where the objects are, for messages (`file:/path`, `s3://bucket/prefix`). */
   readonly description: string;
-  /** Writes (replaces) an object from a local file. */
-  putFile(key: string, localPath: string): Promise<void>;
+  /**
+   * Writes (replaces) an object from a local file; with a `pace` that limits the rate when the
+   * write starts, its bytes flow at that rate (asked again for every chunk).
+   */
+  putFile(key: string, localPath: string, pace?: UploadPace): Promise<void>;
   putText(key: string, text: string): Promise<void>;
   /** Copies an object to a local file; false when there is no such object. */
   getFile(key: string, localPath: string): Promise<boolean>;

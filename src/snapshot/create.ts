@@ -6,8 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { exportStore } from "./export.ts";
+import { DEFAULT_EXPORT_OPTIONS, exportStore, type ExportOptions } from "./export.ts";
 import { SNAPSHOT_FORMAT_VERSION, snapshotDirName, type SnapshotMetadata } from "./layout.ts";
+import type { UploadPace } from "./pace.ts";
 import type { SnapshotRepository } from "./repository.ts";
 
 export interface CreateSnapshotInput {
@@ -23,6 +24,21 @@ export interface CreateSnapshotInput {
   readonly node: string;
   readonly nowMs: () => number;
   readonly signal?: AbortSignal;
+  readonly exportOptions?: ExportOptions;
+  /** The rate the store's upload may use (asked as it goes; none: no limit). */
+  readonly uploadPace?: UploadPace;
+}
+
+/** Where one snapshot's time went (milliseconds of the monotonic clock), for logs and the benchmark. */
+export interface SnapshotPhasesMs {
+  /** Copy of the store, checksum and staging write (the Worker thread), from its start to its answer. */
+  readonly export: number;
+  readonly copy: number;
+  readonly hashWrite: number;
+  /** The store and metadata.json into the repository. */
+  readonly upload: number;
+  /** Reading latest.json before the upload, moving it forward and retention. */
+  readonly publish: number;
 }
 
 export interface CreatedSnapshot {
@@ -35,6 +51,9 @@ export interface CreatedSnapshot {
   readonly uploaded: boolean;
   /** Lowest LSN among the snapshots retention kept (what a log may be trimmed up to). */
   readonly oldestRetainedLsn: number;
+  readonly phasesMs: SnapshotPhasesMs;
+  /** How the store was copied (`serialize`: a page copy in memory; `vacuum`: VACUUM INTO). */
+  readonly exportMethod: string;
 }
 
 export function newSnapshotId(): string {
@@ -47,12 +66,23 @@ export async function createSnapshot(input: CreateSnapshotInput): Promise<Create
   await mkdir(input.scratchDir, { recursive: true });
   const staged = join(input.scratchDir, `p${partition}-${id}.sqlite`);
   try {
-    const exported = await exportStore(input.storePath, staged, input.lsnQuery, input.signal);
+    const t0 = performance.now();
+    const exported = await exportStore(input.storePath, staged, input.lsnQuery, input.signal, input.exportOptions ?? DEFAULT_EXPORT_OPTIONS);
+    const t1 = performance.now();
+    const phases = (uploadMs: number, publishMs: number): SnapshotPhasesMs => ({
+      export: t1 - t0,
+      copy: exported.copyMs,
+      hashWrite: exported.hashWriteMs,
+      upload: uploadMs,
+      publish: publishMs,
+    });
     const latest = await repository.latest(partition);
     if (latest !== undefined && latest.lsn >= exported.lsn) {
       const retained = await repository.list(partition);
       const published = retained.find((m) => m.id === latest.id);
       return {
+        phasesMs: phases(0, performance.now() - t1),
+        exportMethod: exported.method,
         partition,
         id: latest.id,
         lsn: latest.lsn,
@@ -75,9 +105,13 @@ export async function createSnapshot(input: CreateSnapshotInput): Promise<Create
       sizeBytes: exported.sizeBytes,
       checksum: exported.checksum,
     };
-    await repository.upload(meta, staged);
+    const t2 = performance.now();
+    await repository.upload(meta, staged, input.uploadPace);
+    const t3 = performance.now();
     const result = await repository.publish(meta, input.nowMs());
     return {
+      phasesMs: phases(t3 - t2, t2 - t1 + (performance.now() - t3)),
+      exportMethod: exported.method,
       partition,
       id: result.latest.id,
       lsn: result.latest.lsn,

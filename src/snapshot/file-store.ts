@@ -3,10 +3,11 @@
 // are renamed into place, so a reader never sees half an object; the conditional replace holds a lock
 // directory (mkdir is atomic, also between processes) while it compares and renames.
 import { createHash, randomBytes } from "node:crypto";
-import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { CairnError } from "../observability/errors.ts";
 import type { BlobStore, VersionedText } from "./blob-store.ts";
+import { pacedChunks, pacedNow, type UploadPace } from "./pace.ts";
 
 /** A lock older than this was left by a process that died while holding it: it is broken. */
 const STALE_LOCK_MS = 30_000;
@@ -19,13 +20,25 @@ export class FileBlobStore implements BlobStore {
     this.description = `file:${root}`;
   }
 
-  async putFile(key: string, localPath: string): Promise<void> {
+  async putFile(key: string, localPath: string, pace?: UploadPace): Promise<void> {
     await this.io(`writing ${key}`, async () => {
       const target = this.pathOf(key);
       await mkdir(dirname(target), { recursive: true });
       const tmp = `${target}.tmp-${randomBytes(4).toString("hex")}`;
-      await copyFile(localPath, tmp);
-      await rename(tmp, target);
+      try {
+        if (pacedNow(pace)) {
+          const out = await open(tmp, "w");
+          try {
+            for await (const chunk of pacedChunks(localPath, pace)) await out.write(chunk);
+          } finally {
+            await out.close();
+          }
+        } else await copyFile(localPath, tmp);
+        await rename(tmp, target);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
+      }
     });
   }
 

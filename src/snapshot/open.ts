@@ -16,6 +16,8 @@ export interface RepositorySettings {
   readonly s3SecretAccessKey: string;
   readonly numRetained: number;
   readonly requestTimeoutMs: number;
+  /** S3: files smaller than this are one PUT, larger ones multipart in parts of this size. */
+  readonly s3PartSizeBytes?: number;
 }
 
 export function openRepository(settings: RepositorySettings, dataDir: string, env: Record<string, string | undefined> = process.env): SnapshotRepository | undefined {
@@ -35,6 +37,7 @@ export function openRepository(settings: RepositorySettings, dataDir: string, en
           accessKeyId: settings.s3AccessKeyId || env.AWS_ACCESS_KEY_ID || "",
           secretAccessKey: settings.s3SecretAccessKey || env.AWS_SECRET_ACCESS_KEY || "",
           requestTimeoutMs: settings.requestTimeoutMs,
+          ...(settings.s3PartSizeBytes === undefined ? {} : { partSizeBytes: settings.s3PartSizeBytes }),
         }),
         options,
       );

@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { CairnError, invariant } from "../observability/errors.ts";
 import type { BlobStore } from "./blob-store.ts";
+import type { UploadPace } from "./pace.ts";
 import {
   LatestPointer,
   METADATA_FILE,
@@ -48,11 +49,11 @@ export class SnapshotRepository {
     return this.store.description;
   }
 
-  /** Uploads the store file and then its metadata; on any failure removes what it wrote. */
-  async upload(meta: SnapshotMetadata, storePath: string): Promise<void> {
+  /** Uploads the store file (at `pace`, if any) and then its metadata; on any failure removes what it wrote. */
+  async upload(meta: SnapshotMetadata, storePath: string, pace?: UploadPace): Promise<void> {
     const prefix = snapshotPrefix(meta.partition, meta.lsn, meta.id);
     try {
-      await this.store.putFile(prefix + STORE_FILE, storePath);
+      await this.store.putFile(prefix + STORE_FILE, storePath, pace);
       await this.store.putText(prefix + METADATA_FILE, JSON.stringify(meta, null, 2));
     } catch (e) {
       await this.removeSnapshot(meta.partition, meta.lsn, meta.id).catch(() => {});
@@ -98,7 +99,7 @@ export class SnapshotRepository {
         throw new CairnError("SNAPSHOT_REPOSITORY_UNAVAILABLE", `snapshot repository ${this.description}: ${key} kept changing under ${PUBLISH_ATTEMPTS} conditional writes`);
       }
     }
-    const { retained, deleted } = await this.applyRetention(meta.partition, latest);
+    const { retained, deleted } = await this.applyRetention(meta.partition, latest, meta);
     return { latest, moved, retained, deleted };
   }
 
@@ -153,27 +154,44 @@ export class SnapshotRepository {
   /**
    * Keeps the newest `numRetained` complete snapshots (always the one latest.json names) and deletes
    * every other directory at or below latest.json's LSN, incomplete leftovers of dead uploads too.
+   * One listing decides (a directory's name holds its LSN and id, a metadata.json in it makes it
+   * complete); only the kept snapshots' metadata is read, `known` (just uploaded) not even that.
    */
-  private async applyRetention(partition: number, latest: LatestPointer): Promise<{ retained: SnapshotMetadata[]; deleted: number }> {
-    const complete = (await this.list(partition)).filter((m) => m.lsn <= latest.lsn);
+  private async applyRetention(partition: number, latest: LatestPointer, known?: SnapshotMetadata): Promise<{ retained: SnapshotMetadata[]; deleted: number }> {
+    const keysOf = new Map<string, string[]>();
+    const complete: Array<{ lsn: number; id: string; dir: string }> = [];
+    for (const key of await this.store.list(partitionPrefix(partition))) {
+      const [, dir, file] = key.split("/");
+      const parsed = dir === undefined ? undefined : parseSnapshotDirName(dir);
+      if (parsed === undefined) continue;
+      keysOf.set(dir!, [...(keysOf.get(dir!) ?? []), key]);
+      if (file === METADATA_FILE && parsed.lsn <= latest.lsn) complete.push({ ...parsed, dir: dir! });
+    }
+    complete.sort((a, b) => a.lsn - b.lsn || a.id.localeCompare(b.id));
     const keep = new Set<string>([latest.path]);
     for (const m of [...complete].reverse()) {
       if (keep.size >= this.options.numRetained) break;
-      keep.add(snapshotDirName(m.lsn, m.id));
-    }
-    const dirs = new Set<string>();
-    for (const key of await this.store.list(partitionPrefix(partition))) {
-      const dir = key.split("/")[1];
-      if (dir !== undefined && parseSnapshotDirName(dir) !== undefined) dirs.add(dir);
+      keep.add(m.dir);
     }
     let deleted = 0;
-    for (const dir of dirs) {
+    for (const [dir, keys] of keysOf) {
       const parsed = parseSnapshotDirName(dir)!;
       if (keep.has(dir) || parsed.lsn > latest.lsn) continue;
-      await this.removeSnapshot(partition, parsed.lsn, parsed.id);
+      // Metadata first: a directory half deleted reads as incomplete, never as a damaged snapshot.
+      const meta = snapshotPrefix(partition, parsed.lsn, parsed.id) + METADATA_FILE;
+      if (keys.includes(meta)) await this.store.delete(meta);
+      for (const key of keys) if (key !== meta) await this.store.delete(key);
       deleted++;
     }
-    const retained = complete.filter((m) => keep.has(snapshotDirName(m.lsn, m.id)));
+    const retained: SnapshotMetadata[] = [];
+    for (const m of complete) {
+      if (!keep.has(m.dir)) continue;
+      if (known !== undefined && known.lsn === m.lsn && known.id === m.id) retained.push(known);
+      else {
+        const found = await this.metadata(partition, m.lsn, m.id);
+        if (found !== undefined) retained.push(found); // else deleted meanwhile
+      }
+    }
     return { retained, deleted };
   }
 }

@@ -1,11 +1,12 @@
 // The `s3` repository backend: objects in an S3-compatible bucket under a prefix, through Bun's
-// built-in S3 client (large stores are uploaded in parts by it). The conditional replace sends
+// built-in S3 client (stores above the part size are uploaded in parts by it, smaller ones in one PUT). The conditional replace sends
 // If-Match / If-None-Match with the write (stores that implement conditional writes refuse a lost
 // race with 412); it also compares the ETag first, which is all a store without them gets, and is
 // enough while one controller publishes each partition (the metadata index is CAS-ordered anyway).
 import { S3Client } from "bun";
 import { CairnError } from "../observability/errors.ts";
 import type { BlobStore, VersionedText } from "./blob-store.ts";
+import { pacedChunks, pacedNow, type UploadPace } from "./pace.ts";
 
 export interface S3StoreOptions {
   readonly endpoint: string;
@@ -16,7 +17,16 @@ export interface S3StoreOptions {
   readonly secretAccessKey: string;
   /** Deadline of each request to the store. */
   readonly requestTimeoutMs: number;
+  /**
+   * Files smaller than this are written with one PUT, larger ones by a multipart upload in parts of
+   * this size (each part is a request, and the store assembles them: more work for it). Default 64 MiB.
+   */
+  readonly partSizeBytes?: number;
 }
+
+/** Smallest part S3 accepts (but for the last one). */
+export const S3_MIN_PART_BYTES = 5 * 1024 * 1024;
+export const S3_DEFAULT_PART_BYTES = 64 * 1024 * 1024;
 
 const NOT_FOUND = new Set(["NoSuchKey", "NotFound"]);
 
@@ -37,9 +47,30 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  putFile(key: string, localPath: string): Promise<void> {
+  putFile(key: string, localPath: string, pace?: UploadPace): Promise<void> {
     return this.io(`writing ${key}`, async () => {
-      await this.client.write(this.keyOf(key), Bun.file(localPath));
+      const partSize = Math.max(S3_MIN_PART_BYTES, this.options.partSizeBytes ?? S3_DEFAULT_PART_BYTES);
+      const sizeBytes = Bun.file(localPath).size;
+      if (!pacedNow(pace) || sizeBytes >= partSize) {
+        await this.client.write(this.keyOf(key), Bun.file(localPath), { partSize });
+        return;
+      }
+      // One PUT whose body is read at the pace's rate (a stream with its length: not chunked).
+      const chunks = pacedChunks(localPath, pace);
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await chunks.next();
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        },
+        async cancel() {
+          await chunks.return(undefined);
+        },
+      });
+      const url = this.client.file(this.keyOf(key)).presign({ method: "PUT", expiresIn: Math.ceil(this.options.requestTimeoutMs / 1000) + 60 });
+      const res = await fetch(url, { method: "PUT", body, headers: { "content-length": String(sizeBytes) }, signal: AbortSignal.timeout(this.options.requestTimeoutMs) });
+      if (!res.ok) throw await failureOf(res);
+      await res.arrayBuffer();
     });
   }
 

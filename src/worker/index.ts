@@ -10,7 +10,7 @@ export type { ProcessorStatus } from "./processor.ts";
 export type { MutateAnswer, ObjectAnswer } from "./rpc.ts";
 export { partitionsOverview, type OverviewDeps, type PartitionOverview } from "./overview.ts";
 export { WORKER_RPCS, type SnapshotAnswer, type SnapshotRequest } from "./rpc.ts";
-export { defaultSnapshotConcurrency, type WorkerSnapshotSettings } from "./snapshots.ts";
+export { defaultSnapshotConcurrency, restAfterSnapshotMs, uploadRateNow, RecentCount, DEFAULT_SNAPSHOT_PACING, type SnapshotPacing, type WorkerSnapshotSettings } from "./snapshots.ts";
 export { INVOCATION_RPCS, type InvocationSummary, type ListInvocationsAnswer, type ListInvocationsRequest, type ControlRpcAnswer, type ControlRpcRequest } from "./rpc.ts";
 export { INVOCATION_STATUSES, type InvocationStatus } from "./invoker/tables.ts";
 export { parseInvocationId, partitionKeyOfInvocation } from "./invoker/ids.ts";

@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { CairnError, invariant } from "../observability/errors.ts";
-import { exportStore, fileChecksum, type ExportResult } from "../snapshot/index.ts";
+import { exportStore, fileChecksum, type ExportOptions, type ExportResult } from "../snapshot/index.ts";
 import type { FetchStoreChunk, FetchStoreRequest } from "./rpc.ts";
 import { APPLIED_LSN_QUERY } from "./store.ts";
 
@@ -41,6 +41,8 @@ export class StoreTransferSource {
       /** The path of this node's store of `partition` while a healthy processor runs on it. */
       readonly storeOf: (partition: number) => string | undefined;
       readonly node: () => string;
+      /** How the store is copied (default DEFAULT_EXPORT_OPTIONS: the snapshot's export). */
+      readonly exportOptions?: ExportOptions;
     },
   ) {}
 
@@ -58,7 +60,7 @@ export class StoreTransferSource {
       if (storePath === undefined) throw this.refuse(req, `it runs no healthy processor of partition ${req.partition}`);
       mkdirSync(this.deps.scratchDir, { recursive: true });
       const path = join(this.deps.scratchDir, `peer-p${req.partition}-${req.transfer}.sqlite`);
-      const opened: OpenExport = { path, ready: exportStore(storePath, path, APPLIED_LSN_QUERY), timer: undefined };
+      const opened: OpenExport = { path, ready: exportStore(storePath, path, APPLIED_LSN_QUERY, undefined, this.deps.exportOptions), timer: undefined };
       t = opened;
       this.open.set(key, opened);
       opened.ready.catch(() => this.finish(key));

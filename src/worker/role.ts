@@ -135,6 +135,7 @@ export class WorkerRole {
         return p !== undefined && p.status().stopped === null ? p.store.path : undefined;
       },
       node: () => deps.self().id ?? "?",
+      exportOptions: deps.snapshots?.export,
     });
     const inv = deps.invocations;
     this.invocationService =
@@ -216,6 +217,7 @@ export class WorkerRole {
     await Promise.allSettled(this.claiming.values());
     await this.bootstrap.stop();
     await this.storeSource.close();
+    this.snapshots.stop();
     for (const i of this.invokers.values()) i.stop();
     this.invokers.clear();
     await Promise.all([...this.processors.values()].map((p) => p.stop()));
@@ -336,6 +338,7 @@ export class WorkerRole {
 
   async mutate(req: MutateRequest): Promise<MutateAnswer> {
     let p = this.requireLeader(req.partition);
+    this.snapshots.noteWrite();
     if (await this.waitForGate(req.partition, p)) p = this.requireLeader(req.partition);
     const outcome: Outcome = await p.propose(
       { kind: "mutate", service: req.service, key: req.key, ops: req.ops, expectedVersion: req.expectedVersion, idempotency: req.idempotency },

@@ -2,9 +2,10 @@
 // by digest to a replay of the same writes up to it) although writes kept committing during the
 // export, which runs in a Worker; an import checks the checksum and installs the store atomically.
 import { afterEach, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { exportStore, FileBlobStore, importStore, SnapshotRepository } from "../../src/snapshot/index.ts";
+import { DEFAULT_EXPORT_OPTIONS, exportStore, fileChecksum, FileBlobStore, importStore, SnapshotRepository } from "../../src/snapshot/index.ts";
 import { isCairnError } from "../../src/observability/errors.ts";
 import { PartitionStore, APPLIED_LSN_QUERY } from "../../src/worker/store.ts";
 import { applyWrite, removeTempDirs, snapshotStore, storeDigest, tempDir } from "./support.ts";
@@ -54,6 +55,34 @@ describe("partition store export", () => {
     expect(copy.digest).toBe(replayed(result.lsn, valueBytes));
     store.close();
   }, 60_000);
+
+  test("both ways of copying (pages in memory; VACUUM INTO above the size bound) give a sound store equal to the replay, with the checksum of the file written", async () => {
+    const valueBytes = 2048;
+    const store = seeded(600, valueBytes);
+    for (const [inMemoryMaxBytes, method] of [[DEFAULT_EXPORT_OPTIONS.inMemoryMaxBytes, "serialize"], [0, "vacuum"]] as const) {
+      const target = join(tempDir(), `copy-${method}.sqlite`);
+      const result = await exportStore(store.path, target, APPLIED_LSN_QUERY, undefined, { inMemoryMaxBytes, threadNice: 0 });
+      expect(result.method).toBe(method);
+      expect(result.lsn).toBe(600);
+      expect(await fileChecksum(target)).toEqual({ checksum: result.checksum, sizeBytes: result.sizeBytes });
+      const db = new Database(target, { readonly: true });
+      expect(db.query<{ integrity_check: string }, []>("PRAGMA integrity_check").get()?.integrity_check).toBe("ok");
+      db.close();
+      expect(storeDigest(target)).toMatchObject({ lsn: 600, digest: replayed(600, valueBytes) });
+    }
+    store.close();
+  }, 60_000);
+
+  test("the export thread runs at the niceness asked for, the calling thread keeps its own", async () => {
+    if (process.platform !== "linux") return;
+    const store = seeded(10, 100);
+    const { getPriority } = await import("node:os");
+    const before = getPriority();
+    const result = await exportStore(store.path, join(tempDir(), "nice.sqlite"), APPLIED_LSN_QUERY, undefined, { inMemoryMaxBytes: 1 << 20, threadNice: 15 });
+    expect(result.threadNice).toBe(15);
+    expect(getPriority()).toBe(before);
+    store.close();
+  });
 
   test("export, upload, import: the imported store equals the source at the snapshot's LSN", async () => {
     const store = seeded(500, 100);

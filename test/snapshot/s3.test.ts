@@ -67,6 +67,40 @@ describe("S3 snapshot repository (s3rver)", () => {
     store.close();
   }, 60_000);
 
+  test("a file below the part size is stored with one PUT, a larger one by a multipart upload; both read back byte for byte", async () => {
+    const events: Array<{ name: string; key: string }> = [];
+    const onEvent = (e: { Records: Array<{ eventName: string; s3: { object: { key: string } } }> }) => {
+      for (const r of e.Records) events.push({ name: r.eventName, key: r.s3.object.key });
+    };
+    server.on("event", onEvent);
+    try {
+      const blobs = s3({ prefix: "parts", partSizeBytes: 5 * 1024 * 1024 });
+      const dir = tempDir();
+      for (const [name, bytes] of [["small", 5 * 1024 * 1024 - 1], ["large", 6 * 1024 * 1024 + 123]] as const) {
+        const data = new Uint8Array(bytes);
+        for (let i = 0; i < bytes; i += 4096) data[i] = (i / 4096) % 251;
+        await Bun.write(join(dir, name), data);
+        await blobs.putFile(`0/${name}`, join(dir, name));
+        expect(await blobs.getFile(`0/${name}`, join(dir, `${name}.back`))).toBe(true);
+        expect(Buffer.compare(new Uint8Array(await Bun.file(join(dir, `${name}.back`)).arrayBuffer()), data)).toBe(0);
+      }
+      // Paced (a rate limit while the node is busy): still one PUT of the whole file, every byte.
+      const paced = new Uint8Array(3 * 1024 * 1024 + 5).fill(9);
+      await Bun.write(join(dir, "paced"), paced);
+      await blobs.putFile("0/paced", join(dir, "paced"), () => 32 * 1024 * 1024);
+      expect(await blobs.getFile("0/paced", join(dir, "paced.back"))).toBe(true);
+      expect(Buffer.compare(new Uint8Array(await Bun.file(join(dir, "paced.back")).arrayBuffer()), paced)).toBe(0);
+      // Put: one request with the whole body; Post: CompleteMultipartUpload of parts.
+      expect(events.filter((e) => e.key.startsWith("parts/0/"))).toEqual([
+        { name: "ObjectCreated:Put", key: "parts/0/small" },
+        { name: "ObjectCreated:Post", key: "parts/0/large" },
+        { name: "ObjectCreated:Put", key: "parts/0/paced" },
+      ]);
+    } finally {
+      server.off("event", onEvent);
+    }
+  }, 60_000);
+
   test("a bucket that does not exist: CAIRN-SNAPSHOT-0002 naming NoSuchBucket, nothing published", async () => {
     const repo = new SnapshotRepository(s3({ bucket: "no-such-bucket" }), { numRetained: 1 });
     const store = seededStore(5);

@@ -11,5 +11,8 @@ declare module "s3rver" {
     constructor(options: S3rverOptions);
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
+    /** `event`: S3 event notifications (ObjectCreated:Put for a PUT, :Post for a completed multipart upload). */
+    on(event: "event", listener: (e: { Records: Array<{ eventName: string; s3: { object: { key: string } } }> }) => void): this;
+    off(event: "event", listener: (e: { Records: Array<{ eventName: string; s3: { object: { key: string } } }> }) => void): this;
   }
 }
