@@ -1158,6 +1158,11 @@ export interface components {
                  */
                 "idle-poll-max-ms": number;
                 /**
+                 * @description A follower processor of an idle partition waits this long at the log's sequencer for the next record (one request that returns as soon as a record is committed) instead of polling every idle-poll-max-ms; at most 3000 (the sequencer answers by then). 0: poll.
+                 * @default 3000
+                 */
+                "follower-long-poll-ms": number;
+                /**
                  * @description How often a partition store is checkpointed (fsynced); the durable LSN advances then.
                  * @default 1000
                  */

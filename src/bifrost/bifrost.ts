@@ -95,6 +95,11 @@ export class Bifrost {
     return this.tails.sequencerTail(request);
   }
 
+  /** An idle reader's long poll (see TailFinder.waitForRecords). */
+  waitForRecords(log: LogId, from: Lsn, maxWaitMs: number, signal: AbortSignal): Promise<"records" | "idle" | "unavailable"> {
+    return this.tails.waitForRecords(log, from, maxWaitMs, signal);
+  }
+
   findTail(log: LogId, signal?: AbortSignal): Promise<LogTail> {
     return this.tails.findTail(log, signal);
   }

@@ -30,6 +30,8 @@ export interface BifrostOptions {
   readonly rereplicationBytesPerSecond: number;
   readonly rereplicationBatchRecords: number;
   readonly rereplicationBatchBytes: number;
+  /** Longest `tail` long poll (default MAX_TAIL_WAIT_MS, inside the fabric's request deadline). */
+  readonly maxTailWaitMs?: number;
 }
 
 export function bifrostOptions(c: BifrostConfig): BifrostOptions {

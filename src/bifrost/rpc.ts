@@ -32,7 +32,21 @@ export const AppendResponseSchema = Type.Object({
   reason: Type.String(),
 });
 
-export const TailRequestSchema = Type.Object({ log: U32, segment: U32 }, { additionalProperties: false });
+export const TailRequestSchema = Type.Object(
+  {
+    log: U32,
+    segment: U32,
+    /**
+     * A long poll (an idle follower's): answer once the committed tail is past this offset, the
+     * segment is sealed, or `waitMs` (at most MAX_TAIL_WAIT_MS) has passed, instead of at once.
+     */
+    waitAbove: Type.Optional(U32),
+    waitMs: Type.Optional(U32),
+  },
+  { additionalProperties: false },
+);
+/** Longest wait of a `tail` long poll: well inside the fabric's default request deadline (5 s). */
+export const MAX_TAIL_WAIT_MS = 3_000;
 export const TailResponseSchema = Type.Object({
   /** not-sequencer: this node (at this generation) does not sequence that segment. */
   status: Type.Union([Type.Literal("ok"), Type.Literal("not-sequencer")]),

@@ -21,8 +21,38 @@ export class Sequencers {
    * held offset as a duplicate, so its offsets would name other records.
    */
   private readonly retired = new Set<string>();
+  /** Long polls of a loglet's tail, woken when its sequencer commits, closes or is retired. */
+  private readonly tailWatchers = new Map<string, Set<() => void>>();
 
   constructor(private readonly ctx: BifrostContext) {}
+
+  /** Resolves when `loglet`'s committed tail may have moved, after `ms`, or when `signal` aborts. */
+  tailChange(loglet: string, ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let set = this.tailWatchers.get(loglet);
+      if (set === undefined) {
+        set = new Set();
+        this.tailWatchers.set(loglet, set);
+      }
+      const watchers = set;
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        watchers.delete(done);
+        if (watchers.size === 0 && this.tailWatchers.get(loglet) === watchers) this.tailWatchers.delete(loglet);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+      watchers.add(done);
+      if (signal?.aborted || this.ctx.stopped) done();
+    });
+  }
+
+  private wakeTailWatchers(loglet: string): void {
+    const set = this.tailWatchers.get(loglet);
+    if (set !== undefined) for (const w of [...set]) w();
+  }
 
   isRetired(loglet: string): boolean {
     return this.retired.has(loglet);
@@ -40,6 +70,7 @@ export class Sequencers {
         slot.appender.stop();
         this.slots.delete(loglet);
         this.retired.add(loglet);
+        this.wakeTailWatchers(loglet);
       }
     }
   }
@@ -50,6 +81,7 @@ export class Sequencers {
       this.retired.add(loglet);
     }
     this.slots.clear();
+    for (const loglet of [...this.tailWatchers.keys()]) this.wakeTailWatchers(loglet);
   }
 
   /** The slot sequencing `seg` (started on first use); undefined once retired or stopped. */
@@ -80,6 +112,7 @@ export class Sequencers {
       maxQueuedAppends: o.maxQueuedAppends,
       random: this.ctx.random,
       logger: this.ctx.deps.logger,
+      onTailChange: () => this.wakeTailWatchers(seg.params.loglet),
       sequencer: {
         maxInflightBatches: o.maxInflightBatches,
         maxInflightBytes: o.maxInflightBytes,

@@ -6,9 +6,9 @@ import { CairnError } from "../observability/errors.ts";
 import { segmentParams, segmentSequencer, tailSegment, type LogChain, type Segment } from "./chain.ts";
 import type { ChainView } from "./chain-view.ts";
 import type { BifrostContext } from "./context.ts";
-import type { TailRequest, TailResponse } from "./rpc.ts";
+import { MAX_TAIL_WAIT_MS, type TailRequest, type TailResponse } from "./rpc.ts";
 import type { Sequencers } from "./sequencers.ts";
-import { LSN_OLDEST, logId as toLogId, logletOffset, lsn, offsetToLsn, type LogId, type LogletOffset, type Lsn } from "../ids/index.ts";
+import { LSN_OLDEST, logId as toLogId, logletOffset, lsn, lsnToOffset, offsetToLsn, type LogId, type LogletOffset, type Lsn } from "../ids/index.ts";
 
 export interface LogTail {
   /** First LSN not written yet (every LSN below it is durable). */
@@ -26,6 +26,10 @@ export class TailFinder {
     private readonly sequencers: Sequencers,
   ) {}
 
+  private maxWaitMs(): number {
+    return this.ctx.deps.options.maxTailWaitMs ?? MAX_TAIL_WAIT_MS;
+  }
+
   /** The sequencer's committed tail of a segment (answers the `tail` RPC). */
   async sequencerTail(request: TailRequest): Promise<TailResponse> {
     let chain = await this.view.chain(toLogId(request.log));
@@ -36,7 +40,37 @@ export class TailFinder {
       seg = chain.segments.find((s) => s.index === request.segment);
     }
     if (seg === undefined || !this.ctx.isSelf(segmentSequencer(seg))) return { status: "not-sequencer", committedTail: 0, sealed: false };
+    const now = this.sequencers.ownCommittedTail(seg);
+    if (request.waitAbove === undefined || now.sealed || now.committedTail > request.waitAbove) return { status: "ok", ...now };
+    // A long poll: one wake-up per commit (or seal) is enough, the asker reads and asks again.
+    await this.sequencers.tailChange(seg.params.loglet, Math.min(request.waitMs ?? 0, this.maxWaitMs()));
     return { status: "ok", ...this.sequencers.ownCommittedTail(seg) };
+  }
+
+  /**
+   * Waits until `from` may be committed in `log` (an idle follower's long poll at the tail
+   * segment's sequencer on another node), at most `maxWaitMs`: "records" when there may be
+   * something new to read (a commit past `from`, or the segment sealed), "idle" when the wait ran
+   * out with nothing new, "unavailable" when no such wait is possible (no open replicated tail
+   * segment sequenced elsewhere, the sequencer did not answer): the caller polls instead.
+   */
+  async waitForRecords(log: LogId, from: Lsn, maxWaitMs: number, signal: AbortSignal): Promise<"records" | "idle" | "unavailable"> {
+    const chain = await this.view.chain(log);
+    const seg = tailSegment(chain);
+    if (seg === undefined || seg.kind !== "replicated" || seg.sealedTail !== undefined || from < seg.baseLsn) return "unavailable";
+    const sequencer = segmentSequencer(seg);
+    if (this.ctx.isSelf(sequencer)) return "unavailable";
+    const waitMs = Math.min(maxWaitMs, this.maxWaitMs());
+    const offset = lsnToOffset(lsn(seg.baseLsn), from);
+    try {
+      const budget = AbortSignal.any([AbortSignal.timeout(waitMs + 1_000), signal]);
+      // The answer is raced with the signal: a transport that cannot cancel the wait must not hold the caller.
+      const r = await untilAborted(this.ctx.deps.peers.tail(sequencer.id, { log, segment: seg.index, waitAbove: offset, waitMs }, budget), budget);
+      if (r.status !== "ok") return "unavailable";
+      return r.sealed || r.committedTail > offset ? "records" : "idle";
+    } catch {
+      return "unavailable";
+    }
   }
 
   /**
@@ -105,4 +139,22 @@ export class TailFinder {
     }
     return { tailLsn: offsetToLsn(lsn(seg.baseLsn), committed.offset), sealed: false, segment: seg.index, trimPoint };
   }
+}
+
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e as Error);
+      },
+    );
+  });
 }

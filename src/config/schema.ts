@@ -90,6 +90,12 @@ export const WorkerSection = Type.Object(
     "reconcile-interval-ms": PositiveInt("How often a worker checks the partition placement (starts and stops processors, claims leadership).", 100),
     "read-batch-records": PositiveInt("Most log records a partition processor applies in one store transaction.", 256),
     "idle-poll-max-ms": PositiveInt("Longest wait between two reads of an idle partition log (a leader is woken by its own appends; a follower of an idle partition notices a new record within this long, and reads at once while records keep coming).", 1_000),
+    "follower-long-poll-ms": PositiveInt(
+      "A follower processor of an idle partition waits this long at the log's sequencer for the next record (one request that returns as soon as a record is committed) instead of polling every idle-poll-max-ms; at most 3000 (the sequencer answers by then). 0: poll.",
+      3_000,
+      0,
+      3_000,
+    ),
     "durability-interval-ms": PositiveInt("How often a partition store is checkpointed (fsynced); the durable LSN advances then.", 1_000),
     "idempotency-retention-ms": PositiveInt("How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).", 24 * 60 * 60 * 1000),
     "max-pending-proposals": PositiveInt("Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.", 4096),

@@ -234,6 +234,7 @@ export class Node {
           reconcileIntervalMs: w["reconcile-interval-ms"],
           readBatchRecords: w["read-batch-records"],
           idlePollMaxMs: w["idle-poll-max-ms"],
+          followerLongPollMs: w["follower-long-poll-ms"],
           durabilityIntervalMs: w["durability-interval-ms"],
           idempotencyRetentionMs: w["idempotency-retention-ms"],
           expireBatch: w["idempotency-expire-batch"],

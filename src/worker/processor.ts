@@ -20,6 +20,11 @@ export type ReadEntry =
 export interface PartitionLog {
   read(from: number, limit: number, signal: AbortSignal): Promise<{ entries: ReadEntry[]; tailLsn: number }>;
   append(payloads: Uint8Array[], signal: AbortSignal): Promise<{ first: number; last: number }>;
+  /**
+   * An idle follower's long poll, at most `maxWaitMs`: "records" when `from` may have been written,
+   * "idle" when nothing was, "unavailable" when the log cannot be waited on that way (poll instead).
+   */
+  waitForRecords?(from: number, maxWaitMs: number, signal: AbortSignal): Promise<"records" | "idle" | "unavailable">;
 }
 
 export interface ProcessorOptions extends CoreOptions {
@@ -27,6 +32,8 @@ export interface ProcessorOptions extends CoreOptions {
   readonly readBatchRecords: number;
   /** Longest wait between two reads of an idle log (followers; a leader is woken by its appends). */
   readonly idlePollMaxMs: number;
+  /** An idle follower waits this long at the sequencer for a new record (a long poll) instead of polling; 0: poll. */
+  readonly followerLongPollMs?: number;
   /** Period of the store checkpoint that advances the durable LSN. */
   readonly durabilityIntervalMs: number;
   /** Most proposals of one partition waiting for their apply; more are refused (503, retry). */
@@ -263,6 +270,9 @@ export class PartitionProcessor {
   private async run(): Promise<void> {
     const { options, log } = this.deps;
     let idleMs = 1;
+    // A long poll that came back without a record to read (a stale chain, a sealed segment): the
+    // next idle wait is a plain sleep, so such a poll can never spin.
+    let longPollIdle = false;
     while (!this.stopping.signal.aborted && this.stoppedReason === null) {
       let entries: ReadEntry[] = this.takeOwnRecords(options.readBatchRecords);
       let fromLog = false;
@@ -286,6 +296,7 @@ export class PartitionProcessor {
           this.halt(`the partition store failed: ${(e as Error).message}`);
         }
         idleMs = 1;
+        longPollIdle = false;
         // A follower (or a candidate catching up) that got a partial batch waits for more records
         // to gather; a leader is woken at once by its own appends.
         if (fromLog && entries.length < options.readBatchRecords && this.roleValue.kind === "follower" && options.followerBatchDelayMs > 0) {
@@ -293,8 +304,32 @@ export class PartitionProcessor {
         }
         continue;
       }
+      const longPollMs = options.followerLongPollMs ?? 0;
+      if (idleMs >= options.idlePollMaxMs && longPollMs > 0 && log.waitForRecords && !longPollIdle) {
+        let r: "records" | "idle" | "unavailable" = "idle";
+        while (r === "idle" && this.roleValue.kind === "follower" && !this.stopping.signal.aborted) r = await this.longPoll(log.waitForRecords.bind(log), longPollMs);
+        if (r !== "unavailable") {
+          // Read now; if that finds nothing after all, the next idle wait is a sleep (no spinning).
+          longPollIdle = true;
+          continue;
+        }
+      } else longPollIdle = false;
       await this.sleep(idleMs);
       idleMs = Math.min(options.idlePollMaxMs, idleMs * 2);
+    }
+  }
+
+  /** Waits at the log for the next record; a kick (an own append, a stop) ends it as "records". */
+  private async longPoll(wait: NonNullable<PartitionLog["waitForRecords"]>, ms: number): Promise<"records" | "idle" | "unavailable"> {
+    const ac = new AbortController();
+    this.wake = () => ac.abort();
+    try {
+      const r = await wait(this.meta.appliedLsn + 1, ms, AbortSignal.any([ac.signal, this.stopping.signal]));
+      return ac.signal.aborted ? "records" : r;
+    } catch {
+      return ac.signal.aborted ? "records" : "unavailable";
+    } finally {
+      this.wake = undefined;
     }
   }
 

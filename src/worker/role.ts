@@ -603,5 +603,6 @@ function partitionLog(bifrost: Bifrost, partition: number): PartitionLog {
       return { entries: r.entries.map((e) => (e.kind === "record" ? e : { kind: "trim-gap", from: e.from, to: e.to })), tailLsn: r.tailLsn };
     },
     append: (payloads, signal) => bifrost.append(log, payloads, signal),
+    waitForRecords: (from, maxWaitMs, signal) => bifrost.waitForRecords(log, lsn(from), maxWaitMs, signal),
   };
 }

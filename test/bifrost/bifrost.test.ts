@@ -89,6 +89,35 @@ describe("bifrost chains", () => {
     expect(acked.some((a) => a.lsn >= after.segments[1]!.baseLsn)).toBe(true);
   });
 
+  test("an idle reader's long poll at the sequencer ends with the next commit (or a seal), not at its deadline", async () => {
+    // A wait of ten minutes: were the commit not to wake it, the test would time out.
+    const c = start(3, 2, { maxTailWaitMs: 600_000 });
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(2) }, { reason: "test" });
+    await c.node(2).bifrost.append(L1, [enc("a"), enc("b")]);
+    const none = new AbortController();
+    // Records at or past LSN 3 are asked for: none yet, so a short wait ends idle.
+    expect(await c.node(1).bifrost.waitForRecords(L1, lsn(3), 50, none.signal)).toBe("idle");
+    // Already there: answered at once.
+    expect(await c.node(1).bifrost.waitForRecords(L1, lsn(2), 600_000, none.signal)).toBe("records");
+    const waiting = c.node(1).bifrost.waitForRecords(L1, lsn(3), 600_000, none.signal);
+    await Bun.sleep(20);
+    await c.node(3).bifrost.append(L1, [enc("c")]);
+    expect(await waiting).toBe("records");
+    // A seal (a new segment elsewhere) ends a wait too; the sequencer's own node never long-polls.
+    const waiting2 = c.node(1).bifrost.waitForRecords(L1, lsn(4), 600_000, none.signal);
+    await Bun.sleep(20);
+    await c.node(3).bifrost.reconfigure(L1, { sequencer: nodeId(3) }, { reason: "test" });
+    await c.node(2).bifrost.chain(L1, true); // node 2 learns the seal and retires its appender
+    expect(await waiting2).toBe("records");
+    expect(await c.node(3).bifrost.waitForRecords(L1, lsn(4), 600_000, none.signal)).toBe("unavailable");
+    // An aborted wait ends at once (node 1 now waits at the new sequencer, node 3).
+    await c.node(1).bifrost.chain(L1, true);
+    const ac = new AbortController();
+    const aborted = c.node(1).bifrost.waitForRecords(L1, lsn(4), 600_000, ac.signal);
+    ac.abort();
+    expect(await aborted).toBe("unavailable");
+  });
+
   test("a sequencer asked for the tail of a segment it no longer sequences (sealed, slot retired) says sealed, never offset 1", async () => {
     // Regression (chaos log checker, seed 4103): a reader whose chain still showed the segment open
     // asked its sequencer, which had retired the segment's appender after the seal, and got

@@ -113,6 +113,8 @@ export interface AppenderOptions extends DriverOptions {
   readonly maxBatchRecords: number;
   readonly maxBatchBytes: number;
   readonly random: Random;
+  /** Called after the committed tail moved or the appender closed (wakes long polls of the tail). */
+  readonly onTailChange?: () => void;
 }
 
 export const APPENDER_DEFAULTS: AppenderOptions = {
@@ -261,6 +263,7 @@ export class ReplicatedLogletAppender {
         const group = this.inflight.get(e.first);
         this.inflight.delete(e.first);
         for (const w of group ?? []) w.resolve(w.assigned!);
+        this.options.onTailChange?.();
         break;
       }
       case "failed": {
@@ -283,6 +286,7 @@ export class ReplicatedLogletAppender {
   private close(failure: { name: ErrorName; message: string; details: Record<string, unknown> }): void {
     const error = new CairnError(failure.name, failure.message, failure.details);
     this.closedWith ??= error;
+    this.options.onTailChange?.();
     for (const w of this.queued.splice(0)) w.reject(error);
     for (const group of this.inflight.values()) {
       for (const w of group) {
