@@ -2,6 +2,7 @@
 // segment's sequencer (this node's slot, or asked with the `tail` RPC), which this node also answers.
 // Invariant: a tail is reported only when every acknowledged LSN lies below it; a lower bound (the
 // sequencer did not answer, or its segment is being sealed) is never presented as the tail.
+import { raceAbort } from "../net/abort.ts";
 import { CairnError } from "../observability/errors.ts";
 import { segmentParams, segmentSequencer, tailSegment, type LogChain, type Segment } from "./chain.ts";
 import type { ChainView } from "./chain-view.ts";
@@ -65,7 +66,7 @@ export class TailFinder {
     try {
       const budget = AbortSignal.any([AbortSignal.timeout(waitMs + 1_000), signal]);
       // The answer is raced with the signal: a transport that cannot cancel the wait must not hold the caller.
-      const r = await untilAborted(this.ctx.deps.peers.tail(sequencer.id, { log, segment: seg.index, waitAbove: offset, waitMs }, budget), budget);
+      const r = await raceAbort(this.ctx.deps.peers.tail(sequencer.id, { log, segment: seg.index, waitAbove: offset, waitMs }, budget), budget);
       if (r.status !== "ok") return "unavailable";
       return r.sealed || r.committedTail > offset ? "records" : "idle";
     } catch {
@@ -139,22 +140,4 @@ export class TailFinder {
     }
     return { tailLsn: offsetToLsn(lsn(seg.baseLsn), committed.offset), sealed: false, segment: seg.index, trimPoint };
   }
-}
-
-function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e as Error);
-      },
-    );
-  });
 }

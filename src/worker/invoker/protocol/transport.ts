@@ -4,6 +4,7 @@
 // every attempt ends within its timeoutMs or at its signal, and no stream outlives its attempt.
 // h2c uses one node:http2 session per endpoint origin, reused and replaced when it fails; HTTP/1.1 uses fetch.
 import http2 from "node:http2";
+import { raceAbort } from "../../../net/abort.ts";
 import { invariant } from "../../../observability/errors.ts";
 import { ProtocolError } from "./errors.ts";
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame, FrameDecoder, type Frame } from "./framing.ts";
@@ -283,24 +284,6 @@ interface Exchange {
   limit: Deadline;
 }
 
-/** `promise`, or a rejection as soon as `signal` aborts. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(new Error("aborted"));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new Error("aborted"));
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
-}
 
 export class InvocationTransport {
   readonly connectTimeoutMs: number;
