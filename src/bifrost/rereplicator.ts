@@ -101,6 +101,9 @@ export class Rereplicator {
         tickMs,
         batchRecords: opts.rereplicationBatchRecords,
         batchBytes: opts.rereplicationBatchBytes,
+        storeBytes: opts.rereplicationStoreBytes,
+        maxStoringWindows: opts.rereplicationStoringWindows,
+        ...(opts.rereplicationMaxLoopLagMs > 0 ? { maxLoopLagMs: opts.rereplicationMaxLoopLagMs } : {}),
         bytesPerTick: Math.max(1, Math.floor((opts.rereplicationBytesPerSecond * tickMs) / 1000)),
         requestTimeoutTicks: Math.max(1, Math.ceil(CALL_TIMEOUT_MS / tickMs)),
         onProgress: (copied) => {

@@ -204,6 +204,7 @@ export class LogController {
   private readonly recovering = new Set<NodeId>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
+  private unsubscribeReconfigured: (() => void) | undefined;
   private running = false;
   /** A round was asked for while one ran: run another right after it. */
   private again = false;
@@ -228,6 +229,14 @@ export class LogController {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => void this.round(), this.deps.options.intervalMs);
+    // An operator's reconfiguration here may leave a sealed segment short of copies: re-replication
+    // is planned at once rather than up to a round later. (The controller's own reconfigurations
+    // wait for the next round, so a plan that keeps acting cannot spin rounds.)
+    if (typeof this.deps.bifrost.onReconfigured === "function") {
+      this.unsubscribeReconfigured = this.deps.bifrost.onReconfigured((_log, reason) => {
+        if (reason === "operator") this.requestRound();
+      });
+    }
     const probeMs = this.deps.options.probeIntervalMs ?? 0;
     if (probeMs > 0) this.watchTimer = setInterval(() => void this.watch(), probeMs);
   }
@@ -237,6 +246,8 @@ export class LogController {
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.timer = undefined;
     this.watchTimer = undefined;
+    this.unsubscribeReconfigured?.();
+    this.unsubscribeReconfigured = undefined;
     this.abort.abort();
     await Promise.allSettled([...this.inflight.values(), ...this.probing.values(), ...this.copying.values()]);
   }
