@@ -5,7 +5,8 @@
 // The fsync is not SQLite's (synchronous = NORMAL: a commit only writes the WAL) but an fdatasync of
 // the WAL file on the I/O thread pool after the commit: the event loop never blocks on the disk (it
 // did for about a third of a busy node's time). Until that sync returns, the batch's states are not
-// published and nothing is answered; the next batch gathers meanwhile and commits after it.
+// published and nothing is answered; the next batch gathers meanwhile and commits after it. WAL
+// checkpoints run on a worker thread's connection (wal-checkpointer.ts), not inside commits.
 //
 // A new store file is built under a temporary name and renamed into place once initialised, so a
 // store file is never legitimately empty: in a provisioned cluster's data directory an empty one (or
