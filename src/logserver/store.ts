@@ -66,6 +66,8 @@ import {
 import { WalCheckpointer } from "./wal-checkpointer.ts";
 
 const FORMAT_VERSION = "1";
+/** getRecords with at least this byte budget reads on the checkpoint thread (bulk reads). */
+const BULK_READ_MIN_BYTES = 256 * 1024;
 /** The WAL may hold this many checkpoint thresholds of frames before a checkpoint catches up inline. */
 const WAL_CAP_CHECKPOINTS = 8;
 const PAGE_SIZE_BYTES = 8192;
@@ -149,6 +151,8 @@ export interface LogStoreStats {
   recordsTrimmed: number;
   /** WAL checkpoints the checkpoint thread ran (0 when checkpoints run inline, inside commits). */
   threadCheckpoints: number;
+  /** getRecords answered from the checkpoint thread's connection (bulk reads). */
+  threadReads: number;
 }
 
 type Settle<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -334,6 +338,7 @@ export class LogStore implements LogServerApi {
     trimChunks: 0,
     recordsTrimmed: 0,
     threadCheckpoints: 0,
+    threadReads: 0,
   };
   private readonly q: {
     loadState: Statement<StateRow, [string]>;
@@ -925,6 +930,18 @@ export class LogStore implements LogServerApi {
       cursor = gapTo + 1;
     }
     let next = to + 1;
+    // A bulk read (re-replication's source windows) runs on the checkpoint thread's connection:
+    // reading a MiB here would hold the event loop for milliseconds. Clipped above to the published
+    // (durable) tail, like this connection's reads; any failure falls back to reading here.
+    if (cursor <= to && this.checkpointer !== undefined && request.byteBudget >= BULK_READ_MIN_BYTES) {
+      const r = await this.checkpointer.read(request.loglet, cursor, to, request.byteBudget, this.opts.maxReadRecords).catch(() => undefined);
+      this.assertOpen();
+      if (r !== undefined) {
+        this.counters.threadReads++;
+        for (let i = 0; i < r.offsets.length; i++) entries.push({ kind: "data", offset: logletOffset(r.offsets[i]!), payload: r.payloads[i]! });
+        return { entries, nextOffset: logletOffset(r.next), ...tailHeader(s) };
+      }
+    }
     if (cursor <= to) {
       let bytes = 0;
       let count = 0;

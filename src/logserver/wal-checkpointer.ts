@@ -50,6 +50,15 @@ export class WalCheckpointer {
     throw new Error(why);
   }
 
+  /** Records of `loglet` in `[from, to]` within the budget, read on the thread (see checkpoint-worker.ts). */
+  async read(loglet: string, from: number, to: number, byteBudget: number, maxRecords: number): Promise<{ offsets: number[]; payloads: Uint8Array[]; next: number }> {
+    const a = await this.ask({ kind: "read", loglet, from, to, byteBudget, maxRecords });
+    if (a.kind !== "records") throw new Error(a.kind === "failed" ? a.error : `unexpected answer ${a.kind}`);
+    const payloads: Uint8Array[] = new Array(a.offsets.length);
+    for (let i = 0; i < a.offsets.length; i++) payloads[i] = new Uint8Array(a.data, a.starts[i]!, a.starts[i + 1]! - a.starts[i]!);
+    return { offsets: Array.from(a.offsets), payloads, next: a.next };
+  }
+
   /** Closes the worker's connection (before the store's own, which then removes the WAL), then the thread. */
   async close(): Promise<void> {
     if (this.closed) return;

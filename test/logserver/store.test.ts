@@ -72,6 +72,34 @@ describe("log store", () => {
     await again.close();
   });
 
+  test("a bulk read is answered from the checkpoint thread with the same records, holes and trim gap as a read on the event loop", async () => {
+    const store = openStore(tempDir());
+    await store.store(storeReq(L1, 1, 10, { size: 1024 }));
+    await store.store(storeReq(L1, 15, 6, { size: 1024 }));
+    await store.trim({ loglet: L1, upTo: logletOffset(3) });
+    const bulk = await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(30), byteBudget: 1 << 20 });
+    expect(store.stats().threadReads).toBe(1);
+    // The same range in small reads, on the event loop (budgets below the bulk threshold).
+    const small: ReadEntry[] = [];
+    for (let from = 1; from <= 30; ) {
+      const r = await store.getRecords({ loglet: L1, from: logletOffset(from), to: logletOffset(30), byteBudget: 3000 });
+      small.push(...r.entries);
+      if (r.nextOffset <= from) break;
+      from = r.nextOffset;
+    }
+    expect(store.stats().threadReads).toBe(1);
+    const shape = (es: readonly ReadEntry[]) => es.map((e) => (e.kind === "data" ? `${e.offset}:${decode(e.payload)}` : `gap ${e.from}-${e.to}`));
+    expect(shape(bulk.entries)).toEqual(shape(small));
+    expect(shape(bulk.entries)[0]).toBe("gap 1-3");
+    expect(dataOffsets(bulk.entries)).toEqual([4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 18, 19, 20]);
+    expect(bulk.nextOffset).toBe(logletOffset(21));
+    // The budget bounds a bulk read as it bounds any other (at least one record).
+    const bounded = await store.getRecords({ loglet: L1, from: logletOffset(4), to: logletOffset(30), byteBudget: 256 * 1024 });
+    expect(store.stats().threadReads).toBe(2);
+    expect(dataOffsets(bounded.entries)).toHaveLength(13);
+    await store.close();
+  });
+
   test("repair stores beyond max-repair-batch-bytes wait for a later transaction; other loglets' stores go ahead, the same loglet's keep their order", async () => {
     const store = openStore(tempDir(), { maxRepairBatchBytes: 4096 });
     const order: string[] = [];
