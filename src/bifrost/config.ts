@@ -53,8 +53,8 @@ export const BifrostSection = Type.Object(
       0,
     ),
     "rereplication-bytes-per-second": Count(
-      "Bandwidth bound of one re-replication: payload bytes read and stored per second. On 2 shared cores, 28 MiB/s keeps the p99 of appends during a copy within about 2x (measured: bench/results/rereplication.json); faster copies cost appends proportionally more.",
-      28 * 1024 * 1024,
+      "Bandwidth bound of one re-replication: payload bytes read and stored per second. The copy competes with the node's appends for CPU: on 2 shared cores, 32 MiB/s doubled their p99 (bench/results/rereplication.json), and faster copies cost them about proportionally more.",
+      32 * 1024 * 1024,
     ),
     "rereplication-batch-records": Count("Most records re-replication reads and stores in one request.", 1024),
     "rereplication-batch-bytes": Count("Most payload bytes re-replication reads in one request, its window (must fit net.max-request-bytes).", 1024 * 1024),

@@ -272,6 +272,9 @@ export class LogController {
       // The chain first, then the pings: liveness is judged against observations made just now,
       // never against ones a slow metadata read has aged (that declared healthy nodes dead: a new
       // metadata leader's first read can take seconds).
+      // Copies running now, taken before the chain is read: one that finishes (and changes the chain)
+      // while this round reads would otherwise look undone in the older document and start again.
+      const copyingBeforeRead = [...this.copying.keys()];
       const { doc } = await this.deps.bifrost.logsDocument(true);
       const settings = await this.deps.settings?.().catch(() => undefined);
       const readMs = performance.now();
@@ -308,7 +311,7 @@ export class LogController {
         if (this.inflight.size >= this.deps.options.maxConcurrent) break;
         this.launch(action, candidates, this.nodesetSize(settings));
       }
-      this.rereplicate(doc, candidates, now);
+      this.rereplicate(doc, candidates, now, copyingBeforeRead);
     } catch (e) {
       this.warn("round", { err: e }, "log controller round failed; retrying next round");
     } finally {
@@ -429,10 +432,10 @@ export class LogController {
    * sealed segments short of their log's replication, within the concurrency bound. A node no longer
    * in the nodes configuration, or whose store is in data-loss mode, lost its copies.
    */
-  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number): void {
+  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number, copyingBeforeRead: readonly number[]): void {
     const max = this.deps.options.rereplicationMaxConcurrent ?? 0;
     const known = new Set(this.deps.directory.all().map((n) => n.id));
-    const waiting = new Set(this.copying.keys());
+    const waiting = new Set([...this.copying.keys(), ...copyingBeforeRead]);
     for (const [log, at] of this.lastCopyFailedMs) if (now - at < REREPLICATION_RETRY_MS) waiting.add(log);
     const plan = planRereplication({
       doc,
