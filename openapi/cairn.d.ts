@@ -1555,6 +1555,21 @@ export interface components {
                  */
                 "max-batch-bytes": number;
                 /**
+                 * @description Most payload bytes of repair stores (re-replication copies, tail repair) in one group-commit transaction: appends queued behind a bulk copy go into the next transaction instead of waiting for all of it.
+                 * @default 262144
+                 */
+                "max-repair-batch-bytes": number;
+                /**
+                 * @description WAL pages (8 KiB) after which a commit checkpoints the WAL into the store file (SQLite's wal_autocheckpoint). The checkpoint blocks the node's event loop: smaller means shorter, more frequent stalls for the same total work.
+                 * @default 128
+                 */
+                "wal-checkpoint-pages": number;
+                /**
+                 * @description Run the store's WAL checkpoints on a worker thread with its own connection, off the event loop (a checkpoint inside a commit stalls every request on the node). false: one exclusive connection that checkpoints inside commits.
+                 * @default true
+                 */
+                "checkpoint-thread": boolean;
+                /**
                  * @description Most records one get-records answer carries.
                  * @default 4096
                  */
@@ -1680,7 +1695,7 @@ export interface components {
                  */
                 "rereplication-max-concurrent": number;
                 /**
-                 * @description Bandwidth bound of one re-replication: payload bytes read and stored per second.
+                 * @description Bandwidth bound of one re-replication: payload bytes read and stored per second. The copy competes with the node's appends for CPU: on 2 shared cores, 32 MiB/s doubled their p99 (bench/results/rereplication.json), and faster copies cost them about proportionally more.
                  * @default 33554432
                  */
                 "rereplication-bytes-per-second": number;
@@ -1690,10 +1705,25 @@ export interface components {
                  */
                 "rereplication-batch-records": number;
                 /**
-                 * @description Most payload bytes re-replication reads and stores in one request (must fit net.max-request-bytes).
+                 * @description Most payload bytes re-replication reads in one request, its window (must fit net.max-request-bytes).
                  * @default 1048576
                  */
                 "rereplication-batch-bytes": number;
+                /**
+                 * @description Most payload bytes in one re-replication store request: a window is stored as several, so a target's appends never wait behind a whole window in its group commit (see log-server.max-repair-batch-bytes).
+                 * @default 262144
+                 */
+                "rereplication-store-bytes": number;
+                /**
+                 * @description Re-replication yields to the copying node's other work: a pacing tick that fires more than this late (the event loop busy, so appends there wait too) adds no byte credit. 0: pace by bytes only.
+                 * @default 2
+                 */
+                "rereplication-max-loop-lag-ms": number;
+                /**
+                 * @description Re-replication windows whose stores may be in flight at once, while the next window is read.
+                 * @default 2
+                 */
+                "rereplication-storing-windows": number;
                 /**
                  * @description Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.
                  * @default true

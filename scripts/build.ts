@@ -23,6 +23,7 @@ const cmd = [
   // Worker entry points must be in the binary (new Worker() finds them there by path).
   "src/metadata/quick-check-worker.ts",
   "src/snapshot/export-worker.ts",
+  "src/logserver/checkpoint-worker.ts",
   "--outfile",
   "dist/cairn",
 ];

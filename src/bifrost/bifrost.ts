@@ -26,6 +26,7 @@ export type { RereplicationProgress } from "./rereplicator.ts";
 
 export class Bifrost {
   private readonly stopping = new AbortController();
+  private readonly reconfigured = new Set<(log: LogId, reason: string) => void>();
   private readonly view: ChainView;
   private readonly sequencers: Sequencers;
   private readonly appender: Appender;
@@ -127,8 +128,19 @@ export class Bifrost {
    * Seals the tail segment if needed and adds a new one at its sealed tail, with the requested (or
    * chosen) kind, replication, nodeset and sequencer. On an empty chain, adds the first segment.
    */
-  reconfigure(log: LogId, request: ReconfigureRequest, context: ReconfigureContext): Promise<LogChain> {
-    return this.reconfigurer.reconfigure(log, request, context);
+  async reconfigure(log: LogId, request: ReconfigureRequest, context: ReconfigureContext): Promise<LogChain> {
+    const chain = await this.reconfigurer.reconfigure(log, request, context);
+    for (const listener of this.reconfigured) listener(log, context.reason);
+    return chain;
+  }
+
+  /**
+   * `listener` hears every log this node reconfigured (e.g. the log controller, which then plans
+   * at once instead of at its next round: a sealed segment may now need copies). Returns the unsubscribe.
+   */
+  onReconfigured(listener: (log: LogId, reason: string) => void): () => void {
+    this.reconfigured.add(listener);
+    return () => void this.reconfigured.delete(listener);
   }
 
   /**

@@ -52,9 +52,22 @@ export const BifrostSection = Type.Object(
       2,
       0,
     ),
-    "rereplication-bytes-per-second": Count("Bandwidth bound of one re-replication: payload bytes read and stored per second.", 32 * 1024 * 1024),
+    "rereplication-bytes-per-second": Count(
+      "Bandwidth bound of one re-replication: payload bytes read and stored per second. The copy competes with the node's appends for CPU: on 2 shared cores, 32 MiB/s doubled their p99 (bench/results/rereplication.json), and faster copies cost them about proportionally more.",
+      32 * 1024 * 1024,
+    ),
     "rereplication-batch-records": Count("Most records re-replication reads and stores in one request.", 1024),
-    "rereplication-batch-bytes": Count("Most payload bytes re-replication reads and stores in one request (must fit net.max-request-bytes).", 1024 * 1024),
+    "rereplication-batch-bytes": Count("Most payload bytes re-replication reads in one request, its window (must fit net.max-request-bytes).", 1024 * 1024),
+    "rereplication-store-bytes": Count(
+      "Most payload bytes in one re-replication store request: a window is stored as several, so a target's appends never wait behind a whole window in its group commit (see log-server.max-repair-batch-bytes).",
+      256 * 1024,
+    ),
+    "rereplication-max-loop-lag-ms": Count(
+      "Re-replication yields to the copying node's other work: a pacing tick that fires more than this late (the event loop busy, so appends there wait too) adds no byte credit. 0: pace by bytes only.",
+      2,
+      0,
+    ),
+    "rereplication-storing-windows": Count("Re-replication windows whose stores may be in flight at once, while the next window is read.", 2),
     "auto-improve": Type.Boolean({
       description:
         "Let the controller move a log to a better nodeset by itself: when a nodeset member is dead and another log-server can replace it, or when more log-servers joined than the nodeset uses. Logs placed with an explicit nodeset are never moved.",

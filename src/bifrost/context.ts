@@ -30,6 +30,10 @@ export interface BifrostOptions {
   readonly rereplicationBytesPerSecond: number;
   readonly rereplicationBatchRecords: number;
   readonly rereplicationBatchBytes: number;
+  readonly rereplicationStoreBytes: number;
+  readonly rereplicationStoringWindows: number;
+  /** 0: no lag-based yielding. */
+  readonly rereplicationMaxLoopLagMs: number;
   /** Longest `tail` long poll (default MAX_TAIL_WAIT_MS, inside the fabric's request deadline). */
   readonly maxTailWaitMs?: number;
 }
@@ -51,6 +55,9 @@ export function bifrostOptions(c: BifrostConfig): BifrostOptions {
     rereplicationBytesPerSecond: c["rereplication-bytes-per-second"],
     rereplicationBatchRecords: c["rereplication-batch-records"],
     rereplicationBatchBytes: c["rereplication-batch-bytes"],
+    rereplicationStoreBytes: c["rereplication-store-bytes"],
+    rereplicationStoringWindows: c["rereplication-storing-windows"],
+    rereplicationMaxLoopLagMs: c["rereplication-max-loop-lag-ms"],
   };
 }
 

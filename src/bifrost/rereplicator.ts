@@ -51,6 +51,10 @@ export class Rereplicator {
   }
 
   async copy(plan: SegmentCopyPlan, signal?: AbortSignal): Promise<void> {
+    // A plan made on an older chain (the segment already has its copies) is nothing to do: checked
+    // on a fresh read before any work, and before this log's last report is replaced.
+    const current = (await this.view.chain(plan.log, true)).segments.find((s) => s.index === plan.segment);
+    if (current !== undefined && !sameNodes(current.params.nodeset, plan.expectNodeset)) return;
     const progress: RereplicationProgress = {
       log: plan.log,
       segment: plan.segment,
@@ -101,6 +105,9 @@ export class Rereplicator {
         tickMs,
         batchRecords: opts.rereplicationBatchRecords,
         batchBytes: opts.rereplicationBatchBytes,
+        storeBytes: opts.rereplicationStoreBytes,
+        maxStoringWindows: opts.rereplicationStoringWindows,
+        ...(opts.rereplicationMaxLoopLagMs > 0 ? { maxLoopLagMs: opts.rereplicationMaxLoopLagMs } : {}),
         bytesPerTick: Math.max(1, Math.floor((opts.rereplicationBytesPerSecond * tickMs) / 1000)),
         requestTimeoutTicks: Math.max(1, Math.ceil(CALL_TIMEOUT_MS / tickMs)),
         onProgress: (copied) => {
@@ -116,3 +123,7 @@ export class Rereplicator {
 
 
 
+
+function sameNodes(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n) => b.includes(n));
+}

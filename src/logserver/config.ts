@@ -15,6 +15,19 @@ export const LogServerSection = Type.Object(
     }),
     "max-batch-records": Bound("Most records one group-commit transaction writes.", LOG_STORE_DEFAULTS.maxBatchRecords),
     "max-batch-bytes": Bound("Most payload bytes one group-commit transaction writes.", LOG_STORE_DEFAULTS.maxBatchBytes),
+    "max-repair-batch-bytes": Bound(
+      "Most payload bytes of repair stores (re-replication copies, tail repair) in one group-commit transaction: appends queued behind a bulk copy go into the next transaction instead of waiting for all of it.",
+      LOG_STORE_DEFAULTS.maxRepairBatchBytes,
+    ),
+    "wal-checkpoint-pages": Bound(
+      "WAL pages (8 KiB) after which a commit checkpoints the WAL into the store file (SQLite's wal_autocheckpoint). The checkpoint blocks the node's event loop: smaller means shorter, more frequent stalls for the same total work.",
+      LOG_STORE_DEFAULTS.walCheckpointPages,
+    ),
+    "checkpoint-thread": Type.Boolean({
+      description:
+        "Run the store's WAL checkpoints on a worker thread with its own connection, off the event loop (a checkpoint inside a commit stalls every request on the node). false: one exclusive connection that checkpoints inside commits.",
+      default: LOG_STORE_DEFAULTS.checkpointOffLoop,
+    }),
     "max-read-records": Bound("Most records one get-records answer carries.", LOG_STORE_DEFAULTS.maxReadRecords),
     "max-digest-offsets": Bound("Most offsets one get-digest answer covers.", LOG_STORE_DEFAULTS.maxDigestOffsets),
     "trim-chunk-records": Bound("Records deleted per background trim transaction.", LOG_STORE_DEFAULTS.trimChunkRecords),
@@ -36,6 +49,9 @@ export function logStoreOptions(c: LogServerConfig): Omit<LogStoreOptions, "path
     sync: c.sync,
     maxBatchRecords: c["max-batch-records"],
     maxBatchBytes: c["max-batch-bytes"],
+    maxRepairBatchBytes: c["max-repair-batch-bytes"],
+    walCheckpointPages: c["wal-checkpoint-pages"],
+    checkpointOffLoop: c["checkpoint-thread"],
     maxReadRecords: c["max-read-records"],
     maxDigestOffsets: c["max-digest-offsets"],
     trimChunkRecords: c["trim-chunk-records"],

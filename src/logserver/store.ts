@@ -5,7 +5,8 @@
 // The fsync is not SQLite's (synchronous = NORMAL: a commit only writes the WAL) but an fdatasync of
 // the WAL file on the I/O thread pool after the commit: the event loop never blocks on the disk (it
 // did for about a third of a busy node's time). Until that sync returns, the batch's states are not
-// published and nothing is answered; the next batch gathers meanwhile and commits after it.
+// published and nothing is answered; the next batch gathers meanwhile and commits after it. WAL
+// checkpoints run on a worker thread's connection (wal-checkpointer.ts), not inside commits.
 //
 // A new store file is built under a temporary name and renamed into place once initialised, so a
 // store file is never legitimately empty: in a provisioned cluster's data directory an empty one (or
@@ -62,8 +63,13 @@ import {
   tailReached,
   type LogletState,
 } from "./rules.ts";
+import { WalCheckpointer } from "./wal-checkpointer.ts";
 
 const FORMAT_VERSION = "1";
+/** getRecords with at least this byte budget reads on the checkpoint thread (bulk reads). */
+const BULK_READ_MIN_BYTES = 256 * 1024;
+/** The WAL may hold this many checkpoint thresholds of frames before a checkpoint catches up inline. */
+const WAL_CAP_CHECKPOINTS = 8;
 const PAGE_SIZE_BYTES = 8192;
 
 export interface LogStoreOptions {
@@ -84,6 +90,24 @@ export interface LogStoreOptions {
   /** Bounds of one group-commit transaction. */
   readonly maxBatchRecords?: number;
   readonly maxBatchBytes?: number;
+  /**
+   * Most payload bytes of repair stores (re-replication's bulk copies, tail repair) in one group
+   * commit: normal stores queued behind them join the next transaction without waiting for a whole
+   * bulk window's insert, commit and sync (a repair store bigger than this goes alone).
+   */
+  readonly maxRepairBatchBytes?: number;
+  /**
+   * WAL pages after which a commit checkpoints them into the database file (SQLite's
+   * wal_autocheckpoint). A checkpoint runs inside the commit, on the event loop: small ones keep
+   * every stall short (8 MiB took 20-25 ms here, 1 MiB 3-5 ms) for about the same total work.
+   */
+  readonly walCheckpointPages?: number;
+  /**
+   * Checkpoints run on a Worker thread with its own connection (wal-checkpointer.ts) instead of
+   * inside commits on the event loop. The file is then not locked exclusively (a second connection
+   * needs it); false: one exclusive connection that checkpoints inline.
+   */
+  readonly checkpointOffLoop?: boolean;
   /** Records deleted per trim transaction (each chunk blocks the event loop briefly). */
   readonly trimChunkRecords?: number;
   /** Most records in one getRecords answer, and most offsets one getDigest answer covers. */
@@ -104,6 +128,9 @@ export const LOG_STORE_DEFAULTS = {
   checkOnOpen: true,
   maxBatchRecords: 4096,
   maxBatchBytes: 8 * 1024 * 1024,
+  maxRepairBatchBytes: 256 * 1024,
+  walCheckpointPages: 128,
+  checkpointOffLoop: true,
   trimChunkRecords: 2000,
   maxReadRecords: 4096,
   maxDigestOffsets: 65_536,
@@ -122,6 +149,10 @@ export interface LogStoreStats {
   seals: number;
   trimChunks: number;
   recordsTrimmed: number;
+  /** WAL checkpoints the checkpoint thread ran (0 when checkpoints run inline, inside commits). */
+  threadCheckpoints: number;
+  /** getRecords answered from the checkpoint thread's connection (bulk reads). */
+  threadReads: number;
 }
 
 type Settle<T> = { resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -293,6 +324,11 @@ export class LogStore implements LogServerApi {
   private syncing: Promise<void> | undefined;
   /** File descriptor of the WAL, opened at the first sync. */
   private walFd: number | undefined;
+  /** The checkpoint thread, while checkpoints run off the event loop. */
+  private checkpointer: WalCheckpointer | undefined;
+  private checkpointRunning = false;
+  /** Estimated WAL pages committed since the last checkpoint started. */
+  private walPagesSinceCheckpoint = 0;
   private readonly counters: LogStoreStats = {
     transactions: 0,
     storeRequests: 0,
@@ -301,6 +337,8 @@ export class LogStore implements LogServerApi {
     seals: 0,
     trimChunks: 0,
     recordsTrimmed: 0,
+    threadCheckpoints: 0,
+    threadReads: 0,
   };
   private readonly q: {
     loadState: Statement<StateRow, [string]>;
@@ -319,6 +357,9 @@ export class LogStore implements LogServerApi {
       checkOnOpen: options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen,
       maxBatchRecords: options.maxBatchRecords ?? LOG_STORE_DEFAULTS.maxBatchRecords,
       maxBatchBytes: options.maxBatchBytes ?? LOG_STORE_DEFAULTS.maxBatchBytes,
+      maxRepairBatchBytes: options.maxRepairBatchBytes ?? LOG_STORE_DEFAULTS.maxRepairBatchBytes,
+      walCheckpointPages: options.walCheckpointPages ?? LOG_STORE_DEFAULTS.walCheckpointPages,
+      checkpointOffLoop: options.checkpointOffLoop ?? LOG_STORE_DEFAULTS.checkpointOffLoop,
       trimChunkRecords: options.trimChunkRecords ?? LOG_STORE_DEFAULTS.trimChunkRecords,
       maxReadRecords: options.maxReadRecords ?? LOG_STORE_DEFAULTS.maxReadRecords,
       maxDigestOffsets: options.maxDigestOffsets ?? LOG_STORE_DEFAULTS.maxDigestOffsets,
@@ -362,6 +403,13 @@ export class LogStore implements LogServerApi {
            (SELECT record_offset FROM records WHERE loglet_id = ?1 AND record_offset <= ?2 ORDER BY record_offset LIMIT ?3)`,
       ),
     };
+    if (this.opts.checkpointOffLoop) {
+      try {
+        this.checkpointer = new WalCheckpointer(this.path, this.opts.sync);
+      } catch (e) {
+        this.checkpointInline(e);
+      }
+    }
     // Finish deletions that a restart interrupted: trim points are durable, deletion is background work.
     const trimmed = db
       .query<{ loglet_id: string; trim_point: number }, []>("SELECT loglet_id, trim_point FROM loglets WHERE trim_point > 0")
@@ -405,17 +453,19 @@ export class LogStore implements LogServerApi {
       // Stores created before the marker existed get one now: from here on, losing the file is noticed.
       if (!existsSync(marker)) writeCreatedMarker(marker);
       db = new Database(path, { create: false });
-      // One connection owns the file (the node's data-dir lock keeps other nodes out): an exclusive
-      // lock taken once, before the first WAL access, spares every transaction its file-lock system
-      // calls and keeps the WAL index in memory instead of a shared -shm file. Another process that
-      // opens the store while the node runs gets SQLITE_BUSY instead of a view of it.
-      db.run("PRAGMA locking_mode = EXCLUSIVE");
+      const offLoop = options.checkpointOffLoop ?? LOG_STORE_DEFAULTS.checkpointOffLoop;
+      // Without the checkpoint thread one connection owns the file (the node's data-dir lock keeps
+      // other nodes out): an exclusive lock taken once, before the first WAL access, spares every
+      // transaction its file-lock system calls and keeps the WAL index in memory instead of a shared
+      // -shm file. With it, the checkpointer's connection shares the file (WAL index in -shm).
+      if (!offLoop) db.run("PRAGMA locking_mode = EXCLUSIVE");
       const mode = db.query<{ journal_mode: string }, []>("PRAGMA journal_mode = WAL").get();
       if (mode?.journal_mode !== "wal") throw new Error(`cannot switch to WAL mode (got ${mode?.journal_mode})`);
       // NORMAL: commits write the WAL without syncing it (the store syncs it off the event loop
       // before answering, see flush); checkpoints still sync the WAL before and the database after.
       db.run(`PRAGMA synchronous = ${(options.sync ?? true) ? "NORMAL" : "OFF"}`);
       db.run(`PRAGMA journal_size_limit = ${options.walSizeLimitBytes ?? LOG_STORE_DEFAULTS.walSizeLimitBytes}`);
+      db.run(`PRAGMA wal_autocheckpoint = ${offLoop ? 0 : (options.walCheckpointPages ?? LOG_STORE_DEFAULTS.walCheckpointPages)}`);
       if (options.checkOnOpen ?? LOG_STORE_DEFAULTS.checkOnOpen) {
         const rows = db.query<{ quick_check: string }, []>("PRAGMA quick_check").all();
         if (rows.length !== 1 || rows[0]?.quick_check !== "ok") {
@@ -501,21 +551,45 @@ export class LogStore implements LogServerApi {
     return new Promise<void>((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
   }
 
+  /**
+   * The next group commit's operations, in arrival order, within the batch bounds. Repair stores
+   * beyond `maxRepairBatchBytes` wait for a later transaction while later operations go ahead,
+   * except those of a loglet with a waiting operation: every loglet's operations stay in arrival
+   * order (the rules are per loglet; concurrent requests of different loglets have no order).
+   */
+  private takeBatch(): WriteOp[] {
+    let records = 0;
+    let bytes = 0;
+    let repairBytes = 0;
+    const batch: WriteOp[] = [];
+    const waiting: WriteOp[] = [];
+    const held = new Set<LogletId>();
+    let i = 0;
+    for (; i < this.queue.length; i++) {
+      const op = this.queue[i]!;
+      const loglet = op.kind === "store" ? op.request.loglet : op.loglet;
+      const r = op.kind === "store" ? op.records : 0;
+      const b = op.kind === "store" ? op.bytes : 0;
+      if (batch.length > 0 && (records + r > this.opts.maxBatchRecords || bytes + b > this.opts.maxBatchBytes)) break;
+      const repair = op.kind === "store" && op.request.repair === true;
+      if (held.has(loglet) || (repair && repairBytes > 0 && repairBytes + b > this.opts.maxRepairBatchBytes)) {
+        held.add(loglet);
+        waiting.push(op);
+        continue;
+      }
+      if (repair) repairBytes += b;
+      records += r;
+      bytes += b;
+      batch.push(op);
+    }
+    this.queue = waiting.length === 0 ? this.queue.slice(i) : [...waiting, ...this.queue.slice(i)];
+    return batch;
+  }
+
   /** One group-commit transaction over a bounded prefix of the queue. */
   private flush(): void {
     if (this.queue.length === 0) return;
-    let records = 0;
-    let bytes = 0;
-    let take = 0;
-    for (const op of this.queue) {
-      const r = op.kind === "store" ? op.records : 0;
-      const b = op.kind === "store" ? op.bytes : 0;
-      if (take > 0 && (records + r > this.opts.maxBatchRecords || bytes + b > this.opts.maxBatchBytes)) break;
-      records += r;
-      bytes += b;
-      take++;
-    }
-    const batch = this.queue.splice(0, take);
+    const batch = this.takeBatch();
 
     if (this.writeFailure) {
       for (const op of batch) this.answerAfterFailure(op);
@@ -658,6 +732,58 @@ export class LogStore implements LogServerApi {
     for (const answer of answers) answer();
     for (const [loglet, state] of staged) this.wakeWaiters(loglet, state);
     if (trimsToRun.length > 0) this.scheduleTrim();
+    // Estimated WAL pages: the payload's (rows fill about 85% of a page), the state row's, an interior one.
+    this.walPagesSinceCheckpoint += Math.ceil(bytesWritten / (PAGE_SIZE_BYTES * 0.85)) + 2;
+    if (this.walPagesSinceCheckpoint >= this.opts.walCheckpointPages) this.startCheckpoint();
+  }
+
+  // ---- WAL checkpoints off the event loop ----------------------------------------------------
+
+  /**
+   * Asks the checkpoint thread for a PASSIVE checkpoint (commits go on meanwhile). The WAL restarts
+   * from its beginning (and stops growing) only at a commit that finds every frame copied, which
+   * commits during a checkpoint prevent: once the WAL holds more than WAL_CAP_CHECKPOINTS
+   * checkpoints' worth, the few frames behind the thread's checkpoint are copied here, inline.
+   */
+  private startCheckpoint(): void {
+    const c = this.checkpointer;
+    if (c === undefined || this.checkpointRunning || this.closed) return;
+    this.checkpointRunning = true;
+    this.walPagesSinceCheckpoint = 0;
+    c.checkpoint().then(
+      (r) => {
+        this.checkpointRunning = false;
+        this.counters.threadCheckpoints++;
+        if (this.closed) return;
+        if (r.logFrames >= WAL_CAP_CHECKPOINTS * this.opts.walCheckpointPages) this.catchUpInline();
+        if (this.walPagesSinceCheckpoint >= this.opts.walCheckpointPages) this.startCheckpoint();
+      },
+      (e: unknown) => {
+        this.checkpointRunning = false;
+        if (!this.closed) this.checkpointInline(e);
+      },
+    );
+  }
+
+  private catchUpInline(): void {
+    try {
+      this.db.query("PRAGMA wal_checkpoint(PASSIVE)").get();
+    } catch (e) {
+      this.logger?.warn({ err: e, path: this.path }, "an inline WAL checkpoint failed; the next one retries");
+    }
+  }
+
+  /** The checkpoint thread failed: SQLite checkpoints inside commits again (slower, as safe). */
+  private checkpointInline(e: unknown): void {
+    const c = this.checkpointer;
+    this.checkpointer = undefined;
+    void c?.close();
+    this.logger?.warn({ err: e, path: this.path }, "the log store's checkpoint thread failed: WAL checkpoints run inside commits, on the event loop");
+    try {
+      this.db.run(`PRAGMA wal_autocheckpoint = ${this.opts.walCheckpointPages}`);
+    } catch (err) {
+      this.logger?.warn({ err, path: this.path }, "cannot re-enable inline WAL checkpoints");
+    }
   }
 
   // ---- disabled after a failed write: recovery probe ------------------------------------------
@@ -804,6 +930,18 @@ export class LogStore implements LogServerApi {
       cursor = gapTo + 1;
     }
     let next = to + 1;
+    // A bulk read (re-replication's source windows) runs on the checkpoint thread's connection:
+    // reading a MiB here would hold the event loop for milliseconds. Clipped above to the published
+    // (durable) tail, like this connection's reads; any failure falls back to reading here.
+    if (cursor <= to && this.checkpointer !== undefined && request.byteBudget >= BULK_READ_MIN_BYTES) {
+      const r = await this.checkpointer.read(request.loglet, cursor, to, request.byteBudget, this.opts.maxReadRecords).catch(() => undefined);
+      this.assertOpen();
+      if (r !== undefined) {
+        this.counters.threadReads++;
+        for (let i = 0; i < r.offsets.length; i++) entries.push({ kind: "data", offset: logletOffset(r.offsets[i]!), payload: r.payloads[i]! });
+        return { entries, nextOffset: logletOffset(r.next), ...tailHeader(s) };
+      }
+    }
     if (cursor <= to) {
       let bytes = 0;
       let count = 0;
@@ -938,6 +1076,10 @@ export class LogStore implements LogServerApi {
     this.closed = true;
     if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
     this.probeTimer = undefined;
+    // The checkpointer's connection first: the last one to close checkpoints and removes the WAL.
+    const c = this.checkpointer;
+    this.checkpointer = undefined;
+    await c?.close();
     for (const set of this.waiters.values()) {
       for (const w of [...set]) {
         w.cleanup();

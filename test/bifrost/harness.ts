@@ -63,6 +63,9 @@ export const TEST_OPTIONS: BifrostOptions = {
   rereplicationBytesPerSecond: 64 << 20,
   rereplicationBatchRecords: 1024,
   rereplicationBatchBytes: 1 << 20,
+  rereplicationStoreBytes: 256 << 10,
+  rereplicationStoringWindows: 2,
+  rereplicationMaxLoopLagMs: 2,
 };
 
 export interface TestNode {

@@ -67,6 +67,24 @@ describe("re-replication of sealed segments", () => {
     expect(await readAll(c, 2)).toEqual(expected);
   });
 
+  test("a plan made on a chain read before the copy finished starts no second copy and keeps the finished copy's report", async () => {
+    const { c } = await grown(100);
+    const plan = await c.node(2).bifrost.rereplicateLog(L1);
+    expect(plan).toBeDefined();
+    const done = c.node(2).bifrost.rereplicationProgress(L1);
+    expect(done).toMatchObject({ state: "done", copiedRecords: 100 });
+    // The same plan again (its expected nodeset is the one before the copy): nothing is read or stored.
+    const realStore = c.transport.store;
+    let stores = 0;
+    (c.transport as { store: typeof realStore }).store = async (to, r, s, t) => {
+      stores++;
+      return realStore(to, r, s, t);
+    };
+    await c.node(2).bifrost.rereplicate(plan!);
+    expect(stores).toBe(0);
+    expect(c.node(2).bifrost.rereplicationProgress(L1)).toBe(done);
+  });
+
   test("the copy is paced to bifrost.rereplication-bytes-per-second", async () => {
     // 300 records of 4–5 bytes (~1.3 KB) at 2 KB/s take over half a second; unpaced, a few ms.
     const { c } = await grown(300, { rereplicationBytesPerSecond: 2000 });

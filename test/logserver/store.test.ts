@@ -31,9 +31,9 @@ describe("log store", () => {
     db.close();
   });
 
-  test("a running store holds its file exclusively: another connection cannot read it until it closes", async () => {
+  test("without the checkpoint thread a running store holds its file exclusively: another connection cannot read it until it closes", async () => {
     const dir = tempDir();
-    const store = openStore(dir);
+    const store = openStore(dir, { checkpointOffLoop: false });
     await store.store(storeReq(L1, 1, 3));
     const path = join(dir, "logstore.sqlite");
     expect(existsSync(`${path}-shm`)).toBe(false); // the WAL index lives in the owner's memory
@@ -44,6 +44,79 @@ describe("log store", () => {
     const after = new Database(path, { readonly: true });
     expect(after.query<{ n: number }, []>("SELECT count(*) AS n FROM records").get()?.n).toBe(3);
     after.close();
+  });
+
+  test("the checkpoint thread copies the WAL into the store file while commits go on, and keeps the WAL bounded", async () => {
+    const dir = tempDir();
+    const path = join(dir, "logstore.sqlite");
+    // Thresholds of 16 pages (128 KiB): 8 MiB of stores need many checkpoints.
+    const store = openStore(dir, { walCheckpointPages: 16 });
+    const emptyFileBytes = statSync(path).size;
+    let walMaxBytes = 0;
+    for (let first = 1; first <= 8192; first += 64) {
+      const r = await store.store(storeReq(L1, first, 64, { size: 1024 }));
+      expect(r.status).toBe("stored");
+      walMaxBytes = Math.max(walMaxBytes, statSync(`${path}-wal`).size);
+    }
+    // Commits never checkpoint (wal_autocheckpoint 0 on the store's connection): only the thread
+    // writes records into the file, and it did while the store was open.
+    await eventually("records checkpointed into the store file", async () => (statSync(path).size > emptyFileBytes + 4 * 1024 * 1024 ? true : undefined), 20_000);
+    expect(store.stats().threadCheckpoints).toBeGreaterThan(4);
+    // The WAL restarted along the way instead of holding all 8 MiB (plus page overhead).
+    expect(walMaxBytes).toBeLessThan(6 * 1024 * 1024);
+    const read = await store.getRecords({ loglet: L1, from: logletOffset(8000), to: logletOffset(8192), byteBudget: 1 << 20 });
+    expect(dataOffsets(read.entries)).toHaveLength(193);
+    await store.close();
+    const again = openStore(dir);
+    expect((await again.getLogletInfo({ loglet: L1 })).localTail).toBe(logletOffset(8193));
+    await again.close();
+  });
+
+  test("a bulk read is answered from the checkpoint thread with the same records, holes and trim gap as a read on the event loop", async () => {
+    const store = openStore(tempDir());
+    await store.store(storeReq(L1, 1, 10, { size: 1024 }));
+    await store.store(storeReq(L1, 15, 6, { size: 1024 }));
+    await store.trim({ loglet: L1, upTo: logletOffset(3) });
+    const bulk = await store.getRecords({ loglet: L1, from: logletOffset(1), to: logletOffset(30), byteBudget: 1 << 20 });
+    expect(store.stats().threadReads).toBe(1);
+    // The same range in small reads, on the event loop (budgets below the bulk threshold).
+    const small: ReadEntry[] = [];
+    for (let from = 1; from <= 30; ) {
+      const r = await store.getRecords({ loglet: L1, from: logletOffset(from), to: logletOffset(30), byteBudget: 3000 });
+      small.push(...r.entries);
+      if (r.nextOffset <= from) break;
+      from = r.nextOffset;
+    }
+    expect(store.stats().threadReads).toBe(1);
+    const shape = (es: readonly ReadEntry[]) => es.map((e) => (e.kind === "data" ? `${e.offset}:${decode(e.payload)}` : `gap ${e.from}-${e.to}`));
+    expect(shape(bulk.entries)).toEqual(shape(small));
+    expect(shape(bulk.entries)[0]).toBe("gap 1-3");
+    expect(dataOffsets(bulk.entries)).toEqual([4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 18, 19, 20]);
+    expect(bulk.nextOffset).toBe(logletOffset(21));
+    // The budget bounds a bulk read as it bounds any other (at least one record).
+    const bounded = await store.getRecords({ loglet: L1, from: logletOffset(4), to: logletOffset(30), byteBudget: 256 * 1024 });
+    expect(store.stats().threadReads).toBe(2);
+    expect(dataOffsets(bounded.entries)).toHaveLength(13);
+    await store.close();
+  });
+
+  test("repair stores beyond max-repair-batch-bytes wait for a later transaction; other loglets' stores go ahead, the same loglet's keep their order", async () => {
+    const store = openStore(tempDir(), { maxRepairBatchBytes: 4096 });
+    const order: string[] = [];
+    const track = <T,>(name: string, p: Promise<T>) => p.then((v) => (order.push(name), v));
+    // Queued in one turn: two repair stores of 8 KiB into L1, a normal store into L2, a normal store into L1.
+    const all = await Promise.all([
+      track("repair-1", store.store(storeReq(L1, 1, 8, { size: 1024, repair: true }))),
+      track("repair-2", store.store(storeReq(L1, 9, 8, { size: 1024, repair: true }))),
+      track("append-L2", store.store(storeReq(L2, 1, 1))),
+      track("append-L1", store.store(storeReq(L1, 17, 1))),
+    ]);
+    expect(all.map((r) => r.status)).toEqual(["stored", "stored", "stored", "stored"]);
+    // The first repair store goes alone (at least one per transaction) with the L2 append; the
+    // second repair store waits, and L1's append waits behind it.
+    expect(order).toEqual(["repair-1", "append-L2", "repair-2", "append-L1"]);
+    expect(store.stats().transactions).toBe(2);
+    await store.close();
   });
 
   test("many concurrent stores are group-committed into few transactions", async () => {

@@ -204,6 +204,7 @@ export class LogController {
   private readonly recovering = new Set<NodeId>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private watchTimer: ReturnType<typeof setInterval> | undefined;
+  private unsubscribeReconfigured: (() => void) | undefined;
   private running = false;
   /** A round was asked for while one ran: run another right after it. */
   private again = false;
@@ -228,6 +229,14 @@ export class LogController {
   start(): void {
     if (this.timer) return;
     this.timer = setInterval(() => void this.round(), this.deps.options.intervalMs);
+    // An operator's reconfiguration here may leave a sealed segment short of copies: re-replication
+    // is planned at once rather than up to a round later. (The controller's own reconfigurations
+    // wait for the next round, so a plan that keeps acting cannot spin rounds.)
+    if (typeof this.deps.bifrost.onReconfigured === "function") {
+      this.unsubscribeReconfigured = this.deps.bifrost.onReconfigured((_log, reason) => {
+        if (reason === "operator") this.requestRound();
+      });
+    }
     const probeMs = this.deps.options.probeIntervalMs ?? 0;
     if (probeMs > 0) this.watchTimer = setInterval(() => void this.watch(), probeMs);
   }
@@ -237,6 +246,8 @@ export class LogController {
     if (this.watchTimer) clearInterval(this.watchTimer);
     this.timer = undefined;
     this.watchTimer = undefined;
+    this.unsubscribeReconfigured?.();
+    this.unsubscribeReconfigured = undefined;
     this.abort.abort();
     await Promise.allSettled([...this.inflight.values(), ...this.probing.values(), ...this.copying.values()]);
   }
@@ -261,6 +272,9 @@ export class LogController {
       // The chain first, then the pings: liveness is judged against observations made just now,
       // never against ones a slow metadata read has aged (that declared healthy nodes dead: a new
       // metadata leader's first read can take seconds).
+      // Copies running now, taken before the chain is read: one that finishes (and changes the chain)
+      // while this round reads would otherwise look undone in the older document and start again.
+      const copyingBeforeRead = [...this.copying.keys()];
       // The controller runs on the metadata leader, whose own replica has applied every committed
       // change (a read there needs no ReadIndex round to the followers, twice a second); the chain
       // changes it makes are compare-and-set, so a deposed leader's stale view changes nothing.
@@ -300,7 +314,7 @@ export class LogController {
         if (this.inflight.size >= this.deps.options.maxConcurrent) break;
         this.launch(action, candidates, this.nodesetSize(settings));
       }
-      this.rereplicate(doc, candidates, now);
+      this.rereplicate(doc, candidates, now, copyingBeforeRead);
     } catch (e) {
       this.warn("round", { err: e }, "log controller round failed; retrying next round");
     } finally {
@@ -421,10 +435,10 @@ export class LogController {
    * sealed segments short of their log's replication, within the concurrency bound. A node no longer
    * in the nodes configuration, or whose store is in data-loss mode, lost its copies.
    */
-  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number): void {
+  private rereplicate(doc: LogsDocument, candidates: Candidate[], now: number, copyingBeforeRead: readonly number[]): void {
     const max = this.deps.options.rereplicationMaxConcurrent ?? 0;
     const known = new Set(this.deps.directory.all().map((n) => n.id));
-    const waiting = new Set(this.copying.keys());
+    const waiting = new Set([...this.copying.keys(), ...copyingBeforeRead]);
     for (const [log, at] of this.lastCopyFailedMs) if (now - at < REREPLICATION_RETRY_MS) waiting.add(log);
     const plan = planRereplication({
       doc,

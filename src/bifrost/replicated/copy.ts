@@ -2,10 +2,11 @@
 // no clock: ticks; same shape as the other cores, so the loglet simulator runs it too). It seals
 // every target (they then take repair stores only), then window by window reads the records from
 // the sources (the first source, holes filled from the next ones) and stores each window on every
-// target as a repair store under the loglet's sequencer, paced to a byte budget per tick. Double
-// buffered: the next window is read while the previous one's stores are in flight (a read and a
-// durable store take about as long, so this nearly halves a window's time); at most two windows are
-// held (one storing, one read), and a window's stores start only after the previous one's answered.
+// target as repair stores (each at most `storeBytes` of payload, so a target's group commit never
+// holds its appends behind a whole window) under the loglet's sequencer, paced to a byte budget per
+// tick (no credit for a tick the driver reports late: the node's event loop lagging). Pipelined:
+// the next window is read while earlier ones' stores are in flight; at most `maxStoringWindows`
+// windows are storing at once, plus the one being read.
 //
 // Invariants: `done` is emitted only once every target answered `stored` for every record of every
 // window (a stored answer means durable); a record found on no source, a target that answers
@@ -41,9 +42,20 @@ export interface CopyOptions {
    */
   readonly bytesPerTick: number;
   readonly requestTimeoutTicks: number;
+  /** Most payload bytes in one store request (a window's records go out as several; at least one record each). */
+  readonly storeBytes: number;
+  /** Windows whose stores may be in flight at once (1: each waits for the previous one's answers). */
+  readonly maxStoringWindows: number;
 }
 
-export const COPY_DEFAULTS: CopyOptions = { batchRecords: 1024, batchBytes: 1 << 20, bytesPerTick: 1 << 20, requestTimeoutTicks: 500 };
+export const COPY_DEFAULTS: CopyOptions = {
+  batchRecords: 1024,
+  batchBytes: 1 << 20,
+  bytesPerTick: 1 << 20,
+  requestTimeoutTicks: 500,
+  storeBytes: 256 * 1024,
+  maxStoringWindows: 2,
+};
 
 export type CopyEvent =
   | { readonly kind: "progress"; readonly copiedRecords: number }
@@ -56,7 +68,7 @@ type Phase = "seal" | "read" | "pace" | "drain" | "finished";
 
 type Rpc = "seal" | "getRecords" | "store";
 
-/** The window whose stores are in flight: its store requests still unanswered, its records. */
+/** A window whose stores are in flight: its store requests still unanswered, its records. */
 interface StoringWindow {
   readonly pending: Set<RequestId>;
   records: number;
@@ -66,16 +78,18 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
   private readonly out = new Outbox<CopyEvent>();
   private readonly options: CopyOptions;
   private phase: Phase = "seal";
-  private readonly pending = new Map<RequestId, { node: NodeId; rpc: Rpc; ticksLeft: number; first?: number; count?: number }>();
+  private readonly pending = new Map<RequestId, { node: NodeId; rpc: Rpc; ticksLeft: number; first?: number; count?: number; window?: StoringWindow }>();
   private cursor: number;
   private windowEnd = 0;
   private sourceIndex = 0;
   private found = new Map<number, Uint8Array | null>(); // null: trimmed on the source
   private failures: string[] = [];
   private credit: number;
+  private skipCredit = false;
   private windowBytes = 0;
   private copied = 0;
-  private storing: StoringWindow | undefined;
+  /** Windows whose stores are in flight (at most maxStoringWindows). */
+  private readonly storing = new Set<StoringWindow>();
 
   constructor(
     private readonly params: CopyPlanParams,
@@ -84,6 +98,7 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
     this.options = { ...COPY_DEFAULTS, ...options };
     invariant(params.targets.length > 0 && params.sources.length > 0, "a copy needs sources and targets");
     invariant(params.from >= 1 && params.end >= params.from, "a copy range [from, end)");
+    invariant(this.options.maxStoringWindows >= 1 && this.options.storeBytes >= 1, "a copy stores at least one window of at least one record");
     this.cursor = params.from;
     this.credit = this.options.bytesPerTick;
     for (const t of params.targets) this.send(t, "seal", { loglet: params.loglet });
@@ -93,9 +108,20 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
     return this.copied;
   }
 
+  /**
+   * The node's event loop ran late before this tick (the driver measures, the core only hears it):
+   * the credit saved so far is dropped and the next tick adds none, so no window is stored until a
+   * punctual tick: the copy yields to the node's other work (its appends) while the loop is busy.
+   */
+  lagged(): void {
+    this.skipCredit = true;
+    this.credit = Math.min(this.credit, 0);
+  }
+
   tick(): void {
     if (this.phase === "finished") return;
-    this.credit = Math.min(this.credit + this.options.bytesPerTick, Math.max(this.options.bytesPerTick, this.options.batchBytes) + this.options.bytesPerTick);
+    if (this.skipCredit) this.skipCredit = false;
+    else this.credit = Math.min(this.credit + this.options.bytesPerTick, Math.max(this.options.bytesPerTick, this.options.batchBytes) + this.options.bytesPerTick);
     for (const [id, p] of this.pending) {
       if (--p.ticksLeft <= 0) this.receive(id, { ok: false, error: `no answer from ${p.node} in ${this.options.requestTimeoutTicks} ticks` });
     }
@@ -127,9 +153,9 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
           const why = !outcome.ok ? outcome.error : outcome.rpc === "store" ? `answered '${outcome.response.status}'` : "unexpected answer";
           return this.fail("target-failed", `log-server ${p.node} did not store re-replicated records ${p.first}..${(p.first ?? 0) + (p.count ?? 1) - 1} of loglet ${this.params.loglet}: ${why}`, p.node);
         }
-        const w = this.storing;
-        invariant(w !== undefined && w.pending.delete(id), "a store answer belongs to the storing window");
-        if (w.pending.size === 0) this.windowStored();
+        const w = p.window;
+        invariant(w !== undefined && this.storing.has(w) && w.pending.delete(id), "a store answer belongs to a storing window");
+        if (w.pending.size === 0) this.windowStored(w);
         return;
       }
     }
@@ -159,7 +185,7 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
 
   private nextWindow(): void {
     if (this.cursor >= this.params.end) {
-      if (this.storing !== undefined) {
+      if (this.storing.size > 0) {
         this.phase = "drain";
         return;
       }
@@ -216,11 +242,11 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
   }
 
   private storeIfPaid(): void {
-    if (this.storing !== undefined) return; // windowStored() comes back here
+    if (this.storing.size >= this.options.maxStoringWindows) return; // windowStored() comes back here
     if (this.credit < Math.min(this.windowBytes, Math.max(this.options.bytesPerTick, this.options.batchBytes))) return;
     this.credit -= this.windowBytes;
     const window: StoringWindow = { pending: new Set(), records: 0 };
-    let run: { first: number; payloads: Uint8Array[] } | undefined;
+    let run: { first: number; payloads: Uint8Array[]; bytes: number } | undefined;
     const flush = () => {
       if (run === undefined) return;
       for (const t of this.params.targets) {
@@ -235,6 +261,7 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
         const p = this.pending.get(id)!;
         p.first = run.first;
         p.count = run.payloads.length;
+        p.window = window;
         window.pending.add(id);
       }
       window.records += run.payloads.length;
@@ -247,8 +274,10 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
         flush();
         continue;
       }
-      if (run === undefined) run = { first: o, payloads: [] };
+      if (run !== undefined && run.bytes + payload.byteLength > this.options.storeBytes) flush();
+      if (run === undefined) run = { first: o, payloads: [], bytes: 0 };
       run.payloads.push(payload);
+      run.bytes += payload.byteLength;
     }
     flush();
     this.cursor = this.windowEnd;
@@ -256,21 +285,20 @@ export class CopyTask implements ProtocolCore<CopyEvent> {
       for (const id of window.pending) this.pending.delete(id);
       this.count(window);
     } else {
-      this.storing = window;
+      this.storing.add(window);
     }
     // The next window is read while these stores are in flight.
     this.nextWindow();
   }
 
-  /** Every store of the storing window answered `stored`: its records count; the next may go. */
-  private windowStored(): void {
-    const w = this.storing;
-    invariant(w !== undefined, "a window was storing");
-    this.storing = undefined;
+  /** Every store of a storing window answered `stored`: its records count; another may go. */
+  private windowStored(w: StoringWindow): void {
+    this.storing.delete(w);
     this.count(w);
     if (this.phase === "pace") this.storeIfPaid();
-    else if (this.phase === "drain") this.nextWindow();
-    else invariant(this.phase === "read", `a window stored in phase ${this.phase}`);
+    else if (this.phase === "drain") {
+      if (this.storing.size === 0) this.nextWindow();
+    } else invariant(this.phase === "read", `a window stored in phase ${this.phase}`);
   }
 
   private count(w: StoringWindow): void {

@@ -24,6 +24,8 @@ export interface DriverOptions {
   /** Real time per core tick. Core timeouts are in ticks. */
   readonly tickMs: number;
   readonly logger?: Logger;
+  /** Called before every tick with how late the timer fired (ms beyond tickMs): the loop's lag. */
+  readonly beforeTick?: (lateMs: number) => void;
 }
 
 export const DRIVER_DEFAULTS: DriverOptions = { tickMs: 10 };
@@ -60,7 +62,11 @@ export class CoreDriver<Event> {
       clearInterval(this.timer);
       this.timer = undefined;
     } else if (!idle && this.timer === undefined) {
+      let lastTickMs = performance.now();
       this.timer = setInterval(() => {
+        const now = performance.now();
+        this.options.beforeTick?.(now - lastTickMs - this.options.tickMs);
+        lastTickMs = now;
         this.core.tick();
         this.flush();
       }, this.options.tickMs);
@@ -356,10 +362,14 @@ function runToEnd<Event, T>(
 export function copyLoglet(
   params: CopyPlanParams,
   transport: LogServerTransport,
-  options: Partial<CopyOptions & DriverOptions> & { onProgress?: (copiedRecords: number) => void } = {},
+  options: Partial<CopyOptions & DriverOptions> & { onProgress?: (copiedRecords: number) => void; maxLoopLagMs?: number } = {},
   signal?: AbortSignal,
 ): Promise<number> {
-  return runToEnd<CopyEvent, number>(new CopyTask(params, options), transport, { ...DRIVER_DEFAULTS, ...options }, (e) => {
+  const core = new CopyTask(params, options);
+  // A late tick means this node's event loop is busy (its appends wait too): that tick adds no credit.
+  const maxLoopLagMs = options.maxLoopLagMs;
+  const beforeTick = maxLoopLagMs === undefined ? undefined : (lateMs: number) => (lateMs > maxLoopLagMs ? core.lagged() : undefined);
+  return runToEnd<CopyEvent, number>(core, transport, { ...DRIVER_DEFAULTS, ...options, ...(beforeTick ? { beforeTick } : {}) }, (e) => {
     if (e.kind === "progress") {
       options.onProgress?.(e.copiedRecords);
       return undefined;

@@ -71,6 +71,8 @@ export function runCopySimulation(seed: number, variant: CopyVariant = "correct"
     batchBytes: 20 + setup.int(400),
     bytesPerTick: 50 + setup.int(2000),
     requestTimeoutTicks: 20 + setup.int(40),
+    storeBytes: 20 + setup.int(200),
+    maxStoringWindows: 1 + setup.int(3),
   };
   world.trace(`seed ${seed} variant ${variant} sources ${sources} targets ${targets} records ${records} options ${JSON.stringify(options)}`);
 
