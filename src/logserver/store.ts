@@ -130,10 +130,7 @@ export const LOG_STORE_DEFAULTS = {
   maxBatchBytes: 8 * 1024 * 1024,
   maxRepairBatchBytes: 256 * 1024,
   walCheckpointPages: 128,
-  // Off by default: the thread (a second connection, so no exclusive lock, and a Worker) made a
-  // restarted cluster's first write ~0.5 s slower and idle nodes busier, for no p99 gain measured
-  // on its own during re-replication (issue 15's and 16's figures, session 8).
-  checkpointOffLoop: false,
+  checkpointOffLoop: true,
   trimChunkRecords: 2000,
   maxReadRecords: 4096,
   maxDigestOffsets: 65_536,

@@ -50,7 +50,7 @@ describe("log store", () => {
     const dir = tempDir();
     const path = join(dir, "logstore.sqlite");
     // Thresholds of 16 pages (128 KiB): 8 MiB of stores need many checkpoints.
-    const store = openStore(dir, { walCheckpointPages: 16, checkpointOffLoop: true });
+    const store = openStore(dir, { walCheckpointPages: 16 });
     const emptyFileBytes = statSync(path).size;
     let walMaxBytes = 0;
     for (let first = 1; first <= 8192; first += 64) {
@@ -73,7 +73,7 @@ describe("log store", () => {
   });
 
   test("a bulk read is answered from the checkpoint thread with the same records, holes and trim gap as a read on the event loop", async () => {
-    const store = openStore(tempDir(), { checkpointOffLoop: true });
+    const store = openStore(tempDir());
     await store.store(storeReq(L1, 1, 10, { size: 1024 }));
     await store.store(storeReq(L1, 15, 6, { size: 1024 }));
     await store.trim({ loglet: L1, upTo: logletOffset(3) });
