@@ -292,6 +292,11 @@ export function initialLogsDocument(logIds: readonly number[], defaultReplicatio
   return { defaultReplication, logs: logIds.map((id) => ({ id, trimPoint: 0, segments: [] })) };
 }
 
+/** The same nodeset, member by member (what a re-replication's compare-and-set expects). */
+export function sameNodeset(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((n, i) => n === b[i]);
+}
+
 /**
  * Re-replication's nodeset change of a sealed segment (compare-and-set by content): `index` must still
  * be sealed with the nodeset `expectNodeset`. The new nodeset keeps the members whose copies survive
@@ -302,7 +307,7 @@ export function withSegmentNodeset(log: LogChain, index: number, expectNodeset: 
   if (target === undefined) throw chainConflict(log, `segment ${index} is no longer in the chain`);
   if (target.sealedTail === undefined) throw chainConflict(log, `segment ${index} is not sealed`);
   const current = target.params.nodeset;
-  if (current.length !== expectNodeset.length || current.some((n, i) => n !== expectNodeset[i])) {
+  if (!sameNodeset(current, expectNodeset)) {
     throw chainConflict(log, `segment ${index} has nodeset ${current.join(",")}, not ${expectNodeset.join(",")}`);
   }
   invariant(nodeset.length > 0 && new Set(nodeset).size === nodeset.length, "a nodeset of distinct members");

@@ -11,7 +11,7 @@
 // never skips it; a target that does not store fails it (CAIRN-LOG-0023). A failed copy leaves the
 // chain as it was; the stray copies on targets are never read (not in the nodeset).
 import { CairnError } from "../observability/errors.ts";
-import { segmentParams, withSegmentNodeset, type Segment } from "./chain.ts";
+import { sameNodeset, segmentParams, withSegmentNodeset, type Segment } from "./chain.ts";
 import type { ChainView } from "./chain-view.ts";
 import type { BifrostContext } from "./context.ts";
 import type { SegmentCopyPlan } from "./rereplication-plan.ts";
@@ -54,7 +54,7 @@ export class Rereplicator {
     // A plan made on an older chain (the segment already has its copies) is nothing to do: checked
     // on a fresh read before any work, and before this log's last report is replaced.
     const current = (await this.view.chain(plan.log, true)).segments.find((s) => s.index === plan.segment);
-    if (current !== undefined && !sameNodes(current.params.nodeset, plan.expectNodeset)) return;
+    if (current !== undefined && !sameNodeset(current.params.nodeset, plan.expectNodeset)) return;
     const progress: RereplicationProgress = {
       log: plan.log,
       segment: plan.segment,
@@ -119,11 +119,4 @@ export class Rereplicator {
       signal,
     );
   }
-}
-
-
-
-
-function sameNodes(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((n) => b.includes(n));
 }

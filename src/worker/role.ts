@@ -151,13 +151,6 @@ export class WorkerRole {
           });
     const registers = [deps.registry];
     this.metrics = {
-      // Computed when scraped (not on every placement check: prom-client's labelled sets are costly).
-      perPartition: [
-        new Gauge({ name: "cairn_partition_applied_lsn", help: "Last LSN applied by this node's processor, per partition", labelNames: ["partition"], registers, collect: () => this.collectPartitionGauges() }),
-        new Gauge({ name: "cairn_partition_durable_lsn", help: "Applied LSN at the last fsync of the partition store, per partition", labelNames: ["partition"], registers }),
-        new Gauge({ name: "cairn_partition_lag_records", help: "Records in the log not applied yet by this node's processor, per partition", labelNames: ["partition"], registers }),
-        new Gauge({ name: "cairn_partition_leader", help: "1 when this node leads the partition", labelNames: ["partition"], registers }),
-      ] as const,
       applySeconds: new Histogram({
         name: "cairn_partition_apply_seconds",
         help: "Time to apply one batch of records into the partition store, per partition",
@@ -187,6 +180,11 @@ export class WorkerRole {
       completed: new Counter({ name: "cairn_invocations_completed_total", help: "Invocations completed on partitions this node leads, by result (success, failure)", labelNames: ["result"], registers }),
       leaderChanges: new Counter({ name: "cairn_partition_leader_changes_total", help: "Times this node's processor became or stopped being leader, per partition", labelNames: ["partition"], registers }),
     };
+    // Computed when scraped (not on every placement check: prom-client's labelled sets are costly).
+    this.partitionGauge("cairn_partition_applied_lsn", "Last LSN applied by this node's processor, per partition", (s) => s.appliedLsn);
+    this.partitionGauge("cairn_partition_durable_lsn", "Applied LSN at the last fsync of the partition store, per partition", (s) => s.durableLsn);
+    this.partitionGauge("cairn_partition_lag_records", "Records in the log not applied yet by this node's processor, per partition", (s) => Math.max(0, s.tailLsn - 1 - s.appliedLsn));
+    this.partitionGauge("cairn_partition_leader", "1 when this node leads the partition", (s) => (s.role === "leader" ? 1 : 0));
   }
 
   start(): void {
@@ -569,18 +567,22 @@ export class WorkerRole {
     await bifrost.reconfigure(logId(partition), { sequencer: self }, { reason: "partition-leader", acceptConcurrent: true, expectTailIndex: tail.index });
   }
 
-  /** Fills the four per-partition gauges from the processors running now (a stopped one disappears). */
-  private collectPartitionGauges(): void {
-    const [applied, durable, lag, leader] = this.metrics.perPartition;
-    for (const g of this.metrics.perPartition) g.reset();
-    for (const p of this.processors.values()) {
-      const s = p.status();
-      const label = { partition: String(s.partition) };
-      applied.set(label, s.appliedLsn);
-      durable.set(label, s.durableLsn);
-      lag.set(label, Math.max(0, s.tailLsn - 1 - s.appliedLsn));
-      leader.set(label, s.role === "leader" ? 1 : 0);
-    }
+  /** A per-partition gauge filled from the processors running now when scraped (a stopped one disappears). */
+  private partitionGauge(name: string, help: string, value: (s: ReturnType<PartitionProcessor["status"]>) => number): void {
+    const processors = () => this.processors.values();
+    new Gauge({
+      name,
+      help,
+      labelNames: ["partition"],
+      registers: [this.deps.registry],
+      collect() {
+        this.reset();
+        for (const p of processors()) {
+          const s = p.status();
+          this.set({ partition: String(s.partition) }, value(s));
+        }
+      },
+    });
   }
 
   private storePath(partition: number): string {

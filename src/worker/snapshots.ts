@@ -1,10 +1,11 @@
 // The worker's side of the snapshotter: answers `worker/snapshot` for a partition this node leads by
 // exporting its store as of one applied LSN and publishing it to the repository (snapshot/create.ts),
 // at most `maxConcurrent` at once on this node (more wait their turn, within the caller's deadline).
-// While the node serves data-plane writes (at least `busyWritesPerSecond`), a slot rests after each
-// snapshot so that snapshots hold it only `dutyCyclePercent` of the time: background work yields to
-// the foreground, and its upload flows at most at `busyUploadBytesPerSecond`. Invariant: only the partition's current leader snapshots it; a failed attempt
-// leaves nothing published (create.ts removes what it uploaded).
+// While the node serves data-plane writes (at least `busyWritesPerSecond`), a snapshot's upload flows
+// at most at `busyUploadBytesPerSecond`, and (when `dutyCyclePercent` < 100) a slot rests after each
+// snapshot so that snapshots hold it only that share of the time: background work yields to the
+// foreground. Invariant: only the partition's current leader snapshots it; a failed attempt leaves
+// nothing published (create.ts removes what it uploaded).
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { KEYS, type ClusterInfo } from "../metadata/nodes-config.ts";

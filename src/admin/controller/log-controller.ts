@@ -232,11 +232,9 @@ export class LogController {
     // An operator's reconfiguration here may leave a sealed segment short of copies: re-replication
     // is planned at once rather than up to a round later. (The controller's own reconfigurations
     // wait for the next round, so a plan that keeps acting cannot spin rounds.)
-    if (typeof this.deps.bifrost.onReconfigured === "function") {
-      this.unsubscribeReconfigured = this.deps.bifrost.onReconfigured((_log, reason) => {
-        if (reason === "operator") this.requestRound();
-      });
-    }
+    this.unsubscribeReconfigured = this.deps.bifrost.onReconfigured((_log, reason) => {
+      if (reason === "operator") this.requestRound();
+    });
     const probeMs = this.deps.options.probeIntervalMs ?? 0;
     if (probeMs > 0) this.watchTimer = setInterval(() => void this.watch(), probeMs);
   }
