@@ -1163,6 +1163,16 @@ export interface components {
                  */
                 "follower-long-poll-ms": number;
                 /**
+                 * @description After a partition store failed (disk full, I/O error) and its processor stopped, the worker opens the store again after this long, from its applied LSN; the wait doubles with each failure in a row.
+                 * @default 1000
+                 */
+                "store-failure-retry-ms": number;
+                /**
+                 * @description Longest wait between two reopenings of a partition store that keeps failing.
+                 * @default 30000
+                 */
+                "store-failure-retry-max-ms": number;
+                /**
                  * @description How often a partition store is checkpointed (fsynced); the durable LSN advances then.
                  * @default 1000
                  */

@@ -10,7 +10,7 @@
 // the default when running as root (fault tests that run as root run inside `unshare --net`) and
 // unshare works; --no-sandbox opts out, --sandbox insists (as non-root too, through a user namespace).
 import { parseArgs } from "node:util";
-import { CI_PROFILE, LONG_PROFILE, runChaos, WORKLOADS, type ChaosOptions, type WorkloadName } from "../test/chaos/runner.ts";
+import { CI_PROFILE, describeChecking, LONG_PROFILE, runChaos, WORKLOADS, type ChaosOptions, type WorkloadName } from "../test/chaos/runner.ts";
 import { parseNemeses, type NemesisKind } from "../test/chaos/nemesis.ts";
 import { storageFaultUnavailable } from "../test/chaos/io-faults.ts";
 import { freshSeed } from "../test/chaos/rng.ts";
@@ -211,6 +211,7 @@ for (let i = 0; i < runs; i++) {
   for (const x of result.unexpectedExits) log(`  UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}`);
   for (const x of result.expectedExits) log(`  expected exit of ${x.node} (pid ${x.pid}) under ${x.cause}: ${x.exitCode ?? x.signal} — ${x.lastError.slice(0, 200)}`);
   for (const s of result.skippedWorkloads) log(`  skipped: ${s}`);
+  if (result.checking) log(`  checkers: ${describeChecking(result.checking)}`);
   if (result.error) log(`  error: ${result.error.split("\n")[0]}`);
   log(
     `seed ${seed}: ${result.verdict.toUpperCase()} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s; proxy ${result.proxy.connections} connections, ${result.proxy.unidentified} unidentified)` +

@@ -96,6 +96,8 @@ export const WorkerSection = Type.Object(
       0,
       3_000,
     ),
+    "store-failure-retry-ms": PositiveInt("After a partition store failed (disk full, I/O error) and its processor stopped, the worker opens the store again after this long, from its applied LSN; the wait doubles with each failure in a row.", 1_000),
+    "store-failure-retry-max-ms": PositiveInt("Longest wait between two reopenings of a partition store that keeps failing.", 30_000),
     "durability-interval-ms": PositiveInt("How often a partition store is checkpointed (fsynced); the durable LSN advances then.", 1_000),
     "idempotency-retention-ms": PositiveInt("How long an Idempotency-Key and its answer are kept in the partition store (then a retry applies again).", 24 * 60 * 60 * 1000),
     "max-pending-proposals": PositiveInt("Most writes of one partition in flight on its leader (appended, not applied yet); more get 503 with Retry-After.", 4096),

@@ -241,6 +241,8 @@ export class Node {
           maxPendingProposals: w["max-pending-proposals"],
           leaderLeaseMs: w["leader-lease-ms"],
           followerBatchDelayMs: w["follower-batch-delay-ms"],
+          storeFailureRetryMs: w["store-failure-retry-ms"],
+          storeFailureRetryMaxMs: w["store-failure-retry-max-ms"],
         },
         metadata: () => this.metadataService?.api(),
         bifrost: () => bifrost.bifrost(),

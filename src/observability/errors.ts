@@ -647,8 +647,8 @@ export const ERRORS = {
   PARTITION_STOPPED: spec(
     "CAIRN-PARTITION-0003",
     500,
-    "The partition processor stopped: it met a record it cannot apply",
-    "The log holds a record kind or format this build does not know (written by a newer cairn), or its log was trimmed past what the store holds. Upgrade this node to the version that wrote it; skipping the record would make replicas diverge.",
+    "The partition processor stopped: it met a record it cannot apply, or its store failed",
+    "The log holds a record kind or format this build does not know (written by a newer cairn), or its log was trimmed past what the store holds: upgrade this node to the version that wrote it; skipping the record would make replicas diverge. If the store failed (disk full, I/O error: see the node's log), free space or fix the disk: the worker opens the store again by itself (worker.store-failure-retry-ms).",
   ),
   PARTITION_WRITE_INDETERMINATE: spec(
     "CAIRN-PARTITION-0004",

@@ -109,6 +109,8 @@ export class PartitionProcessor {
    */
   private readonly ownRecords = new Map<number, Uint8Array>();
   private stoppedReason: string | null = null;
+  /** When the store failed under this processor (disk full, I/O error), if that is why it stopped. */
+  private storeFailedAt: number | undefined;
   /** The trim gap that stopped it, if that is why (the worker bootstraps from a snapshot then). */
   private trimGapValue: { from: number; to: number } | undefined;
   private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
@@ -236,6 +238,11 @@ export class PartitionProcessor {
     return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
   }
 
+  /** When a store failure stopped this processor (deps.nowMs), or undefined when none did. */
+  get storeFailedAtMs(): number | undefined {
+    return this.stoppedReason === null ? undefined : this.storeFailedAt;
+  }
+
   /** The trim gap past the applied LSN that stopped this processor (undefined: none met). */
   get trimGap(): { from: number; to: number } | undefined {
     return this.trimGapValue;
@@ -292,7 +299,9 @@ export class PartitionProcessor {
           this.applyBatch(entries);
         } catch (e) {
           // The store failed (disk full, I/O error): the transaction rolled back, nothing of the batch
-          // counts as applied. The partition stops here, loudly, rather than retrying blindly.
+          // counts as applied. This processor stops here, loudly, rather than retrying blindly; the
+          // worker reopens the store later (a new processor from the store's applied LSN).
+          this.storeFailedAt = this.deps.nowMs();
           this.halt(`the partition store failed: ${(e as Error).message}`);
         }
         idleMs = 1;

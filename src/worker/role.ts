@@ -44,6 +44,18 @@ export interface WorkerOptions extends ProcessorOptions {
    * epoch bump before it answers anything.
    */
   readonly leaderLeaseMs: number;
+  /** First wait before reopening a partition store that failed (disk full, I/O error); doubles per failure. */
+  readonly storeFailureRetryMs?: number;
+  /** Longest wait between two reopenings of a failing partition store. */
+  readonly storeFailureRetryMaxMs?: number;
+}
+
+/** Failures further apart than this count as a new streak (the wait starts again from the first). */
+const STORE_FAILURE_STREAK_MS = 5 * 60_000;
+
+/** How long to wait before reopening a store after its `failures`-th failure in a row (1-based). */
+export function storeReopenDelayMs(failures: number, firstMs: number, maxMs: number): number {
+  return Math.min(maxMs, firstMs * 2 ** Math.min(30, Math.max(0, failures - 1)));
 }
 
 export interface WorkerRoleDeps {
@@ -86,6 +98,8 @@ export class WorkerRole {
   private readonly processors = new Map<number, PartitionProcessor>();
   private readonly claiming = new Map<number, Promise<void>>();
   private readonly lastClaimFailedMs = new Map<number, number>();
+  /** Store failures in a row per partition: when the last one was seen, and when to open the store again. */
+  private readonly storeFailures = new Map<number, { count: number; lastAtMs: number; retryAtMs: number }>();
   private readonly movingSequencer = new Set<number>();
   private readonly lastSequencerMoveMs = new Map<number, number>();
   /** Leadership confirmations in flight per partition (reads arriving meanwhile wait for the next). */
@@ -454,7 +468,25 @@ export class WorkerRole {
         if (!leads && !entry.followers.includes(self)) continue;
         wanted.add(entry.id);
         if (!this.processors.has(entry.id) && this.bootstrap.holdsBack(entry.id)) continue;
-        const p = this.ensureProcessor(entry.id, bifrost);
+        const failing = this.storeFailures.get(entry.id);
+        if (!this.processors.has(entry.id) && failing !== undefined && this.nowMs() < failing.retryAtMs) continue;
+        let p: PartitionProcessor;
+        try {
+          p = this.ensureProcessor(entry.id, bifrost);
+        } catch (e) {
+          const f = this.noteStoreFailure(entry.id, this.nowMs());
+          this.deps.logger.error({ err: e, partition: entry.id, failures: f.count }, `partition ${entry.id}: opening its store failed; trying again in ${Math.round(f.retryAtMs - this.nowMs())} ms`);
+          continue;
+        }
+        const failedAt = p.storeFailedAtMs;
+        if (failedAt !== undefined) {
+          // Its store failed (disk full, I/O error): once the wait is over, the processor goes and the
+          // next round opens the store again from its applied LSN. A fault that is gone heals without
+          // a restart; one that stays fails the first batch again, and the wait doubles.
+          const f = this.noteStoreFailure(entry.id, failedAt);
+          if (this.nowMs() >= f.retryAtMs) await this.detachFailedStore(entry.id, p, f.count);
+          continue;
+        }
         if (p.trimGap !== undefined && p.status().stopped !== null) {
           this.bootstrap.recover(p, async () => {
             if (this.processors.get(entry.id) === p) this.processors.delete(entry.id);
@@ -485,6 +517,29 @@ export class WorkerRole {
       this.deps.logger.debug({ err: e }, "worker reconcile failed; retrying next round");
     } finally {
       this.reconciling = false;
+    }
+  }
+
+  /** Counts a store failure of `partition` seen at `atMs` (once per failure) and sets when to try again. */
+  private noteStoreFailure(partition: number, atMs: number): { count: number; retryAtMs: number } {
+    const prior = this.storeFailures.get(partition);
+    if (prior !== undefined && prior.lastAtMs === atMs) return prior;
+    const count = prior !== undefined && atMs - prior.lastAtMs < STORE_FAILURE_STREAK_MS ? prior.count + 1 : 1;
+    const waitMs = storeReopenDelayMs(count, this.deps.options.storeFailureRetryMs ?? 1_000, this.deps.options.storeFailureRetryMaxMs ?? 30_000);
+    const next = { count, lastAtMs: atMs, retryAtMs: atMs + waitMs };
+    this.storeFailures.set(partition, next);
+    return next;
+  }
+
+  /** Takes down a processor whose store failed, so that the next round opens the store again. */
+  private async detachFailedStore(partition: number, p: PartitionProcessor, failures: number): Promise<void> {
+    this.deps.logger.warn({ partition, failures }, `partition ${partition}: opening its store again after a store failure`);
+    if (this.processors.get(partition) === p) this.processors.delete(partition);
+    this.syncInvoker(partition, p);
+    try {
+      await p.stop();
+    } catch (e) {
+      this.deps.logger.warn({ err: e, partition }, "closing the failed partition store failed; opening it again anyway");
     }
   }
 

@@ -15,6 +15,9 @@ import { FsyncFailure, TmpfsHolder } from "./io-faults.ts";
 import { isRunning, readText, spawnServer, stopServer, waitHttpOk, type SpawnedNode } from "./node-process.ts";
 import type { Rng } from "./rng.ts";
 
+/** Partitions the harness provisions (logs 0..3; the log workload uses its own log, CHAOS_LOG_ID). */
+export const CHAOS_PARTITIONS = 4;
+
 export interface ChaosNode {
   readonly name: string;
   readonly ip: string;
@@ -243,7 +246,7 @@ export class ChaosCluster {
     const provisioned = await fetch(`${this.adminUrl(first)}/v1/cluster/provision`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ numPartitions: 4, replication: this.options.replication ?? Math.min(2, size) }),
+      body: JSON.stringify({ numPartitions: CHAOS_PARTITIONS, replication: this.options.replication ?? Math.min(2, size) }),
       signal: AbortSignal.timeout(15_000),
     });
     if (provisioned.status !== 200) throw new Error(`provisioning failed: ${provisioned.status} ${await provisioned.text()}`);

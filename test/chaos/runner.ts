@@ -4,10 +4,12 @@
 // quiet period, read everything back from every node, and check the history. On failure (or on
 // request) the history, the nemesis timeline, the checkers' reports and every node's log are written to
 // .chaos/<time>-seed<N>/. Every process is stopped by PID in a finally block.
-import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ChaosCluster, type ExpectedExit, type UnexpectedExit } from "./cluster.ts";
+import { CHAOS_PARTITIONS, ChaosCluster, type ExpectedExit, type UnexpectedExit } from "./cluster.ts";
+import { partitionOfObject } from "../../src/worker/key-hash.ts";
+import { evenPartitionTable } from "../../src/worker/partition-table.ts";
 import { request, keyPath } from "./client.ts";
 import { History, pairOperations } from "./history.ts";
 import { NEMESES, Nemesis, type NemesisKind, type TimelineEntry } from "./nemesis.ts";
@@ -88,7 +90,26 @@ export interface ChaosResult {
   readonly artifacts?: string;
   readonly elapsedMs: number;
   readonly proxy: { connections: number; refused: number; resets: number; unidentified: number };
+  /** What checking the history cost, measured after the cluster stopped (absent when the run did not get that far). */
+  readonly checking?: CheckingCost;
 }
+
+/** Time and memory of the checkers (Linux's peak-RSS counter is reset before they start). */
+export interface CheckingCost {
+  readonly ms: number;
+  /** The harness's RSS when the checkers started (it holds the whole history). */
+  readonly rssBeforeBytes: number;
+  /** Peak RSS of the harness while the checkers ran (VmHWM after a reset); null where it cannot be read. */
+  readonly peakRssBytes: number | null;
+  /** Peak RSS of the harness over the run before the checkers (proxy, clients, history). */
+  readonly runPeakRssBytes: number | null;
+  readonly events: number;
+  /** Each workload's checker on its own: time and peak RSS (the peak counter reset before each). */
+  readonly perWorkload: ReadonlyArray<{ readonly workload: string; readonly ms: number; readonly peakRssBytes: number | null }>;
+}
+
+/** The checkers' budget after a long run (issue 16): 5 minutes and 1 GB. */
+export const CHECK_BUDGET = { ms: 5 * 60_000, bytes: 2 ** 30 } as const;
 
 export const CI_PROFILE: Omit<ChaosOptions, "seed"> = {
   nodes: 3,
@@ -163,8 +184,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let liveness: LivenessReport[] = [];
   let error: string | undefined;
   let stopClients = false;
+  let readyToCheck = false;
+  let checking: CheckingCost | undefined;
   const clientLoops: Promise<void>[] = [];
   const workloads: Workload[] = [];
+  let memoryLog: ReturnType<typeof setInterval> | undefined;
   log(`chaos seed ${options.seed}: ${options.nodes} nodes, ${options.durationMs} ms, nemeses [${options.nemeses.join(",")}], workloads [${options.workloads.join(",")}]`);
   try {
     const tmpfsNode = options.nemeses.includes("disk-full")
@@ -215,6 +239,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     }
 
     nemesis = new Nemesis(c, rng.fork("nemesis"), () => history.now(), log, dir);
+    memoryLog = setInterval(() => log(`harness: ${mib(process.memoryUsage.rss())} MiB RSS, ${history.events.length} history events`), MEMORY_LOG_INTERVAL_MS);
     const faultPhaseMs = Math.max(0, options.durationMs - options.warmupMs - options.quietMs);
     await nemesis.run({ nemeses: options.nemeses, warmupMs: options.warmupMs, faultPhaseMs, holdMs: options.holdMs, gapMs: options.gapMs }, () => false);
     await c.healAll();
@@ -222,27 +247,60 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     nemesis.note("heal", "final heal: links pass, paused nodes resumed, dead nodes restarted");
     log(`final heal at ${Math.round(healedAt - begin)} ms`);
     const logLive = workloads.some((w) => w.name === "log");
-    liveness = await checkLiveness(c, runId, options, () => history.now() - healedAt, logLive);
+    const dataPlaneLive = options.workloads.some((w) => WORKER_WORKLOADS.has(w));
+    liveness = await checkLiveness(c, runId, options, () => history.now() - healedAt, { log: logLive, dataPlane: dataPlaneLive });
+    log(`liveness: ${liveness.map((l) => `${l.node} ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`).join(", ")}`);
     nemesis.note("liveness", liveness.map((l) => `${l.node}: ${l.ok ? `${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`).join("; "));
     const quietLeft = options.quietMs - (history.now() - healedAt);
     if (quietLeft > 0) await Bun.sleep(quietLeft);
     stopClients = true;
     await Promise.all(clientLoops);
-    for (const w of workloads) await w.finalReads(ctx);
-    const ops = pairOperations(history.events);
-    checks = workloads.map((w) => w.check(ops));
+    if (liveness.some((l) => !l.ok)) throw new LivenessFailed(liveness);
+    log(`clients stopped; final reads`);
+    for (const w of workloads) {
+      const f0 = performance.now();
+      await w.finalReads(ctx);
+      log(`final reads of ${w.name}: ${Math.round(performance.now() - f0)} ms`);
+    }
+    readyToCheck = true;
   } catch (e) {
-    error = (e as Error).stack ?? String(e);
-    log(`chaos run failed: ${(e as Error).message}`);
+    if (e instanceof LivenessFailed) {
+      // Not a harness error: the verdict is illegal. The final reads would wait on what does not
+      // answer (hours, for a partition without a leader), so they and the checks are skipped.
+      log(`${e.message}: final reads and checks skipped`);
+    } else {
+      error = (e as Error).stack ?? String(e);
+      log(`chaos run failed: ${(e as Error).message}`);
+    }
     stopClients = true;
     await Promise.race([Promise.all(clientLoops), Bun.sleep(options.requestTimeoutMs * 3)]);
   } finally {
+    clearInterval(memoryLog);
     stopClients = true;
     for (const w of workloads) await w.stop?.().catch((e: unknown) => log(`stopping workload ${w.name}: ${(e as Error).message}`));
     await cluster?.stop().catch((e: unknown) => log(`stopping the cluster: ${(e as Error).message}`));
   }
 
   const ops = pairOperations(history.events);
+  if (readyToCheck) {
+    // The cluster is stopped: what the harness holds now is the history and the workloads' final reads.
+    Bun.gc(true);
+    const runPeakRssBytes = peakRss();
+    resetPeakRss();
+    const rssBeforeBytes = process.memoryUsage.rss();
+    const t0 = performance.now();
+    const perWorkload: Array<{ workload: string; ms: number; peakRssBytes: number | null }> = [];
+    let peakRssBytes: number | null = null;
+    for (const w of workloads) {
+      const w0 = performance.now();
+      checks.push(w.check(ops));
+      const peak = peakRss();
+      perWorkload.push({ workload: w.name, ms: performance.now() - w0, peakRssBytes: peak });
+      if (peak !== null) peakRssBytes = Math.max(peakRssBytes ?? 0, peak);
+      resetPeakRss();
+    }
+    checking = { ms: performance.now() - t0, rssBeforeBytes, peakRssBytes, runPeakRssBytes, events: history.events.length, perWorkload };
+  }
   const okOperations = ops.filter((o) => o.status === "ok").length;
   let verdict: ChaosResult["verdict"] = "ok";
   if (error !== undefined) verdict = "error";
@@ -274,6 +332,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     ...(error !== undefined ? { error } : {}),
     elapsedMs: performance.now() - started,
     proxy: cluster ? { ...cluster.proxy.stats } : { connections: 0, refused: 0, resets: 0, unidentified: 0 },
+    ...(checking ? { checking } : {}),
   };
   let artifacts: string | undefined;
   if (verdict !== "ok" || options.keepArtifacts) {
@@ -284,14 +343,52 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   return { ...result, ...(artifacts ? { artifacts } : {}) };
 }
 
+const MEMORY_LOG_INTERVAL_MS = 60_000;
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
+
+/** Linux's peak resident set size of this process (VmHWM), or null where /proc does not have it. */
+function peakRss(): number | null {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Starts Linux's peak-RSS counter again from the current RSS (clear_refs 5); a no-op where it cannot. */
+function resetPeakRss(): void {
+  try {
+    writeFileSync("/proc/self/clear_refs", "5");
+  } catch {
+    // Not Linux, or not allowed: the peak then covers the whole run, an upper bound.
+  }
+}
+
+/** One line on what checking cost, against issue 16's budget of 5 minutes and 1 GB. */
+export function describeChecking(c: CheckingCost): string {
+  const within = c.ms <= CHECK_BUDGET.ms && (c.peakRssBytes ?? 0) <= CHECK_BUDGET.bytes;
+  return (
+    `${(c.ms / 1000).toFixed(1)} s, peak ${c.peakRssBytes === null ? "unknown" : `${mib(c.peakRssBytes)} MiB`} RSS ` +
+    `(${mib(c.rssBeforeBytes)} MiB before, holding ${c.events} history events; run peak ${c.runPeakRssBytes === null ? "unknown" : `${mib(c.runPeakRssBytes)} MiB`}) — ` +
+    `[${c.perWorkload.map((w) => `${w.workload} ${(w.ms / 1000).toFixed(1)} s/${w.peakRssBytes === null ? "?" : mib(w.peakRssBytes)} MiB`).join(", ")}] ` +
+    `${within ? "within" : "OVER"} the budget of ${CHECK_BUDGET.ms / 60_000} min and ${mib(CHECK_BUDGET.bytes)} MiB`
+  );
+}
+
 /**
  * After the final heal: each node must serve a metadata write and a linearizable read within the
  * timeout, and, when the log workload runs, an append to its log (a log that stopped taking appends
  * is a hang even when every acknowledged record is still there). The liveness records are not the
  * workload's (other prefix): its checker counts them for order only.
  */
-async function checkLiveness(cluster: ChaosCluster, runId: string, options: ChaosOptions, sinceHeal: () => number, logToo: boolean): Promise<LivenessReport[]> {
+async function checkLiveness(cluster: ChaosCluster, runId: string, options: ChaosOptions, sinceHeal: () => number, also: { log: boolean; dataPlane: boolean }): Promise<LivenessReport[]> {
   const logApi = new HttpLogApi();
+  const logToo = also.log;
+  const objects = also.dataPlane ? liveObjectKeys(runId) : [];
   return Promise.all(
     cluster.nodes.map(async (n): Promise<LivenessReport> => {
       const base = cluster.adminUrl(n);
@@ -303,10 +400,13 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
         if (w.kind === "ok") {
           const r = await request(base, "GET", `${keyPath(key)}?consistency=linearizable`, { timeoutMs: options.requestTimeoutMs });
           if (r.kind === "ok") {
-            if (!logToo) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-            const a = await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, String(CHAOS_LOG_ID), `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs);
-            if (a.kind === "ok") return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
-            lastError = `log append: ${a.code}`;
+            const a = logToo ? await logApi.append({ name: n.name, admin: base, ingress: cluster.ingressUrl(n) }, String(CHAOS_LOG_ID), `live/${runId}/${n.name}/${i}`, options.requestTimeoutMs) : undefined;
+            if (a !== undefined && a.kind !== "ok") lastError = `log append: ${a.code}`;
+            else {
+              const objectError = await dataPlaneWriteAndRead(cluster.ingressUrl(n), objects, `${n.name}-${i}`, options.requestTimeoutMs);
+              if (objectError === null) return { node: n.name, ok: true, recoveredAfterMs: sinceHeal(), lastError: null };
+              lastError = objectError;
+            }
           } else lastError = `read: ${r.code}`;
         } else lastError = `write: ${w.code}`;
         await Bun.sleep(100);
@@ -314,6 +414,43 @@ async function checkLiveness(cluster: ChaosCluster, runId: string, options: Chao
       return { node: n.name, ok: false, recoveredAfterMs: null, lastError };
     }),
   );
+}
+
+/** A liveness failure after the final heal (the run's verdict is illegal; no harness error). */
+class LivenessFailed extends Error {
+  constructor(readonly reports: readonly LivenessReport[]) {
+    super(`liveness failed after the final heal: ${reports.filter((l) => !l.ok).map((l) => `${l.node} (${l.lastError})`).join(", ")}`);
+  }
+}
+
+const LIVE_SERVICE = "chaos-live";
+
+/** One object key per partition of the harness's partition table: a write through each reaches every partition. */
+function liveObjectKeys(runId: string): string[] {
+  const table = evenPartitionTable(CHAOS_PARTITIONS);
+  const keys: string[] = [];
+  for (let p = 0; p < CHAOS_PARTITIONS; p++) {
+    for (let i = 0; ; i++) {
+      const key = `${runId}-p${p}-${i}`;
+      if (partitionOfObject(table, LIVE_SERVICE, key) === p) {
+        keys.push(key);
+        break;
+      }
+    }
+  }
+  return keys;
+}
+
+/** Writes `value` to every key through a node's ingress and reads it back; null when all worked, else what failed. */
+async function dataPlaneWriteAndRead(ingress: string, keys: readonly string[], value: string, timeoutMs: number): Promise<string | null> {
+  for (const [p, key] of keys.entries()) {
+    const path = `/v1/objects/${LIVE_SERVICE}/${encodeURIComponent(key)}/state/v`;
+    const w = await request(ingress, "PUT", path, { body: value, headers: { "content-type": "text/plain" }, timeoutMs });
+    if (w.kind !== "ok") return `object write, partition ${p}: ${w.status ?? "-"} ${w.code}`;
+    const r = await request(ingress, "GET", path, { timeoutMs });
+    if (r.kind !== "ok") return `object read, partition ${p}: ${r.status ?? "-"} ${r.code}`;
+  }
+  return null;
 }
 
 function timestamp(): string {
@@ -379,6 +516,7 @@ export function testSummary(result: ChaosResult, seed: number, lines: readonly s
     ...result.liveness.map((l) => `liveness ${l.node}: ${l.ok ? `ok after ${Math.round(l.recoveredAfterMs ?? 0)} ms` : `FAILED (${l.lastError})`}`),
     ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
     `faults: ${Object.entries(result.faultCounts).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}${result.refuseEffects.scheduled > 0 ? `; refuse took effect ${result.refuseEffects.tookEffect}/${result.refuseEffects.scheduled}` : ""}`,
+    ...(result.checking ? [`checkers: ${describeChecking(result.checking)}`] : []),
     `seed ${seed}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
     ...(result.error ? [`error: ${result.error}`] : []),
     ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${seed} bun test ${testFile}`] : []),
