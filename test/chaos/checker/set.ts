@@ -55,13 +55,14 @@ export function checkSet(ops: readonly Operation[]): SetResult {
   };
   for (const a of adds) if (a.status === "ok") know(a.input as number, a.ret, a, false);
 
-  const contents = new Map<number, Set<number>>();
+  // What each read returned, as a sorted array (8 bytes an element: a long run holds tens of millions
+  // of them, and a Set per read cost several times that in the checker's memory budget).
+  const contents = new Map<number, SortedElements>();
   for (const r of reads) {
     const elements = r.output as number[];
-    const seen = new Set<number>();
-    for (const e of elements) {
-      if (seen.has(e)) report({ kind: "duplicate", element: e, readId: r.id, detail: `read #${r.id} returned ${e} more than once` });
-      seen.add(e);
+    const seen = SortedElements.of(elements);
+    for (const e of seen.duplicates) report({ kind: "duplicate", element: e, readId: r.id, detail: `read #${r.id} returned ${e} more than once` });
+    for (const e of seen.values) {
       const attempts = (addsOf.get(e) ?? []).filter((a) => a.call <= r.ret);
       if (attempts.length === 0) {
         report({ kind: "phantom", element: e, readId: r.id, detail: `read #${r.id} returned ${e}, which no add invoked before the read returned` });
@@ -79,12 +80,14 @@ export function checkSet(ops: readonly Operation[]): SetResult {
     contents.set(r.id, seen);
   }
 
+  const calls = reads.map((r) => r.call);
   for (const [e, since] of knownSince) {
-    const later = reads.filter((r) => r.call > since.time);
-    for (let i = 0; i < later.length; i++) {
-      const r = later[i]!;
+    // Reads are sorted by invocation: the ones invoked after `since` are a suffix.
+    for (let i = firstAbove(calls, since.time); i < reads.length; i++) {
+      const r = reads[i]!;
       if (contents.get(r.id)!.has(e)) continue;
-      const reappears = later.slice(i + 1).some((x) => contents.get(x.id)!.has(e));
+      let reappears = false;
+      for (let j = i + 1; j < reads.length && !reappears; j++) reappears = contents.get(reads[j]!.id)!.has(e);
       const kind: SetAnomalyKind = since.byRead ? "disappeared" : reappears ? "stale" : "lost";
       const why = since.byRead ? `read #${since.because.id} had returned it` : `add #${since.because.id} was acknowledged at ${since.time}`;
       report({ kind, element: e, readId: r.id, otherId: since.because.id, detail: `read #${r.id} (invoked at ${r.call}) lacks ${e}, but ${why}` });
@@ -93,10 +96,12 @@ export function checkSet(ops: readonly Operation[]): SetResult {
   }
 
   const last = reads.at(-1);
-  const lastContents = last ? contents.get(last.id)! : new Set<number>();
+  const lastContents = last ? contents.get(last.id)! : SortedElements.of([]);
+  const everRead = new Set<number>();
+  for (const c of contents.values()) for (const e of c.values) everRead.add(e);
   let neverRead = 0;
   for (const a of adds) {
-    if (a.status === "info" && ![...contents.values()].some((s) => s.has(a.input as number))) neverRead++;
+    if (a.status === "info" && !everRead.has(a.input as number)) neverRead++;
   }
   return {
     valid: anomalies.length === 0,
@@ -107,4 +112,50 @@ export function checkSet(ops: readonly Operation[]): SetResult {
     presentAtEnd: adds.filter((a) => a.status === "ok" && lastContents.has(a.input as number)).length,
     neverRead,
   };
+}
+
+/** The distinct elements of one read, sorted, with the ones it returned more than once. */
+class SortedElements {
+  private constructor(
+    readonly values: Float64Array,
+    readonly duplicates: readonly number[],
+  ) {}
+
+  static of(elements: readonly number[]): SortedElements {
+    const sorted = Float64Array.from(elements).sort();
+    const duplicates: number[] = [];
+    let n = 0;
+    for (let i = 0; i < sorted.length; i++) {
+      if (n > 0 && sorted[i] === sorted[n - 1]) {
+        if (duplicates.at(-1) !== sorted[i]) duplicates.push(sorted[i]!);
+        continue;
+      }
+      sorted[n++] = sorted[i]!;
+    }
+    return new SortedElements(sorted.slice(0, n), duplicates);
+  }
+
+  has(e: number): boolean {
+    const v = this.values;
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (v[mid]! < e) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < v.length && v[lo] === e;
+  }
+}
+
+/** Index of the first element of ascending `xs` above `t` (xs.length when none is). */
+function firstAbove(xs: readonly number[], t: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! <= t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
