@@ -58,6 +58,12 @@ export interface ReplicatedMetadataServiceDeps {
 }
 
 const RECONCILE_INTERVAL_MS = 500;
+/**
+ * A node holding a replica learns every nodes_config change from it as it is applied; it asks
+ * another member only every this many rounds, to find out that it was removed (a removed member's
+ * replica stops at its removal). Nodes without a replica ask every round.
+ */
+const REMOTE_NODES_CONFIG_ROUNDS = 4;
 
 export class ReplicatedMetadataService implements MetadataService {
   readonly server: MetadataServer | undefined;
@@ -67,6 +73,7 @@ export class ReplicatedMetadataService implements MetadataService {
   private registeredGeneration = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
+  private reconcileRounds = 0;
   private lastConfig: NodesConfiguration | undefined;
   /** The node learnt it was removed from the cluster (reported once). */
   private removedReported = false;
@@ -179,8 +186,13 @@ export class ReplicatedMetadataService implements MetadataService {
       // Ask the cluster, not only this replica: a removed member's replica stops at its removal.
       // Another member's copy suffices (older versions are ignored): a linearizable read would cost
       // the leader a heartbeat round to its followers, twice a second for every node.
-      const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
-      if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+      // A replica pushes what it applies (onNodesConfig above): it only needs the occasional look
+      // at another member's copy.
+      const replicaRound = this.server?.hasStorage === true && this.reconcileRounds++ % REMOTE_NODES_CONFIG_ROUNDS !== 0;
+      if (!replicaRound) {
+        const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
+        if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+      }
     } catch (e) {
       if (isCairnError(e, "NODE_REMOVED")) {
         // An operator retired this node: it stays out (its peers refuse it too); say so once, loudly.
