@@ -73,7 +73,8 @@ export class ReplicatedMetadataService implements MetadataService {
   private registeredGeneration = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
-  private reconcileRounds = 0;
+  /** Rounds since another member last answered with nodes_config (see REMOTE_NODES_CONFIG_ROUNDS). */
+  private roundsSinceRemoteConfig = Number.POSITIVE_INFINITY;
   private lastConfig: NodesConfiguration | undefined;
   /** The node learnt it was removed from the cluster (reported once). */
   private removedReported = false;
@@ -187,11 +188,13 @@ export class ReplicatedMetadataService implements MetadataService {
       // Another member's copy suffices (older versions are ignored): a linearizable read would cost
       // the leader a heartbeat round to its followers, twice a second for every node.
       // A replica pushes what it applies (onNodesConfig above): it only needs the occasional look
-      // at another member's copy.
-      const replicaRound = this.server?.hasStorage === true && this.reconcileRounds++ % REMOTE_NODES_CONFIG_ROUNDS !== 0;
-      if (!replicaRound) {
+      // at another member's copy; until one answered (a restart, peers still starting) every round.
+      if (this.server?.hasStorage !== true || ++this.roundsSinceRemoteConfig >= REMOTE_NODES_CONFIG_ROUNDS) {
         const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
-        if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+        if (fetched !== undefined) {
+          this.roundsSinceRemoteConfig = 0;
+          this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+        }
       }
     } catch (e) {
       if (isCairnError(e, "NODE_REMOVED")) {
