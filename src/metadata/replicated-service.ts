@@ -58,6 +58,12 @@ export interface ReplicatedMetadataServiceDeps {
 }
 
 const RECONCILE_INTERVAL_MS = 500;
+/**
+ * A node holding a replica learns every nodes_config change from it as it is applied; it asks
+ * another member only every this many rounds, to find out that it was removed (a removed member's
+ * replica stops at its removal). Nodes without a replica ask every round.
+ */
+const REMOTE_NODES_CONFIG_ROUNDS = 4;
 
 export class ReplicatedMetadataService implements MetadataService {
   readonly server: MetadataServer | undefined;
@@ -67,6 +73,8 @@ export class ReplicatedMetadataService implements MetadataService {
   private registeredGeneration = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
+  /** Rounds since another member last answered with nodes_config (see REMOTE_NODES_CONFIG_ROUNDS). */
+  private roundsSinceRemoteConfig = Number.POSITIVE_INFINITY;
   private lastConfig: NodesConfiguration | undefined;
   /** The node learnt it was removed from the cluster (reported once). */
   private removedReported = false;
@@ -179,8 +187,15 @@ export class ReplicatedMetadataService implements MetadataService {
       // Ask the cluster, not only this replica: a removed member's replica stops at its removal.
       // Another member's copy suffices (older versions are ignored): a linearizable read would cost
       // the leader a heartbeat round to its followers, twice a second for every node.
-      const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
-      if (fetched !== undefined) this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+      // A replica pushes what it applies (onNodesConfig above): it only needs the occasional look
+      // at another member's copy; until one answered (a restart, peers still starting) every round.
+      if (this.server?.hasStorage !== true || ++this.roundsSinceRemoteConfig >= REMOTE_NODES_CONFIG_ROUNDS) {
+        const fetched = await this.client.get(KEYS.nodesConfig, { remoteFirst: true, consistency: "stale" }).catch(() => undefined);
+        if (fetched !== undefined) {
+          this.roundsSinceRemoteConfig = 0;
+          this.onNodesConfig(fetched.value as NodesConfiguration, fetched.version);
+        }
+      }
     } catch (e) {
       if (isCairnError(e, "NODE_REMOVED")) {
         // An operator retired this node: it stays out (its peers refuse it too); say so once, loudly.

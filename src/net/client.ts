@@ -7,7 +7,10 @@ import type { Counter, Histogram, Registry } from "../observability/metrics.ts";
 import type { SenderIdentity } from "./fencing.ts";
 import { ClientMetrics, OUTCOME_OK } from "./metrics.ts";
 import { MAX_TIMER_MS, resolveFabricOptions, type FabricOptions } from "./options.ts";
+import { fencingHeaders } from "./fencing.ts";
 import { PeerChannel, type ChannelEnv, type PeerStatus } from "./peer.ts";
+import { problemToError } from "./problem.ts";
+import type { Reply } from "./router.ts";
 import type { RpcDefinition } from "./rpc.ts";
 
 export interface FabricClientConfig {
@@ -26,6 +29,11 @@ export interface CallOptions {
   readonly signal?: AbortSignal;
 }
 
+/** This node's own fabric server, as the loopback sees it (FabricServer.serveLocal). */
+export interface LoopbackServer {
+  serveLocal(path: string, header: (name: string) => string | undefined, body: Uint8Array, signal: AbortSignal | undefined): Promise<Reply> | null;
+}
+
 interface CallLabels {
   readonly ok: ReturnType<Counter<"service" | "method" | "outcome">["labels"]>;
   readonly duration: ReturnType<Histogram<"service" | "method">["labels"]>;
@@ -37,6 +45,7 @@ export class FabricClient {
   private readonly channels = new Map<string, PeerChannel>();
   private readonly labels = new WeakMap<RpcDefinition, CallLabels>();
   private closed = false;
+  private loopback: { readonly address: string; readonly server: LoopbackServer } | null = null;
 
   constructor(config: FabricClientConfig) {
     this.options = resolveFabricOptions(config.options);
@@ -73,10 +82,23 @@ export class FabricClient {
           limitBytes: this.options.maxRequestBytes,
         });
       }
+      const loopback = this.loopback;
+      if (loopback !== null && peer === loopback.address) {
+        const served = this.callSelf(loopback.server, peer, definition, body, budgetMs, options.signal);
+        if (served !== null) return served as Promise<Static<Res>>;
+      }
       return this.channel(peer).call(definition, body, budgetMs, options.signal, this.observe) as Promise<Static<Res>>;
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * Calls to `address` (this node's own advertised fabric address) are served by `server` in-process:
+   * same fencing, deadline, errors and metrics, but no HTTP/2 session, stream or keep-alive to itself.
+   */
+  setLoopback(address: string, server: LoopbackServer): void {
+    this.loopback = { address, server };
   }
 
   /** Connection state of a peer this client has called, or null. */
@@ -111,6 +133,32 @@ export class FabricClient {
       this.channels.set(peer, channel);
     }
     return channel;
+  }
+
+  private callSelf(server: LoopbackServer, peer: string, definition: RpcDefinition, body: Uint8Array, budgetMs: number, signal: AbortSignal | undefined): Promise<unknown> | null {
+    if (signal?.aborted === true) {
+      throw new CairnError("NET_DEADLINE_EXCEEDED", `${definition.path} to ${peer}: cancelled by the caller`, { peer }, { cause: signal.reason });
+    }
+    const startedMs = performance.now();
+    const headers = fencingHeaders(this.env.identity(), Math.ceil(budgetMs));
+    const reply = server.serveLocal(definition.path, (name) => headers[name], body, signal);
+    if (reply === null) return null;
+    return reply.then((r) => {
+      let value: unknown;
+      try {
+        if (r.status !== 200) throw problemToError(r.status, r.body, peer);
+        if (r.body.byteLength > this.options.maxResponseBytes) {
+          throw new CairnError("NET_BAD_RESPONSE", `response of ${definition.path} exceeds net.max-response-bytes = ${this.options.maxResponseBytes}`, { peer });
+        }
+        value = definition.decodeResponse(r.body);
+      } catch (e) {
+        const error = e instanceof CairnError ? e : new CairnError("NET_BAD_RESPONSE", String(e), { peer });
+        this.observe(definition, error.code, (performance.now() - startedMs) / 1000);
+        throw error;
+      }
+      this.observe(definition, OUTCOME_OK, (performance.now() - startedMs) / 1000);
+      return value;
+    });
   }
 
   private readonly observe = (definition: RpcDefinition, outcome: string, durationSeconds: number): void => {

@@ -73,16 +73,16 @@ export function parseFencingHeaders(header: (name: string) => string | undefined
   const node = header(HEADER_NODE);
   const generation = header(HEADER_GENERATION);
   const deadline = header(HEADER_DEADLINE_MS);
-  const missing = [
-    [HEADER_CLUSTER, clusterName],
-    [HEADER_FINGERPRINT, fingerprint],
-    [HEADER_NODE, node],
-    [HEADER_GENERATION, generation],
-    [HEADER_DEADLINE_MS, deadline],
-  ]
-    .filter(([, v]) => v === undefined)
-    .map(([k]) => k);
-  if (missing.length > 0 || clusterName === undefined || fingerprint === undefined || node === undefined || generation === undefined || deadline === undefined) {
+  if (clusterName === undefined || fingerprint === undefined || node === undefined || generation === undefined || deadline === undefined) {
+    const missing = [
+      [HEADER_CLUSTER, clusterName],
+      [HEADER_FINGERPRINT, fingerprint],
+      [HEADER_NODE, node],
+      [HEADER_GENERATION, generation],
+      [HEADER_DEADLINE_MS, deadline],
+    ]
+      .filter(([, v]) => v === undefined)
+      .map(([k]) => k);
     throw new CairnError("NET_MISSING_HEADERS", `peer request lacks ${missing.join(", ")}`, { missing });
   }
   if (clusterName === "") throw new CairnError("NET_MISSING_HEADERS", `${HEADER_CLUSTER} is empty`);

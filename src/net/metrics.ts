@@ -40,6 +40,24 @@ export class ServerMetrics {
     this.requestDurationSeconds = histogram(registry, "cairn_fabric_server_request_duration_seconds", "Time from request headers to response", ["service", "method"]);
     this.inFlight = gauge(registry, "cairn_fabric_server_in_flight", "Peer requests being handled", []);
   }
+
+  /** Counts one finished request and its duration; the labelled children are looked up once per label set. */
+  record(service: string, method: string, outcome: string, durationSeconds: number): void {
+    const key = `${service}\n${method}\n${outcome}`;
+    let children = this.children.get(key);
+    if (children === undefined) {
+      children = { requests: this.requests.labels(service, method, outcome), duration: this.requestDurationSeconds.labels(service, method) };
+      this.children.set(key, children);
+    }
+    children.requests.inc();
+    children.duration.observe(durationSeconds);
+  }
+
+  /** Bounded like the labels themselves: services and methods come from RPC definitions, outcomes from error codes. */
+  private readonly children = new Map<
+    string,
+    { readonly requests: ReturnType<Counter<"service" | "method" | "outcome">["labels"]>; readonly duration: ReturnType<Histogram<"service" | "method">["labels"]> }
+  >();
 }
 
 function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: L[]): Counter<L> {

@@ -339,6 +339,8 @@ class PeerSession {
   draining = false;
   dead = false;
   streamsOpened = 0;
+  /** When the peer last answered on this session (response headers or a PING ack). */
+  private lastHeardMs = performance.now();
   readonly closed: Promise<void>;
   private lastError: unknown = undefined;
   private readonly heartbeat: ReturnType<typeof setInterval>;
@@ -395,12 +397,21 @@ class PeerSession {
     for (const call of [...this.calls]) call.fail(error);
   }
 
+  /** The peer answered something: it is alive, the next heartbeat can be skipped. */
+  heard(): void {
+    this.lastHeardMs = performance.now();
+  }
+
   private ping(): void {
     if (this.pingOutstanding || this.dead) return;
+    // An answer within the last interval proves the peer alive as well as a PING would (raft
+    // heartbeats alone answer several times an interval): no PING, no timeout timer, on a busy session.
+    if (performance.now() - this.lastHeardMs < this.channel.env.options.heartbeatIntervalMs) return;
     let sent = false;
     try {
       sent = this.h2.ping(() => {
         this.pingOutstanding = false;
+        this.heard();
         clearTimeout(this.pingTimer);
       });
     } catch {
@@ -489,6 +500,7 @@ class Call {
     const chunks: Buffer[] = [];
     stream.on("response", (headers) => {
       status = Number(headers[":status"]);
+      session.heard();
     });
     stream.on("data", (chunk: Buffer) => {
       if (this.state === "done") return;

@@ -205,8 +205,7 @@ export class Exchange {
     this.finished = true;
     const m = this.config.metrics;
     m.inFlight.dec();
-    m.requests.labels(this.service, this.method, outcome).inc();
-    m.requestDurationSeconds.labels(this.service, this.method).observe((performance.now() - this.startedMs) / 1000);
+    m.record(this.service, this.method, outcome, (performance.now() - this.startedMs) / 1000);
   }
 }
 

@@ -10,7 +10,7 @@ import type { Registry } from "../observability/metrics.ts";
 import type { ClusterIdentity } from "./fencing.ts";
 import { ServerMetrics } from "./metrics.ts";
 import { resolveFabricOptions, type FabricOptions } from "./options.ts";
-import { consoleLogger, Router, type FabricLogger, type RpcHandler } from "./router.ts";
+import { consoleLogger, OUTCOME_CANCELLED, Router, type FabricLogger, type Reply, type RpcHandler } from "./router.ts";
 import type { RpcDefinition } from "./rpc.ts";
 import type { BoundAddress, ServerTransport } from "./transport.ts";
 import { BunServeTransport } from "./transport-bun.ts";
@@ -93,6 +93,27 @@ export class FabricServer {
   /** Highest generation this server has seen from `node`, if any. */
   highestGeneration(node: string): number | undefined {
     return this.router.highestGeneration(node);
+  }
+
+  /**
+   * Serves a call this node makes to itself (FabricClient's loopback): the same routing, fencing,
+   * deadline and metrics as a request from a peer, without HTTP/2. Null while the server is not
+   * running: the caller then goes through the network and fails the way a peer's call would.
+   */
+  serveLocal(path: string, header: (name: string) => string | undefined, body: Uint8Array, signal: AbortSignal | undefined): Promise<Reply> | null {
+    if (this.state !== "running") return null;
+    const exchange = this.router.begin("POST", path, header);
+    if (exchange.early !== null) {
+      exchange.finish(exchange.early.outcome);
+      return Promise.resolve(exchange.early);
+    }
+    const onAbort = (): void => exchange.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    return exchange.run(body).then((reply) => {
+      signal?.removeEventListener("abort", onAbort);
+      exchange.finish(signal?.aborted === true ? OUTCOME_CANCELLED : reply.outcome);
+      return reply;
+    });
   }
 
   /** GOAWAY to every peer, let in-flight requests finish (up to drainTimeoutMs), release the port. */

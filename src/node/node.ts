@@ -169,6 +169,8 @@ export class Node {
         name: "fabric-server",
         start: async () => {
           this.fabricAddress = await this.startFabricServer(fabricServer);
+          // Calls to itself (controller pings, status, tails of its own logs) skip HTTP/2.
+          fabricClient.setLoopback(this.fabricAddress, fabricServer);
         },
         stop: () => fabricServer.stop(),
         notReadyReasons: none,

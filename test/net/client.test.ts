@@ -3,7 +3,8 @@ import { Type } from "@sinclair/typebox";
 import { CairnError } from "../../src/observability/errors.ts";
 import { defineRpc, type FabricClient, type FabricServer } from "../../src/net/index.ts";
 import { Echo, Sleep } from "./fixtures/rpcs.ts";
-import { newClient, rejection, spawnPeer, startServer } from "./helpers.ts";
+import { createRegistry } from "../../src/observability/metrics.ts";
+import { newClient, rejection, sender, spawnPeer, startServer } from "./helpers.ts";
 
 const Gate = defineRpc({ service: "test", method: "gate", request: Type.Object({ id: Type.Integer() }), response: Type.Object({ id: Type.Integer() }) });
 
@@ -204,6 +205,42 @@ describe("unreachable peers", () => {
       expect(second.details.sent).toBe(false);
     } finally {
       await client.close();
+    }
+  });
+});
+
+describe("loopback: calls to this node's own address", () => {
+  test("are served in-process with the same fencing, errors, deadlines and metrics, and fall back to the network once the server stops", async () => {
+    const registry = createRegistry({ defaultMetrics: false });
+    const server = await startServer("bun");
+    const client = newClient({ registry });
+    try {
+      client.setLoopback(server.url, server);
+      // Served, with the caller's identity as the handler sees it, and no HTTP/2 session opened.
+      expect(await client.call(server.url, Echo, { text: "self" })).toEqual({ text: "self", from: "N1", generation: 1 });
+      expect(client.peerStatus(server.url)).toBeNull();
+      // A handler's own deadline: the caller's budget reaches the handler's signal.
+      expect((await rejection(client.call(server.url, Sleep, { delayMs: -1 }, { deadlineMs: 100 }))).code).toBe("CAIRN-NET-0005");
+      // The caller's AbortSignal, before and during the call.
+      expect((await rejection(client.call(server.url, Echo, { text: "x" }, { signal: AbortSignal.abort() }))).code).toBe("CAIRN-NET-0005");
+      const controller = new AbortController();
+      const pending = rejection(client.call(server.url, Sleep, { delayMs: -1 }, { signal: controller.signal }));
+      setTimeout(() => controller.abort(new Error("caller gave up")), 50);
+      expect((await pending).code).toBe("CAIRN-NET-0005");
+      // Fencing still applies: a sender of another cluster is refused as over the network.
+      const stranger = newClient({ identity: () => sender({ clusterName: "other" }) });
+      stranger.setLoopback(server.url, server);
+      expect((await rejection(stranger.call(server.url, Echo, { text: "x" }))).code).toBe(new CairnError("NET_CLUSTER_MISMATCH", "").code);
+      await stranger.close();
+      // Counted like any call, on both sides.
+      const text = await registry.metrics();
+      expect(text).toContain('cairn_fabric_client_calls_total{service="test",method="echo",outcome="ok"} 1');
+      // Stopped: the loopback steps aside and the call fails as a call to a gone peer does.
+      await server.stop();
+      expect((await rejection(client.call(server.url, Echo, { text: "late" }, { deadlineMs: 2_000 }))).code).toBe(new CairnError("NET_UNREACHABLE", "").code);
+    } finally {
+      await client.close();
+      await server.stop();
     }
   });
 });
