@@ -528,6 +528,15 @@ export class WorkerRole {
     // Each phase of a takeover is timed and logged: an operator (and the failover benchmark) can
     // tell a slow epoch claim from a slow seal / sequencer move or a slow catch-up and announce.
     const startedMs = performance.now();
+    // The placement that named this node came from its own replica (a stale read): a node that just
+    // restarted may still see a leadership it held before, and claiming it would take the partition
+    // from its current leader only for the controller to move it back (two needless takeovers).
+    // A linearizable read, once per claim, confirms the placement still names this node.
+    const placed = (await api.get(PLACEMENT_KEY, { consistency: "linearizable" }))?.value as PartitionPlacement | undefined;
+    if (placed?.partitions.find((e) => e.id === partition)?.leader !== self.id) {
+      this.deps.logger.info({ partition }, "the current partition placement no longer names this node leader: not claiming");
+      return;
+    }
     const current = await api.get(epochKey(partition), { consistency: "linearizable" });
     const prev = current?.value as EpochRecord | undefined;
     const next: EpochRecord = { epoch: (prev?.epoch ?? 0) + 1, node: self.id, generation: self.generation };

@@ -76,17 +76,21 @@ describe("failover while leaderships move back to a rejoined node", () => {
     rejoining.proc.kill("SIGKILL");
     await rejoining.proc.exited;
     await ledBy(meta, 2);
+    console.log(`killed ${ids[rejoinIndex]} at ${new Date().toISOString()}; restarting it`);
     await cluster.start(rejoining.dataDir.split("/").at(-1)!, ["--roles", ALL_ROLES], rejoining.dataDir);
-    // Kill the second node as soon as the rejoined node is placed in any partition again.
-    await eventually("the rejoined node placed in a partition", async () => {
+    console.log(`restarted ${ids[rejoinIndex]} at ${new Date().toISOString()}`);
+    // Kill the second node the moment the placement moves a leadership back to the rejoined node
+    // (its new leader may not have taken over yet): the worst time for a failover.
+    await eventually("a leadership moving back to the rejoined node", async () => {
       const rows = await partitions(meta);
-      return rows.some((p) => p.leader === ids[rejoinIndex] || p.followers.includes(ids[rejoinIndex]!)) ? true : undefined;
+      return rows.some((p) => p.leader === ids[rejoinIndex]) ? true : undefined;
     }, 120_000);
     const victim = cluster.nodes[victimIndex]!;
     const before = await partitions(meta);
     victim.proc.kill("SIGKILL");
     await victim.proc.exited;
     const killedMs = performance.now();
+    const killedAt = new Date().toISOString();
     const recoveryMs = await Promise.all(
       keys.map(async (k) => {
         const deadline = killedMs + 90_000;
@@ -100,10 +104,10 @@ describe("failover while leaderships move back to a rejoined node", () => {
       }),
     );
     console.log(`placement at the kill: ${before.map((p) => `${p.id}:${p.leader}[${p.followers.join(",")}]${p.leaderApplied ? "" : "*"}`).join(" ")}`);
-    console.log(`per-partition recovery after kill -9 of ${ids[victimIndex]} (rejoined: ${ids[rejoinIndex]}): ${recoveryMs.map((ms, p) => `p${p}=${ms}ms`).join(" ")}`);
+    console.log(`per-partition recovery after kill -9 of ${ids[victimIndex]} at ${killedAt} (rejoined: ${ids[rejoinIndex]}): ${recoveryMs.map((ms, p) => `p${p}=${ms}ms`).join(" ")}`);
     for (const n of cluster.nodes.filter(alive)) {
       for (const line of n.log().split("\n")) {
-        if (/taken over|sealed segment|claiming partition leadership failed/.test(line)) console.log(`  ${n.dataDir.split("/").at(-1)}: ${line.slice(0, 400)}`);
+        if (/taken over|sealed segment|claiming partition leadership failed|partition placement changed/.test(line)) console.log(`  ${n.dataDir.split("/").at(-1)}: ${line.slice(0, 400)}`);
       }
     }
 
