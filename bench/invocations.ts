@@ -21,7 +21,7 @@
 //            moving; rejoined: kill right after the previous trial's restarted node is back, every
 //            partition led; moving: kill as soon as a leadership moves back to it. Not "settled": a
 //            node is killed and restarted once before the first trial, so every trial follows a rejoin)
-//          --out <file name under bench/results> (default invocations.json)
+//          --out <file name under bench/results> (default invocations.json)   --keep-logs (keep the nodes' logs)
 // Failover only, right after a rejoin:  --only three/failover --systems cairn --failover-when moving --out invocations-failover.json
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
   const logDir = join(dir, "logs");
   mkdirSync(logDir, { recursive: true });
   const results: Record<string, Partial<Record<SystemName, SystemResult>>> = {};
-  let keepDir = false;
+  let keepDir = flagArg("keep-logs");
   try {
     const service = await startService(logDir);
     console.log(`SDK service ${service.url} (pid ${service.pid}); logs under ${logDir}`);
