@@ -40,7 +40,7 @@ export interface RebalanceInput {
   readonly nowMs: number;
   /** Since when each live worker has answered without a gap or restart (a node missing here counts as just seen). */
   readonly aliveSinceMs: ReadonlyMap<string, number>;
-  /** When this controller last moved a live leadership (undefined: not since it started leading). */
+  /** When this controller last changed a leadership, by a move or a failover (undefined: not since it started leading). */
   readonly lastMoveMs: number | undefined;
   /** Whether every placed leader leads (applied its own announce): false while a takeover is under way. */
   readonly leadersSettled: boolean;
@@ -211,7 +211,7 @@ export class PartitionController {
   private readonly nowMs: () => number;
   /** Since when each live worker has been alive in its current generation (this controller's observations). */
   private readonly aliveSince = new Map<string, { sinceMs: number; generation: number | undefined }>();
-  /** When this controller last moved a live leadership to even leaderships out. */
+  /** When this controller last changed a leadership (a move to even leaderships out, or a failover). */
   private lastMoveMs: number | undefined;
 
   constructor(private readonly deps: PartitionControllerDeps) {
@@ -309,7 +309,8 @@ export class PartitionController {
       });
       if (JSON.stringify(plan) !== JSON.stringify(current?.value)) {
         await api.put(PLACEMENT_KEY, plan, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
-        if (moved !== undefined) this.lastMoveMs = now;
+        // A failover counts too: the next move comes at least an interval after it.
+        if (moved !== undefined || plan.partitions.some((p) => p.leader !== (leaderOf.get(p.id) ?? null))) this.lastMoveMs = now;
         this.deps.logger.info(
           { placement: plan.partitions.map((p) => `${p.id}:${p.leader ?? "-"}[${p.followers.join(",")}]`).join(" "), ...(moved !== undefined ? { evenedOut: moved } : {}) },
           "partition placement changed",
