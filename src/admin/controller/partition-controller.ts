@@ -42,6 +42,12 @@ export interface RebalanceInput {
   readonly aliveSinceMs: ReadonlyMap<string, number>;
   /** When this controller last changed a leadership, by a move or a failover (undefined: not since it started leading). */
   readonly lastMoveMs: number | undefined;
+  /**
+   * When this controller last failed a leadership over (undefined: not since it started leading): no
+   * move for `delayMs` after it, so the partitions just taken over are not moved (and their in-flight
+   * invocations interrupted) a second time at once.
+   */
+  readonly lastFailoverMs?: number | undefined;
   /** Whether every placed leader leads (applied its own announce): false while a takeover is under way. */
   readonly leadersSettled: boolean;
   /** A node gets leaderships moved to it only once it has been alive this long (worker.rebalance-delay-ms). */
@@ -143,13 +149,15 @@ export function planPartitionRound(input: PartitionPlanInput): { placement: Part
 
 /**
  * The hysteresis of evening-out moves: `node` has been alive (this generation) for the delay, the
- * previous move is at least the interval old, and every placed leader leads (no takeover under way).
+ * last failover is at least the delay old, the previous move at least the interval, and every placed
+ * leader leads (no takeover under way).
  */
 export function mayMoveLeadershipTo(node: string, r: RebalanceInput | undefined): boolean {
   if (r === undefined) return true;
   if (!r.leadersSettled) return false;
   const since = r.aliveSinceMs.get(node);
   if (since === undefined || r.nowMs - since < r.delayMs) return false;
+  if (r.lastFailoverMs !== undefined && r.nowMs - r.lastFailoverMs < r.delayMs) return false;
   return r.lastMoveMs === undefined || r.nowMs - r.lastMoveMs >= r.intervalMs;
 }
 
@@ -213,6 +221,8 @@ export class PartitionController {
   private readonly aliveSince = new Map<string, { sinceMs: number; generation: number | undefined }>();
   /** When this controller last changed a leadership (a move to even leaderships out, or a failover). */
   private lastMoveMs: number | undefined;
+  /** When this controller last changed a leadership other than by an evening-out move (a failover). */
+  private lastFailoverMs: number | undefined;
 
   constructor(private readonly deps: PartitionControllerDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -299,6 +309,7 @@ export class PartitionController {
                 nowMs: now,
                 aliveSinceMs: new Map([...this.aliveSince].map(([n, a]) => [n, a.sinceMs])),
                 lastMoveMs: this.lastMoveMs,
+                lastFailoverMs: this.lastFailoverMs,
                 // Unknown (no status answered) counts as unsettled: no move on a guess.
                 leadersSettled: processors !== undefined && (placed?.partitions ?? []).every((p) => p.leader === null || processors.get(p.leader)?.get(p.id)?.leading === true),
                 delayMs: gate.delayMs,
@@ -309,8 +320,10 @@ export class PartitionController {
       });
       if (JSON.stringify(plan) !== JSON.stringify(current?.value)) {
         await api.put(PLACEMENT_KEY, plan, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
-        // A failover counts too: the next move comes at least an interval after it.
-        if (moved !== undefined || plan.partitions.some((p) => p.leader !== (leaderOf.get(p.id) ?? null))) this.lastMoveMs = now;
+        // A failover counts too: the next move comes at least an interval (and a delay) after it.
+        const changed = plan.partitions.some((p) => p.leader !== (leaderOf.get(p.id) ?? null));
+        if (moved !== undefined || changed) this.lastMoveMs = now;
+        if (moved === undefined && changed) this.lastFailoverMs = now;
         this.deps.logger.info(
           { placement: plan.partitions.map((p) => `${p.id}:${p.leader ?? "-"}[${p.followers.join(",")}]`).join(" "), ...(moved !== undefined ? { evenedOut: moved } : {}) },
           "partition placement changed",

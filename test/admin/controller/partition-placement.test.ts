@@ -114,6 +114,12 @@ describe("partition placement hysteresis", () => {
     expect(due.placement.partitions[0]).toEqual({ id: 0, leader: "N3", followers: ["N1"] });
   });
 
+  test("no move for the delay after a failover: the partitions just taken over are not moved again at once", () => {
+    const aliveLongAgo = new Map([["N1", 0], ["N2", 0], ["N3", 0]]);
+    expect(plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 98_000, lastFailoverMs: 98_000 })).moved).toBeUndefined();
+    expect(plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 95_000, lastFailoverMs: 95_000 })).moved).toBeDefined();
+  });
+
   test("a node the controller has not seen alive yet (no since) gets no leadership", () => {
     expect(plan(gate({ aliveSinceMs: new Map([["N1", 0], ["N2", 0]]) })).moved).toBeUndefined();
   });
