@@ -17,6 +17,12 @@
 // Options: --rounds 3 --seconds 10 --warmup 2 --trials 3 --rss-invocations 1000000
 //          --only <id prefix: single | three | single/greet-c16 | greet | rss | failover>
 //          --systems cairn,restate   --quick (1 round of 3 s, 20 000 RSS invocations, 1 trial)
+//          --failover-when settled|rejoined|moving (default settled: kill once leaderships stopped
+//            moving; rejoined: kill right after the previous trial's restarted node is back, every
+//            partition led; moving: kill as soon as a leadership moves back to it. Not "settled": a
+//            node is killed and restarted once before the first trial, so every trial follows a rejoin)
+//          --out <file name under bench/results> (default invocations.json)   --keep-logs (keep the nodes' logs)
+// Failover only, right after a rejoin:  --only three/failover --systems cairn --failover-when moving --out invocations-failover.json
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +33,14 @@ import { forEachLine } from "./metadata/load-jobs.ts";
 import { type LoadCpu, LoadProcesses, splitClients } from "./metadata/load-procs.ts";
 import { JIFFIES_PER_SECOND, processCpuJiffies, processRssBytes } from "./metadata/procstat.ts";
 import { type InvocationJob, type InvocationOp, invoke, SERVICE } from "./invocations/jobs.ts";
-import { registerDeployment, startSystem, type SysNode, type SystemName, type SystemUnderTest, type Topology } from "./invocations/systems.ts";
+import { FAILOVER_WHEN, registerDeployment, startSystem, type FailoverWhen, type SysNode, type SystemName, type SystemUnderTest, type Topology } from "./invocations/systems.ts";
+
+if (process.argv.includes("--help")) {
+  // The options are documented once, in this file's header comment.
+  const header = (await Bun.file(import.meta.path).text()).split("\n").filter((l) => l.startsWith("//"));
+  console.log(header.map((l) => l.replace(/^\/\/ ?/, "")).join("\n"));
+  process.exit(0);
+}
 
 const QUICK = flagArg("quick");
 const ROUNDS = Math.max(1, Math.round(numArg("rounds", QUICK ? 1 : 3)));
@@ -37,6 +50,10 @@ const TRIALS = Math.round(numArg("trials", QUICK ? 1 : 3));
 const RSS_INVOCATIONS = Math.round(numArg("rss-invocations", QUICK ? 20_000 : 1_000_000));
 const ONLY = optionText("only");
 const SYSTEMS = (optionText("systems") ?? "cairn,restate").split(",").map((s) => s.trim()) as SystemName[];
+const FAILOVER_WHEN_OPTION = (optionText("failover-when") ?? "settled") as FailoverWhen;
+if (!FAILOVER_WHEN.includes(FAILOVER_WHEN_OPTION)) throw new Error(`--failover-when takes ${FAILOVER_WHEN.join(", ")} (got ${FAILOVER_WHEN_OPTION})`);
+const OUT_FILE = optionText("out") ?? "invocations.json";
+if (!/^[\w.-]+\.json$/.test(OUT_FILE)) throw new Error(`--out takes a file name ending in .json (got ${OUT_FILE})`);
 const CLIENTS_PER_PROCESS = 32;
 const DEADLINE_MS = 10_000;
 const RSS_CLIENTS_PER_NODE = 32;
@@ -89,6 +106,8 @@ interface MachineCpu {
 }
 type CellRun = LoadStats & { loadCpu: LoadCpu; servicePctOfCore: number; machine: MachineCpu };
 interface FailoverTrial {
+  /** When the kill came (--failover-when). */
+  when: FailoverWhen;
   key: string;
   killed: string;
   /** The killed node was known to lead the key's partition. */
@@ -208,7 +227,7 @@ async function rssRun(sys: SystemUnderTest, logDir: string): Promise<NonNullable
 
 /** One trial: background load through the survivors, kill -9, probe until every probe key recovers; restart the node. */
 async function failoverTrial(sys: SystemUnderTest, trial: number, logDir: string): Promise<FailoverTrial> {
-  const target = await sys.failoverTarget(SERVICE.counter);
+  const target = await sys.failoverTarget(SERVICE.counter, FAILOVER_WHEN_OPTION);
   const survivors = sys.nodes().filter((n) => n.name !== target.node.name);
   const keys = [target.key, ...Array.from({ length: PROBE_KEYS }, (_, i) => `probe-${i}`)];
   for (const k of keys) await invoke(survivors[0]!.ingress, "counter-hot", k, 0, AbortSignal.timeout(DEADLINE_MS));
@@ -242,6 +261,7 @@ async function failoverTrial(sys: SystemUnderTest, trial: number, logDir: string
     const outcome = await procs.finish();
     const all = [...recoveredAt.values()];
     const result: FailoverTrial = {
+      when: FAILOVER_WHEN_OPTION,
       key: target.key,
       killed: target.node.name,
       keyOnNode: target.keyOnNode,
@@ -272,7 +292,7 @@ async function main(): Promise<void> {
   const logDir = join(dir, "logs");
   mkdirSync(logDir, { recursive: true });
   const results: Record<string, Partial<Record<SystemName, SystemResult>>> = {};
-  let keepDir = false;
+  let keepDir = flagArg("keep-logs");
   try {
     const service = await startService(logDir);
     console.log(`SDK service ${service.url} (pid ${service.pid}); logs under ${logDir}`);
@@ -309,6 +329,13 @@ async function main(): Promise<void> {
           if (doRss) {
             r.rss = await rssRun(sys, logDir);
             console.log(`  ${topology}/rss: RSS per node ${r.rss.rssMbBefore.join(", ")} MB → ${r.rss.rssMbAfter.join(", ")} MB after ${r.rss.invocations} invocations (${r.rss.failed} failed, ${r.rss.seconds} s)`);
+          }
+          if (doFailover && FAILOVER_WHEN_OPTION !== "settled") {
+            // Every trial then follows a rejoin, the first one included.
+            const first = await sys.failoverTarget(SERVICE.counter, "settled");
+            sys.killHard(first.node);
+            await sys.restart(first.node);
+            console.log(`  ${topology}/failover: killed and restarted ${first.node.name} before the first trial (--failover-when ${FAILOVER_WHEN_OPTION})`);
           }
           for (let trial = 0; doFailover && trial < TRIALS; trial++) {
             const f = await failoverTrial(sys, trial, logDir);
@@ -372,7 +399,7 @@ function report(results: Record<string, Partial<Record<SystemName, SystemResult>
   if (session.anomalies.length > 0) console.log(`\nanomalies:\n  ${session.anomalies.join("\n  ")}`);
   mkdirSync(join(import.meta.dir, "results"), { recursive: true });
   writeFileSync(
-    join(import.meta.dir, "results/invocations.json"),
+    join(import.meta.dir, "results", OUT_FILE),
     JSON.stringify(
       {
         when: new Date().toISOString(),
@@ -381,6 +408,7 @@ function report(results: Record<string, Partial<Record<SystemName, SystemResult>
         measureMs: MEASURE_MS,
         warmupMs: WARMUP_MS,
         only: ONLY ?? null,
+        failoverWhen: FAILOVER_WHEN_OPTION,
         client: `separate Bun processes (bench/invocations/load-worker.ts, at most ${CLIENTS_PER_PROCESS} callers each), fetch, HTTP/1.1 keep-alive, closed loop, spread over every node's ingress; ${DEADLINE_MS} ms deadline per request`,
         service: "bench/invocations/service.ts (@restatedev/restate-sdk, h2c), one process for both systems",
         table,

@@ -1148,6 +1148,16 @@ export interface components {
                  */
                 "reconcile-interval-ms": number;
                 /**
+                 * @description A worker node that (re)joined gets partition leaderships moved to it (to even leaderships out) only once the cluster controller has seen it alive, in its current generation, for this long; meanwhile it follows and catches up. Failovers are not delayed. Read by the cluster controller on the metadata leader.
+                 * @default 5000
+                 */
+                "rebalance-delay-ms": number;
+                /**
+                 * @description Least time between two partition leadership moves made to even leaderships out; besides, a move waits until every placed leader leads (no takeover under way), so moves never leave several partitions leaderless together. Read by the cluster controller on the metadata leader.
+                 * @default 1000
+                 */
+                "rebalance-interval-ms": number;
+                /**
                  * @description Most log records a partition processor applies in one store transaction.
                  * @default 256
                  */

@@ -29,12 +29,20 @@ export interface FailoverTarget {
   how: string;
 }
 
+export type FailoverWhen = "settled" | "rejoined" | "moving";
+export const FAILOVER_WHEN: readonly FailoverWhen[] = ["settled", "rejoined", "moving"];
+
 export interface SystemUnderTest {
   readonly system: SystemName;
   readonly version: string;
   nodes(): SysNode[];
   /** A key of `service` and the node to kill; `keyOnNode`: the node is known to lead the key's partition. */
-  failoverTarget(service: string): Promise<FailoverTarget>;
+  /**
+   * The node to kill and a key it leads. `when`: "settled" waits until leaderships stopped moving;
+   * "rejoined" takes the cluster as it is right after the previous restart (every partition led);
+   * "moving" waits until a leadership moves back to the last restarted node, and no longer.
+   */
+  failoverTarget(service: string, when: FailoverWhen): Promise<FailoverTarget>;
   killHard(node: SysNode): void;
   restart(node: SysNode): Promise<void>;
   stop(): Promise<void>;
@@ -74,6 +82,8 @@ interface PartitionRow {
 
 /** How long the partition leaderships must stay unchanged before a failover trial kills a node. */
 const SETTLED_MS = 3_000;
+/** `--failover-when moving`: the longest wait for a leadership to move back to the restarted node. */
+const MOVING_WAIT_MS = 60_000;
 
 function ingressOf(dataDir: string): string {
   return (JSON.parse(readFileSync(join(dataDir, "addresses.json"), "utf8")) as { ingress: string }).ingress;
@@ -89,6 +99,8 @@ class Cairn implements SystemUnderTest {
   readonly system = "cairn" as const;
   readonly version = "source (bun src/main.ts)";
   private readonly ids = new Map<string, string>();
+  /** The node restarted last (after a failover trial). */
+  private lastRestarted: string | undefined;
 
   private constructor(
     private readonly registry: ProcessRegistry,
@@ -144,10 +156,11 @@ class Cairn implements SystemUnderTest {
   }
 
   /** The first key whose partition leader is not the metadata leader (only partition failover is timed). */
-  async failoverTarget(service: string): Promise<FailoverTarget> {
+  async failoverTarget(service: string, when: FailoverWhen): Promise<FailoverTarget> {
     if (!this.cluster) throw new Error("cairn single node: no failover");
     await this.cluster.waitHealthy(READY_TIMEOUT_MS);
-    await this.waitSettled();
+    if (when === "settled") await this.waitSettled();
+    else if (when === "moving" && this.lastRestarted !== undefined) await this.waitMovingBackTo(this.lastRestarted);
     const metadataLeader = (await this.cluster.roles()).leader.name;
     for (let i = 0; i < 256; i++) {
       const key = `failover-${i}`;
@@ -155,6 +168,19 @@ class Cairn implements SystemUnderTest {
       if (node !== null && node.name !== metadataLeader) return { key, node, keyOnNode: true, how: "leader of the key's partition (GET /v1/partitions), not the metadata leader" };
     }
     throw new Error("cairn: no key led by a node other than the metadata leader");
+  }
+
+  /** Until the placement names `name` leader of a partition (a leadership moving back to it), at most MOVING_WAIT_MS. */
+  private async waitMovingBackTo(name: string): Promise<void> {
+    const node = this.nodes().find((n) => n.name === name)!;
+    const id = await nodeId(node.admin);
+    const deadline = performance.now() + MOVING_WAIT_MS;
+    while (performance.now() < deadline) {
+      const rows = await cairnPartitions(this.nodes()[0]!.admin).catch(() => []);
+      if (rows.some((p) => p.leader === id)) return;
+      await Bun.sleep(20);
+    }
+    console.log(`  (no leadership moved back to ${name} within ${MOVING_WAIT_MS} ms: killing anyway)`);
   }
 
   private async leaderOfKey(service: string, key: string): Promise<SysNode | null> {
@@ -178,6 +204,7 @@ class Cairn implements SystemUnderTest {
     if (!this.cluster) throw new Error("cairn single node: no restart in this benchmark");
     const n = this.cluster.nodes.find((m) => m.name === node.name)!;
     await this.cluster.restart(n);
+    this.lastRestarted = node.name;
     await this.cluster.waitHealthy(READY_TIMEOUT_MS);
     await this.waitLed();
   }

@@ -88,6 +88,14 @@ export const InvokerSection = Type.Object(
 export const WorkerSection = Type.Object(
   {
     "reconcile-interval-ms": PositiveInt("How often a worker checks the partition placement (starts and stops processors, claims leadership).", 100),
+    "rebalance-delay-ms": PositiveInt(
+      "A worker node that (re)joined gets partition leaderships moved to it (to even leaderships out) only once the cluster controller has seen it alive, in its current generation, for this long; meanwhile it follows and catches up. Failovers are not delayed. Read by the cluster controller on the metadata leader.",
+      5_000,
+    ),
+    "rebalance-interval-ms": PositiveInt(
+      "Least time between two partition leadership moves made to even leaderships out; besides, a move waits until every placed leader leads (no takeover under way), so moves never leave several partitions leaderless together. Read by the cluster controller on the metadata leader.",
+      1_000,
+    ),
     "read-batch-records": PositiveInt("Most log records a partition processor applies in one store transaction.", 256),
     "idle-poll-max-ms": PositiveInt("Longest wait between two reads of an idle partition log (a leader is woken by its own appends; a follower of an idle partition notices a new record within this long, and reads at once while records keep coming).", 1_000),
     "follower-long-poll-ms": PositiveInt(

@@ -309,6 +309,7 @@ export class Node {
       bifrost,
       fabricClient,
       config: config.bifrost,
+      partitionRebalance: { delayMs: config.worker["rebalance-delay-ms"], intervalMs: config.worker["rebalance-interval-ms"] },
       isLeader: () => this.leadsMetadata(),
       metadata: () => this.metadataService?.api(),
       logger: this.log,

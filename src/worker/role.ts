@@ -192,6 +192,13 @@ export class WorkerRole {
         },
       }),
       completed: new Counter({ name: "cairn_invocations_completed_total", help: "Invocations completed on partitions this node leads, by result (success, failure)", labelNames: ["result"], registers }),
+      takeoverSeconds: new Histogram({
+        name: "cairn_partition_takeover_seconds",
+        help: "Time of each phase of a partition leadership takeover on this node: claim (epoch CAS), sequencer (seal and move the log's sequencer here), announce (catch-up read and own announce applied), total",
+        labelNames: ["phase"],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+        registers,
+      }),
       leaderChanges: new Counter({ name: "cairn_partition_leader_changes_total", help: "Times this node's processor became or stopped being leader, per partition", labelNames: ["partition"], registers }),
     };
     // Computed when scraped (not on every placement check: prom-client's labelled sets are costly).
@@ -573,16 +580,52 @@ export class WorkerRole {
   private async claim(partition: number, p: PartitionProcessor, api: MetadataApi, bifrost: Bifrost): Promise<void> {
     const self = this.deps.self();
     if (self.id === undefined) return;
+    // Each phase of a takeover is timed and logged: an operator (and the failover benchmark) can
+    // tell a slow epoch claim from a slow seal / sequencer move or a slow catch-up and announce.
+    const startedMs = performance.now();
+    // The placement that named this node came from its own replica (a stale read): a node that just
+    // restarted may still see a leadership it held before, and claiming it would take the partition
+    // from its current leader only for the controller to move it back (two needless takeovers).
+    // A linearizable read, once per claim, confirms the placement still names this node.
+    const placed = (await api.get(PLACEMENT_KEY, { consistency: "linearizable" }))?.value as PartitionPlacement | undefined;
+    if (placed?.partitions.find((e) => e.id === partition)?.leader !== self.id) {
+      this.deps.logger.info({ partition }, "the current partition placement no longer names this node leader: not claiming");
+      return;
+    }
     const current = await api.get(epochKey(partition), { consistency: "linearizable" });
     const prev = current?.value as EpochRecord | undefined;
     const next: EpochRecord = { epoch: (prev?.epoch ?? 0) + 1, node: self.id, generation: self.generation };
     await api.put(epochKey(partition), next, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
     // Leases of older epochs began before this bump took effect: once a lease (with the margin) has
     // passed since it returned, all of them have run out.
-    this.leases.won(partition, next.epoch, performance.now());
-    this.deps.logger.info({ partition, epoch: next.epoch, previous: prev }, "claimed partition leadership epoch");
+    const claimedMs = performance.now();
+    this.leases.won(partition, next.epoch, claimedMs);
+    this.observeTakeover("claim", claimedMs - startedMs);
+    this.deps.logger.info({ partition, epoch: next.epoch, previous: prev, claimMs: Math.round(claimedMs - startedMs) }, "claimed partition leadership epoch");
     await this.moveSequencerHere(partition, bifrost, self.id, self.generation);
+    const movedMs = performance.now();
+    this.observeTakeover("sequencer", movedMs - claimedMs);
+    const appliedBefore = p.status().appliedLsn;
     await p.announce(next.epoch);
+    const announcedMs = performance.now();
+    this.observeTakeover("announce", announcedMs - movedMs);
+    this.observeTakeover("total", announcedMs - startedMs);
+    this.deps.logger.info(
+      {
+        partition,
+        epoch: next.epoch,
+        claimMs: Math.round(claimedMs - startedMs),
+        sequencerMs: Math.round(movedMs - claimedMs),
+        announceMs: Math.round(announcedMs - movedMs),
+        caughtUpRecords: p.status().appliedLsn - appliedBefore,
+        totalMs: Math.round(announcedMs - startedMs),
+      },
+      "partition leadership taken over: announce applied",
+    );
+  }
+
+  private observeTakeover(phase: "claim" | "sequencer" | "announce" | "total", ms: number): void {
+    this.metrics.takeoverSeconds.observe({ phase }, ms / 1000);
   }
 
   /**

@@ -14,7 +14,7 @@ import { KEYS, clusterSettings, type ClusterInfo } from "../../metadata/nodes-co
 import type { FabricClient } from "../../net/index.ts";
 import type { Logger } from "../../observability/log.ts";
 import { LogController } from "./log-controller.ts";
-import { PartitionController } from "./partition-controller.ts";
+import { PartitionController, type ProcessorBrief } from "./partition-controller.ts";
 import { WORKER_RPCS } from "../../worker/index.ts";
 import { TrimDriver, type TrimDriverDeps } from "./trim-driver.ts";
 import { Snapshotter, type SnapshotterDeps } from "./snapshotter.ts";
@@ -30,6 +30,8 @@ export interface ClusterControllerDeps {
   readonly logger: Logger;
   /** The trim policy's configuration and what its driver needs beyond the above; none: no automatic trimming. */
   readonly trim?: Pick<TrimDriverDeps, "config" | "repository" | "self" | "localWorker" | "registry"> | undefined;
+  /** Hysteresis of partition leadership moves (worker.rebalance-delay-ms, worker.rebalance-interval-ms); none: no hysteresis. */
+  readonly partitionRebalance?: { readonly delayMs: number; readonly intervalMs: number };
   /** The snapshotter's own needs (its repository, limits, the local worker). */
   readonly snapshots: Omit<SnapshotterDeps, "fabricClient" | "directory" | "refreshNodes" | "metadata" | "isLeader" | "logger">;
 }
@@ -110,16 +112,17 @@ export class ClusterController {
     this.partitions = new PartitionController({
       ...shared,
       metadata: this.deps.metadata,
-      processorsApplied: async (signal) => {
-        const out = new Map<string, ReadonlyMap<number, number>>();
+      processors: async (signal) => {
+        const out = new Map<string, ReadonlyMap<number, ProcessorBrief>>();
         await Promise.all(
           bifrost.directory.workers().map(async (n) => {
             const r = await fabricClient.call(n.fabricAddress, WORKER_RPCS.status, {}, { signal, deadlineMs: 1_000 }).catch(() => undefined);
-            if (r !== undefined) out.set(n.id, new Map(r.processors.map((p) => [p.partition, p.appliedLsn])));
+            if (r !== undefined) out.set(n.id, new Map(r.processors.map((p) => [p.partition, { appliedLsn: p.appliedLsn, leading: p.role === "leader" }])));
           }),
         );
         return out;
       },
+      ...(this.deps.partitionRebalance !== undefined ? { rebalance: this.deps.partitionRebalance } : {}),
       liveness: new LivenessTracker(c["failure-timeout-ms"], c["refused-dead-ms"]),
       intervalMs: c["controller-interval-ms"],
       probeIntervalMs: Math.max(50, c["probe-interval-ms"] || 100),

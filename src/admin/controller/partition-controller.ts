@@ -5,7 +5,10 @@
 // node that joins takes leaderships over one at a time until they are spread evenly.
 // Invariants: a live leader is never moved except to even out leaderships (at most one move per
 // round, so joins do not churn), and only to a follower that has caught up with it (else the node
-// first becomes a follower); every leader and follower is a distinct, live worker.
+// first becomes a follower); with hysteresis (`rebalance`), only to a node alive for
+// `delayMs`, at least `intervalMs` after the previous move, and never while a takeover (a failover
+// or the previous move) is still under way, so moves never leave several partitions leaderless
+// together; every leader and follower is a distinct, live worker.
 import type { Logger } from "../../observability/log.ts";
 import { ANSWERED, REFUSED, SILENT, type BifrostPeers, type LivenessTracker, type NodeDirectory, type ProbeResult } from "../../bifrost/index.ts";
 import type { NodeId } from "../../ids/index.ts";
@@ -28,10 +31,38 @@ export interface PartitionPlanInput {
    * placed follower counts as caught up.
    */
   readonly caughtUp?: (partition: number, node: string) => boolean;
+  /** Hysteresis of evening-out moves; absent: a move whenever leaderships are uneven (one per round). */
+  readonly rebalance?: RebalanceInput;
+}
+
+/** What decides whether a live leadership may move now to even leaderships out (all times in ms, from the driver's clock). */
+export interface RebalanceInput {
+  readonly nowMs: number;
+  /** Since when each live worker has answered without a gap or restart (a node missing here counts as just seen). */
+  readonly aliveSinceMs: ReadonlyMap<string, number>;
+  /** When this controller last changed a leadership, by a move or a failover (undefined: not since it started leading). */
+  readonly lastMoveMs: number | undefined;
+  /**
+   * When this controller last failed a leadership over (undefined: not since it started leading): no
+   * move for `delayMs` after it, so the partitions just taken over are not moved (and their in-flight
+   * invocations interrupted) a second time at once.
+   */
+  readonly lastFailoverMs?: number | undefined;
+  /** Whether every placed leader leads (applied its own announce): false while a takeover is under way. */
+  readonly leadersSettled: boolean;
+  /** A node gets leaderships moved to it only once it has been alive this long (worker.rebalance-delay-ms). */
+  readonly delayMs: number;
+  /** Least time between two moves (worker.rebalance-interval-ms). */
+  readonly intervalMs: number;
 }
 
 /** The placement for this round (pure; equal input gives equal output). */
 export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlacement {
+  return planPartitionRound(input).placement;
+}
+
+/** The placement for this round and the partition whose live leadership it moved to even leaderships out, if any (pure). */
+export function planPartitionRound(input: PartitionPlanInput): { placement: PartitionPlacement; moved: number | undefined } {
   const alive = [...input.alive].sort();
   const isAlive = new Set<string>(alive);
   const leads = new Map<string, number>(alive.map((n) => [n, 0]));
@@ -51,6 +82,8 @@ export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlac
     return best;
   };
   const out: PartitionPlacementEntry[] = [];
+  let failedOver = false;
+  let moved: number | undefined;
   // Keep every live leader first, so the counts that place the others include them.
   for (const id of input.partitions) {
     const prev = previous.get(id);
@@ -61,6 +94,7 @@ export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlac
     let leader = prev?.leader != null && isAlive.has(prev.leader) ? prev.leader : undefined;
     const liveFollowers = (prev?.followers ?? []).filter((f) => isAlive.has(f) && f !== leader);
     if (leader === undefined) {
+      failedOver ||= prev?.leader != null;
       // A follower has replayed the log: it takes over with little to catch up.
       leader = least(liveFollowers, leads, id) ?? least(alive, leads, id);
       if (leader !== undefined) leads.set(leader, (leads.get(leader) ?? 0) + 1);
@@ -87,13 +121,21 @@ export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlac
       const followerOf = candidates.filter((p) => p.followers.includes(idlest));
       const ready = followerOf.find((p) => input.caughtUp?.(p.id, idlest) ?? true);
       const maxFollowers = Math.max(0, input.replication - 1);
+      const mayMove = !failedOver && mayMoveLeadershipTo(idlest, input.rebalance);
       if (ready !== undefined) {
-        const followers = [busiest, ...ready.followers.filter((f) => f !== idlest)].slice(0, maxFollowers);
-        out[out.indexOf(ready)] = { id: ready.id, leader: idlest, followers };
+        if (mayMove) {
+          const followers = [busiest, ...ready.followers.filter((f) => f !== idlest)].slice(0, maxFollowers);
+          out[out.indexOf(ready)] = { id: ready.id, leader: idlest, followers };
+          moved = ready.id;
+        }
       } else if (maxFollowers === 0) {
         const move = candidates[candidates.length - 1];
-        if (move !== undefined) out[out.indexOf(move)] = { id: move.id, leader: idlest, followers: [] };
+        if (move !== undefined && mayMove) {
+          out[out.indexOf(move)] = { id: move.id, leader: idlest, followers: [] };
+          moved = move.id;
+        }
       } else if (followerOf.length === 0) {
+        // Becoming a follower moves no leadership: the node replays meanwhile, even during its delay.
         const prepare = candidates[candidates.length - 1];
         if (prepare !== undefined) {
           out[out.indexOf(prepare)] = { id: prepare.id, leader: busiest, followers: [idlest, ...prepare.followers].slice(0, maxFollowers) };
@@ -102,7 +144,21 @@ export function planPartitionPlacement(input: PartitionPlanInput): PartitionPlac
       // Otherwise the idlest node already follows one of them and is catching up: wait for it.
     }
   }
-  return { partitions: out };
+  return { placement: { partitions: out }, moved };
+}
+
+/**
+ * The hysteresis of evening-out moves: `node` has been alive (this generation) for the delay, the
+ * last failover is at least the delay old, the previous move at least the interval, and every placed
+ * leader leads (no takeover under way).
+ */
+export function mayMoveLeadershipTo(node: string, r: RebalanceInput | undefined): boolean {
+  if (r === undefined) return true;
+  if (!r.leadersSettled) return false;
+  const since = r.aliveSinceMs.get(node);
+  if (since === undefined || r.nowMs - since < r.delayMs) return false;
+  if (r.lastFailoverMs !== undefined && r.nowMs - r.lastFailoverMs < r.delayMs) return false;
+  return r.lastMoveMs === undefined || r.nowMs - r.lastMoveMs >= r.intervalMs;
 }
 
 /** A follower this close to its leader's applied LSN counts as caught up (a few milliseconds of replay). */
@@ -121,6 +177,13 @@ function unevenLeaderships(placement: PartitionPlacement | undefined, alive: rea
   return Math.max(...counts.values()) - Math.min(...counts.values()) > 1;
 }
 
+/** What the controller learns of one processor of one worker. */
+export interface ProcessorBrief {
+  readonly appliedLsn: number;
+  /** It leads: applied its own announce-leader record. */
+  readonly leading: boolean;
+}
+
 export interface PartitionControllerDeps {
   readonly metadata: () => MetadataApi | undefined;
   readonly peers: BifrostPeers;
@@ -131,8 +194,13 @@ export interface PartitionControllerDeps {
   readonly connectionLost?: (id: NodeId) => boolean;
   readonly isLeader: () => boolean;
   readonly refreshNodes: () => Promise<void>;
-  /** The applied LSN of every processor of every live worker (for the caught-up rule); absent: not used. */
-  readonly processorsApplied?: (signal: AbortSignal) => Promise<ReadonlyMap<string, ReadonlyMap<number, number>>>;
+  /**
+   * Every live worker's processors: applied LSN (for the caught-up rule) and whether it leads (for
+   * "no takeover under way"); absent: neither rule is used.
+   */
+  readonly processors?: (signal: AbortSignal) => Promise<ReadonlyMap<string, ReadonlyMap<number, ProcessorBrief>>>;
+  /** Hysteresis of evening-out moves (worker.rebalance-delay-ms, worker.rebalance-interval-ms); absent: none. */
+  readonly rebalance?: { readonly delayMs: number; readonly intervalMs: number };
   readonly intervalMs: number;
   /** A round follows this soon when a worker is under suspicion (its last ping failed). */
   readonly probeIntervalMs: number;
@@ -149,6 +217,12 @@ export class PartitionController {
   private readonly abort = new AbortController();
   private lastWarnMs = 0;
   private readonly nowMs: () => number;
+  /** Since when each live worker has been alive in its current generation (this controller's observations). */
+  private readonly aliveSince = new Map<string, { sinceMs: number; generation: number | undefined }>();
+  /** When this controller last changed a leadership (a move to even leaderships out, or a failover). */
+  private lastMoveMs: number | undefined;
+  /** When this controller last changed a leadership other than by an evening-out move (a failover). */
+  private lastFailoverMs: number | undefined;
 
   constructor(private readonly deps: PartitionControllerDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -196,6 +270,7 @@ export class PartitionController {
       const now = this.nowMs();
       const alive = workers.filter((n) => this.deps.liveness.status(n.id, now) === "alive").map((n) => n.id);
       const suspect = workers.some((n) => this.deps.liveness.suspect(n.id, now));
+      this.noteAlive(alive, now);
       const [tableV, clusterV, current] = await Promise.all([
         api.get("partition_table", { consistency: "stale" }),
         api.get("cluster", { consistency: "stale" }),
@@ -208,29 +283,51 @@ export class PartitionController {
       const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
       const placed = current?.value as PartitionPlacement | undefined;
       // Catch-up matters only when leaderships may move to even them out: ask the workers then only.
-      const applied = unevenLeaderships(placed, alive)
-        ? await this.deps.processorsApplied?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined)
+      const processors = unevenLeaderships(placed, alive)
+        ? await this.deps.processors?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined)
         : undefined;
       const leaderOf = new Map((placed?.partitions ?? []).map((p) => [p.id, p.leader]));
       const caughtUp =
-        applied === undefined
+        processors === undefined
           ? undefined
           : (partition: number, node: string): boolean => {
               const leader = leaderOf.get(partition);
-              const mine = applied.get(node)?.get(partition);
-              const theirs = leader == null ? undefined : applied.get(leader)?.get(partition);
+              const mine = processors.get(node)?.get(partition)?.appliedLsn;
+              const theirs = leader == null ? undefined : processors.get(leader)?.get(partition)?.appliedLsn;
               return mine !== undefined && theirs !== undefined && mine + CAUGHT_UP_RECORDS >= theirs;
             };
-      const plan = planPartitionPlacement({
+      const gate = this.deps.rebalance;
+      const { placement: plan, moved } = planPartitionRound({
         partitions: table.partitions.map((p) => p.id),
         current: placed,
         alive,
         replication,
         ...(caughtUp !== undefined ? { caughtUp } : {}),
+        ...(gate !== undefined
+          ? {
+              rebalance: {
+                nowMs: now,
+                aliveSinceMs: new Map([...this.aliveSince].map(([n, a]) => [n, a.sinceMs])),
+                lastMoveMs: this.lastMoveMs,
+                lastFailoverMs: this.lastFailoverMs,
+                // Unknown (no status answered) counts as unsettled: no move on a guess.
+                leadersSettled: processors !== undefined && (placed?.partitions ?? []).every((p) => p.leader === null || processors.get(p.leader)?.get(p.id)?.leading === true),
+                delayMs: gate.delayMs,
+                intervalMs: gate.intervalMs,
+              },
+            }
+          : {}),
       });
       if (JSON.stringify(plan) !== JSON.stringify(current?.value)) {
         await api.put(PLACEMENT_KEY, plan, current === undefined ? DOES_NOT_EXIST : matchesVersion(current.version));
-        this.deps.logger.info({ placement: plan.partitions.map((p) => `${p.id}:${p.leader ?? "-"}[${p.followers.join(",")}]`).join(" ") }, "partition placement changed");
+        // A failover counts too: the next move comes at least an interval (and a delay) after it.
+        const changed = plan.partitions.some((p) => p.leader !== (leaderOf.get(p.id) ?? null));
+        if (moved !== undefined || changed) this.lastMoveMs = now;
+        if (moved === undefined && changed) this.lastFailoverMs = now;
+        this.deps.logger.info(
+          { placement: plan.partitions.map((p) => `${p.id}:${p.leader ?? "-"}[${p.followers.join(",")}]`).join(" "), ...(moved !== undefined ? { evenedOut: moved } : {}) },
+          "partition placement changed",
+        );
       }
       return suspect;
     } catch (e) {
@@ -241,6 +338,17 @@ export class PartitionController {
       return true;
     } finally {
       this.running = false;
+    }
+  }
+
+  /** Keeps when each live worker came up (a new generation is a restart: it starts over); forgets the others. */
+  private noteAlive(alive: readonly NodeId[], nowMs: number): void {
+    const live = new Set<string>(alive);
+    for (const n of [...this.aliveSince.keys()]) if (!live.has(n)) this.aliveSince.delete(n);
+    for (const n of alive) {
+      const generation = this.deps.liveness.generation(n);
+      const known = this.aliveSince.get(n);
+      if (known === undefined || known.generation !== generation) this.aliveSince.set(n, { sinceMs: nowMs, generation });
     }
   }
 

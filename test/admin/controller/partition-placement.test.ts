@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { planPartitionPlacement } from "../../../src/admin/controller/partition-controller.ts";
+import { planPartitionPlacement, planPartitionRound, type RebalanceInput } from "../../../src/admin/controller/partition-controller.ts";
 import { nodeId, type NodeId } from "../../../src/ids/index.ts";
+import type { PartitionPlacement } from "../../../src/worker/index.ts";
 
 const N = (...ns: number[]): NodeId[] => ns.map((n) => nodeId(n));
 const ids = [0, 1, 2, 3, 4, 5, 6, 7];
@@ -81,5 +82,86 @@ describe("partition placement", () => {
 
   test("without live workers no partition has a leader", () => {
     expect(leaders(planPartitionPlacement({ partitions: ids, current: undefined, alive: [], replication: 2 }))).toEqual(ids.map(() => null));
+  });
+});
+
+describe("partition placement hysteresis", () => {
+  // N1 leads 0-3 and N2 leads 4-7; N3 (re)joined and follows partitions 0 and 4, caught up.
+  const current: PartitionPlacement = {
+    partitions: ids.map((id) => ({ id, leader: id < 4 ? "N1" : "N2", followers: [id === 0 || id === 4 ? "N3" : id < 4 ? "N2" : "N1"] })),
+  };
+  const gate = (over: Partial<RebalanceInput> = {}): RebalanceInput => ({
+    nowMs: 100_000,
+    aliveSinceMs: new Map([["N1", 0], ["N2", 0], ["N3", 99_000]]),
+    lastMoveMs: undefined,
+    leadersSettled: true,
+    delayMs: 5_000,
+    intervalMs: 1_000,
+    ...over,
+  });
+  const plan = (rebalance: RebalanceInput, alive = N(1, 2, 3), cur = current) =>
+    planPartitionRound({ partitions: ids, current: cur, alive, replication: 2, caughtUp: () => true, rebalance });
+
+  test("a node that rejoined a moment ago gets no leadership until it has been alive for the delay", () => {
+    const early = plan(gate());
+    expect(early.moved).toBeUndefined();
+    expect(early.placement).toEqual(current);
+    const later = plan(gate({ nowMs: 103_999 }));
+    expect(later.moved).toBeUndefined();
+    const due = plan(gate({ nowMs: 104_000 }));
+    expect(due.moved).toBe(0);
+    expect(leadCount(due.placement, "N3")).toBe(1);
+    expect(due.placement.partitions[0]).toEqual({ id: 0, leader: "N3", followers: ["N1"] });
+  });
+
+  test("no move for the delay after a failover: the partitions just taken over are not moved again at once", () => {
+    const aliveLongAgo = new Map([["N1", 0], ["N2", 0], ["N3", 0]]);
+    expect(plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 98_000, lastFailoverMs: 98_000 })).moved).toBeUndefined();
+    expect(plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 95_000, lastFailoverMs: 95_000 })).moved).toBeDefined();
+  });
+
+  test("a node the controller has not seen alive yet (no since) gets no leadership", () => {
+    expect(plan(gate({ aliveSinceMs: new Map([["N1", 0], ["N2", 0]]) })).moved).toBeUndefined();
+  });
+
+  test("moves are spaced by the interval and wait until every placed leader leads", () => {
+    const aliveLongAgo = new Map([["N1", 0], ["N2", 0], ["N3", 0]]);
+    const first = plan(gate({ aliveSinceMs: aliveLongAgo }));
+    expect(first.moved).toBeDefined();
+    // The previous move's new leader has not taken over yet: nothing moves, however long ago.
+    const unsettled = plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 0, leadersSettled: false }), N(1, 2, 3), first.placement);
+    expect(unsettled.moved).toBeUndefined();
+    expect(unsettled.placement).toEqual(first.placement);
+    // Settled, but the interval has not passed since the last move.
+    expect(plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 99_500 }), N(1, 2, 3), first.placement).moved).toBeUndefined();
+    const second = plan(gate({ aliveSinceMs: aliveLongAgo, lastMoveMs: 99_000 }), N(1, 2, 3), first.placement);
+    expect(second.moved).toBeDefined();
+    // One move per round: exactly one leadership differs from the round before.
+    expect(leaders(second.placement).filter((l, i) => l !== leaders(first.placement)[i]).length).toBe(1);
+  });
+
+  test("a round that fails over a dead leader's partitions moves no live leadership, whatever the gate says", () => {
+    // N2 died: its partitions 4-7 go to their followers; N3 must not also take one of N1's.
+    const r = plan(gate({ aliveSinceMs: new Map([["N1", 0], ["N3", 0]]) }), N(1, 3));
+    expect(r.moved).toBeUndefined();
+    for (const e of r.placement.partitions) if (e.id < 4) expect(e.leader).toBe("N1");
+    for (const e of r.placement.partitions) expect(e.leader).not.toBe("N2");
+  });
+
+  test("while its delay runs, a rejoined node that follows nothing is made a follower (it catches up meanwhile)", () => {
+    const bare = { partitions: ids.map((id) => ({ id, leader: id < 4 ? "N1" : "N2", followers: [id < 4 ? "N2" : "N1"] })) };
+    const r = planPartitionRound({ partitions: ids, current: bare, alive: N(1, 2, 3), replication: 2, caughtUp: () => false, rebalance: gate() });
+    expect(r.moved).toBeUndefined();
+    expect(leadCount(r.placement, "N3")).toBe(0);
+    expect(r.placement.partitions.filter((p) => p.followers.includes("N3"))).toHaveLength(1);
+  });
+
+  test("with replication 1 (no followers) the delay holds too, then one leadership moves", () => {
+    const single = { partitions: ids.map((id) => ({ id, leader: id < 4 ? "N1" : "N2", followers: [] })) };
+    const run = (rebalance: RebalanceInput) => planPartitionRound({ partitions: ids, current: single, alive: N(1, 2, 3), replication: 1, rebalance });
+    expect(run(gate()).moved).toBeUndefined();
+    const due = run(gate({ nowMs: 200_000 }));
+    expect(due.moved).toBeDefined();
+    expect(leadCount(due.placement, "N3")).toBe(1);
   });
 });
