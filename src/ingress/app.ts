@@ -52,19 +52,22 @@ const Problem = Type.Object(
   },
   { additionalProperties: true },
 );
-const Written = Type.Object({ version: Type.Integer({ minimum: 1, description: "The object's version after the write." }) });
+// Response objects say additionalProperties themselves: Elysia adds `false` to a response schema
+// without it, in place and depending on what the process did before, and the published document
+// must not depend on that.
+const Written = Type.Object({ version: Type.Integer({ minimum: 1, description: "The object's version after the write." }) }, { additionalProperties: false });
 const Entry = Type.Object({
   name: Type.String(),
   contentType: Type.String(),
   data: Type.String({ description: "The value: UTF-8 text, or base64 when it is not valid UTF-8 (see encoding)." }),
   encoding: Type.Union([Type.Literal("utf8"), Type.Literal("base64")]),
-});
+}, { additionalProperties: false });
 const ObjectState = Type.Object({
   service: Type.String(),
   key: Type.String(),
   version: Type.Integer({ minimum: 0, description: "Grows by one with every applied write of the object." }),
   entries: Type.Array(Entry),
-});
+}, { additionalProperties: false });
 const PatchValue = Type.Object({
   data: Type.String(),
   encoding: Type.Optional(Type.Union([Type.Literal("utf8"), Type.Literal("base64")])),
