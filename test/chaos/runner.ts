@@ -292,12 +292,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const perWorkload: Array<{ workload: string; ms: number; peakRssBytes: number | null }> = [];
     let peakRssBytes: number | null = null;
     for (const w of workloads) {
+      // What one checker left behind is garbage for the next: collected here, not stacked in the peak.
+      Bun.gc(true);
+      resetPeakRss();
       const w0 = performance.now();
       checks.push(w.check(ops));
       const peak = peakRss();
       perWorkload.push({ workload: w.name, ms: performance.now() - w0, peakRssBytes: peak });
       if (peak !== null) peakRssBytes = Math.max(peakRssBytes ?? 0, peak);
-      resetPeakRss();
     }
     checking = { ms: performance.now() - t0, rssBeforeBytes, peakRssBytes, runPeakRssBytes, events: history.events.length, perWorkload };
   }
@@ -350,7 +352,7 @@ function mib(bytes: number): number {
 }
 
 /** Linux's peak resident set size of this process (VmHWM), or null where /proc does not have it. */
-function peakRss(): number | null {
+export function peakRss(): number | null {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
     return m ? Number(m[1]) * 1024 : null;
@@ -360,7 +362,7 @@ function peakRss(): number | null {
 }
 
 /** Starts Linux's peak-RSS counter again from the current RSS (clear_refs 5); a no-op where it cannot. */
-function resetPeakRss(): void {
+export function resetPeakRss(): void {
   try {
     writeFileSync("/proc/self/clear_refs", "5");
   } catch {

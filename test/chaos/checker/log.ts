@@ -113,6 +113,21 @@ export function checkLog(ops: readonly Operation[], options: LogCheckOptions = {
     }
   }
 
+  // The acknowledged append with the highest LSN among those acknowledged strictly before `t`.
+  const rets = byRet.map((a) => a.ret);
+  const prefixMax: Operation[] = [];
+  for (const a of byRet) prefixMax.push(prefixMax.length === 0 || lsnOf(a) > lsnOf(prefixMax.at(-1)!) ? a : prefixMax.at(-1)!);
+  const highestAckedBefore = (t: number): Operation | undefined => {
+    let lo = 0;
+    let hi = rets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (rets[mid]! < t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 ? undefined : prefixMax[lo - 1];
+  };
+
   // 3. Each read on its own.
   const payloadAt = new Map<number, { payload: string; readId: number }>();
   const lsnOfPayload = new Map<string, { lsn: number; readId: number }>();
@@ -142,13 +157,22 @@ export function checkLog(ops: readonly Operation[], options: LogCheckOptions = {
       if (inRead.has(rec.payload)) report("duplicate", `read #${r.id} returned payload ${rec.payload} twice`, [r.id]);
       inRead.add(rec.payload);
 
-      const attempts = (appendsByPayload.get(rec.payload) ?? []).filter((a) => a.call <= r.ret);
-      if (attempts.length === 0) {
+      // The appends of this payload invoked before the read returned (no array per record: a long
+      // run reads millions of records).
+      let first: Operation | undefined;
+      let ack: Operation | undefined;
+      let allFailed = true;
+      for (const a of appendsByPayload.get(rec.payload) ?? []) {
+        if (a.call > r.ret) continue;
+        first ??= a;
+        if (a.status !== "fail") allFailed = false;
+        if (a.status === "ok") ack ??= a;
+      }
+      if (first === undefined) {
         report("phantom", `read #${r.id} returned ${rec.payload} at LSN ${rec.lsn}, which no append invoked before the read carried`, [r.id]);
-      } else if (attempts.every((a) => a.status === "fail")) {
-        report("failed-append-visible", `read #${r.id} returned ${rec.payload}, whose append #${attempts[0]!.id} failed definitely`, [r.id, attempts[0]!.id]);
+      } else if (allFailed) {
+        report("failed-append-visible", `read #${r.id} returned ${rec.payload}, whose append #${first.id} failed definitely`, [r.id, first.id]);
       } else {
-        const ack = attempts.find((a) => a.status === "ok");
         if (ack !== undefined && lsnOf(ack) !== rec.lsn) {
           report("wrong-lsn", `read #${r.id} returned ${rec.payload} at LSN ${rec.lsn}, but append #${ack.id} was acknowledged at LSN ${lsnOf(ack)}`, [r.id, ack.id]);
         }
@@ -158,13 +182,13 @@ export function checkLog(ops: readonly Operation[], options: LogCheckOptions = {
         report("duplicate", `payload ${rec.payload} is at LSN ${at.lsn} in read #${at.readId} and at LSN ${rec.lsn} in read #${r.id}`, [at.readId, r.id]);
       } else if (at === undefined) lsnOfPayload.set(rec.payload, { lsn: rec.lsn, readId: r.id });
     }
-    // A read invoked after an append was acknowledged must not report a tail at or below its LSN.
+    // A read invoked after an append was acknowledged must not report a tail at or below its LSN:
+    // the highest LSN acknowledged before the read began (a prefix maximum over acknowledgements in
+    // completion order, found by binary search) is below the tail.
     if (out.tail !== undefined) {
-      for (const a of acked) {
-        if (a.ret < r.call && lsnOf(a) >= out.tail) {
-          report("stale-tail", `read #${r.id} reports tail ${out.tail}, but append #${a.id} was acknowledged at LSN ${lsnOf(a)} before the read`, [a.id, r.id]);
-          break;
-        }
+      const a = highestAckedBefore(r.call);
+      if (a !== undefined && lsnOf(a) >= out.tail) {
+        report("stale-tail", `read #${r.id} reports tail ${out.tail}, but append #${a.id} was acknowledged at LSN ${lsnOf(a)} before the read`, [a.id, r.id]);
       }
     }
   }

@@ -63,16 +63,23 @@ export function checkSet(ops: readonly Operation[]): SetResult {
     const seen = SortedElements.of(elements);
     for (const e of seen.duplicates) report({ kind: "duplicate", element: e, readId: r.id, detail: `read #${r.id} returned ${e} more than once` });
     for (const e of seen.values) {
-      const attempts = (addsOf.get(e) ?? []).filter((a) => a.call <= r.ret);
-      if (attempts.length === 0) {
+      // The adds of `e` invoked before the read returned (no array per element and read).
+      let first: Operation | undefined;
+      let allFailed = true;
+      for (const a of addsOf.get(e) ?? []) {
+        if (a.call > r.ret) continue;
+        first ??= a;
+        if (a.status !== "fail") allFailed = false;
+      }
+      if (first === undefined) {
         report({ kind: "phantom", element: e, readId: r.id, detail: `read #${r.id} returned ${e}, which no add invoked before the read returned` });
-      } else if (attempts.every((a) => a.status === "fail")) {
+      } else if (allFailed) {
         report({
           kind: "failed-add-visible",
           element: e,
           readId: r.id,
-          otherId: attempts[0]!.id,
-          detail: `read #${r.id} returned ${e}, whose add #${attempts[0]!.id} failed definitely (${attempts[0]!.error ?? "fail"})`,
+          otherId: first.id,
+          detail: `read #${r.id} returned ${e}, whose add #${first.id} failed definitely (${first.error ?? "fail"})`,
         });
       }
       if (r.ret !== Infinity) know(e, r.ret, r, true);

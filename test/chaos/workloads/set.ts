@@ -144,7 +144,7 @@ export class SetWorkload implements Workload {
 }
 
 /** Each key is its own set: checked alone, the results added up (presentAtEnd: each key's last read). */
-function checkSetsPerKey(ops: readonly Operation[]): SetResult & { keys: number } {
+export function checkSetsPerKey(ops: readonly Operation[]): SetResult & { keys: number } {
   const byKey = new Map<string, Operation[]>();
   for (const o of ops) {
     let list = byKey.get(o.key);
