@@ -6,7 +6,7 @@
 // Invariants: an append promise resolves only after the sequencer core reported its batch
 // committed (durable on r servers, every earlier offset too); after stop() no answer reaches the
 // core and every timer and in-flight request is released.
-import { CairnError, isCairnError, type ErrorName } from "../../observability/errors.ts";
+import { CairnError, type ErrorName } from "../../observability/errors.ts";
 import type { Logger } from "../../observability/log.ts";
 import type { SealResponse } from "../../logserver/protocol.ts";
 import { logletOffset, type LogletOffset, type NodeId } from "../../ids/index.ts";
@@ -86,7 +86,7 @@ export class CoreDriver<Event> {
       for (const r of ready.requests) {
         sendCoreRequest(this.transport, r, this.abort.signal, r.timeoutTicks * this.options.tickMs).then(
           (response) => this.deliver(r.id, { ok: true, rpc: r.rpc, response } as RpcOutcome),
-          (error: unknown) => this.deliver(r.id, failedOutcome(error)),
+          (error: unknown) => this.deliver(r.id, { ok: false, error: error instanceof Error ? error.message : String(error) }),
         );
       }
       for (const e of ready.events) this.onEvent(e);
@@ -448,15 +448,4 @@ export function readLoglet(
         };
     }
   }, signal);
-}
-
-/**
- * A failed request as the cores see it. `unreachable` only for the fabric's NET_UNREACHABLE with
- * `sent: false` (no connection could be made; bifrost/rpc.ts `neverSent` reads it the same way): a
- * timeout or an error after sending proves nothing.
- */
-export function failedOutcome(error: unknown): RpcOutcome {
-  const message = error instanceof Error ? error.message : String(error);
-  const unreachable = isCairnError(error, "NET_UNREACHABLE") && error.details.sent === false;
-  return unreachable ? { ok: false, error: message, unreachable: true } : { ok: false, error: message };
 }

@@ -24,9 +24,7 @@
 //    A server that answered nothing during this recovery is given up on once its repair requests
 //    have failed for `silentRepairTicks` (about a second), so a dead server delays the repair by
 //    that much rather than by every retry of `maxAttemptsPerNode`, while one that is restarting
-//    still gets its copies; and sooner, after `unreachableRepairFailures` requests in a row that
-//    provably never reached it (no connection could be made: a killed process), so a new partition
-//    leader's seal does not wait out a second on a node the fabric already knows is gone.
+//    still gets its copies.
 //
 // The caller records the tail in the log chain (by compare-and-set, so concurrent recoveries agree
 // on one). Invariants: done is reported once, after repair; every offset below the tail that some
@@ -56,11 +54,6 @@ export interface RecoveryOptions extends RetryOptions {
   readonly maxRepairSpan: number;
   /** Ticks of failed repair requests after which a server that answered nothing in this recovery is given up on. */
   readonly silentRepairTicks: number;
-  /**
-   * Repair requests in a row that could not even be sent (no connection) after which a server that
-   * answered nothing in this recovery is given up on, before `silentRepairTicks`.
-   */
-  readonly unreachableRepairFailures: number;
 }
 
 export const RECOVERY_DEFAULTS: RecoveryOptions = {
@@ -70,7 +63,6 @@ export const RECOVERY_DEFAULTS: RecoveryOptions = {
   repairByteBudget: 1024 * 1024,
   maxRepairSpan: 1 << 22,
   silentRepairTicks: 100,
-  unreachableRepairFailures: 3,
 };
 
 export interface RecoveryResult {
@@ -148,7 +140,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
   private cursor = 0;
   private window: Window | undefined;
   private readonly pendingCopies = new Map<number, number>();
-  private readonly repairNodes = new Map<NodeId, { failures: number; until: number; gaveUp: boolean; firstFailure: number; unreachable: number }>();
+  private readonly repairNodes = new Map<NodeId, { failures: number; until: number; gaveUp: boolean; firstFailure: number }>();
   private copiesWritten = 0;
   private readonly underReplicated = new Set<number>();
   /** Servers that answered any request of this recovery (the others are likely down). */
@@ -168,7 +160,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
         this.outbox.send(r);
       },
     });
-    for (const n of params.nodeset) this.repairNodes.set(n, { failures: 0, until: 0, gaveUp: false, firstFailure: -1, unreachable: 0 });
+    for (const n of params.nodeset) this.repairNodes.set(n, { failures: 0, until: 0, gaveUp: false, firstFailure: -1 });
     this.sealRounds.pump(this.now);
   }
 
@@ -198,7 +190,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     const ctx = this.pending.take(id);
     if (!ctx || ctx.kind === "seal") return;
     if (!outcome.ok) {
-      this.onFailure(ctx, outcome.unreachable === true);
+      this.onFailure(ctx);
     } else if (ctx.kind === "digest" && outcome.rpc === "getDigest") {
       this.onDigest(ctx.node, outcome.response);
     } else if (ctx.kind === "fetch" && outcome.rpc === "getRecords") {
@@ -603,7 +595,7 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     }
   }
 
-  private onFailure(ctx: Ctx, unreachable = false): void {
+  private onFailure(ctx: Ctx): void {
     if (ctx.kind === "seal") return; // the seal rounds track their own timeouts
     if (ctx.kind === "digest") {
       if (this.phase === "digest") this.digestRetries!.failed(ctx.node, this.now);
@@ -613,10 +605,8 @@ export class TailRecovery implements ProtocolCore<RecoveryEvent> {
     if (ctx.kind === "fetch" && this.window && this.window.source === ctx.node && this.window.fetchedTo < 0) this.window = undefined;
     const s = this.repairNodes.get(ctx.node)!;
     s.failures++;
-    s.unreachable = unreachable ? s.unreachable + 1 : 0;
     if (s.firstFailure < 0) s.firstFailure = this.now;
-    const silentTooLong =
-      !this.answered.has(ctx.node) && (this.now - s.firstFailure >= this.options.silentRepairTicks || s.unreachable >= this.options.unreachableRepairFailures);
+    const silentTooLong = !this.answered.has(ctx.node) && this.now - s.firstFailure >= this.options.silentRepairTicks;
     if (s.failures >= this.options.maxAttemptsPerNode || silentTooLong) s.gaveUp = true;
     else s.until = this.now + backoffTicks(s.failures, this.options.retryMinTicks, this.options.retryMaxTicks);
   }

@@ -19,15 +19,7 @@ export type CoreRequest = {
 
 export type RpcOutcome =
   | { [K in LogServerRpcName]: { readonly ok: true; readonly rpc: K; readonly response: LogServerRpcs[K]["response"] } }[LogServerRpcName]
-  | {
-      readonly ok: false;
-      readonly error: string;
-      /**
-       * The request provably never reached the server: no connection to it could be made (refused,
-       * or the fabric is backing off after failed connects). A killed process gives this at once.
-       */
-      readonly unreachable?: boolean;
-    };
+  | { readonly ok: false; readonly error: string };
 
 /** Output of a core since the last `advance()`: requests to send and events for the caller. */
 export interface CoreReady<Event> {
