@@ -41,6 +41,8 @@ export function runCopySimulation(seed: number, variant: CopyVariant = "correct"
     duplicateProbability: setup.float() * 0.05,
     minDelayMs: minDelay,
     maxDelayMs: minDelay + 0.2 + setup.float() * 3,
+    // Drawn apart from `setup`, so every other parameter of a seed stays as it was.
+    refuseWhenDownProbability: new SeededRandom(seed ^ 0x7ef05e).float() < 0.5 ? 0 : 0.9,
   });
   const violations: string[] = [];
   const violate = (m: string) => {

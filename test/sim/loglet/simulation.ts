@@ -100,6 +100,8 @@ export function runLogletSimulation(seed: number, variant: Variant = "correct"):
     duplicateProbability: config.duplicate,
     minDelayMs: minDelay,
     maxDelayMs: minDelay + 0.2 + setup.float() * 6,
+    // Drawn apart from `setup`, so every other parameter of a seed stays as it was.
+    refuseWhenDownProbability: new SeededRandom(seed ^ 0x7ef05e).float() < 0.5 ? 0 : 0.9,
   });
   const diskMax = 0.3 + setup.float() * 3;
   const violations: string[] = [];

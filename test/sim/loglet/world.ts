@@ -64,6 +64,11 @@ export interface NetworkFaults {
   readonly duplicateProbability: number;
   readonly minDelayMs: number;
   readonly maxDelayMs: number;
+  /**
+   * How often a request to a down server fails at once (a killed process's port refuses
+   * connections: the fabric's NET_UNREACHABLE) instead of going unanswered until a timeout.
+   */
+  readonly refuseWhenDownProbability?: number;
 }
 
 export class World {
@@ -272,14 +277,17 @@ export class CoreActor<E> {
     if (!server) throw new Error(`no server ${r.to}`);
     const label = `${this.name}->${r.to} ${r.rpc}#${r.id}${r.rpc === "store" ? `@${r.request.firstOffset}+${r.request.payloads.length}` : ""}`;
     this.world.send(label, () => {
-      server.handle(r, (outcome) => {
+      const reply = (outcome: RpcOutcome) => {
         const what = outcome.ok ? (outcome.rpc === "store" ? outcome.response.status : "ok") : outcome.error;
         this.world.send(`${r.to}->${this.name} ${r.rpc}#${r.id} ${what}`, () => {
           if (!this.alive) return;
           this.core.receive(r.id, outcome);
           this.pump();
         });
-      });
+      };
+      // The server is down and its port refuses: the request fails at once.
+      if (!server.up && this.world.chance(this.world.network.refuseWhenDownProbability ?? 0)) return reply({ ok: false, error: "connection refused" });
+      server.handle(r, reply);
     });
   }
 }
