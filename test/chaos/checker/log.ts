@@ -6,6 +6,7 @@
 // at one LSN across reads); a final full read returns every acknowledged append exactly once at its
 // acknowledged LSN, unless a reported trim gap covers it. Payloads are unique per append.
 import type { Operation } from "../history.ts";
+import { partitionPoint } from "./search.ts";
 
 export interface LogRecord {
   readonly lsn: number;
@@ -118,14 +119,8 @@ export function checkLog(ops: readonly Operation[], options: LogCheckOptions = {
   const prefixMax: Operation[] = [];
   for (const a of byRet) prefixMax.push(prefixMax.length === 0 || lsnOf(a) > lsnOf(prefixMax.at(-1)!) ? a : prefixMax.at(-1)!);
   const highestAckedBefore = (t: number): Operation | undefined => {
-    let lo = 0;
-    let hi = rets.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (rets[mid]! < t) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo === 0 ? undefined : prefixMax[lo - 1];
+    const n = partitionPoint(rets.length, (i) => rets[i]! < t);
+    return n === 0 ? undefined : prefixMax[n - 1];
   };
 
   // 3. Each read on its own.
