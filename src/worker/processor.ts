@@ -113,7 +113,7 @@ export class PartitionProcessor {
   private storeFailedAt: number | undefined;
   /** The trim gap that stopped it, if that is why (the worker bootstraps from a snapshot then). */
   private trimGapValue: { from: number; to: number } | undefined;
-  private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void }> = [];
+  private readonly appliedWaiters: Array<{ lsn: number; resolve: () => void; reject: (e: Error) => void }> = [];
 
   private readonly invocations: InvocationStateMachine;
 
@@ -235,7 +235,7 @@ export class PartitionProcessor {
   appliedUpTo(lsn: number): Promise<void> {
     this.checkRunning();
     if (this.meta.appliedLsn >= lsn) return Promise.resolve();
-    return new Promise((resolve) => this.appliedWaiters.push({ lsn, resolve }));
+    return new Promise((resolve, reject) => this.appliedWaiters.push({ lsn, resolve, reject }));
   }
 
   /** When a store failure stopped this processor (deps.nowMs), or undefined when none did. */
@@ -468,6 +468,11 @@ export class PartitionProcessor {
       p.reject(new CairnError("PARTITION_WRITE_INDETERMINATE", `the write to partition ${this.deps.partition} may or may not have been applied: this node stopped leading it`, { partition: this.deps.partition }));
     }
     this.pending.clear();
+    // A waiter for an LSN (an announce) would otherwise wait forever on a processor that applies
+    // nothing more: the claim that awaits it fails and is retried with the next processor.
+    const waiters = this.appliedWaiters.splice(0);
+    const reason = this.stoppedReason ?? "the processor is stopping";
+    for (const w of waiters) w.reject(new CairnError("PARTITION_STOPPED", `partition ${this.deps.partition} stopped before LSN ${w.lsn} was applied: ${reason}`, { partition: this.deps.partition }));
   }
 
   private syncing: Promise<void> | undefined;

@@ -30,10 +30,18 @@ async function restart(args: string[], readyPath = "/ready"): Promise<NodeProces
 }
 
 async function led(): Promise<void> {
-  await eventually("both partitions led", async () => {
-    const r = await json<{ partitions: Array<{ leaderApplied: boolean }> }>(`${node!.addresses.admin}/v1/partitions`);
-    return r.status === 200 && r.body.partitions.length === 2 && r.body.partitions.every((p) => p.leaderApplied) ? true : undefined;
-  }, 90_000);
+  let last: unknown;
+  try {
+    await eventually("both partitions led", async () => {
+      const r = await json<{ partitions: Array<{ leaderApplied: boolean }> }>(`${node!.addresses.admin}/v1/partitions`);
+      last = r.body;
+      return r.status === 200 && r.body.partitions.length === 2 && r.body.partitions.every((p) => p.leaderApplied) ? true : undefined;
+    }, 90_000);
+  } catch (e) {
+    // What the node said, so that a failure in CI can be understood from its output alone.
+    console.error(`partitions: ${JSON.stringify(last)}\nnode log (last 200 lines):\n${node!.log().split("\n").slice(-200).join("\n")}`);
+    throw e;
+  }
 }
 
 async function put(key: string, value: string): Promise<void> {

@@ -227,6 +227,39 @@ describe("partition store and processor", () => {
     expect(unhandled).toEqual([]);
   });
 
+  test("an announce waiting for its apply fails when the processor halts or stops first, instead of waiting forever", async () => {
+    // A halt: an unknown record before the announce stops the processor with the announce appended
+    // but never applied. Reads wait for the gate, so the announce is waiting before the halt.
+    const log = new MemoryLog();
+    await log.append([futureKind()]);
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const gated: PartitionLog = { read: async (f, l) => (await gate, log.read(f, l)), append: (p) => log.append(p) };
+    const halted = processor(tempStore(), gated);
+    halted.start();
+    const announced = halted.announce(1).then(
+      () => "applied",
+      (e: unknown) => (isCairnError(e, "PARTITION_STOPPED") ? "stopped" : String(e)),
+    );
+    await Bun.sleep(10);
+    open();
+    expect(await announced).toBe("stopped");
+    expect(halted.status().stopped).toContain("unknown record at LSN 1");
+    await halted.stop();
+
+    // A stop: the log never hands the announce back.
+    const silent: PartitionLog = { read: async () => ({ entries: [], tailLsn: 1 }), append: async () => ({ first: 1, last: 1 }) };
+    const stopped = processor(tempStore(), silent);
+    stopped.start();
+    const pending = stopped.announce(1).then(
+      () => "applied",
+      (e: unknown) => (isCairnError(e, "PARTITION_STOPPED") ? "stopped" : String(e)),
+    );
+    await Bun.sleep(10);
+    await stopped.stop();
+    expect(await pending).toBe("stopped");
+  });
+
   test("idempotency results expire after the retention, by record time", () => {
     const store = tempStore();
     store.transaction(() => {
