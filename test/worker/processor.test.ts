@@ -227,6 +227,12 @@ describe("partition store and processor", () => {
     expect(unhandled).toEqual([]);
   });
 
+  const announceOutcome = (p: PartitionProcessor) =>
+    p.announce(1).then(
+      () => "applied",
+      (e: unknown) => (isCairnError(e, "PARTITION_STOPPED") ? "stopped" : String(e)),
+    );
+
   test("an announce waiting for its apply fails when the processor halts or stops first, instead of waiting forever", async () => {
     // A halt: an unknown record before the announce stops the processor with the announce appended
     // but never applied. Reads wait for the gate, so the announce is waiting before the halt.
@@ -237,10 +243,7 @@ describe("partition store and processor", () => {
     const gated: PartitionLog = { read: async (f, l) => (await gate, log.read(f, l)), append: (p) => log.append(p) };
     const halted = processor(tempStore(), gated);
     halted.start();
-    const announced = halted.announce(1).then(
-      () => "applied",
-      (e: unknown) => (isCairnError(e, "PARTITION_STOPPED") ? "stopped" : String(e)),
-    );
+    const announced = announceOutcome(halted);
     await Bun.sleep(10);
     open();
     expect(await announced).toBe("stopped");
@@ -251,10 +254,7 @@ describe("partition store and processor", () => {
     const silent: PartitionLog = { read: async () => ({ entries: [], tailLsn: 1 }), append: async () => ({ first: 1, last: 1 }) };
     const stopped = processor(tempStore(), silent);
     stopped.start();
-    const pending = stopped.announce(1).then(
-      () => "applied",
-      (e: unknown) => (isCairnError(e, "PARTITION_STOPPED") ? "stopped" : String(e)),
-    );
+    const pending = announceOutcome(stopped);
     await Bun.sleep(10);
     await stopped.stop();
     expect(await pending).toBe("stopped");
