@@ -628,7 +628,7 @@ export const ERRORS = {
     "CAIRN-CLUSTER-0020",
     503,
     "A partition has no leader answering, or its processor stopped",
-    "Writes and reads of its objects wait or fail with CAIRN-PARTITION-0002 meanwhile. A leader moves by itself within a second or two of a node's death; if it does not, check that a live worker is placed for it (`cairn ctl partitions list`). A stopped processor (a record it cannot apply, a store that failed) needs an operator: its log line says why.",
+    "Writes and reads of its objects wait or fail with CAIRN-PARTITION-0002 meanwhile. A leader moves by itself within a second or two of a node's death; if it does not, check that a live worker is placed for it (`cairn ctl partitions list`). A leader whose processor stopped (its store failed, it is being bootstrapped) hands the partition to a running follower that applied past it within a few seconds, when there is one (replication 2 or more); a record no copy can apply stops every copy and needs an operator: the processor's log line says why.",
   ),
 
   // ---- PARTITION: partition processors, leadership and placement --------------------------------

@@ -3,7 +3,9 @@
 // `partition_placement` document by compare-and-set; workers act on it (worker/role.ts). A leader
 // whose node died moves to a live follower (it has replayed the log), followers are refilled, and a
 // node that joins takes leaderships over one at a time until they are spread evenly.
-// Invariants: a live leader is never moved except to even out leaderships (at most one move per
+// A live leader whose processor stopped (a failed store, a trim gap being bootstrapped) hands its
+// leadership to a running follower that has applied past it (never on a record every copy stops on).
+// Invariants: a live, running leader is never moved except to even out leaderships (at most one move per
 // round, so joins do not churn), and only to a follower that has caught up with it (else the node
 // first becomes a follower); with hysteresis (`rebalance`), only to a node alive for
 // `delayMs`, at least `intervalMs` after the previous move, and never while a takeover (a failover
@@ -33,6 +35,12 @@ export interface PartitionPlanInput {
   readonly caughtUp?: (partition: number, node: string) => boolean;
   /** Hysteresis of evening-out moves; absent: a move whenever leaderships are uneven (one per round). */
   readonly rebalance?: RebalanceInput;
+  /**
+   * What the workers reported of their processors this round (absent: nothing asked). A live leader
+   * whose processor stopped (its store failed, it is being bootstrapped) hands its leadership to a
+   * running follower that has applied past it, and stays on as a follower.
+   */
+  readonly processors?: ReadonlyMap<string, ReadonlyMap<number, ProcessorBrief>>;
 }
 
 /** What decides whether a live leadership may move now to even leaderships out (all times in ms, from the driver's clock). */
@@ -93,6 +101,16 @@ export function planPartitionRound(input: PartitionPlanInput): { placement: Part
     const prev = previous.get(id);
     let leader = prev?.leader != null && isAlive.has(prev.leader) ? prev.leader : undefined;
     const liveFollowers = (prev?.followers ?? []).filter((f) => isAlive.has(f) && f !== leader);
+    const standIn = leader === undefined ? undefined : standInFor(id, leader, liveFollowers, input.processors, leads);
+    if (leader !== undefined && standIn !== undefined) {
+      // The old leader stays first among the followers: once its processor runs again it is the
+      // natural follower (it holds the partition's state up to where it stopped).
+      failedOver = true;
+      leads.set(leader, (leads.get(leader) ?? 1) - 1);
+      leads.set(standIn, (leads.get(standIn) ?? 0) + 1);
+      liveFollowers.splice(liveFollowers.indexOf(standIn), 1, leader);
+      leader = standIn;
+    }
     if (leader === undefined) {
       failedOver ||= prev?.leader != null;
       // A follower has replayed the log: it takes over with little to catch up.
@@ -148,6 +166,28 @@ export function planPartitionRound(input: PartitionPlanInput): { placement: Part
 }
 
 /**
+ * The follower that takes over from `leader` when the leader's processor of `partition` stopped: a
+ * live follower whose processor runs and has applied past the stopped one (so it got over whatever
+ * stopped the leader: a record every replica stops on never moves the leadership), the least loaded
+ * first. Undefined when the leader runs, or no follower qualifies, or nothing was reported.
+ */
+function standInFor(
+  partition: number,
+  leader: string,
+  followers: readonly string[],
+  processors: PartitionPlanInput["processors"],
+  leads: ReadonlyMap<string, number>,
+): string | undefined {
+  const stopped = processors?.get(leader)?.get(partition);
+  if (stopped?.stopped !== true) return undefined;
+  const running = followers.filter((f) => {
+    const p = processors?.get(f)?.get(partition);
+    return p !== undefined && !p.stopped && p.appliedLsn > stopped.appliedLsn;
+  });
+  return running.sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || (a < b ? -1 : 1))[0];
+}
+
+/**
  * The hysteresis of evening-out moves: `node` has been alive (this generation) for the delay, the
  * last failover is at least the delay old, the previous move at least the interval, and every placed
  * leader leads (no takeover under way).
@@ -165,6 +205,8 @@ export function mayMoveLeadershipTo(node: string, r: RebalanceInput | undefined)
 export const CAUGHT_UP_RECORDS = 1_000;
 /** Deadline of the round's processor status requests (a silent worker counts as not caught up). */
 const STATUS_DEADLINE_MS = 1_000;
+/** With even leaderships, the workers' processors are asked every this many rounds (2 s by default) for stopped leaders. */
+const STATUS_EVERY_ROUNDS = 4;
 
 /** Whether live nodes' leadership counts differ by more than one, or a leader is not alive (a move may follow). */
 function unevenLeaderships(placement: PartitionPlacement | undefined, alive: readonly string[]): boolean {
@@ -182,6 +224,8 @@ export interface ProcessorBrief {
   readonly appliedLsn: number;
   /** It leads: applied its own announce-leader record. */
   readonly leading: boolean;
+  /** It stopped (a failed store, a trim gap, a record it cannot apply): it applies nothing until it is replaced. */
+  readonly stopped: boolean;
 }
 
 export interface PartitionControllerDeps {
@@ -223,6 +267,10 @@ export class PartitionController {
   private lastMoveMs: number | undefined;
   /** When this controller last changed a leadership other than by an evening-out move (a failover). */
   private lastFailoverMs: number | undefined;
+  /** Rounds run while leading (the workers' processors are asked every STATUS_EVERY_ROUNDS-th). */
+  private rounds = 0;
+  /** The last processor reports had a stopped processor: ask again next round. */
+  private sawStopped = false;
 
   constructor(private readonly deps: PartitionControllerDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -282,10 +330,15 @@ export class PartitionController {
       // The cluster's replication setting (`cairn ctl config set --replication`), at most 3 copies.
       const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
       const placed = current?.value as PartitionPlacement | undefined;
-      // Catch-up matters only when leaderships may move to even them out: ask the workers then only.
-      const processors = unevenLeaderships(placed, alive)
+      // Catch-up matters when leaderships may move to even them out: the workers are asked every
+      // round then. Otherwise every STATUS_EVERY_ROUNDS-th round (and every round while a processor
+      // is stopped), to find a leader whose processor stopped.
+      this.rounds++;
+      const ask = unevenLeaderships(placed, alive) || this.sawStopped || this.rounds % STATUS_EVERY_ROUNDS === 0;
+      const processors = ask
         ? await this.deps.processors?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined)
         : undefined;
+      if (processors !== undefined) this.sawStopped = [...processors.values()].some((m) => [...m.values()].some((p) => p.stopped));
       const leaderOf = new Map((placed?.partitions ?? []).map((p) => [p.id, p.leader]));
       const caughtUp =
         processors === undefined
@@ -303,6 +356,7 @@ export class PartitionController {
         alive,
         replication,
         ...(caughtUp !== undefined ? { caughtUp } : {}),
+        ...(processors !== undefined ? { processors } : {}),
         ...(gate !== undefined
           ? {
               rebalance: {

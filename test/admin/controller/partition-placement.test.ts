@@ -80,6 +80,39 @@ describe("partition placement", () => {
     for (const e of p.partitions) expect(e.followers).toEqual(["N3"]);
   });
 
+  test("a leader whose processor stopped hands over to a running follower that applied past it, and stays on as a follower", () => {
+    // Three nodes, replication 3: N1 leads partitions 0 and 3, N2 leads 1, N3 leads 2.
+    const current: PartitionPlacement = {
+      partitions: [
+        { id: 0, leader: "N1", followers: ["N2", "N3"] },
+        { id: 1, leader: "N2", followers: ["N3", "N1"] },
+        { id: 2, leader: "N3", followers: ["N1", "N2"] },
+        { id: 3, leader: "N1", followers: ["N3", "N2"] },
+      ],
+    };
+    type Brief = { appliedLsn: number; leading: boolean; stopped: boolean };
+    const report = (entries: Record<string, Record<number, Brief>>) => new Map(Object.entries(entries).map(([n, m]) => [n, new Map(Object.entries(m).map(([k, v]) => [Number(k), v]))]));
+    const run = (appliedLsn: number, leading = false): Brief => ({ appliedLsn, leading, stopped: false });
+    const stop = (appliedLsn: number): Brief => ({ appliedLsn, leading: false, stopped: true });
+    const plan = (processors: ReturnType<typeof report>) => planPartitionPlacement({ partitions: [0, 1, 2, 3], current, alive: N(1, 2, 3), replication: 3, processors });
+
+    // Partition 0's processor stopped at LSN 40 on N1; N2 and N3 applied past it and lead one
+    // partition each: the tie goes to the first by name.
+    const moved = plan(report({ N1: { 0: stop(40), 3: run(9, true) }, N2: { 0: run(41), 1: run(5, true) }, N3: { 0: run(42), 2: run(7, true) } }));
+    expect(moved.partitions[0]).toEqual({ id: 0, leader: "N2", followers: ["N1", "N3"] });
+    // Nothing else moves, and no evening-out move is made in the same round.
+    expect(moved.partitions.slice(1)).toEqual(current.partitions.slice(1));
+
+    // A follower that has not applied past the stopped leader may stop on the same record: no move.
+    expect(plan(report({ N1: { 0: stop(40) }, N2: { 0: run(40) }, N3: { 0: stop(40) } }))).toEqual(current);
+    // Stopped followers, or followers nobody reported, take nothing over.
+    expect(plan(report({ N1: { 0: stop(40) }, N2: { 0: stop(50) } }))).toEqual(current);
+    // A running leader stays, however far its followers are.
+    expect(plan(report({ N1: { 0: run(40, true) }, N2: { 0: run(90) }, N3: { 0: run(90) } }))).toEqual(current);
+    // Without reports nothing moves.
+    expect(planPartitionPlacement({ partitions: [0, 1, 2, 3], current, alive: N(1, 2, 3), replication: 3 })).toEqual(current);
+  });
+
   test("without live workers no partition has a leader", () => {
     expect(leaders(planPartitionPlacement({ partitions: ids, current: undefined, alive: [], replication: 2 }))).toEqual(ids.map(() => null));
   });
