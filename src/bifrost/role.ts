@@ -30,9 +30,16 @@ export interface BifrostRoleDeps {
   readonly startedAtMs?: () => number;
   /** This node's record store when it runs the log-server role (stores to itself skip the fabric). */
   readonly localStore: () => LogStore | undefined;
+  /** Partitions whose processor on this node stopped, reported in pings (none without the worker role). */
+  readonly stoppedPartitions?: () => readonly number[];
 }
 
 const PLACEMENT_PING_MS = 1_000;
+
+/** The ping's field for stopped processors, present only when there is one. */
+function stopped(partitions: readonly number[] | undefined): { stoppedPartitions?: number[] } {
+  return partitions !== undefined && partitions.length > 0 ? { stoppedPartitions: [...partitions] } : {};
+}
 
 export class BifrostRole {
   private bifrostValue: Bifrost | undefined;
@@ -77,6 +84,7 @@ export class BifrostRole {
           // A store in data-loss mode takes repair stores only: no new segment may be placed on it.
           ...(store ? { storeWritable: store.writable && !store.recovering, ...(store.recovering ? { storeRecovering: true } : {}) } : {}),
           ...(this.deps.startedAtMs ? { startedAtMs: this.deps.startedAtMs() } : {}),
+          ...stopped(this.deps.stoppedPartitions?.()),
         };
       });
     bifrost.start();

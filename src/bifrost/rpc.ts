@@ -65,6 +65,8 @@ export const PingResponseSchema = Type.Object({
   storeRecovering: Type.Optional(Type.Boolean()),
   /** When the answering process started (Unix ms): cluster status shows each node's uptime. */
   startedAtMs: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Partitions whose processor on this node stopped (absent: none): the partition controller then asks for their status. */
+  stoppedPartitions: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }))),
 });
 
 export type AppendRequest = Static<typeof AppendRequestSchema>;

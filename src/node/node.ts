@@ -212,6 +212,7 @@ export class Node {
       self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
       startedAtMs: () => this.startedAtMs,
       localStore: () => this.logServer?.openStore(),
+      stoppedPartitions: () => this.workerRole?.stoppedPartitions() ?? [],
     });
     this.bifrostRole = bifrost;
     const snapshotRepository = this.snapshotRepository();

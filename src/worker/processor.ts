@@ -238,6 +238,11 @@ export class PartitionProcessor {
     return new Promise((resolve, reject) => this.appliedWaiters.push({ lsn, resolve, reject }));
   }
 
+  /** Whether it stopped (status().stopped says why) and applies nothing more. */
+  get stopped(): boolean {
+    return this.stoppedReason !== null;
+  }
+
   /** When a store failure stopped this processor (deps.nowMs), or undefined when none did. */
   get storeFailedAtMs(): number | undefined {
     return this.stoppedReason === null ? undefined : this.storeFailedAt;

@@ -313,6 +313,13 @@ export class WorkerRole {
     return [...this.processors.values()].map((p) => p.status()).sort((a, b) => a.partition - b.partition);
   }
 
+  /** Partitions whose processor here stopped (reported in this node's pings). */
+  stoppedPartitions(): number[] {
+    const out: number[] = [];
+    for (const [id, p] of this.processors) if (p.stopped) out.push(id);
+    return out;
+  }
+
   /** Snapshots a partition this node leads (the controller's request, here or over the fabric). */
   snapshot(req: SnapshotRequest): Promise<SnapshotAnswer> {
     return this.snapshots.handle(req);

@@ -205,8 +205,6 @@ export function mayMoveLeadershipTo(node: string, r: RebalanceInput | undefined)
 export const CAUGHT_UP_RECORDS = 1_000;
 /** Deadline of the round's processor status requests (a silent worker counts as not caught up). */
 const STATUS_DEADLINE_MS = 1_000;
-/** With even leaderships, the workers' processors are asked every this many rounds (2 s by default) for stopped leaders. */
-const STATUS_EVERY_ROUNDS = 4;
 
 /** Whether live nodes' leadership counts differ by more than one, or a leader is not alive (a move may follow). */
 function unevenLeaderships(placement: PartitionPlacement | undefined, alive: readonly string[]): boolean {
@@ -267,10 +265,8 @@ export class PartitionController {
   private lastMoveMs: number | undefined;
   /** When this controller last changed a leadership other than by an evening-out move (a failover). */
   private lastFailoverMs: number | undefined;
-  /** Rounds run while leading (the workers' processors are asked every STATUS_EVERY_ROUNDS-th). */
-  private rounds = 0;
-  /** The last processor reports had a stopped processor: ask again next round. */
-  private sawStopped = false;
+  /** Workers whose last ping answer reported a stopped processor. */
+  private readonly reportsStopped = new Set<string>();
 
   constructor(private readonly deps: PartitionControllerDeps) {
     this.nowMs = deps.nowMs ?? Date.now;
@@ -330,15 +326,13 @@ export class PartitionController {
       // The cluster's replication setting (`cairn ctl config set --replication`), at most 3 copies.
       const replication = Math.min(3, clusterV === undefined ? 1 : clusterSettings(clusterV.value as ClusterInfo).replication);
       const placed = current?.value as PartitionPlacement | undefined;
-      // Catch-up matters when leaderships may move to even them out: the workers are asked every
-      // round then. Otherwise every STATUS_EVERY_ROUNDS-th round (and every round while a processor
-      // is stopped), to find a leader whose processor stopped.
-      this.rounds++;
-      const ask = unevenLeaderships(placed, alive) || this.sawStopped || this.rounds % STATUS_EVERY_ROUNDS === 0;
+      // The workers are asked for their processors when leaderships may move to even them out
+      // (catch-up matters then), or when a live worker's ping reported a stopped processor (its
+      // leadership may go to a follower): an even, healthy cluster is not asked at all.
+      const ask = unevenLeaderships(placed, alive) || alive.some((n) => this.reportsStopped.has(n));
       const processors = ask
         ? await this.deps.processors?.(AbortSignal.any([AbortSignal.timeout(STATUS_DEADLINE_MS), this.abort.signal])).catch(() => undefined)
         : undefined;
-      if (processors !== undefined) this.sawStopped = [...processors.values()].some((m) => [...m.values()].some((p) => p.stopped));
       const leaderOf = new Map((placed?.partitions ?? []).map((p) => [p.id, p.leader]));
       const caughtUp =
         processors === undefined
@@ -411,7 +405,11 @@ export class PartitionController {
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), this.abort.signal]);
     const answer = await this.deps.peers.ping(id, signal).catch(() => undefined);
     let result: ProbeResult = SILENT;
-    if (answer !== undefined && answer.node === id) result = ANSWERED(answer.generation);
+    if (answer !== undefined && answer.node === id) {
+      result = ANSWERED(answer.generation);
+      if ((answer.stoppedPartitions?.length ?? 0) > 0) this.reportsStopped.add(id);
+      else this.reportsStopped.delete(id);
+    }
     else if (answer === undefined && !signal.aborted) {
       const dial = AbortSignal.any([AbortSignal.timeout(500), this.abort.signal]);
       if (await this.deps.refusesConnections(id, dial).catch(() => false)) result = REFUSED;
