@@ -2041,6 +2041,8 @@ export interface components {
             baseLsn: number;
             /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
             sealedTail: number | null;
+            /** @description Who sealed it: `operator` (POST /v1/logs/{log}/seal; the log takes appends again once an operator reconfigures it) or `reconfiguration` (on the way to the next segment, which the log controller adds if the reconfiguration was cut off); null while it takes appends, or when an older version sealed it. */
+            sealedBy: "operator" | "reconfiguration" | null;
             /** @enum {string} */
             kind: "local" | "replicated";
             /** @description Loglet id `<log>_<index>`. */
@@ -2087,6 +2089,8 @@ export interface components {
                 baseLsn: number;
                 /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
                 sealedTail: number | null;
+                /** @description Who sealed it: `operator` (POST /v1/logs/{log}/seal; the log takes appends again once an operator reconfigures it) or `reconfiguration` (on the way to the next segment, which the log controller adds if the reconfiguration was cut off); null while it takes appends, or when an older version sealed it. */
+                sealedBy: "operator" | "reconfiguration" | null;
                 /** @enum {string} */
                 kind: "local" | "replicated";
                 /** @description Loglet id `<log>_<index>`. */
@@ -2138,6 +2142,8 @@ export interface components {
                     baseLsn: number;
                     /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
                     sealedTail: number | null;
+                    /** @description Who sealed it: `operator` (POST /v1/logs/{log}/seal; the log takes appends again once an operator reconfigures it) or `reconfiguration` (on the way to the next segment, which the log controller adds if the reconfiguration was cut off); null while it takes appends, or when an older version sealed it. */
+                    sealedBy: "operator" | "reconfiguration" | null;
                     /** @enum {string} */
                     kind: "local" | "replicated";
                     /** @description Loglet id `<log>_<index>`. */
@@ -2204,6 +2210,8 @@ export interface components {
                     baseLsn: number;
                     /** @description LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends. */
                     sealedTail: number | null;
+                    /** @description Who sealed it: `operator` (POST /v1/logs/{log}/seal; the log takes appends again once an operator reconfigures it) or `reconfiguration` (on the way to the next segment, which the log controller adds if the reconfiguration was cut off); null while it takes appends, or when an older version sealed it. */
+                    sealedBy: "operator" | "reconfiguration" | null;
                     /** @enum {string} */
                     kind: "local" | "replicated";
                     /** @description Loglet id `<log>_<index>`. */

@@ -60,6 +60,12 @@ export const SegmentSchema = Type.Object(
     sealedTail: Type.Optional(
       Type.Integer({ minimum: 1, description: "Set once the segment is sealed: the LSN one past its last record (the next segment's base LSN)." }),
     ),
+    sealedBy: Type.Optional(
+      Type.Union([Type.Literal("operator"), Type.Literal("reconfiguration")], {
+        description:
+          "Who sealed the segment: `operator` (POST /v1/logs/{log}/seal: it stays the tail until an operator reconfigures the log) or `reconfiguration` (the first step of adding the next segment: when that step was cut off, the log controller adds the segment). Absent on segments sealed by older versions.",
+      }),
+    ),
     placement: Type.Union([Type.Literal("auto"), Type.Literal("manual")], {
       description: "`auto`: the log controller chose the nodeset and may move the log to a better one. `manual`: an operator chose it; the controller never moves it.",
     }),
@@ -249,14 +255,14 @@ export function withFirstSegment(log: LogChain, s: NewSegment, nowMs: number): L
  * Records the sealed tail of the tail segment `index`. Idempotent: if that segment is already sealed,
  * the recorded tail wins (different recoveries may find different valid tails; the chain keeps one).
  */
-export function withSealedTail(log: LogChain, index: number, tail: Lsn): LogChain {
+export function withSealedTail(log: LogChain, index: number, tail: Lsn, by?: "operator" | "reconfiguration"): LogChain {
   const last = tailSegment(log);
   const target = log.segments.find((s) => s.index === index);
   if (target === undefined) throw chainConflict(log, `segment ${index} is no longer in the chain`);
   if (target.sealedTail !== undefined) return log;
   invariant(last === target, "only the tail segment can be unsealed");
   invariant(tail >= target.baseLsn, () => `sealed tail ${tail} below the segment base ${target.baseLsn}`);
-  const next = { ...log, segments: [...log.segments.slice(0, -1), { ...target, sealedTail: tail }] };
+  const next = { ...log, segments: [...log.segments.slice(0, -1), { ...target, sealedTail: tail, ...(by !== undefined ? { sealedBy: by } : {}) }] };
   checkLog(next);
   return next;
 }

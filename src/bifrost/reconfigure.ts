@@ -58,10 +58,15 @@ export class Reconfigurer {
     const seg = tailSegment(chain);
     if (seg === undefined) throw new CairnError("LOG_WRITE_UNAVAILABLE", `log ${log} has no segment to seal yet`, { log });
     if (seg.sealedTail !== undefined) return chain;
-    return this.sealSegment(log, seg, signal);
+    return this.sealSegment(log, seg, "operator", signal);
   }
 
-  private async sealSegment(log: LogId, seg: Segment, signal?: AbortSignal): Promise<LogChain> {
+  /**
+   * Seals `seg` and records its tail, and who sealed it: an operator's seal stays the tail; a seal
+   * that is the first step of a reconfiguration is finished by the log controller when the step that
+   * adds the next segment never happened (say the metadata leader changed between the two writes).
+   */
+  private async sealSegment(log: LogId, seg: Segment, by: "operator" | "reconfiguration", signal?: AbortSignal): Promise<LogChain> {
     const params = segmentParams(seg);
     const started = performance.now();
     const result = await recoverLoglet(params, this.ctx.deps.transport, { tickMs: this.ctx.deps.options.tickMs, random: this.ctx.random }, signal);
@@ -75,7 +80,7 @@ export class Reconfigurer {
         "sealed with records on fewer than r log-servers: every other nodeset member that lacks them is unreachable; they stay readable but one more lost server may lose them (a nodeset larger than r avoids this)",
       );
     }
-    const chain = await this.view.update(log, (l) => withSealedTail(l, seg.index, tail));
+    const chain = await this.view.update(log, (l) => withSealedTail(l, seg.index, tail, by));
     this.ctx.deps.logger.info(
       { log, segment: seg.index, sealedTail: chain.segments.find((s) => s.index === seg.index)?.sealedTail, repaired: result.copiesWritten, ms: Math.round(performance.now() - started) },
       "sealed segment",
@@ -92,7 +97,7 @@ export class Reconfigurer {
     let seg = tailSegment(chain);
     if (context.expectTailIndex !== undefined && (seg?.index ?? -1) !== context.expectTailIndex) return chain;
     if (seg !== undefined && seg.sealedTail === undefined) {
-      chain = await this.sealSegment(log, seg, context.signal);
+      chain = await this.sealSegment(log, seg, "reconfiguration", context.signal);
       seg = tailSegment(chain);
     }
     const doc = (await this.view.logsDocument()).doc;

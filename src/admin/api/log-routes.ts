@@ -27,6 +27,10 @@ export const LogSegment = Type.Object(
     sealedTail: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
       description: "LSN one past the segment's last record once it is sealed (the next segment's base); null while it takes appends.",
     }),
+    sealedBy: Type.Union([Type.Literal("operator"), Type.Literal("reconfiguration"), Type.Null()], {
+      description:
+        "Who sealed it: `operator` (POST /v1/logs/{log}/seal; the log takes appends again once an operator reconfigures it) or `reconfiguration` (on the way to the next segment, which the log controller adds if the reconfiguration was cut off); null while it takes appends, or when an older version sealed it.",
+    }),
     kind: Type.Union([Type.Literal("local"), Type.Literal("replicated")]),
     loglet: Type.String({ description: "Loglet id `<log>_<index>`." }),
     sequencer: Type.String({ description: "The node and generation that appends (`N2:5`)." }),
@@ -186,6 +190,7 @@ function segmentInfo(s: Segment) {
     index: s.index,
     baseLsn: s.baseLsn,
     sealedTail: s.sealedTail ?? null,
+    sealedBy: s.sealedBy ?? null,
     kind: s.kind,
     loglet: s.params.loglet,
     sequencer: s.params.sequencer,

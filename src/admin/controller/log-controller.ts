@@ -45,7 +45,8 @@ export type ReconfigurationReason =
   | "nodeset-member-dead"
   | "nodeset-member-lost-data"
   | "nodeset-too-small"
-  | "replication-setting";
+  | "replication-setting"
+  | "unfinished-reconfiguration";
 
 export interface LogAction {
   readonly log: LogId;
@@ -111,8 +112,15 @@ export function planLogActions(input: PlanInput): LogAction[] {
       out.push({ log: id, reason, expectTailIndex: tail.index, ...(reason === "sequencer-restarted" ? {} : { avoidSequencer: seq.id }) });
       continue;
     }
-    // An operator's seal stays until an operator reconfigures; so does a manual placement.
-    if (tail.sealedTail !== undefined || tail.placement !== "auto") continue;
+    // A reconfiguration that sealed the tail but never added the next segment (cut off between its
+    // two metadata writes) left the log unable to take appends: add the segment now. An operator's
+    // seal (or one from an older version, which does not say) stays until an operator reconfigures;
+    // so does a manual placement.
+    if (tail.sealedTail !== undefined) {
+      if (tail.sealedBy === "reconfiguration") out.push({ log: id, reason: "unfinished-reconfiguration", expectTailIndex: tail.index });
+      continue;
+    }
+    if (tail.placement !== "auto") continue;
     const lostData = input.lostData ?? (() => false);
     const usable = alive.filter((n) => !lostData(n.id));
     const target = input.targetReplication;

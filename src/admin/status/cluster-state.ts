@@ -50,6 +50,8 @@ export interface LogSignal {
   /** The tail segment's sequencer `N<id>` and its generation; null for an empty chain. */
   readonly sequencer: { readonly node: string; readonly generation: number } | null;
   readonly sealed: boolean;
+  /** Who sealed the tail segment, when the chain says (see the chain's `sealedBy`). */
+  readonly sealedBy?: "operator" | "reconfiguration";
   readonly nodeset: readonly string[];
   /** The tail segment's replication; null for an empty chain. */
   readonly replication: number | null;
@@ -205,7 +207,8 @@ export function decideClusterStatus(s: ClusterSignals): ClusterStatusDecision {
 /** Why a log's tail cannot take appends, or undefined when it can (as far as the signals tell). */
 export function logNotWritable(log: LogSignal, nodes: ReadonlyMap<string, NodeSignal>): string | undefined {
   if (log.sequencer === null) return "it has no segment yet";
-  if (log.sealed) return "its tail segment is sealed and no new segment was added";
+  if (log.sealed && log.sealedBy === "reconfiguration") return "its tail segment was sealed by a reconfiguration that did not add the next segment yet (the log controller adds it)";
+  if (log.sealed) return `its tail segment is sealed and no new segment was added: reconfigure it (\`cairn ctl logs reconfigure ${log.id}\`)`;
   const seq = nodes.get(log.sequencer.node);
   if (seq?.alive === false) return `its sequencer ${log.sequencer.node} does not answer`;
   if (seq?.answeredGeneration != null && seq.answeredGeneration !== log.sequencer.generation) {

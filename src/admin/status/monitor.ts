@@ -336,6 +336,7 @@ function logSignal(l: LogChain): LogSignal {
     id: l.id,
     sequencer: { node: node!, generation: Number(generation) },
     sealed: tail.sealedTail !== undefined,
+    ...(tail.sealedBy !== undefined ? { sealedBy: tail.sealedBy } : {}),
     nodeset: [...tail.params.nodeset],
     replication: tail.params.replication,
   };

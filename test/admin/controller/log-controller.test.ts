@@ -86,6 +86,16 @@ describe("controller decisions", () => {
     expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { lastImprovedMs: new Map([[1, 95_000]]) })).toEqual([]);
     expect(plan(logs(segment(0, "N1:1", threeOfFour)), { N3: "dead" }, { autoImprove: false })).toEqual([]);
   });
+  test("a tail sealed by a reconfiguration that never added the next segment gets it; an operator's seal, or one that does not say who sealed it, stays", () => {
+    const logs = (s: Segment) => [{ id: 1, trimPoint: 0, segments: [s] }];
+    const unfinished = { log: logId(1), reason: "unfinished-reconfiguration" as const, expectTailIndex: 0 };
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { sealedTail: 1, sealedBy: "reconfiguration" })), {})).toEqual([unfinished]);
+    // Also for a manual placement (the reconfiguration keeps it), and without automatic improvements.
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { sealedTail: 1, sealedBy: "reconfiguration", placement: "manual" })), {}, { autoImprove: false })).toEqual([unfinished]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { sealedTail: 1, sealedBy: "operator" })), {})).toEqual([]);
+    expect(plan(logs(segment(0, "N1:1", threeOfFour, { sealedTail: 1 })), {})).toEqual([]);
+  });
+
   test("a member whose store lost its data is moved off once enough other live log-servers carry r copies", () => {
     const logs = (s: Segment) => [{ id: 1, trimPoint: 0, segments: [s] }];
     const n3Lost = { lostData: (id: NodeId) => id === nodeId(3) };
@@ -369,6 +379,46 @@ describe("controller loop", () => {
     paused.add(nodeId(2)); // dead by silence at ~500 ms; the next round is ~1.5 s after start
     await until("a new sequencer", async () => ((await sequencerOf(c)).startsWith("N2:") ? undefined : true), 10_000);
     expect(performance.now() - pausedAt).toBeGreaterThanOrEqual(1_200);
+  });
+
+  test("a reconfiguration cut off after its seal (the write adding the next segment failed) is finished by the controller; an operator's seal stays", async () => {
+    cluster = new TestCluster(tempDir(), 3, 2, [1, 2]);
+    const c = cluster;
+    await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(2) }, { reason: "test" });
+    await c.node(1).bifrost.reconfigure(logId(2), { sequencer: nodeId(2) }, { reason: "test" });
+    for (let i = 0; i < 5; i++) await c.node(1).bifrost.append(logId(1), [enc(`a${i}`)]);
+    // The metadata store refuses the write that would add log 1's next segment, once (as when the
+    // metadata leader changes between a reconfiguration's seal and its second write).
+    const put = c.metadata.put.bind(c.metadata);
+    let refused = 0;
+    c.metadata.put = async (key, value, precondition) => {
+      const doc = value as LogsDocument;
+      if (key === LOGS_KEY && refused === 0 && doc.logs.find((l) => l.id === 1)!.segments.length > 1) {
+        refused++;
+        throw new Error("the metadata leader changed");
+      }
+      return put(key, value, precondition);
+    };
+    const cut = await c.node(1).bifrost.reconfigure(logId(1), { sequencer: nodeId(1) }, { reason: "partition-leader", acceptConcurrent: true }).then(
+      () => "finished",
+      (e: unknown) => String(e),
+    );
+    expect(cut).toContain("the metadata leader changed");
+    const sealed = tailSegment((await logsDoc(c)).logs.find((l) => l.id === 1)!)!;
+    expect(sealed).toMatchObject({ index: 0, sealedTail: 6, sealedBy: "reconfiguration" });
+    // An operator seals log 2 on purpose.
+    await c.node(1).bifrost.seal(logId(2));
+    runController(c, 1);
+    const next = await until("log 1's next segment", async () => {
+      const s = tailSegment((await logsDoc(c)).logs.find((l) => l.id === 1)!)!;
+      return s.index === 1 ? s : undefined;
+    });
+    expect(next.baseLsn).toBe(6);
+    expect((await c.node(3).bifrost.append(logId(1), [enc("b")])).first).toBe(lsn(6));
+    expect((await readAll(c, 2)).map((e) => (e.kind === "record" ? dec(e.payload) : "gap"))).toEqual(["a0", "a1", "a2", "a3", "a4", "b"]);
+    // The operator's seal is still the tail of log 2 a few rounds later.
+    await Bun.sleep(200);
+    expect(tailSegment((await logsDoc(c)).logs.find((l) => l.id === 2)!)!).toMatchObject({ index: 0, sealedBy: "operator" });
   });
 
   test("a restarted sequencer is fenced by its new generation: the log gets a new segment and the old one stays readable", async () => {
