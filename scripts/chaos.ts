@@ -11,6 +11,7 @@
 // unshare works; --no-sandbox opts out, --sandbox insists (as non-root too, through a user namespace).
 import { parseArgs } from "node:util";
 import { CI_PROFILE, describeChecking, LONG_PROFILE, runChaos, WORKLOADS, type ChaosOptions, type WorkloadName } from "../test/chaos/runner.ts";
+import { describeWriteGaps } from "../test/chaos/checker/availability.ts";
 import { parseNemeses, type NemesisKind } from "../test/chaos/nemesis.ts";
 import { storageFaultUnavailable } from "../test/chaos/io-faults.ts";
 import { freshSeed } from "../test/chaos/rng.ts";
@@ -212,6 +213,7 @@ for (let i = 0; i < runs; i++) {
   for (const x of result.expectedExits) log(`  expected exit of ${x.node} (pid ${x.pid}) under ${x.cause}: ${x.exitCode ?? x.signal} — ${x.lastError.slice(0, 200)}`);
   for (const s of result.skippedWorkloads) log(`  skipped: ${s}`);
   if (result.checking) log(`  checkers: ${describeChecking(result.checking)}`);
+  if (result.writeGaps.length > 0) log(`  longest stretch without a successful object write: ${describeWriteGaps(result.writeGaps)}`);
   if (result.error) log(`  error: ${result.error.split("\n")[0]}`);
   log(
     `seed ${seed}: ${result.verdict.toUpperCase()} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s; proxy ${result.proxy.connections} connections, ${result.proxy.unidentified} unidentified)` +

@@ -9,6 +9,7 @@ import { checkLinearizable, type Model } from "./checker/linearizable.ts";
 import { checkSet } from "./checker/set.ts";
 import { checkLog } from "./checker/log.ts";
 import { checkCounters } from "./checker/counters.ts";
+import { partitionWriteGaps } from "./checker/availability.ts";
 import { Rng } from "./rng.ts";
 
 const R = (value: unknown, version: number) => ({ found: true, value, version });
@@ -521,5 +522,26 @@ describe("exactly-once counter checker (invocations)", () => {
     expect(r.valid).toBe(false);
     expect(r.unanswered).toBe(1);
     expect(r.anomalies.join()).toContain("unanswered after 40 attempts");
+  });
+});
+
+describe("availability report", () => {
+  test("the longest stretch of failed writes per partition, until the next success; idle time does not count", () => {
+    const ops = handMade([
+      [0, "write", "a", W(1), 0, 1, "ok", V(1)],
+      [0, "write", "a", W(2), 100, 101, "ok", V(2)],
+      [0, "write", "a", W(3), 110, null, "info", null],
+      [1, "cas", "a", CAS(1, 9), 115, 116, "fail", null],
+      [0, "write", "a", W(4), 130, 140, "ok", V(3)],
+      [2, "cas", "a", CAS(1, 9), 141, 142, "fail", { currentVersion: 3 }],
+      [1, "write", "b", W(1), 2, null, "info", null],
+      [1, "read", "b", null, 3, 4, "ok", NOT_FOUND],
+      [1, "write", "b", W(2), 50, 51, "fail", null],
+    ]);
+    const gaps = partitionWriteGaps(ops, (key) => (key === "a" ? 0 : 1));
+    // Partition 0: idle from 1 to 100 (no attempt), then attempts failing from 110 until the success returned at 140.
+    expect(gaps[0]).toEqual({ partition: 0, writes: 4, longestGapMs: 30, fromMs: 110, toMs: 140 });
+    // Partition 1: every write failed, from the first attempt (2) to the last (50); reads do not count.
+    expect(gaps[1]).toEqual({ partition: 1, writes: 0, longestGapMs: 48, fromMs: 2, toMs: 50 });
   });
 });

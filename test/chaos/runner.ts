@@ -17,7 +17,8 @@ import { REPO_ROOT } from "./node-process.ts";
 import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
-import { StateWorkload } from "./workloads/state.ts";
+import { SERVICE as STATE_SERVICE, StateWorkload } from "./workloads/state.ts";
+import { describeWriteGaps, partitionWriteGaps, type PartitionWriteGap } from "./checker/availability.ts";
 import { InvocationsWorkload } from "./workloads/invocations.ts";
 import { SetWorkload } from "./workloads/set.ts";
 import { CHAOS_LOG_ID, HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
@@ -92,6 +93,8 @@ export interface ChaosResult {
   readonly proxy: { connections: number; refused: number; resets: number; unidentified: number };
   /** What checking the history cost, measured after the cluster stopped (absent when the run did not get that far). */
   readonly checking?: CheckingCost;
+  /** The state workload's longest stretch without a successful write, per partition (none without that workload). */
+  readonly writeGaps: readonly PartitionWriteGap[];
 }
 
 /** Time and memory of the checkers (Linux's peak-RSS counter is reset before they start). */
@@ -327,6 +330,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     expectedExits: cluster?.expectedExits ?? [],
     timeline: nemesis?.timeline ?? [],
     faultCounts: countFaults(nemesis?.timeline ?? []),
+    writeGaps: stateWriteGaps(ops),
     refuseEffects: { ...(nemesis?.refuseEffects ?? { scheduled: 0, tookEffect: 0 }) },
     operations: ops.length,
     okOperations,
@@ -503,6 +507,15 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
   return out;
 }
 
+/** The state workload's longest stretch without a successful write per partition. */
+function stateWriteGaps(ops: ReturnType<typeof pairOperations>): PartitionWriteGap[] {
+  const table = evenPartitionTable(CHAOS_PARTITIONS);
+  return partitionWriteGaps(
+    ops.filter((o) => o.workload === "state"),
+    (key) => partitionOfObject(table, STATE_SERVICE, key),
+  );
+}
+
 /** Faults started per nemesis (from the timeline). */
 export function countFaults(timeline: readonly TimelineEntry[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -519,6 +532,7 @@ export function testSummary(result: ChaosResult, seed: number, lines: readonly s
     ...result.unexpectedExits.map((x) => `UNEXPECTED EXIT of ${x.node} (pid ${x.pid}): ${x.exitCode ?? x.signal}\n${x.logTail}`),
     `faults: ${Object.entries(result.faultCounts).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}${result.refuseEffects.scheduled > 0 ? `; refuse took effect ${result.refuseEffects.tookEffect}/${result.refuseEffects.scheduled}` : ""}`,
     ...(result.checking ? [`checkers: ${describeChecking(result.checking)}`] : []),
+    ...(result.writeGaps.length > 0 ? [`longest stretch without a successful object write: ${describeWriteGaps(result.writeGaps)}`] : []),
     `seed ${seed}: ${result.verdict} (${result.operations} ops, ${result.okOperations} ok, ${Math.round(result.elapsedMs / 1000)} s)`,
     ...(result.error ? [`error: ${result.error}`] : []),
     ...(result.artifacts ? [`artifacts: ${result.artifacts}`, `rerun: CAIRN_CHAOS_SEED=${seed} bun test ${testFile}`] : []),

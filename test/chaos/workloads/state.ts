@@ -21,7 +21,7 @@ export interface StateOptions {
   readonly counterShare?: number;
 }
 
-const SERVICE = "chaos";
+export const SERVICE = "chaos";
 const ENTRY = "v";
 /** Retries of an increment whose outcome is unknown, with the same Idempotency-Key. */
 const INCREMENT_RETRIES = 8;
