@@ -60,6 +60,11 @@ export interface ProcessorStatus {
   readonly leaderEpoch: number;
   readonly leaderNode: string | null;
   readonly stopped: string | null;
+  /**
+   * What stopped it (absent while it runs): its store failed, its log is trimmed past its applied
+   * LSN, or the record after its applied LSN cannot be applied (every copy stops on that one).
+   */
+  readonly stoppedBy?: "store" | "trim-gap" | "record";
 }
 
 export interface ProcessorDeps {
@@ -150,6 +155,7 @@ export class PartitionProcessor {
       leaderEpoch: this.meta.leaderEpoch,
       leaderNode: this.meta.leaderNode,
       stopped: this.stoppedReason,
+      ...(this.stoppedReason === null ? {} : { stoppedBy: this.storeFailedAt !== undefined ? "store" : this.trimGapValue !== undefined ? "trim-gap" : "record" }),
     };
   }
 
@@ -418,8 +424,11 @@ export class PartitionProcessor {
   private halt(reason: string): void {
     this.stoppedReason = reason;
     this.deps.logger.error({ partition: this.deps.partition, appliedLsn: this.meta.appliedLsn, reason }, `partition ${this.deps.partition} STOPPED: ${reason}`);
+    const led = this.roleValue.kind !== "follower";
     this.roleValue = { kind: "follower" };
     this.failPending();
+    // What runs only on a leader (the invoker) stops too: it would retry against a stopped store.
+    if (led) this.deps.onLeaderChange?.();
   }
 
   private afterApply(outcomes: Array<{ seq: number; epoch: number; outcome: Outcome }>): void {

@@ -50,6 +50,8 @@ export const ProcessorStatusSchema = Type.Object({
   leaderEpoch: Type.Integer({ minimum: 0 }),
   leaderNode: Type.Union([Type.String(), Type.Null()]),
   stopped: Type.Union([Type.String(), Type.Null()]),
+  /** What stopped it: its store failed, its log is trimmed past it, or a record it cannot apply (absent: running, or an older node). */
+  stoppedBy: Type.Optional(Type.Union([Type.Literal("store"), Type.Literal("trim-gap"), Type.Literal("record")])),
 });
 export const StatusAnswer = Type.Object({ processors: Type.Array(ProcessorStatusSchema) });
 

@@ -42,6 +42,11 @@ async function until<T>(what: string, f: () => Promise<T | undefined>, timeoutMs
   }
 }
 
+function invokers(): Map<number, unknown> {
+  const role = (node as unknown as { workerRole: WorkerRole | undefined }).workerRole;
+  return (role as unknown as { invokers: Map<number, unknown> }).invokers;
+}
+
 function processor(): PartitionProcessor | undefined {
   const role = (node as unknown as { workerRole: WorkerRole | undefined }).workerRole;
   return (role as unknown as { processors: Map<number, PartitionProcessor> } | undefined)?.processors.get(0);
@@ -60,6 +65,7 @@ describe("partition store failure", () => {
 
     // A real SQLite failure on the processor's own connection: the store file may not grow any more.
     const failing = processor()!;
+    expect(invokers().has(0)).toBe(true);
     const db = (failing.store as unknown as { db: Database }).db;
     const pages = db.query<{ page_count: number }, []>("PRAGMA page_count").get()!.page_count;
     db.exec(`PRAGMA max_page_count = ${pages}`);
@@ -68,7 +74,10 @@ describe("partition store failure", () => {
     expect(refused.status).toBe(504);
     expect(((await refused.json()) as { code: string }).code).toBe("CAIRN-PARTITION-0004");
     expect(failing.status().stopped).toContain("the partition store failed");
+    expect(failing.status().stoppedBy).toBe("store");
     expect(failing.storeFailedAtMs).toBeDefined();
+    // The leader's invoker stopped with it (it would retry its attempts against the failed store).
+    expect(invokers().has(0)).toBe(false);
 
     // The worker takes the stopped processor down after the wait and opens the store again (a new
     // connection: the limit is gone, as a freed disk would be); the partition is led again.

@@ -167,9 +167,9 @@ export function planPartitionRound(input: PartitionPlanInput): { placement: Part
 
 /**
  * The follower that takes over from `leader` when the leader's processor of `partition` stopped: a
- * live follower whose processor runs and has applied past the stopped one (so it got over whatever
- * stopped the leader: a record every replica stops on never moves the leadership), the least loaded
- * first. Undefined when the leader runs, or no follower qualifies, or nothing was reported.
+ * live follower whose processor runs and has applied as much as the stopped one, or past it when a
+ * record stopped the leader (so a record every replica stops on never moves the leadership), the
+ * least loaded first. Undefined when the leader runs, or no follower qualifies, or nothing was reported.
  */
 function standInFor(
   partition: number,
@@ -182,7 +182,7 @@ function standInFor(
   if (stopped?.stopped !== true) return undefined;
   const running = followers.filter((f) => {
     const p = processors?.get(f)?.get(partition);
-    return p !== undefined && !p.stopped && p.appliedLsn > stopped.appliedLsn;
+    return p !== undefined && !p.stopped && (p.appliedLsn > stopped.appliedLsn || (stopped.stoppedOnRecord === false && p.appliedLsn === stopped.appliedLsn));
   });
   return running.sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || (a < b ? -1 : 1))[0];
 }
@@ -224,6 +224,8 @@ export interface ProcessorBrief {
   readonly leading: boolean;
   /** It stopped (a failed store, a trim gap, a record it cannot apply): it applies nothing until it is replaced. */
   readonly stopped: boolean;
+  /** It stopped on a record it cannot apply (or did not say why): a follower takes over only once past that record. */
+  readonly stoppedOnRecord?: boolean;
 }
 
 export interface PartitionControllerDeps {

@@ -90,10 +90,10 @@ describe("partition placement", () => {
         { id: 3, leader: "N1", followers: ["N3", "N2"] },
       ],
     };
-    type Brief = { appliedLsn: number; leading: boolean; stopped: boolean };
+    type Brief = { appliedLsn: number; leading: boolean; stopped: boolean; stoppedOnRecord?: boolean };
     const report = (entries: Record<string, Record<number, Brief>>) => new Map(Object.entries(entries).map(([n, m]) => [n, new Map(Object.entries(m).map(([k, v]) => [Number(k), v]))]));
     const run = (appliedLsn: number, leading = false): Brief => ({ appliedLsn, leading, stopped: false });
-    const stop = (appliedLsn: number): Brief => ({ appliedLsn, leading: false, stopped: true });
+    const stop = (appliedLsn: number, onRecord = true): Brief => ({ appliedLsn, leading: false, stopped: true, stoppedOnRecord: onRecord });
     const plan = (processors: ReturnType<typeof report>) => planPartitionPlacement({ partitions: [0, 1, 2, 3], current, alive: N(1, 2, 3), replication: 3, processors });
 
     // Partition 0's processor stopped at LSN 40 on N1; N2 and N3 applied past it and lead one
@@ -103,8 +103,12 @@ describe("partition placement", () => {
     // Nothing else moves, and no evening-out move is made in the same round.
     expect(moved.partitions.slice(1)).toEqual(current.partitions.slice(1));
 
-    // A follower that has not applied past the stopped leader may stop on the same record: no move.
+    // A follower that has not applied past a leader stopped by a record may stop on the same record: no move.
     expect(plan(report({ N1: { 0: stop(40) }, N2: { 0: run(40) }, N3: { 0: stop(40) } }))).toEqual(current);
+    // A leader stopped by its store (or a trim gap) hands over to a follower that applied as much:
+    // the write that failed there may never have reached the log.
+    expect(plan(report({ N1: { 0: stop(40, false) }, N2: { 0: run(40) }, N3: { 0: run(39) } })).partitions[0]).toEqual({ id: 0, leader: "N2", followers: ["N1", "N3"] });
+    expect(plan(report({ N1: { 0: stop(40, false) }, N2: { 0: run(39) }, N3: { 0: run(39) } }))).toEqual(current);
     // Stopped followers, or followers nobody reported, take nothing over.
     expect(plan(report({ N1: { 0: stop(40) }, N2: { 0: stop(50) } }))).toEqual(current);
     // A running leader stays, however far its followers are.
