@@ -11,11 +11,7 @@ import type { CheckBounds } from "../test/chaos/checker/linearizable.ts";
 import { checkRegisterOps } from "../test/chaos/workloads/register.ts";
 import { checkSetsPerKey } from "../test/chaos/workloads/set.ts";
 import { peakRss, resetPeakRss } from "../test/chaos/runner.ts";
-import { describeWriteGaps, partitionWriteGaps } from "../test/chaos/checker/availability.ts";
-import { CHAOS_PARTITIONS } from "../test/chaos/cluster.ts";
-import { SERVICE as STATE_SERVICE } from "../test/chaos/workloads/state.ts";
-import { partitionOfObject } from "../src/worker/key-hash.ts";
-import { evenPartitionTable } from "../src/worker/partition-table.ts";
+import { describeWriteGaps, stateWriteGaps } from "../test/chaos/checker/availability.ts";
 
 const dir = Bun.argv[2];
 if (dir === undefined) {
@@ -71,10 +67,6 @@ for (const [name, run] of checks) {
   if (r.verdict !== "ok") worst = r.verdict;
 }
 process.stdout.write(`checking: ${((performance.now() - started) / 1000).toFixed(1)} s, peak ${mib(peak)} RSS\n`);
-const table = evenPartitionTable(CHAOS_PARTITIONS);
-const gaps = partitionWriteGaps(
-  ops.filter((o) => o.workload === "state"),
-  (key) => partitionOfObject(table, STATE_SERVICE, key),
-);
+const gaps = stateWriteGaps(ops);
 if (gaps.length > 0) process.stdout.write(`longest stretch without a successful object write: ${describeWriteGaps(gaps)}\n`);
 process.exit(worst === "ok" ? 0 : 1);

@@ -17,8 +17,8 @@ import { REPO_ROOT } from "./node-process.ts";
 import { Rng } from "./rng.ts";
 import type { CheckBounds } from "./checker/linearizable.ts";
 import { RegisterWorkload } from "./workloads/register.ts";
-import { SERVICE as STATE_SERVICE, StateWorkload } from "./workloads/state.ts";
-import { describeWriteGaps, partitionWriteGaps, type PartitionWriteGap } from "./checker/availability.ts";
+import { StateWorkload } from "./workloads/state.ts";
+import { describeWriteGaps, stateWriteGaps, type PartitionWriteGap } from "./checker/availability.ts";
 import { InvocationsWorkload } from "./workloads/invocations.ts";
 import { SetWorkload } from "./workloads/set.ts";
 import { CHAOS_LOG_ID, HttpLogApi, LogWorkload, logRoutesAvailable } from "./workloads/log.ts";
@@ -505,15 +505,6 @@ function writeArtifacts(options: ChaosOptions, result: ChaosResult, history: His
     copyFileSync(join(dir, f), join(out, "strace", f));
   }
   return out;
-}
-
-/** The state workload's longest stretch without a successful write per partition. */
-function stateWriteGaps(ops: ReturnType<typeof pairOperations>): PartitionWriteGap[] {
-  const table = evenPartitionTable(CHAOS_PARTITIONS);
-  return partitionWriteGaps(
-    ops.filter((o) => o.workload === "state"),
-    (key) => partitionOfObject(table, STATE_SERVICE, key),
-  );
 }
 
 /** Faults started per nemesis (from the timeline). */

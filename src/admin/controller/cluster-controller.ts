@@ -117,7 +117,7 @@ export class ClusterController {
         await Promise.all(
           bifrost.directory.workers().map(async (n) => {
             const r = await fabricClient.call(n.fabricAddress, WORKER_RPCS.status, {}, { signal, deadlineMs: 1_000 }).catch(() => undefined);
-            if (r !== undefined) out.set(n.id, new Map(r.processors.map((p) => [p.partition, { appliedLsn: p.appliedLsn, leading: p.role === "leader", stopped: p.stopped !== null, stoppedOnRecord: p.stopped !== null && p.stoppedBy !== "store" && p.stoppedBy !== "trim-gap" }])));
+            if (r !== undefined) out.set(n.id, new Map(r.processors.map((p) => [p.partition, { appliedLsn: p.appliedLsn, leading: p.role === "leader", ...(p.stopped !== null ? { stoppedBy: p.stoppedBy ?? "record" } : {}) }])));
           }),
         );
         return out;

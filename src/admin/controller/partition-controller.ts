@@ -4,7 +4,8 @@
 // whose node died moves to a live follower (it has replayed the log), followers are refilled, and a
 // node that joins takes leaderships over one at a time until they are spread evenly.
 // A live leader whose processor stopped (a failed store, a trim gap being bootstrapped) hands its
-// leadership to a running follower that has applied past it (never on a record every copy stops on).
+// leadership to a running follower that has applied as much (past it, when a record stopped it: a
+// record every copy stops on never moves anything).
 // Invariants: a live, running leader is never moved except to even out leaderships (at most one move per
 // round, so joins do not churn), and only to a follower that has caught up with it (else the node
 // first becomes a follower); with hysteresis (`rebalance`), only to a node alive for
@@ -38,7 +39,7 @@ export interface PartitionPlanInput {
   /**
    * What the workers reported of their processors this round (absent: nothing asked). A live leader
    * whose processor stopped (its store failed, it is being bootstrapped) hands its leadership to a
-   * running follower that has applied past it, and stays on as a follower.
+   * running follower that has applied as much (past it, for a record), and stays on as a follower.
    */
   readonly processors?: ReadonlyMap<string, ReadonlyMap<number, ProcessorBrief>>;
 }
@@ -179,10 +180,11 @@ function standInFor(
   leads: ReadonlyMap<string, number>,
 ): string | undefined {
   const stopped = processors?.get(leader)?.get(partition);
-  if (stopped?.stopped !== true) return undefined;
+  if (stopped?.stoppedBy === undefined) return undefined;
+  const least = stopped.stoppedBy === "record" ? stopped.appliedLsn + 1 : stopped.appliedLsn;
   const running = followers.filter((f) => {
     const p = processors?.get(f)?.get(partition);
-    return p !== undefined && !p.stopped && (p.appliedLsn > stopped.appliedLsn || (stopped.stoppedOnRecord === false && p.appliedLsn === stopped.appliedLsn));
+    return p !== undefined && p.stoppedBy === undefined && p.appliedLsn >= least;
   });
   return running.sort((a, b) => (leads.get(a) ?? 0) - (leads.get(b) ?? 0) || (a < b ? -1 : 1))[0];
 }
@@ -222,10 +224,11 @@ export interface ProcessorBrief {
   readonly appliedLsn: number;
   /** It leads: applied its own announce-leader record. */
   readonly leading: boolean;
-  /** It stopped (a failed store, a trim gap, a record it cannot apply): it applies nothing until it is replaced. */
-  readonly stopped: boolean;
-  /** It stopped on a record it cannot apply (or did not say why): a follower takes over only once past that record. */
-  readonly stoppedOnRecord?: boolean;
+  /**
+   * What stopped it (absent: it runs): a failed store, a trim gap, or a record it cannot apply (also
+   * when an older node did not say why); it applies nothing until it is replaced.
+   */
+  readonly stoppedBy?: "store" | "trim-gap" | "record";
 }
 
 export interface PartitionControllerDeps {

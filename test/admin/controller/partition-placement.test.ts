@@ -90,10 +90,10 @@ describe("partition placement", () => {
         { id: 3, leader: "N1", followers: ["N3", "N2"] },
       ],
     };
-    type Brief = { appliedLsn: number; leading: boolean; stopped: boolean; stoppedOnRecord?: boolean };
+    type Brief = { appliedLsn: number; leading: boolean; stoppedBy?: "store" | "record" };
     const report = (entries: Record<string, Record<number, Brief>>) => new Map(Object.entries(entries).map(([n, m]) => [n, new Map(Object.entries(m).map(([k, v]) => [Number(k), v]))]));
-    const run = (appliedLsn: number, leading = false): Brief => ({ appliedLsn, leading, stopped: false });
-    const stop = (appliedLsn: number, onRecord = true): Brief => ({ appliedLsn, leading: false, stopped: true, stoppedOnRecord: onRecord });
+    const run = (appliedLsn: number, leading = false): Brief => ({ appliedLsn, leading });
+    const stop = (appliedLsn: number, onRecord = true): Brief => ({ appliedLsn, leading: false, stoppedBy: onRecord ? "record" : "store" });
     const plan = (processors: ReturnType<typeof report>) => planPartitionPlacement({ partitions: [0, 1, 2, 3], current, alive: N(1, 2, 3), replication: 3, processors });
 
     // Partition 0's processor stopped at LSN 40 on N1; N2 and N3 applied past it and lead one

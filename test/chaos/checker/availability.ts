@@ -4,6 +4,10 @@
 // found one that way: a log sealed by a reconfiguration that never added the next segment took no
 // write for 41 s after its fault had healed.
 import type { Operation } from "../history.ts";
+import { CHAOS_PARTITIONS } from "../cluster.ts";
+import { SERVICE as STATE_SERVICE } from "../workloads/state.ts";
+import { partitionOfObject } from "../../../src/worker/key-hash.ts";
+import { evenPartitionTable } from "../../../src/worker/partition-table.ts";
 
 export interface PartitionWriteGap {
   readonly partition: number;
@@ -49,6 +53,15 @@ export function partitionWriteGaps(ops: readonly Operation[], partitionOf: (key:
     out.push({ partition, writes: list.filter((e) => e.ok).length, longestGapMs: best.gap, fromMs: best.from, toMs: best.to });
   }
   return out;
+}
+
+/** The state workload's gaps, its objects placed as the chaos cluster's partition table places them. */
+export function stateWriteGaps(ops: readonly Operation[]): PartitionWriteGap[] {
+  const table = evenPartitionTable(CHAOS_PARTITIONS);
+  return partitionWriteGaps(
+    ops.filter((o) => o.workload === "state"),
+    (key) => partitionOfObject(table, STATE_SERVICE, key),
+  );
 }
 
 /** One line for the run's summary. */
