@@ -17,11 +17,19 @@ import { logId as toLogId, lsn, offsetToLsn, type LogId, type LogletOffset, type
 const SEALED_WAIT_MS = 3_000;
 /** Least time between two attempts of one node to move a log off a write-unavailable segment. */
 const STUCK_RETRY_MS = 1_000;
+/**
+ * How long a sequencer whose log-servers refuse a batch as sealed waits for the sealer to record the
+ * sealed tail in the chain before finishing the seal itself (a seal and its chain write normally
+ * take tens of milliseconds; the sealer may have died between them).
+ */
+const UNFINISHED_SEAL_MS = 1_500;
 const RETRY_MIN_MS = 20;
 const RETRY_MAX_MS = 250;
 
 export class Appender {
   private readonly stuckMoves = new Map<LogId, number>();
+  /** Loglets whose log-servers refused this sequencer as sealed while the chain showed them open: since when. */
+  private readonly sealedRefusals = new Map<string, number>();
 
   constructor(
     private readonly ctx: BifrostContext,
@@ -167,6 +175,9 @@ export class Appender {
       if (assigned === undefined) {
         // Never sent to a log-server: safe to send again on the segment that follows.
         if (isCairnError(e, "LOG_SEALED") || isCairnError(e, "LOG_WRITE_UNAVAILABLE") || isCairnError(e, "LOG_LOGLET_FULL") || isCairnError(e, "NODE_SHUTTING_DOWN")) {
+          // Refused as sealed by a sequencer that learnt it earlier, while the chain still shows the
+          // segment open: the same unfinished seal as an in-flight batch meets.
+          if (isCairnError(e, "LOG_SEALED")) this.sealedWhileOpen(log, seg);
           return retry((e as Error).message);
         }
         throw e;
@@ -203,6 +214,38 @@ export class Appender {
   }
 
   /**
+   * The loglet of `seg` refused this sequencer's batch as sealed while the chain shows `seg` open.
+   * Once that has lasted UNFINISHED_SEAL_MS, whoever sealed it (a new partition leader moving the sequencer, the log controller)
+   * stopped between sealing the log-servers and recording the tail, say because it was killed. Nobody
+   * else would finish it (this sequencer lives, so the controller sees nothing wrong), and every
+   * append would wait out its timeout. The seal is finished here (sealing again is idempotent and a
+   * concurrent finish keeps one tail) and the log continues in a new segment. Found by the chaos test
+   * (seed 20240601): n3 was killed while moving log 1's sequencer; partition 1 took no write again.
+   */
+  private sealedWhileOpen(log: LogId, seg: Segment): void {
+    const loglet = seg.params.loglet;
+    const now = performance.now();
+    const since = this.sealedRefusals.get(loglet);
+    if (since === undefined) {
+      // Bounded: an entry of a seal recorded by its sealer (the usual end) is never looked at again.
+      if (this.sealedRefusals.size >= 256) this.sealedRefusals.clear();
+      this.sealedRefusals.set(loglet, now);
+      return;
+    }
+    if (now - since < UNFINISHED_SEAL_MS) return;
+    // At most one finish per loglet every UNFINISHED_SEAL_MS while refusals keep coming.
+    this.sealedRefusals.set(loglet, now);
+    this.ctx.deps.logger.warn(
+      { log, segment: seg.index, loglet },
+      "the segment's log-servers are sealed but the chain does not record its tail (the sealer stopped half way): finishing the seal and continuing the log in a new segment",
+    );
+    void this.reconfigurer
+      .reconfigure(log, {}, { reason: "unfinished-seal", expectTailIndex: seg.index, acceptConcurrent: true, signal: this.ctx.stopSignal })
+      .then(() => this.sealedRefusals.delete(loglet))
+      .catch((e: unknown) => this.ctx.deps.logger.warn({ err: e, log, segment: seg.index }, "finishing the seal of the segment failed; the next append tries again"));
+  }
+
+  /**
    * A batch with offsets failed because its loglet was sealed (or could not be written): the sealed
    * tail in the chain says whether its records are part of the log. Waits for it.
    */
@@ -219,6 +262,7 @@ export class Appender {
       const chain = await this.view.chain(log, attempt > 0);
       const now = chain.segments.find((s) => s.index === seg.index);
       const sealedTail = now?.sealedTail;
+      if (now !== undefined && sealedTail === undefined) this.sealedWhileOpen(log, seg);
       if (now === undefined && chain.segments.length > 0 && chain.segments[0]!.index > seg.index) {
         // Trimmed away meanwhile: only possible if the trim point passed it, so it was committed.
         return { status: "ok", first, last, reason: "" };

@@ -184,7 +184,17 @@ export class PartitionProcessor {
     const self = this.deps.self();
     const body: RecordBody = { kind: "announce-leader", epoch, node: self.node, generation: self.generation };
     const payload = encodeEnvelope({ producer: { ...self, epoch }, seq: 1, tsMs: this.deps.nowMs(), body });
-    const { last } = await this.deps.log.append([payload], this.stopping.signal);
+    let last: number;
+    try {
+      ({ last } = await this.deps.log.append([payload], this.stopping.signal));
+    } catch (e) {
+      // Back to follower, so the worker claims again (a new epoch) instead of leaving a candidate
+      // that nothing ever promotes: partition 1 of chaos seed 20240601 had no leader for the rest of
+      // the run after one announce append failed. Should the announce have reached the log after all,
+      // a follower applying it stays a follower, and the next claim's epoch supersedes it.
+      if (this.roleValue.kind === "candidate" && this.roleValue.epoch === epoch) this.roleValue = { kind: "follower" };
+      throw e;
+    }
     this.kick();
     await this.appliedUpTo(last);
   }

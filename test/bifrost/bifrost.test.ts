@@ -2,7 +2,9 @@
 // segments by compare-and-set, appends through any node, reads across segments with explicit trim
 // gaps, seal, trim, reconfiguration (local → replicated included) and sequencer loss.
 import { afterEach, describe, expect, test } from "bun:test";
-import { findLog, LOGS_KEY, parseLogsDocument, tailSegment, type LogsDocument } from "../../src/bifrost/chain.ts";
+import { findLog, LOGS_KEY, parseLogsDocument, segmentParams, tailSegment, type LogsDocument } from "../../src/bifrost/chain.ts";
+import { recoverLoglet } from "../../src/bifrost/replicated/driver.ts";
+import { SeededRandom } from "../../src/bifrost/replicated/random.ts";
 import type { LogReadEntry } from "../../src/bifrost/bifrost.ts";
 import { logId, lsn, nodeId } from "../../src/ids/index.ts";
 import { LogStore } from "../../src/logserver/index.ts";
@@ -161,6 +163,30 @@ describe("bifrost chains", () => {
     const all = texts(await readAll(c, 2));
     expect(all).toContain("1:before");
     expect(all).toContain(`${after.first}:after`);
+  });
+
+  test("a segment whose log-servers were sealed by a sealer that stopped before recording the tail is finished by its sequencer", async () => {
+    // Regression (chaos test, seed 20240601): a new partition leader sealed the log-servers of the
+    // log's open segment to move its sequencer, and was killed before writing the sealed tail to the
+    // chain. The old sequencer lived, so the log controller saw nothing wrong; every append waited
+    // out its timeout, for good.
+    const c = start(3, 2, { appendTimeoutMs: 8_000 });
+    await c.node(1).bifrost.reconfigure(L1, { sequencer: nodeId(1) }, { reason: "test" });
+    await c.node(1).bifrost.append(L1, [enc("before")]);
+    const open = tailSegment(await c.node(1).bifrost.chain(L1, true))!;
+    // The sealer's first half only: the log-servers are sealed; the chain is not touched.
+    const sealed = await recoverLoglet(segmentParams(open), c.transport, { random: new SeededRandom(7) });
+    expect(sealed.tail).toBe(2);
+    expect(tailSegment(await c.node(1).bifrost.chain(L1, true))!.sealedTail).toBeUndefined();
+    // Through the sequencer itself and forwarded from another node, in flight together.
+    const [a, b] = await Promise.all([c.node(1).bifrost.append(L1, [enc("after-1")]), c.node(3).bifrost.append(L1, [enc("after-3")])]);
+    const chain = await c.node(2).bifrost.chain(L1, true);
+    expect(chain.segments.find((s) => s.index === open.index)!.sealedTail).toBe(2);
+    expect(chain.segments.length).toBe(2);
+    expect([a.first, b.first].sort()).toEqual([lsn(2), lsn(3)]);
+    expect(texts(await readAll(c, 2)).sort()).toEqual(["1:before", `${a.first}:after-1`, `${b.first}:after-3`].sort());
+    // A second append goes straight to the new segment.
+    expect(await c.node(1).bifrost.append(L1, [enc("next")])).toEqual({ first: lsn(4), last: lsn(4) });
   });
 
   test("local → replicated is a reconfiguration: the local segment stays readable", async () => {

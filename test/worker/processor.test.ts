@@ -6,7 +6,7 @@ import { decide, INITIAL_META, type CoreOptions, type StoreView } from "../../sr
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../../src/worker/envelope.ts";
 import { PartitionProcessor, type PartitionLog, type ReadEntry } from "../../src/worker/processor.ts";
 import { PartitionStore } from "../../src/worker/store.ts";
-import { isCairnError } from "../../src/observability/errors.ts";
+import { CairnError, isCairnError } from "../../src/observability/errors.ts";
 import { createLogger } from "../../src/observability/log.ts";
 
 const OPTIONS: CoreOptions = { idempotencyRetentionMs: 60_000, expireBatch: 100 };
@@ -258,6 +258,32 @@ describe("partition store and processor", () => {
     await Bun.sleep(10);
     await stopped.stop();
     expect(await pending).toBe("stopped");
+  });
+
+  test("an announce whose append fails leaves a follower (the worker claims again), even when the record landed", async () => {
+    // Regression (chaos test, seed 20240601): the announce's append failed (its segment was sealed
+    // half way by a killed node) and the processor stayed a candidate; the worker claims only from
+    // followers, so the partition had no leader for the rest of the run.
+    const log = new MemoryLog();
+    let failNext = true;
+    const flaky: PartitionLog = {
+      read: (f, l) => log.read(f, l),
+      append: async (p) => {
+        if (!failNext) return log.append(p);
+        failNext = false;
+        await log.append(p); // it reached the log, but the caller cannot know
+        throw new CairnError("LOG_APPEND_INDETERMINATE", "log 0: segment 6 was sealed with the batch in flight");
+      },
+    };
+    const p = processor(tempStore(), flaky);
+    p.start();
+    await expect(p.announce(1)).rejects.toThrow("sealed with the batch in flight");
+    expect(p.role.kind).toBe("follower");
+    await p.appliedUpTo(1);
+    expect(p.role.kind).toBe("follower"); // its own epoch-1 announce, applied by a follower
+    await p.announce(2);
+    expect(p.role).toEqual({ kind: "leader", epoch: 2 });
+    await p.stop();
   });
 
   test("idempotency results expire after the retention, by record time", () => {
