@@ -66,7 +66,7 @@ async function runServer(config: Config): Promise<void> {
     const parent = process.ppid;
     setInterval(() => {
       if (process.ppid !== parent) onSignal("parent exit");
-    }, 250).unref();
+    }, 1_000).unref();
   }
   try {
     await node.start();

@@ -15,7 +15,8 @@ import type { LeaderHint, MetadataServerContext, MetadataServerDeps, MetadataSer
 import type { InitialDocuments } from "./service.ts";
 import { encodeMemberContext } from "./state-machine.ts";
 
-const PROMOTION_CHECK_MS = 200;
+/** Raft ticks between two checks for caught-up learners (200 ms at the default 50 ms tick). */
+const PROMOTION_CHECK_TICKS = 4;
 
 /**
  * The local state: awaiting-provisioning (no Raft storage, cluster unknown), standby (a known cluster,
@@ -29,7 +30,7 @@ export class MetadataMembership {
   private readonly storage: MetadataRaftStorage;
   private stateValue: MetadataServerLocalState = "awaiting-provisioning";
   private selfId: number | undefined;
-  private promotionTimer: ReturnType<typeof setInterval> | undefined;
+  private promoting = false;
   private stopped = false;
   /** The newest nodes configuration seen from outside this replica (a joiner's replica starts empty). */
   private externalConfig: NodesConfiguration | undefined;
@@ -207,16 +208,24 @@ export class MetadataMembership {
         this.refreshState();
         this.deps.onNodesConfig(nc.config, nc.version);
       }
+      this.deps.onApplied?.();
     });
   }
 
+  /** Checks for caught-up learners every PROMOTION_CHECK_TICKS Raft ticks (no timer of its own). */
   startPromoting(): void {
-    this.promotionTimer = setInterval(() => this.promoteLearners(), PROMOTION_CHECK_MS);
+    const driver = this.driver;
+    if (driver === undefined) return;
+    this.promoting = true;
+    let ticks = 0;
+    driver.onTick(() => {
+      if (!this.promoting || this.driver !== driver || ++ticks % PROMOTION_CHECK_TICKS !== 0) return;
+      this.promoteLearners();
+    });
   }
 
   stopPromoting(): void {
-    if (this.promotionTimer !== undefined) clearInterval(this.promotionTimer);
-    this.promotionTimer = undefined;
+    this.promoting = false;
   }
 
   /** Derive the local state from the replica's own nodes configuration. */

@@ -91,6 +91,7 @@ export class RaftDriver {
   /** While answering a peer's request: messages for that peer go back on the response. */
   private replyTo: { peer: RaftId; buffer: Message[] } | undefined;
   private readonly appliedListeners: Array<(outcome: ApplyOutcome, entry: Entry) => void> = [];
+  private readonly tickListeners: Array<() => void> = [];
   /** A Ready whose snapshot's state is being pulled from another member: nothing else is handled meanwhile. */
   private installing: Ready | undefined;
   private readonly stopSignal = new AbortController();
@@ -141,6 +142,7 @@ export class RaftDriver {
     this.timer = setInterval(() => {
       this.node.tick();
       this.schedule();
+      for (const l of this.tickListeners) l();
     }, this.options.tickIntervalMs);
     this.schedule();
   }
@@ -159,6 +161,11 @@ export class RaftDriver {
     }
     this.reads.clear();
     this.waitingReads.length = 0;
+  }
+
+  /** Called after every tick: periodic checks of the server ride on it instead of waking the process themselves. */
+  onTick(listener: () => void): void {
+    this.tickListeners.push(listener);
   }
 
   /** Learn of every applied entry (the server refreshes peer addresses from nodes_config). */

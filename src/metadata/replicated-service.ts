@@ -72,6 +72,7 @@ export class ReplicatedMetadataService implements MetadataService {
   private registeredId: number | undefined;
   private registeredGeneration = 0;
   private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly appliedListeners = new Set<() => void>();
   private reconciling = false;
   /** Rounds since another member last answered with nodes_config (see REMOTE_NODES_CONFIG_ROUNDS). */
   private roundsSinceRemoteConfig = Number.POSITIVE_INFINITY;
@@ -100,6 +101,9 @@ export class ReplicatedMetadataService implements MetadataService {
           self: deps.self,
           provisioned: deps.provisioned,
           onNodesConfig: (c, v) => this.onNodesConfig(c, v),
+          onApplied: () => {
+            for (const l of this.appliedListeners) l();
+          },
           knownLeader: () => this.client.knownLeader(),
         })
       : undefined;
@@ -119,6 +123,21 @@ export class ReplicatedMetadataService implements MetadataService {
       log: deps.log,
       requestIdPrefix: () => `${deps.self().name}:${deps.self().generation}`,
     });
+  }
+
+  /**
+   * Called whenever this node's replica applies an entry. Returns how to stop listening, or
+   * undefined when this node holds no replica (nothing would ever be called).
+   */
+  onLocalApplied(listener: () => void): (() => void) | undefined {
+    if (this.server === undefined) return undefined;
+    this.appliedListeners.add(listener);
+    return () => this.appliedListeners.delete(listener);
+  }
+
+  /** Whether this node's replica is a member's, so it applies every committed entry as it comes. */
+  replicaIsCurrent(): boolean {
+    return this.server?.state === "member";
   }
 
   async start(): Promise<void> {

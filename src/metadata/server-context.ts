@@ -41,6 +41,8 @@ export interface MetadataServerDeps {
   registry?: Registry;
   /** The node learned the cluster's nodes configuration (from its own replica). */
   onNodesConfig: (config: NodesConfiguration, version: number) => void;
+  /** This node's replica applied an entry (any key): readers of the replica may look again. */
+  onApplied?: () => void;
 }
 
 export interface MetadataServerContext {

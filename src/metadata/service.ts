@@ -30,6 +30,13 @@ export interface MetadataService {
   nodesConfig?(): import("./nodes-config.ts").NodesConfiguration | undefined;
   /** This node's metadata server, if it runs one. */
   serverStatus(): import("./server.ts").MetadataServerStatus | undefined;
+  /**
+   * Calls `listener` whenever this node's replica applies an entry; returns how to stop, or undefined
+   * when the service keeps no replica that applies entries (then readers poll).
+   */
+  onLocalApplied?(listener: () => void): (() => void) | undefined;
+  /** Whether this node's replica applies every committed entry as it comes (a member's): pushes are complete. */
+  replicaIsCurrent?(): boolean;
   /** Whether this node's metadata server is a member that leads (a local store always does): cheap, for loops. */
   leadsAsMember(): boolean;
   /** Why this node's first registration is refused right now (`CODE: message`); none when it is not. */

@@ -53,6 +53,8 @@ export class Node {
   private addressesValue: Addresses | undefined;
   private stopping: Promise<void> | undefined;
   private metadataService: MetadataService | undefined;
+  /** Who wants to hear that this node's metadata replica applied an entry (the worker's placement check). */
+  private readonly metadataApplied = new Set<() => void>();
   private fabricServer: FabricServer | undefined;
   private fabricClient: FabricClient | undefined;
   private roles: RoleSet | undefined;
@@ -248,6 +250,13 @@ export class Node {
           storeFailureRetryMaxMs: w["store-failure-retry-max-ms"],
         },
         metadata: () => this.metadataService?.api(),
+        metadataPushes: {
+          subscribe: (listener) => {
+            this.metadataApplied.add(listener);
+            return () => this.metadataApplied.delete(listener);
+          },
+          current: () => this.metadataService?.replicaIsCurrent?.() === true,
+        },
         bifrost: () => bifrost.bifrost(),
         self: () => ({ id: this.nodeIdValue, generation: this.generationValue }),
         fabricServer,
@@ -575,6 +584,9 @@ export class Node {
       joinGuard: (api, joiner) => checkWorkerJoin(api, joiner),
     });
     this.metadataService = service; // so a failed start still stops it
+    service.onLocalApplied?.(() => {
+      for (const l of this.metadataApplied) l();
+    });
     await service.start();
     return service;
   }

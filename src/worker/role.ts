@@ -62,6 +62,12 @@ export interface WorkerRoleDeps {
   readonly dataDir: string;
   readonly options: WorkerOptions;
   readonly metadata: () => MetadataApi | undefined;
+  /**
+   * This node's metadata replica, when it has one: `subscribe` hears of every entry it applies, and
+   * `current` says whether it is a member's (it then applies every change as it comes). While it is,
+   * the placement is checked on each applied entry and otherwise only every PUSHED_RECONCILE_MS.
+   */
+  readonly metadataPushes?: { readonly subscribe: (listener: () => void) => () => void; readonly current: () => boolean };
   readonly bifrost: () => Bifrost | undefined;
   readonly self: () => { id: NodeId | undefined; generation: number };
   readonly fabricServer: FabricServer;
@@ -93,6 +99,12 @@ const SEQUENCER_RETURN_MS = 2_000;
 const BOOTSTRAP_RETRY_MS = 5_000;
 /** A claim that failed is retried at the next reconcile, but not sooner than this. */
 const CLAIM_RETRY_MS = 200;
+/**
+ * Placement checks between pushes from a current metadata replica: a placement change starts one at
+ * once; the rest of a check (claim retries, stopped processors, the sequencer's return) can wait this
+ * long. Ten checks a second were a third of an idle node's timer work.
+ */
+const PUSHED_RECONCILE_MS = 500;
 
 export class WorkerRole {
   private readonly processors = new Map<number, PartitionProcessor>();
@@ -108,6 +120,11 @@ export class WorkerRole {
   private readonly leases: LeaderLeases;
   private timer: ReturnType<typeof setInterval> | undefined;
   private reconciling = false;
+  /** An applied metadata entry arrived during a placement check: run another right after it. */
+  private reconcileAgain = false;
+  private lastReconcileMs = Number.NEGATIVE_INFINITY;
+  private unsubscribeApplied: (() => void) | undefined;
+  private pushedTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   private readonly nowMs: () => number;
   private readonly metrics;
@@ -227,12 +244,49 @@ export class WorkerRole {
         .register(INVOCATION_RPCS.list, (req) => service.list(req))
         .register(INVOCATION_RPCS.describe, (req) => service.describe(req));
     }
-    this.timer = setInterval(() => void this.reconcile(), this.deps.options.reconcileIntervalMs);
+    this.unsubscribeApplied = this.deps.metadataPushes?.subscribe(() => this.requestReconcile());
+    this.scheduleReconcile();
+  }
+
+  /** The periodic placement check: every reconcile-interval-ms, or PUSHED_RECONCILE_MS while pushes are complete. */
+  private scheduleReconcile(): void {
+    if (this.stopped) return;
+    const pushes = this.deps.metadataPushes?.current() === true;
+    const periodMs = pushes ? Math.max(PUSHED_RECONCILE_MS, this.deps.options.reconcileIntervalMs) : this.deps.options.reconcileIntervalMs;
+    const dueInMs = Math.max(0, this.lastReconcileMs + periodMs - performance.now());
+    this.timer = setTimeout(() => {
+      if (performance.now() - this.lastReconcileMs >= periodMs - 1) void this.reconcile();
+      this.scheduleReconcile();
+    }, Math.min(dueInMs, periodMs));
+  }
+
+  /**
+   * A placement check now (an applied metadata entry may be a new placement), or right after the one
+   * running; at most one per reconcile-interval-ms, so a burst of metadata writes (any key) costs no
+   * more than the polling did.
+   */
+  private requestReconcile(): void {
+    if (this.stopped || this.pushedTimer !== undefined) return;
+    if (this.reconciling) {
+      this.reconcileAgain = true;
+      return;
+    }
+    const waitMs = this.lastReconcileMs + this.deps.options.reconcileIntervalMs - performance.now();
+    if (waitMs <= 0) {
+      void this.reconcile();
+      return;
+    }
+    this.pushedTimer = setTimeout(() => {
+      this.pushedTimer = undefined;
+      this.requestReconcile();
+    }, waitMs);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
+    this.unsubscribeApplied?.();
+    if (this.pushedTimer) clearTimeout(this.pushedTimer);
     await Promise.allSettled(this.claiming.values());
     await this.bootstrap.stop();
     await this.storeSource.close();
@@ -463,6 +517,8 @@ export class WorkerRole {
   async reconcile(): Promise<void> {
     if (this.reconciling || this.stopped) return;
     this.reconciling = true;
+    this.reconcileAgain = false;
+    this.lastReconcileMs = performance.now();
     try {
       const api = this.deps.metadata();
       const bifrost = this.deps.bifrost();
@@ -531,6 +587,10 @@ export class WorkerRole {
       this.deps.logger.debug({ err: e }, "worker reconcile failed; retrying next round");
     } finally {
       this.reconciling = false;
+      if (this.reconcileAgain && !this.stopped) {
+        this.reconcileAgain = false;
+        this.requestReconcile();
+      }
     }
   }
 

@@ -243,8 +243,19 @@ export class LogController {
     this.unsubscribeReconfigured = this.deps.bifrost.onReconfigured((_log, reason) => {
       if (reason === "operator") this.requestRound();
     });
+  }
+
+  /**
+   * The watch between rounds runs only while this node leads (it probes for the active controller):
+   * on the other nodes it would wake the process ten times a second for nothing.
+   */
+  private setWatching(on: boolean): void {
     const probeMs = this.deps.options.probeIntervalMs ?? 0;
-    if (probeMs > 0) this.watchTimer = setInterval(() => void this.watch(), probeMs);
+    if (on && this.watchTimer === undefined && probeMs > 0 && !this.abort.signal.aborted) this.watchTimer = setInterval(() => void this.watch(), probeMs);
+    if (!on && this.watchTimer !== undefined) {
+      clearInterval(this.watchTimer);
+      this.watchTimer = undefined;
+    }
   }
 
   async stop(): Promise<void> {
@@ -267,11 +278,13 @@ export class LogController {
       if (!this.deps.isLeader()) {
         if (this.leading) this.deps.logger.info("no longer the metadata leader: the log controller pauses");
         this.leading = false;
+        this.setWatching(false);
         this.deps.liveness.reset();
         return;
       }
       if (!this.leading) this.deps.logger.info("this node leads the metadata cluster: the log controller is active");
       this.leading = true;
+      this.setWatching(true);
       const startedMs = performance.now();
       await this.deps.refreshNodes();
       const refreshedMs = performance.now();

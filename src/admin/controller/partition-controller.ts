@@ -279,9 +279,21 @@ export class PartitionController {
 
   start(): void {
     this.schedule(this.deps.intervalMs);
-    // Between rounds: a worker whose fabric connection dropped (a killed process drops it at once)
-    // starts a round now instead of at the next tick; the round's pings and refusals decide.
-    if (this.deps.connectionLost !== undefined) this.watchTimer = setInterval(() => this.watch(), this.deps.probeIntervalMs);
+  }
+
+  /**
+   * Between rounds: a worker whose fabric connection dropped (a killed process drops it at once)
+   * starts a round now instead of at the next tick; the round's pings and refusals decide. Only
+   * while this node leads: elsewhere the watch would wake the process ten times a second for nothing.
+   */
+  private setWatching(on: boolean): void {
+    if (on && this.watchTimer === undefined && this.deps.connectionLost !== undefined && !this.stopped) {
+      this.watchTimer = setInterval(() => this.watch(), this.deps.probeIntervalMs);
+    }
+    if (!on && this.watchTimer !== undefined) {
+      clearInterval(this.watchTimer);
+      this.watchTimer = undefined;
+    }
   }
 
   private watch(): void {
@@ -312,7 +324,9 @@ export class PartitionController {
     this.running = true;
     try {
       const api = this.deps.metadata();
-      if (api === undefined || !this.deps.isLeader()) return false;
+      const leads = api !== undefined && this.deps.isLeader();
+      this.setWatching(leads);
+      if (!leads) return false;
       await this.deps.refreshNodes();
       const workers = this.deps.directory.workers();
       await Promise.all(workers.map((n) => this.probe(n.id)));
