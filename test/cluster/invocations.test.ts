@@ -148,8 +148,12 @@ describe("durable invocations with the Restate SDK", () => {
     const key = "hot";
     const partition = partitionOfObject(table, "Counter", key);
     const metaLeader = await leaderOf(cluster);
-    const rows = (await json<{ partitions: Array<{ id: number; leader: string | null }> }>(`${metaLeader.addresses.admin}/v1/partitions`)).body.partitions;
-    const leaderName = rows.find((r) => r.id === partition)!.leader!;
+    // Its current leader, once it leads (a leadership move to even them out may be under way).
+    const leaderName = await eventually(`partition ${partition} led`, async () => {
+      const r = await json<{ partitions: Array<{ id: number; leader: string | null; leaderApplied: boolean }> }>(`${metaLeader.addresses.admin}/v1/partitions`);
+      const row = r.status === 200 ? r.body.partitions.find((p) => p.id === partition) : undefined;
+      return row?.leader != null && row.leaderApplied ? row.leader : undefined;
+    });
     const names = await Promise.all(cluster.nodes.map(async (n) => (await json<{ id: string }>(`${n.addresses.admin}/v1/node`)).body.id));
     const victim = cluster.nodes[names.indexOf(leaderName)]!;
     const total = 40;
