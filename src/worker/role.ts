@@ -97,6 +97,8 @@ export interface WorkerRoleDeps {
 const SEQUENCER_RETURN_MS = 2_000;
 /** A partition stopped by a trim gap is bootstrapped from a snapshot at most this often. */
 const BOOTSTRAP_RETRY_MS = 5_000;
+/** Longest wait of a stopping worker for its leadership claims in flight. */
+const STOP_CLAIMS_WAIT_MS = 2_000;
 /** A claim that failed is retried at the next reconcile, but not sooner than this. */
 const CLAIM_RETRY_MS = 200;
 /**
@@ -287,7 +289,12 @@ export class WorkerRole {
     if (this.timer) clearTimeout(this.timer);
     this.unsubscribeApplied?.();
     if (this.pushedTimer) clearTimeout(this.pushedTimer);
-    await Promise.allSettled(this.claiming.values());
+    // Claims in flight wait on metadata and the log; when the whole cluster stops at once they wait
+    // for a quorum that is gone (up to their timeouts). A claim left running ends as a crash would
+    // end it: its epoch is a compare-and-set, its announce an append the new processor re-reads.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([Promise.allSettled(this.claiming.values()), new Promise((resolve) => (timer = setTimeout(resolve, STOP_CLAIMS_WAIT_MS)))]);
+    clearTimeout(timer);
     await this.bootstrap.stop();
     await this.storeSource.close();
     this.snapshots.stop();

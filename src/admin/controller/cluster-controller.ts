@@ -39,6 +39,9 @@ export interface ClusterControllerDeps {
 /** Least time between two automatic nodeset improvements of one log. */
 const IMPROVE_INTERVAL_MIN_MS = 10_000;
 
+/** Longest wait of a stopping cluster controller for its controllers' work in flight. */
+const STOP_WAIT_MS = 2_000;
+
 export class ClusterController {
   private logs: LogController | undefined;
   private partitions: PartitionController | undefined;
@@ -146,13 +149,26 @@ export class ClusterController {
   }
 
   /** Waits for reconfigurations in flight; call before bifrost stops. */
+  /**
+   * Stops every controller and waits for their work in flight, but at most STOP_WAIT_MS: when the
+   * whole cluster stops at once (`cairn dev` and Ctrl-C), the metadata leader's rounds wait on
+   * writes to a quorum that is gone, each until its own timeout, and the node took the whole
+   * shutdown timeout (10 s) to exit. What is left running then ends as a crash would end it; every
+   * controller action is safe against that (compare-and-set writes, snapshots published last).
+   */
   async stop(): Promise<void> {
-    await this.trims?.stop();
+    const trims = this.trims;
+    const partitions = this.partitions;
+    const logs = this.logs;
     this.trims = undefined;
-    await this.snapshotter.stop();
-    await this.partitions?.stop();
     this.partitions = undefined;
-    await this.logs?.stop();
     this.logs = undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finished = await Promise.race([
+      Promise.allSettled([trims?.stop(), this.snapshotter.stop(), partitions?.stop(), logs?.stop()]).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) this.deps.logger.warn({ waitedMs: STOP_WAIT_MS }, "the cluster controller's work in flight did not finish in time (metadata unreachable?): leaving it to end with the process");
   }
 }
